@@ -1,0 +1,461 @@
+"""Wire contract v1: every MQTT topic and payload of Mehr is built and parsed here, nowhere else.
+
+Edge kits, the hub and the simulators all import this module; it imports nothing of the project
+and nothing heavier than pydantic, so a Raspberry Pi can use it without the hub's stack.
+See docs/protocol.md for the human-readable version (its examples are tested against this file).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "ACCEL_MAX_SAMPLES",
+    "MAX_PAYLOAD_BYTES",
+    "PROTOCOL_VERSION",
+    "QOS",
+    "TOPIC_ROOT",
+    "AccelWindow",
+    "Availability",
+    "AvailabilityState",
+    "BatteryEvent",
+    "Command",
+    "CommandAction",
+    "ContractError",
+    "DoorEvent",
+    "Event",
+    "FallEvent",
+    "Heartbeat",
+    "HelpButtonEvent",
+    "Message",
+    "MotionEvent",
+    "RejectReason",
+    "SensorKind",
+    "TemperatureEvent",
+    "TopicKind",
+    "TopicRef",
+    "availability_offline_payload",
+    "encode",
+    "make_event",
+    "parse_message",
+    "parse_topic",
+    "subscriptions_for_hub",
+    "topic_for",
+    "utc_now",
+    "validate_id",
+]
+
+PROTOCOL_VERSION: Final = 1
+TOPIC_ROOT: Final = "mehr/v1/homes"
+# Everything that matters travels at QoS 1: at least once, made exactly-once by (kit, epoch, seq).
+QOS: Final = 1
+
+# Ids become topic levels and broker user names: no '/', '+', '#', spaces or upper case.
+ID_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class TopicKind(StrEnum):
+    """The last level of a kit's topic: what the message on it is."""
+
+    EVENTS = "events"
+    ACCEL = "accel"
+    HEARTBEAT = "heartbeat"
+    AVAILABILITY = "availability"
+    COMMANDS = "commands"
+
+
+# Size limits per topic, checked before any parsing. An accelerometer window of 12 s at 50 Hz
+# with three axes in 4-decimal JSON is about 25 KB; 64 KiB leaves room for 100 Hz windows.
+MAX_PAYLOAD_BYTES: Final[dict[TopicKind, int]] = {
+    TopicKind.EVENTS: 2048,
+    TopicKind.ACCEL: 65536,
+    TopicKind.HEARTBEAT: 8192,
+    TopicKind.AVAILABILITY: 512,
+    TopicKind.COMMANDS: 4096,
+}
+ACCEL_MAX_SAMPLES: Final = 4000
+
+
+class RejectReason(StrEnum):
+    """Why a message was not accepted; the hub counts rejects by these names."""
+
+    TOPIC = "bad_topic"
+    TOO_LARGE = "too_large"
+    NOT_JSON = "not_json"
+    VERSION = "unsupported_version"
+    UNKNOWN_FIELD = "unknown_field"
+    UNKNOWN_KIND = "unknown_kind"
+    INVALID = "invalid_payload"
+    KIT_MISMATCH = "kit_mismatch"
+    # The following are decided by the hub against its registry, not by the contract.
+    UNKNOWN_KIT = "unknown_kit"
+    HOME_MISMATCH = "home_mismatch"
+    UNKNOWN_SENSOR = "unknown_sensor"
+
+
+class ContractError(ValueError):
+    """A message that does not follow the contract; `reason` is the counted category."""
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def validate_id(value: str, what: str = "id") -> str:
+    """Return `value` if it is a valid home, kit or sensor id, else raise ValueError."""
+    if not ID_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{what} {value!r} must be 1-64 characters of a-z, 0-9, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRef:
+    """A parsed topic: whose home, which kit, what kind of message."""
+
+    home_id: str
+    kit_id: str
+    kind: TopicKind
+
+
+def topic_for(home_id: str, kit_id: str, kind: TopicKind) -> str:
+    """Build the topic for one kit's messages of one kind."""
+    validate_id(home_id, "home id")
+    validate_id(kit_id, "kit id")
+    return f"{TOPIC_ROOT}/{home_id}/kits/{kit_id}/{kind.value}"
+
+
+def parse_topic(topic: str) -> TopicRef:
+    """Parse a topic built by `topic_for`, or raise ContractError(TOPIC)."""
+    parts = topic.split("/")
+    if len(parts) != 7 or "/".join(parts[:3]) != TOPIC_ROOT or parts[4] != "kits":
+        raise ContractError(RejectReason.TOPIC, f"not a Mehr v1 kit topic: {topic[:200]!r}")
+    home_id, kit_id, last = parts[3], parts[5], parts[6]
+    try:
+        validate_id(home_id, "home id")
+        validate_id(kit_id, "kit id")
+        kind = TopicKind(last)
+    except ValueError as exc:
+        raise ContractError(RejectReason.TOPIC, f"{exc} in topic {topic[:200]!r}") from None
+    return TopicRef(home_id, kit_id, kind)
+
+
+def subscriptions_for_hub(shared_group: str | None = None) -> list[str]:
+    """Topic filters the hub subscribes to (optionally as an MQTT v5 shared subscription)."""
+    filters = [
+        f"{TOPIC_ROOT}/+/kits/+/{kind.value}"
+        for kind in (TopicKind.EVENTS, TopicKind.ACCEL, TopicKind.HEARTBEAT, TopicKind.AVAILABILITY)
+    ]
+    if shared_group:
+        filters = [f"$share/{shared_group}/{f}" for f in filters]
+    return filters
+
+
+def _utc(value: datetime) -> datetime:
+    if value.utcoffset() != timedelta(0):
+        raise ValueError("time must be UTC (end with 'Z' or '+00:00')")
+    return value.astimezone(UTC)
+
+
+UtcTime = Annotated[AwareDatetime, Field(description="A moment in UTC, ISO 8601 with 'Z'.")]
+KitId = Annotated[str, Field(pattern=ID_PATTERN.pattern, description="The kit's id.")]
+SensorId = Annotated[str, Field(pattern=ID_PATTERN.pattern, description="The sensor's id.")]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+    v: Literal[1] = Field(description="Protocol version of this payload.")
+
+
+class SensorKind(StrEnum):
+    """What a sensor is; decides the type of an event's value."""
+
+    MOTION = "motion"
+    DOOR = "door"
+    HELP_BUTTON = "help_button"
+    FALL = "fall"
+    ACCEL_WINDOW = "accel_window"
+    TEMPERATURE = "temperature"
+    BATTERY = "battery"
+
+
+class _SequencedPayload(_Payload):
+    kit: KitId
+    epoch: int = Field(
+        ge=1,
+        lt=2**63,
+        description="Identifies the kit's outbox database; changes when the kit's disk is "
+        "re-created, so a restarted sequence is never mistaken for duplicates.",
+    )
+    seq: int = Field(ge=1, lt=2**63, description="Per-kit sequence number, kept on the kit's disk.")
+    sensor: SensorId
+    ts: UtcTime = Field(description="When it happened, by the kit's clock, UTC.")
+
+    _check_ts = field_validator("ts")(_utc)
+
+
+class MotionEvent(_SequencedPayload):
+    kind: Literal[SensorKind.MOTION]
+    value: bool = Field(description="true: motion started; false: motion ended.")
+
+
+class DoorEvent(_SequencedPayload):
+    kind: Literal[SensorKind.DOOR]
+    value: Literal["open", "closed"]
+
+
+class HelpButtonEvent(_SequencedPayload):
+    kind: Literal[SensorKind.HELP_BUTTON]
+    value: Literal["pressed"]
+
+
+class FallEvent(_SequencedPayload):
+    kind: Literal[SensorKind.FALL]
+    value: Literal["detected", "cleared"] = Field(
+        description="A digital fall sensor's alarm output (radar, pendant receiver)."
+    )
+
+
+class TemperatureEvent(_SequencedPayload):
+    kind: Literal[SensorKind.TEMPERATURE]
+    value: float = Field(ge=-40, le=85, description="Degrees Celsius.")
+
+
+class BatteryEvent(_SequencedPayload):
+    kind: Literal[SensorKind.BATTERY]
+    value: float = Field(ge=0, le=100, description="Percent of charge.")
+
+
+_EventUnion = Annotated[
+    MotionEvent
+    | DoorEvent
+    | HelpButtonEvent
+    | FallEvent
+    | TemperatureEvent
+    | BatteryEvent,
+    Field(discriminator="kind"),
+]
+_EVENT_ADAPTER: Final = TypeAdapter(_EventUnion)
+
+# The public name for any sensor event model.
+Event = MotionEvent | DoorEvent | HelpButtonEvent | FallEvent | TemperatureEvent | BatteryEvent
+EVENT_KINDS: Final = frozenset(
+    {
+        SensorKind.MOTION,
+        SensorKind.DOOR,
+        SensorKind.HELP_BUTTON,
+        SensorKind.FALL,
+        SensorKind.TEMPERATURE,
+        SensorKind.BATTERY,
+    }
+)
+
+
+def make_event(
+    *,
+    kit: str,
+    epoch: int,
+    seq: int,
+    sensor: str,
+    kind: SensorKind,
+    value: bool | float | str,
+    ts: datetime,
+) -> Event:
+    """Build a validated sensor event (the kind decides which value is allowed)."""
+    data = {
+        "v": PROTOCOL_VERSION,
+        "kit": kit,
+        "epoch": epoch,
+        "seq": seq,
+        "sensor": sensor,
+        "kind": kind.value,
+        "value": value,
+        "ts": ts,
+    }
+    try:
+        return _EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise ContractError(_reason_for(exc), _describe(exc)) from None
+
+
+class AccelWindow(_SequencedPayload):
+    """Accelerometer samples around an impact the kit detected cheaply; the hub decides."""
+
+    kind: Literal[SensorKind.ACCEL_WINDOW] = SensorKind.ACCEL_WINDOW
+    rate_hz: float = Field(gt=0, le=1000, description="Sampling rate of `samples`.")
+    start: UtcTime = Field(description="Time of the first sample, UTC.")
+    trigger_index: int = Field(ge=0, description="Index of the sample that triggered the kit.")
+    samples: list[tuple[float, float, float]] = Field(
+        min_length=1,
+        max_length=ACCEL_MAX_SAMPLES,
+        description="x, y, z acceleration in g, one row per sample.",
+    )
+
+    _check_start = field_validator("start")(_utc)
+
+    @model_validator(mode="after")
+    def _trigger_inside(self) -> AccelWindow:
+        if self.trigger_index >= len(self.samples):
+            raise ValueError("trigger_index must point inside samples")
+        return self
+
+
+class Heartbeat(_Payload):
+    """A kit's health, every 60 s; the newest one wins, so it has no sequence number."""
+
+    kit: KitId
+    ts: UtcTime
+    uptime_s: float = Field(ge=0)
+    outbox_depth: int = Field(ge=0, description="Events waiting on the kit's disk.")
+    dropped: int = Field(ge=0, description="Routine events the full outbox had to drop.")
+    clock_offset_s: float | None = Field(
+        default=None, description="Kit clock minus NTP time, when known."
+    )
+    cpu_temp_c: float | None = None
+    sensors: dict[SensorId, UtcTime | None] = Field(
+        default_factory=dict, description="Each sensor's last signal (None: never)."
+    )
+
+    _check_ts = field_validator("ts")(_utc)
+
+
+class AvailabilityState(StrEnum):
+    """Retained on the availability topic; `offline` is also the MQTT last will."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class Availability(_Payload):
+    """Retained availability of a kit (the broker publishes the offline will if it dies)."""
+
+    kit: KitId
+    state: AvailabilityState
+    ts: UtcTime | None = Field(
+        default=None, description="Set on birth; absent in the will, which is fixed at connect."
+    )
+
+
+class CommandAction(StrEnum):
+    """What the hub asks a kit to do."""
+
+    PING = "ping"
+    ASK_OK = "ask_ok"
+    CANCEL_ASK = "cancel_ask"
+    BUZZ = "buzz"
+    WALK_TEST = "walk_test"
+
+
+class Command(_Payload):
+    """Hub to kit."""
+
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    ts: UtcTime
+    action: CommandAction
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    _check_ts = field_validator("ts")(_utc)
+
+
+Message = Event | AccelWindow | Heartbeat | Availability | Command
+
+_MODELS_BY_TOPIC: Final[dict[TopicKind, type[BaseModel] | TypeAdapter[Any]]] = {
+    TopicKind.EVENTS: _EVENT_ADAPTER,
+    TopicKind.ACCEL: AccelWindow,
+    TopicKind.HEARTBEAT: Heartbeat,
+    TopicKind.AVAILABILITY: Availability,
+    TopicKind.COMMANDS: Command,
+}
+
+
+def _reason_for(exc: ValidationError) -> RejectReason:
+    types = {err["type"] for err in exc.errors()}
+    locs = {err["loc"][0] if err["loc"] else "" for err in exc.errors()}
+    if "extra_forbidden" in types:
+        return RejectReason.UNKNOWN_FIELD
+    if "union_tag_invalid" in types or ("literal_error" in types and "kind" in locs):
+        return RejectReason.UNKNOWN_KIND
+    if "v" in locs:
+        return RejectReason.VERSION
+    return RejectReason.INVALID
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(x) for x in err["loc"]) or "(payload)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_message(topic: str, payload: bytes) -> tuple[TopicRef, Message]:
+    """Parse one MQTT message into its topic and payload model, or raise ContractError.
+
+    Checks, in order: topic shape, size limit, JSON, version, schema, and that the kit named in
+    the payload is the kit of the topic (a kit may only speak for itself).
+    """
+    ref = parse_topic(topic)
+    limit = MAX_PAYLOAD_BYTES[ref.kind]
+    if len(payload) > limit:
+        raise ContractError(
+            RejectReason.TOO_LARGE, f"{len(payload)} bytes on {ref.kind.value} (limit {limit})"
+        )
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError(RejectReason.NOT_JSON, str(exc)[:200]) from None
+    if not isinstance(data, dict):
+        raise ContractError(RejectReason.INVALID, "payload must be a JSON object")
+    if data.get("v") != PROTOCOL_VERSION:
+        raise ContractError(
+            RejectReason.VERSION, f"v={data.get('v')!r}, this hub speaks v{PROTOCOL_VERSION}"
+        )
+    model = _MODELS_BY_TOPIC[ref.kind]
+    try:
+        if isinstance(model, TypeAdapter):
+            message = model.validate_python(data)
+        else:
+            message = model.model_validate(data)
+    except ValidationError as exc:
+        raise ContractError(_reason_for(exc), _describe(exc)) from None
+    kit = getattr(message, "kit", None)
+    if kit is not None and kit != ref.kit_id:
+        raise ContractError(
+            RejectReason.KIT_MISMATCH, f"payload kit {kit!r} on topic of kit {ref.kit_id!r}"
+        )
+    return ref, message
+
+
+def encode(message: BaseModel) -> bytes:
+    """Serialise a payload model to the compact JSON that goes on the wire."""
+    return message.model_dump_json(exclude_none=True).encode()
+
+
+def availability_offline_payload(kit_id: str) -> bytes:
+    """The retained last-will payload a kit registers when it connects."""
+    return encode(Availability(v=PROTOCOL_VERSION, kit=kit_id, state=AvailabilityState.OFFLINE))
+
+
+def utc_now() -> datetime:
+    """Current time in UTC; only for callers that have no injected clock (the CLI)."""
+    return datetime.now(UTC)
