@@ -27,6 +27,7 @@ from pydantic import (
 
 __all__ = [
     "ACCEL_MAX_SAMPLES",
+    "ID_PATTERN",
     "MAX_PAYLOAD_BYTES",
     "PROTOCOL_VERSION",
     "QOS",

@@ -1,0 +1,127 @@
+"""The hub's settings: a YAML file validated by pydantic, with MEHR_* environment overrides."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mehr.configfile import ConfigError, load_model
+
+__all__ = ["HubSettings", "MqttProtocol", "load_settings"]
+
+
+class MqttProtocol(StrEnum):
+    """MQTT protocol version: v5 against Mosquitto, 3.1.1 against the embedded demo broker."""
+
+    V5 = "5"
+    V311 = "3.1.1"
+
+
+class HubSettings(BaseModel):
+    """Everything the hub process needs to run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mqtt_url: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        title="Broker URL",
+        description="mqtt://host:port (plain, loopback or lab only) or mqtts://host:port (TLS).",
+    )
+    mqtt_username: str | None = Field(default=None, description="The hub's broker user.")
+    mqtt_password_file: Path | None = Field(
+        default=None, description="File holding the hub's broker password (not the password)."
+    )
+    mqtt_password: str | None = Field(
+        default=None,
+        description="The password itself; only for the demo and tests (prefer the file).",
+        repr=False,
+    )
+    mqtt_protocol: MqttProtocol = Field(default=MqttProtocol.V5)
+    mqtt_client_id: str = Field(
+        default="mehr-hub",
+        description="Fixed, so the broker keeps the hub's persistent session across restarts.",
+    )
+    mqtt_ca_file: Path | None = Field(default=None, description="CA bundle for mqtts://.")
+    session_expiry_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        description="How long the broker keeps the hub's session (and queues messages) while "
+        "the hub is away.",
+    )
+    shared_group: str | None = Field(
+        default=None,
+        description="MQTT v5 shared-subscription group, when several hub workers split homes.",
+    )
+    db_path: Path = Field(default=Path("mehr.db"), description="SQLite database file.")
+    db_synchronous: str = Field(
+        default="FULL",
+        pattern="^(FULL|NORMAL)$",
+        description="FULL: a stored event survives power loss, not only a crash.",
+    )
+    registry_file: Path | None = Field(
+        default=None, description="YAML of homes, kits and sensors loaded into the store at start."
+    )
+    batch_max: int = Field(default=500, ge=1, le=10000, description="Events per transaction.")
+    receive_maximum: int = Field(
+        default=1000,
+        ge=1,
+        le=65535,
+        description="Unacknowledged messages the broker may have in flight to the hub.",
+    )
+    stats_host: str = Field(default="127.0.0.1")
+    stats_port: int = Field(default=8787, ge=0, le=65535, description="0 picks a free port.")
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
+            raise ValueError("expected mqtt://host:port or mqtts://host:port")
+        return value
+
+    def broker_address(self) -> tuple[str, int, bool]:
+        """Return host, port and whether TLS is used."""
+        parts = urlsplit(self.mqtt_url)
+        tls = parts.scheme == "mqtts"
+        return parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), tls
+
+    def broker_password(self) -> str | None:
+        """The hub's broker password, from the file when one is configured."""
+        if self.mqtt_password_file is not None:
+            try:
+                return self.mqtt_password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"mqtt_password_file: cannot read {self.mqtt_password_file}: {exc.strerror}"
+                ) from None
+        return self.mqtt_password
+
+
+_ENV_OVERRIDES = {
+    "MEHR_MQTT_URL": "mqtt_url",
+    "MEHR_MQTT_USERNAME": "mqtt_username",
+    "MEHR_MQTT_PASSWORD_FILE": "mqtt_password_file",
+    "MEHR_MQTT_PROTOCOL": "mqtt_protocol",
+    "MEHR_DB": "db_path",
+}
+
+
+def load_settings(path: Path | None, **overrides: Any) -> HubSettings:
+    """Load settings from `path` (if given), then MEHR_* variables, then keyword overrides."""
+    env = {field: os.environ[var] for var, field in _ENV_OVERRIDES.items() if var in os.environ}
+    merged = {**env, **{k: v for k, v in overrides.items() if v is not None}}
+    if path is not None:
+        return load_model(path, HubSettings, merged)
+    from pydantic import ValidationError
+
+    from mehr.configfile import describe_validation_error
+
+    try:
+        return HubSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error("settings", exc)) from None

@@ -1,0 +1,158 @@
+"""The hub's MQTT connection: persistent session, manual acknowledgement after storage.
+
+A message is acknowledged (PUBACK) only after the batch holding it is committed to the store.
+If the hub dies first, the broker still holds the message in the hub's session and sends it
+again when the hub comes back; the store's (kit, epoch, seq) key then drops the second copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from hub.config import HubSettings, MqttProtocol
+from hub.ingest import RawMessage
+from mehr.clock import Clock
+from mehr.contract import QOS, subscriptions_for_hub
+
+__all__ = ["MqttLink", "QueuedMessage"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """A received message waiting for storage, with what is needed to acknowledge it."""
+
+    raw: RawMessage
+    mid: int
+    qos: int
+    generation: int
+
+
+class MqttLink:
+    """Owns the paho client; received messages go to `inbox`, acks come back via `ack`."""
+
+    def __init__(
+        self,
+        settings: HubSettings,
+        clock: Clock,
+        inbox: queue.Queue[QueuedMessage],
+        on_connection_change: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.inbox = inbox
+        self.on_connection_change = on_connection_change
+        self.connected = threading.Event()
+        # Bumped on every (re)connect: a packet id from an earlier connection must not be
+        # acknowledged on a later one, where the same id may name another message.
+        self._generation = 0
+        self._gen_lock = threading.Lock()
+        v5 = settings.mqtt_protocol is MqttProtocol.V5
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=settings.mqtt_client_id,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        self.client.max_inflight_messages_set(100)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        if settings.mqtt_username:
+            self.client.username_pw_set(settings.mqtt_username, settings.broker_password())
+        host, port, tls = settings.broker_address()
+        if tls:
+            self.client.tls_set(
+                ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        self._host, self._port = host, port
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    @property
+    def generation(self) -> int:
+        """The current connection's number."""
+        with self._gen_lock:
+            return self._generation
+
+    def start(self) -> None:
+        """Connect (retrying in the background) and start the network thread."""
+        props: Properties | None = None
+        if self.settings.mqtt_protocol is MqttProtocol.V5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.settings.session_expiry_s
+            props.ReceiveMaximum = self.settings.receive_maximum
+            self.client.connect_async(
+                self._host, self._port, keepalive=30, clean_start=False, properties=props
+            )
+        else:
+            self.client.connect_async(self._host, self._port, keepalive=30)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect cleanly (the session stays at the broker) and stop the network thread."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def ack(self, message: QueuedMessage) -> None:
+        """Acknowledge a stored message, if it belongs to the current connection."""
+        if message.qos == 0 or message.generation != self.generation:
+            return
+        self.client.ack(message.mid, message.qos)
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        """Publish at QoS 1 (commands to kits)."""
+        self.client.publish(topic, payload, qos=QOS, retain=retain)
+
+    # -- paho callbacks (network thread) --------------------------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: Any,
+        reason_code: Any,
+        properties: Any,
+    ) -> None:
+        if reason_code.is_failure:
+            _LOGGER.error("broker refused the hub: %s", reason_code)
+            return
+        with self._gen_lock:
+            self._generation += 1
+        session = getattr(flags, "session_present", False)
+        _LOGGER.info("connected to broker (session present: %s)", session)
+        client.subscribe([(topic, QOS) for topic in subscriptions_for_hub(
+            self.settings.shared_group)])
+        self.connected.set()
+        if self.on_connection_change:
+            self.on_connection_change(True)
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: Any,
+        reason_code: Any,
+        properties: Any,
+    ) -> None:
+        self.connected.clear()
+        _LOGGER.warning("disconnected from broker: %s", reason_code)
+        if self.on_connection_change:
+            self.on_connection_change(False)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        raw = RawMessage(topic=msg.topic, payload=msg.payload, received_at=self.clock.now())
+        self.inbox.put(QueuedMessage(raw, msg.mid, msg.qos, self.generation))

@@ -1,0 +1,91 @@
+"""The registry file: which homes, kits and sensors the hub accepts messages from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mehr.configfile import load_model
+from mehr.contract import ID_PATTERN, SensorKind
+
+__all__ = ["HomeSpec", "KitSpec", "RegistryFile", "SensorSpec", "load_registry"]
+
+_ID = Field(pattern=ID_PATTERN.pattern, description="Lower-case id: a-z, 0-9, '-', '_'.")
+
+
+class SensorSpec(BaseModel):
+    """One sensor of a kit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = _ID
+    kind: SensorKind
+    room: str = Field(min_length=1, max_length=64, description="Room name shown to people.")
+
+
+class KitSpec(BaseModel):
+    """One kit (a Raspberry Pi) and its sensors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = _ID
+    sensors: list[SensorSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_sensors(self) -> KitSpec:
+        seen: set[str] = set()
+        for sensor in self.sensors:
+            if sensor.id in seen:
+                raise ValueError(f"sensor id {sensor.id!r} is used twice in kit {self.id!r}")
+            seen.add(sensor.id)
+        return self
+
+
+class HomeSpec(BaseModel):
+    """One resident's home."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = _ID
+    name: str = Field(default="", max_length=200, description="How workers refer to the home.")
+    timezone: str = Field(default="Asia/Tashkent", description="IANA time zone for routines.")
+    mahalla: str = Field(default="", max_length=200)
+    kits: list[KitSpec] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone such as 'Asia/Tashkent'") from None
+        return value
+
+
+class RegistryFile(BaseModel):
+    """The whole registry file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    homes: list[HomeSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> RegistryFile:
+        homes: set[str] = set()
+        kits: set[str] = set()
+        for home in self.homes:
+            if home.id in homes:
+                raise ValueError(f"home id {home.id!r} is used twice")
+            homes.add(home.id)
+            for kit in home.kits:
+                if kit.id in kits:
+                    raise ValueError(f"kit id {kit.id!r} is used in two homes")
+                kits.add(kit.id)
+        return self
+
+
+def load_registry(path: Path) -> RegistryFile:
+    """Load and validate a registry YAML file."""
+    return load_model(path, RegistryFile)

@@ -1,0 +1,167 @@
+"""The hub process: broker link, ingest worker, stats endpoint, wired together and stoppable."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from hub.config import HubSettings
+from hub.ingest import Ingestor
+from hub.mqtt_link import MqttLink, QueuedMessage
+from hub.registry import load_registry
+from hub.stats import HubStats
+from hub.store.base import AlertRecord
+from hub.store.sqlite import SqliteStore
+from mehr.clock import Clock, SystemClock
+
+__all__ = ["Hub"]
+
+_LOGGER = logging.getLogger(__name__)
+_RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+class Hub:
+    """One hub: start() brings everything up or raises; stop() takes it all down."""
+
+    def __init__(
+        self,
+        settings: HubSettings,
+        clock: Clock | None = None,
+        on_alert: Callable[[AlertRecord], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.stats = HubStats()
+        self.on_alert = on_alert
+        self.inbox: queue.Queue[QueuedMessage] = queue.Queue()
+        self.link = MqttLink(settings, self.clock, self.inbox)
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._http: ThreadingHTTPServer | None = None
+        self._ready = threading.Event()
+        self._worker_error: BaseException | None = None
+
+    @property
+    def stats_url(self) -> str | None:
+        """Where the stats endpoint listens, once started."""
+        if self._http is None:
+            return None
+        host, port = self._http.server_address[:2]
+        return f"http://{host!s}:{port}/stats"
+
+    def start(self) -> None:
+        """Prepare the database, load the registry, then start ingest, stats and the broker link."""
+        store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+        try:
+            if self.settings.registry_file is not None:
+                registry = load_registry(self.settings.registry_file)
+                for home in registry.homes:
+                    store.register_home(home, self.clock.now())
+                _LOGGER.info("registry: %d homes loaded", len(registry.homes))
+        finally:
+            store.close()
+        self._worker = threading.Thread(target=self._run_worker, name="hub-ingest", daemon=True)
+        self._worker.start()
+        self._ready.wait(timeout=30)
+        if self._worker_error is not None:
+            raise RuntimeError("hub ingest worker failed to start") from self._worker_error
+        self._start_http()
+        self.link.start()
+        _LOGGER.info("hub started; stats at %s", self.stats_url)
+
+    def stop(self) -> None:
+        """Stop taking messages, finish the batch in hand, and close everything."""
+        self.link.stop()
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+
+    # -- ingest worker --------------------------------------------------------------------------
+
+    def _run_worker(self) -> None:
+        try:
+            store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+        except BaseException as exc:
+            self._worker_error = exc
+            self._ready.set()
+            raise
+        ingestor = Ingestor(store, self.clock, self.stats, on_alert=self.on_alert)
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                try:
+                    first = self.inbox.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                batch = [first]
+                while len(batch) < self.settings.batch_max:
+                    try:
+                        batch.append(self.inbox.get_nowait())
+                    except queue.Empty:
+                        break
+                self.stats.queue_depth = self.inbox.qsize()
+                if self._store_with_retry(ingestor, batch):
+                    for message in batch:
+                        self.link.ack(message)
+        finally:
+            store.close()
+
+    def _store_with_retry(self, ingestor: Ingestor, batch: list[QueuedMessage]) -> bool:
+        """Store a batch, retrying storage errors; False only if the hub is stopping."""
+        attempt = 0
+        while True:
+            try:
+                ingestor.process_batch([m.raw for m in batch])
+                self.stats.incr("batches")
+                return True
+            except Exception:
+                # Not acknowledged: the broker keeps these messages, so nothing is lost even
+                # if the hub never recovers; we keep retrying while it runs.
+                self.stats.incr("store_errors")
+                delay = _RETRY_DELAYS_S[min(attempt, len(_RETRY_DELAYS_S) - 1)]
+                _LOGGER.exception("storing a batch of %d failed; retry in %ss", len(batch), delay)
+                attempt += 1
+                if self._stop.wait(delay):
+                    return False
+
+    # -- stats endpoint -------------------------------------------------------------------------
+
+    def _start_http(self) -> None:
+        stats = self.stats
+        link = self.link
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/stats":
+                    body: dict[str, Any] = {
+                        **stats.snapshot(),
+                        "broker_connected": link.connected.is_set(),
+                    }
+                    self._send(200, body)
+                elif self.path == "/healthz":
+                    ok = link.connected.is_set()
+                    self._send(200 if ok else 503, {"ok": ok})
+                else:
+                    self._send(404, {"error": "not found"})
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                _LOGGER.debug("stats http: " + format, *args)
+
+        self._http = ThreadingHTTPServer((self.settings.stats_host, self.settings.stats_port), Handler)
+        threading.Thread(target=self._http.serve_forever, name="hub-stats", daemon=True).start()

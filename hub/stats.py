@@ -1,0 +1,58 @@
+"""Counters of what the hub received, stored, dropped as duplicate and rejected (by reason)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+__all__ = ["HubStats"]
+
+
+class HubStats:
+    """Thread-safe counters; one instance per hub (no module-level state)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._rejected: Counter[str] = Counter()
+        self._warnings: Counter[str] = Counter()
+        self.queue_depth = 0
+
+    def incr(self, name: str, amount: int = 1) -> None:
+        """Add to a named counter (received, stored, duplicates, alerts_raised, ...)."""
+        with self._lock:
+            self._counts[name] += amount
+
+    def reject(self, reason: str) -> None:
+        """Count one rejected message under its reason."""
+        with self._lock:
+            self._rejected[reason] += 1
+
+    def warn(self, reason: str) -> None:
+        """Count something accepted but worth a look (for example an unregistered sensor)."""
+        with self._lock:
+            self._warnings[reason] += 1
+
+    def get(self, name: str) -> int:
+        """Return one counter."""
+        with self._lock:
+            return self._counts[name]
+
+    def rejected(self, reason: str | None = None) -> int:
+        """Return rejects of one reason, or of all reasons."""
+        with self._lock:
+            if reason is None:
+                return sum(self._rejected.values())
+            return self._rejected[reason]
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return all counters as a JSON-able dict."""
+        with self._lock:
+            return {
+                **dict(sorted(self._counts.items())),
+                "rejected": dict(sorted(self._rejected.items())),
+                "rejected_total": sum(self._rejected.values()),
+                "warnings": dict(sorted(self._warnings.items())),
+                "queue_depth": self.queue_depth,
+            }

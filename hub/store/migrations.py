@@ -1,0 +1,77 @@
+"""Versioned schema of the hub's SQLite database; each step runs once, in order, in a transaction.
+
+Times are REAL seconds since the Unix epoch (UTC): they sort, subtract and feed numpy directly.
+Never edit a released step; add a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: registry, events exactly once, per-sensor state, kit state, alerts.
+    """
+    CREATE TABLE homes (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        timezone TEXT NOT NULL DEFAULT 'Asia/Tashkent',
+        mahalla TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE kits (
+        id TEXT PRIMARY KEY,
+        home_id TEXT NOT NULL REFERENCES homes(id),
+        created_at REAL NOT NULL,
+        availability TEXT,
+        availability_at REAL,
+        last_heartbeat_at REAL,
+        last_heartbeat TEXT
+    );
+    CREATE INDEX kits_home ON kits(home_id);
+    CREATE TABLE sensors (
+        kit_id TEXT NOT NULL REFERENCES kits(id),
+        id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        room TEXT NOT NULL,
+        PRIMARY KEY (kit_id, id)
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        home_id TEXT NOT NULL,
+        kit_id TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        sensor_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        room TEXT,
+        occurred_at REAL NOT NULL,
+        received_at REAL NOT NULL,
+        stored_at REAL NOT NULL,
+        UNIQUE (kit_id, epoch, seq)
+    );
+    CREATE INDEX events_home_time ON events(home_id, occurred_at);
+    CREATE TABLE sensor_state (
+        kit_id TEXT NOT NULL,
+        sensor_id TEXT NOT NULL,
+        home_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        room TEXT,
+        value TEXT NOT NULL,
+        occurred_at REAL NOT NULL,
+        PRIMARY KEY (kit_id, sensor_id)
+    );
+    CREATE INDEX sensor_state_home ON sensor_state(home_id);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        home_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        state TEXT NOT NULL,
+        raised_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        source_event_id INTEGER REFERENCES events(id),
+        count INTEGER NOT NULL DEFAULT 1,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX alerts_home_state ON alerts(home_id, kind, state);
+    """,
+)

@@ -1,0 +1,344 @@
+"""SQLite implementation of the hub's Store (WAL, versioned migrations, exactly-once events)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hub.registry import HomeSpec
+from hub.store.base import (
+    AlertRecord,
+    EventRecord,
+    HomeRecord,
+    KitRecord,
+    NewAlert,
+    NewEvent,
+    SensorStateRecord,
+)
+from hub.store.migrations import MIGRATIONS
+
+__all__ = ["SqliteStore", "from_ts", "to_ts"]
+
+_LOGGER = logging.getLogger(__name__)
+OPEN_ALERT_STATES = ("raised", "notified", "acknowledged")
+
+
+def to_ts(moment: datetime) -> float:
+    """Datetime (aware) to stored seconds since the epoch."""
+    return moment.timestamp()
+
+
+def from_ts(value: float) -> datetime:
+    """Stored seconds since the epoch to an aware UTC datetime."""
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _opt_ts(value: float | None) -> datetime | None:
+    return None if value is None else from_ts(value)
+
+
+class SqliteStore:
+    """The hub's database in one SQLite file. Not thread-safe: one instance per thread."""
+
+    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+        self.path = path
+        # isolation_level=None: we issue BEGIN ourselves so a batch is exactly one transaction.
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+        self._in_tx = False
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"{self.path}: database schema v{version} is newer than this hub "
+                f"(knows v{len(MIGRATIONS)}); upgrade the hub"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            _LOGGER.info("migrating %s to schema v%s", self.path, number)
+            # executescript commits first; the BEGIN inside keeps each step all-or-nothing.
+            self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+
+    def schema_version(self) -> int:
+        """Return the schema version of the open database."""
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- transactions ---------------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        if not self._in_tx:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._in_tx = True
+
+    def commit(self) -> None:
+        """Commit the open transaction, if any."""
+        if self._in_tx:
+            self._db.execute("COMMIT")
+            self._in_tx = False
+
+    def rollback(self) -> None:
+        """Roll back the open transaction, if any."""
+        if self._in_tx:
+            self._db.execute("ROLLBACK")
+            self._in_tx = False
+
+    def close(self) -> None:
+        """Roll back anything uncommitted and close."""
+        self.rollback()
+        self._db.close()
+
+    # -- registry -------------------------------------------------------------------------------
+
+    def register_home(self, home: HomeSpec, now: datetime) -> None:
+        """Insert or update a home with its kits and sensors (sensors not listed are removed)."""
+        self._begin()
+        ts = to_ts(now)
+        self._db.execute(
+            "INSERT INTO homes(id, name, timezone, mahalla, created_at) VALUES (?,?,?,?,?) "
+            "ON CONFLICT(id) DO UPDATE SET name=excluded.name, timezone=excluded.timezone, "
+            "mahalla=excluded.mahalla",
+            (home.id, home.name, home.timezone, home.mahalla, ts),
+        )
+        for kit in home.kits:
+            row = self._db.execute("SELECT home_id FROM kits WHERE id=?", (kit.id,)).fetchone()
+            if row is not None and row["home_id"] != home.id:
+                raise ValueError(f"kit {kit.id!r} already belongs to home {row['home_id']!r}")
+            self._db.execute(
+                "INSERT INTO kits(id, home_id, created_at) VALUES (?,?,?) "
+                "ON CONFLICT(id) DO NOTHING",
+                (kit.id, home.id, ts),
+            )
+            self._db.execute("DELETE FROM sensors WHERE kit_id=?", (kit.id,))
+            self._db.executemany(
+                "INSERT INTO sensors(kit_id, id, kind, room) VALUES (?,?,?,?)",
+                [(kit.id, s.id, s.kind.value, s.room) for s in kit.sensors],
+            )
+        self.commit()
+
+    def _kit_from_row(self, row: sqlite3.Row) -> KitRecord:
+        sensors = {
+            s["id"]: (s["kind"], s["room"])
+            for s in self._db.execute(
+                "SELECT id, kind, room FROM sensors WHERE kit_id=?", (row["id"],)
+            )
+        }
+        return KitRecord(
+            id=row["id"],
+            home_id=row["home_id"],
+            sensors=sensors,
+            availability=row["availability"],
+            availability_at=_opt_ts(row["availability_at"]),
+            last_heartbeat_at=_opt_ts(row["last_heartbeat_at"]),
+            last_heartbeat=json.loads(row["last_heartbeat"]) if row["last_heartbeat"] else None,
+        )
+
+    def kit(self, kit_id: str) -> KitRecord | None:
+        """Return a registered kit, or None."""
+        row = self._db.execute("SELECT * FROM kits WHERE id=?", (kit_id,)).fetchone()
+        return None if row is None else self._kit_from_row(row)
+
+    def kits(self) -> list[KitRecord]:
+        """Return every registered kit."""
+        rows = self._db.execute("SELECT * FROM kits ORDER BY id").fetchall()
+        return [self._kit_from_row(row) for row in rows]
+
+    def homes(self) -> list[HomeRecord]:
+        """Return every registered home."""
+        return [
+            HomeRecord(r["id"], r["name"], r["timezone"], r["mahalla"])
+            for r in self._db.execute("SELECT * FROM homes ORDER BY id")
+        ]
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def store_events(self, events: Sequence[NewEvent], stored_at: datetime) -> list[int | None]:
+        """Insert events, ignoring (kit, epoch, seq) already stored; return new ids or None."""
+        self._begin()
+        stored = to_ts(stored_at)
+        ids: list[int | None] = []
+        for ev in events:
+            cur = self._db.execute(
+                "INSERT INTO events(home_id, kit_id, epoch, seq, sensor_id, kind, value, room, "
+                "occurred_at, received_at, stored_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(kit_id, epoch, seq) DO NOTHING",
+                (
+                    ev.home_id,
+                    ev.kit_id,
+                    ev.epoch,
+                    ev.seq,
+                    ev.sensor_id,
+                    ev.kind,
+                    json.dumps(ev.value, separators=(",", ":")),
+                    ev.room,
+                    to_ts(ev.occurred_at),
+                    to_ts(ev.received_at),
+                    stored,
+                ),
+            )
+            if cur.rowcount == 0:
+                ids.append(None)
+                continue
+            ids.append(cur.lastrowid)
+            # Keep only the newest event per sensor: events may arrive out of order after an
+            # outage, and an old one must not overwrite what the sensor said since.
+            self._db.execute(
+                "INSERT INTO sensor_state(kit_id, sensor_id, home_id, kind, room, value, "
+                "occurred_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(kit_id, sensor_id) DO UPDATE "
+                "SET kind=excluded.kind, room=excluded.room, value=excluded.value, "
+                "occurred_at=excluded.occurred_at WHERE excluded.occurred_at >= occurred_at",
+                (
+                    ev.kit_id,
+                    ev.sensor_id,
+                    ev.home_id,
+                    ev.kind,
+                    ev.room,
+                    json.dumps(ev.value, separators=(",", ":")),
+                    to_ts(ev.occurred_at),
+                ),
+            )
+        return ids
+
+    @staticmethod
+    def _event_from_row(r: sqlite3.Row) -> EventRecord:
+        return EventRecord(
+            id=r["id"],
+            home_id=r["home_id"],
+            kit_id=r["kit_id"],
+            epoch=r["epoch"],
+            seq=r["seq"],
+            sensor_id=r["sensor_id"],
+            kind=r["kind"],
+            value=json.loads(r["value"]),
+            room=r["room"],
+            occurred_at=from_ts(r["occurred_at"]),
+            received_at=from_ts(r["received_at"]),
+            stored_at=from_ts(r["stored_at"]),
+        )
+
+    def events(self, home_id: str | None = None, limit: int | None = None) -> list[EventRecord]:
+        """Return stored events (optionally of one home), in storage order."""
+        sql = "SELECT * FROM events"
+        params: list[Any] = []
+        if home_id is not None:
+            sql += " WHERE home_id=?"
+            params.append(home_id)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [self._event_from_row(r) for r in self._db.execute(sql, params)]
+
+    def count_events(self, home_id: str | None = None) -> int:
+        """Return how many events are stored (optionally of one home)."""
+        if home_id is None:
+            row = self._db.execute("SELECT COUNT(*) FROM events").fetchone()
+        else:
+            row = self._db.execute("SELECT COUNT(*) FROM events WHERE home_id=?", (home_id,))
+            row = row.fetchone()
+        return int(row[0])
+
+    def sensor_states(self, home_id: str) -> list[SensorStateRecord]:
+        """Return the newest event of each sensor of a home, newest first."""
+        rows = self._db.execute(
+            "SELECT * FROM sensor_state WHERE home_id=? ORDER BY occurred_at DESC", (home_id,)
+        )
+        return [
+            SensorStateRecord(
+                home_id=r["home_id"],
+                kit_id=r["kit_id"],
+                sensor_id=r["sensor_id"],
+                kind=r["kind"],
+                room=r["room"],
+                value=json.loads(r["value"]),
+                occurred_at=from_ts(r["occurred_at"]),
+            )
+            for r in rows
+        ]
+
+    # -- kit state ------------------------------------------------------------------------------
+
+    def set_availability(self, kit_id: str, state: str, at: datetime) -> None:
+        """Record a kit's availability."""
+        self._begin()
+        self._db.execute(
+            "UPDATE kits SET availability=?, availability_at=? WHERE id=?",
+            (state, to_ts(at), kit_id),
+        )
+
+    def set_heartbeat(self, kit_id: str, at: datetime, body: dict[str, Any]) -> None:
+        """Record a kit's latest heartbeat (older ones arriving late are ignored)."""
+        self._begin()
+        self._db.execute(
+            "UPDATE kits SET last_heartbeat_at=?, last_heartbeat=? WHERE id=? "
+            "AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= ?)",
+            (to_ts(at), json.dumps(body, separators=(",", ":")), kit_id, to_ts(at)),
+        )
+
+    # -- alerts ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _alert_from_row(r: sqlite3.Row) -> AlertRecord:
+        return AlertRecord(
+            id=r["id"],
+            home_id=r["home_id"],
+            kind=r["kind"],
+            severity=r["severity"],
+            state=r["state"],
+            raised_at=from_ts(r["raised_at"]),
+            updated_at=from_ts(r["updated_at"]),
+            source_event_id=r["source_event_id"],
+            count=r["count"],
+            detail=json.loads(r["detail"]),
+        )
+
+    def raise_alert(self, alert: NewAlert) -> tuple[AlertRecord, bool]:
+        """Open an alert, or merge it into this home's open alert of the same kind."""
+        self._begin()
+        placeholders = ",".join("?" * len(OPEN_ALERT_STATES))
+        row = self._db.execute(
+            f"SELECT * FROM alerts WHERE home_id=? AND kind=? AND state IN ({placeholders}) "
+            "ORDER BY id DESC LIMIT 1",
+            (alert.home_id, alert.kind, *OPEN_ALERT_STATES),
+        ).fetchone()
+        if row is not None:
+            self._db.execute(
+                "UPDATE alerts SET count=count+1, updated_at=? WHERE id=?",
+                (to_ts(alert.raised_at), row["id"]),
+            )
+            merged = self._db.execute("SELECT * FROM alerts WHERE id=?", (row["id"],)).fetchone()
+            return self._alert_from_row(merged), False
+        cur = self._db.execute(
+            "INSERT INTO alerts(home_id, kind, severity, state, raised_at, updated_at, "
+            "source_event_id, detail) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                alert.home_id,
+                alert.kind,
+                alert.severity,
+                "raised",
+                to_ts(alert.raised_at),
+                to_ts(alert.raised_at),
+                alert.source_event_id,
+                json.dumps(alert.detail, separators=(",", ":")),
+            ),
+        )
+        new = self._db.execute("SELECT * FROM alerts WHERE id=?", (cur.lastrowid,)).fetchone()
+        return self._alert_from_row(new), True
+
+    def alerts(self, home_id: str | None = None) -> list[AlertRecord]:
+        """Return alerts (optionally of one home), oldest first."""
+        if home_id is None:
+            rows = self._db.execute("SELECT * FROM alerts ORDER BY id")
+        else:
+            rows = self._db.execute("SELECT * FROM alerts WHERE home_id=? ORDER BY id", (home_id,))
+        return [self._alert_from_row(r) for r in rows]

@@ -1,0 +1,201 @@
+"""The `mehr` command: hub, edge, simulate, demo, eval, train and the installer's tools.
+
+Subcommands import their packages lazily, so `mehr edge` on a Raspberry Pi never loads the hub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from mehr.configfile import ConfigError
+
+__all__ = ["main"]
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+# -- hub ----------------------------------------------------------------------------------------
+
+
+def _cmd_hub(args: argparse.Namespace) -> int:
+    from hub.config import load_settings
+    from hub.service import Hub
+
+    if args.hub_command == "stats":
+        return _cmd_hub_stats(args)
+    settings = load_settings(
+        args.config,
+        mqtt_url=args.mqtt_url,
+        db_path=args.db,
+        registry_file=args.registry,
+        stats_port=args.stats_port,
+    )
+    hub = Hub(settings)
+    hub.start()
+    logging.getLogger("mehr").info("hub running; stats at %s", hub.stats_url)
+    try:
+        _wait_for_signal()
+    finally:
+        hub.stop()
+    return 0
+
+
+def _cmd_hub_stats(args: argparse.Namespace) -> int:
+    try:
+        with urllib.request.urlopen(args.url, timeout=5) as response:  # noqa: S310 - operator URL
+            body = json.load(response)
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"mehr hub stats: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(body, indent=2))
+    return 0
+
+
+# -- simulate and demo ------------------------------------------------------------------------
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    from simulators.demo_homes import DEMO_HOMES, run_home
+    from simulators.simple_kit import SimpleKit
+
+    parts = urlsplit(args.mqtt_url)
+    homes = DEMO_HOMES[: args.homes]
+    stop = threading.Event()
+    log: list[str] = []
+    kits = []
+    for home in homes:
+        kit = SimpleKit(
+            home.home_id,
+            home.kit_id,
+            parts.hostname or "127.0.0.1",
+            parts.port or 1883,
+            username=args.username,
+            password=args.password,
+            mqtt_v5=args.mqtt_v5,
+        )
+        kit.connect()
+        kits.append(kit)
+        threading.Thread(target=run_home, args=(home, kit, stop, log), daemon=True).start()
+    stop.wait(args.seconds)
+    stop.set()
+    for kit in kits:
+        kit.close()
+    print(json.dumps({"events_sent": sum(k.seq for k in kits), "incidents": log}))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from mehr.demo import run_demo
+
+    return run_demo(args.seconds, args.json, args.workdir, sys.stdout)
+
+
+# -- detectors ----------------------------------------------------------------------------------
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from mehr.evaluation import falls
+
+    result = falls.evaluate(args.sisfall, rate_hz=args.rate)
+    print(json.dumps(result, indent=2 if args.pretty else None))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from mehr.evaluation import falls
+
+    result = falls.train(args.sisfall, out=args.out, rate_hz=args.rate)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser for all subcommands."""
+    parser = argparse.ArgumentParser(prog="mehr", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    hub = sub.add_parser("hub", help="run the hub (ingest, store, alerts)")
+    hub.add_argument("--config", type=Path, help="hub settings YAML")
+    hub.add_argument("--mqtt-url", help="override mqtt_url")
+    hub.add_argument("--db", type=Path, help="override db_path")
+    hub.add_argument("--registry", type=Path, help="override registry_file")
+    hub.add_argument("--stats-port", type=int, help="override stats_port (0: any free port)")
+    hub_sub = hub.add_subparsers(dest="hub_command")
+    stats = hub_sub.add_parser("stats", help="print a running hub's counters")
+    stats.add_argument("--url", default="http://127.0.0.1:8787/stats")
+    hub.set_defaults(func=_cmd_hub, hub_command=None)
+
+    sim = sub.add_parser("simulate", help="publish simulated homes' events to a broker")
+    sim.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
+    sim.add_argument("--homes", type=int, default=3, choices=range(1, 4))
+    sim.add_argument("--for", dest="seconds", type=float, default=30.0)
+    sim.add_argument("--username")
+    sim.add_argument("--password")
+    sim.add_argument("--mqtt-v5", action="store_true")
+    sim.set_defaults(func=_cmd_simulate)
+
+    demo = sub.add_parser("demo", help="embedded broker + hub + three simulated homes")
+    demo.add_argument("--for", dest="seconds", type=float, default=None,
+                      help="stop after this many seconds (default: run until Ctrl-C)")
+    demo.add_argument("--json", action="store_true", help="print one JSON summary at the end")
+    demo.add_argument("--workdir", type=Path, default=Path(".demo"))
+    demo.set_defaults(func=_cmd_demo)
+
+    ev = sub.add_parser("eval", help="evaluate detectors on recorded data")
+    ev_sub = ev.add_subparsers(dest="what", required=True)
+    ev_falls = ev_sub.add_parser("falls", help="fall detection on SisFall (original layout)")
+    ev_falls.add_argument("--sisfall", type=Path, required=True)
+    ev_falls.add_argument("--rate", type=float, default=50.0, help="resample to this rate (Hz)")
+    ev_falls.add_argument("--pretty", action="store_true")
+    ev_falls.set_defaults(func=_cmd_eval)
+
+    tr = sub.add_parser("train", help="fit detector parameters that ship in the package")
+    tr_sub = tr.add_subparsers(dest="what", required=True)
+    tr_falls = tr_sub.add_parser("falls", help="fit the fall classifier on SisFall")
+    tr_falls.add_argument("--sisfall", type=Path, required=True)
+    tr_falls.add_argument("--out", type=Path, default=None)
+    tr_falls.add_argument("--rate", type=float, default=50.0)
+    tr_falls.set_defaults(func=_cmd_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `mehr` command."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"mehr: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""A real Mosquitto broker on a free loopback port, with a password file and an ACL file."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from hub.broker_auth import BrokerUser, acl_text, password_line
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Mosquitto:
+    """One Mosquitto process; users and ACLs are files it reads at start."""
+
+    def __init__(self, workdir: Path, users: Iterable[BrokerUser] = ()) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.users: dict[str, BrokerUser] = {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.extra_conf = ""
+        for user in users:
+            self.users[user.username] = user
+
+    @property
+    def url(self) -> str:
+        """mqtt:// URL of the plain listener."""
+        return f"mqtt://{self.host}:{self.port}"
+
+    def add_user(self, user: BrokerUser) -> None:
+        """Add (or replace) a user; takes effect at the next (re)start."""
+        self.users[user.username] = user
+
+    def _write_config(self) -> Path:
+        pw = self.workdir / "passwd"
+        pw.write_text("".join(password_line(u.username, u.password) + "\n"
+                              for u in self.users.values()))
+        acl = self.workdir / "acl"
+        acl.write_text(acl_text(self.users.values()))
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            f"""listener {self.port} 127.0.0.1
+allow_anonymous false
+password_file {pw}
+acl_file {acl}
+persistence true
+persistence_location {self.workdir}/
+autosave_interval 1
+max_queued_messages 1000000
+max_inflight_messages 1000
+max_packet_size 262144
+log_dest file {self.workdir}/mosquitto.log
+log_type error
+log_type warning
+log_type notice
+{self.extra_conf}
+"""
+        )
+        return conf
+
+    def start(self) -> None:
+        """Start the broker and wait until it accepts connections."""
+        conf = self._write_config()
+        self.proc = subprocess.Popen(  # noqa: S603 - fixed binary, our own config file
+            [MOSQUITTO, "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                log = (self.workdir / "mosquitto.log").read_text(errors="replace")
+                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {log}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)  # waiting for a real process to listen, not for time to pass
+        raise RuntimeError("mosquitto did not start listening within 10 s")
+
+    def stop(self) -> None:
+        """Stop the broker (it saves persistent sessions on a clean stop)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self) -> None:
+        """Stop and start on the same port, keeping persistence."""
+        self.stop()
+        self.start()
