@@ -124,7 +124,9 @@ class Ingestor:
             kit = self._kit(ref.kit_id)
             if kit is None:
                 outcomes.append(
-                    self._reject(raw, RejectReason.UNKNOWN_KIT, f"kit {ref.kit_id!r} not registered")
+                    self._reject(
+                        raw, RejectReason.UNKNOWN_KIT, f"kit {ref.kit_id!r} not registered"
+                    )
                 )
                 continue
             if kit.home_id != ref.home_id:

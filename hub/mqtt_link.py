@@ -92,7 +92,7 @@ class MqttLink:
         """Connect (retrying in the background) and start the network thread."""
         props: Properties | None = None
         if self.settings.mqtt_protocol is MqttProtocol.V5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = self.settings.session_expiry_s
             props.ReceiveMaximum = self.settings.receive_maximum
             self.client.connect_async(
@@ -134,8 +134,9 @@ class MqttLink:
             self._generation += 1
         session = getattr(flags, "session_present", False)
         _LOGGER.info("connected to broker (session present: %s)", session)
-        client.subscribe([(topic, QOS) for topic in subscriptions_for_hub(
-            self.settings.shared_group)])
+        client.subscribe(
+            [(topic, QOS) for topic in subscriptions_for_hub(self.settings.shared_group)]
+        )
         self.connected.set()
         if self.on_connection_change:
             self.on_connection_change(True)
@@ -154,5 +155,5 @@ class MqttLink:
             self.on_connection_change(False)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        raw = RawMessage(topic=msg.topic, payload=msg.payload, received_at=self.clock.now())
+        raw = RawMessage(topic=msg.topic, payload=bytes(msg.payload), received_at=self.clock.now())
         self.inbox.put(QueuedMessage(raw, msg.mid, msg.qos, self.generation))

@@ -160,8 +160,10 @@ class Hub:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                _LOGGER.debug("stats http: " + format, *args)
+            def log_message(self, format: str, *args: Any) -> None:
+                _LOGGER.debug("stats http: %s", format % args)
 
-        self._http = ThreadingHTTPServer((self.settings.stats_host, self.settings.stats_port), Handler)
+        self._http = ThreadingHTTPServer(
+            (self.settings.stats_host, self.settings.stats_port), Handler
+        )
         threading.Thread(target=self._http.serve_forever, name="hub-stats", daemon=True).start()

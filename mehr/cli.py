@@ -162,8 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=_cmd_simulate)
 
     demo = sub.add_parser("demo", help="embedded broker + hub + three simulated homes")
-    demo.add_argument("--for", dest="seconds", type=float, default=None,
-                      help="stop after this many seconds (default: run until Ctrl-C)")
+    demo.add_argument(
+        "--for",
+        dest="seconds",
+        type=float,
+        default=None,
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
     demo.add_argument("--json", action="store_true", help="print one JSON summary at the end")
     demo.add_argument("--workdir", type=Path, default=Path(".demo"))
     demo.set_defaults(func=_cmd_demo)

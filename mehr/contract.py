@@ -248,12 +248,7 @@ class BatteryEvent(_SequencedPayload):
 
 
 _EventUnion = Annotated[
-    MotionEvent
-    | DoorEvent
-    | HelpButtonEvent
-    | FallEvent
-    | TemperatureEvent
-    | BatteryEvent,
+    MotionEvent | DoorEvent | HelpButtonEvent | FallEvent | TemperatureEvent | BatteryEvent,
     Field(discriminator="kind"),
 ]
 _EVENT_ADAPTER: Final = TypeAdapter(_EventUnion)

@@ -1,4 +1,4 @@
-"""`mehr demo`: an embedded broker, the hub and three simulated homes, one of which asks for help."""
+"""`mehr demo`: an embedded broker, the hub and three simulated homes; one asks for help."""
 
 from __future__ import annotations
 
@@ -38,9 +38,11 @@ def _spec(home: DemoHome) -> HomeSpec:
 
 def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO) -> int:
     """Run the demo for `duration_s` seconds (None: until Ctrl-C) and report what happened."""
-    say = (lambda text: print(text, file=sys.stderr)) if as_json else (
-        lambda text: print(text, file=out, flush=True)
-    )
+    stream = sys.stderr if as_json else out
+
+    def say(text: str) -> None:
+        print(text, file=stream, flush=True)
+
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -76,8 +78,10 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
     def on_alert(alert: AlertRecord) -> None:
         alerts_seen.append(alert)
         at = time.monotonic() - started
-        say(f"[{at:5.1f}s] ALERT {alert.kind} ({alert.severity}) in {alert.home_id}: "
-            f"{alert.detail.get('room') or ''} — alert #{alert.id} raised")
+        say(
+            f"[{at:5.1f}s] ALERT {alert.kind} ({alert.severity}) in {alert.home_id}: "
+            f"{alert.detail.get('room') or ''} — alert #{alert.id} raised"
+        )
 
     hub = Hub(settings, on_alert=on_alert)
     hub.start()
@@ -133,8 +137,10 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
     if as_json:
         print(json.dumps(summary), file=out)
     else:
-        say(f"Stored {summary['events_stored']} events; alerts: "
-            + (", ".join(f"{a['kind']} in {a['home']}" for a in summary["alerts"]) or "none"))
+        say(
+            f"Stored {summary['events_stored']} events; alerts: "
+            + (", ".join(f"{a['kind']} in {a['home']}" for a in summary["alerts"]) or "none")
+        )
         say(f"Look: sqlite3 {db_path} 'select * from alerts'")
     return 0
 

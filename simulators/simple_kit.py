@@ -78,7 +78,9 @@ class SimpleKit:
         self.connected = threading.Event()
         self.client.on_connect = self._on_connect
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
+    ) -> None:
         if rc.is_failure:
             _LOGGER.error("kit %s refused by broker: %s", self.kit_id, rc)
             return
@@ -100,7 +102,9 @@ class SimpleKit:
         """Disconnect; graceful publishes 'offline' first, otherwise the will does it later."""
         if graceful:
             offline = Availability(
-                v=PROTOCOL_VERSION, kit=self.kit_id, state=AvailabilityState.OFFLINE,
+                v=PROTOCOL_VERSION,
+                kit=self.kit_id,
+                state=AvailabilityState.OFFLINE,
                 ts=self.clock.now(),
             )
             self._publish(TopicKind.AVAILABILITY, encode(offline), retain=True)
