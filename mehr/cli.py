@@ -188,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr_falls.add_argument("--out", type=Path, default=None)
     tr_falls.add_argument("--rate", type=float, default=50.0)
     tr_falls.set_defaults(func=_cmd_train)
+
+    from mehr import cli_edge
+
+    cli_edge.register(sub)
     return parser
 
 
