@@ -1,0 +1,1 @@
+"""Shipped detector parameters (JSON data files), fitted by `mehr train falls`."""

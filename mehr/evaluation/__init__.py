@@ -1,0 +1,1 @@
+"""Offline evaluation of the detectors on public recorded data (SisFall)."""
