@@ -103,6 +103,14 @@ class SqliteStore:
     def register_home(self, home: HomeSpec, now: datetime) -> None:
         """Insert or update a home with its kits and sensors (sensors not listed are removed)."""
         self._begin()
+        try:
+            self._register_home(home, now)
+        except Exception:
+            self.rollback()
+            raise
+        self.commit()
+
+    def _register_home(self, home: HomeSpec, now: datetime) -> None:
         ts = to_ts(now)
         self._db.execute(
             "INSERT INTO homes(id, name, timezone, mahalla, created_at) VALUES (?,?,?,?,?) "
@@ -124,7 +132,6 @@ class SqliteStore:
                 "INSERT INTO sensors(kit_id, id, kind, room) VALUES (?,?,?,?)",
                 [(kit.id, s.id, s.kind.value, s.room) for s in kit.sensors],
             )
-        self.commit()
 
     def _kit_from_row(self, row: sqlite3.Row) -> KitRecord:
         sensors = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -53,7 +54,10 @@ class Mosquitto:
         acl.write_text(acl_text(self.users.values()))
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
-            f"""listener {self.port} 127.0.0.1
+            # Run as the invoking user: as root, mosquitto would drop to "mosquitto" and could
+            # not write its persistence file in the test directory.
+            f"""user {getpass.getuser()}
+listener {self.port} 127.0.0.1
 allow_anonymous false
 password_file {pw}
 acl_file {acl}

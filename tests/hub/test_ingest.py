@@ -1,0 +1,129 @@
+"""Ingest on a real SQLite file: what is stored, what is rejected and why, what alerts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hub.ingest import Ingestor, Outcome
+from hub.stats import HubStats
+from hub.store.sqlite import SqliteStore
+from mehr.clock import ManualClock
+from mehr.contract import SensorKind, TopicKind, topic_for
+from tests.hub.factories import T0, event_bytes, home_spec, raw, raw_event
+
+
+@pytest.fixture
+def ingestor(tmp_path: Path) -> Ingestor:
+    store = SqliteStore(tmp_path / "hub.db")
+    store.register_home(home_spec("home-1", "kit-1"), T0)
+    store.register_home(home_spec("home-2", "kit-2"), T0)
+    return Ingestor(store, ManualClock(T0), HubStats())
+
+
+def test_valid_events_are_stored_and_duplicates_dropped(ingestor: Ingestor) -> None:
+    result = ingestor.process_batch([raw_event(1), raw_event(2), raw_event(1)])
+    assert [o for o, _ in result.outcomes] == [Outcome.STORED, Outcome.STORED, Outcome.DUPLICATE]
+    again = ingestor.process_batch([raw_event(2)])
+    assert again.outcomes == [(Outcome.DUPLICATE, None)]
+    assert ingestor.store.count_events() == 2
+    assert ingestor.stats.get("duplicates") == 2
+
+
+def test_unknown_kit_and_wrong_home_are_rejected_and_not_stored(ingestor: Ingestor) -> None:
+    result = ingestor.process_batch(
+        [
+            raw_event(1, home="home-9", kit="kit-9"),
+            raw_event(1, home="home-2", kit="kit-1"),  # kit-1 speaking into home-2
+        ]
+    )
+    assert [r for _, r in result.outcomes] == ["unknown_kit", "home_mismatch"]
+    assert ingestor.store.count_events() == 0
+    assert ingestor.stats.rejected("unknown_kit") == 1
+    assert ingestor.stats.rejected("home_mismatch") == 1
+
+
+def test_malformed_messages_are_counted_by_reason(ingestor: Ingestor) -> None:
+    topic = topic_for("home-1", "kit-1", TopicKind.EVENTS)
+    body = json.loads(event_bytes(1))
+    batch = [
+        raw(topic, b"not json"),
+        raw(topic, {**body, "v": 9}),
+        raw(topic, {**body, "extra": 1}),
+        raw(topic, {**body, "kind": "smoke"}),
+        raw(topic, b"{" + b" " * 5000 + b"}"),
+        raw("mehr/v1/homes/home-1/kits/kit-1/nonsense", body),
+        raw(topic, body),
+    ]
+    result = ingestor.process_batch(batch)
+    assert [r for _, r in result.outcomes] == [
+        "not_json",
+        "unsupported_version",
+        "unknown_field",
+        "unknown_kind",
+        "too_large",
+        "bad_topic",
+        None,
+    ]
+    assert ingestor.store.count_events() == 1
+
+
+def test_help_button_raises_one_critical_alert_for_its_home(ingestor: Ingestor) -> None:
+    press = {"sensor": "help", "kind": SensorKind.HELP_BUTTON, "value": "pressed"}
+    result = ingestor.process_batch([raw_event(1), raw_event(2, **press), raw_event(3, **press)])
+    (alert,) = result.new_alerts
+    assert (alert.home_id, alert.kind, alert.severity) == ("home-1", "help_button", "critical")
+    assert alert.detail["room"] == "Bedroom"
+    (stored,) = ingestor.store.alerts()
+    assert stored.count == 2  # the second press merged into the open alert
+
+
+def test_fall_sensor_alarm_raises_a_fall_alert(ingestor: Ingestor) -> None:
+    result = ingestor.process_batch(
+        [raw_event(1, sensor="fall-radar", kind=SensorKind.FALL, value="detected")]
+    )
+    assert [a.kind for a in result.new_alerts] == ["fall"]
+
+
+def test_help_from_an_unregistered_sensor_still_alerts(ingestor: Ingestor) -> None:
+    result = ingestor.process_batch(
+        [raw_event(1, sensor="help-2", kind=SensorKind.HELP_BUTTON, value="pressed")]
+    )
+    assert [a.kind for a in result.new_alerts] == ["help_button"]
+    assert ingestor.stats.snapshot()["warnings"] == {"unregistered_sensor": 1}
+
+
+def test_heartbeat_and_availability_update_kit_state(ingestor: Ingestor) -> None:
+    ingestor.process_batch(
+        [
+            raw(
+                topic_for("home-1", "kit-1", TopicKind.HEARTBEAT),
+                {"v": 1, "kit": "kit-1", "ts": "2026-11-23T06:00:00Z", "uptime_s": 5,
+                 "outbox_depth": 3, "dropped": 0},
+            ),
+            raw(
+                topic_for("home-1", "kit-1", TopicKind.AVAILABILITY),
+                {"v": 1, "kit": "kit-1", "state": "offline"},
+            ),
+        ]
+    )
+    kit = ingestor.store.kit("kit-1")
+    assert kit is not None
+    assert kit.availability == "offline"
+    assert kit.last_heartbeat is not None and kit.last_heartbeat["outbox_depth"] == 3
+
+
+def test_a_storage_failure_rolls_back_the_whole_batch(ingestor: Ingestor) -> None:
+    class Boom(RuntimeError):
+        pass
+
+    def fail(*_: object) -> None:
+        raise Boom
+
+    ingestor.store.raise_alert = fail  # type: ignore[method-assign]
+    press = {"sensor": "help", "kind": SensorKind.HELP_BUTTON, "value": "pressed"}
+    with pytest.raises(Boom):
+        ingestor.process_batch([raw_event(1), raw_event(2, **press)])
+    assert ingestor.store.count_events() == 0  # nothing half-stored; broker will redeliver

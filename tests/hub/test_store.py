@@ -1,0 +1,81 @@
+"""The SQLite store: migrations, exactly-once events, newest state per sensor, merged alerts."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.store.base import NewAlert, NewEvent
+from hub.store.migrations import MIGRATIONS
+from hub.store.sqlite import SqliteStore
+from tests.hub.factories import T0, home_spec
+
+
+def _event(seq: int, epoch: int = 1, minutes: int = 0, sensor: str = "pir-kitchen") -> NewEvent:
+    at = T0 + timedelta(minutes=minutes)
+    return NewEvent("home-1", "kit-1", epoch, seq, sensor, "motion", True, "Kitchen", at, at)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    s = SqliteStore(tmp_path / "hub.db")
+    s.register_home(home_spec(), T0)
+    return s
+
+
+def test_new_database_is_migrated_to_the_latest_schema(store: SqliteStore) -> None:
+    assert store.schema_version() == len(MIGRATIONS)
+
+
+def test_database_from_a_newer_hub_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    with pytest.raises(RuntimeError, match="newer than this hub"):
+        SqliteStore(path)
+
+
+def test_same_kit_epoch_and_seq_is_stored_once(store: SqliteStore) -> None:
+    ids = store.store_events([_event(1), _event(2), _event(1)], T0)
+    store.commit()
+    assert ids[0] is not None and ids[1] is not None and ids[2] is None
+    assert store.store_events([_event(2)], T0) == [None]
+    assert store.count_events() == 2
+
+
+def test_a_new_epoch_is_not_a_duplicate(store: SqliteStore) -> None:
+    store.store_events([_event(1, epoch=1), _event(1, epoch=2)], T0)
+    store.commit()
+    assert store.count_events() == 2
+
+
+def test_rollback_stores_nothing(store: SqliteStore) -> None:
+    store.store_events([_event(1)], T0)
+    store.rollback()
+    assert store.count_events() == 0
+
+
+def test_a_late_old_event_does_not_overwrite_newer_sensor_state(store: SqliteStore) -> None:
+    store.store_events([_event(2, minutes=10), _event(1, minutes=0)], T0)
+    store.commit()
+    (state,) = store.sensor_states("home-1")
+    assert state.occurred_at == T0 + timedelta(minutes=10)
+    assert state.room == "Kitchen"
+
+
+def test_open_alert_of_the_same_kind_absorbs_repeats(store: SqliteStore) -> None:
+    first, new1 = store.raise_alert(NewAlert("home-1", "help_button", "critical", T0, None))
+    again, new2 = store.raise_alert(NewAlert("home-1", "help_button", "critical", T0, None))
+    other, new3 = store.raise_alert(NewAlert("home-1", "fall", "critical", T0, None))
+    store.commit()
+    assert (new1, new2, new3) == (True, False, True)
+    assert again.id == first.id and again.count == 2
+    assert other.id != first.id
+
+
+def test_a_kit_cannot_move_homes_silently(store: SqliteStore) -> None:
+    with pytest.raises(ValueError, match="already belongs"):
+        store.register_home(home_spec("home-2", "kit-1"), T0)

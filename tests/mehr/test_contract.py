@@ -1,0 +1,145 @@
+"""The wire contract accepts what it promises and rejects the rest with the right reason."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mehr.contract import (
+    MAX_PAYLOAD_BYTES,
+    AccelWindow,
+    ContractError,
+    RejectReason,
+    SensorKind,
+    TopicKind,
+    encode,
+    make_event,
+    parse_message,
+    parse_topic,
+    subscriptions_for_hub,
+    topic_for,
+)
+
+T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+TOPIC = topic_for("home-1", "kit-1", TopicKind.EVENTS)
+
+
+def _event(**changes: object) -> bytes:
+    body = json.loads(
+        encode(
+            make_event(
+                kit="kit-1", epoch=5, seq=1, sensor="pir", kind=SensorKind.MOTION,
+                value=True, ts=T0,
+            )
+        )
+    )
+    body.update(changes)
+    return json.dumps(body).encode()
+
+
+def _reason(topic: str, payload: bytes) -> RejectReason:
+    with pytest.raises(ContractError) as info:
+        parse_message(topic, payload)
+    return info.value.reason
+
+
+def test_an_event_round_trips_through_the_wire() -> None:
+    ref, message = parse_message(TOPIC, _event())
+    assert (ref.home_id, ref.kit_id, ref.kind) == ("home-1", "kit-1", TopicKind.EVENTS)
+    assert message.kind is SensorKind.MOTION and message.value is True
+    assert message.ts == T0
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("door", "open"),
+        ("door", "closed"),
+        ("help_button", "pressed"),
+        ("fall", "detected"),
+        ("temperature", 21.5),
+        ("battery", 80),
+    ],
+)
+def test_each_kind_takes_its_own_value(kind: str, value: object) -> None:
+    _, message = parse_message(TOPIC, _event(kind=kind, value=value))
+    assert message.kind.value == kind
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"v": 2}, RejectReason.VERSION),
+        ({"colour": "red"}, RejectReason.UNKNOWN_FIELD),
+        ({"kind": "smoke"}, RejectReason.UNKNOWN_KIND),
+        ({"kind": "door", "value": True}, RejectReason.INVALID),
+        ({"kind": "battery", "value": 140}, RejectReason.INVALID),
+        ({"seq": 0}, RejectReason.INVALID),
+        ({"ts": "2026-11-23T11:00:00+05:00"}, RejectReason.INVALID),
+        ({"ts": "2026-11-23T06:00:00"}, RejectReason.INVALID),
+        ({"kit": "kit-2"}, RejectReason.KIT_MISMATCH),
+    ],
+)
+def test_bad_events_are_rejected_with_their_reason(
+    changes: dict[str, object], reason: RejectReason
+) -> None:
+    assert _reason(TOPIC, _event(**changes)) is reason
+
+
+def test_oversized_payload_is_rejected_before_parsing() -> None:
+    big = b"{" + b" " * MAX_PAYLOAD_BYTES[TopicKind.EVENTS] + b"}"
+    assert _reason(TOPIC, big) is RejectReason.TOO_LARGE
+
+
+@pytest.mark.parametrize("payload", [b"", b"\xff\xfe", b"{", b"[1,2]", b"null", b'"x"'])
+def test_non_objects_are_rejected(payload: bytes) -> None:
+    assert _reason(TOPIC, payload) in {RejectReason.NOT_JSON, RejectReason.INVALID}
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "mehr/v1/homes/home-1/kits/kit-1",
+        "mehr/v2/homes/home-1/kits/kit-1/events",
+        "mehr/v1/homes/Home 1/kits/kit-1/events",
+        "mehr/v1/homes/home-1/kits/kit-1/smoke",
+        "mehr/v1/homes/home-1/sensors/kit-1/events",
+        "",
+    ],
+)
+def test_foreign_topics_are_rejected(topic: str) -> None:
+    with pytest.raises(ContractError) as info:
+        parse_topic(topic)
+    assert info.value.reason is RejectReason.TOPIC
+
+
+def test_accel_window_trigger_must_point_inside_the_samples() -> None:
+    body = {
+        "v": 1, "kit": "kit-1", "epoch": 1, "seq": 3, "sensor": "pendant",
+        "kind": "accel_window", "ts": "2026-11-23T06:00:01Z", "rate_hz": 50,
+        "start": "2026-11-23T06:00:00Z", "trigger_index": 2, "samples": [[0, 0, 1], [0, 0, 1]],
+    }
+    topic = topic_for("home-1", "kit-1", TopicKind.ACCEL)
+    assert _reason(topic, json.dumps(body).encode()) is RejectReason.INVALID
+    body["trigger_index"] = 1
+    _, message = parse_message(topic, json.dumps(body).encode())
+    assert isinstance(message, AccelWindow)
+
+
+def test_hub_subscriptions_cover_kit_topics_but_not_commands() -> None:
+    filters = subscriptions_for_hub()
+    assert all(f.startswith("mehr/v1/homes/+/kits/+/") for f in filters)
+    assert not any(f.endswith("commands") for f in filters)
+    assert subscriptions_for_hub("hubs")[0].startswith("$share/hubs/")
+
+
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_never_escape_as_anything_but_a_contract_error(payload: bytes) -> None:
+    try:
+        parse_message(TOPIC, payload)
+    except ContractError:
+        pass
