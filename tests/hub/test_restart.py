@@ -1,0 +1,118 @@
+"""The hub is SIGKILLed while a kit keeps publishing; after restart every event is stored once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hub.store.sqlite import SqliteStore
+from mehr.contract import SensorKind
+from simulators.simple_kit import SimpleKit
+from tests.conftest import HUB_USER, kit_user
+from tests.hub.test_end_to_end import write_registry
+from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.wait import wait_until
+
+TOTAL = 6000
+
+
+def _count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    store = SqliteStore(db)
+    try:
+        return store.count_events()
+    finally:
+        store.close()
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_hub_killed_twice_mid_stream_loses_and_duplicates_nothing(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+) -> None:
+    user = kit_user("home-1", "kit-1")
+    mosquitto.add_user(user)
+    mosquitto.restart()
+    db = tmp_path / "hub.db"
+    stats_port = free_port()
+    config = tmp_path / "hub.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "mqtt_url": mosquitto.url,
+                "mqtt_username": HUB_USER,
+                "mqtt_password": hub_password,
+                "mqtt_protocol": "5",
+                "db_path": str(db),
+                "registry_file": str(write_registry(tmp_path / "reg.yaml", [("home-1", "kit-1")])),
+                "stats_port": stats_port,
+                "batch_max": 200,
+            }
+        )
+    )
+
+    def start_hub() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mehr.cli", "hub", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / "hub.log", "ab"),  # noqa: SIM115 - lives as long as the hub
+        )
+
+    hub = start_hub()
+    kit = SimpleKit("home-1", "kit-1", mosquitto.host, mosquitto.port, user.username,
+                    user.password, mqtt_v5=True)
+    kit.connect()
+    # The hub's session must exist before the kit speaks: the broker keeps messages only for
+    # sessions it knows (in production the hub's session is years older than any kit).
+    wait_until(lambda: _healthy(stats_port), 15, "hub connected to the broker")
+
+    def publish_all() -> None:
+        for i in range(TOTAL):
+            kit.event("pir-kitchen", SensorKind.MOTION, i % 2 == 0)
+            if i % 200 == 199:
+                kit.flush()
+        kit.flush()
+
+    publisher = threading.Thread(target=publish_all)
+    publisher.start()
+    stored_at_kill: list[int] = []
+    try:
+        for kill_at in (TOTAL // 5, TOTAL // 2):
+            wait_until(lambda k=kill_at: _count(db) >= k, 60, f"{kill_at} events stored")
+            os.kill(hub.pid, signal.SIGKILL)
+            stored_at_kill.append(_count(db))
+            hub.wait(timeout=10)
+            hub = start_hub()
+        publisher.join(timeout=120)
+        wait_until(lambda: _count(db) >= TOTAL, 90, "all events stored after restarts")
+    finally:
+        hub.send_signal(signal.SIGTERM)
+        hub.wait(timeout=20)
+        kit.close()
+
+    store = SqliteStore(db)
+    try:
+        events = store.events("home-1")
+    finally:
+        store.close()
+    seqs = [e.seq for e in events]
+    assert all(n < TOTAL for n in stored_at_kill), "each kill hit the hub mid-stream"
+    assert len(seqs) == TOTAL, "every event stored, none twice"
+    assert set(seqs) == set(range(1, TOTAL + 1))
+    assert "Traceback" not in (tmp_path / "hub.log").read_text()
