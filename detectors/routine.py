@@ -82,6 +82,7 @@ class RoutineConfig:
     default_night: tuple[float, float] = (22 * 3600.0, 7 * 3600.0)  # local time of day
     leave_grace_s: float = 180.0  # motion this soon after the front door is the resident leaving
     default_bathroom_limit_s: float = 60 * 60.0
+    max_bathroom_limit_s: float = 2 * 3600.0
     default_away_limit_s: float = 10 * 3600.0
     wake_margin_s: float = 60 * 60.0
     kitchen_check_after_s: float = 20 * 3600.0  # "no kitchen all day" is judged from 20:00
@@ -342,13 +343,18 @@ def learn_routine(
     enter = np.flatnonzero(bath & ~np.append(False, bath[:-1]))
     leave = np.flatnonzero(~bath & np.append(False, bath[:-1]))
     stays: list[float] = []
-    for e in enter:
+    # Only daytime visits teach the limit: the last sensor seen before sleep may be the bathroom,
+    # and that "stay" would last all night.
+    awake = ~_in_night(tod, (sleep_start - 3600.0) % DAY_S, wake)
+    for e in enter[awake[enter]]:
         k = np.searchsorted(leave, e)
         if k < leave.size:
             stays.append(float(t[leave[k]] - t[e]))
     bath_limit = cfg.default_bathroom_limit_s
     if len(stays) >= 20:
-        bath_limit = float(max(20 * 60.0, np.quantile(stays, 0.99) * margin))
+        bath_limit = float(
+            np.clip(np.quantile(stays, 0.99) * margin, 20 * 60.0, cfg.max_bathroom_limit_s)
+        )
 
     # Away: how long outings last.
     outs = np.flatnonzero(away[:-1])

@@ -1,0 +1,244 @@
+"""Routine learning and rules on a simulated resident: explanations, away, night, clock jumps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors import (
+    ActivityEvents,
+    BadParameters,
+    BadShape,
+    EmptyInput,
+    Kind,
+    NonFiniteInput,
+    Place,
+    Routine,
+    check_home,
+    learn_routine,
+    time_bins,
+)
+from detectors.routine import BINS_PER_DAY, N_BINS, current_state, local_time_of_day
+from tests.detectors.homes import OFFSET, Diary, live, local
+
+H = 3600.0
+
+
+@pytest.fixture(scope="module")
+def month() -> Diary:
+    """Four weeks of ordinary days (days 0..27)."""
+    return live(28, seed=1)
+
+
+@pytest.fixture(scope="module")
+def routine(month: Diary) -> Routine:
+    """The routine learned from the month, at the start of day 28 (a Monday)."""
+    return learn_routine(month.events(), local(28, 0.0))
+
+
+def with_today(month: Diary, *events: tuple[float, Place, Kind]) -> ActivityEvents:
+    """The month plus some events on day 28."""
+    d = Diary()
+    d.t, d.p, d.k = list(month.t), list(month.p), list(month.k)
+    for t, p, k in events:
+        d.add(t, p, k)
+    return d.events()
+
+
+def test_bins_split_half_hours_and_weekends() -> None:
+    assert time_bins([local(0, 0.0)], OFFSET)[0] == 0  # Monday 00:00
+    assert time_bins([local(0, 10.75)], OFFSET)[0] == 21  # Monday 10:45
+    assert time_bins([local(5, 10.75)], OFFSET)[0] == BINS_PER_DAY + 21  # Saturday
+    assert local_time_of_day([local(3, 13.5)], OFFSET)[0] == pytest.approx(13.5 * H)
+
+
+def test_a_month_teaches_the_routine(routine: Routine) -> None:
+    assert routine.learned
+    assert routine.wake_tod_s == pytest.approx(7.0 * H, abs=0.5 * H)
+    assert routine.sleep_start_tod_s == pytest.approx(22.5 * H, abs=0.5 * H)
+    assert routine.kitchen_day_rate > 0.9
+    assert routine.door_at_night_rate == 0.0
+    day_bin, night_bin = 28, 2  # 14:00 and 01:00 on a weekday
+    assert routine.threshold_s[day_bin] < 3 * H
+    assert routine.threshold_s[night_bin] > 7 * H
+    assert np.all(routine.usual_s <= routine.threshold_s)
+
+
+def test_under_fourteen_days_uses_defaults() -> None:
+    r = learn_routine(live(10).events(), local(10, 0.0))
+    assert not r.learned
+    assert r.threshold_s[28] == 4 * H
+
+
+def test_empty_history_gives_defaults_and_no_findings() -> None:
+    empty = ActivityEvents.build([], [], [], [], OFFSET)
+    r = learn_routine(empty, local(0, 12.0))
+    assert not r.learned
+    assert check_home(r, empty, local(0, 12.0)) == []
+    with pytest.raises(EmptyInput):
+        current_state(empty, 0.0, __import__("detectors").RoutineConfig())
+
+
+def test_single_event_is_judged_on_defaults() -> None:
+    one = ActivityEvents.build([local(0, 10.0)], [Place.KITCHEN], [Kind.MOTION], None, OFFSET)
+    r = learn_routine(one, local(0, 10.0))
+    assert check_home(r, one, local(0, 11.0)) == []
+    late = check_home(r, one, local(0, 15.0))
+    assert [f.rule for f in late] == ["unusual_inactivity"]
+    assert late[0].last_room == "Kitchen"
+
+
+def test_long_silence_by_day_is_unusual_and_explained(month: Diary, routine: Routine) -> None:
+    events = with_today(
+        month,
+        (local(28, 7.0), Place.BEDROOM, Kind.MOTION),
+        (local(28, 9.5), Place.LIVING, Kind.MOTION),
+        (local(28, 10 + 40 / 60), Place.KITCHEN, Kind.MOTION),
+    )
+    quiet = check_home(routine, events, local(28, 11.0))
+    assert quiet == []
+    findings = check_home(routine, events, local(28, 10 + 40 / 60) + 2 * H + 10 * 60)
+    assert [f.rule for f in findings] == ["unusual_inactivity"]
+    f = findings[0]
+    assert f.last_room == "Kitchen"
+    assert f.duration_s == pytest.approx(2 * H + 10 * 60)
+    assert f.local_time_of_day_s == pytest.approx((10 + 40 / 60) * H)
+    assert f.usual_s < f.limit_s < f.duration_s
+
+
+def test_away_is_not_inactivity_but_not_back_is_its_own_rule(
+    month: Diary, routine: Routine
+) -> None:
+    left = local(28, 10 + 40 / 60)
+    events = with_today(
+        month,
+        (local(28, 9.0), Place.KITCHEN, Kind.MOTION),
+        (left, Place.ENTRANCE, Kind.DOOR),
+        (left + 20, Place.ENTRANCE, Kind.MOTION),  # the hall sensor sees her leave
+    )
+    # Out for longer than any at-home silence this home allows by day: still no alert.
+    assert routine.threshold_s[21] < 1.5 * H
+    assert check_home(routine, events, left + 1.5 * H) == []
+    late = check_home(routine, events, left + routine.away_limit_s + 60)
+    assert [f.rule for f in late] == ["not_back"]
+    assert late[0].since_s == left
+
+
+def test_coming_home_ends_away(month: Diary, routine: Routine) -> None:
+    left = local(28, 10.0)
+    events = with_today(
+        month,
+        (left, Place.ENTRANCE, Kind.DOOR),
+        (left + 2 * H, Place.ENTRANCE, Kind.DOOR),
+        (left + 2 * H + 600, Place.KITCHEN, Kind.MOTION),
+    )
+    state = current_state(events, left + 3 * H, __import__("detectors").RoutineConfig())
+    assert not state.away
+    assert state.last_room == "Kitchen"
+
+
+def test_clock_jump_backwards_raises_nothing(month: Diary, routine: Routine) -> None:
+    events = with_today(month, (local(28, 12.0), Place.KITCHEN, Kind.MOTION))
+    assert check_home(routine, events, local(28, 9.0)) == []
+
+
+def test_front_door_at_night_is_wandering(month: Diary, routine: Routine) -> None:
+    events = with_today(
+        month,
+        (local(28, 2.0), Place.ENTRANCE, Kind.DOOR),
+        (local(28, 2.0) + 30, Place.ENTRANCE, Kind.MOTION),
+    )
+    rules = [f.rule for f in check_home(routine, events, local(28, 2.2))]
+    assert "night_door" in rules
+
+
+def test_not_up_by_the_usual_time(month: Diary, routine: Routine) -> None:
+    rules = [f.rule for f in check_home(routine, month.events(), local(28, 10.5))]
+    assert "not_up" in rules
+    events = with_today(month, (local(28, 7.2), Place.BEDROOM, Kind.MOTION))
+    assert "not_up" not in [f.rule for f in check_home(routine, events, local(28, 7.5))]
+
+
+def test_long_time_in_the_bathroom(month: Diary, routine: Routine) -> None:
+    went_in = local(28, 15.0)
+    events = with_today(
+        month,
+        (local(28, 14.9), Place.KITCHEN, Kind.MOTION),
+        (went_in, Place.BATHROOM, Kind.MOTION),
+        (went_in + 300, Place.BATHROOM, Kind.MOTION),
+    )
+    assert "long_bathroom" not in [f.rule for f in check_home(routine, events, went_in + 600)]
+    late = check_home(routine, events, went_in + routine.bathroom_limit_s + 60)
+    bath = [f for f in late if f.rule == "long_bathroom"]
+    assert bath and bath[0].since_s == went_in
+
+
+def test_no_kitchen_all_day(month: Diary, routine: Routine) -> None:
+    events = with_today(
+        month,
+        *[(local(28, h), Place.LIVING, Kind.MOTION) for h in np.arange(7.0, 20.5, 0.25)],
+    )
+    assert "no_kitchen" in [f.rule for f in check_home(routine, events, local(28, 20.5))]
+
+
+def test_higher_risk_means_tighter_thresholds(month: Diary) -> None:
+    now = local(28, 0.0)
+    low = learn_routine(month.events(), now, sensitivity="low")
+    high = learn_routine(month.events(), now, sensitivity="high")
+    assert np.all(high.threshold_s <= low.threshold_s)
+    with pytest.raises(BadParameters):
+        learn_routine(month.events(), now, sensitivity="extreme")  # type: ignore[arg-type]
+
+
+def test_routine_round_trips_and_refuses_malformed(routine: Routine) -> None:
+    again = Routine.from_dict(routine.to_dict())
+    np.testing.assert_array_equal(again.threshold_s, routine.threshold_s)
+    assert again.wake_tod_s == routine.wake_tod_s
+    bad = routine.to_dict()
+    bad["threshold_s"] = bad["threshold_s"][:3]
+    with pytest.raises(BadParameters):
+        Routine.from_dict(bad)
+    with pytest.raises(BadParameters):
+        Routine.from_dict({"threshold_s": [0.0] * N_BINS})
+
+
+def test_events_are_validated_and_sorted() -> None:
+    with pytest.raises(BadShape):
+        ActivityEvents.build([1.0, 2.0], [0], [0], None, OFFSET)
+    with pytest.raises(NonFiniteInput):
+        ActivityEvents.build([np.nan], [0], [0], None, OFFSET)
+    ev = ActivityEvents.build([5.0, 1.0], [1, 2], [0, 0], ["Kitchen", "Bathroom"], OFFSET)
+    assert ev.times_s.tolist() == [1.0, 5.0]
+    assert ev.rooms == ("Bathroom", "Kitchen")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 40 * 86_400.0, allow_nan=False),
+            st.sampled_from(list(Place)),
+            st.sampled_from(list(Kind)),
+        ),
+        max_size=60,
+    ),
+    st.floats(-86_400.0, 45 * 86_400.0, allow_nan=False),
+)
+def test_any_history_and_any_now_never_crash(
+    raw: list[tuple[float, Place, Kind]], now_offset: float
+) -> None:
+    times = [MONDAY_T + t for t, _, _ in raw]
+    events = ActivityEvents.build(
+        times, [int(p) for _, p, _ in raw], [int(k) for _, _, k in raw], None, OFFSET
+    )
+    now = MONDAY_T + now_offset
+    r = learn_routine(events, now)
+    assert r.threshold_s.shape == (N_BINS,)
+    assert np.all(np.isfinite(r.threshold_s))
+    for f in check_home(r, events, now):
+        assert f.duration_s >= 0
+
+
+MONDAY_T = local(0, 0.0)
