@@ -175,6 +175,14 @@ class Ingestor:
         except Exception:
             self.store.rollback()
             raise
+        committed = self.clock.now()
+        self.stats.observe_latency(
+            [
+                (committed - event.occurred_at).total_seconds()
+                for (_, event), event_id in zip(pending, ids, strict=True)
+                if event_id is not None
+            ]
+        )
         duplicates = len(pending) - len(stored_ids)
         self.stats.incr("stored", len(stored_ids))
         self.stats.incr("duplicates", duplicates)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 __all__ = ["HubStats"]
@@ -18,6 +18,8 @@ class HubStats:
         self._rejected: Counter[str] = Counter()
         self._warnings: Counter[str] = Counter()
         self.queue_depth = 0
+        # Publish-to-committed latency of recent events, in seconds (bounded: newest 100,000).
+        self._latency: deque[float] = deque(maxlen=100_000)
 
     def incr(self, name: str, amount: int = 1) -> None:
         """Add to a named counter (received, stored, duplicates, alerts_raised, ...)."""
@@ -34,6 +36,23 @@ class HubStats:
         with self._lock:
             self._warnings[reason] += 1
 
+    def observe_latency(self, seconds: list[float]) -> None:
+        """Record how long events took from the kit's clock to committed in the store."""
+        with self._lock:
+            self._latency.extend(seconds)
+
+    def latency_quantiles(self) -> dict[str, float]:
+        """Return p50/p99 (ms) of recent publish-to-committed latency, empty if none."""
+        with self._lock:
+            values = sorted(self._latency)
+        if not values:
+            return {}
+        return {
+            "p50_ms": round(values[len(values) // 2] * 1000, 2),
+            "p99_ms": round(values[max(0, int(len(values) * 0.99) - 1)] * 1000, 2),
+            "samples": len(values),
+        }
+
     def get(self, name: str) -> int:
         """Return one counter."""
         with self._lock:
@@ -48,6 +67,7 @@ class HubStats:
 
     def snapshot(self) -> dict[str, Any]:
         """Return all counters as a JSON-able dict."""
+        latency = self.latency_quantiles()
         with self._lock:
             return {
                 **dict(sorted(self._counts.items())),
@@ -55,4 +75,5 @@ class HubStats:
                 "rejected_total": sum(self._rejected.values()),
                 "warnings": dict(sorted(self._warnings.items())),
                 "queue_depth": self.queue_depth,
+                "ingest_latency": latency,
             }

@@ -15,8 +15,17 @@ import pytest
 def test_demo_reports_the_help_button_alert_of_the_simulated_home(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEHR_")}
     result = subprocess.run(
-        [sys.executable, "-m", "mehr.cli", "demo", "--for", "14", "--json",
-         "--workdir", str(tmp_path / "demo")],
+        [
+            sys.executable,
+            "-m",
+            "mehr.cli",
+            "demo",
+            "--for",
+            "14",
+            "--json",
+            "--workdir",
+            str(tmp_path / "demo"),
+        ],
         capture_output=True,
         text=True,
         timeout=90,

@@ -50,8 +50,9 @@ def hub(tmp_path: Path, mosquitto: Mosquitto, hub_password: str) -> Iterator[Hub
 
 
 def _kit(broker: Mosquitto, user: BrokerUser, home: str) -> SimpleKit:
-    kit = SimpleKit(home, user.username, broker.host, broker.port, user.username, user.password,
-                    mqtt_v5=True)
+    kit = SimpleKit(
+        home, user.username, broker.host, broker.port, user.username, user.password, mqtt_v5=True
+    )
     kit.connect()
     return kit
 
@@ -80,16 +81,30 @@ def test_kit_events_are_stored_exactly_once_and_junk_is_counted(
     # Duplicates: the same events sent again, as a kit does after a lost PUBACK.
     for seq in range(1, 31):
         sent_events.append(
-            make_event(kit="kit-1", epoch=k1.epoch, seq=seq, sensor="pir-kitchen",
-                       kind=SensorKind.MOTION, value=(seq - 1) % 2 == 0, ts=k1.clock.now())
+            make_event(
+                kit="kit-1",
+                epoch=k1.epoch,
+                seq=seq,
+                sensor="pir-kitchen",
+                kind=SensorKind.MOTION,
+                value=(seq - 1) % 2 == 0,
+                ts=k1.clock.now(),
+            )
         )
     for message in sent_events:
         k1.resend(message)
     # Junk on the kit's own (allowed) topic.
     own = topic_for("home-1", "kit-1", TopicKind.EVENTS)
     good = json.loads(
-        make_event(kit="kit-1", epoch=k1.epoch, seq=10_000, sensor="pir-kitchen",
-                   kind=SensorKind.MOTION, value=True, ts=k1.clock.now()).model_dump_json()
+        make_event(
+            kit="kit-1",
+            epoch=k1.epoch,
+            seq=10_000,
+            sensor="pir-kitchen",
+            kind=SensorKind.MOTION,
+            value=True,
+            ts=k1.clock.now(),
+        ).model_dump_json()
     )
     junk = [
         b"\x00\x01binary",
@@ -103,21 +118,27 @@ def test_kit_events_are_stored_exactly_once_and_junk_is_counted(
     for payload in junk:
         k1.publish_raw(own, payload)
     # A misconfigured broker ACL lets 'rogue' write anywhere; the hub still refuses it.
-    bad = SimpleKit("home-1", "rogue", mosquitto.host, mosquitto.port, "rogue", "rogue-pass",
-                    mqtt_v5=True)
+    bad = SimpleKit(
+        "home-1", "rogue", mosquitto.host, mosquitto.port, "rogue", "rogue-pass", mqtt_v5=True
+    )
     bad.connect()
-    bad.publish_raw(topic_for("home-2", "kit-1", TopicKind.EVENTS),
-                    json.dumps({**good, "seq": 20_000}).encode())
-    bad.publish_raw(topic_for("home-9", "kit-9", TopicKind.EVENTS),
-                    json.dumps({**good, "kit": "kit-9"}).encode())
+    bad.publish_raw(
+        topic_for("home-2", "kit-1", TopicKind.EVENTS), json.dumps({**good, "seq": 20_000}).encode()
+    )
+    bad.publish_raw(
+        topic_for("home-9", "kit-9", TopicKind.EVENTS),
+        json.dumps({**good, "kit": "kit-9"}).encode(),
+    )
     for kit in (k1, k2, bad):
         kit.flush()
 
     # + 2 foreign events + the rogue client's own birth message (it is no registered kit either)
     expected_seen = n_valid + len(sent_events) + len(junk) + 3
     wait_until(
-        lambda: hub.stats.get("stored") + hub.stats.get("duplicates") + hub.stats.rejected()
-        >= expected_seen,
+        lambda: (
+            hub.stats.get("stored") + hub.stats.get("duplicates") + hub.stats.rejected()
+            >= expected_seen
+        ),
         30,
         "hub to process everything",
     )
@@ -158,8 +179,7 @@ def test_a_kit_cannot_publish_into_another_home(mosquitto: Mosquitto, hub: Hub) 
     wait_until(hub.link.connected.is_set, 15, "hub reconnected")
     k1 = _kit(mosquitto, kit1, "home-1")
     # Publish into home-2's topic with kit-1's credentials: the broker's ACL drops it.
-    k1.publish_raw(topic_for("home-2", "kit-2", TopicKind.EVENTS),
-                   json.dumps({"v": 1}).encode())
+    k1.publish_raw(topic_for("home-2", "kit-2", TopicKind.EVENTS), json.dumps({"v": 1}).encode())
     k1.event("pir-kitchen", SensorKind.MOTION, True)  # a marker that does arrive
     k1.flush()
     wait_until(lambda: hub.stats.get("stored") >= 1, 15, "marker stored")

@@ -100,8 +100,14 @@ def test_heartbeat_and_availability_update_kit_state(ingestor: Ingestor) -> None
         [
             raw(
                 topic_for("home-1", "kit-1", TopicKind.HEARTBEAT),
-                {"v": 1, "kit": "kit-1", "ts": "2026-11-23T06:00:00Z", "uptime_s": 5,
-                 "outbox_depth": 3, "dropped": 0},
+                {
+                    "v": 1,
+                    "kit": "kit-1",
+                    "ts": "2026-11-23T06:00:00Z",
+                    "uptime_s": 5,
+                    "outbox_depth": 3,
+                    "dropped": 0,
+                },
             ),
             raw(
                 topic_for("home-1", "kit-1", TopicKind.AVAILABILITY),

@@ -71,12 +71,19 @@ def test_hub_killed_twice_mid_stream_loses_and_duplicates_nothing(
         return subprocess.Popen(
             [sys.executable, "-m", "mehr.cli", "hub", "--config", str(config)],
             stdout=subprocess.DEVNULL,
-            stderr=open(tmp_path / "hub.log", "ab"),  # noqa: SIM115 - lives as long as the hub
+            stderr=open(tmp_path / "hub.log", "ab"),
         )
 
     hub = start_hub()
-    kit = SimpleKit("home-1", "kit-1", mosquitto.host, mosquitto.port, user.username,
-                    user.password, mqtt_v5=True)
+    kit = SimpleKit(
+        "home-1",
+        "kit-1",
+        mosquitto.host,
+        mosquitto.port,
+        user.username,
+        user.password,
+        mqtt_v5=True,
+    )
     kit.connect()
     # The hub's session must exist before the kit speaks: the broker keeps messages only for
     # sessions it knows (in production the hub's session is years older than any kit).

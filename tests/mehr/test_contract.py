@@ -32,8 +32,13 @@ def _event(**changes: object) -> bytes:
     body = json.loads(
         encode(
             make_event(
-                kit="kit-1", epoch=5, seq=1, sensor="pir", kind=SensorKind.MOTION,
-                value=True, ts=T0,
+                kit="kit-1",
+                epoch=5,
+                seq=1,
+                sensor="pir",
+                kind=SensorKind.MOTION,
+                value=True,
+                ts=T0,
             )
         )
     )
@@ -119,9 +124,17 @@ def test_foreign_topics_are_rejected(topic: str) -> None:
 
 def test_accel_window_trigger_must_point_inside_the_samples() -> None:
     body = {
-        "v": 1, "kit": "kit-1", "epoch": 1, "seq": 3, "sensor": "pendant",
-        "kind": "accel_window", "ts": "2026-11-23T06:00:01Z", "rate_hz": 50,
-        "start": "2026-11-23T06:00:00Z", "trigger_index": 2, "samples": [[0, 0, 1], [0, 0, 1]],
+        "v": 1,
+        "kit": "kit-1",
+        "epoch": 1,
+        "seq": 3,
+        "sensor": "pendant",
+        "kind": "accel_window",
+        "ts": "2026-11-23T06:00:01Z",
+        "rate_hz": 50,
+        "start": "2026-11-23T06:00:00Z",
+        "trigger_index": 2,
+        "samples": [[0, 0, 1], [0, 0, 1]],
     }
     topic = topic_for("home-1", "kit-1", TopicKind.ACCEL)
     assert _reason(topic, json.dumps(body).encode()) is RejectReason.INVALID
@@ -141,5 +154,5 @@ def test_hub_subscriptions_cover_kit_topics_but_not_commands() -> None:
 def test_arbitrary_bytes_never_escape_as_anything_but_a_contract_error(payload: bytes) -> None:
     try:
         parse_message(TOPIC, payload)
-    except ContractError:
-        pass
+    except ContractError as exc:
+        assert exc.reason in set(RejectReason)
