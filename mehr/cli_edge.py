@@ -1,11 +1,372 @@
-"""CLI subcommands of the kit: `mehr edge` (the agent) and `mehr kit` (the installer's tools)."""
+"""CLI subcommands of the kit: `mehr edge` (the agent) and `mehr kit` (the installer's tools).
+
+`mehr edge` imports only edge/ (it runs on the Pi). `mehr kit provision|check|report` run on the
+hub machine and import the hub lazily, inside the command functions.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
+import secrets
+import sys
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
-__all__ = ["register"]
+from mehr.clock import Clock, SystemClock
+from mehr.configfile import ConfigError
+
+if TYPE_CHECKING:
+    from edge.walktest import WalkReport, WalkTest
+    from hub.store.base import Store
+
+__all__ = ["provision_kit", "register", "run_walk_test"]
+
+_LOGGER = logging.getLogger("mehr.kit")
+
+
+# -- mehr edge ----------------------------------------------------------------------------------
+
+
+def _cmd_edge(args: argparse.Namespace) -> int:
+    import signal
+
+    from edge.agent import EdgeAgent
+    from edge.config import load_kit_config
+    from edge.link import EdgeError
+    from edge.systemd import Notifier
+
+    config = load_kit_config(args.config)
+    if args.check:
+        print(f"{args.config}: OK ({len(config.sensors)} sensors, kit {config.kit_id})")
+        return 0
+    notifier = Notifier()
+    agent = EdgeAgent(config, watchdog=notifier if notifier.enabled else None)
+    try:
+        agent.start()
+    except EdgeError as exc:
+        print(f"mehr edge: {args.config}: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # gpiozero pin errors and the like: one line, non-zero, no half-run
+        print(f"mehr edge: cannot start kit {config.kit_id}: {exc}", file=sys.stderr)
+        return 1
+    notifier.ready()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    notifier.stopping()
+    agent.stop()
+    return 0
+
+
+# -- mehr kit provision -------------------------------------------------------------------------
+
+
+def _replace_block(text: str, username: str, block: str) -> str:
+    """Replace (or add) the ACL block of one user in a Mosquitto ACL file's text."""
+    blocks = [b for b in text.split("\n\n") if b.strip()]
+    kept = [b.strip("\n") for b in blocks if b.strip().splitlines()[0] != f"user {username}"]
+    kept.append(block.strip("\n"))
+    return "\n\n".join(kept) + "\n"
+
+
+def _replace_line(text: str, username: str, line: str) -> str:
+    """Replace (or add) one user's line in a Mosquitto password file's text."""
+    kept = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(f"{username}:")]
+    kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def provision_kit(
+    *,
+    home_id: str,
+    kit_id: str,
+    template: Path,
+    hub_db: Path,
+    broker_url: str,
+    out_dir: Path,
+    passwd_file: Path | None,
+    acl_file: Path | None,
+    ca_file: Path | None = None,
+    home_name: str = "",
+    timezone: str | None = None,
+    mahalla: str = "",
+    clock: Clock | None = None,
+) -> dict[str, Any]:
+    """Register home and kit at the hub, make broker credentials, write the kit's YAML."""
+    import yaml
+    from pydantic import ValidationError
+
+    from edge.config import CONTRACT_KIND, KitConfig
+    from hub.broker_auth import BrokerUser, acl_text, kit_acl_rules, password_line
+    from hub.registry import HomeSpec, KitSpec, SensorSpec
+    from hub.store.sqlite import SqliteStore
+    from mehr.configfile import describe_validation_error, load_model
+
+    base = load_model(template, KitConfig)
+    password = secrets.token_urlsafe(24)
+    plain = broker_url.startswith("mqtt://")
+    broker: dict[str, Any] = {
+        "url": broker_url,
+        "password_file": f"{kit_id}.password",
+        "insecure_plain_tcp": plain,
+        "protocol": base.broker.protocol,
+    }
+    if ca_file is not None:
+        broker["ca_file"] = str(ca_file)
+    data = base.model_dump(mode="json", exclude_none=True)
+    data.update(
+        home_id=home_id,
+        kit_id=kit_id,
+        broker=broker,
+        timezone=timezone or base.timezone,
+    )
+    try:
+        config = KitConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(f"provision {kit_id}", exc)) from None
+
+    home = HomeSpec(
+        id=home_id,
+        name=home_name,
+        timezone=config.timezone,
+        mahalla=mahalla,
+        kits=[
+            KitSpec(
+                id=kit_id,
+                sensors=[
+                    SensorSpec(id=s.id, kind=CONTRACT_KIND[s.kind], room=s.room)
+                    for s in config.sensors
+                ],
+            )
+        ],
+    )
+    store = SqliteStore(hub_db)
+    try:
+        store.register_home(home, (clock or SystemClock()).now())
+    finally:
+        store.close()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kit_yaml = out_dir / f"{kit_id}.yaml"
+    header = (
+        f"# Mehr kit {kit_id} of home {home_id}, made by `mehr kit provision`.\n"
+        f"# Copy this file and {kit_id}.password to /etc/mehr/ on the kit.\n"
+    )
+    body = yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    kit_yaml.write_text(header + body, encoding="utf-8")
+    _write_private(out_dir / f"{kit_id}.password", password + "\n")
+
+    user = BrokerUser(kit_id, password, kit_acl_rules(home_id, kit_id))
+    if passwd_file is not None:
+        old = passwd_file.read_text(encoding="utf-8") if passwd_file.exists() else ""
+        _write_private(passwd_file, _replace_line(old, kit_id, password_line(kit_id, password)))
+    if acl_file is not None:
+        old = acl_file.read_text(encoding="utf-8") if acl_file.exists() else ""
+        acl_file.parent.mkdir(parents=True, exist_ok=True)
+        acl_file.write_text(_replace_block(old, kit_id, acl_text([user])), encoding="utf-8")
+    return {
+        "home": home_id,
+        "kit": kit_id,
+        "kit_config": str(kit_yaml),
+        "password_file": str(out_dir / f"{kit_id}.password"),
+        "broker_passwd_file": str(passwd_file) if passwd_file else None,
+        "broker_acl_file": str(acl_file) if acl_file else None,
+        "sensors": len(config.sensors),
+        "acl": list(user.rules),
+    }
+
+
+def _cmd_provision(args: argparse.Namespace) -> int:
+    result = provision_kit(
+        home_id=args.home,
+        kit_id=args.kit,
+        template=args.template,
+        hub_db=args.hub_db,
+        broker_url=args.broker_url,
+        out_dir=args.out_dir,
+        passwd_file=args.passwd_file,
+        acl_file=args.acl_file,
+        ca_file=args.ca_file,
+        home_name=args.home_name,
+        timezone=args.timezone,
+        mahalla=args.mahalla,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"registered kit {args.kit} ({result['sensors']} sensors) in home {args.home}")
+        print(f"kit config: {result['kit_config']} (+ {result['password_file']})")
+        if args.passwd_file:
+            print(f"broker user written to {args.passwd_file} and {args.acl_file};"
+                  " reload Mosquitto (systemctl reload mosquitto)")
+    return 0
+
+
+# -- mehr kit check (walk test) -----------------------------------------------------------------
+
+
+def run_walk_test(
+    store: Store,
+    kit_id: str,
+    *,
+    clock: Clock,
+    timeout_s: float,
+    poll_s: float = 0.5,
+    on_fire: Callable[[str, WalkTest], None] | None = None,
+    started: threading.Event | None = None,
+    cancel: threading.Event | None = None,
+) -> WalkReport:
+    """Watch the hub's store until every sensor of the kit fired or time is up; return the report.
+
+    A sensor counts when its newest stored event changes after the start: that needs no trust in
+    the kit's clock, only that the hub stored something new from it.
+    """
+    from edge.walktest import WalkTest
+
+    kit = store.kit(kit_id)
+    if kit is None:
+        raise ConfigError(f"kit {kit_id!r}: not registered at the hub; run `mehr kit provision`")
+
+    def snapshot() -> dict[str, datetime]:
+        return {
+            s.sensor_id: s.occurred_at
+            for s in store.sensor_states(kit.home_id)
+            if s.kit_id == kit_id
+        }
+
+    baseline = snapshot()
+    begin = clock.now()
+    test = WalkTest(kit.home_id, kit_id, kit.sensors, begin)
+    if started is not None:
+        started.set()
+    deadline = begin + timedelta(seconds=timeout_s)
+    waiter = cancel or threading.Event()
+    while not test.done and clock.now() < deadline:
+        for sensor_id, at in snapshot().items():
+            fired = baseline.get(sensor_id) != at and test.observe(sensor_id, at)
+            if fired and on_fire is not None:
+                on_fire(sensor_id, test)
+        if test.done or waiter.wait(poll_s):  # a real pause between polls of the hub's store
+            break
+    return test.report(clock.now())
+
+
+def _reports_dir(args: argparse.Namespace) -> Path:
+    if args.reports_dir is not None:
+        return Path(args.reports_dir)
+    return Path(args.hub_db).resolve().parent / "commissioning"
+
+
+def _print_progress(out: TextIO) -> Callable[[str, WalkTest], None]:
+    def show(sensor_id: str, test: WalkTest) -> None:
+        bar = "#" * test.fired + "." * (test.total - test.fired)
+        out.write(f"[{bar}] {test.fired}/{test.total}  fired: {sensor_id}\n")
+        out.flush()
+
+    return show
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from hub.store.sqlite import SqliteStore
+
+    store = SqliteStore(args.hub_db)
+    try:
+        kit = store.kit(args.kit)
+        if kit is None:
+            raise ConfigError(f"kit {args.kit!r}: not registered at {args.hub_db}")
+        print(f"walk test of kit {args.kit}: trigger every sensor now "
+              f"({len(kit.sensors)} sensors, {args.timeout:.0f} s)")
+        for sid, (kind, room) in sorted(kit.sensors.items()):
+            print(f"  waiting for {sid} ({kind}, {room})")
+        report = run_walk_test(
+            store, args.kit, clock=SystemClock(), timeout_s=args.timeout, poll_s=args.poll,
+            on_fire=_print_progress(sys.stdout),
+        )
+    finally:
+        store.close()
+    directory = _reports_dir(args)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{args.kit}-{report.finished:%Y%m%dT%H%M%SZ}.json"
+    path.write_text(report.to_json(), encoding="utf-8")
+    print()
+    print(json.dumps(report.to_dict()) if args.json else report.render())
+    print(f"\nreport stored at {path}")
+    return 0 if report.passed else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from edge.walktest import WalkReport
+
+    directory = _reports_dir(args)
+    files = sorted(directory.glob(f"{args.kit}-*.json"))
+    if not files:
+        print(f"mehr kit report: no walk test of kit {args.kit} in {directory}", file=sys.stderr)
+        return 1
+    report = WalkReport.from_dict(json.loads(files[-1].read_text(encoding="utf-8")))
+    print(report.render())
+    return 0 if report.passed else 1
+
+
+# -- parser -------------------------------------------------------------------------------------
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `edge` and `kit` subcommands to the `mehr` parser."""
+    edge = sub.add_parser("edge", help="run the kit's agent (on the Raspberry Pi)")
+    edge.add_argument("--config", type=Path, required=True, help="kit YAML")
+    edge.add_argument("--check", action="store_true", help="validate the config and exit")
+    edge.set_defaults(func=_cmd_edge)
+
+    kit = sub.add_parser("kit", help="installer's tools: provision, walk test, report")
+    kit_sub = kit.add_subparsers(dest="kit_command", required=True)
+
+    prov = kit_sub.add_parser("provision", help="register a kit and make its credentials")
+    prov.add_argument("--home", required=True)
+    prov.add_argument("--kit", required=True)
+    prov.add_argument("--template", type=Path, required=True,
+                      help="kit YAML whose sensors and outputs this kit has")
+    prov.add_argument("--hub-db", type=Path, required=True, help="the hub's SQLite database")
+    prov.add_argument("--broker-url", required=True, help="mqtts://broker:8883")
+    prov.add_argument("--ca-file", type=Path, help="CA file path as the kit will see it")
+    prov.add_argument("--out-dir", type=Path, default=Path("firmware_configs/provisioned"))
+    prov.add_argument("--passwd-file", type=Path, help="Mosquitto password file to update")
+    prov.add_argument("--acl-file", type=Path, help="Mosquitto ACL file to update")
+    prov.add_argument("--home-name", default="")
+    prov.add_argument("--timezone")
+    prov.add_argument("--mahalla", default="")
+    prov.add_argument("--json", action="store_true")
+    prov.set_defaults(func=_cmd_provision)
+
+    for name, helptext in (("check", "walk test: fire every sensor, get a pass/fail report"),
+                           ("walk-test", "same as check")):
+        check = kit_sub.add_parser(name, help=helptext)
+        check.add_argument("--kit", required=True)
+        check.add_argument("--hub-db", type=Path, required=True)
+        check.add_argument("--timeout", type=float, default=600.0, help="seconds to wait")
+        check.add_argument("--poll", type=float, default=0.5, help="seconds between polls")
+        check.add_argument("--reports-dir", type=Path)
+        check.add_argument("--json", action="store_true")
+        check.set_defaults(func=_cmd_check)
+
+    report = kit_sub.add_parser("report", help="print the latest walk-test report of a kit")
+    report.add_argument("--kit", required=True)
+    report.add_argument("--hub-db", type=Path, required=True)
+    report.add_argument("--reports-dir", type=Path)
+    report.set_defaults(func=_cmd_report)
+

@@ -1,0 +1,317 @@
+"""The kit's config file: one YAML per kit, validated strictly so a kit never runs half-set-up.
+
+Every field has a description; `extra="forbid"` turns a typo into an error. Cross-field checks
+(a pin used twice, two sensors with one id) name the field and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mehr.configfile import load_model
+from mehr.contract import ID_PATTERN, SensorKind
+
+__all__ = [
+    "AccelerometerSensor",
+    "BrokerConfig",
+    "DoorSensor",
+    "FallSensor",
+    "HelpButton",
+    "KitConfig",
+    "MotionSensorConfig",
+    "OutboxConfig",
+    "OutputsConfig",
+    "SensorConfig",
+    "load_kit_config",
+]
+
+# BCM numbers of the Raspberry Pi's 40-pin header GPIOs.
+Pin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number (0-27), e.g. 17 for GPIO17.")]
+# Hardware SPI0 (the MCP3008) takes these pins: SCLK 11, MOSI 10, MISO 9, CE0 8, CE1 7.
+SPI0_PINS = {"sclk": 11, "mosi": 10, "miso": 9}
+SPI0_SELECT = {0: 8, 1: 7}
+
+_ID = Field(pattern=ID_PATTERN.pattern, description="Sensor id: a-z, 0-9, '-', '_'.")
+_ROOM = Field(min_length=1, max_length=64, description="Room the sensor is in, shown to people.")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _DigitalSensor(_Strict):
+    id: str = _ID
+    room: str = _ROOM
+    pin: Pin
+    pull_up: bool = Field(
+        default=True, description="Internal pull-up: true for a contact that closes to ground."
+    )
+    bounce_s: float = Field(
+        default=0.05, ge=0, le=5, description="Ignore edges closer together than this (debounce)."
+    )
+
+
+class MotionSensorConfig(_Strict):
+    """A PIR motion sensor (HC-SR501 style: its output goes high while it sees motion)."""
+
+    kind: Literal["motion"]
+    id: str = _ID
+    room: str = _ROOM
+    pin: Pin
+    queue_len: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="gpiozero MotionSensor smoothing queue; 1 reports the first sample at once.",
+    )
+    sample_rate: float = Field(
+        default=10, gt=0, le=100, description="Samples per second of gpiozero's smoothing thread."
+    )
+
+
+class DoorSensor(_DigitalSensor):
+    """A reed contact on a door or window: closed (magnet near) pulls the pin low."""
+
+    kind: Literal["door"]
+
+
+class HelpButton(_DigitalSensor):
+    """The resident's help button (wall button or pendant receiver output)."""
+
+    kind: Literal["help_button"]
+
+
+class FallSensor(_DigitalSensor):
+    """A digital fall-alarm input: a radar fall sensor's or a pendant receiver's output."""
+
+    kind: Literal["fall"]
+    pull_up: bool = Field(
+        default=False, description="Most alarm outputs drive the line high on alarm."
+    )
+
+
+class AccelerometerSensor(_Strict):
+    """An analog 3-axis accelerometer (ADXL335 style) read through an MCP3008 on SPI0."""
+
+    kind: Literal["accelerometer"]
+    id: str = _ID
+    room: str = _ROOM
+    spi_device: Literal[0, 1] = Field(default=0, description="SPI0 chip select (CE0 or CE1).")
+    channels: tuple[int, int, int] = Field(
+        default=(0, 1, 2), description="MCP3008 channels of the x, y and z outputs."
+    )
+    rate_hz: float = Field(default=50, gt=0, le=200, description="Sampling rate.")
+    zero_g: float = Field(
+        default=0.5, gt=0, lt=1, description="ADC reading (0..1 of full scale) at 0 g."
+    )
+    scale_per_g: float = Field(
+        default=0.0909,
+        gt=0,
+        lt=1,
+        description="ADC change per g (ADXL335 at 3.3 V: 0.3 V/g / 3.3 V = 0.0909).",
+    )
+    impact_g: float = Field(
+        default=2.5, gt=1, le=16, description="Trigger when the magnitude reaches this (in g)."
+    )
+    before_s: float = Field(default=4, ge=0.5, le=10, description="Seconds kept before the impact.")
+    after_s: float = Field(default=4, ge=0.5, le=10, description="Seconds sent after the impact.")
+    refractory_s: float = Field(
+        default=10, ge=0, le=600, description="No new trigger for this long after one."
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _valid_channels(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if any(not 0 <= c <= 7 for c in value) or len(set(value)) != 3:
+            raise ValueError("expected three different MCP3008 channels between 0 and 7")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_contract(self) -> AccelerometerSensor:
+        # The contract caps a window at ACCEL_MAX_SAMPLES and 64 KiB; stay well inside.
+        if (self.before_s + self.after_s) * self.rate_hz > 1500:
+            raise ValueError("(before_s + after_s) * rate_hz must be at most 1500 samples")
+        return self
+
+    def pins(self) -> dict[int, str]:
+        """GPIO pins this device takes (hardware SPI0)."""
+        used = {pin: f"SPI0 {name}" for name, pin in SPI0_PINS.items()}
+        used[SPI0_SELECT[self.spi_device]] = f"SPI0 CE{self.spi_device}"
+        return used
+
+
+SensorConfig = Annotated[
+    MotionSensorConfig | DoorSensor | HelpButton | FallSensor | AccelerometerSensor,
+    Field(discriminator="kind"),
+]
+
+# Config kinds map onto the contract's kinds (the accelerometer ships windows).
+CONTRACT_KIND: dict[str, SensorKind] = {
+    "motion": SensorKind.MOTION,
+    "door": SensorKind.DOOR,
+    "help_button": SensorKind.HELP_BUTTON,
+    "fall": SensorKind.FALL,
+    "accelerometer": SensorKind.ACCEL_WINDOW,
+}
+
+
+class OutputsConfig(_Strict):
+    """Optional outputs the hub can drive: a buzzer, an LED and an "I'm OK" button."""
+
+    buzzer_pin: Pin | None = None
+    led_pin: Pin | None = None
+    ok_button_pin: Pin | None = None
+
+
+class BrokerConfig(_Strict):
+    """How the kit reaches the district's broker."""
+
+    url: str = Field(
+        description="mqtts://host:8883 (TLS; the broker's certificate must name this host), "
+        "or mqtt://host:1883 for a lab only."
+    )
+    username: str | None = Field(default=None, description="Broker user; defaults to the kit id.")
+    password_file: Path = Field(description="File holding the kit's broker password.")
+    ca_file: Path | None = Field(default=None, description="CA certificate(s) of the broker.")
+    client_cert: Path | None = Field(default=None, description="Optional client certificate.")
+    client_key: Path | None = Field(default=None, description="Key of the client certificate.")
+    insecure_plain_tcp: bool = Field(
+        default=False, description="Allow mqtt:// without TLS. Lab use only; never in a home."
+    )
+    protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version.")
+    keepalive_s: int = Field(default=30, ge=5, le=600)
+    inflight: int = Field(
+        default=100, ge=1, le=1000, description="Events sent but not yet acknowledged, at most."
+    )
+    backoff_initial_s: float = Field(default=1, gt=0, le=60)
+    backoff_max_s: float = Field(default=60, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _transport(self) -> BrokerConfig:
+        parts = urlsplit(self.url)
+        if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
+            raise ValueError("url: expected mqtts://host:port (or mqtt://host:port for a lab)")
+        if parts.scheme == "mqtt" and not self.insecure_plain_tcp:
+            raise ValueError(
+                "url: mqtt:// is plain TCP; use mqtts:// or set insecure_plain_tcp: true (lab only)"
+            )
+        if self.client_key is not None and self.client_cert is None:
+            raise ValueError("client_key: given without client_cert")
+        return self
+
+    def address(self) -> tuple[str, int, bool]:
+        """Return host, port and whether TLS is used."""
+        parts = urlsplit(self.url)
+        tls = parts.scheme == "mqtts"
+        return parts.hostname or "", parts.port or (8883 if tls else 1883), tls
+
+
+class OutboxConfig(_Strict):
+    """The durable outbox on the kit's SD card."""
+
+    path: Path = Field(default=Path("/var/lib/mehr/outbox.db"), description="SQLite file.")
+    max_age_days: float = Field(
+        default=7, gt=0, le=365, description="Routine events older than this are dropped."
+    )
+    max_mb: float = Field(
+        default=50, gt=0, le=10000, description="Routine events are dropped above this size."
+    )
+
+
+class KitConfig(_Strict):
+    """One kit: who it belongs to, how it talks, and what is wired to it."""
+
+    home_id: str = Field(pattern=ID_PATTERN.pattern, description="The home this kit is in.")
+    kit_id: str = Field(pattern=ID_PATTERN.pattern, description="This kit's id (broker user).")
+    timezone: str = Field(default="Asia/Tashkent", description="IANA time zone of the home.")
+    broker: BrokerConfig
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    heartbeat_s: float = Field(default=60, ge=5, le=3600, description="Seconds between heartbeats.")
+    sensors: list[SensorConfig] = Field(min_length=1, description="What is wired to the kit.")
+    outputs: OutputsConfig = Field(default_factory=OutputsConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone such as 'Asia/Tashkent'") from None
+        return value
+
+    @field_validator("sensors")
+    @classmethod
+    def _unique_ids_and_pins(cls, sensors: list[SensorConfig]) -> list[SensorConfig]:
+        ids: dict[str, int] = {}
+        pins: dict[int, str] = {}
+        for index, sensor in enumerate(sensors):
+            if sensor.id in ids:
+                raise ValueError(
+                    f"sensors.{index}.id: {sensor.id!r} is already used by "
+                    f"sensors.{ids[sensor.id]}; expected each sensor id once"
+                )
+            ids[sensor.id] = index
+            used = (
+                sensor.pins()
+                if isinstance(sensor, AccelerometerSensor)
+                else {sensor.pin: f"sensor {sensor.id!r}"}
+            )
+            for pin, what in used.items():
+                if pin in pins:
+                    raise ValueError(
+                        f"sensors.{index}: GPIO{pin} ({what}) is already used by {pins[pin]};"
+                        " expected each pin once"
+                    )
+                pins[pin] = f"sensor {sensor.id!r}" if what.startswith("SPI") else what
+        return sensors
+
+    @model_validator(mode="after")
+    def _outputs_free(self) -> KitConfig:
+        taken: dict[int, str] = {}
+        for sensor in self.sensors:
+            if isinstance(sensor, AccelerometerSensor):
+                taken.update(dict.fromkeys(sensor.pins(), f"sensor {sensor.id!r}"))
+            else:
+                taken[sensor.pin] = f"sensor {sensor.id!r}"
+        for name in ("buzzer_pin", "led_pin", "ok_button_pin"):
+            pin = getattr(self.outputs, name)
+            if pin is None:
+                continue
+            if pin in taken:
+                raise ValueError(
+                    f"outputs.{name}: GPIO{pin} is already used by {taken[pin]};"
+                    " expected each pin once"
+                )
+            taken[pin] = f"outputs.{name}"
+        return self
+
+    @property
+    def username(self) -> str:
+        """The broker user name (the kit id unless set)."""
+        return self.broker.username or self.kit_id
+
+    def sensor_ids(self) -> list[str]:
+        """Ids of every sensor, in config order."""
+        return [s.id for s in self.sensors]
+
+
+def load_kit_config(path: Path) -> KitConfig:
+    """Load and validate a kit YAML; raise ConfigError with one line naming file and field."""
+    config = load_model(path, KitConfig)
+    # Relative paths in the file are relative to the file, so a kit directory can move as one.
+    base = path.resolve().parent
+    broker = config.broker
+    updates = {
+        name: base / value
+        for name in ("password_file", "ca_file", "client_cert", "client_key")
+        if (value := getattr(broker, name)) is not None and not value.is_absolute()
+    }
+    outbox = config.outbox
+    if not outbox.path.is_absolute():
+        outbox = outbox.model_copy(update={"path": base / outbox.path})
+    return config.model_copy(update={"broker": broker.model_copy(update=updates), "outbox": outbox})
