@@ -20,6 +20,7 @@ from hub.store.base import (
     NewEvent,
     SensorStateRecord,
 )
+from hub.store.migrate import apply_migrations, schema_version
 from hub.store.migrations import MIGRATIONS
 
 __all__ = ["SqliteStore", "from_ts", "to_ts"]
@@ -59,20 +60,16 @@ class SqliteStore:
     # -- schema ---------------------------------------------------------------------------------
 
     def _migrate(self) -> None:
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        if version > len(MIGRATIONS):
-            raise RuntimeError(
-                f"{self.path}: database schema v{version} is newer than this hub "
-                f"(knows v{len(MIGRATIONS)}); upgrade the hub"
-            )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            _LOGGER.info("migrating %s to schema v%s", self.path, number)
-            # executescript commits first; the BEGIN inside keeps each step all-or-nothing.
-            self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+        apply_migrations(self._db, "core", MIGRATIONS, str(self.path))
 
-    def schema_version(self) -> int:
-        """Return the schema version of the open database."""
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+    def schema_version(self, component: str = "core") -> int:
+        """Return the schema version of one component of the open database."""
+        return schema_version(self._db, component)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The underlying connection, for components that keep their own tables here."""
+        return self._db
 
     # -- transactions ---------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hub.store.base import NewAlert, NewEvent
+from hub.store.migrate import SchemaTooNewError, apply_migrations
 from hub.store.migrations import MIGRATIONS
 from hub.store.sqlite import SqliteStore
 from tests.hub.factories import T0, home_spec
@@ -33,8 +34,9 @@ def test_new_database_is_migrated_to_the_latest_schema(store: SqliteStore) -> No
 def test_database_from_a_newer_hub_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     with sqlite3.connect(path) as db:
-        db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
-    with pytest.raises(RuntimeError, match="newer than this hub"):
+        db.execute("CREATE TABLE schema_migrations (component TEXT PRIMARY KEY, version INTEGER)")
+        db.execute("INSERT INTO schema_migrations VALUES ('core', ?)", (len(MIGRATIONS) + 1,))
+    with pytest.raises(SchemaTooNewError, match="newer than this Mehr"):
         SqliteStore(path)
 
 
@@ -79,3 +81,12 @@ def test_open_alert_of_the_same_kind_absorbs_repeats(store: SqliteStore) -> None
 def test_a_kit_cannot_move_homes_silently(store: SqliteStore) -> None:
     with pytest.raises(ValueError, match="already belongs"):
         store.register_home(home_spec("home-2", "kit-1"), T0)
+
+
+def test_a_failing_step_leaves_the_previous_version(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    steps = ["CREATE TABLE a (x INTEGER);", "CREATE TABLE b (y INTEGER); CREATE TABLE a (z);"]
+    with pytest.raises(sqlite3.OperationalError):
+        apply_migrations(db, "extra", steps)
+    assert db.execute("SELECT version FROM schema_migrations").fetchone() == (1,)
+    assert db.execute("SELECT name FROM sqlite_master WHERE name='b'").fetchone() is None
