@@ -189,9 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr_falls.add_argument("--rate", type=float, default=50.0)
     tr_falls.set_defaults(func=_cmd_train)
 
-    from mehr import cli_edge
+    from mehr import cli_edge, cli_sim, cli_web
 
     cli_edge.register(sub)
+    cli_sim.register(sub)
+    cli_web.register(sub)
     return parser
 
 
