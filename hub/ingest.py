@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from hub.rules import alert_for_event
+from hub.rules import EventRules
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, KitRecord, NewEvent, Store
 from mehr.clock import Clock
@@ -71,8 +71,10 @@ class Ingestor:
         clock: Clock,
         stats: HubStats,
         on_alert: Callable[[AlertRecord], None] | None = None,
+        rules: EventRules | None = None,
     ) -> None:
         self.store = store
+        self.rules = rules or EventRules()
         self.clock = clock
         self.stats = stats
         self.on_alert = on_alert
@@ -166,7 +168,7 @@ class Ingestor:
                     outcomes[index] = (Outcome.DUPLICATE, None)
                     continue
                 stored_ids.append(event_id)
-                alert = alert_for_event(event, event_id)
+                alert = self.rules.alert_for(event, event_id)
                 if alert is not None:
                     record, is_new = self.store.raise_alert(alert)
                     if is_new:

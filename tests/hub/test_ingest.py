@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from hub.ingest import Ingestor, Outcome
+from hub.ingest import Ingestor, Outcome, RawMessage
 from hub.stats import HubStats
 from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind, TopicKind, topic_for
+from tests.detectors import signals
 from tests.hub.factories import T0, event_bytes, home_spec, raw, raw_event
 
 
@@ -133,3 +134,37 @@ def test_a_storage_failure_rolls_back_the_whole_batch(ingestor: Ingestor) -> Non
     with pytest.raises(Boom):
         ingestor.process_batch([raw_event(1), raw_event(2, **press)])
     assert ingestor.store.count_events() == 0  # nothing half-stored; broker will redeliver
+
+
+def _accel(seq: int, samples: list[list[float]]) -> RawMessage:
+    body = {
+        "v": 1, "kit": "kit-1", "epoch": 1, "seq": seq, "sensor": "pendant",
+        "kind": "accel_window", "ts": "2026-11-23T06:00:04Z", "rate_hz": 50,
+        "start": "2026-11-23T06:00:00Z", "trigger_index": min(225, len(samples) - 1),
+        "samples": [[round(v, 4) for v in row] for row in samples],
+    }
+    return raw(topic_for("home-1", "kit-1", TopicKind.ACCEL), body)
+
+
+def test_an_accelerometer_fall_window_raises_an_explained_fall_alert(ingestor: Ingestor) -> None:
+    result = ingestor.process_batch([_accel(1, signals.fall(seed=3).tolist())])
+    (alert,) = result.new_alerts
+    assert alert.kind == "fall" and alert.severity == "critical"
+    verdict = alert.detail["fall_detector"]
+    assert verdict["is_fall"] is True and verdict["probability"] >= verdict["threshold"] - 1
+    assert verdict["deciding"], "the alert says which features decided"
+
+
+def test_sitting_down_hard_is_stored_but_raises_nothing(ingestor: Ingestor) -> None:
+    result = ingestor.process_batch([_accel(1, signals.hard_sit(seed=3).tolist())])
+    assert result.new_alerts == []
+    assert ingestor.store.count_events() == 1
+
+
+def test_an_unjudgeable_window_is_stored_and_ingest_goes_on(
+    ingestor: Ingestor, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = ingestor.process_batch([_accel(1, [[0.0, -1.0, 0.0]] * 5), raw_event(2)])
+    assert "not classified" in caplog.text
+    assert [o for o, _ in result.outcomes] == [Outcome.STORED, Outcome.STORED]
+    assert result.new_alerts == []
