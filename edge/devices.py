@@ -97,6 +97,10 @@ class KitDevices:
             )
             motion.when_motion = lambda: signal(sensor, True)
             motion.when_no_motion = lambda: signal(sensor, False)
+            # gpiozero treats the first smoothed sample as "indeterminate" and fires nothing for
+            # it; reading the value waits for that sample (<= 1/sample_rate), so the kit is
+            # watching for edges from the moment start() returns.
+            _ = motion.value
             self.inputs[sensor.id] = motion
         elif isinstance(sensor, DoorSensor):
             # With the pull-up, a closed reed contact pulls the pin low: active means closed.
