@@ -73,6 +73,13 @@ class HubSettings(BaseModel):
         le=65535,
         description="Unacknowledged messages the broker may have in flight to the hub.",
     )
+    scan_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How often every home is checked against its routine (unusual silence, "
+        "not up, long bathroom visit, not back, night door).",
+    )
     stats_host: str = Field(default="127.0.0.1")
     stats_port: int = Field(default=8787, ge=0, le=65535, description="0 picks a free port.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,7 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from mehr.configfile import load_model
 from mehr.contract import ID_PATTERN, SensorKind
 
-__all__ = ["HomeSpec", "KitSpec", "RegistryFile", "SensorSpec", "load_registry"]
+__all__ = ["HomeSpec", "KitSpec", "Place", "RegistryFile", "SensorSpec", "load_registry"]
+
+
+class Place(StrEnum):
+    """What a sensor's room is for; the routine detectors reason about these, not room names."""
+
+    KITCHEN = "kitchen"
+    BATHROOM = "bathroom"
+    BEDROOM = "bedroom"
+    LIVING = "living"
+    ENTRANCE = "entrance"
+    OTHER = "other"
 
 _ID = Field(pattern=ID_PATTERN.pattern, description="Lower-case id: a-z, 0-9, '-', '_'.")
 
@@ -23,6 +35,11 @@ class SensorSpec(BaseModel):
     id: str = _ID
     kind: SensorKind
     room: str = Field(min_length=1, max_length=64, description="Room name shown to people.")
+    place: Place | None = Field(
+        default=None,
+        description="What the room is for the routine detectors (kitchen, bathroom, bedroom, "
+        "living, entrance, other); guessed from the room's name when left out.",
+    )
 
 
 class KitSpec(BaseModel):

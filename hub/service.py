@@ -14,6 +14,7 @@ from hub.config import HubSettings
 from hub.ingest import Ingestor
 from hub.mqtt_link import MqttLink, QueuedMessage
 from hub.registry import load_registry
+from hub.routine_scan import RoutineScanner
 from hub.stats import HubStats
 from hub.store.base import AlertRecord
 from hub.store.sqlite import SqliteStore
@@ -42,6 +43,7 @@ class Hub:
         self.link = MqttLink(settings, self.clock, self.inbox)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self._scanner_thread: threading.Thread | None = None
         self._http: ThreadingHTTPServer | None = None
         self._ready = threading.Event()
         self._worker_error: BaseException | None = None
@@ -67,6 +69,10 @@ class Hub:
             store.close()
         self._worker = threading.Thread(target=self._run_worker, name="hub-ingest", daemon=True)
         self._worker.start()
+        self._scanner_thread = threading.Thread(
+            target=self._run_scanner, name="hub-routine-scan", daemon=True
+        )
+        self._scanner_thread.start()
         self._ready.wait(timeout=30)
         if self._worker_error is not None:
             raise RuntimeError("hub ingest worker failed to start") from self._worker_error
@@ -80,6 +86,8 @@ class Hub:
         self._stop.set()
         if self._worker is not None:
             self._worker.join(timeout=30)
+        if self._scanner_thread is not None:
+            self._scanner_thread.join(timeout=30)
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -111,6 +119,22 @@ class Hub:
                 if self._store_with_retry(ingestor, batch):
                     for message in batch:
                         self.link.ack(message)
+        finally:
+            store.close()
+
+    def _run_scanner(self) -> None:
+        """Check every home against its routine every `scan_interval_s`, on the hub's clock."""
+        store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+        scanner = RoutineScanner(store, self.clock, self.stats, on_alert=self.on_alert)
+        try:
+            while not self._stop.wait(self.settings.scan_interval_s):
+                try:
+                    scanner.scan()
+                except Exception:
+                    # The scan must outlive a bad night of data; ingest is not affected.
+                    store.rollback()
+                    self.stats.incr("scan_errors")
+                    _LOGGER.exception("routine scan failed")
         finally:
             store.close()
 

@@ -74,4 +74,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX alerts_home_state ON alerts(home_id, kind, state);
     """,
+    # 2: what each sensor's room is for, and learned routines (serialisable, per home).
+    """
+    ALTER TABLE sensors ADD COLUMN place TEXT;
+    CREATE TABLE routines (
+        home_id TEXT PRIMARY KEY REFERENCES homes(id),
+        learned_at REAL NOT NULL,
+        body TEXT NOT NULL
+    );
+    """,
 )

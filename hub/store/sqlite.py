@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub.places import guess_place
 from hub.registry import HomeSpec
 from hub.store.base import (
     AlertRecord,
@@ -126,8 +127,12 @@ class SqliteStore:
             )
             self._db.execute("DELETE FROM sensors WHERE kit_id=?", (kit.id,))
             self._db.executemany(
-                "INSERT INTO sensors(kit_id, id, kind, room) VALUES (?,?,?,?)",
-                [(kit.id, s.id, s.kind.value, s.room) for s in kit.sensors],
+                "INSERT INTO sensors(kit_id, id, kind, room, place) VALUES (?,?,?,?,?)",
+                [
+                    (kit.id, s.id, s.kind.value, s.room,
+                     (s.place or guess_place(s.kind, s.room, s.id)).value)
+                    for s in kit.sensors
+                ],
             )
 
     def _kit_from_row(self, row: sqlite3.Row) -> KitRecord:
@@ -269,6 +274,57 @@ class SqliteStore:
             )
             for r in rows
         ]
+
+    def sensor_places(self, home_id: str) -> dict[tuple[str, str], str]:
+        """Return (kit, sensor) -> place for every registered sensor of a home."""
+        rows = self._db.execute(
+            "SELECT s.kit_id, s.id, s.place FROM sensors s JOIN kits k ON k.id = s.kit_id "
+            "WHERE k.home_id=?",
+            (home_id,),
+        )
+        return {(r["kit_id"], r["id"]): r["place"] or "other" for r in rows}
+
+    def activity_events(
+        self, home_id: str, since: datetime
+    ) -> list[tuple[float, str, str, str, str | None]]:
+        """Return (time, kit, sensor, kind, room) of signs of life since `since`, oldest first.
+
+        Signs of life: motion starting, a door opening or closing, a button pressed.
+        """
+        rows = self._db.execute(
+            "SELECT occurred_at, kit_id, sensor_id, kind, room FROM events "
+            "WHERE home_id=? AND occurred_at>=? AND ("
+            "(kind='motion' AND value='true') OR kind IN ('door', 'help_button')) "
+            "ORDER BY occurred_at",
+            (home_id, to_ts(since)),
+        )
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def save_routine(self, home_id: str, learned_at: datetime, body: dict[str, Any]) -> None:
+        """Keep a home's learned routine (so a restart or another worker can reuse it)."""
+        self._begin()
+        self._db.execute(
+            "INSERT INTO routines(home_id, learned_at, body) VALUES (?,?,?) "
+            "ON CONFLICT(home_id) DO UPDATE SET learned_at=excluded.learned_at, body=excluded.body",
+            (home_id, to_ts(learned_at), json.dumps(body)),
+        )
+
+    def load_routine(self, home_id: str) -> tuple[datetime, dict[str, Any]] | None:
+        """Return a home's stored routine and when it was learned, or None."""
+        row = self._db.execute(
+            "SELECT learned_at, body FROM routines WHERE home_id=?", (home_id,)
+        ).fetchone()
+        return None if row is None else (from_ts(row[0]), json.loads(row[1]))
+
+    def open_alert(self, home_id: str, kind: str) -> AlertRecord | None:
+        """Return the open alert of this home and kind, if any."""
+        placeholders = ",".join("?" * len(OPEN_ALERT_STATES))
+        row = self._db.execute(
+            f"SELECT * FROM alerts WHERE home_id=? AND kind=? AND state IN ({placeholders}) "
+            "ORDER BY id DESC LIMIT 1",
+            (home_id, kind, *OPEN_ALERT_STATES),
+        ).fetchone()
+        return None if row is None else self._alert_from_row(row)
 
     # -- kit state ------------------------------------------------------------------------------
 

@@ -1,0 +1,61 @@
+"""Guess what a room is for from its name (Uzbek, Russian, English) if the registry is silent."""
+
+from __future__ import annotations
+
+from hub.registry import Place
+from mehr.contract import SensorKind
+
+__all__ = ["guess_place"]
+
+# Lower-case fragments; the first place whose fragment occurs in the room name wins.
+_KEYWORDS: tuple[tuple[Place, tuple[str, ...]], ...] = (
+    (Place.KITCHEN, ("kitchen", "oshxona", "кухн")),
+    (
+        Place.BATHROOM,
+        (
+            "bath",
+            "toilet",
+            "wc",
+            "shower",
+            "hammom",
+            "hojatxona",
+            "ванн",
+            "туалет",
+            "душ",
+            "санузел",
+        ),
+    ),
+    (Place.BEDROOM, ("bed", "yotoq", "спальн")),
+    (
+        Place.ENTRANCE,
+        (
+            "entrance",
+            "front",
+            "hall",
+            "porch",
+            "yo'lak",
+            "dahliz",
+            "kirish",
+            "прихож",
+            "коридор",
+            "вход",
+        ),
+    ),
+    (Place.LIVING, ("living", "lounge", "mehmonxona", "zal", "гостин", "зал")),
+)
+
+
+def guess_place(kind: SensorKind, room: str, sensor_id: str = "") -> Place:
+    """Return the place a sensor most likely watches; a front door contact is the entrance."""
+    text = f"{room} {sensor_id}".lower()
+    if kind is SensorKind.DOOR and any(
+        w in text for w in ("front", "entrance", "kirish", "вход", "hall", "прихож", "yo'lak")
+    ):
+        return Place.ENTRANCE
+    for place, words in _KEYWORDS:
+        # Motion in a hall is not "the front door": only a door contact can mean leaving.
+        if any(word in text for word in words) and (
+            kind is SensorKind.DOOR or place is not Place.ENTRANCE
+        ):
+            return place
+    return Place.OTHER

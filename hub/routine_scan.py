@@ -1,0 +1,190 @@
+"""The routine scan: on the hub's clock, check every home against its own learned routine.
+
+Each scan reads a home's recent signs of life, learns (or reuses) its routine from up to four
+weeks of history, applies the detectors' rules and raises the alerts they find, each carrying
+its explanation in three languages. Pure decisions live in `detectors/`; this module only
+feeds them from the store and turns findings into alerts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from detectors import (
+    ActivityEvents,
+    DetectorError,
+    Finding,
+    Kind,
+    Place,
+    Routine,
+    check_home,
+    learn_routine,
+)
+from hub.explain import explain_finding
+from hub.stats import HubStats
+from hub.store.base import AlertRecord, HomeRecord, NewAlert
+from hub.store.sqlite import SqliteStore
+from mehr.clock import Clock
+
+__all__ = ["RULE_ALERTS", "RoutineScanner"]
+
+_LOGGER = logging.getLogger(__name__)
+
+# Detector rule -> (alert kind, severity). Kinds are the vocabulary shared with the alert engine.
+RULE_ALERTS: Final[dict[str, tuple[str, str]]] = {
+    "unusual_inactivity": ("unusual_inactivity", "high"),
+    "not_up": ("not_up", "high"),
+    "long_bathroom": ("long_bathroom", "high"),
+    "not_back": ("not_back", "medium"),
+    "night_door": ("night_wandering", "medium"),
+    "no_kitchen": ("no_kitchen", "low"),
+}
+# Rules that mean "no sign of life": meaningless while the kit itself is offline, because then
+# the silence is the kit's, not the resident's (the outage is alerted on its own).
+_SILENCE_RULES: Final = frozenset({"unusual_inactivity", "not_up", "long_bathroom", "no_kitchen"})
+
+_PLACES: Final = {
+    "kitchen": Place.KITCHEN,
+    "bathroom": Place.BATHROOM,
+    "bedroom": Place.BEDROOM,
+    "living": Place.LIVING,
+    "entrance": Place.ENTRANCE,
+    "other": Place.OTHER,
+}
+_KINDS: Final = {"motion": Kind.MOTION, "door": Kind.DOOR, "help_button": Kind.BUTTON}
+
+
+@dataclass(frozen=True, slots=True)
+class ScanSettings:
+    """How much history to learn from, how often to re-learn, how far back rules look."""
+
+    history: timedelta = timedelta(days=28)
+    relearn_every: timedelta = timedelta(hours=6)
+    recent: timedelta = timedelta(hours=36)
+
+
+class RoutineScanner:
+    """Scans all homes; owns one store connection, so use it from one thread."""
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        clock: Clock,
+        stats: HubStats,
+        on_alert: Callable[[AlertRecord], None] | None = None,
+        settings: ScanSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.stats = stats
+        self.on_alert = on_alert
+        self.settings = settings or ScanSettings()
+        self._routines: dict[str, tuple[datetime, Routine]] = {}
+
+    def scan(self) -> list[AlertRecord]:
+        """Check every home once at the clock's now; return the alerts newly raised."""
+        now = self.clock.now()
+        raised: list[AlertRecord] = []
+        kits_by_home: dict[str, list[str | None]] = {}
+        for kit in self.store.kits():
+            kits_by_home.setdefault(kit.home_id, []).append(kit.availability)
+        offline_homes = {
+            home for home, states in kits_by_home.items() if all(s == "offline" for s in states)
+        }
+        for home in self.store.homes():
+            try:
+                raised.extend(self._scan_home(home, now, home.id in offline_homes))
+            except DetectorError as exc:
+                # One home's odd data must not stop the scan of the others.
+                self.stats.incr("scan_errors")
+                _LOGGER.warning("routine scan of %s failed: %s", home.id, exc)
+        self.store.commit()
+        self.stats.incr("scans")
+        for alert in raised:
+            self.stats.incr("alerts_raised")
+            _LOGGER.warning("ALERT %s (%s) in home %s", alert.kind, alert.severity, alert.home_id)
+            if self.on_alert is not None:
+                self.on_alert(alert)
+        return raised
+
+    def _events(self, home: HomeRecord, since: datetime, offset_s: float) -> ActivityEvents:
+        rows = self.store.activity_events(home.id, since)
+        places = self.store.sensor_places(home.id)
+        return ActivityEvents.build(
+            times_s=np.array([r[0] for r in rows], dtype=np.float64),
+            places=np.array([_PLACES[places.get((r[1], r[2]), "other")] for r in rows]),
+            kinds=np.array([_KINDS[r[3]] for r in rows]),
+            rooms=[r[4] or r[2] for r in rows],
+            utc_offset_s=offset_s,
+        )
+
+    def _routine(self, home: HomeRecord, now: datetime, offset_s: float) -> Routine:
+        cached = self._routines.get(home.id)
+        if cached is None:
+            stored = self.store.load_routine(home.id)
+            if stored is not None:
+                try:
+                    cached = (stored[0], Routine.from_dict(stored[1]))
+                except DetectorError:
+                    cached = None  # an unreadable stored routine is learned again below
+        if cached is not None and now - cached[0] < self.settings.relearn_every:
+            self._routines[home.id] = cached
+            return cached[1]
+        history = self._events(home, now - self.settings.history, offset_s)
+        routine = learn_routine(history, now.timestamp())
+        self.store.save_routine(home.id, now, routine.to_dict())
+        self._routines[home.id] = (now, routine)
+        self.stats.incr("routines_learned")
+        return routine
+
+    def _scan_home(self, home: HomeRecord, now: datetime, offline: bool) -> list[AlertRecord]:
+        offset = ZoneInfo(home.timezone).utcoffset(now)
+        offset_s = offset.total_seconds() if offset is not None else 0.0
+        recent = self._events(home, now - self.settings.recent, offset_s)
+        if len(recent) == 0:
+            return []  # a home that has never spoken has no routine to break (kit alerts do)
+        routine = self._routine(home, now, offset_s)
+        findings = check_home(routine, recent, now.timestamp())
+        raised = []
+        for finding in findings:
+            if offline and finding.rule in _SILENCE_RULES:
+                self.stats.incr("held_back_kit_offline")
+                continue
+            alert = self._raise(home, finding, now, routine)
+            if alert is not None:
+                raised.append(alert)
+        return raised
+
+    def _raise(
+        self, home: HomeRecord, finding: Finding, now: datetime, routine: Routine
+    ) -> AlertRecord | None:
+        kind, severity = RULE_ALERTS[finding.rule]
+        if self.store.open_alert(home.id, kind) is not None:
+            return None  # already open: the scan runs every minute, the alert is raised once
+        detail = {
+            "rule": finding.rule,
+            "since": datetime.fromtimestamp(finding.since_s, now.tzinfo).isoformat(),
+            "duration_s": round(finding.duration_s),
+            "limit_s": round(finding.limit_s),
+            "usual_s": round(finding.usual_s, 3),
+            "room": finding.last_room,
+            "routine_learned": routine.learned,
+            "explanation": explain_finding(
+                finding.rule,
+                finding.duration_s,
+                finding.usual_s,
+                finding.last_room,
+                finding.local_time_of_day_s,
+            ),
+        }
+        record, _ = self.store.raise_alert(
+            NewAlert(home.id, kind, severity, now, source_event_id=None, detail=detail)
+        )
+        return record

@@ -1,0 +1,139 @@
+"""The routine scan on an injected clock: unusual silence alerts once, explained; an offline kit
+holds it back; going out is not inactivity."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.places import guess_place
+from hub.routine_scan import RoutineScanner
+from hub.stats import HubStats
+from hub.store.base import NewEvent
+from hub.store.sqlite import SqliteStore
+from mehr.clock import ManualClock
+from mehr.contract import SensorKind
+from tests.hub.factories import home_spec
+
+# Local midnight in Tashkent (UTC+5) on a Monday, 21 days before the day of the incident.
+START = datetime(2026, 11, 2, 0, 0, tzinfo=UTC) - timedelta(hours=5)
+
+
+class Home:
+    """Writes a resident's days into the store as events of home-1/kit-1."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.seq = 0
+
+    def at(
+        self, day: int, hh: float, sensor: str, kind: str = "motion", value: object = True
+    ) -> None:
+        self.seq += 1
+        when = START + timedelta(days=day, hours=hh)
+        room = {"pir-kitchen": "Kitchen", "pir-bath": "Bathroom", "door-front": "Hallway"}[sensor]
+        self.store.store_events(
+            [NewEvent("home-1", "kit-1", 1, self.seq, sensor, kind, value, room, when, when)],
+            when,
+        )
+
+    def ordinary_day(self, day: int) -> None:
+        """Up at 7, kitchen and bathroom through the day every 20-40 min, asleep at 22."""
+        hh = 7.0
+        step = 0
+        while hh < 22.0:
+            self.at(day, hh, "pir-kitchen" if step % 3 else "pir-bath")
+            hh += 0.33 + 0.1 * (step % 3)
+            step += 1
+        self.store.commit()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    s = SqliteStore(tmp_path / "hub.db")
+    s.register_home(home_spec(), START)
+    return s
+
+
+def _scanner(store: SqliteStore, now: datetime) -> tuple[RoutineScanner, ManualClock]:
+    clock = ManualClock(now)
+    return RoutineScanner(store, clock, HubStats()), clock
+
+
+def test_unusual_silence_raises_one_explained_alert(store: SqliteStore) -> None:
+    home = Home(store)
+    for day in range(20):
+        home.ordinary_day(day)
+    home.at(20, 7.0, "pir-bath")
+    home.at(20, 10 + 40 / 60, "pir-kitchen")  # 10:40, then nothing
+    store.commit()
+    scanner, clock = _scanner(store, START + timedelta(days=20, hours=11))
+    assert scanner.scan() == []  # twenty minutes of quiet is ordinary here
+
+    clock.set(START + timedelta(days=20, hours=12, minutes=50))
+    (alert,) = scanner.scan()
+    assert (alert.kind, alert.severity) == ("unusual_inactivity", "high")
+    assert alert.detail["room"] == "Kitchen"
+    assert alert.detail["routine_learned"] is True
+    english = alert.detail["explanation"]["en"]
+    assert english.startswith("No movement for 2 h 10 min since Kitchen at 10:40")
+    assert "soat" in alert.detail["explanation"]["uz"]
+    assert "Нет движения" in alert.detail["explanation"]["ru"]
+
+    clock.advance(60)
+    assert scanner.scan() == [], "the open alert is not raised again every minute"
+
+
+def test_an_offline_kit_holds_back_silence_alerts(store: SqliteStore) -> None:
+    home = Home(store)
+    for day in range(20):
+        home.ordinary_day(day)
+    home.at(20, 8.0, "pir-kitchen")
+    store.set_availability("kit-1", "offline", START + timedelta(days=20, hours=8))
+    store.commit()
+    scanner, _ = _scanner(store, START + timedelta(days=20, hours=14))
+    assert scanner.scan() == []
+    assert scanner.stats.get("held_back_kit_offline") >= 1
+
+
+def test_going_out_is_not_inactivity(store: SqliteStore) -> None:
+    home = Home(store)
+    for day in range(20):
+        home.ordinary_day(day)
+    home.at(20, 9.0, "pir-kitchen")
+    home.at(20, 9.5, "door-front", "door", "open")
+    home.at(20, 9.51, "door-front", "door", "closed")
+    store.commit()
+    scanner, _ = _scanner(store, START + timedelta(days=20, hours=13))
+    assert [a.kind for a in scanner.scan()] == []
+
+
+def test_a_new_home_uses_defaults_and_the_routine_is_kept(store: SqliteStore) -> None:
+    home = Home(store)
+    home.at(0, 9.0, "pir-kitchen")
+    store.commit()
+    scanner, _ = _scanner(store, START + timedelta(hours=9 + 5))
+    (alert,) = scanner.scan()  # 5 h of silence by day exceeds the 4 h default
+    assert alert.kind == "unusual_inactivity"
+    assert alert.detail["routine_learned"] is False
+    assert store.load_routine("home-1") is not None
+
+
+@pytest.mark.parametrize(
+    ("kind", "room", "sensor", "place"),
+    [
+        ("motion", "Oshxona", "pir-1", "kitchen"),
+        ("motion", "Ванная", "pir-2", "bathroom"),
+        ("motion", "Hallway", "pir-hall", "other"),
+        ("door", "Hallway", "door-front", "entrance"),
+        ("door", "Прихожая", "d1", "entrance"),
+        ("motion", "Yotoqxona", "pir-3", "bedroom"),
+        ("motion", "Garage", "pir-4", "other"),
+    ],
+)
+def test_place_is_guessed_from_room_names_in_three_languages(
+    kind: str, room: str, sensor: str, place: str
+) -> None:
+    assert guess_place(SensorKind(kind), room, sensor).value == place
