@@ -53,6 +53,12 @@ class HubSettings(BaseModel):
         description="How long the broker keeps the hub's session (and queues messages) while "
         "the hub is away.",
     )
+    connect_wait_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long start-up waits for the broker's first answer before going on "
+        "(retrying in the background) — a refusal of the credentials stops the hub.",
+    )
     shared_group: str | None = Field(
         default=None,
         description="MQTT v5 shared-subscription group, when several hub workers split homes.",

@@ -55,6 +55,9 @@ class MqttLink:
         self.inbox = inbox
         self.on_connection_change = on_connection_change
         self.connected = threading.Event()
+        # Set at the broker's first answer; `refused` holds its reason when it said no.
+        self.answered = threading.Event()
+        self.refused: str | None = None
         # Bumped on every (re)connect: a packet id from an earlier connection must not be
         # acknowledged on a later one, where the same id may name another message.
         self._generation = 0
@@ -129,7 +132,10 @@ class MqttLink:
     ) -> None:
         if reason_code.is_failure:
             _LOGGER.error("broker refused the hub: %s", reason_code)
+            self.refused = str(reason_code)
+            self.answered.set()
             return
+        self.refused = None
         with self._gen_lock:
             self._generation += 1
         session = getattr(flags, "session_present", False)
@@ -138,6 +144,7 @@ class MqttLink:
             [(topic, QOS) for topic in subscriptions_for_hub(self.settings.shared_group)]
         )
         self.connected.set()
+        self.answered.set()
         if self.on_connection_change:
             self.on_connection_change(True)
 

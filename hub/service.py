@@ -20,10 +20,14 @@ from hub.store.base import AlertRecord
 from hub.store.sqlite import SqliteStore
 from mehr.clock import Clock, SystemClock
 
-__all__ = ["Hub"]
+__all__ = ["Hub", "HubStartError"]
 
 _LOGGER = logging.getLogger(__name__)
 _RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+class HubStartError(RuntimeError):
+    """The hub cannot run with this configuration (for example, the broker refuses it)."""
 
 
 class Hub:
@@ -78,6 +82,18 @@ class Hub:
             raise RuntimeError("hub ingest worker failed to start") from self._worker_error
         self._start_http()
         self.link.start()
+        # A broker that refuses our credentials will refuse them forever: stop now with the
+        # reason rather than run half-started. A broker that is merely unreachable is retried.
+        self.link.answered.wait(self.settings.connect_wait_s)
+        if self.link.refused is not None:
+            reason = self.link.refused
+            self.stop()
+            raise HubStartError(
+                f"broker {self.settings.mqtt_url} refused user "
+                f"{self.settings.mqtt_username!r}: {reason}"
+            )
+        if not self.link.connected.is_set():
+            _LOGGER.warning("broker %s not reachable yet; retrying", self.settings.mqtt_url)
         _LOGGER.info("hub started; stats at %s", self.stats_url)
 
     def stop(self) -> None:

@@ -40,7 +40,7 @@ def _wait_for_signal() -> None:
 
 def _cmd_hub(args: argparse.Namespace) -> int:
     from hub.config import load_settings
-    from hub.service import Hub
+    from hub.service import Hub, HubStartError
 
     if args.hub_command == "stats":
         return _cmd_hub_stats(args)
@@ -52,7 +52,11 @@ def _cmd_hub(args: argparse.Namespace) -> int:
         stats_port=args.stats_port,
     )
     hub = Hub(settings)
-    hub.start()
+    try:
+        hub.start()
+    except HubStartError as exc:
+        print(f"mehr hub: {exc}", file=sys.stderr)
+        return 1
     logging.getLogger("mehr").info("hub running; stats at %s", hub.stats_url)
     try:
         _wait_for_signal()

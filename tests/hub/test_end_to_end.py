@@ -14,6 +14,7 @@ from hub.broker_auth import BrokerUser
 from hub.config import HubSettings, MqttProtocol
 from hub.service import Hub
 from hub.store.sqlite import SqliteStore
+from mehr.cli import main
 from mehr.contract import SensorKind, TopicKind, make_event, topic_for
 from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
@@ -185,3 +186,24 @@ def test_a_kit_cannot_publish_into_another_home(mosquitto: Mosquitto, hub: Hub) 
     wait_until(lambda: hub.stats.get("stored") >= 1, 15, "marker stored")
     assert hub.stats.rejected() == 0  # the foreign publish never reached the hub
     k1.close()
+
+
+def test_hub_with_wrong_broker_password_refuses_to_start(
+    tmp_path: Path, mosquitto: Mosquitto, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "hub.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "mqtt_url": mosquitto.url,
+                "mqtt_username": HUB_USER,
+                "mqtt_password": "not-the-password",
+                "db_path": str(tmp_path / "hub.db"),
+                "stats_port": 0,
+            }
+        )
+    )
+    assert main(["hub", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert f"refused user '{HUB_USER}'" in err
+    assert "Not authorized" in err or "Bad user name or password" in err
