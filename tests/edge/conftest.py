@@ -9,7 +9,7 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
-from tests.support.tls import TestPKI, make_ca
+from tests.support.tls import KitPKI, make_ca
 
 
 @pytest.fixture
@@ -24,6 +24,6 @@ def mock_factory() -> Iterator[MockFactory]:
 
 
 @pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+def pki(tmp_path_factory: pytest.TempPathFactory) -> KitPKI:
     """A test CA (made once per session; openssl key generation takes a moment)."""
     return make_ca(Path(tmp_path_factory.mktemp("pki")))

@@ -31,7 +31,7 @@ def _feed(trigger: ImpactTrigger, rows: list[tuple[float, float, float]]) -> lis
 def test_impact_ships_window_with_seconds_before_and_after() -> None:
     trigger = ImpactTrigger(rate_hz=50, impact_g=2.5, before_s=2, after_s=1, refractory_s=5)
     still = [(0.0, 0.0, 1.0)] * 300
-    rows = still[:200] + [(2.0, 2.0, 1.0)] + still[:100]
+    rows = [*still[:200], (2.0, 2.0, 1.0), *still[:100]]
     captures = _feed(trigger, rows)
     assert len(captures) == 1
     cap = captures[0]

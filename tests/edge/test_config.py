@@ -30,7 +30,9 @@ def _good() -> dict:
     }
 
 
-def _run_edge_check(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+def _run_edge_check(
+    tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
     path = tmp_path / "kit.yaml"
     path.write_text(text)
     code = main(["edge", "--config", str(path), "--check"])
@@ -77,7 +79,7 @@ def _mistake(kind: str) -> str:
 @pytest.mark.parametrize(
     ("kind", "field", "expectation"),
     [
-        ("pin_twice", "sensors", "GPIO17 (sensor 'front-door') is already used by sensor 'hall-motion'"),
+        ("pin_twice", "sensors", "GPIO17 (sensor 'front-door') is already used by sensor"),
         ("pin_twice_output", "(top level)", "outputs.buzzer_pin: GPIO23 is already used"),
         ("pin_on_spi", "sensors", "SPI0"),
         ("unknown_kind", "sensors.2", "'motion', 'door', 'help_button', 'fall', 'accelerometer'"),
@@ -98,7 +100,8 @@ def test_each_mistake_gives_one_line_naming_file_and_field(
 
 
 def test_bad_yaml_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = _run_edge_check(tmp_path, "home_id: h\nsensors: [\n  - {id: a, kind: motion\n", capsys)
+    text = "home_id: h\nsensors: [\n  - {id: a, kind: motion\n"
+    code, err = _run_edge_check(tmp_path, text, capsys)
     assert code == 2
     assert len(err.splitlines()) == 1
     assert "kit.yaml: bad YAML at line" in err
@@ -114,7 +117,7 @@ def test_the_real_command_exits_non_zero_before_touching_hardware(tmp_path: Path
     path.write_text(_mistake("pin_twice"))
     proc = subprocess.run(
         [sys.executable, "-m", "mehr.cli", "edge", "--config", str(path)],
-        capture_output=True, text=True, timeout=60,
+        check=False, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0

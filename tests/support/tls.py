@@ -11,7 +11,7 @@ OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 
 
 @dataclass(frozen=True)
-class TestPKI:
+class KitPKI:
     """A CA and certificates signed by it."""
 
     ca_cert: Path
@@ -41,7 +41,7 @@ def _run(*args: object) -> None:
     subprocess.run([OPENSSL, *map(str, args)], check=True, capture_output=True, timeout=60)
 
 
-def make_ca(directory: Path, name: str = "mehr-test-ca") -> TestPKI:
+def make_ca(directory: Path, name: str = "mehr-test-ca") -> KitPKI:
     """Create a self-signed CA in `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     key = directory / f"{name}.key"
@@ -49,4 +49,4 @@ def make_ca(directory: Path, name: str = "mehr-test-ca") -> TestPKI:
     _run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
          "-days", "2", "-subj", f"/CN={name}", "-addext", "basicConstraints=critical,CA:TRUE",
          "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    return TestPKI(cert, key, directory)
+    return KitPKI(cert, key, directory)
