@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -11,7 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from mehr.configfile import load_model
 from mehr.contract import ID_PATTERN, SensorKind
 
-__all__ = ["HomeSpec", "KitSpec", "Place", "RegistryFile", "SensorSpec", "load_registry"]
+__all__ = [
+    "HomeSpec",
+    "KitSpec",
+    "Place",
+    "RegistryFile",
+    "RiskLevel",
+    "SensorSpec",
+    "load_registry",
+]
+
+RiskLevel = Literal["low", "medium", "high"]
 
 
 class Place(StrEnum):
@@ -69,6 +80,10 @@ class HomeSpec(BaseModel):
     name: str = Field(default="", max_length=200, description="How workers refer to the home.")
     timezone: str = Field(default="Asia/Tashkent", description="IANA time zone for routines.")
     mahalla: str = Field(default="", max_length=200)
+    risk_level: RiskLevel = Field(
+        default="medium",
+        description="Care-plan risk: high makes the routine rules quicker to alert, low slower.",
+    )
     kits: list[KitSpec] = Field(default_factory=list)
 
     @field_validator("timezone")

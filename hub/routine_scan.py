@@ -27,6 +27,7 @@ from detectors import (
     check_home,
     learn_routine,
 )
+from detectors.routine import Sensitivity
 from hub.explain import explain_finding
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, NewAlert
@@ -58,6 +59,8 @@ _PLACES: Final = {
     "entrance": Place.ENTRANCE,
     "other": Place.OTHER,
 }
+# Care-plan risk -> how tight the routine thresholds are (detectors' sensitivity margins).
+_SENSITIVITY: Final[dict[str, Sensitivity]] = {"low": "low", "medium": "normal", "high": "high"}
 _KINDS: Final = {"motion": Kind.MOTION, "door": Kind.DOOR, "help_button": Kind.BUTTON}
 
 
@@ -68,6 +71,7 @@ class ScanSettings:
     history: timedelta = timedelta(days=28)
     relearn_every: timedelta = timedelta(hours=6)
     recent: timedelta = timedelta(hours=36)
+    sensor_silent_after: timedelta = timedelta(days=3)
 
 
 class RoutineScanner:
@@ -134,11 +138,18 @@ class RoutineScanner:
                     cached = (stored[0], Routine.from_dict(stored[1]))
                 except DetectorError:
                     cached = None  # an unreadable stored routine is learned again below
-        if cached is not None and now - cached[0] < self.settings.relearn_every:
+        fresh = cached is not None and now - cached[0] < self.settings.relearn_every
+        if (
+            cached is not None
+            and fresh
+            and cached[1].sensitivity == _SENSITIVITY.get(home.risk_level, "normal")
+        ):
             self._routines[home.id] = cached
             return cached[1]
         history = self._events(home, now - self.settings.history, offset_s)
-        routine = learn_routine(history, now.timestamp())
+        routine = learn_routine(
+            history, now.timestamp(), sensitivity=_SENSITIVITY.get(home.risk_level, "normal")
+        )
         self.store.save_routine(home.id, now, routine.to_dict())
         self._routines[home.id] = (now, routine)
         self.stats.incr("routines_learned")
@@ -160,7 +171,54 @@ class RoutineScanner:
             alert = self._raise(home, finding, now, routine)
             if alert is not None:
                 raised.append(alert)
+        silent = self._silent_sensors(home, now, routine)
+        if silent and self.store.open_alert(home.id, "sensor_silent") is None:
+            record, _ = self.store.raise_alert(
+                NewAlert(home.id, "sensor_silent", "low", now, source_event_id=None, detail=silent)
+            )
+            raised.append(record)
         return raised
+
+    def _silent_sensors(
+        self, home: HomeRecord, now: datetime, routine: Routine
+    ) -> dict[str, object] | None:
+        """Motion sensors quiet for days while the rest of the home is not (battery, moved,
+        broken) — including sensors that never reported once the home has days of history."""
+        limit = self.settings.sensor_silent_after
+        last_seen = {
+            (s.kit_id, s.sensor_id): s.occurred_at for s in self.store.sensor_states(home.id)
+        }
+        if not last_seen or now - max(last_seen.values()) > timedelta(hours=24):
+            return None  # the whole home is quiet: that is the silence rules' business
+        quiet = []
+        for kit in self.store.kits_of_home(home.id):
+            for sensor_id, (kind, room) in kit.sensors.items():
+                if kind != "motion":
+                    continue
+                seen = last_seen.get((kit.id, sensor_id))
+                if seen is None and routine.history_days * 86_400 < limit.total_seconds():
+                    continue  # a new kit: the walk test, not this rule, proves its sensors
+                if seen is None or now - seen > limit:
+                    quiet.append(
+                        {
+                            "sensor": sensor_id,
+                            "room": room,
+                            "last_seen": seen.isoformat() if seen else None,
+                        }
+                    )
+        if not quiet:
+            return None
+        names = ", ".join(f"{q['room']} ({q['sensor']})" for q in quiet)
+        days = int(limit.total_seconds() // 86_400)
+        return {
+            "rule": "sensor_silent",
+            "sensors": quiet,
+            "explanation": {
+                "uz": f"Sensor {days} kundan beri signal bermayapti: {names}",
+                "ru": f"Датчик молчит больше {days} дн.: {names}",
+                "en": f"Sensor silent for over {days} days: {names}",
+            },
+        }
 
     def _raise(
         self, home: HomeRecord, finding: Finding, now: datetime, routine: Routine

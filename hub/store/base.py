@@ -33,6 +33,7 @@ class HomeRecord:
     name: str
     timezone: str
     mahalla: str
+    risk_level: str = "medium"
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,9 +74,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX alerts_home_state ON alerts(home_id, kind, state);
     """,
-    # 2: what each sensor's room is for, and learned routines (serialisable, per home).
+    # 2: what each sensor's room is for, each home's care-plan risk level (it sets how
+    # sensitive the routine rules are), and learned routines (serialisable, per home).
     """
     ALTER TABLE sensors ADD COLUMN place TEXT;
+    ALTER TABLE homes ADD COLUMN risk_level TEXT NOT NULL DEFAULT 'medium';
     CREATE TABLE routines (
         home_id TEXT PRIMARY KEY REFERENCES homes(id),
         learned_at REAL NOT NULL,

@@ -111,10 +111,11 @@ class SqliteStore:
     def _register_home(self, home: HomeSpec, now: datetime) -> None:
         ts = to_ts(now)
         self._db.execute(
-            "INSERT INTO homes(id, name, timezone, mahalla, created_at) VALUES (?,?,?,?,?) "
+            "INSERT INTO homes(id, name, timezone, mahalla, risk_level, created_at) "
+            "VALUES (?,?,?,?,?,?) "
             "ON CONFLICT(id) DO UPDATE SET name=excluded.name, timezone=excluded.timezone, "
-            "mahalla=excluded.mahalla",
-            (home.id, home.name, home.timezone, home.mahalla, ts),
+            "mahalla=excluded.mahalla, risk_level=excluded.risk_level",
+            (home.id, home.name, home.timezone, home.mahalla, home.risk_level, ts),
         )
         for kit in home.kits:
             row = self._db.execute("SELECT home_id FROM kits WHERE id=?", (kit.id,)).fetchone()
@@ -162,10 +163,15 @@ class SqliteStore:
         rows = self._db.execute("SELECT * FROM kits ORDER BY id").fetchall()
         return [self._kit_from_row(row) for row in rows]
 
+    def kits_of_home(self, home_id: str) -> list[KitRecord]:
+        """Return the kits of one home."""
+        rows = self._db.execute("SELECT * FROM kits WHERE home_id=? ORDER BY id", (home_id,))
+        return [self._kit_from_row(row) for row in rows.fetchall()]
+
     def homes(self) -> list[HomeRecord]:
         """Return every registered home."""
         return [
-            HomeRecord(r["id"], r["name"], r["timezone"], r["mahalla"])
+            HomeRecord(r["id"], r["name"], r["timezone"], r["mahalla"], r["risk_level"])
             for r in self._db.execute("SELECT * FROM homes ORDER BY id")
         ]
 
@@ -274,6 +280,14 @@ class SqliteStore:
             )
             for r in rows
         ]
+
+    def set_risk_level(self, home_id: str, level: str) -> None:
+        """Set a home's care-plan risk level (low, medium, high), e.g. from a registry import."""
+        if level not in ("low", "medium", "high"):
+            raise ValueError(f"risk level must be low, medium or high, got {level!r}")
+        self._begin()
+        self._db.execute("UPDATE homes SET risk_level=? WHERE id=?", (level, home_id))
+        self.commit()
 
     def sensor_places(self, home_id: str) -> dict[tuple[str, str], str]:
         """Return (kit, sensor) -> place for every registered sensor of a home."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hub.places import guess_place
@@ -137,3 +138,40 @@ def test_place_is_guessed_from_room_names_in_three_languages(
     kind: str, room: str, sensor: str, place: str
 ) -> None:
     assert guess_place(SensorKind(kind), room, sensor).value == place
+
+
+def test_a_high_risk_home_gets_tighter_thresholds(store: SqliteStore) -> None:
+    home = Home(store)
+    for day in range(20):
+        home.ordinary_day(day)
+    home.at(20, 10.0, "pir-kitchen")
+    store.commit()
+    when = START + timedelta(days=20, hours=11)
+    learned = {}
+    for level in ("low", "medium", "high"):
+        store.set_risk_level("home-1", level)
+        scanner, _ = _scanner(store, when)
+        scanner.scan()
+        stored = store.load_routine("home-1")
+        assert stored is not None
+        learned[level] = np.asarray(stored[1]["threshold_s"])
+    assert np.all(learned["high"] <= learned["medium"])
+    assert np.all(learned["medium"] <= learned["low"])
+    assert np.any(learned["high"] < learned["medium"])
+
+
+def test_a_motion_sensor_silent_for_days_is_reported_once(store: SqliteStore) -> None:
+    home = Home(store)
+    for day in range(10):
+        for hh in range(7, 22):
+            home.at(day, hh, "pir-kitchen")
+        if day <= 3:  # the bathroom sensor's battery dies after day 3
+            home.at(day, 7.5, "pir-bath")
+    store.commit()
+    scanner, clock = _scanner(store, START + timedelta(days=9, hours=21, minutes=30))
+    silent = [a for a in scanner.scan() if a.kind == "sensor_silent"]
+    assert len(silent) == 1
+    assert [s["sensor"] for s in silent[0].detail["sensors"]] == ["pir-bath"]
+    assert "Bathroom (pir-bath)" in silent[0].detail["explanation"]["en"]
+    clock.advance(60)
+    assert [a for a in scanner.scan() if a.kind == "sensor_silent"] == []
