@@ -207,7 +207,9 @@ class EdgeAgent:
                 try:
                     if self.outbox is not None:
                         self.outbox.enforce_bounds(self.clock.now())
-                    self.send_heartbeat()
+                    if not self.send_heartbeat():
+                        # Not connected yet: beat soon after the link is up, not a minute later.
+                        next_beat = time.monotonic() + min(2.0, self.config.heartbeat_s)
                 except Exception:
                     _LOGGER.exception("heartbeat failed")
             self._stop.wait(min(5.0, max(0.0, next_beat - time.monotonic())))

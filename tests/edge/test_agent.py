@@ -116,10 +116,12 @@ def test_birth_will_heartbeat_and_ping_command(
         clock.advance(125)
         mock_factory.pin(19).drive_low()
         wait_until(lambda: agent.outbox.depth == 0 and agent.outbox.next_seq == 2, 5, "ack")  # type: ignore[union-attr]
+        seen["heartbeat"].clear()  # the one sent on connecting is not the answer
         ping = Command(v=PROTOCOL_VERSION, id="c1", ts=clock.now(), action=CommandAction.PING)
         watcher.publish(topic_for(HOME, KIT, TopicKind.COMMANDS), encode(ping), qos=1)
-        wait_until(lambda: seen["heartbeat"], 10, "a heartbeat answering the ping")
-        beat = seen["heartbeat"][-1]
+        wait_until(lambda: any(b["sensors"].get("help-bed") for b in seen["heartbeat"]), 10,
+                   "a heartbeat answering the ping")
+        beat = next(b for b in seen["heartbeat"] if b["sensors"].get("help-bed"))
         assert beat["uptime_s"] == 125
         assert beat["outbox_depth"] == 0
         assert beat["dropped"] == 0

@@ -1,0 +1,119 @@
+"""Chaos: 10,000 events while the broker is down 30 s and the agent is SIGKILLed 5 times.
+
+The hub must end up with every event exactly once: same count, same (epoch, seq) set.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import kit_user
+from tests.edge.helpers import (
+    add_kit_user,
+    register,
+    start_hub,
+    stored_events,
+    wait_until,
+    write_kit,
+)
+from tests.support.mosquitto import Mosquitto
+
+REPO = Path(__file__).resolve().parents[2]
+HOME, KIT = "home-chaos", "kit-chaos"
+SENSORS = [
+    {"id": "front-door", "kind": "door", "pin": 6, "room": "hall", "bounce_s": 0},
+    {"id": "help-bed", "kind": "help_button", "pin": 19, "room": "bedroom", "bounce_s": 0},
+]
+TOTAL = 10_000
+# The issue asks for a 30 s outage. It is the one real-time wait of the test: the broker is a
+# real process and "down for 30 s" only means something in real time (kits' backoff reaches its
+# cap, the hub's session holds the queue). MEHR_CHAOS_OUTAGE_S shortens it for quick local runs.
+OUTAGE_S = float(os.environ.get("MEHR_CHAOS_OUTAGE_S", "30"))
+RATE = 250.0  # events/s from the generator: 40 s of generation spans the outage
+
+
+def _next_seq(db: Path) -> int:
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
+    except sqlite3.Error:
+        return 1  # not created yet
+    return 1 if row is None else int(row[0])
+
+
+def _epoch(db: Path) -> int:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return int(conn.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()[0])
+
+
+@pytest.mark.slow
+def test_every_event_reaches_the_hub_exactly_once_through_outage_and_kills(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+) -> None:
+    rng = random.Random(int(os.environ.get("MEHR_CHAOS_SEED", "20250301")))
+    user = kit_user(HOME, KIT)
+    add_kit_user(mosquitto, user)
+    kit_yaml = write_kit(tmp_path / "kit", HOME, KIT, user.password, mosquitto.url,
+                         sensors=SENSORS, heartbeat_s=5)
+    outbox_db = tmp_path / "kit" / f"{KIT}-outbox.db"
+    hub_db = tmp_path / "hub.db"
+    register(hub_db, HOME, KIT, SENSORS)
+    hub = start_hub(mosquitto, hub_password, hub_db)
+    log = (tmp_path / "agent.log").open("w")
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.edge.chaos_agent", str(kit_yaml), str(TOTAL), str(RATE)],
+            cwd=REPO, stdout=log, stderr=log,
+        )
+
+    # Five kills at random points of the stream; the outage starts at another random point.
+    kills = sorted(rng.sample(range(300, TOTAL - 300), 5))
+    outage_at = rng.randrange(1500, 3000)
+    agent = spawn()
+    killed = 0
+    outage_started: float | None = None
+    restarted = False
+    deadline = time.monotonic() + 150
+    try:
+        while time.monotonic() < deadline:
+            seq = _next_seq(outbox_db)
+            if killed < len(kills) and seq >= kills[killed]:
+                os.kill(agent.pid, signal.SIGKILL)
+                agent.wait(10)
+                killed += 1
+                agent = spawn()
+            if outage_started is None and seq >= outage_at:
+                mosquitto.stop()
+                outage_started = time.monotonic()
+            if (outage_started is not None and not restarted
+                    and time.monotonic() - outage_started >= OUTAGE_S):
+                mosquitto.start()
+                restarted = True
+            if killed == len(kills) and restarted and seq > TOTAL:
+                break
+            time.sleep(0.01)  # polling a real child process's progress
+        assert killed == 5 and restarted, f"chaos did not finish: {killed} kills, seq {seq}"
+        wait_until(lambda: len(stored_events(hub_db)) >= TOTAL, 60, f"{TOTAL} events at the hub")
+        events = stored_events(hub_db)
+        epoch = _epoch(outbox_db)
+        assert len(events) == TOTAL
+        assert {(e, s) for e, s, _, _ in events} == {(epoch, s) for s in range(1, TOTAL + 1)}
+        helps = sum(1 for _, _, sensor, _ in events if sensor == "help-bed")
+        assert helps == TOTAL // 10
+    finally:
+        if agent.poll() is None:
+            os.kill(agent.pid, signal.SIGKILL)
+            agent.wait(10)
+        log.close()
+        hub.stop()
