@@ -1,0 +1,256 @@
+"""A resident's days: where one person living alone is, minute by minute, with seeded randomness.
+
+The model is a day planner: sleep (with night-time bathroom visits), waking, meals in the
+kitchen, sitting in the living room, bathroom visits, outings through the front door and
+visitors, by weekday and time of day. A profile drifts slowly over weeks (waking later, more
+night visits) so trend detection can be tested. The output is a list of `Segment`s that cover
+the time without gaps; the home model (simulators.home) turns them into sensor signals.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "ACTIVITY_RATE",
+    "Place",
+    "ResidentProfile",
+    "Segment",
+    "local_midnight_utc",
+    "plan_day",
+    "plan_days",
+]
+
+
+class Place(StrEnum):
+    """Where the resident is; the home model maps each place to the sensor that covers it."""
+
+    BEDROOM = "bedroom"
+    BATHROOM = "bathroom"
+    KITCHEN = "kitchen"
+    LIVING = "living"
+    HALL = "hall"
+    OUT = "out"
+
+
+# Movements a PIR could see per minute, by activity label: sleeping people turn over now and
+# then; cooking is busy. "Still" is a person who cannot move (on the floor, unconscious).
+ACTIVITY_RATE: dict[str, float] = {
+    "Sleep": 0.04,
+    "Bed_to_Toilet": 3.0,
+    "Personal_Hygiene": 3.0,
+    "Meal_Preparation": 4.0,
+    "Eat": 1.0,
+    "Relax": 0.6,
+    "Wash_Dishes": 3.0,
+    "Leave_Home": 4.0,
+    "Enter_Home": 4.0,
+    "Out": 0.0,
+    "Visitor": 2.0,
+    "Tea": 3.0,
+    "Toilet": 2.5,
+    "Still": 0.0,
+    "Wander": 4.0,
+}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The resident at one place doing one activity from `start` to `end` (UTC seconds)."""
+
+    start: float
+    end: float
+    place: Place
+    label: str
+    # Movements per minute the PIR may see; defaults to ACTIVITY_RATE[label].
+    rate_per_min: float | None = None
+    visitor: bool = False
+
+    @property
+    def rate(self) -> float:
+        """Movements per minute during this segment."""
+        if self.rate_per_min is not None:
+            return self.rate_per_min
+        return ACTIVITY_RATE.get(self.label, 1.0)
+
+
+@dataclass(frozen=True)
+class ResidentProfile:
+    """Habits of one resident (hours are local time); every random draw comes from `seed`."""
+
+    seed: int = 0
+    wake_h: float = 7.0
+    wake_sd_h: float = 0.35
+    bed_h: float = 22.5
+    bed_sd_h: float = 0.35
+    weekend_shift_h: float = 0.5  # sleeps a little longer at the weekend
+    night_visits: float = 1.0  # mean bathroom visits per night (Poisson)
+    breakfast_min: float = 30.0
+    lunch_h: float = 13.0
+    dinner_h: float = 19.0
+    meal_sd_h: float = 0.4
+    bathroom_every_h: float = 2.5
+    bathroom_min: float = 5.0
+    outing_weekday_p: float = 0.7
+    outing_weekend_p: float = 0.3
+    outing_start_h: tuple[float, float] = (9.5, 11.5)
+    outing_mean_h: float = 1.5
+    visitor_p: float = 0.15
+    # Slow drift per week since the start of the simulation.
+    drift_wake_min_per_week: float = 0.0
+    drift_night_visits_per_week: float = 0.0
+
+    def for_week(self, week: float) -> ResidentProfile:
+        """The profile `week` weeks after the start, with drift applied."""
+        return replace(
+            self,
+            wake_h=self.wake_h + week * self.drift_wake_min_per_week / 60.0,
+            night_visits=max(0.0, self.night_visits + week * self.drift_night_visits_per_week),
+        )
+
+
+def local_midnight_utc(day: date, tz: ZoneInfo) -> float:
+    """UTC seconds of local midnight starting `day` in zone `tz`."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC).timestamp()
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    # Knuth's method: means here are small (night visits per night).
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+@dataclass
+class _Planner:
+    """Appends segments in order; keeps them contiguous."""
+
+    midnight: float
+    segments: list[Segment] = field(default_factory=list)
+
+    def at(self, hours: float) -> float:
+        return self.midnight + hours * 3600.0
+
+    @property
+    def now(self) -> float:
+        return self.segments[-1].end
+
+    def add(self, minutes: float, place: Place, label: str, visitor: bool = False) -> None:
+        start = self.now
+        self.segments.append(Segment(start, start + minutes * 60.0, place, label, visitor=visitor))
+
+    def until(self, t: float, place: Place, label: str) -> None:
+        if t > self.now:
+            self.segments.append(Segment(self.now, t, place, label))
+
+
+def plan_day(
+    profile: ResidentProfile,
+    day: date,
+    tz: ZoneInfo,
+    day_index: int,
+) -> list[Segment]:
+    """Plan one day from local 00:00 to 24:00 (the night belongs to the morning it ends).
+
+    Deterministic for (profile.seed, day): the same day is the same whatever else is simulated.
+    """
+    rng = random.Random(f"{profile.seed}:{day.isoformat()}")
+    p = profile.for_week(day_index / 7.0)
+    weekend = day.weekday() >= 5
+    midnight = local_midnight_utc(day, tz)
+    plan = _Planner(midnight)
+    wake_h = rng.gauss(p.wake_h + (p.weekend_shift_h if weekend else 0.0), p.wake_sd_h)
+    bed_h = rng.gauss(p.bed_h, p.bed_sd_h)
+    wake_h = min(max(wake_h, 4.0), 11.5)
+    bed_h = min(max(bed_h, 20.0), 23.8)
+
+    # Night until waking, with bathroom visits at random moments (not in the last 20 min).
+    visits = sorted(rng.uniform(0.5, wake_h - 0.4) for _ in range(_poisson(rng, p.night_visits)))
+    # A zero-length start so `plan.now` is defined; dropped at the end.
+    plan.segments.append(Segment(midnight, midnight, Place.BEDROOM, "Sleep"))
+    for v in visits:
+        if plan.at(v) <= plan.now + 600:
+            continue
+        plan.until(plan.at(v), Place.BEDROOM, "Sleep")
+        plan.add(rng.uniform(0.3, 0.8), Place.HALL, "Bed_to_Toilet")
+        plan.add(rng.uniform(2.5, 7.0), Place.BATHROOM, "Bed_to_Toilet")
+        plan.add(rng.uniform(0.3, 0.8), Place.HALL, "Bed_to_Toilet")
+    plan.until(plan.at(wake_h), Place.BEDROOM, "Sleep")
+    plan.add(rng.uniform(1.0, 4.0), Place.BEDROOM, "Wake")
+    plan.add(rng.uniform(8.0, 18.0), Place.BATHROOM, "Personal_Hygiene")
+    plan.add(p.breakfast_min * rng.uniform(0.3, 0.5), Place.KITCHEN, "Meal_Preparation")
+    plan.add(p.breakfast_min * rng.uniform(0.5, 0.7), Place.KITCHEN, "Eat")
+
+    # Fixed points of the day, then filler between them.
+    agenda: list[tuple[float, str, float]] = []  # (local hour, what, minutes)
+    if rng.random() < (p.outing_weekend_p if weekend else p.outing_weekday_p):
+        start = rng.uniform(*p.outing_start_h)
+        agenda.append((start, "outing", 60.0 * min(5.0, rng.expovariate(1.0 / p.outing_mean_h))))
+    agenda.append((rng.gauss(p.lunch_h, p.meal_sd_h), "lunch", rng.uniform(35, 60)))
+    if rng.random() < p.visitor_p:
+        agenda.append((rng.uniform(15.0, 17.5), "visitor", rng.uniform(30, 90)))
+    agenda.append((rng.gauss(p.dinner_h, p.meal_sd_h), "dinner", rng.uniform(40, 70)))
+    agenda.sort()
+    last_bathroom = plan.now
+    for hour, what, minutes in agenda:
+        target = max(plan.at(hour), plan.now)
+        if target >= plan.at(bed_h) - 1800:
+            continue
+        _fill(plan, rng, target, p, last_bathroom)
+        last_bathroom = max(
+            (s.end for s in plan.segments if s.place is Place.BATHROOM), default=last_bathroom
+        )
+        if what == "outing":
+            plan.add(rng.uniform(1.0, 3.0), Place.HALL, "Leave_Home")
+            plan.add(max(minutes, 10.0), Place.OUT, "Out")
+            plan.add(rng.uniform(1.0, 3.0), Place.HALL, "Enter_Home")
+        elif what == "visitor":
+            plan.add(minutes, Place.LIVING, "Visitor", visitor=True)
+        else:
+            plan.add(minutes * 0.5, Place.KITCHEN, "Meal_Preparation")
+            plan.add(minutes * 0.4, Place.KITCHEN, "Eat")
+            plan.add(minutes * 0.1, Place.KITCHEN, "Wash_Dishes")
+    _fill(plan, rng, plan.at(bed_h), p, last_bathroom)
+    plan.add(rng.uniform(5.0, 12.0), Place.BATHROOM, "Personal_Hygiene")
+    plan.until(plan.at(24.0), Place.BEDROOM, "Sleep")
+    # Clip to the day: a late evening may run over midnight by a few minutes.
+    end = plan.at(24.0)
+    out = [s if s.end <= end else replace(s, end=end) for s in plan.segments if s.start < end]
+    return [s for s in out if s.end > s.start]
+
+
+def _fill(
+    plan: _Planner, rng: random.Random, until: float, p: ResidentProfile, last_bathroom: float
+) -> None:
+    """Ordinary daytime until `until`: sitting, with bathroom visits and trips for tea."""
+    while plan.now < until - 60:
+        if plan.now - last_bathroom > p.bathroom_every_h * 3600.0 * rng.uniform(0.6, 1.2):
+            plan.add(0.5, Place.HALL, "Toilet")
+            plan.add(rng.uniform(0.6, 1.4) * p.bathroom_min, Place.BATHROOM, "Toilet")
+            last_bathroom = plan.now
+            continue
+        if rng.random() < 0.15:
+            plan.add(rng.uniform(3.0, 8.0), Place.KITCHEN, "Tea")
+            continue
+        minutes = rng.uniform(15.0, 60.0)
+        minutes = min(minutes, (until - plan.now) / 60.0)
+        place = Place.LIVING if rng.random() < 0.8 else Place.BEDROOM
+        plan.add(minutes, place, "Relax")
+    plan.until(until, Place.LIVING, "Relax")
+
+
+def plan_days(
+    profile: ResidentProfile, start: date, days: int, tz: ZoneInfo
+) -> Iterator[tuple[int, list[Segment]]]:
+    """Plan `days` consecutive days from `start`; yields (day index, segments)."""
+    for i in range(days):
+        yield i, plan_day(profile, start + timedelta(days=i), tz, i)
