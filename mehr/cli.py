@@ -128,6 +128,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval_inactivity(args: argparse.Namespace) -> int:
+    from mehr.evaluation.casas_home import load_casas_home
+    from mehr.evaluation.inactivity import evaluate_inactivity
+
+    recording = load_casas_home(args.casas, args.mapping)
+    result = evaluate_inactivity(
+        recording, train_days=args.train_days, incidents=args.incidents, seed=args.seed
+    )
+    print(json.dumps(result, indent=2 if args.pretty else None))
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from mehr.evaluation import falls
 
@@ -184,6 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev_falls.add_argument("--rate", type=float, default=50.0, help="resample to this rate (Hz)")
     ev_falls.add_argument("--pretty", action="store_true")
     ev_falls.set_defaults(func=_cmd_eval)
+    ev_ina = ev_sub.add_parser("inactivity", help="routine rules on a recorded home (CASAS)")
+    ev_ina.add_argument("--casas", type=Path, required=True, help="CASAS event file")
+    ev_ina.add_argument("--mapping", type=Path, help="YAML: sensor name -> room, kind")
+    ev_ina.add_argument("--train-days", type=float, default=14.0)
+    ev_ina.add_argument("--incidents", type=int, default=50)
+    ev_ina.add_argument("--seed", type=int, default=0)
+    ev_ina.add_argument("--pretty", action="store_true")
+    ev_ina.set_defaults(func=_cmd_eval_inactivity)
 
     tr = sub.add_parser("train", help="fit detector parameters that ship in the package")
     tr_sub = tr.add_subparsers(dest="what", required=True)

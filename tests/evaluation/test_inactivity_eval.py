@@ -1,0 +1,75 @@
+"""`mehr eval inactivity` on a CASAS file the test writes from a simulated resident's diary."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from detectors import Kind, Place
+from mehr.cli import main
+from mehr.evaluation.inactivity import evaluate_inactivity, recording_from
+from tests.detectors.homes import OFFSET, live
+
+_NAMES = {
+    Place.KITCHEN: ("M001", "Kitchen"),
+    Place.LIVING: ("M002", "LivingRoom"),
+    Place.BATHROOM: ("M003", "Bathroom"),
+    Place.BEDROOM: ("M004", "Bedroom"),
+    Place.ENTRANCE: ("D001", "FrontDoor"),
+}
+
+
+def _write_casas(path: Path, days: int, seed: int) -> None:
+    events = live(days, seed=seed).events()
+    lines = []
+    for t, place, kind in zip(events.times_s, events.places, events.kinds, strict=True):
+        local = datetime.fromtimestamp(t + OFFSET, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        name, room = _NAMES[Place(int(place))]
+        if kind == Kind.DOOR:
+            lines.append(f"{local} {name} {room} OPEN")
+        else:
+            lines.append(f"{local} {name} {room} ON")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_eval_inactivity_prints_the_promised_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    casas = tmp_path / "home.txt"
+    _write_casas(casas, days=24, seed=4)
+    code = main(["eval", "inactivity", "--casas", str(casas), "--incidents", "6", "--seed", "2"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in (
+        "days_evaluated",
+        "false_alerts",
+        "false_alerts_per_30_days",
+        "incidents",
+        "detected",
+        "missed",
+        "median_delay_min",
+        "p90_delay_min",
+    ):
+        assert key in result
+    assert result["incidents"] == 6
+    assert result["detected"] + result["missed"] == 6
+    assert result["detected"] >= 5, "a resident who stops moving at home is noticed"
+    assert result["median_delay_min"] <= 12 * 60
+
+
+def test_removing_the_rest_of_the_day_is_caught_and_an_ordinary_day_is_quiet() -> None:
+    events = live(30, seed=9).events()
+    rec = recording_from(events.times_s, events.places, events.kinds, events.rooms, OFFSET)
+    result = evaluate_inactivity(rec, train_days=14, incidents=10, seed=3)
+    assert result["missed"] == 0
+    assert result["median_delay_min"] is not None and result["median_delay_min"] <= 120
+
+
+def test_too_short_a_recording_is_a_clear_error() -> None:
+    events = live(5, seed=1).events()
+    rec = recording_from(events.times_s, events.places, events.kinds, events.rooms, OFFSET)
+    with pytest.raises(ValueError, match="not enough to learn"):
+        evaluate_inactivity(rec, train_days=14, incidents=1)
