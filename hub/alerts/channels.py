@@ -1,0 +1,96 @@
+"""Outbound channels behind one small interface; apprise carries the real ones.
+
+A channel sends one message to one apprise URL and says whether it went and, if not, why.
+Retries, fall-through to the next method and recording attempts are the engine's job, so a
+channel never retries on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import apprise
+
+__all__ = ["AppriseChannel", "Channel", "RecordingChannel", "SendResult", "redact_url"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What happened to one send."""
+
+    ok: bool
+    error: str | None = None
+
+
+class Channel(Protocol):
+    """Sends one message to one contact URL."""
+
+    def send(self, url: str, subject: str, body: str) -> SendResult:
+        """Send and report; must not raise for delivery failures."""
+        ...
+
+
+def redact_url(url: str) -> str:
+    """The URL without credentials or query, for the attempts table and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path[:40]}"
+
+
+class AppriseChannel:
+    """Delivers through apprise: mailto://, tgram://, json://, SMS gateways, ..."""
+
+    def __init__(self, asset: apprise.AppriseAsset | None = None) -> None:
+        self._asset = asset or apprise.AppriseAsset(app_id="Mehr", app_desc="Mehr alerts")
+        # apprise's LogCapture swaps a handler on a shared logger: one send at a time.
+        self._lock = threading.Lock()
+
+    def send(self, url: str, subject: str, body: str) -> SendResult:
+        """Send through apprise; a URL apprise cannot use is a failed send, not an exception."""
+        notifier = apprise.Apprise(asset=self._asset)
+        if not notifier.add(url):
+            return SendResult(False, f"apprise cannot use this URL ({redact_url(url)})")
+        with self._lock, apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+            try:
+                result = notifier.notify(
+                    title=subject, body=body, body_format=apprise.NotifyFormat.TEXT
+                )
+            except Exception as exc:  # a plugin bug must not take the engine down
+                _LOGGER.exception("apprise raised while sending to %s", redact_url(url))
+                return SendResult(False, f"{type(exc).__name__}: {exc}"[:300])
+            log = captured.getvalue().strip()
+        if result:
+            return SendResult(True)
+        last = log.splitlines()[-1] if log else "apprise reported failure"
+        # Lines look like "2026-... - WARNING - Connection error ..."; keep the message part.
+        return SendResult(False, last.split(" - ", 2)[-1][:300])
+
+
+class RecordingChannel:
+    """Keeps messages in memory instead of sending (demo and tests); can be told to fail."""
+
+    def __init__(self, fail_urls: set[str] | None = None, echo: bool = False) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+        self.fail_urls = fail_urls if fail_urls is not None else set()
+        self.echo = echo
+        self._lock = threading.Lock()
+
+    def send(self, url: str, subject: str, body: str) -> SendResult:
+        """Record the message (or fail if the URL is in `fail_urls`)."""
+        if url in self.fail_urls:
+            return SendResult(False, "refused by RecordingChannel")
+        with self._lock:
+            self.sent.append((url, subject, body))
+        if self.echo:
+            _LOGGER.warning("NOTIFY %s: %s | %s", redact_url(url), subject, body.splitlines()[0])
+        return SendResult(True)
