@@ -88,6 +88,26 @@ class HubSettings(BaseModel):
     )
     stats_host: str = Field(default="127.0.0.1")
     stats_port: int = Field(default=8787, ge=0, le=65535, description="0 picks a free port.")
+    alerts_config: Path | None = Field(
+        default=None,
+        description="Alerts YAML (people, rotas, policies; see docs/alerts.md). None: the hub "
+        "stores alerts but routes and escalates nothing.",
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where people reach the web app; acknowledge links start with it.",
+    )
+    alerts_secret_file: Path | None = Field(
+        default=None, description="File holding the key that signs acknowledge links."
+    )
+    alerts_secret: str | None = Field(
+        default=None,
+        description="The signing key itself; only for the demo and tests (prefer the file).",
+        repr=False,
+    )
+    demo_mode: bool = Field(
+        default=False, description="Demo only: allows a built-in signing key for links."
+    )
 
     @field_validator("mqtt_url")
     @classmethod
@@ -102,6 +122,27 @@ class HubSettings(BaseModel):
         parts = urlsplit(self.mqtt_url)
         tls = parts.scheme == "mqtts"
         return parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), tls
+
+    def alerts_secret_bytes(self) -> bytes:
+        """The key for acknowledge links; refuses a missing or placeholder key outside the demo."""
+        from hub.alerts.tokens import PLACEHOLDER_SECRETS
+
+        secret = self.alerts_secret
+        if self.alerts_secret_file is not None:
+            try:
+                secret = self.alerts_secret_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"alerts_secret_file: cannot read {self.alerts_secret_file}: {exc.strerror}"
+                ) from None
+        if secret is None or secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
+            if self.demo_mode:
+                return b"mehr-demo-only-signing-key-not-for-real-homes"
+            raise ConfigError(
+                "alerts_secret_file: a signing key of at least 32 characters is required "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return secret.encode()
 
     def broker_password(self) -> str | None:
         """The hub's broker password, from the file when one is configured."""

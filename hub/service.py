@@ -10,6 +10,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from hub.alerts.channels import AppriseChannel, Channel
+from hub.alerts.config import load_alerts_config
+from hub.alerts.engine import AlertRunner
+from hub.alerts.tokens import TokenSigner
 from hub.config import HubSettings
 from hub.ingest import Ingestor
 from hub.mqtt_link import MqttLink, QueuedMessage
@@ -38,11 +42,15 @@ class Hub:
         settings: HubSettings,
         clock: Clock | None = None,
         on_alert: Callable[[AlertRecord], None] | None = None,
+        alert_channel: Channel | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.stats = HubStats()
         self.on_alert = on_alert
+        # The alert engine (when settings.alerts_config is set); channel None means apprise.
+        self.alert_channel = alert_channel
+        self.alerts: AlertRunner | None = None
         self.inbox: queue.Queue[QueuedMessage] = queue.Queue()
         self.link = MqttLink(settings, self.clock, self.inbox)
         self._stop = threading.Event()
@@ -71,6 +79,7 @@ class Hub:
                 _LOGGER.info("registry: %d homes loaded", len(registry.homes))
         finally:
             store.close()
+        self._start_alerts()
         self._worker = threading.Thread(target=self._run_worker, name="hub-ingest", daemon=True)
         self._worker.start()
         self._scanner_thread = threading.Thread(
@@ -104,9 +113,38 @@ class Hub:
             self._worker.join(timeout=30)
         if self._scanner_thread is not None:
             self._scanner_thread.join(timeout=30)
+        if self.alerts is not None:
+            self.alerts.stop()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
+
+    # -- alert engine ---------------------------------------------------------------------------
+
+    def _start_alerts(self) -> None:
+        """Start the alert engine's thread if an alerts config is set (raises on a bad one)."""
+        if self.settings.alerts_config is None:
+            return
+        config = load_alerts_config(self.settings.alerts_config)
+        signer = TokenSigner(self.settings.alerts_secret_bytes())
+        self.alerts = AlertRunner(
+            self.settings.db_path,
+            config,
+            self.clock,
+            self.alert_channel or AppriseChannel(),
+            signer,
+            self.settings.public_base_url,
+            publish=self.link.publish,
+        )
+        self.alerts.start()
+        _LOGGER.info("alert engine started with %s", self.settings.alerts_config)
+
+    def _alert_raised(self, alert: AlertRecord) -> None:
+        """A new alert was committed: wake the engine at once, then tell the embedder."""
+        if self.alerts is not None:
+            self.alerts.wake(alert)
+        if self.on_alert is not None:
+            self.on_alert(alert)
 
     # -- ingest worker --------------------------------------------------------------------------
 
@@ -117,7 +155,7 @@ class Hub:
             self._worker_error = exc
             self._ready.set()
             raise
-        ingestor = Ingestor(store, self.clock, self.stats, on_alert=self.on_alert)
+        ingestor = Ingestor(store, self.clock, self.stats, on_alert=self._alert_raised)
         self._ready.set()
         try:
             while not self._stop.is_set():
@@ -141,7 +179,7 @@ class Hub:
     def _run_scanner(self) -> None:
         """Check every home against its routine every `scan_interval_s`, on the hub's clock."""
         store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
-        scanner = RoutineScanner(store, self.clock, self.stats, on_alert=self.on_alert)
+        scanner = RoutineScanner(store, self.clock, self.stats, on_alert=self._alert_raised)
         try:
             while not self._stop.wait(self.settings.scan_interval_s):
                 try:
