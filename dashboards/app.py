@@ -1,0 +1,162 @@
+"""The app factory: nothing is created at import time; each call builds one independent app."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from dashboards.accounts import Passwords
+from dashboards.context import AppContext
+from dashboards.db import Database
+from dashboards.deps import NotAuthenticatedError, get_auth_optional
+from dashboards.i18n import translator
+from dashboards.metrics import build_registry
+from dashboards.routes import (
+    admin,
+    api_admin,
+    api_alerts,
+    api_homes,
+    api_kits,
+    api_session,
+    auth,
+    family,
+    installer,
+    ops,
+    worker,
+)
+from dashboards.settings import WebSettings
+from hub.stats import HubStats
+from mehr.clock import Clock, SystemClock
+
+__all__ = ["create_app", "route_table"]
+
+_LOGGER = logging.getLogger(__name__)
+_STATIC = Path(__file__).parent / "static"
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def create_app(
+    settings: WebSettings,
+    clock: Clock | None = None,
+    hub_stats: HubStats | None = None,
+    extra_queues: dict[str, Callable[[], int]] | None = None,
+) -> FastAPI:
+    """Build the dashboards app over the hub's database (migrating the web tables once)."""
+    database = Database(settings.db_path)
+    database.prepare()
+    ctx = AppContext(
+        settings=settings,
+        db=database,
+        clock=clock or SystemClock(),
+        passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
+        hub_stats=hub_stats,
+        extra_queues=dict(extra_queues or {}),
+    )
+    app = FastAPI(
+        title="Mehr API",
+        version="1",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,  # Swagger UI loads third-party JavaScript; the schema is enough
+        redoc_url=None,
+    )
+    app.state.mehr = ctx
+    app.state.metrics_registry = build_registry(ctx)
+    for module in (auth, family, worker, installer, admin, ops):
+        app.include_router(module.router)
+    for module in (api_session, api_homes, api_alerts, api_kits, api_admin):
+        app.include_router(module.router)
+    _include_ack(app)
+    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    _install_handlers(app, ctx)
+    return app
+
+
+def _include_ack(app: FastAPI) -> None:
+    """The alert engine's signed acknowledge links (dashboards/routes/ack.py), once it exists."""
+    if importlib.util.find_spec("dashboards.routes.ack") is None:
+        _LOGGER.info("dashboards.routes.ack not present yet; /ack links are not served")
+        return
+    module = importlib.import_module("dashboards.routes.ack")
+    app.include_router(module.router)
+
+
+def _install_handlers(app: FastAPI, ctx: AppContext) -> None:
+    def page_error(request: Request, status: int, key: str) -> Response:
+        # Best effort at the user's language on error pages; never fail while failing.
+        auth_ = None
+        try:
+            conn = ctx.db.connect()
+            try:
+                auth_ = get_auth_optional(request, ctx, conn)
+            finally:
+                conn.close()
+        except Exception:
+            _LOGGER.debug("error page without user", exc_info=True)
+        t = translator(ctx.lang_of(request, auth_))
+        return ctx.render(request, "error.html", auth_, status_code=status, status=status,
+                          message=t(key) if key else "")
+
+    @app.exception_handler(NotAuthenticatedError)
+    async def not_authenticated(request: Request, exc: NotAuthenticatedError) -> Response:
+        if _is_api(request) or request.method != "GET":
+            return JSONResponse({"detail": "not authenticated"}, status_code=401)
+        return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if _is_api(request) or request.url.path in ("/metrics",) or exc.status_code in (409, 422, 413):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
+                                headers=exc.headers)
+        return page_error(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        return JSONResponse({"detail": exc.errors()}, status_code=422)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", _CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+
+
+
+def route_table(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the app answers, flattening included routers (for tests and docs)."""
+    out: set[tuple[str, str]] = set()
+
+    def walk(routes: list[Any]) -> None:
+        for route in routes:
+            contexts = getattr(route, "effective_route_contexts", None)
+            if contexts is not None:  # FastAPI >= 0.120 keeps included routers lazily
+                for c in contexts():
+                    for m in getattr(c.original_route, "methods", None) or ():
+                        out.add((m, c.path))
+                continue
+            path = getattr(route, "path", None)
+            for m in getattr(route, "methods", None) or ():
+                out.add((m, str(path)))
+
+    walk(list(app.routes))
+    return sorted((m, p) for m, p in out if m != "HEAD")

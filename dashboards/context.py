@@ -1,0 +1,122 @@
+"""What one app instance holds (settings, database, clock, hashing, templates) and page rendering."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from zoneinfo import ZoneInfo
+
+from dashboards.accounts import LANGS, Passwords, User
+from dashboards.db import Database
+from dashboards.i18n import ago, pick_lang, translator
+from dashboards.sessions import Session, anon_csrf
+from dashboards.settings import WebSettings
+from hub.stats import HubStats
+from mehr.clock import Clock
+
+__all__ = ["ANON_COOKIE", "LANG_COOKIE", "LARGE_COOKIE", "SESSION_COOKIE", "AppContext", "Auth"]
+
+SESSION_COOKIE = "mehr_session"
+ANON_COOKIE = "mehr_csrf"
+LANG_COOKIE = "mehr_lang"
+LARGE_COOKIE = "mehr_large"
+_TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """Who is asking, through which session, and whether by bearer token (no CSRF needed)."""
+
+    user: User
+    session: Session
+    bearer: bool
+
+
+@dataclass
+class AppContext:
+    """Everything one app instance needs; lives on app.state.mehr (no module globals)."""
+
+    settings: WebSettings
+    db: Database
+    clock: Clock
+    passwords: Passwords
+    hub_stats: HubStats | None = None
+    extra_queues: dict[str, Any] = field(default_factory=dict)
+    templates: Jinja2Templates = field(
+        default_factory=lambda: Jinja2Templates(directory=str(_TEMPLATES))
+    )
+
+    @property
+    def secret(self) -> str:
+        """The server secret."""
+        return self.settings.resolved_secret()
+
+    def now(self) -> datetime:
+        """The injected clock's time."""
+        return self.clock.now()
+
+    def lang_of(self, request: Request, auth: Auth | None) -> str:
+        """The user's language, else the cookie's, else the browser's."""
+        if auth is not None:
+            return auth.user.lang
+        cookie = request.cookies.get(LANG_COOKIE)
+        return cookie if cookie in LANGS else pick_lang(request.headers.get("accept-language"))
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        auth: Auth | None,
+        status_code: int = 200,
+        tz: str = "Asia/Tashkent",
+        **context: Any,
+    ) -> HTMLResponse:
+        """Render a page with the user's language, text size and the right CSRF token."""
+        lang = self.lang_of(request, auth)
+        t = translator(lang)
+        now = self.now()
+        zone = ZoneInfo(tz)
+        nonce = request.cookies.get(ANON_COOKIE)
+        new_nonce = None
+        if auth is not None:
+            csrf = auth.session.csrf
+        else:
+            if not nonce:
+                nonce = new_nonce = secrets.token_urlsafe(24)
+            csrf = anon_csrf(self.secret, nonce)
+        large = auth.user.large_text if auth else request.cookies.get(LARGE_COOKIE) == "1"
+        page = self.templates.TemplateResponse(
+            request,
+            name,
+            {
+                "t": t,
+                "lang": lang,
+                "large": large,
+                "user": auth.user if auth else None,
+                "csrf": csrf,
+                "ago": lambda moment: ago(t, moment, now),
+                "local": lambda moment: moment.astimezone(zone).strftime("%d.%m %H:%M"),
+                "local_ts": lambda ts: datetime.fromtimestamp(ts, UTC)
+                .astimezone(zone)
+                .strftime("%Y-%m-%d %H:%M:%S"),
+                "flash": t(request.query_params.get("flash", "")) if request.query_params.get(
+                    "flash"
+                ) else None,
+                **context,
+            },
+            status_code=status_code,
+        )
+        if new_nonce:
+            page.set_cookie(
+                ANON_COOKIE, new_nonce, httponly=True, samesite="strict",
+                secure=self.settings.cookie_secure,
+            )
+        page.headers["Cache-Control"] = "no-store"
+        return page

@@ -1,0 +1,192 @@
+"""FastAPI dependencies: the database, the current user, CSRF, roles, and tenancy (in one place).
+
+Every route that touches a home, an alert, a kit or a request gets it through a `Visible*`
+dependency, which asks dashboards.tenancy; handlers never check tenancy themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+
+from dashboards.accounts import Role, User, get_user
+from dashboards.context import ANON_COOKIE, SESSION_COOKIE, AppContext, Auth
+from dashboards.queries import AlertView, alert_view
+from dashboards.sessions import check_anon_csrf, load_session
+from dashboards.tenancy import HomeRow, home_if_visible
+
+__all__ = [
+    "CurrentAuth",
+    "CurrentUser",
+    "Ctx",
+    "Db",
+    "MaybeAuth",
+    "NotAuthenticatedError",
+    "VisibleAlert",
+    "VisibleHome",
+    "VisibleKit",
+    "VisibleRequest",
+    "csrf_protect",
+    "require",
+]
+
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class NotAuthenticatedError(Exception):
+    """No valid session: pages redirect to the login page, the API answers 401."""
+
+
+def get_ctx(request: Request) -> AppContext:
+    """The app instance's context."""
+    ctx: AppContext = request.app.state.mehr
+    return ctx
+
+
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+
+def get_db(ctx: Ctx) -> Iterator[sqlite3.Connection]:
+    """One connection per request, closed afterwards."""
+    conn = ctx.db.connect()
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+Db = Annotated[sqlite3.Connection, Depends(get_db)]
+
+
+def _token(request: Request) -> tuple[str | None, bool]:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None, True
+    return request.cookies.get(SESSION_COOKIE), False
+
+
+def get_auth_optional(request: Request, ctx: Ctx, db: Db) -> Auth | None:
+    """The session's user, or None when not signed in."""
+    token, bearer = _token(request)
+    if not token:
+        return None
+    session = load_session(db, token, ctx.now())
+    if session is None:
+        return None
+    user = get_user(db, session.user_id)
+    return None if user is None else Auth(user, session, bearer)
+
+
+MaybeAuth = Annotated[Auth | None, Depends(get_auth_optional)]
+
+
+def get_auth(auth: MaybeAuth) -> Auth:
+    """The signed-in user's session, or NotAuthenticatedError."""
+    if auth is None:
+        raise NotAuthenticatedError
+    return auth
+
+
+CurrentAuth = Annotated[Auth, Depends(get_auth)]
+
+
+def get_current_user(auth: CurrentAuth) -> User:
+    """The signed-in user."""
+    return auth.user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def csrf_protect(request: Request, ctx: Ctx, auth: MaybeAuth) -> None:
+    """Refuse an unsafe request whose CSRF token does not match (bearer-token calls excepted)."""
+    if request.method in _SAFE or (auth is not None and auth.bearer):
+        return
+    sent = request.headers.get("x-csrf-token")
+    content_type = request.headers.get("content-type", "")
+    if sent is None and (
+        content_type.startswith("application/x-www-form-urlencoded")
+        or content_type.startswith("multipart/form-data")
+    ):
+        form = await request.form()  # Starlette caches it for the handler's Form() fields
+        value = form.get("csrf_token")
+        sent = value if isinstance(value, str) else None
+    if auth is not None:
+        ok = sent is not None and sent == auth.session.csrf
+    else:
+        ok = check_anon_csrf(ctx.secret, request.cookies.get(ANON_COOKIE), sent)
+    if not ok:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "csrf_failed")
+
+
+def require(*roles: Role) -> Callable[[User], User]:
+    """A dependency that admits only the given roles (403 otherwise)."""
+    allowed = frozenset(roles)
+
+    def check(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "forbidden")
+        return user
+
+    return check
+
+
+# -- tenancy ------------------------------------------------------------------------------------
+
+
+def _not_found() -> HTTPException:
+    # 404, not 403: another tenant's home must not even be confirmed to exist.
+    return HTTPException(status.HTTP_404_NOT_FOUND, "not_found")
+
+
+def visible_home(home_id: str, user: CurrentUser, db: Db) -> HomeRow:
+    """The home in the path, if this user may see it."""
+    home = home_if_visible(db, user, home_id)
+    if home is None:
+        raise _not_found()
+    return home
+
+
+VisibleHome = Annotated[HomeRow, Depends(visible_home)]
+
+
+def visible_alert(alert_id: int, user: CurrentUser, db: Db) -> tuple[AlertView, HomeRow]:
+    """The alert in the path and its home, if this user may see the home."""
+    row = db.execute("SELECT home_id FROM alerts WHERE id=?", (alert_id,)).fetchone()
+    home = None if row is None else home_if_visible(db, user, row["home_id"])
+    if home is None:
+        raise _not_found()
+    alert = alert_view(db, alert_id)
+    assert alert is not None  # its home row was just read
+    return alert, home
+
+
+VisibleAlert = Annotated[tuple[AlertView, HomeRow], Depends(visible_alert)]
+
+
+def visible_kit(kit_id: str, user: CurrentUser, db: Db) -> tuple[str, HomeRow]:
+    """The kit in the path and its home, if this user may see the home."""
+    row = db.execute("SELECT home_id FROM kits WHERE id=?", (kit_id,)).fetchone()
+    home = None if row is None else home_if_visible(db, user, row["home_id"])
+    if home is None:
+        raise _not_found()
+    return kit_id, home
+
+
+VisibleKit = Annotated[tuple[str, HomeRow], Depends(visible_kit)]
+
+
+def visible_request(request_id: int, user: CurrentUser, db: Db) -> tuple[dict[str, object], HomeRow]:
+    """The visit/call request in the path and its home, if this user may see the home."""
+    row = db.execute("SELECT * FROM web_requests WHERE id=?", (request_id,)).fetchone()
+    home = None if row is None else home_if_visible(db, user, row["home_id"])
+    if row is None or home is None:
+        raise _not_found()
+    return json.loads(json.dumps(dict(row))), home
+
+
+VisibleRequest = Annotated[tuple[dict[str, object], HomeRow], Depends(visible_request)]

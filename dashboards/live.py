@@ -1,0 +1,77 @@
+"""Server-sent events: a stream that says 'update' whenever a home's (or a caseload's) data moves.
+
+The page then fetches its server-rendered panel again; the stream itself stays small.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+
+from dashboards.context import AppContext
+
+__all__ = ["fingerprint", "sse_response"]
+
+
+def fingerprint(conn: sqlite3.Connection, home_ids: list[str]) -> tuple[Any, ...]:
+    """A cheap value that changes whenever anything shown about these homes changes."""
+    if not home_ids:
+        return ()
+    marks = ",".join("?" * len(home_ids))
+    parts: list[Any] = []
+    for sql in (
+        f"SELECT MAX(occurred_at), COUNT(*) FROM sensor_state WHERE home_id IN ({marks})",
+        f"SELECT MAX(updated_at), COUNT(*), SUM(count) FROM alerts WHERE home_id IN ({marks})",
+        f"SELECT MAX(last_heartbeat_at), MAX(availability_at), GROUP_CONCAT(availability) "
+        f"FROM kits WHERE home_id IN ({marks})",
+        f"SELECT MAX(updated_at), COUNT(*) FROM web_requests WHERE home_id IN ({marks})",
+        f"SELECT MAX(set_at), MAX(until) FROM web_away WHERE home_id IN ({marks})",
+    ):
+        parts.extend(conn.execute(sql, home_ids).fetchone())
+    return tuple(parts)
+
+
+def sse_response(
+    request: Request,
+    ctx: AppContext,
+    home_ids: list[str],
+    payload: Callable[[sqlite3.Connection], dict[str, Any]],
+) -> StreamingResponse:
+    """Stream 'update' events (with `payload`) on every change, for at most live_max_s."""
+    polls = max(1, int(ctx.settings.live_max_s / ctx.settings.live_poll_s))
+
+    async def events() -> AsyncIterator[bytes]:
+        last: tuple[Any, ...] | None = None
+        yield b"retry: 3000\n\n"
+        for _ in range(polls):
+            if await request.is_disconnected():
+                return
+
+            def look() -> tuple[tuple[Any, ...], dict[str, Any] | None]:
+                conn = ctx.db.connect()
+                try:
+                    now = fingerprint(conn, home_ids)
+                    return now, (payload(conn) if now != last else None)
+                finally:
+                    conn.close()
+
+            current, body = await anyio.to_thread.run_sync(look)
+            if body is not None:
+                last = current
+                yield f"event: update\ndata: {json.dumps(body, default=str)}\n\n".encode()
+            else:
+                yield b": keep-alive\n\n"
+            # A pacing pause between polls of the database, not a wait for a condition.
+            await anyio.sleep(ctx.settings.live_poll_s)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,699 @@
+"""Read models for the pages and the API: a home's status, timeline, week, caseload, kits.
+
+Only reads the core tables (the hub writes them); everything is keyed by home and indexed by
+(home_id, occurred_at), so a page costs the same with one home or a district of them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dashboards.accounts import User
+from dashboards.alert_actions import CLOSED_STATES, AwayState, HistoryEntry, get_away, history
+from dashboards.tenancy import HomeRow, visible_homes
+
+__all__ = [
+    "SEVERITY_RANK",
+    "AlertView",
+    "CaseRow",
+    "DayActivity",
+    "HomeStatus",
+    "KitView",
+    "Segment",
+    "alert_view",
+    "alerts_of",
+    "caseload",
+    "district_report",
+    "home_status",
+    "kits_view",
+    "resident",
+    "timeline",
+    "week_activity",
+]
+
+ACTIVITY_KINDS = ("motion", "door")
+SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+_RISK_RANK = {"high": 0, "medium": 1, "low": 2}
+_CLOSED = tuple(sorted(CLOSED_STATES))
+_SEGMENT_GAP_S = 20 * 60
+
+
+def _ts(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """An alert with what has been done about it."""
+
+    id: int
+    home_id: str
+    kind: str
+    severity: str
+    state: str
+    raised_at: datetime
+    updated_at: datetime
+    count: int
+    detail: dict[str, Any]
+    history: list[HistoryEntry] = field(default_factory=list)
+
+    @property
+    def acknowledged_by(self) -> str | None:
+        """Who acknowledged it, if anyone."""
+        for h in self.history:
+            if h.action == "acknowledge":
+                return h.actor
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "id": self.id,
+            "home_id": self.home_id,
+            "kind": self.kind,
+            "severity": self.severity,
+            "state": self.state,
+            "raised_at": self.raised_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "count": self.count,
+            "acknowledged_by": self.acknowledged_by,
+            "history": [
+                {
+                    "action": h.action,
+                    "actor": h.actor,
+                    "at": h.at.isoformat(),
+                    "comment": h.comment,
+                    "outcome": h.outcome,
+                }
+                for h in self.history
+            ],
+        }
+
+
+def _views(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[AlertView]:
+    hist = history(conn, [r["id"] for r in rows])
+    return [
+        AlertView(
+            id=r["id"],
+            home_id=r["home_id"],
+            kind=r["kind"],
+            severity=r["severity"],
+            state=r["state"],
+            raised_at=datetime.fromtimestamp(r["raised_at"], UTC),
+            updated_at=datetime.fromtimestamp(r["updated_at"], UTC),
+            count=r["count"],
+            detail=json.loads(r["detail"]),
+            history=hist[r["id"]],
+        )
+        for r in rows
+    ]
+
+
+def alert_view(conn: sqlite3.Connection, alert_id: int) -> AlertView | None:
+    """One alert with its history."""
+    views = _views(conn, conn.execute("SELECT * FROM alerts WHERE id=?", (alert_id,)).fetchall())
+    return views[0] if views else None
+
+
+def alerts_of(
+    conn: sqlite3.Connection, home_ids: list[str], open_only: bool = True, limit: int = 200
+) -> list[AlertView]:
+    """Alerts of some homes, most urgent first (open ones only unless asked)."""
+    if not home_ids:
+        return []
+    sql = f"SELECT * FROM alerts WHERE home_id IN ({','.join('?' * len(home_ids))})"
+    params: list[Any] = list(home_ids)
+    if open_only:
+        sql += f" AND state NOT IN ({','.join('?' * len(_CLOSED))})"
+        params += _CLOSED
+    sql += " ORDER BY raised_at DESC LIMIT ?"
+    params.append(limit)
+    views = _views(conn, conn.execute(sql, params).fetchall())
+    if open_only:
+        views.sort(key=lambda a: (SEVERITY_RANK.get(a.severity, 9), -a.raised_at.timestamp()))
+    return views
+
+
+@dataclass(frozen=True, slots=True)
+class KitHealth:
+    """One kit's health in brief."""
+
+    kit_id: str
+    online: bool
+    last_heartbeat_at: datetime | None
+    outbox_depth: int | None
+    stale: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HomeStatus:
+    """Everything the top of the family page says."""
+
+    home: HomeRow
+    level: str  # ok | attention | alert
+    reasons: list[str]
+    last_activity_at: datetime | None
+    last_room: str | None
+    alerts: list[AlertView]
+    kits: list[KitHealth]
+    away: AwayState | None
+    open_requests: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "home_id": self.home.id,
+            "name": self.home.name,
+            "mahalla": self.home.mahalla,
+            "timezone": self.home.timezone,
+            "level": self.level,
+            "reasons": self.reasons,
+            "last_activity_at": self.last_activity_at.isoformat()
+            if self.last_activity_at
+            else None,
+            "last_room": self.last_room,
+            "alerts": [a.to_dict() for a in self.alerts],
+            "kits": [
+                {
+                    "kit_id": k.kit_id,
+                    "online": k.online,
+                    "last_heartbeat_at": k.last_heartbeat_at.isoformat()
+                    if k.last_heartbeat_at
+                    else None,
+                    "outbox_depth": k.outbox_depth,
+                    "stale": k.stale,
+                }
+                for k in self.kits
+            ],
+            "away": None
+            if self.away is None
+            else {"mode": self.away.mode, "until": self.away.until.isoformat()},
+            "open_requests": self.open_requests,
+        }
+
+
+def _kit_health(conn: sqlite3.Connection, home_id: str, now: datetime, stale_s: float) -> list[KitHealth]:
+    out = []
+    for r in conn.execute("SELECT * FROM kits WHERE home_id=? ORDER BY id", (home_id,)):
+        beat = json.loads(r["last_heartbeat"]) if r["last_heartbeat"] else {}
+        last = _ts(r["last_heartbeat_at"])
+        stale = last is None or (now - last).total_seconds() > stale_s
+        out.append(
+            KitHealth(
+                kit_id=r["id"],
+                online=r["availability"] == "online",
+                last_heartbeat_at=last,
+                outbox_depth=beat.get("outbox_depth"),
+                stale=stale,
+            )
+        )
+    return out
+
+
+def home_status(
+    conn: sqlite3.Connection,
+    home: HomeRow,
+    now: datetime,
+    stale_s: float,
+    quiet_s: float,
+) -> HomeStatus:
+    """The home's status in words: alert, needs attention, or OK, with the reasons."""
+    last = conn.execute(
+        f"SELECT room, occurred_at FROM sensor_state WHERE home_id=? AND kind IN "
+        f"({','.join('?' * len(ACTIVITY_KINDS))}) ORDER BY occurred_at DESC LIMIT 1",
+        (home.id, *ACTIVITY_KINDS),
+    ).fetchone()
+    alerts = alerts_of(conn, [home.id])
+    kits = _kit_health(conn, home.id, now, stale_s)
+    away = get_away(conn, home.id, now)
+    (open_requests,) = conn.execute(
+        "SELECT COUNT(*) FROM web_requests WHERE home_id=? AND state IN ('open','accepted')",
+        (home.id,),
+    ).fetchone()
+    last_at = _ts(last["occurred_at"]) if last else None
+    reasons: list[str] = []
+    if alerts:
+        level = "alert"
+        reasons.append("reason_open_alert")
+    else:
+        level = "ok"
+    if any(not k.online or k.stale for k in kits):
+        reasons.append("reason_kit_offline")
+    if not kits:
+        reasons.append("reason_no_kit")
+    if away is None and (last_at is None or (now - last_at).total_seconds() > quiet_s):
+        reasons.append("reason_quiet")
+    if level == "ok" and reasons:
+        level = "attention"
+    return HomeStatus(
+        home=home,
+        level=level,
+        reasons=reasons,
+        last_activity_at=last_at,
+        last_room=last["room"] if last else None,
+        alerts=alerts,
+        kits=kits,
+        away=away,
+        open_requests=int(open_requests),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of time spent in one room (consecutive events there)."""
+
+    room: str
+    start: datetime
+    end: datetime
+    events: int
+
+
+def _local_midnight(now: datetime, tz: ZoneInfo, days_back: int = 0) -> datetime:
+    local = now.astimezone(tz)
+    day = (local - timedelta(days=days_back)).date()
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def timeline(conn: sqlite3.Connection, home: HomeRow, now: datetime) -> list[Segment]:
+    """Today's (home's local day) movement as room segments, oldest first."""
+    tz = ZoneInfo(home.timezone)
+    start = _local_midnight(now, tz)
+    rows = conn.execute(
+        "SELECT room, occurred_at FROM events WHERE home_id=? AND occurred_at>=? "
+        "AND occurred_at<=? AND kind IN ('motion','door') AND room IS NOT NULL "
+        "ORDER BY occurred_at",
+        (home.id, start.timestamp(), now.timestamp()),
+    ).fetchall()
+    segments: list[Segment] = []
+    for r in rows:
+        at = datetime.fromtimestamp(r["occurred_at"], UTC)
+        if (
+            segments
+            and segments[-1].room == r["room"]
+            and (at - segments[-1].end).total_seconds() <= _SEGMENT_GAP_S
+        ):
+            seg = segments[-1]
+            segments[-1] = Segment(seg.room, seg.start, at, seg.events + 1)
+        else:
+            segments.append(Segment(r["room"], at, at, 1))
+    return segments
+
+
+@dataclass(frozen=True, slots=True)
+class DayActivity:
+    """One local day: how much movement, and the longest still stretch of the night."""
+
+    day: str  # ISO date, local
+    movements: int
+    sleep_hours: float | None
+
+
+def week_activity(
+    conn: sqlite3.Connection, home: HomeRow, now: datetime, days: int = 7
+) -> list[DayActivity]:
+    """The last `days` local days (today last): movement counts and night rest."""
+    tz = ZoneInfo(home.timezone)
+    first = _local_midnight(now, tz, days - 1)
+    # Nights run 20:00 to 10:00: start the query the evening before the first day.
+    rows = conn.execute(
+        "SELECT occurred_at FROM events WHERE home_id=? AND occurred_at>=? AND occurred_at<=? "
+        "AND kind IN ('motion','door') ORDER BY occurred_at",
+        (home.id, (first - timedelta(hours=4)).timestamp(), now.timestamp()),
+    ).fetchall()
+    times = [r["occurred_at"] for r in rows]
+    counts: dict[str, int] = defaultdict(int)
+    for t in times:
+        counts[datetime.fromtimestamp(t, tz).date().isoformat()] += 1
+    out = []
+    for i in range(days):
+        day_start = first + timedelta(days=i)
+        day = day_start.date().isoformat()
+        night_from = (day_start - timedelta(hours=4)).timestamp()
+        night_to = min((day_start + timedelta(hours=10)).timestamp(), now.timestamp())
+        sleep: float | None = None
+        if night_to > night_from:
+            inside = [t for t in times if night_from <= t <= night_to]
+            if inside:
+                edges = [night_from, *inside, night_to]
+                sleep = round(max(b - a for a, b in zip(edges, edges[1:], strict=False)) / 3600, 1)
+        out.append(DayActivity(day, counts.get(day, 0), sleep))
+    return out
+
+
+# -- the worker's caseload -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRow:
+    """One home in a worker's caseload."""
+
+    home: HomeRow
+    level: str
+    top_severity: str | None
+    open_alerts: int
+    open_requests: int
+    last_activity_at: datetime | None
+    risk_level: str
+    resident_name: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "home_id": self.home.id,
+            "name": self.home.name,
+            "mahalla": self.home.mahalla,
+            "resident": self.resident_name,
+            "level": self.level,
+            "top_severity": self.top_severity,
+            "open_alerts": self.open_alerts,
+            "open_requests": self.open_requests,
+            "risk_level": self.risk_level,
+            "last_activity_at": self.last_activity_at.isoformat()
+            if self.last_activity_at
+            else None,
+        }
+
+
+def caseload(
+    conn: sqlite3.Connection, user: User, now: datetime, stale_s: float, quiet_s: float
+) -> list[CaseRow]:
+    """The user's homes, most urgent first: alerts by severity, requests, attention, risk."""
+    homes = visible_homes(conn, user)
+    ids = [h.id for h in homes]
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    last = dict(
+        conn.execute(
+            f"SELECT home_id, MAX(occurred_at) FROM sensor_state WHERE home_id IN ({marks}) "
+            "AND kind IN ('motion','door') GROUP BY home_id",
+            ids,
+        ).fetchall()
+    )
+    alerts: dict[str, list[str]] = defaultdict(list)
+    for r in conn.execute(
+        f"SELECT home_id, severity FROM alerts WHERE home_id IN ({marks}) AND state NOT IN "
+        f"({','.join('?' * len(_CLOSED))})",
+        [*ids, *_CLOSED],
+    ):
+        alerts[r[0]].append(r[1])
+    requests = dict(
+        conn.execute(
+            f"SELECT home_id, COUNT(*) FROM web_requests WHERE home_id IN ({marks}) "
+            "AND state IN ('open','accepted') GROUP BY home_id",
+            ids,
+        ).fetchall()
+    )
+    kits_bad: set[str] = set()
+    for r in conn.execute(
+        f"SELECT home_id, availability, last_heartbeat_at FROM kits WHERE home_id IN ({marks})",
+        ids,
+    ):
+        if r[1] != "online" or r[2] is None or now.timestamp() - r[2] > stale_s:
+            kits_bad.add(r[0])
+    residents = {
+        r[0]: (r[1], r[2])
+        for r in conn.execute(
+            f"SELECT home_id, full_name, risk_level FROM web_residents WHERE home_id IN ({marks})",
+            ids,
+        )
+    }
+    away = {
+        r[0]
+        for r in conn.execute(
+            f"SELECT home_id FROM web_away WHERE home_id IN ({marks}) AND until>?",
+            [*ids, now.timestamp()],
+        )
+    }
+    rows = []
+    for h in homes:
+        sev = sorted(alerts.get(h.id, []), key=lambda s: SEVERITY_RANK.get(s, 9))
+        last_at = _ts(last.get(h.id))
+        quiet = h.id not in away and (last_at is None or now.timestamp() - last.get(h.id, 0) > quiet_s)
+        level = "alert" if sev else ("attention" if quiet or h.id in kits_bad else "ok")
+        name, risk = residents.get(h.id, (h.name, "medium"))
+        rows.append(
+            CaseRow(h, level, sev[0] if sev else None, len(sev), int(requests.get(h.id, 0)),
+                    last_at, risk, name)
+        )
+    rows.sort(
+        key=lambda c: (
+            SEVERITY_RANK.get(c.top_severity or "", 9),
+            -c.open_requests,
+            {"alert": 0, "attention": 1, "ok": 2}[c.level],
+            _RISK_RANK.get(c.risk_level, 9),
+            c.home.name,
+        )
+    )
+    return rows
+
+
+def resident(conn: sqlite3.Connection, home_id: str) -> dict[str, Any] | None:
+    """The registry record of the home's resident, if imported."""
+    r = conn.execute(
+        "SELECT * FROM web_residents WHERE home_id=? ORDER BY person_id LIMIT 1", (home_id,)
+    ).fetchone()
+    if r is None:
+        return None
+    return {
+        "person_id": r["person_id"],
+        "full_name": r["full_name"],
+        "birth_date": r["birth_date"],
+        "address": r["address"],
+        "mahalla": r["mahalla"],
+        "risk_level": r["risk_level"],
+        "languages": json.loads(r["languages"]),
+        "contacts": json.loads(r["contacts"]),
+    }
+
+
+def last_visit(conn: sqlite3.Connection, home_id: str) -> datetime | None:
+    """When a worker last arrived at the home or completed a visit request."""
+    a = conn.execute(
+        "SELECT MAX(x.at) FROM web_alert_actions x JOIN alerts a ON a.id=x.alert_id "
+        "WHERE a.home_id=? AND x.action='arrived'",
+        (home_id,),
+    ).fetchone()[0]
+    b = conn.execute(
+        "SELECT MAX(updated_at) FROM web_requests WHERE home_id=? AND kind='visit' AND state='done'",
+        (home_id,),
+    ).fetchone()[0]
+    values = [v for v in (a, b) if v is not None]
+    return _ts(max(values)) if values else None
+
+
+def routine_summary(conn: sqlite3.Connection, home: HomeRow, now: datetime) -> dict[str, Any]:
+    """Typical first and last movement of the day over the last 14 days (local time)."""
+    tz = ZoneInfo(home.timezone)
+    start = _local_midnight(now, tz, 14)
+    rows = conn.execute(
+        "SELECT MIN(occurred_at), MAX(occurred_at), COUNT(*) FROM events WHERE home_id=? "
+        "AND occurred_at>=? AND occurred_at<? AND kind='motion' "
+        "GROUP BY CAST((occurred_at - ?) / 86400 AS INTEGER)",
+        (home.id, start.timestamp(), _local_midnight(now, tz).timestamp(), start.timestamp()),
+    ).fetchall()
+    if not rows:
+        return {"days": 0}
+
+    def median_clock(values: list[float]) -> str:
+        minutes = sorted(
+            datetime.fromtimestamp(v, tz).hour * 60 + datetime.fromtimestamp(v, tz).minute
+            for v in values
+        )
+        m = minutes[len(minutes) // 2]
+        return f"{m // 60:02d}:{m % 60:02d}"
+
+    return {
+        "days": len(rows),
+        "first_movement": median_clock([r[0] for r in rows]),
+        "last_movement": median_clock([r[1] for r in rows]),
+        "movements_per_day": round(sum(r[2] for r in rows) / len(rows)),
+    }
+
+
+# -- installer -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SensorView:
+    """A sensor and its last signal."""
+
+    sensor_id: str
+    kind: str
+    room: str
+    last_signal: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class KitView:
+    """A kit as the installer sees it."""
+
+    kit_id: str
+    home_id: str
+    mahalla: str
+    online: bool
+    availability_at: datetime | None
+    last_heartbeat_at: datetime | None
+    outbox_depth: int | None
+    sensors: list[SensorView]
+    report: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "kit_id": self.kit_id,
+            "home_id": self.home_id,
+            "mahalla": self.mahalla,
+            "online": self.online,
+            "availability_at": self.availability_at.isoformat() if self.availability_at else None,
+            "last_heartbeat_at": self.last_heartbeat_at.isoformat()
+            if self.last_heartbeat_at
+            else None,
+            "outbox_depth": self.outbox_depth,
+            "sensors": [
+                {
+                    "sensor_id": s.sensor_id,
+                    "kind": s.kind,
+                    "room": s.room,
+                    "last_signal": s.last_signal.isoformat() if s.last_signal else None,
+                }
+                for s in self.sensors
+            ],
+            "commissioning": self.report,
+        }
+
+
+def _latest_report(directory: Path, kit_id: str) -> dict[str, Any] | None:
+    files = sorted(directory.glob(f"{kit_id}-*.json")) if directory.is_dir() else []
+    if not files:
+        return None
+    try:
+        data: dict[str, Any] = json.loads(files[-1].read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {
+        "finished": data.get("finished"),
+        "passed": bool(data.get("passed")),
+        "missing": list(data.get("missing", [])),
+    }
+
+
+def kits_view(
+    conn: sqlite3.Connection, homes: list[HomeRow], reports_dir: Path, kit_id: str | None = None
+) -> list[KitView]:
+    """Kits of the given homes with each sensor's last signal and the latest walk test."""
+    by_id = {h.id: h for h in homes}
+    if not by_id:
+        return []
+    marks = ",".join("?" * len(by_id))
+    sql = f"SELECT * FROM kits WHERE home_id IN ({marks})"
+    params: list[Any] = list(by_id)
+    if kit_id is not None:
+        sql += " AND id=?"
+        params.append(kit_id)
+    out = []
+    for r in conn.execute(sql + " ORDER BY home_id, id", params).fetchall():
+        beat = json.loads(r["last_heartbeat"]) if r["last_heartbeat"] else {}
+        signals = {k: v for k, v in (beat.get("sensors") or {}).items()}
+        seen = {
+            s["sensor_id"]: s["occurred_at"]
+            for s in conn.execute(
+                "SELECT sensor_id, occurred_at FROM sensor_state WHERE kit_id=?", (r["id"],)
+            )
+        }
+        sensors = []
+        for s in conn.execute(
+            "SELECT id, kind, room FROM sensors WHERE kit_id=? ORDER BY id", (r["id"],)
+        ):
+            candidates = []
+            if signals.get(s["id"]):
+                candidates.append(datetime.fromisoformat(str(signals[s["id"]]).replace("Z", "+00:00")))
+            if s["id"] in seen:
+                candidates.append(datetime.fromtimestamp(seen[s["id"]], UTC))
+            sensors.append(SensorView(s["id"], s["kind"], s["room"], max(candidates, default=None)))
+        home = by_id[r["home_id"]]
+        out.append(
+            KitView(
+                kit_id=r["id"],
+                home_id=home.id,
+                mahalla=home.mahalla,
+                online=r["availability"] == "online",
+                availability_at=_ts(r["availability_at"]),
+                last_heartbeat_at=_ts(r["last_heartbeat_at"]),
+                outbox_depth=beat.get("outbox_depth"),
+                sensors=sensors,
+                report=_latest_report(reports_dir, r["id"]),
+            )
+        )
+    return out
+
+
+# -- district ------------------------------------------------------------------------------------
+
+
+def district_report(
+    conn: sqlite3.Connection, homes: list[HomeRow], since: datetime, now: datetime
+) -> list[dict[str, Any]]:
+    """Per mahalla: homes, open alerts, alerts since `since`, time to acknowledge and arrive."""
+    by_mahalla: dict[str, list[str]] = defaultdict(list)
+    for h in homes:
+        by_mahalla[h.mahalla or "-"].append(h.id)
+    out = []
+    for mahalla, ids in sorted(by_mahalla.items()):
+        marks = ",".join("?" * len(ids))
+        alerts = conn.execute(
+            f"SELECT id, state, raised_at FROM alerts WHERE home_id IN ({marks}) AND raised_at>=?",
+            [*ids, since.timestamp()],
+        ).fetchall()
+        (open_now,) = conn.execute(
+            f"SELECT COUNT(*) FROM alerts WHERE home_id IN ({marks}) AND state NOT IN "
+            f"({','.join('?' * len(_CLOSED))})",
+            [*ids, *_CLOSED],
+        ).fetchone()
+        hist = history(conn, [a["id"] for a in alerts])
+        ack: list[float] = []
+        arrive: list[float] = []
+        outcomes: dict[str, int] = defaultdict(int)
+        for a in alerts:
+            for h in hist[a["id"]]:
+                delay = h.at.timestamp() - a["raised_at"]
+                if h.action == "acknowledge":
+                    ack.append(delay)
+                elif h.action == "arrived":
+                    arrive.append(delay)
+                elif h.action == "resolve":
+                    outcomes[h.outcome] += 1
+        out.append(
+            {
+                "mahalla": mahalla,
+                "homes": len(ids),
+                "open_alerts": int(open_now),
+                "alerts": len(alerts),
+                "ack_median_s": _median(ack),
+                "ack_within_60s": _share(ack, 60),
+                "ack_within_180s": _share(ack, 180),
+                "arrive_median_s": _median(arrive),
+                "outcomes": dict(outcomes),
+            }
+        )
+    return out
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return round(s[len(s) // 2], 1)
+
+
+def _share(values: list[float], limit: float) -> float | None:
+    if not values:
+        return None
+    return round(sum(v <= limit for v in values) / len(values), 3)

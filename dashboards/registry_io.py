@@ -1,0 +1,311 @@
+"""Registry import and export: residents from a district's CSV/JSON, validated row by row.
+
+Import is idempotent on the person id (a second run of the same file changes nothing); rejected
+rows come back with their row number and the reason. Alerts and visits export the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from dashboards.db import Database
+from hub.registry import HomeSpec
+
+__all__ = [
+    "EXPORTS",
+    "Contact",
+    "ImportReport",
+    "ResidentRow",
+    "export_rows",
+    "import_registry",
+    "parse_file",
+    "to_csv",
+]
+
+EXPORTS = ("residents", "alerts", "visits")
+_CSV_FIELDS = (
+    "person_id", "full_name", "birth_date", "address", "mahalla", "risk_level", "home_id",
+    "languages", "contacts",
+)
+
+
+class Contact(BaseModel):
+    """A family contact of a resident."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    relation: str = Field(default="", max_length=100)
+    phone: str = Field(default="", pattern=r"^(\+?[0-9 ()-]{5,20})?$")
+    language: Literal["uz", "ru", "en"] = "uz"
+    preference: Literal["first", "together", "informed"] = Field(
+        default="together", description="Called before, with, or only informed after the worker."
+    )
+
+
+class ResidentRow(BaseModel):
+    """One resident as a social-protection registry exports them."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    person_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    full_name: str = Field(min_length=1, max_length=200)
+    birth_date: date | None = None
+    address: str = Field(default="", max_length=300, description="Address or landmark.")
+    mahalla: str = Field(default="", max_length=200)
+    risk_level: Literal["low", "medium", "high"] = "medium"
+    home_id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    languages: list[Literal["uz", "ru", "en"]] = Field(default_factory=lambda: ["uz"])
+    contacts: list[Contact] = Field(default_factory=list)
+
+    @field_validator("birth_date")
+    @classmethod
+    def _plausible(cls, value: date | None) -> date | None:
+        if value is not None and not date(1900, 1, 1) <= value <= date.today():
+            raise ValueError("date of birth out of range")
+        return value
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    homes_created: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "homes_created": self.homes_created,
+            "rejected": self.rejected,
+        }
+
+
+def _csv_record(raw: dict[str, str | None]) -> dict[str, Any]:
+    """A CSV row's cells to the model's shapes: languages 'uz;ru', contacts as a JSON list."""
+    rec: dict[str, Any] = {k: v for k, v in raw.items() if v not in (None, "")}
+    if None in raw:
+        raise ValueError("more cells than columns")
+    if "languages" in rec:
+        rec["languages"] = [p.strip() for p in str(rec["languages"]).split(";") if p.strip()]
+    if "contacts" in rec:
+        try:
+            rec["contacts"] = json.loads(str(rec["contacts"]))
+        except ValueError:
+            raise ValueError("contacts: expected a JSON list of contacts") from None
+    return rec
+
+
+def parse_file(name: str, data: bytes) -> list[dict[str, Any] | Exception]:
+    """Read a CSV or JSON registry file into raw records (an Exception where a row is unreadable)."""
+    text = data.decode("utf-8-sig")
+    if name.lower().endswith(".json") or text.lstrip().startswith(("[", "{")):
+        body = json.loads(text)
+        if isinstance(body, dict):
+            body = body.get("residents", [])
+        if not isinstance(body, list):
+            raise ValueError("JSON: expected a list of residents")
+        return [r if isinstance(r, dict) else ValueError("not an object") for r in body]
+    out: list[dict[str, Any] | Exception] = []
+    for raw in csv.DictReader(io.StringIO(text)):
+        try:
+            out.append(_csv_record(raw))
+        except ValueError as exc:
+            out.append(exc)
+    return out
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        return f"{where}: {err['msg']}"
+    return str(exc)
+
+
+def import_registry(
+    db: Database, conn: sqlite3.Connection, records: list[dict[str, Any] | Exception], now: datetime
+) -> ImportReport:
+    """Validate and upsert residents (by person id); create homes named in the rows if missing."""
+    report = ImportReport()
+    seen: set[str] = set()
+    for number, raw in enumerate(records, start=1):
+        try:
+            if isinstance(raw, Exception):
+                raise raw
+            row = ResidentRow.model_validate(raw)
+            if row.person_id in seen:
+                raise ValueError(f"person_id {row.person_id!r} appears twice in the file")
+            seen.add(row.person_id)
+        except (ValidationError, ValueError) as exc:
+            pid = raw.get("person_id") if isinstance(raw, dict) else None
+            report.rejected.append({"row": number, "person_id": pid, "reason": _reason(exc)})
+            continue
+        if row.home_id and conn.execute(
+            "SELECT 1 FROM homes WHERE id=?", (row.home_id,)
+        ).fetchone() is None:
+            store = db.store()
+            try:  # the hub's registry interface, not our own SQL, creates homes
+                store.register_home(
+                    HomeSpec(id=row.home_id, name=row.full_name, mahalla=row.mahalla), now
+                )
+            finally:
+                store.close()
+            report.homes_created += 1
+        values = (
+            row.home_id,
+            row.full_name,
+            row.birth_date.isoformat() if row.birth_date else None,
+            row.address,
+            row.mahalla,
+            row.risk_level,
+            json.dumps(row.languages),
+            json.dumps([c.model_dump() for c in row.contacts], ensure_ascii=False),
+        )
+        old = conn.execute(
+            "SELECT home_id, full_name, birth_date, address, mahalla, risk_level, languages, "
+            "contacts FROM web_residents WHERE person_id=?",
+            (row.person_id,),
+        ).fetchone()
+        if old is not None and tuple(old) == values:
+            report.unchanged += 1
+            continue
+        conn.execute(
+            "INSERT INTO web_residents(person_id, home_id, full_name, birth_date, address, "
+            "mahalla, risk_level, languages, contacts, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(person_id) DO UPDATE SET home_id=excluded.home_id, "
+            "full_name=excluded.full_name, birth_date=excluded.birth_date, "
+            "address=excluded.address, mahalla=excluded.mahalla, risk_level=excluded.risk_level,"
+            " languages=excluded.languages, contacts=excluded.contacts, "
+            "updated_at=excluded.updated_at",
+            (row.person_id, *values, now.timestamp()),
+        )
+        if old is None:
+            report.created += 1
+        else:
+            report.updated += 1
+    return report
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def export_rows(
+    conn: sqlite3.Connection, what: str, home_ids: list[str] | None
+) -> list[dict[str, Any]]:
+    """Residents, alerts (with who acknowledged, arrival, outcome) or visits (None: all homes)."""
+    if what not in EXPORTS:
+        raise ValueError(f"export: one of {', '.join(EXPORTS)}")
+    everything = home_ids is None
+    if home_ids is None:
+        home_ids = [r[0] for r in conn.execute("SELECT id FROM homes")]
+        if what == "residents":
+            home_ids = home_ids + [
+                r[0] for r in conn.execute("SELECT DISTINCT home_id FROM web_residents")
+                if r[0] is not None
+            ]
+    if not home_ids:
+        return []
+    marks = ",".join("?" * len(home_ids))
+    if what == "residents":
+        rows = conn.execute(
+            f"SELECT * FROM web_residents WHERE home_id IN ({marks}) OR (home_id IS NULL AND ?) "
+            "ORDER BY person_id",
+            [*home_ids, int(everything)],
+        ).fetchall()
+        return [
+            {
+                "person_id": r["person_id"],
+                "full_name": r["full_name"],
+                "birth_date": r["birth_date"],
+                "address": r["address"],
+                "mahalla": r["mahalla"],
+                "risk_level": r["risk_level"],
+                "home_id": r["home_id"],
+                "languages": json.loads(r["languages"]),
+                "contacts": json.loads(r["contacts"]),
+            }
+            for r in rows
+        ]
+    if what == "alerts":
+        rows = conn.execute(
+            f"SELECT * FROM alerts WHERE home_id IN ({marks}) ORDER BY id", home_ids
+        ).fetchall()
+        acts: dict[int, dict[str, Any]] = {}
+        for a in conn.execute(
+            f"SELECT x.* FROM web_alert_actions x JOIN alerts a ON a.id=x.alert_id "
+            f"WHERE a.home_id IN ({marks}) ORDER BY x.at",
+            home_ids,
+        ):
+            entry = acts.setdefault(a["alert_id"], {})
+            entry.setdefault(a["action"], (a["at"], a["actor"], a["outcome"], a["comment"]))
+        out = []
+        for r in rows:
+            e = acts.get(r["id"], {})
+            ack, arrived, res = e.get("acknowledge"), e.get("arrived"), e.get("resolve")
+            out.append(
+                {
+                    "alert_id": r["id"],
+                    "home_id": r["home_id"],
+                    "kind": r["kind"],
+                    "severity": r["severity"],
+                    "state": r["state"],
+                    "raised_at": _iso(r["raised_at"]),
+                    "acknowledged_at": _iso(ack[0]) if ack else None,
+                    "acknowledged_by": ack[1] if ack else None,
+                    "arrived_at": _iso(arrived[0]) if arrived else None,
+                    "resolved_at": _iso(res[0]) if res else None,
+                    "outcome": res[2] if res else None,
+                    "note": res[3] if res else None,
+                }
+            )
+        return out
+    rows = conn.execute(
+        f"SELECT * FROM web_requests WHERE home_id IN ({marks}) ORDER BY id", home_ids
+    ).fetchall()
+    return [
+        {
+            "request_id": r["id"],
+            "home_id": r["home_id"],
+            "kind": r["kind"],
+            "state": r["state"],
+            "note": r["note"],
+            "created_at": _iso(r["created_at"]),
+            "updated_at": _iso(r["updated_at"]),
+        }
+        for r in rows
+    ]
+
+
+def to_csv(rows: list[dict[str, Any]], what: str) -> str:
+    """CSV text; residents' lists as the import expects them (languages 'uz;ru', contacts JSON)."""
+    buf = io.StringIO()
+    if not rows:
+        fields: list[str] = list(_CSV_FIELDS) if what == "residents" else []
+        if fields:
+            csv.writer(buf).writerow(fields)
+        return buf.getvalue()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    for r in rows:
+        cells = dict(r)
+        if what == "residents":
+            cells["languages"] = ";".join(r["languages"])
+            cells["contacts"] = json.dumps(r["contacts"], ensure_ascii=False)
+        writer.writerow(cells)
+    return buf.getvalue()

@@ -1,0 +1,1 @@
+"""One routes module per resource; pages and the /api/v1 JSON API."""

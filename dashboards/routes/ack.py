@@ -1,0 +1,191 @@
+"""The acknowledge link from an alert message: GET shows the alert, POST acknowledges it once.
+
+GET never changes state: mail scanners and link previews fetch links. The signed single-use
+token in the path is the credential (a capability URL), so POST needs no session or CSRF token:
+a forged cross-site POST would have to know the token already. The app puts an `AckContext` on
+`app.state.mehr_ack`; without one the links answer 503.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Annotated, Final
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from hub.alerts.config import AlertsConfig, Language
+from hub.alerts.lifecycle import AlertService, AlertView, TokenError, TokenProblem
+from hub.alerts.messages import what_happened
+from hub.alerts.tokens import TokenSigner
+from mehr.clock import Clock
+
+__all__ = ["AckContext", "router"]
+
+router = APIRouter(tags=["ack"])
+
+
+@dataclass(frozen=True)
+class AckContext:
+    """What the acknowledge pages need: the database, the alerts config, the signer, a clock."""
+
+    db_path: Path
+    config: AlertsConfig
+    signer: TokenSigner
+    clock: Clock
+
+
+def _service(request: Request) -> Iterator[AlertService]:
+    ctx: AckContext | None = getattr(request.app.state, "mehr_ack", None)
+    if ctx is None:
+        raise HTTPException(503, "acknowledge links are not configured on this server")
+    conn = sqlite3.connect(ctx.db_path, isolation_level=None, timeout=30)
+    try:
+        yield AlertService(conn, ctx.config, ctx.clock, ctx.signer)
+    finally:
+        conn.close()
+
+
+Service = Annotated[AlertService, Depends(_service)]
+
+_T: Final[dict[str, dict[Language, str]]] = {
+    "title": {Language.UZ: "Ogohlantirish", Language.RU: "Тревога", Language.EN: "Alert"},
+    "ack": {
+        Language.UZ: "Qabul qildim, boraman",
+        Language.RU: "Принимаю, выезжаю",
+        Language.EN: "I acknowledge and will go",
+    },
+    "comment": {Language.UZ: "Izoh", Language.RU: "Комментарий", Language.EN: "Comment"},
+    "state": {Language.UZ: "Holat", Language.RU: "Состояние", Language.EN: "State"},
+    "by": {Language.UZ: "Qabul qildi", Language.RU: "Принял(а)", Language.EN: "Acknowledged by"},
+    "done": {
+        Language.UZ: "Qabul qilindi. Rahmat! Boshqalar bu ogohlantirish sizda ekanini ko'radi.",
+        Language.RU: "Принято. Спасибо! Остальные видят, что тревога у вас.",
+        Language.EN: "Acknowledged. Thank you! Everyone on the case sees it is yours.",
+    },
+    "late": {
+        Language.UZ: "Bu ogohlantirishni allaqachon boshqa kishi qabul qilgan.",
+        Language.RU: "Эту тревогу уже принял другой человек.",
+        Language.EN: "Someone else has already taken this alert.",
+    },
+    "for": {Language.UZ: "Havola egasi", Language.RU: "Ссылка для", Language.EN: "Link for"},
+    TokenProblem.INVALID: {
+        Language.UZ: "Havola noto'g'ri.",
+        Language.RU: "Неверная ссылка.",
+        Language.EN: "This link is not valid.",
+    },
+    TokenProblem.EXPIRED: {
+        Language.UZ: "Havola muddati tugagan. Ilovadan kiring.",
+        Language.RU: "Срок ссылки истёк. Войдите в приложение.",
+        Language.EN: "This link has expired. Please use the app.",
+    },
+    TokenProblem.USED: {
+        Language.UZ: "Bu havola allaqachon ishlatilgan.",
+        Language.RU: "Эта ссылка уже использована.",
+        Language.EN: "This link has already been used.",
+    },
+}
+_STATUS: Final = {TokenProblem.INVALID: 404, TokenProblem.EXPIRED: 410, TokenProblem.USED: 409}
+_HEADERS: Final = {
+    # The token is in the URL: keep it out of caches, referrers and search engines.
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+}
+
+
+def _lang(request: Request, fallback: Language | None = None) -> Language:
+    asked = request.query_params.get("lang")
+    if asked in {lang.value for lang in Language}:
+        return Language(asked)
+    return fallback or Language.UZ
+
+
+def _page(lang: Language, body: str, status: int = 200) -> HTMLResponse:
+    switch = " · ".join(
+        f'<a href="?lang={code.value}" lang="{code.value}">{code.value.upper()}</a>'
+        for code in Language
+    )
+    html = (
+        f'<!doctype html><html lang="{lang.value}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Mehr — {escape(_T['title'][lang])}</title>"
+        "<style>body{font:1.1rem/1.5 system-ui,sans-serif;max-width:36rem;margin:1rem auto;"
+        "padding:0 1rem;color:#111}button{font-size:1.2rem;padding:.8rem 1.2rem;"
+        "background:#0b5;color:#fff;border:0;border-radius:.4rem}"
+        "textarea{width:100%;font-size:1rem}.k{color:#444}</style></head><body>"
+        f"<nav aria-label=\"language\">{switch}</nav><main>{body}</main></body></html>"
+    )
+    return HTMLResponse(html, status_code=status, headers=_HEADERS)
+
+
+def _summary(alert: AlertView, config: AlertsConfig, lang: Language) -> str:
+    contacts = config.home(alert.home_id)
+    who = contacts.resident if contacts else alert.home_id
+    where = contacts.address if contacts else (alert.mahalla or "")
+    local = alert.raised_at.astimezone(ZoneInfo(config.district.timezone))
+    rows = [
+        f"<h1>{escape(what_happened(alert.kind, lang))}</h1>",
+        f"<p><strong>{escape(who)}</strong><br>{escape(where)}</p>",
+        f"<p class=k>{local:%Y-%m-%d %H:%M}"
+        + (f" · {escape(str(alert.detail['room']))}" if alert.detail.get("room") else "")
+        + "</p>",
+        f"<p>{escape(_T['state'][lang])}: <strong>{escape(alert.state)}</strong>",
+    ]
+    if alert.acknowledged_by:
+        rows.append(f"<br>{escape(_T['by'][lang])}: {escape(alert.acknowledged_by)}")
+    rows.append("</p>")
+    return "".join(rows)
+
+
+def _problem(request: Request, exc: TokenError) -> HTMLResponse:
+    lang = _lang(request)
+    return _page(lang, f"<h1>{escape(_T[exc.problem][lang])}</h1>", _STATUS[exc.problem])
+
+
+@router.get("/ack/{token}", response_class=HTMLResponse)
+def ack_page(token: str, request: Request, service: Service) -> HTMLResponse:
+    """Show what the link is for and a button; changes nothing (scanners prefetch links)."""
+    address = request.client.host if request.client else ""
+    try:
+        info = service.token_info(token, address=address)
+    except TokenError as exc:
+        return _problem(request, exc)
+    person = service.config.person(info.person_id)
+    lang = _lang(request, person.languages[0] if person else None)
+    body = _summary(info.alert, service.config, lang)
+    body += f"<p class=k>{escape(_T['for'][lang])}: {escape(info.person_name)}</p>"
+    if info.alert.state in ("raised", "notified"):
+        body += (
+            f'<form method="post" action="?lang={lang.value}">'
+            f'<label for="comment">{escape(_T["comment"][lang])}</label>'
+            '<textarea id="comment" name="comment" rows="2" maxlength="500"></textarea>'
+            f"<p><button type=submit>{escape(_T['ack'][lang])}</button></p></form>"
+        )
+    else:
+        body += f"<p>{escape(_T['late'][lang])}</p>"
+    return _page(lang, body)
+
+
+@router.post("/ack/{token}", response_class=HTMLResponse)
+def ack_submit(
+    token: str,
+    request: Request,
+    service: Service,
+    comment: Annotated[str | None, Form(max_length=500)] = None,
+) -> HTMLResponse:
+    """Acknowledge as the link's person; the link works once."""
+    address = request.client.host if request.client else ""
+    try:
+        done = service.acknowledge_with_token(token, comment or None, address=address)
+    except TokenError as exc:
+        return _problem(request, exc)
+    person = service.config.person(done.person_id)
+    lang = _lang(request, person.languages[0] if person else None)
+    message = _T["done"][lang] if done.acknowledged else _T["late"][lang]
+    return _page(lang, _summary(done.alert, service.config, lang) + f"<p>{escape(message)}</p>")

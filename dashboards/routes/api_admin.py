@@ -1,0 +1,84 @@
+"""API for admins: accounts, registry import/export, audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, UploadFile
+from fastapi.responses import PlainTextResponse, Response
+
+from dashboards.accounts import AccountError, Role, create_user, list_users
+from dashboards.audit import audit, recent
+from dashboards.deps import CurrentAuth, Ctx, Db, csrf_protect, require
+from dashboards.registry_io import EXPORTS, export_rows, import_registry, parse_file, to_csv
+from dashboards.routes.admin import MAX_UPLOAD
+from dashboards.routes.api_models import UserIn
+
+__all__ = ["router"]
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["admin"],
+    dependencies=[Depends(csrf_protect), Depends(require(Role.ADMIN))],
+)
+
+
+@router.get("/users")
+def api_users(db: Db) -> list[dict[str, Any]]:
+    """All active accounts."""
+    return [
+        {"username": u.username, "role": u.role.value, "homes": sorted(u.homes),
+         "mahallas": sorted(u.mahallas), "all_homes": u.all_homes}
+        for u in list_users(db)
+    ]
+
+
+@router.post("/users", status_code=201)
+def api_add_user(body: UserIn, ctx: Ctx, db: Db, auth: CurrentAuth) -> dict[str, Any]:
+    """Create an account."""
+    try:
+        user = create_user(
+            db, ctx.passwords, username=body.username, password=body.password, role=body.role,
+            now=ctx.now(), display_name=body.display_name, homes=body.homes,
+            mahallas=body.mahallas, all_homes=body.all_homes, lang=body.lang,
+        )
+    except AccountError as exc:
+        raise HTTPException(422, str(exc)) from None
+    audit(db, auth.user, "user.create", f"user:{user.username}", ctx.now(), role=body.role.value)
+    return {"id": user.id, "username": user.username}
+
+
+@router.post("/registry/import")
+async def api_import(file: UploadFile, ctx: Ctx, db: Db, auth: CurrentAuth) -> dict[str, Any]:
+    """Load residents from a CSV or JSON file; returns created/updated/unchanged and rejects."""
+    data = await file.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        raise HTTPException(413, "file too large")
+    try:
+        records = parse_file(file.filename or "upload.csv", data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(422, f"unreadable file: {exc}") from None
+    report = import_registry(ctx.db, db, records, ctx.now())
+    audit(db, auth.user, "registry.import", f"file:{file.filename}", ctx.now(),
+          rejected=len(report.rejected))
+    return report.to_dict()
+
+
+@router.get("/registry/export/{what}", response_model=None)
+def api_export(
+    what: str, ctx: Ctx, db: Db, auth: CurrentAuth, format: str = "json"  # noqa: A002
+) -> list[dict[str, Any]] | Response:
+    """Residents, alerts or visits as JSON (or CSV with format=csv)."""
+    if what not in EXPORTS:
+        raise HTTPException(404, "not_found")
+    rows = export_rows(db, what, None)
+    audit(db, auth.user, "registry.export", f"export:{what}", ctx.now(), rows=len(rows))
+    if format == "csv":
+        return PlainTextResponse(to_csv(rows, what), media_type="text/csv")
+    return rows
+
+
+@router.get("/audit")
+def api_audit(db: Db, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest audit entries."""
+    return recent(db, min(max(limit, 1), 5000))

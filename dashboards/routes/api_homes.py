@@ -1,0 +1,116 @@
+"""API: homes (status, timeline, week, away mode, requests, resident card, live stream)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+
+from dashboards.alert_actions import AlertActionError, clear_away, set_away
+from dashboards.audit import audit
+from dashboards.deps import CurrentAuth, Ctx, Db, VisibleHome, csrf_protect, require
+from dashboards.live import sse_response
+from dashboards.queries import alerts_of
+from dashboards.routes.api_models import AwayIn, RequestIn
+from dashboards.routes.family import FAMILY_VIEW_ROLES
+from dashboards.routes.worker import resident_data
+from dashboards.accounts import WORKER_ROLES
+from dashboards.tenancy import visible_homes
+from dashboards.views import family_data, status_of
+from dashboards.visits import RequestError, create_request
+
+__all__ = ["router"]
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["homes"],
+    dependencies=[Depends(csrf_protect), Depends(require(*FAMILY_VIEW_ROLES))],
+)
+
+
+@router.get("/homes")
+def api_homes(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
+    """The homes this user may see, with their status."""
+    return [status_of(ctx, db, h).to_dict() for h in visible_homes(db, auth.user)[:1000]]
+
+
+@router.get("/homes/{home_id}")
+def api_home(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str, Any]:
+    """Everything the family page shows, as data."""
+    audit(db, auth.user, "view", f"home:{home.id}", ctx.now(), via="api")
+    data = family_data(ctx, db, home, auth.user.lang, with_charts=False)
+    return {
+        "status": data["status"].to_dict(),
+        "today": [
+            {"room": s.room, "start": s.start.isoformat(), "end": s.end.isoformat(),
+             "events": s.events}
+            for s in data["segments"]
+        ],
+        "week": [
+            {"day": d.day, "movements": d.movements, "sleep_hours": d.sleep_hours}
+            for d in data["week"]
+        ],
+        "contacts": data["contacts"],
+        "requests": [
+            {**r, "created_at": r["created_at"].isoformat(), "updated_at": r["updated_at"].isoformat()}
+            for r in data["requests"]
+        ],
+    }
+
+
+@router.get("/homes/{home_id}/alerts")
+def api_home_alerts(db: Db, home: VisibleHome, all: bool = False) -> list[dict[str, Any]]:  # noqa: A002
+    """The home's alerts (open ones unless all=true)."""
+    return [a.to_dict() for a in alerts_of(db, [home.id], open_only=not all)]
+
+
+@router.put("/homes/{home_id}/away")
+def api_set_away(body: AwayIn, ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str, Any]:
+    """Switch on away/holiday/visitor mode until a time."""
+    try:
+        state = set_away(db, home.id, body.mode, body.until, auth.user.username, ctx.now())
+    except AlertActionError as exc:
+        raise HTTPException(422, str(exc)) from None
+    audit(db, auth.user, "away.set", f"home:{home.id}", ctx.now(), mode=body.mode)
+    return {"mode": state.mode, "until": state.until.isoformat()}
+
+
+@router.delete("/homes/{home_id}/away")
+def api_clear_away(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str, bool]:
+    """End away mode."""
+    clear_away(db, home.id)
+    audit(db, auth.user, "away.clear", f"home:{home.id}", ctx.now())
+    return {"ok": True}
+
+
+@router.post("/homes/{home_id}/requests", status_code=201)
+def api_request(body: RequestIn, ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str, Any]:
+    """Ask the social worker for a visit or a call."""
+    try:
+        rid = create_request(db, home.id, body.kind, body.note, auth.user.id, ctx.now())
+    except RequestError as exc:
+        raise HTTPException(422, str(exc)) from None
+    audit(db, auth.user, "request.create", f"home:{home.id}", ctx.now(), request=rid)
+    return {"id": rid, "state": "open"}
+
+
+@router.get("/homes/{home_id}/resident", dependencies=[Depends(require(*WORKER_ROLES))])
+def api_resident(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str, Any]:
+    """The resident card (workers only)."""
+    audit(db, auth.user, "view", f"resident:{home.id}", ctx.now(), via="api")
+    data = resident_data(ctx, db, home.id, home)
+    return {
+        "home_id": home.id,
+        "person": data["person"],
+        "status": data["status"].to_dict(),
+        "routine": data["routine"],
+        "last_visit": data["visit"].isoformat() if data["visit"] else None,
+    }
+
+
+@router.get("/homes/{home_id}/live", response_class=Response,
+            responses={200: {"content": {"text/event-stream": {}}}})
+def api_live(request: Request, ctx: Ctx, home: VisibleHome) -> Response:
+    """Server-sent events with the home's status whenever it changes."""
+    return sse_response(request, ctx, [home.id], lambda conn: status_of(ctx, conn, home).to_dict())

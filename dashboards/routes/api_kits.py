@@ -1,0 +1,34 @@
+"""API: kits for installers (health, heartbeat, outbox, sensors, commissioning)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from dashboards.accounts import Role
+from dashboards.deps import CurrentAuth, Ctx, Db, VisibleKit, csrf_protect, require
+from dashboards.queries import kits_view
+from dashboards.tenancy import visible_homes
+
+__all__ = ["router"]
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["kits"],
+    dependencies=[Depends(csrf_protect), Depends(require(Role.INSTALLER, Role.ADMIN))],
+)
+
+
+@router.get("/kits")
+def api_kits(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
+    """Every kit the user may see."""
+    return [k.to_dict() for k in kits_view(db, visible_homes(db, auth.user),
+                                            ctx.settings.reports_dir())]
+
+
+@router.get("/kits/{kit_id}")
+def api_kit(ctx: Ctx, db: Db, found: VisibleKit) -> dict[str, Any]:
+    """One kit."""
+    kit_id, home = found
+    return kits_view(db, [home], ctx.settings.reports_dir(), kit_id=kit_id)[0].to_dict()

@@ -1,0 +1,62 @@
+"""API: bearer sessions for apps, and the signed-in user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+from dashboards.accounts import set_preferences
+from dashboards.deps import CurrentAuth, Ctx, Db, csrf_protect
+from dashboards.routes.api_models import LoginIn, PreferencesIn
+from dashboards.routes.auth import authenticate
+from dashboards.sessions import create_session, delete_session
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["session"])
+
+
+@router.post("/login")
+def api_login(body: LoginIn, request: Request, ctx: Ctx, db: Db) -> dict[str, Any]:
+    """Exchange credentials for a bearer token (rate-limited like the login form)."""
+    address = request.client.host if request.client else ""
+    user, error = authenticate(ctx, db, ctx.passwords, body.username, body.password, address)
+    if user is None:
+        raise HTTPException(429 if error == "login_throttled" else 401, error)
+    token, session = create_session(db, user.id, ctx.now(), ctx.settings.session_hours)
+    return {"token": token, "csrf": session.csrf, "expires_at": session.expires_at}
+
+
+@router.post("/logout", dependencies=[Depends(csrf_protect)])
+def api_logout(request: Request, db: Db, auth: CurrentAuth) -> dict[str, bool]:
+    """End the current session (bearer or cookie)."""
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(
+        "mehr_session", ""
+    )
+    delete_session(db, token)
+    return {"ok": True}
+
+
+@router.get("/me")
+def api_me(auth: CurrentAuth) -> dict[str, Any]:
+    """Who is signed in, their role, language and scope."""
+    u = auth.user
+    return {
+        "username": u.username,
+        "display_name": u.display_name,
+        "role": u.role.value,
+        "lang": u.lang,
+        "large_text": u.large_text,
+        "homes": sorted(u.homes),
+        "mahallas": sorted(u.mahallas),
+        "all_homes": u.all_homes,
+    }
+
+
+@router.post("/me/preferences", dependencies=[Depends(csrf_protect)])
+def api_preferences(body: PreferencesIn, db: Db, auth: CurrentAuth) -> dict[str, Any]:
+    """Remember language and text size."""
+    set_preferences(db, auth.user.id, lang=body.lang, large=body.large_text)
+    return {"ok": True}

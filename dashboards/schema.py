@@ -1,0 +1,111 @@
+"""The web component's tables (accounts, sessions, audit, registry, requests) in the hub's DB.
+
+Applied through hub.store.migrate as component "web"; never edit a released step, add one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from hub.store.migrate import apply_migrations
+
+__all__ = ["WEB_MIGRATIONS", "migrate_web"]
+
+WEB_MIGRATIONS: tuple[str, ...] = (
+    # 1: accounts with scopes, sessions, login failures, audit, registry, requests.
+    """
+    CREATE TABLE web_users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        display_name TEXT NOT NULL DEFAULT '',
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        lang TEXT NOT NULL DEFAULT 'uz',
+        large_text INTEGER NOT NULL DEFAULT 0,
+        phone TEXT NOT NULL DEFAULT '',
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE web_user_scope (
+        user_id INTEGER NOT NULL REFERENCES web_users(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('home', 'mahalla', 'all')),
+        value TEXT NOT NULL,
+        PRIMARY KEY (user_id, kind, value)
+    );
+    CREATE TABLE web_sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES web_users(id) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX web_sessions_user ON web_sessions(user_id);
+    CREATE TABLE web_login_failures (
+        key TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX web_login_failures_key ON web_login_failures(key, at);
+    CREATE TABLE web_audit (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        user_id INTEGER,
+        username TEXT NOT NULL DEFAULT '',
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}',
+        address TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX web_audit_at ON web_audit(at);
+    CREATE TABLE web_residents (
+        person_id TEXT PRIMARY KEY,
+        home_id TEXT,
+        full_name TEXT NOT NULL,
+        birth_date TEXT,
+        address TEXT NOT NULL DEFAULT '',
+        mahalla TEXT NOT NULL DEFAULT '',
+        risk_level TEXT NOT NULL DEFAULT 'medium',
+        languages TEXT NOT NULL DEFAULT '[]',
+        contacts TEXT NOT NULL DEFAULT '[]',
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX web_residents_home ON web_residents(home_id);
+    CREATE TABLE web_requests (
+        id INTEGER PRIMARY KEY,
+        home_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('visit', 'call')),
+        note TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'open',
+        created_by INTEGER REFERENCES web_users(id),
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        handled_by INTEGER REFERENCES web_users(id)
+    );
+    CREATE INDEX web_requests_home ON web_requests(home_id, state);
+    """,
+    # 2: stand-ins for the alert engine's transitions and away modes, used by
+    # dashboards/alert_actions.py only while hub/alerts has not landed.
+    """
+    CREATE TABLE web_alert_actions (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        at REAL NOT NULL,
+        comment TEXT NOT NULL DEFAULT '',
+        outcome TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX web_alert_actions_alert ON web_alert_actions(alert_id);
+    CREATE TABLE web_away (
+        home_id TEXT PRIMARY KEY,
+        mode TEXT NOT NULL,
+        until REAL NOT NULL,
+        set_by TEXT NOT NULL,
+        set_at REAL NOT NULL
+    );
+    """,
+)
+
+
+def migrate_web(conn: sqlite3.Connection, source: str = "database") -> int:
+    """Bring the web tables up to date; return the resulting version."""
+    return apply_migrations(conn, "web", WEB_MIGRATIONS, source)

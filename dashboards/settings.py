@@ -1,0 +1,111 @@
+"""The web app's settings: validated, and refusing default or weak secrets outside the demo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mehr.configfile import ConfigError, describe_validation_error, load_model
+
+__all__ = ["DEMO_SECRET_PREFIX", "WebSettings", "load_web_settings"]
+
+# Secrets starting with this are only accepted when demo=True, so a copied demo config cannot
+# go to production with a known key.
+DEMO_SECRET_PREFIX = "demo-only-"
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "please-change", "mehr"}
+
+
+class WebSettings(BaseModel):
+    """Everything the dashboards need to run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    db_path: Path = Field(default=Path("mehr.db"), description="The hub's SQLite database.")
+    secret_key: str = Field(
+        default="",
+        repr=False,
+        description="Server secret (>= 32 characters) used to sign the anonymous CSRF cookie.",
+    )
+    secret_key_file: Path | None = Field(
+        default=None, description="File holding the secret key (preferred over secret_key)."
+    )
+    demo: bool = Field(default=False, description="Demo mode: allows demo-only secrets.")
+    host: str = Field(default="127.0.0.1", description="Listen address for `mehr web`.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Listen port (0: any free).")
+    cookie_secure: bool = Field(
+        default=True,
+        description="Send cookies only over HTTPS; False only for loopback demo and tests.",
+    )
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins per username or address per window."
+    )
+    login_window_s: float = Field(default=900.0, gt=0)
+    argon2_time_cost: int = Field(default=3, ge=1, description="argon2id passes.")
+    argon2_memory_kib: int = Field(default=65536, ge=8, description="argon2id memory (KiB).")
+    live_poll_s: float = Field(
+        default=2.0, gt=0, description="How often the live stream looks for changes."
+    )
+    live_max_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="One live stream's lifetime; browsers reconnect by themselves afterwards.",
+    )
+    stale_heartbeat_s: float = Field(
+        default=300.0, gt=0, description="A kit whose heartbeat is older is shown as a problem."
+    )
+    quiet_attention_s: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="No activity for this long (while not away) means 'needs attention'.",
+    )
+    commissioning_dir: Path | None = Field(
+        default=None,
+        description="Walk-test reports (default: 'commissioning' next to the database).",
+    )
+    metrics_token: str | None = Field(
+        default=None, repr=False, description="If set, /metrics requires 'Bearer <token>'."
+    )
+
+    @model_validator(mode="after")
+    def _check_secret(self) -> WebSettings:
+        secret = self.resolved_secret()
+        if secret.startswith(DEMO_SECRET_PREFIX) and not self.demo:
+            raise ValueError("secret_key: a demo-only secret is refused outside the demo")
+        if not self.demo and (secret.lower() in _PLACEHOLDERS or len(secret) < 32):
+            raise ValueError(
+                "secret_key: set a random secret of at least 32 characters "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return self
+
+    def resolved_secret(self) -> str:
+        """The secret key, read from the file when one is configured."""
+        if self.secret_key_file is not None:
+            try:
+                return self.secret_key_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read {self.secret_key_file}: {exc.strerror}") from None
+        return self.secret_key
+
+    def reports_dir(self) -> Path:
+        """Where walk-test (commissioning) reports are kept."""
+        return self.commissioning_dir or self.db_path.resolve().parent / "commissioning"
+
+
+_ENV = {"MEHR_DB": "db_path", "MEHR_WEB_SECRET_FILE": "secret_key_file"}
+
+
+def load_web_settings(path: Path | None, **overrides: Any) -> WebSettings:
+    """Load settings from `path` (if given), then MEHR_* variables, then keyword overrides."""
+    env = {field: os.environ[var] for var, field in _ENV.items() if var in os.environ}
+    merged = {**env, **{k: v for k, v in overrides.items() if v is not None}}
+    if path is not None:
+        return load_model(path, WebSettings, merged)
+    try:
+        return WebSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error("web settings", exc)) from None

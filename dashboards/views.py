@@ -1,0 +1,65 @@
+"""Data for whole pages, shared by the HTML routes and the JSON API so both show the same."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dashboards.charts import timeline_svg, week_svg
+from dashboards.context import AppContext
+from dashboards.i18n import translator
+from dashboards.queries import HomeStatus, home_status, resident, timeline, week_activity
+from dashboards.tenancy import HomeRow
+from dashboards.visits import list_requests
+
+__all__ = ["contacts_for", "family_data", "status_of"]
+
+
+def status_of(ctx: AppContext, db: sqlite3.Connection, home: HomeRow) -> HomeStatus:
+    """The home's status with this app's thresholds."""
+    s = ctx.settings
+    return home_status(db, home, ctx.now(), s.stale_heartbeat_s, s.quiet_attention_s)
+
+
+def contacts_for(db: sqlite3.Connection, home: HomeRow) -> list[dict[str, str]]:
+    """Who will be called: the resident's family contacts, then the mahalla's social workers."""
+    person = resident(db, home.id)
+    out = [
+        {"name": str(c.get("name", "")), "role": "family", "phone": str(c.get("phone", ""))}
+        for c in (person or {}).get("contacts", [])
+    ]
+    rows = db.execute(
+        "SELECT u.display_name, u.username, u.phone FROM web_users u JOIN web_user_scope s "
+        "ON s.user_id=u.id WHERE u.active=1 AND u.role='social_worker' AND s.kind='mahalla' "
+        "AND s.value=? ORDER BY u.display_name",
+        (home.mahalla,),
+    ).fetchall()
+    out += [
+        {"name": r["display_name"] or r["username"], "role": "worker", "phone": r["phone"]}
+        for r in rows
+    ]
+    return out
+
+
+def family_data(
+    ctx: AppContext, db: sqlite3.Connection, home: HomeRow, lang: str, with_charts: bool = True
+) -> dict[str, Any]:
+    """Everything on the family page: status, today's rooms, the week, contacts, requests."""
+    now = ctx.now()
+    status = status_of(ctx, db, home)
+    segments = timeline(db, home, now)
+    week = week_activity(db, home, now)
+    data: dict[str, Any] = {
+        "status": status,
+        "segments": segments,
+        "week": week,
+        "contacts": contacts_for(db, home),
+        "requests": list_requests(db, [home.id], open_only=False, limit=5),
+    }
+    if with_charts:
+        t = translator(lang)
+        tz = ZoneInfo(home.timezone)
+        data["timeline_svg"] = timeline_svg(segments, tz, now, t("today_title"))
+        data["week_svg"] = week_svg(week, t("week_title"), t("movements"), t("rest_hours"))
+    return data
