@@ -37,6 +37,7 @@ __all__ = [
     "AuditEntry",
     "HomeMode",
     "InvalidTransitionError",
+    "LinkAck",
     "ModeView",
     "NotificationView",
     "Outcome",
@@ -201,6 +202,15 @@ class TokenInfo:
     person_name: str
     expires_at: datetime
     used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkAck:
+    """What using an acknowledge link did: acknowledged, or someone else had been first."""
+
+    alert: AlertView
+    acknowledged: bool
+    person_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -629,7 +639,7 @@ class AlertService:
 
     def acknowledge_with_token(
         self, token: str, comment: str | None = None, address: str = ""
-    ) -> AlertView:
+    ) -> LinkAck:
         """Use a link once: acknowledge as its person (if someone was first, say who)."""
         now = self.clock.now()
         with self.tx():
@@ -643,7 +653,8 @@ class AlertService:
                 raise TokenError(TokenProblem.USED)
             actor = f"person:{row['person_id']}"
             alert = self._row(row["alert_id"])
-            if alert["state"] in _UNACKED:
+            acknowledged = alert["state"] in _UNACKED
+            if acknowledged:
                 view = self.acknowledge(row["alert_id"], actor, comment)
                 result = "acknowledged"
             else:
@@ -654,7 +665,7 @@ class AlertService:
                 "UPDATE alert_ack_tokens SET used_result=? WHERE nonce=?", (result, row["nonce"])
             )
             self.audit(row["alert_id"], actor, "ack_link_used", address=address, result=result)
-            return view
+            return LinkAck(view, acknowledged, row["person_id"])
 
     # -- modes ----------------------------------------------------------------------------------
 
