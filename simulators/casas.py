@@ -117,7 +117,9 @@ def infer_mapping(events: Iterable[CasasEvent], base: SensorMapping | None = Non
             continue
         kind = _kind_for_value(ev.value)
         if kind is None and _NUMBER.match(ev.value):
-            kind = "battery" if ev.sensor.upper().startswith("BAT") else "temperature"
+            name = ev.sensor.upper()
+            battery = name.startswith("BAT") or name.endswith("BATTERY") or ev.label == "Battery"
+            kind = "battery" if battery else "temperature"
         if kind is None:
             continue
         room = (ev.location or ev.sensor).replace("_", " ")
@@ -217,8 +219,8 @@ def write_casas(
 ) -> int:
     """Write events as CASAS lines in local time (the kit's clock by default); return the count.
 
-    Sensor names are the Mehr ids; the location column is the room with spaces as '_'. Bounce
-    edges are written: a recording has them too.
+    Sensor names are the Mehr ids (`<id>-battery` for battery reports); the location column is
+    the room with spaces as '_'. Bounce edges that got past the kit's debounce are written too.
     """
     count = 0
     write = out.write
@@ -230,6 +232,8 @@ def write_casas(
         local = datetime.fromtimestamp(t, UTC).astimezone(tz).replace(tzinfo=None)
         room = ev.room.replace(" ", "_")
         label = f" {ev.label}" if ev.label else ""
-        write(f"{local:%Y-%m-%d %H:%M:%S.%f} {ev.sensor} {room} {value}{label}\n")
+        # A sensor name has one kind in CASAS: a battery report gets a name of its own.
+        name = f"{ev.sensor}-battery" if ev.kind is SensorKind.BATTERY else ev.sensor
+        write(f"{local:%Y-%m-%d %H:%M:%S.%f} {name} {room} {value}{label}\n")
         count += 1
     return count

@@ -197,6 +197,7 @@ class SensorPhysics:
     clock_offset_s: float = 0.0  # kit clock minus true time at the start
     clock_drift_ppm: float = 0.0  # an RTC-less Pi without NTP drifts tens of ppm
     adl_windows_per_day: float = 0.0  # hard daily movements that trip the worn sensor's trigger
+    adl_kinds: tuple[str, ...] = ("sit_down_hard", "stumble", "small_jump", "lie_down_quickly")
 
 
 def window_start(event: SensorEvent) -> float:
@@ -452,7 +453,7 @@ class HomeSimulator:
         ]
 
     def _adl_windows(self, segs: list[Segment], rng: random.Random) -> list[SensorEvent]:
-        from simulators.accel import ADL_KINDS, RATE_HZ, adl_window
+        from simulators.accel import RATE_HZ, adl_window
 
         worn = self.layout.first("accelerometer")
         if worn is None:
@@ -467,7 +468,7 @@ class HomeSimulator:
                 break
             seg = rng.choice(awake)
             t = rng.uniform(seg.start, seg.end)
-            kind = rng.choice(ADL_KINDS)
+            kind = rng.choice(self.physics.adl_kinds)
             win = adl_window(kind, np.random.default_rng(rng.getrandbits(32)))
             out.append(
                 SensorEvent(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from mehr.clock import Clock, SystemClock
 from mehr.contract import (
     PROTOCOL_VERSION,
     QOS,
+    AccelWindow,
     Availability,
     AvailabilityState,
     Heartbeat,
@@ -138,6 +140,41 @@ class SimpleKit:
         self._publish(TopicKind.EVENTS, encode(message))
         return seq
 
+    def accel_window(
+        self,
+        sensor: str,
+        samples: Sequence[tuple[float, float, float]],
+        rate_hz: float,
+        start: datetime,
+        trigger_index: int,
+        ts: datetime | None = None,
+    ) -> int:
+        """Publish an accelerometer window with the next sequence number; return that number."""
+        with self._lock:
+            self.seq += 1
+            seq = self.seq
+        window = AccelWindow(
+            v=PROTOCOL_VERSION,
+            kit=self.kit_id,
+            epoch=self.epoch,
+            seq=seq,
+            sensor=sensor,
+            ts=ts or self.clock.now(),
+            rate_hz=rate_hz,
+            start=start,
+            trigger_index=trigger_index,
+            samples=list(samples),
+        )
+        self._publish(TopicKind.ACCEL, encode(window))
+        return seq
+
+    def power_loss(self) -> None:
+        """Drop the connection as a power cut does: no DISCONNECT, so the broker sends the will."""
+        self.client.loop_stop()
+        sock = self.client.socket()
+        if sock is not None:
+            sock.close()
+
     def resend(self, message: BaseModel) -> None:
         """Publish an already-built event again (what a kit does after a lost PUBACK)."""
         self._publish(TopicKind.EVENTS, encode(message))
@@ -149,7 +186,7 @@ class SimpleKit:
             v=PROTOCOL_VERSION,
             kit=self.kit_id,
             ts=now,
-            uptime_s=(now - self._started).total_seconds(),
+            uptime_s=max(0.0, (now - self._started).total_seconds()),
             outbox_depth=0,
             dropped=0,
             sensors=sensors or {},

@@ -39,7 +39,8 @@ def test_thirty_days_export_in_under_five_seconds_and_read_back(tmp_path: Path) 
     for ev, line in zip(expected, back, strict=True):
         local = datetime.fromtimestamp(ev.ts, UTC).astimezone(layout.tz).replace(tzinfo=None)
         assert line.local == local
-        assert line.sensor == ev.sensor
+        battery = ev.kind.value == "battery"
+        assert line.sensor == (f"{ev.sensor}-battery" if battery else ev.sensor)
         assert line.location == ev.room.replace(" ", "_")
         kind = {
             "motion": "motion",
