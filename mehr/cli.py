@@ -76,39 +76,7 @@ def _cmd_hub_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- simulate and demo ------------------------------------------------------------------------
-
-
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    from urllib.parse import urlsplit
-
-    from simulators.demo_homes import DEMO_HOMES, run_home
-    from simulators.simple_kit import SimpleKit
-
-    parts = urlsplit(args.mqtt_url)
-    homes = DEMO_HOMES[: args.homes]
-    stop = threading.Event()
-    log: list[str] = []
-    kits = []
-    for home in homes:
-        kit = SimpleKit(
-            home.home_id,
-            home.kit_id,
-            parts.hostname or "127.0.0.1",
-            parts.port or 1883,
-            username=args.username,
-            password=args.password,
-            mqtt_v5=args.mqtt_v5,
-        )
-        kit.connect()
-        kits.append(kit)
-        threading.Thread(target=run_home, args=(home, kit, stop, log), daemon=True).start()
-    stop.wait(args.seconds)
-    stop.set()
-    for kit in kits:
-        kit.close()
-    print(json.dumps({"events_sent": sum(k.seq for k in kits), "incidents": log}))
-    return 0
+# -- demo (simulate and replay live in mehr.cli_sim) --------------------------------------------
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -167,15 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
     stats = hub_sub.add_parser("stats", help="print a running hub's counters")
     stats.add_argument("--url", default="http://127.0.0.1:8787/stats")
     hub.set_defaults(func=_cmd_hub, hub_command=None)
-
-    sim = sub.add_parser("simulate", help="publish simulated homes' events to a broker")
-    sim.add_argument("--mqtt-url", default="mqtt://127.0.0.1:1883")
-    sim.add_argument("--homes", type=int, default=3, choices=range(1, 4))
-    sim.add_argument("--for", dest="seconds", type=float, default=30.0)
-    sim.add_argument("--username")
-    sim.add_argument("--password")
-    sim.add_argument("--mqtt-v5", action="store_true")
-    sim.set_defaults(func=_cmd_simulate)
 
     demo = sub.add_parser("demo", help="embedded broker + hub + three simulated homes")
     demo.add_argument(
