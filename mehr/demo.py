@@ -12,6 +12,10 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+import yaml
+
+from hub.alerts.channels import PrintChannel
+from hub.alerts.config import load_alerts_config, scaled_for_demo
 from hub.config import HubSettings, MqttProtocol
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.service import Hub
@@ -66,6 +70,8 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
         mqtt_client_id="mehr-demo-hub",
         db_path=db_path,
         stats_port=0,
+        alerts_config=_demo_alerts_config(workdir),
+        demo_mode=True,  # a built-in key signs the demo's acknowledge links
     )
     store = SqliteStore(db_path)
     for home in DEMO_HOMES:
@@ -83,12 +89,19 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
             f"{alert.detail.get('room') or ''} — alert #{alert.id} raised"
         )
 
-    hub = Hub(settings, on_alert=on_alert)
+    def notify(line: str) -> None:
+        say(f"[{time.monotonic() - started:5.1f}s]   {line}")
+
+    hub = Hub(settings, on_alert=on_alert, alert_channel=PrintChannel(notify))
     hub.start()
     say("Mehr demo")
     say(f"  broker:   {url} ({'embedded amqtt' if broker else 'MEHR_MQTT_URL'})")
     say(f"  database: {db_path}")
     say(f"  hub stats: {hub.stats_url}")
+    say(
+        f"  alerts:   {_DEMO_ALERTS.name} (one district, two mahallas; escalation delays "
+        f"÷{_DEMO_SPEEDUP:.0f} so the demo shows them; messages are printed, not sent)"
+    )
     for home in DEMO_HOMES:
         note = f" (presses the help button at {home.help_at_s:.0f} s)" if home.help_at_s else ""
         say(f"  {home.home_id}: {home.name}, mahalla {home.mahalla}{note}")
@@ -143,6 +156,18 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
         )
         say(f"Look: sqlite3 {db_path} 'select * from alerts'")
     return 0
+
+
+_DEMO_ALERTS = Path(__file__).resolve().parents[1] / "hub" / "alerts" / "examples" / "district.yaml"
+_DEMO_SPEEDUP = 20.0
+
+
+def _demo_alerts_config(workdir: Path) -> Path:
+    """The example district's alerts config with delays shortened for a one-minute demo."""
+    config = scaled_for_demo(load_alerts_config(_DEMO_ALERTS), _DEMO_SPEEDUP)
+    path = workdir / "alerts.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), allow_unicode=True))
+    return path
 
 
 def _drain(hub: Hub, kits: list[SimpleKit], limit_s: float = 10.0) -> None:

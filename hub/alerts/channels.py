@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import apprise
 
-__all__ = ["AppriseChannel", "Channel", "RecordingChannel", "SendResult", "redact_url"]
+__all__ = [
+    "AppriseChannel",
+    "Channel",
+    "PrintChannel",
+    "RecordingChannel",
+    "SendResult",
+    "redact_url",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -37,14 +45,16 @@ class Channel(Protocol):
 
 
 def redact_url(url: str) -> str:
-    """The URL without credentials or query, for the attempts table and logs."""
+    """The URL without credentials, tokens or query, for the attempts table and logs."""
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path[:40]}"
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # e.g. tgram://123:TOKEN/chat parses the token as a port
+        host, port = "", ""
+    # A host without a dot is often a secret (Telegram's bot token), not a server name.
+    shown = f"{host}{port}" if "." in host else "***"
+    return f"{url.split('://', 1)[0]}://{shown}"
 
 
 class AppriseChannel:
@@ -93,4 +103,16 @@ class RecordingChannel:
             self.sent.append((url, subject, body))
         if self.echo:
             _LOGGER.warning("NOTIFY %s: %s | %s", redact_url(url), subject, body.splitlines()[0])
+        return SendResult(True)
+
+
+class PrintChannel:
+    """Hands each message to a writer instead of sending it (the demo prints them)."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self._write = write
+
+    def send(self, url: str, subject: str, body: str) -> SendResult:
+        """Write one line per message: where it would go and what it says."""
+        self._write(f"NOTIFY {redact_url(url)}: {body.splitlines()[0]}")
         return SendResult(True)

@@ -39,6 +39,7 @@ __all__ = [
     "Target",
     "Weekday",
     "load_alerts_config",
+    "scaled_for_demo",
 ]
 
 _PERSON_ID = Annotated[
@@ -373,6 +374,19 @@ class AlertsConfig(_Strict):
     _people: dict[str, Person] = PrivateAttr(default_factory=dict)
     _mahallas: dict[str, Mahalla] = PrivateAttr(default_factory=dict)
     _homes: dict[str, HomeContacts] = PrivateAttr(default_factory=dict)
+
+
+def scaled_for_demo(config: AlertsConfig, factor: float) -> AlertsConfig:
+    """The same config with every escalation delay divided by `factor` (demo only)."""
+    data = config.model_dump(mode="json")
+    for policy in data["policies"].values():
+        for step in policy["steps"]:
+            step["after_s"] = step["after_s"] / factor
+        for key in ("renotify_every_s", "ack_timeout_s"):
+            if policy.get(key):
+                policy[key] = policy[key] / factor
+    data["ask_first"]["window_s"] = data["ask_first"]["window_s"] / factor
+    return AlertsConfig.model_validate(data)
 
 
 def load_alerts_config(path: Path) -> AlertsConfig:

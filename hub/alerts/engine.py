@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hub.alerts.channels import Channel, redact_url
+from hub.alerts.channels import Channel, SendResult, redact_url
 from hub.alerts.config import AlertsConfig, FamilyPreference, Person, Policy, Target
 from hub.alerts.lifecycle import (
     AlertService,
@@ -595,7 +595,11 @@ class AlertEngine:
             method.method_kind,
         )
         started = self.clock.now()
-        result = self.channel.send(method.url, message.subject, message.body)
+        try:
+            result = self.channel.send(method.url, message.subject, message.body)
+        except Exception as exc:  # a channel bug is one failed attempt, not a stuck message
+            _LOGGER.exception("channel raised for notification #%s", row["id"])
+            result = SendResult(False, f"{type(exc).__name__}: {exc}"[:300])
         done = self.clock.now()
         _LOGGER.info(
             "notification #%s to %s via %s: %s",
