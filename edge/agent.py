@@ -28,6 +28,7 @@ from mehr.contract import (
     Command,
     CommandAction,
     Heartbeat,
+    SensorKind,
     TopicKind,
     encode,
     make_event,
@@ -36,6 +37,8 @@ from mehr.contract import (
 __all__ = ["EdgeAgent", "read_cpu_temp"]
 
 _LOGGER = logging.getLogger(__name__)
+# The sensor id the I'm OK button's events carry (it is an output board, not a kit sensor).
+OK_BUTTON_SENSOR_ID = "ok-button"
 _CPU_TEMP = Path("/sys/class/thermal/thermal_zone0/temp")
 
 
@@ -83,7 +86,10 @@ class EdgeAgent:
         )
         _LOGGER.info(
             "outbox %s: epoch %d, next seq %d, %d waiting",
-            cfg.outbox.path, self.outbox.epoch, self.outbox.next_seq, self.outbox.depth,
+            cfg.outbox.path,
+            self.outbox.epoch,
+            self.outbox.next_seq,
+            self.outbox.depth,
         )
         try:
             self.link = BrokerLink(cfg, self.outbox, self.clock.now, on_command=self.on_command)
@@ -119,27 +125,34 @@ class EdgeAgent:
 
     def record(self, sensor: SensorConfig, value: bool | str) -> int | None:
         """Write one sensor signal to the outbox as a contract event; return its seq."""
+        return self._record_event(sensor.id, CONTRACT_KIND[sensor.kind], value)
+
+    def _record_event(self, sensor_id: str, kind: SensorKind, value: bool | str) -> int | None:
         outbox, link = self.outbox, self.link
         if outbox is None or link is None:
             return None
-        kind = CONTRACT_KIND[sensor.kind]
         now = self.clock.now()
 
         def build(seq: int) -> tuple[TopicKind, bytes]:
             event = make_event(
-                kit=self.config.kit_id, epoch=outbox.epoch, seq=seq, sensor=sensor.id,
-                kind=kind, value=value, ts=now,
+                kit=self.config.kit_id,
+                epoch=outbox.epoch,
+                seq=seq,
+                sensor=sensor_id,
+                kind=kind,
+                value=value,
+                ts=now,
             )
             return TopicKind.EVENTS, encode(event)
 
         try:
-            seq = outbox.append(build, critical=kind in CRITICAL_KINDS, now=now, sensor=sensor.id)
+            seq = outbox.append(build, critical=kind in CRITICAL_KINDS, now=now, sensor=sensor_id)
         except Exception:
             # Called from gpiozero's threads: log loudly, count, and keep the kit running.
             self.record_errors += 1
-            _LOGGER.exception("could not record %s=%s from %s", kind, value, sensor.id)
+            _LOGGER.exception("could not record %s=%s from %s", kind, value, sensor_id)
             return None
-        _LOGGER.debug("recorded %s %s=%s as seq %d", sensor.id, kind, value, seq)
+        _LOGGER.debug("recorded %s %s=%s as seq %d", sensor_id, kind, value, seq)
         link.wake()
         return seq
 
@@ -152,9 +165,16 @@ class EdgeAgent:
 
         def build(seq: int) -> tuple[TopicKind, bytes]:
             window = AccelWindow(
-                v=PROTOCOL_VERSION, kit=self.config.kit_id, epoch=outbox.epoch, seq=seq,
-                sensor=sensor.id, ts=now, rate_hz=capture.rate_hz, start=capture.start,
-                trigger_index=capture.trigger_index, samples=capture.samples,
+                v=PROTOCOL_VERSION,
+                kit=self.config.kit_id,
+                epoch=outbox.epoch,
+                seq=seq,
+                sensor=sensor.id,
+                ts=now,
+                rate_hz=capture.rate_hz,
+                start=capture.start,
+                trigger_index=capture.trigger_index,
+                samples=capture.samples,
             )
             return TopicKind.ACCEL, encode(window)
 
@@ -245,12 +265,12 @@ class EdgeAgent:
             devices.buzzer.off()
 
     def _on_ok(self) -> None:
-        # The contract has no "resident answered OK" event yet; the prompt stops locally and
-        # a heartbeat goes out at once so the hub sees the kit is attended.
+        # The prompt stops here at once; the event tells the hub, which cancels the alerts
+        # that were waiting for this answer (it travels as critically as a help press).
         self.ok_presses += 1
         if self._asking.is_set():
             self._stop_asking()
-        self.send_heartbeat()
+        self._record_event(OK_BUTTON_SENSOR_ID, SensorKind.OK_BUTTON, "pressed")
 
     @property
     def started_at(self) -> datetime:

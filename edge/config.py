@@ -115,13 +115,19 @@ class AccelerometerSensor(_Strict):
         lt=1,
         description="ADC change per g (ADXL335 at 3.3 V: 0.3 V/g / 3.3 V = 0.0909).",
     )
+    # Defaults are the hub detector's documented trigger (detectors.TRIGGER, docs/detectors.md):
+    # 1.5 g catches every SisFall fall at 50 Hz; the detector judges 4 s before and 8 s after.
     impact_g: float = Field(
-        default=2.5, gt=1, le=16, description="Trigger when the magnitude reaches this (in g)."
+        default=1.5, gt=1, le=16, description="Trigger when the magnitude reaches this (in g)."
     )
     before_s: float = Field(default=4, ge=0.5, le=10, description="Seconds kept before the impact.")
-    after_s: float = Field(default=4, ge=0.5, le=10, description="Seconds sent after the impact.")
+    after_s: float = Field(default=8, ge=0.5, le=10, description="Seconds sent after the impact.")
     refractory_s: float = Field(
-        default=10, ge=0, le=600, description="No new trigger for this long after one."
+        default=2,
+        ge=0,
+        le=600,
+        description="No new trigger for this long after one; short, because a stumble is often "
+        "followed by the fall itself.",
     )
 
     @field_validator("channels")

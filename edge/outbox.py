@@ -24,7 +24,9 @@ __all__ = ["CRITICAL_KINDS", "Outbox", "OutboxRow"]
 _LOGGER = logging.getLogger(__name__)
 
 # Events a person's safety hangs on: never dropped, sent before routine ones.
-CRITICAL_KINDS = frozenset({SensorKind.HELP_BUTTON, SensorKind.FALL, SensorKind.ACCEL_WINDOW})
+CRITICAL_KINDS = frozenset(
+    {SensorKind.HELP_BUTTON, SensorKind.OK_BUTTON, SensorKind.FALL, SensorKind.ACCEL_WINDOW}
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);

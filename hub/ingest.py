@@ -23,6 +23,7 @@ from mehr.contract import (
     Event,
     Heartbeat,
     RejectReason,
+    SensorKind,
     parse_message,
 )
 
@@ -205,7 +206,7 @@ class Ingestor:
         self, kit: KitRecord, home_id: str, message: AccelWindow | Event, raw: RawMessage
     ) -> NewEvent:
         sensor = kit.sensors.get(message.sensor)
-        if sensor is None:
+        if sensor is None and message.kind is not SensorKind.OK_BUTTON:
             # Stored anyway: a help press from a sensor the registry forgot must still alert.
             self.stats.warn("unregistered_sensor")
             _LOGGER.warning("kit %s sent from unregistered sensor %r", kit.id, message.sensor)

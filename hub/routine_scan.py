@@ -61,7 +61,12 @@ _PLACES: Final = {
 }
 # Care-plan risk -> how tight the routine thresholds are (detectors' sensitivity margins).
 _SENSITIVITY: Final[dict[str, Sensitivity]] = {"low": "low", "medium": "normal", "high": "high"}
-_KINDS: Final = {"motion": Kind.MOTION, "door": Kind.DOOR, "help_button": Kind.BUTTON}
+_KINDS: Final = {
+    "motion": Kind.MOTION,
+    "door": Kind.DOOR,
+    "help_button": Kind.BUTTON,
+    "ok_button": Kind.BUTTON,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ __all__ = [
     "HelpButtonEvent",
     "Message",
     "MotionEvent",
+    "OkButtonEvent",
     "RejectReason",
     "SensorKind",
     "TemperatureEvent",
@@ -194,6 +195,7 @@ class SensorKind(StrEnum):
     MOTION = "motion"
     DOOR = "door"
     HELP_BUTTON = "help_button"
+    OK_BUTTON = "ok_button"
     FALL = "fall"
     ACCEL_WINDOW = "accel_window"
     TEMPERATURE = "temperature"
@@ -230,6 +232,14 @@ class HelpButtonEvent(_SequencedPayload):
     value: Literal["pressed"]
 
 
+class OkButtonEvent(_SequencedPayload):
+    kind: Literal[SensorKind.OK_BUTTON]
+    value: Literal["pressed"] = Field(
+        description='The resident answered the kit\'s question ("are you OK?") with the '
+        "I'm OK button; the hub cancels alerts that were waiting for this answer."
+    )
+
+
 class FallEvent(_SequencedPayload):
     kind: Literal[SensorKind.FALL]
     value: Literal["detected", "cleared"] = Field(
@@ -247,19 +257,23 @@ class BatteryEvent(_SequencedPayload):
     value: float = Field(ge=0, le=100, description="Percent of charge.")
 
 
-_EventUnion = Annotated[
-    MotionEvent | DoorEvent | HelpButtonEvent | FallEvent | TemperatureEvent | BatteryEvent,
-    Field(discriminator="kind"),
-]
-_EVENT_ADAPTER: Final = TypeAdapter(_EventUnion)
-
 # The public name for any sensor event model.
-Event = MotionEvent | DoorEvent | HelpButtonEvent | FallEvent | TemperatureEvent | BatteryEvent
+Event = (
+    MotionEvent
+    | DoorEvent
+    | HelpButtonEvent
+    | OkButtonEvent
+    | FallEvent
+    | TemperatureEvent
+    | BatteryEvent
+)
+_EVENT_ADAPTER: Final = TypeAdapter(Annotated[Event, Field(discriminator="kind")])
 EVENT_KINDS: Final = frozenset(
     {
         SensorKind.MOTION,
         SensorKind.DOOR,
         SensorKind.HELP_BUTTON,
+        SensorKind.OK_BUTTON,
         SensorKind.FALL,
         SensorKind.TEMPERATURE,
         SensorKind.BATTERY,

@@ -303,12 +303,13 @@ class SqliteStore:
     ) -> list[tuple[float, str, str, str, str | None]]:
         """Return (time, kit, sensor, kind, room) of signs of life since `since`, oldest first.
 
-        Signs of life: motion starting, a door opening or closing, a button pressed.
+        Signs of life: motion starting, a door opening or closing, a button pressed (help or
+        "I'm OK").
         """
         rows = self._db.execute(
             "SELECT occurred_at, kit_id, sensor_id, kind, room FROM events "
             "WHERE home_id=? AND occurred_at>=? AND ("
-            "(kind='motion' AND value='true') OR kind IN ('door', 'help_button')) "
+            "(kind='motion' AND value='true') OR kind IN ('door', 'help_button', 'ok_button')) "
             "ORDER BY occurred_at",
             (home_id, to_ts(since)),
         )
