@@ -16,7 +16,7 @@ _PALETTE = ("#1f6f8b", "#7a4f9e", "#2f7d32", "#b5520b", "#8a6d00", "#a3324a", "#
 def timeline_svg(segments: list[Segment], tz: ZoneInfo, now: datetime, title: str) -> str:
     """Rooms down the side, hours 0-24 across; a bar where the resident was moving."""
     rooms = sorted({s.room for s in segments})
-    left, width, row_h, top = 96, 600, 26, 22
+    left, width, row_h, top = 62, 290, 22, 16
     height = top + max(len(rooms), 1) * row_h + 8
     scale = width / 86400
 
@@ -30,7 +30,7 @@ def timeline_svg(segments: list[Segment], tz: ZoneInfo, now: datetime, title: st
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
-    for hour in range(0, 25, 3):
+    for hour in range(0, 25, 6):
         hx = left + hour * 3600 * scale
         parts.append(f'<line x1="{hx:.1f}" y1="{top - 4}" x2="{hx:.1f}" y2="{height - 6}" '
                      'class="grid"/>')
@@ -40,7 +40,7 @@ def timeline_svg(segments: list[Segment], tz: ZoneInfo, now: datetime, title: st
         y = top + i * row_h
         colour = _PALETTE[i % len(_PALETTE)]
         parts.append(f'<text x="{left - 6}" y="{y + row_h / 2 + 4:.1f}" class="label" '
-                     f'text-anchor="end">{escape(room[:14])}</text>')
+                     f'text-anchor="end">{escape(room[:10])}</text>')
         for s in (s for s in segments if s.room == room):
             x0 = x(s.start)
             w = max(x(s.end) - x0, 3.0)
@@ -58,7 +58,7 @@ def timeline_svg(segments: list[Segment], tz: ZoneInfo, now: datetime, title: st
 
 def week_svg(days: list[DayActivity], title: str, moves_label: str, sleep_label: str) -> str:
     """Two bar series per day: movements (left axis) and the night's longest rest (hours)."""
-    width, height, left, bottom, top = 640, 200, 40, 28, 24
+    width, height, left, bottom, top = 340, 170, 8, 24, 22
     plot_h = height - top - bottom
     slot = (width - left - 8) / max(len(days), 1)
     most = max([d.movements for d in days] + [1])
@@ -68,8 +68,8 @@ def week_svg(days: list[DayActivity], title: str, moves_label: str, sleep_label:
         f"<title>{escape(title)}</title>",
         f'<rect x="{left}" y="4" width="12" height="12" class="bar-moves"/>'
         f'<text x="{left + 16}" y="14" class="tick">{escape(moves_label)}</text>',
-        f'<rect x="{left + 200}" y="4" width="12" height="12" class="bar-sleep"/>'
-        f'<text x="{left + 216}" y="14" class="tick">{escape(sleep_label)}</text>',
+        f'<rect x="{left + 130}" y="4" width="12" height="12" class="bar-sleep"/>'
+        f'<text x="{left + 146}" y="14" class="tick">{escape(sleep_label)}</text>',
     ]
     base = top + plot_h
     parts.append(f'<line x1="{left}" y1="{base}" x2="{width - 8}" y2="{base}" class="axis"/>')

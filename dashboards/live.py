@@ -28,6 +28,9 @@ def fingerprint(conn: sqlite3.Connection, home_ids: list[str]) -> tuple[Any, ...
     for sql in (
         f"SELECT MAX(occurred_at), COUNT(*) FROM sensor_state WHERE home_id IN ({marks})",
         f"SELECT MAX(updated_at), COUNT(*), SUM(count) FROM alerts WHERE home_id IN ({marks})",
+        # States move without the clock moving (several actions in one second): list them.
+        f"SELECT GROUP_CONCAT(id || ':' || state) FROM alerts WHERE home_id IN ({marks}) "
+        "AND state NOT IN ('resolved','cancelled','closed','suppressed')",
         f"SELECT MAX(last_heartbeat_at), MAX(availability_at), GROUP_CONCAT(availability) "
         f"FROM kits WHERE home_id IN ({marks})",
         f"SELECT MAX(updated_at), COUNT(*) FROM web_requests WHERE home_id IN ({marks})",

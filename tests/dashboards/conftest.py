@@ -71,6 +71,9 @@ def seed_activity(store: SqliteStore, home_id: str, kit_id: str, end: datetime, 
             store.store_events(batch, end)
             store.commit()
             batch = []
+    # The newest movement is in the kitchen, exactly at `end`.
+    batch.append(NewEvent(home_id, kit_id, 1, seq, "pir-kitchen", "motion", True, "Kitchen", end, end))
+    seq += 1
     if batch:
         store.store_events(batch, end)
         store.commit()

@@ -1,0 +1,166 @@
+"""Real headless Chromium against the app on a loopback port: the three views, live updates,
+acknowledging, language switching, and a family refused another home. Saves screenshots."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from dashboards import create_app
+from mehr.clock import ManualClock
+from tests.dashboards.conftest import PASSWORD, START, World, build_world, settings_for
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium "
+                                "(make system-deps)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, World]]:
+    """The app with the two-tenant world, served by uvicorn on a free loopback port."""
+    world = build_world(tmp_path_factory.mktemp("web"), ManualClock(START))
+    app = create_app(settings_for(world.db_path, live_poll_s=0.2, live_max_s=60.0),
+                     clock=world.clock)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    ready = threading.Event()
+    for _ in range(200):  # wait for uvicorn to bind (a condition, checked 200 times at most)
+        if server.started:
+            ready.set()
+            break
+        ready.wait(0.05)
+    assert server.started
+    yield f"http://127.0.0.1:{port}", world
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One Chromium for the whole session."""
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+def _login(browser: Browser, base: str, user: str, width: int = 360) -> Page:
+    context = browser.new_context(viewport={"width": width, "height": 780}, locale="en-US")
+    page = context.new_page()
+    page.goto(f"{base}/login")
+    page.fill("#username", user)
+    page.fill("#password", PASSWORD)
+    page.click("main button[type=submit]")
+    return page
+
+
+def _shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_family_sees_status_and_timeline_at_360px(served: tuple[str, World], browser: Browser) -> None:
+    """Status in words and colour, last activity with room, today's rooms chart, on a phone."""
+    base, _ = served
+    page = _login(browser, base, "fam-a")
+    expect(page).to_have_url(f"{base}/homes/home-a")
+    expect(page.locator("#h-status")).to_have_text("Alert")
+    expect(page.locator(".hero .last")).to_contain_text("Kitchen, 12 min ago")
+    expect(page.locator("#h-today ~ svg rect").first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360, "horizontal scrolling"
+    _shot(page, "family-360")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _shot(page, "family-1280")
+    page.context.close()
+
+
+def test_family_cannot_open_another_home(served: tuple[str, World], browser: Browser) -> None:
+    """Typing another home's address gives a not-found page, not its data."""
+    base, _ = served
+    page = _login(browser, base, "fam-a")
+    response = page.goto(f"{base}/homes/home-b")
+    assert response is not None and response.status == 404
+    expect(page.locator("body")).not_to_contain_text("Bobur")
+    page.context.close()
+
+
+def test_worker_acknowledges_and_resolves_and_family_updates_live(
+    served: tuple[str, World], browser: Browser
+) -> None:
+    """The worker's tap shows on the family's open page without a reload."""
+    base, world = served
+    family = _login(browser, base, "fam-a")
+    expect(family.locator("#h-status")).to_have_text("Alert")
+    family.evaluate("window.__marker = 'same page'")  # gone if the page were reloaded
+    worker = _login(browser, base, "worker-a")
+    expect(worker).to_have_url(f"{base}/worker")
+    expect(worker.locator("#h-open ~ .queue")).to_contain_text("Help button pressed")
+    _shot(worker, "worker-360")
+    worker.set_viewport_size({"width": 1280, "height": 900})
+    _shot(worker, "worker-1280")
+    worker.click(f"#ack-{world.alert_a}")
+    expect(worker.locator("#alert-state")).to_have_text("acknowledged")
+    expect(family.locator(".alerts")).to_contain_text("acknowledged by worker-a", timeout=10_000)
+    worker.click("#act-on_the_way")
+    expect(worker.locator("#alert-state")).to_have_text("on the way")
+    worker.select_option("#outcome", "resident_fine")
+    worker.fill("#note", "She had dropped the pendant.")
+    worker.click("#act-resolve")
+    expect(worker.locator("#alert-state")).to_have_text("resolved")
+    _shot(worker, "alert-1280")
+    expect(family.locator("#h-status")).not_to_have_text("Alert", timeout=10_000)
+    assert family.evaluate("window.__marker") == "same page"
+    family.context.close()
+    worker.context.close()
+
+
+def test_language_switch_is_remembered(served: tuple[str, World], browser: Browser) -> None:
+    """Switching to Russian changes the page and is remembered for the next login."""
+    base, _ = served
+    page = _login(browser, base, "fam-b")
+    page.select_option("#lang-select", "ru")
+    page.click("#prefs-save")
+    expect(page.locator("#h-today")).to_have_text("Сегодня по комнатам")
+    page.select_option("#lang-select", "uz")
+    page.click("#prefs-save")
+    expect(page.locator("#h-today")).to_have_text("Bugun xonalar bo‘yicha")
+    page.context.close()
+    again = _login(browser, base, "fam-b")  # a new browser context: no cookies from before
+    expect(again.locator("#h-today")).to_have_text("Bugun xonalar bo‘yicha")
+    again.context.close()
+
+
+def test_installer_sees_kits(served: tuple[str, World], browser: Browser) -> None:
+    """Kits with heartbeat, outbox depth and each sensor's last signal; no resident pages."""
+    base, _ = served
+    page = _login(browser, base, "installer-a")
+    expect(page).to_have_url(f"{base}/installer")
+    expect(page.locator(".kit")).to_contain_text("kit-a")
+    expect(page.locator(".kit")).not_to_contain_text("kit-b")
+    _shot(page, "installer-360")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _shot(page, "installer-1280")
+    response = page.goto(f"{base}/homes/home-a")
+    assert response is not None and response.status == 403
+    page.context.close()
+
+
