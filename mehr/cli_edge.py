@@ -267,12 +267,6 @@ def run_walk_test(
     return test.report(clock.now())
 
 
-def _reports_dir(args: argparse.Namespace) -> Path:
-    if args.reports_dir is not None:
-        return Path(args.reports_dir)
-    return Path(args.hub_db).resolve().parent / "commissioning"
-
-
 def _print_progress(out: TextIO) -> Callable[[str, WalkTest], None]:
     def show(sensor_id: str, test: WalkTest) -> None:
         bar = "#" * test.fired + "." * (test.total - test.fired)
@@ -298,27 +292,30 @@ def _cmd_check(args: argparse.Namespace) -> int:
             store, args.kit, clock=SystemClock(), timeout_s=args.timeout, poll_s=args.poll,
             on_fire=_print_progress(sys.stdout),
         )
+        store.save_commissioning_report(
+            args.kit, kit.home_id, report.finished, report.passed, report.to_dict()
+        )
     finally:
         store.close()
-    directory = _reports_dir(args)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{args.kit}-{report.finished:%Y%m%dT%H%M%SZ}.json"
-    path.write_text(report.to_json(), encoding="utf-8")
     print()
     print(json.dumps(report.to_dict()) if args.json else report.render())
-    print(f"\nreport stored at {path}")
+    print(f"\nreport stored at the hub ({args.hub_db})")
     return 0 if report.passed else 1
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from edge.walktest import WalkReport
+    from hub.store.sqlite import SqliteStore
 
-    directory = _reports_dir(args)
-    files = sorted(directory.glob(f"{args.kit}-*.json"))
-    if not files:
-        print(f"mehr kit report: no walk test of kit {args.kit} in {directory}", file=sys.stderr)
+    store = SqliteStore(args.hub_db)
+    try:
+        reports = store.commissioning_reports(args.kit)
+    finally:
+        store.close()
+    if not reports:
+        print(f"mehr kit report: no walk test of kit {args.kit} at {args.hub_db}", file=sys.stderr)
         return 1
-    report = WalkReport.from_dict(json.loads(files[-1].read_text(encoding="utf-8")))
+    report = WalkReport.from_dict(reports[0])
     print(report.render())
     return 0 if report.passed else 1
 
@@ -360,13 +357,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         check.add_argument("--hub-db", type=Path, required=True)
         check.add_argument("--timeout", type=float, default=600.0, help="seconds to wait")
         check.add_argument("--poll", type=float, default=0.5, help="seconds between polls")
-        check.add_argument("--reports-dir", type=Path)
         check.add_argument("--json", action="store_true")
         check.set_defaults(func=_cmd_check)
 
     report = kit_sub.add_parser("report", help="print the latest walk-test report of a kit")
     report.add_argument("--kit", required=True)
     report.add_argument("--hub-db", type=Path, required=True)
-    report.add_argument("--reports-dir", type=Path)
     report.set_defaults(func=_cmd_report)
 

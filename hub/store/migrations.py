@@ -75,7 +75,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX alerts_home_state ON alerts(home_id, kind, state);
     """,
     # 2: what each sensor's room is for, each home's care-plan risk level (it sets how
-    # sensitive the routine rules are), and learned routines (serialisable, per home).
+    # sensitive the routine rules are), learned routines (serialisable, per home), and the
+    # installers' walk-test (commissioning) reports.
     """
     ALTER TABLE sensors ADD COLUMN place TEXT;
     ALTER TABLE homes ADD COLUMN risk_level TEXT NOT NULL DEFAULT 'medium';
@@ -84,5 +85,14 @@ MIGRATIONS: tuple[str, ...] = (
         learned_at REAL NOT NULL,
         body TEXT NOT NULL
     );
+    CREATE TABLE commissioning_reports (
+        id INTEGER PRIMARY KEY,
+        kit_id TEXT NOT NULL,
+        home_id TEXT NOT NULL,
+        finished_at REAL NOT NULL,
+        passed INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX commissioning_kit ON commissioning_reports(kit_id, finished_at);
     """,
 )

@@ -331,6 +331,27 @@ class SqliteStore:
         ).fetchone()
         return None if row is None else (from_ts(row[0]), json.loads(row[1]))
 
+    def save_commissioning_report(
+        self, kit_id: str, home_id: str, finished_at: datetime, passed: bool, body: dict[str, Any]
+    ) -> int:
+        """Keep an installer's walk-test report; return its id."""
+        self._begin()
+        cur = self._db.execute(
+            "INSERT INTO commissioning_reports(kit_id, home_id, finished_at, passed, body) "
+            "VALUES (?,?,?,?,?)",
+            (kit_id, home_id, to_ts(finished_at), int(passed), json.dumps(body)),
+        )
+        self.commit()
+        return int(cur.lastrowid or 0)
+
+    def commissioning_reports(self, kit_id: str) -> list[dict[str, Any]]:
+        """Return a kit's walk-test reports, newest first."""
+        rows = self._db.execute(
+            "SELECT body FROM commissioning_reports WHERE kit_id=? ORDER BY finished_at DESC",
+            (kit_id,),
+        )
+        return [json.loads(r[0]) for r in rows]
+
     def open_alert(self, home_id: str, kind: str) -> AlertRecord | None:
         """Return the open alert of this home and kind, if any."""
         placeholders = ",".join("?" * len(OPEN_ALERT_STATES))

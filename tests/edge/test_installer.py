@@ -178,11 +178,12 @@ def test_report_command_prints_the_stored_report(
     test = WalkTest("h", "kit-x", {"a": ("motion", "hall"), "b": ("door", "hall")},
                     datetime(2025, 3, 1, tzinfo=UTC))
     test.observe("a", datetime(2025, 3, 1, 0, 1, tzinfo=UTC))
-    reports = tmp_path / "commissioning"
-    reports.mkdir()
-    (reports / "kit-x-20250301T000500Z.json").write_text(
-        test.report(datetime(2025, 3, 1, 0, 5, tzinfo=UTC)).to_json()
-    )
+    from hub.store.sqlite import SqliteStore
+
+    report = test.report(datetime(2025, 3, 1, 0, 5, tzinfo=UTC))
+    store = SqliteStore(tmp_path / "hub.db")
+    store.save_commissioning_report("kit-x", "h", report.finished, report.passed, report.to_dict())
+    store.close()
     code = main(["kit", "report", "--kit", "kit-x", "--hub-db", str(tmp_path / "hub.db")])
     out = capsys.readouterr().out
     assert code == 1
