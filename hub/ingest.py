@@ -34,6 +34,7 @@ _LOGGER = logging.getLogger(__name__)
 # A kit that is not in the registry is looked up again at most this often, so a flood from an
 # unknown client cannot turn into a flood of database reads.
 _UNKNOWN_KIT_RELOAD_S = 5.0
+_KIT_REFRESH_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +80,16 @@ class Ingestor:
         self.clock = clock
         self.stats = stats
         self.on_alert = on_alert
-        self._kits: dict[str, KitRecord] = {}
+        self._kits: dict[str, tuple[KitRecord, datetime]] = {}
         self._missing_checked: dict[str, datetime] = {}
 
     def _kit(self, kit_id: str) -> KitRecord | None:
-        kit = self._kits.get(kit_id)
-        if kit is not None:
-            return kit
         now = self.clock.now()
+        cached = self._kits.get(kit_id)
+        # Re-read now and then, so a kit re-provisioned with other sensors is seen without
+        # restarting the hub.
+        if cached is not None and (now - cached[1]).total_seconds() < _KIT_REFRESH_S:
+            return cached[0]
         checked = self._missing_checked.get(kit_id)
         if checked is not None and (now - checked).total_seconds() < _UNKNOWN_KIT_RELOAD_S:
             return None
@@ -96,7 +99,7 @@ class Ingestor:
                 self._missing_checked.clear()
             self._missing_checked[kit_id] = now
             return None
-        self._kits[kit_id] = kit
+        self._kits[kit_id] = (kit, now)
         return kit
 
     def forget_kit(self, kit_id: str) -> None:

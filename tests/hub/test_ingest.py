@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hub.ingest import Ingestor, Outcome, RawMessage
+from hub.registry import SensorSpec
 from hub.stats import HubStats
 from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
@@ -168,3 +169,18 @@ def test_an_unjudgeable_window_is_stored_and_ingest_goes_on(
     assert "not classified" in caplog.text
     assert [o for o, _ in result.outcomes] == [Outcome.STORED, Outcome.STORED]
     assert result.new_alerts == []
+
+
+def test_a_reprovisioned_kit_is_seen_without_restarting_the_hub(ingestor: Ingestor) -> None:
+    ingestor.process_batch([raw_event(1, sensor="pir-hall")])
+    assert ingestor.store.events()[-1].room is None  # not registered yet
+    spec = home_spec()
+    kit = spec.kits[0]
+    sensors = [*kit.sensors, SensorSpec(id="pir-hall", kind=SensorKind.MOTION, room="Hallway")]
+    ingestor.store.register_home(
+        spec.model_copy(update={"kits": [kit.model_copy(update={"sensors": sensors})]}), T0
+    )
+    assert isinstance(ingestor.clock, ManualClock)
+    ingestor.clock.advance(61)
+    ingestor.process_batch([raw_event(2, sensor="pir-hall")])
+    assert ingestor.store.events()[-1].room == "Hallway"
