@@ -94,7 +94,13 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
 
     hub = Hub(settings, on_alert=on_alert, alert_channel=PrintChannel(notify))
     hub.start()
+    from dashboards.demo_web import start_demo_web
+
+    web = start_demo_web(db_path, hub.stats)
     say("Mehr demo")
+    say(f"  dashboard: {web.url}  (log in as one of these; demo-only passwords)")
+    for acct in web.accounts:
+        say(f"    {acct['role']:<14} {acct['username']:<11} {acct['password']}")
     say(f"  broker:   {url} ({'embedded amqtt' if broker else 'MEHR_MQTT_URL'})")
     say(f"  database: {db_path}")
     say(f"  hub stats: {hub.stats_url}")
@@ -142,11 +148,14 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
         for kit in kits:
             kit.close()
         _drain(hub, kits)
+        web.stop()
         hub.stop()
         if broker is not None:
             broker.stop()
 
     summary = _summary(db_path, hub, log)
+    summary["dashboard_url"] = web.url
+    summary["accounts"] = web.accounts
     if as_json:
         print(json.dumps(summary), file=out)
     else:
