@@ -14,6 +14,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mehr.configfile import ConfigError
@@ -108,6 +109,33 @@ def _cmd_eval_inactivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _moment(text: str, end_of_day: bool = False) -> datetime:
+    """A date (whole day, UTC) or an ISO 8601 time; naive times are UTC."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if end_of_day and len(text) == 10:
+        moment += timedelta(days=1)
+    return moment
+
+
+def _cmd_report_response(args: argparse.Namespace) -> int:
+    from hub.alerts.report import response_report
+    from hub.alerts.schema import migrate_alerts
+    from hub.store.sqlite import SqliteStore
+
+    store = SqliteStore(args.db)  # brings the schema up to date before reading
+    try:
+        migrate_alerts(store.connection, str(args.db))
+        report = response_report(
+            store.connection, _moment(args.start), _moment(args.end, end_of_day=True)
+        )
+    finally:
+        store.close()
+    print(json.dumps(report, indent=2 if args.pretty else None, ensure_ascii=False))
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from mehr.evaluation import falls
 
@@ -163,6 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev_ina.add_argument("--seed", type=int, default=0)
     ev_ina.add_argument("--pretty", action="store_true")
     ev_ina.set_defaults(func=_cmd_eval_inactivity)
+
+    rep = sub.add_parser("report", help="reports for the district")
+    rep_sub = rep.add_subparsers(dest="what", required=True)
+    resp = rep_sub.add_parser(
+        "response", help="time to notify, acknowledge and arrive, per mahalla, vs. targets"
+    )
+    resp.add_argument("--db", type=Path, required=True, help="the hub's database")
+    resp.add_argument("--from", dest="start", required=True, help="date or ISO time (UTC)")
+    resp.add_argument("--to", dest="end", required=True, help="date (inclusive) or ISO time")
+    resp.add_argument("--pretty", action="store_true")
+    resp.set_defaults(func=_cmd_report_response)
 
     tr = sub.add_parser("train", help="fit detector parameters that ship in the package")
     tr_sub = tr.add_subparsers(dest="what", required=True)
