@@ -23,6 +23,10 @@ system-deps:
 	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
 		echo "installing mosquitto (apt-get)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto; }
+	@test -x /usr/bin/chromium && command -v victoria-metrics >/dev/null 2>&1 || { \
+		echo "installing chromium and victoria-metrics for the dashboard tests (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		chromium victoria-metrics; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
