@@ -21,16 +21,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub.registry import HomeSpec, KitSpec, SensorSpec  # noqa: E402
-from hub.routine_scan import RoutineScanner  # noqa: E402
-from hub.stats import HubStats  # noqa: E402
-from hub.store.base import NewEvent  # noqa: E402
-from hub.store.sqlite import SqliteStore  # noqa: E402
-from mehr.clock import ManualClock  # noqa: E402
-from mehr.contract import SensorKind  # noqa: E402
+from hub.registry import HomeSpec, KitSpec, SensorSpec
+from hub.routine_scan import RoutineScanner
+from hub.stats import HubStats
+from hub.store.base import NewEvent
+from hub.store.sqlite import SqliteStore
+from mehr.clock import ManualClock
+from mehr.contract import SensorKind
 
-ROOMS = (("pir-kitchen", "Kitchen"), ("pir-bath", "Bathroom"), ("pir-bed", "Bedroom"),
-         ("pir-living", "Living room"))
+ROOMS = (
+    ("pir-kitchen", "Kitchen"),
+    ("pir-bath", "Bathroom"),
+    ("pir-bed", "Bedroom"),
+    ("pir-living", "Living room"),
+)
 
 
 def populate(store: SqliteStore, homes: int, days: int, per_day: int, start: datetime) -> None:
@@ -49,8 +53,9 @@ def populate(store: SqliteStore, homes: int, days: int, per_day: int, start: dat
                 seq += 1
                 sensor, room = rng.choice(ROOMS)
                 at = day_start + timedelta(seconds=offset)
-                batch.append(NewEvent(f"home-{h}", f"kit-{h}", 1, seq, sensor, "motion", True,
-                                      room, at, at))
+                batch.append(
+                    NewEvent(f"home-{h}", f"kit-{h}", 1, seq, sensor, "motion", True, room, at, at)
+                )
         store.store_events(batch, start)
         store.commit()
 
@@ -80,15 +85,20 @@ def main() -> None:
             steady.append(time.perf_counter() - t0)
         store.close()
     med = statistics.median(steady)
-    print(json.dumps({
-        "homes": args.homes,
-        "events_per_home": args.days * args.per_day,
-        "first_scan_s": round(first, 3),
-        "first_scan_ms_per_home": round(first / args.homes * 1000, 2),
-        "steady_scan_s_median": round(med, 3),
-        "steady_scan_ms_per_home": round(med / args.homes * 1000, 3),
-        "homes_scanned_per_minute_in_half_a_core": int(30 / (med / args.homes)),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "homes": args.homes,
+                "events_per_home": args.days * args.per_day,
+                "first_scan_s": round(first, 3),
+                "first_scan_ms_per_home": round(first / args.homes * 1000, 2),
+                "steady_scan_s_median": round(med, 3),
+                "steady_scan_ms_per_home": round(med / args.homes * 1000, 3),
+                "homes_scanned_per_minute_in_half_a_core": int(30 / (med / args.homes)),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":
