@@ -34,18 +34,28 @@ from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
 
-ROOMS = (("pir-kitchen", "Kitchen"), ("pir-bed", "Bedroom"), ("pir-hall", "Hallway"),
-         ("pir-bath", "Bathroom"))
+ROOMS = (
+    ("pir-kitchen", "Kitchen"),
+    ("pir-bed", "Bedroom"),
+    ("pir-hall", "Hallway"),
+    ("pir-bath", "Bathroom"),
+)
 
 
 def seed(db_path: Path, homes: int, days: int, now: datetime) -> int:
-    """1,000 homes with a kit each; home-0000 has `days` of motion (about 16 events an hour by day)."""
+    """1,000 homes with a kit each; home-0000 has `days` of motion (16 events an hour by day)."""
     store = SqliteStore(db_path, synchronous="NORMAL")
     sensors = [SensorSpec(id=s, kind=SensorKind.MOTION, room=r) for s, r in ROOMS]
     for i in range(homes):
-        store.register_home(HomeSpec(id=f"home-{i:04d}", name=f"Resident {i}",
-                                     mahalla=f"Mahalla {i % 40}",
-                                     kits=[KitSpec(id=f"kit-{i:04d}", sensors=sensors)]), now)
+        store.register_home(
+            HomeSpec(
+                id=f"home-{i:04d}",
+                name=f"Resident {i}",
+                mahalla=f"Mahalla {i % 40}",
+                kits=[KitSpec(id=f"kit-{i:04d}", sensors=sensors)],
+            ),
+            now,
+        )
     seq = 1
     batch: list[NewEvent] = []
     t = now - timedelta(days=days)
@@ -54,8 +64,9 @@ def seed(db_path: Path, homes: int, days: int, now: datetime) -> int:
             for k in range(16):
                 sid, room = ROOMS[(t.hour * 7 + k) % 4]
                 at = t + timedelta(seconds=k * 225)
-                batch.append(NewEvent("home-0000", "kit-0000", 1, seq, sid, "motion", True, room,
-                                      at, at))
+                batch.append(
+                    NewEvent("home-0000", "kit-0000", 1, seq, sid, "motion", True, room, at, at)
+                )
                 seq += 1
         t += timedelta(hours=1)
         if len(batch) > 20000:
@@ -66,15 +77,31 @@ def seed(db_path: Path, homes: int, days: int, now: datetime) -> int:
     # A little for every other home: one event and a heartbeat, and alerts here and there.
     for i in range(1, homes):
         at = now - timedelta(minutes=i % 300)
-        store.store_events([NewEvent(f"home-{i:04d}", f"kit-{i:04d}", 1, 1, "pir-kitchen",
-                                     "motion", True, "Kitchen", at, at)], now)
+        store.store_events(
+            [
+                NewEvent(
+                    f"home-{i:04d}",
+                    f"kit-{i:04d}",
+                    1,
+                    1,
+                    "pir-kitchen",
+                    "motion",
+                    True,
+                    "Kitchen",
+                    at,
+                    at,
+                )
+            ],
+            now,
+        )
         store.set_availability(f"kit-{i:04d}", "online", now)
         store.set_heartbeat(f"kit-{i:04d}", now, {"outbox_depth": 0, "sensors": {}})
         if i % 50 == 0:
             store.raise_alert(NewAlert(f"home-{i:04d}", "help_button", "critical", at, None))
     for d in range(0, days, 30):
-        store.raise_alert(NewAlert("home-0000", "help_button", "critical",
-                                   now - timedelta(days=d, hours=3), None))
+        store.raise_alert(
+            NewAlert("home-0000", "help_button", "critical", now - timedelta(days=d, hours=3), None)
+        )
     store.set_availability("kit-0000", "online", now)
     store.set_heartbeat("kit-0000", now, {"outbox_depth": 1, "sensors": {}})
     store.commit()
@@ -110,9 +137,15 @@ def main() -> int:
     database = Database(db_path)
     database.prepare()
     conn = database.connect()
-    create_user(conn, Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
-                username="family", password="bench-password-1", role=Role.FAMILY, now=now,
-                homes=["home-0000"])
+    create_user(
+        conn,
+        Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
+        username="family",
+        password="bench-password-1",
+        role=Role.FAMILY,
+        now=now,
+        homes=["home-0000"],
+    )
     conn.close()
     app = create_app(settings, clock=ManualClock(now))
     port = _port()
@@ -123,8 +156,9 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     results: dict[str, dict[str, float]] = {}
     with httpx.Client(base_url=base) as client:
-        token = client.post("/api/v1/login", json={"username": "family",
-                                                   "password": "bench-password-1"}).json()["token"]
+        token = client.post(
+            "/api/v1/login", json={"username": "family", "password": "bench-password-1"}
+        ).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
         client.cookies.set("mehr_session", token)
         for name, path, hdrs in (
@@ -139,14 +173,27 @@ def main() -> int:
                 r = client.get(path, headers=hdrs)
                 times.append((time.perf_counter() - start) * 1000)
                 assert r.status_code == 200, r.status_code
-            results[name] = {"p50_ms": _pct(times, 0.5), "p95_ms": _pct(times, 0.95),
-                             "p99_ms": _pct(times, 0.99), "mean_ms": round(statistics.mean(times), 1)}
+            results[name] = {
+                "p50_ms": _pct(times, 0.5),
+                "p95_ms": _pct(times, 0.95),
+                "p99_ms": _pct(times, 0.99),
+                "mean_ms": round(statistics.mean(times), 1),
+            }
     server.should_exit = True
-    print(json.dumps({
-        "homes": args.homes, "days_of_one_home": args.days, "events": events,
-        "db_mb": round(db_path.stat().st_size / 1e6, 1), "seed_s": round(seed_s, 1),
-        "requests_each": args.requests, "results": results,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "homes": args.homes,
+                "days_of_one_home": args.days,
+                "events": events,
+                "db_mb": round(db_path.stat().st_size / 1e6, 1),
+                "seed_s": round(seed_s, 1),
+                "requests_each": args.requests,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -120,7 +120,10 @@ def history(conn: sqlite3.Connection, alert_ids: list[int]) -> dict[int, list[Hi
     for r in rows:
         out[r["alert_id"]].append(
             HistoryEntry(
-                r["action"], r["actor"], datetime.fromtimestamp(r["at"], UTC), r["comment"],
+                r["action"],
+                r["actor"],
+                datetime.fromtimestamp(r["at"], UTC),
+                r["comment"],
                 r["outcome"],
             )
         )

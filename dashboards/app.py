@@ -108,8 +108,14 @@ def _install_handlers(app: FastAPI, ctx: AppContext) -> None:
         except Exception:
             _LOGGER.debug("error page without user", exc_info=True)
         t = translator(ctx.lang_of(request, auth_))
-        return ctx.render(request, "error.html", auth_, status_code=status, status=status,
-                          message=t(key) if key else "")
+        return ctx.render(
+            request,
+            "error.html",
+            auth_,
+            status_code=status,
+            status=status,
+            message=t(key) if key else "",
+        )
 
     @app.exception_handler(NotAuthenticatedError)
     async def not_authenticated(request: Request, exc: NotAuthenticatedError) -> Response:
@@ -119,9 +125,14 @@ def _install_handlers(app: FastAPI, ctx: AppContext) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        if _is_api(request) or request.url.path in ("/metrics",) or exc.status_code in (409, 422, 413):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                                headers=exc.headers)
+        if (
+            _is_api(request)
+            or request.url.path in ("/metrics",)
+            or exc.status_code in (409, 422, 413)
+        ):
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
         return page_error(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
@@ -138,8 +149,6 @@ def _install_handlers(app: FastAPI, ctx: AppContext) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
-
-
 
 
 def route_table(app: FastAPI) -> list[tuple[str, str]]:

@@ -32,15 +32,19 @@ def timeline_svg(segments: list[Segment], tz: ZoneInfo, now: datetime, title: st
     ]
     for hour in range(0, 25, 6):
         hx = left + hour * 3600 * scale
-        parts.append(f'<line x1="{hx:.1f}" y1="{top - 4}" x2="{hx:.1f}" y2="{height - 6}" '
-                     'class="grid"/>')
-        parts.append(f'<text x="{hx:.1f}" y="{top - 8}" class="tick" text-anchor="middle">'
-                     f"{hour:02d}</text>")
+        parts.append(
+            f'<line x1="{hx:.1f}" y1="{top - 4}" x2="{hx:.1f}" y2="{height - 6}" class="grid"/>'
+        )
+        parts.append(
+            f'<text x="{hx:.1f}" y="{top - 8}" class="tick" text-anchor="middle">{hour:02d}</text>'
+        )
     for i, room in enumerate(rooms):
         y = top + i * row_h
         colour = _PALETTE[i % len(_PALETTE)]
-        parts.append(f'<text x="{left - 6}" y="{y + row_h / 2 + 4:.1f}" class="label" '
-                     f'text-anchor="end">{escape(room[:10])}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y + row_h / 2 + 4:.1f}" class="label" '
+            f'text-anchor="end">{escape(room[:10])}</text>'
+        )
         for s in (s for s in segments if s.room == room):
             x0 = x(s.start)
             w = max(x(s.end) - x0, 3.0)
@@ -50,8 +54,9 @@ def timeline_svg(segments: list[Segment], tz: ZoneInfo, now: datetime, title: st
                 f"{s.start.astimezone(tz):%H:%M}–{s.end.astimezone(tz):%H:%M}</title></rect>"
             )
     nx = x(now)
-    parts.append(f'<line x1="{nx:.1f}" y1="{top - 4}" x2="{nx:.1f}" y2="{height - 6}" '
-                 'class="now"/>')
+    parts.append(
+        f'<line x1="{nx:.1f}" y1="{top - 4}" x2="{nx:.1f}" y2="{height - 6}" class="now"/>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -88,7 +93,9 @@ def week_svg(days: list[DayActivity], title: str, moves_label: str, sleep_label:
                 f'height="{sh:.1f}" class="bar-sleep"><title>{d.day}: {d.sleep_hours} h'
                 "</title></rect>"
             )
-        parts.append(f'<text x="{x0 + bw:.1f}" y="{height - 10}" class="tick" '
-                     f'text-anchor="middle">{d.day[5:]}</text>')
+        parts.append(
+            f'<text x="{x0 + bw:.1f}" y="{height - 10}" class="tick" '
+            f'text-anchor="middle">{d.day[5:]}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)

@@ -1,4 +1,4 @@
-"""What one app instance holds (settings, database, clock, hashing, templates) and page rendering."""
+"""What one app instance holds (settings, database, clock, hashing, templates); page rendering."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from zoneinfo import ZoneInfo
 
 from dashboards.accounts import LANGS, Passwords, User
 from dashboards.db import Database
@@ -103,19 +103,22 @@ class AppContext:
                 "csrf": csrf,
                 "ago": lambda moment: ago(t, moment, now),
                 "local": lambda moment: moment.astimezone(zone).strftime("%d.%m %H:%M"),
-                "local_ts": lambda ts: datetime.fromtimestamp(ts, UTC)
-                .astimezone(zone)
-                .strftime("%Y-%m-%d %H:%M:%S"),
-                "flash": t(request.query_params.get("flash", "")) if request.query_params.get(
-                    "flash"
-                ) else None,
+                "local_ts": lambda ts: (
+                    datetime.fromtimestamp(ts, UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+                ),
+                "flash": t(request.query_params.get("flash", ""))
+                if request.query_params.get("flash")
+                else None,
                 **context,
             },
             status_code=status_code,
         )
         if new_nonce:
             page.set_cookie(
-                ANON_COOKIE, new_nonce, httponly=True, samesite="strict",
+                ANON_COOKIE,
+                new_nonce,
+                httponly=True,
+                samesite="strict",
                 secure=self.settings.cookie_secure,
             )
         page.headers["Cache-Control"] = "no-store"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from hub.store.sqlite import SqliteStore
 from dashboards.schema import migrate_web
+from hub.store.sqlite import SqliteStore
 
 __all__ = ["Database"]
 

@@ -50,7 +50,9 @@ class DemoWeb:
         self.thread.join(timeout=10)
 
 
-def start_demo_web(db_path: Path, hub_stats: HubStats | None, clock: Clock | None = None) -> DemoWeb:
+def start_demo_web(
+    db_path: Path, hub_stats: HubStats | None, clock: Clock | None = None
+) -> DemoWeb:
     """Create the demo accounts and serve the app on a free loopback port."""
     settings = WebSettings(
         db_path=db_path,
@@ -67,9 +69,16 @@ def start_demo_web(db_path: Path, hub_stats: HubStats | None, clock: Clock | Non
     try:
         for role, username, scope in _ACCOUNTS:
             password = "demo-" + secrets.token_urlsafe(9)
-            create_user(conn, passwords, username=username, password=password, role=role,
-                        now=(clock or SystemClock()).now(), display_name=username.title(),
-                        **scope)
+            create_user(
+                conn,
+                passwords,
+                username=username,
+                password=password,
+                role=role,
+                now=(clock or SystemClock()).now(),
+                display_name=username.title(),
+                **scope,
+            )
             accounts.append({"role": role.value, "username": username, "password": password})
     finally:
         conn.close()

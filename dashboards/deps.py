@@ -20,9 +20,9 @@ from dashboards.sessions import check_anon_csrf, load_session
 from dashboards.tenancy import HomeRow, home_if_visible
 
 __all__ = [
+    "Ctx",
     "CurrentAuth",
     "CurrentUser",
-    "Ctx",
     "Db",
     "MaybeAuth",
     "NotAuthenticatedError",
@@ -180,7 +180,9 @@ def visible_kit(kit_id: str, user: CurrentUser, db: Db) -> tuple[str, HomeRow]:
 VisibleKit = Annotated[tuple[str, HomeRow], Depends(visible_kit)]
 
 
-def visible_request(request_id: int, user: CurrentUser, db: Db) -> tuple[dict[str, object], HomeRow]:
+def visible_request(
+    request_id: int, user: CurrentUser, db: Db
+) -> tuple[dict[str, object], HomeRow]:
     """The visit/call request in the path and its home, if this user may see the home."""
     row = db.execute("SELECT * FROM web_requests WHERE id=?", (request_id,)).fetchone()
     home = None if row is None else home_if_visible(db, user, row["home_id"])

@@ -40,6 +40,21 @@ def fingerprint(conn: sqlite3.Connection, home_ids: list[str]) -> tuple[Any, ...
     return tuple(parts)
 
 
+def _look(
+    ctx: AppContext,
+    home_ids: list[str],
+    payload: Callable[[sqlite3.Connection], dict[str, Any]],
+    last: tuple[Any, ...] | None,
+) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
+    """The current fingerprint, and the payload when it differs from the last one sent."""
+    conn = ctx.db.connect()
+    try:
+        now = fingerprint(conn, home_ids)
+        return now, (payload(conn) if now != last else None)
+    finally:
+        conn.close()
+
+
 def sse_response(
     request: Request,
     ctx: AppContext,
@@ -56,15 +71,7 @@ def sse_response(
             if await request.is_disconnected():
                 return
 
-            def look() -> tuple[tuple[Any, ...], dict[str, Any] | None]:
-                conn = ctx.db.connect()
-                try:
-                    now = fingerprint(conn, home_ids)
-                    return now, (payload(conn) if now != last else None)
-                finally:
-                    conn.close()
-
-            current, body = await anyio.to_thread.run_sync(look)
+            current, body = await anyio.to_thread.run_sync(_look, ctx, home_ids, payload, last)
             if body is not None:
                 last = current
                 yield f"event: update\ndata: {json.dumps(body, default=str)}\n\n".encode()

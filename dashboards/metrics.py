@@ -49,20 +49,24 @@ class _MehrCollector(Collector):
             c = CounterMetricFamily(f"mehr_hub_{key}", f"Hub messages/events: {key}.")
             c.add_metric([], float(snap.get(key, 0)))
             yield c
-        rej = CounterMetricFamily("mehr_hub_rejected", "Rejected messages by reason.",
-                                  labels=["reason"])
+        rej = CounterMetricFamily(
+            "mehr_hub_rejected", "Rejected messages by reason.", labels=["reason"]
+        )
         for reason, count in snap["rejected"].items():
             rej.add_metric([reason], float(count))
         yield rej
-        q = GaugeMetricFamily("mehr_hub_ingest_queue_depth", "Messages waiting for the ingest "
-                              "worker.")
+        q = GaugeMetricFamily(
+            "mehr_hub_ingest_queue_depth", "Messages waiting for the ingest worker."
+        )
         q.add_metric([], float(snap["queue_depth"]))
         yield q
         lat = snap.get("ingest_latency") or {}
         if lat:
-            g = GaugeMetricFamily("mehr_hub_ingest_latency_seconds",
-                                  "Kit-clock to committed latency of recent events.",
-                                  labels=["quantile"])
+            g = GaugeMetricFamily(
+                "mehr_hub_ingest_latency_seconds",
+                "Kit-clock to committed latency of recent events.",
+                labels=["quantile"],
+            )
             g.add_metric(["0.5"], lat["p50_ms"] / 1000)
             g.add_metric(["0.99"], lat["p99_ms"] / 1000)
             yield g

@@ -11,6 +11,7 @@ import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -199,7 +200,9 @@ class HomeStatus:
         }
 
 
-def _kit_health(conn: sqlite3.Connection, home_id: str, now: datetime, stale_s: float) -> list[KitHealth]:
+def _kit_health(
+    conn: sqlite3.Connection, home_id: str, now: datetime, stale_s: float
+) -> list[KitHealth]:
     out = []
     for r in conn.execute("SELECT * FROM kits WHERE home_id=? ORDER BY id", (home_id,)):
         beat = json.loads(r["last_heartbeat"]) if r["last_heartbeat"] else {}
@@ -342,7 +345,7 @@ def week_activity(
             inside = [t for t in times if night_from <= t <= night_to]
             if inside:
                 edges = [night_from, *inside, night_to]
-                sleep = round(max(b - a for a, b in zip(edges, edges[1:], strict=False)) / 3600, 1)
+                sleep = round(max(b - a for a, b in pairwise(edges)) / 3600, 1)
         out.append(DayActivity(day, counts.get(day, 0), sleep))
     return out
 
@@ -436,12 +439,22 @@ def caseload(
     for h in homes:
         sev = sorted(alerts.get(h.id, []), key=lambda s: SEVERITY_RANK.get(s, 9))
         last_at = _ts(last.get(h.id))
-        quiet = h.id not in away and (last_at is None or now.timestamp() - last.get(h.id, 0) > quiet_s)
+        quiet = h.id not in away and (
+            last_at is None or now.timestamp() - last.get(h.id, 0) > quiet_s
+        )
         level = "alert" if sev else ("attention" if quiet or h.id in kits_bad else "ok")
         name, risk = residents.get(h.id, (h.name, "medium"))
         rows.append(
-            CaseRow(h, level, sev[0] if sev else None, len(sev), int(requests.get(h.id, 0)),
-                    last_at, risk, name)
+            CaseRow(
+                h,
+                level,
+                sev[0] if sev else None,
+                len(sev),
+                int(requests.get(h.id, 0)),
+                last_at,
+                risk,
+                name,
+            )
         )
     rows.sort(
         key=lambda c: (
@@ -482,7 +495,8 @@ def last_visit(conn: sqlite3.Connection, home_id: str) -> datetime | None:
         (home_id,),
     ).fetchone()[0]
     b = conn.execute(
-        "SELECT MAX(updated_at) FROM web_requests WHERE home_id=? AND kind='visit' AND state='done'",
+        "SELECT MAX(updated_at) FROM web_requests WHERE home_id=? AND kind='visit' "
+        "AND state='done'",
         (home_id,),
     ).fetchone()[0]
     values = [v for v in (a, b) if v is not None]
@@ -614,7 +628,9 @@ def kits_view(
         ):
             candidates = []
             if signals.get(s["id"]):
-                candidates.append(datetime.fromisoformat(str(signals[s["id"]]).replace("Z", "+00:00")))
+                candidates.append(
+                    datetime.fromisoformat(str(signals[s["id"]]).replace("Z", "+00:00"))
+                )
             if s["id"] in seen:
                 candidates.append(datetime.fromtimestamp(seen[s["id"]], UTC))
             sensors.append(SensorView(s["id"], s["kind"], s["room"], max(candidates, default=None)))
@@ -662,14 +678,14 @@ def district_report(
         arrive: list[float] = []
         outcomes: dict[str, int] = defaultdict(int)
         for a in alerts:
-            for h in hist[a["id"]]:
-                delay = h.at.timestamp() - a["raised_at"]
-                if h.action == "acknowledge":
+            for entry in hist[a["id"]]:
+                delay = entry.at.timestamp() - a["raised_at"]
+                if entry.action == "acknowledge":
                     ack.append(delay)
-                elif h.action == "arrived":
+                elif entry.action == "arrived":
                     arrive.append(delay)
-                elif h.action == "resolve":
-                    outcomes[h.outcome] += 1
+                elif entry.action == "resolve":
+                    outcomes[entry.outcome] += 1
         out.append(
             {
                 "mahalla": mahalla,

@@ -32,9 +32,23 @@ __all__ = [
 
 EXPORTS = ("residents", "alerts", "visits")
 _CSV_FIELDS = (
-    "person_id", "full_name", "birth_date", "address", "mahalla", "risk_level", "home_id",
-    "languages", "contacts",
+    "person_id",
+    "full_name",
+    "birth_date",
+    "address",
+    "mahalla",
+    "risk_level",
+    "home_id",
+    "languages",
+    "contacts",
 )
+
+
+Lang = Literal["uz", "ru", "en"]
+
+
+def _default_langs() -> list[Lang]:
+    return ["uz"]
 
 
 class Contact(BaseModel):
@@ -63,7 +77,7 @@ class ResidentRow(BaseModel):
     mahalla: str = Field(default="", max_length=200)
     risk_level: Literal["low", "medium", "high"] = "medium"
     home_id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-    languages: list[Literal["uz", "ru", "en"]] = Field(default_factory=lambda: ["uz"])
+    languages: list[Lang] = Field(default_factory=_default_langs)
     contacts: list[Contact] = Field(default_factory=list)
 
     @field_validator("birth_date")
@@ -111,7 +125,7 @@ def _csv_record(raw: dict[str, str | None]) -> dict[str, Any]:
 
 
 def parse_file(name: str, data: bytes) -> list[dict[str, Any] | Exception]:
-    """Read a CSV or JSON registry file into raw records (an Exception where a row is unreadable)."""
+    """Read a CSV or JSON registry file into raw records (an Exception for an unreadable row)."""
     text = data.decode("utf-8-sig")
     if name.lower().endswith(".json") or text.lstrip().startswith(("[", "{")):
         body = json.loads(text)
@@ -155,9 +169,10 @@ def import_registry(
             pid = raw.get("person_id") if isinstance(raw, dict) else None
             report.rejected.append({"row": number, "person_id": pid, "reason": _reason(exc)})
             continue
-        if row.home_id and conn.execute(
-            "SELECT 1 FROM homes WHERE id=?", (row.home_id,)
-        ).fetchone() is None:
+        if (
+            row.home_id
+            and conn.execute("SELECT 1 FROM homes WHERE id=?", (row.home_id,)).fetchone() is None
+        ):
             store = db.store()
             try:  # the hub's registry interface, not our own SQL, creates homes
                 store.register_home(
@@ -216,7 +231,8 @@ def export_rows(
         home_ids = [r[0] for r in conn.execute("SELECT id FROM homes")]
         if what == "residents":
             home_ids = home_ids + [
-                r[0] for r in conn.execute("SELECT DISTINCT home_id FROM web_residents")
+                r[0]
+                for r in conn.execute("SELECT DISTINCT home_id FROM web_residents")
                 if r[0] is not None
             ]
     if not home_ids:

@@ -99,7 +99,9 @@ def login_blocked(
     return False
 
 
-def record_failure(conn: sqlite3.Connection, keys: list[str], now: datetime, window_s: float) -> None:
+def record_failure(
+    conn: sqlite3.Connection, keys: list[str], now: datetime, window_s: float
+) -> None:
     """Count one failed login against each key, and forget failures older than the window."""
     conn.executemany(
         "INSERT INTO web_login_failures(key, at) VALUES (?,?)", [(k, now.timestamp()) for k in keys]

@@ -14,7 +14,7 @@ __all__ = ["DEMO_SECRET_PREFIX", "WebSettings", "load_web_settings"]
 
 # Secrets starting with this are only accepted when demo=True, so a copied demo config cannot
 # go to production with a known key.
-DEMO_SECRET_PREFIX = "demo-only-"
+DEMO_SECRET_PREFIX = "demo-only-"  # noqa: S105 - a marker that is refused, not a secret
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "please-change", "mehr"}
 
 

@@ -15,7 +15,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from influxdb_client import InfluxDBClient, Point, WriteOptions, WritePrecision
+import influxdb_client as _influx
+
+# influxdb-client is only partly typed; treat its classes as Any rather than scatter ignores.
+_client_lib: Any = _influx
+InfluxDBClient: Any = _client_lib.InfluxDBClient
+Point: Any = _client_lib.Point
+WriteOptions: Any = _client_lib.WriteOptions
+WritePrecision: Any = _client_lib.WritePrecision
 
 __all__ = ["InfluxSettings", "InfluxSink"]
 
@@ -127,7 +134,7 @@ class InfluxSink:
     def poll_once(self) -> int:
         """Hand new events, heartbeats and fall scores to the write API; return how many."""
         conn = self._connect()
-        points: list[Point] = []
+        points: list[Any] = []
         try:
             for r in conn.execute(
                 "SELECT id, home_id, kit_id, sensor_id, kind, value, room, occurred_at FROM events "
@@ -137,9 +144,13 @@ class InfluxSink:
                 self._last_event = r["id"]
                 value = json.loads(r["value"])
                 p = (
-                    Point("mehr_event").tag("home", r["home_id"]).tag("kit", r["kit_id"])
-                    .tag("sensor", r["sensor_id"]).tag("kind", r["kind"])
-                    .tag("room", r["room"] or "").field("count", 1)
+                    Point("mehr_event")
+                    .tag("home", r["home_id"])
+                    .tag("kit", r["kit_id"])
+                    .tag("sensor", r["sensor_id"])
+                    .tag("kind", r["kind"])
+                    .tag("room", r["room"] or "")
+                    .field("count", 1)
                     .time(int(r["occurred_at"] * 1000), WritePrecision.MS)
                 )
                 if isinstance(value, bool | int | float):
@@ -163,8 +174,12 @@ class InfluxSink:
             ):
                 self._last_alert = r["id"]
                 verdict = json.loads(r["detail"]).get("fall_detector")
-                p = Point("mehr_alert").tag("home", r["home_id"]).tag("kind", r["kind"]) \
+                p = (
+                    Point("mehr_alert")
+                    .tag("home", r["home_id"])
+                    .tag("kind", r["kind"])
                     .field("count", 1)
+                )
                 if isinstance(verdict, dict) and isinstance(verdict.get("probability"), float):
                     p = p.field("fall_probability", verdict["probability"])
                 points.append(p.time(int(r["raised_at"] * 1000), WritePrecision.MS))

@@ -43,8 +43,14 @@ def _cmd_web(args: argparse.Namespace) -> int:
         stats = hub.stats
     app = create_app(settings, hub_stats=stats)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
-                    proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            proxy_headers=True,
+            forwarded_allow_ips="127.0.0.1",
+        )
     finally:
         if hub is not None:
             hub.stop()
@@ -102,8 +108,11 @@ def _cmd_registry(args: argparse.Namespace) -> int:
             print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
             return 1 if report.rejected else 0
         rows = export_rows(conn, args.what, None)
-        text = json.dumps(rows, indent=2, ensure_ascii=False) if args.format == "json" else \
-            to_csv(rows, args.what)
+        text = (
+            json.dumps(rows, indent=2, ensure_ascii=False)
+            if args.format == "json"
+            else to_csv(rows, args.what)
+        )
         if args.out is None:
             sys.stdout.write(text)
         else:
@@ -129,8 +138,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     common(web)
     web.add_argument("--host")
     web.add_argument("--port", type=int)
-    web.add_argument("--with-hub", type=Path, metavar="HUB_YAML",
-                     help="also run the hub in this process (its counters feed /metrics)")
+    web.add_argument(
+        "--with-hub",
+        type=Path,
+        metavar="HUB_YAML",
+        help="also run the hub in this process (its counters feed /metrics)",
+    )
     web.set_defaults(func=_cmd_web)
 
     user = sub.add_parser("user", help="web accounts")

@@ -119,7 +119,7 @@ def _page(lang: Language, body: str, status: int = 200) -> HTMLResponse:
         "padding:0 1rem;color:#111}button{font-size:1.2rem;padding:.8rem 1.2rem;"
         "background:#0b5;color:#fff;border:0;border-radius:.4rem}"
         "textarea{width:100%;font-size:1rem}.k{color:#444}</style></head><body>"
-        f"<nav aria-label=\"language\">{switch}</nav><main>{body}</main></body></html>"
+        f'<nav aria-label="language">{switch}</nav><main>{body}</main></body></html>'
     )
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
 

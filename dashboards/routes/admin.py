@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, UploadFile
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 
 from dashboards.accounts import AccountError, Role, create_user, list_users
 from dashboards.audit import audit, recent
-from dashboards.deps import CurrentAuth, Ctx, Db, csrf_protect, require
+from dashboards.deps import Ctx, CurrentAuth, Db, csrf_protect, require
 from dashboards.registry_io import EXPORTS, export_rows, import_registry, parse_file, to_csv
 
 __all__ = ["router", "split_list"]
@@ -47,8 +53,14 @@ def admin_add_user(
     """Create an account."""
     try:
         user = create_user(
-            db, ctx.passwords, username=username, password=password, role=Role(role),
-            now=ctx.now(), homes=split_list(homes), mahallas=split_list(mahallas),
+            db,
+            ctx.passwords,
+            username=username,
+            password=password,
+            role=Role(role),
+            now=ctx.now(),
+            homes=split_list(homes),
+            mahallas=split_list(mahallas),
         )
     except (AccountError, ValueError) as exc:
         raise HTTPException(422, str(exc)) from None
@@ -69,19 +81,27 @@ async def admin_import(
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPException(422, f"unreadable file: {exc}") from None
     report = import_registry(ctx.db, db, records, ctx.now())
-    audit(db, auth.user, "registry.import", f"file:{file.filename}", ctx.now(),
-          **{k: v for k, v in report.to_dict().items() if k != "rejected"},
-          rejected=len(report.rejected))
+    audit(
+        db,
+        auth.user,
+        "registry.import",
+        f"file:{file.filename}",
+        ctx.now(),
+        **{k: v for k, v in report.to_dict().items() if k != "rejected"},
+        rejected=len(report.rejected),
+    )
     return ctx.render(
-        request, "admin.html", auth, users=list_users(db), roles=[r.value for r in Role],
+        request,
+        "admin.html",
+        auth,
+        users=list_users(db),
+        roles=[r.value for r in Role],
         report=report,
     )
 
 
 @router.get("/admin/registry/export/{what}")
-def admin_export(
-    ctx: Ctx, db: Db, auth: CurrentAuth, what: str, format: str = "csv"  # noqa: A002
-) -> Response:
+def admin_export(ctx: Ctx, db: Db, auth: CurrentAuth, what: str, format: str = "csv") -> Response:
     """Residents, alerts or visits as CSV or JSON."""
     if what not in EXPORTS or format not in ("csv", "json"):
         raise HTTPException(404, "not_found")

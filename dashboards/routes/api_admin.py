@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from dashboards.accounts import AccountError, Role, create_user, list_users
 from dashboards.audit import audit, recent
-from dashboards.deps import CurrentAuth, Ctx, Db, csrf_protect, require
+from dashboards.deps import Ctx, CurrentAuth, Db, csrf_protect, require
 from dashboards.registry_io import EXPORTS, export_rows, import_registry, parse_file, to_csv
 from dashboards.routes.admin import MAX_UPLOAD
 from dashboards.routes.api_models import UserIn
@@ -27,8 +27,13 @@ router = APIRouter(
 def api_users(db: Db) -> list[dict[str, Any]]:
     """All active accounts."""
     return [
-        {"username": u.username, "role": u.role.value, "homes": sorted(u.homes),
-         "mahallas": sorted(u.mahallas), "all_homes": u.all_homes}
+        {
+            "username": u.username,
+            "role": u.role.value,
+            "homes": sorted(u.homes),
+            "mahallas": sorted(u.mahallas),
+            "all_homes": u.all_homes,
+        }
         for u in list_users(db)
     ]
 
@@ -38,9 +43,17 @@ def api_add_user(body: UserIn, ctx: Ctx, db: Db, auth: CurrentAuth) -> dict[str,
     """Create an account."""
     try:
         user = create_user(
-            db, ctx.passwords, username=body.username, password=body.password, role=body.role,
-            now=ctx.now(), display_name=body.display_name, homes=body.homes,
-            mahallas=body.mahallas, all_homes=body.all_homes, lang=body.lang,
+            db,
+            ctx.passwords,
+            username=body.username,
+            password=body.password,
+            role=body.role,
+            now=ctx.now(),
+            display_name=body.display_name,
+            homes=body.homes,
+            mahallas=body.mahallas,
+            all_homes=body.all_homes,
+            lang=body.lang,
         )
     except AccountError as exc:
         raise HTTPException(422, str(exc)) from None
@@ -59,14 +72,20 @@ async def api_import(file: UploadFile, ctx: Ctx, db: Db, auth: CurrentAuth) -> d
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPException(422, f"unreadable file: {exc}") from None
     report = import_registry(ctx.db, db, records, ctx.now())
-    audit(db, auth.user, "registry.import", f"file:{file.filename}", ctx.now(),
-          rejected=len(report.rejected))
+    audit(
+        db,
+        auth.user,
+        "registry.import",
+        f"file:{file.filename}",
+        ctx.now(),
+        rejected=len(report.rejected),
+    )
     return report.to_dict()
 
 
 @router.get("/registry/export/{what}", response_model=None)
 def api_export(
-    what: str, ctx: Ctx, db: Db, auth: CurrentAuth, format: str = "json"  # noqa: A002
+    what: str, ctx: Ctx, db: Db, auth: CurrentAuth, format: str = "json"
 ) -> list[dict[str, Any]] | Response:
     """Residents, alerts or visits as JSON (or CSV with format=csv)."""
     if what not in EXPORTS:

@@ -9,7 +9,15 @@ from fastapi import APIRouter, Depends, HTTPException
 
 from dashboards.accounts import DISTRICT_ROLES, WORKER_ROLES
 from dashboards.audit import audit
-from dashboards.deps import CurrentAuth, Ctx, Db, VisibleAlert, VisibleRequest, csrf_protect, require
+from dashboards.deps import (
+    Ctx,
+    CurrentAuth,
+    Db,
+    VisibleAlert,
+    VisibleRequest,
+    csrf_protect,
+    require,
+)
 from dashboards.queries import alerts_of, caseload, district_report
 from dashboards.routes.api_models import ActionIn, RequestStateIn
 from dashboards.routes.worker import act_on_alert

@@ -7,15 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
+from dashboards.accounts import WORKER_ROLES
 from dashboards.alert_actions import AlertActionError, clear_away, set_away
 from dashboards.audit import audit
-from dashboards.deps import CurrentAuth, Ctx, Db, VisibleHome, csrf_protect, require
+from dashboards.deps import Ctx, CurrentAuth, Db, VisibleHome, csrf_protect, require
 from dashboards.live import sse_response
 from dashboards.queries import alerts_of
 from dashboards.routes.api_models import AwayIn, RequestIn
 from dashboards.routes.family import FAMILY_VIEW_ROLES
 from dashboards.routes.worker import resident_data
-from dashboards.accounts import WORKER_ROLES
 from dashboards.tenancy import visible_homes
 from dashboards.views import family_data, status_of
 from dashboards.visits import RequestError, create_request
@@ -43,8 +43,12 @@ def api_home(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str
     return {
         "status": data["status"].to_dict(),
         "today": [
-            {"room": s.room, "start": s.start.isoformat(), "end": s.end.isoformat(),
-             "events": s.events}
+            {
+                "room": s.room,
+                "start": s.start.isoformat(),
+                "end": s.end.isoformat(),
+                "events": s.events,
+            }
             for s in data["segments"]
         ],
         "week": [
@@ -53,20 +57,26 @@ def api_home(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str
         ],
         "contacts": data["contacts"],
         "requests": [
-            {**r, "created_at": r["created_at"].isoformat(), "updated_at": r["updated_at"].isoformat()}
+            {
+                **r,
+                "created_at": r["created_at"].isoformat(),
+                "updated_at": r["updated_at"].isoformat(),
+            }
             for r in data["requests"]
         ],
     }
 
 
 @router.get("/homes/{home_id}/alerts")
-def api_home_alerts(db: Db, home: VisibleHome, all: bool = False) -> list[dict[str, Any]]:  # noqa: A002
+def api_home_alerts(db: Db, home: VisibleHome, all: bool = False) -> list[dict[str, Any]]:
     """The home's alerts (open ones unless all=true)."""
     return [a.to_dict() for a in alerts_of(db, [home.id], open_only=not all)]
 
 
 @router.put("/homes/{home_id}/away")
-def api_set_away(body: AwayIn, ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str, Any]:
+def api_set_away(
+    body: AwayIn, ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome
+) -> dict[str, Any]:
     """Switch on away/holiday/visitor mode until a time."""
     try:
         state = set_away(db, home.id, body.mode, body.until, auth.user.username, ctx.now())
@@ -85,7 +95,9 @@ def api_clear_away(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> di
 
 
 @router.post("/homes/{home_id}/requests", status_code=201)
-def api_request(body: RequestIn, ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str, Any]:
+def api_request(
+    body: RequestIn, ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome
+) -> dict[str, Any]:
     """Ask the social worker for a visit or a call."""
     try:
         rid = create_request(db, home.id, body.kind, body.note, auth.user.id, ctx.now())
@@ -109,8 +121,11 @@ def api_resident(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict
     }
 
 
-@router.get("/homes/{home_id}/live", response_class=Response,
-            responses={200: {"content": {"text/event-stream": {}}}})
+@router.get(
+    "/homes/{home_id}/live",
+    response_class=Response,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 def api_live(request: Request, ctx: Ctx, home: VisibleHome) -> Response:
     """Server-sent events with the home's status whenever it changes."""
     return sse_response(request, ctx, [home.id], lambda conn: status_of(ctx, conn, home).to_dict())

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from dashboards.accounts import Role
-from dashboards.deps import CurrentAuth, Ctx, Db, VisibleKit, csrf_protect, require
+from dashboards.deps import Ctx, CurrentAuth, Db, VisibleKit, csrf_protect, require
 from dashboards.queries import kits_view
 from dashboards.tenancy import visible_homes
 
@@ -23,8 +23,9 @@ router = APIRouter(
 @router.get("/kits")
 def api_kits(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
     """Every kit the user may see."""
-    return [k.to_dict() for k in kits_view(db, visible_homes(db, auth.user),
-                                            ctx.settings.reports_dir())]
+    return [
+        k.to_dict() for k in kits_view(db, visible_homes(db, auth.user), ctx.settings.reports_dir())
+    ]
 
 
 @router.get("/kits/{kit_id}")

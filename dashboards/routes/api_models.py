@@ -9,8 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dashboards.accounts import Role
 
-__all__ = ["ActionIn", "AwayIn", "LoginIn", "PreferencesIn", "RequestIn", "RequestStateIn",
-           "UserIn"]
+__all__ = [
+    "ActionIn",
+    "AwayIn",
+    "LoginIn",
+    "PreferencesIn",
+    "RequestIn",
+    "RequestStateIn",
+    "UserIn",
+]
 
 
 class _In(BaseModel):

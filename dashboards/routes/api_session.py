@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from dashboards.accounts import set_preferences
-from dashboards.deps import CurrentAuth, Ctx, Db, csrf_protect
+from dashboards.deps import Ctx, CurrentAuth, Db, csrf_protect
 from dashboards.routes.api_models import LoginIn, PreferencesIn
 from dashboards.routes.auth import authenticate
 from dashboards.sessions import create_session, delete_session
@@ -32,8 +32,10 @@ def api_login(body: LoginIn, request: Request, ctx: Ctx, db: Db) -> dict[str, An
 def api_logout(request: Request, db: Db, auth: CurrentAuth) -> dict[str, bool]:
     """End the current session (bearer or cookie)."""
     header = request.headers.get("authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(
-        "mehr_session", ""
+    token = (
+        header[7:].strip()
+        if header.lower().startswith("bearer ")
+        else request.cookies.get("mehr_session", "")
     )
     delete_session(db, token)
     return {"ok": True}

@@ -125,7 +125,7 @@ def preferences(
     auth: MaybeAuth,
     lang: Annotated[str, Form()],
     large: Annotated[str | None, Form()] = None,
-    next: Annotated[str, Form()] = "/",  # noqa: A002 - the form field's name
+    next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Switch language and text size; remembered on the account (and in a cookie)."""
     lang = lang if lang in LANGS else "uz"
@@ -133,12 +133,15 @@ def preferences(
     if auth is not None:
         set_preferences(db, auth.user.id, lang=lang, large=big)
     # Only local paths: a crafted `next` must not send the user elsewhere.
-    target = next if next.startswith("/") and not next.startswith("//") and not urlsplit(
+    target = (
         next
-    ).netloc else "/"
+        if next.startswith("/") and not next.startswith("//") and not urlsplit(next).netloc
+        else "/"
+    )
     response = RedirectResponse(target, status_code=303)
     secure = ctx.settings.cookie_secure
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", secure=secure)
-    response.set_cookie(LARGE_COOKIE, "1" if big else "0", max_age=365 * 86400, samesite="lax",
-                        secure=secure)
+    response.set_cookie(
+        LARGE_COOKIE, "1" if big else "0", max_age=365 * 86400, samesite="lax", secure=secure
+    )
     return response

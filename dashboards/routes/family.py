@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from dashboards.accounts import Role
 from dashboards.alert_actions import AlertActionError, clear_away, set_away
 from dashboards.audit import audit
-from dashboards.deps import CurrentAuth, Ctx, Db, VisibleHome, csrf_protect, require
+from dashboards.deps import Ctx, CurrentAuth, Db, VisibleHome, csrf_protect, require
 from dashboards.live import sse_response
 from dashboards.tenancy import visible_homes
 from dashboards.views import family_data, status_of
@@ -22,7 +22,11 @@ __all__ = ["FAMILY_VIEW_ROLES", "router"]
 
 # Installers see kits, never residents' lives.
 FAMILY_VIEW_ROLES = (
-    Role.FAMILY, Role.SOCIAL_WORKER, Role.DUTY_OFFICER, Role.SUPERVISOR, Role.ADMIN,
+    Role.FAMILY,
+    Role.SOCIAL_WORKER,
+    Role.DUTY_OFFICER,
+    Role.SUPERVISOR,
+    Role.ADMIN,
 )
 router = APIRouter(
     dependencies=[Depends(csrf_protect), Depends(require(*FAMILY_VIEW_ROLES))],
@@ -63,9 +67,7 @@ def family_panel(
 @router.get("/homes/{home_id}/live")
 def family_live(request: Request, ctx: Ctx, home: VisibleHome) -> Response:
     """Server-sent events: 'update' whenever this home's data changes."""
-    return sse_response(
-        request, ctx, [home.id], lambda conn: status_of(ctx, conn, home).to_dict()
-    )
+    return sse_response(request, ctx, [home.id], lambda conn: status_of(ctx, conn, home).to_dict())
 
 
 @router.post("/homes/{home_id}/away")

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from dashboards.accounts import Role
-from dashboards.deps import CurrentAuth, Ctx, Db, csrf_protect, require
+from dashboards.deps import Ctx, CurrentAuth, Db, csrf_protect, require
 from dashboards.queries import kits_view
 from dashboards.tenancy import visible_homes
 

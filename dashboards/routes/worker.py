@@ -13,8 +13,8 @@ from dashboards.alert_actions import OUTCOMES, Action, AlertActionError, apply_a
 from dashboards.audit import audit
 from dashboards.context import AppContext
 from dashboards.deps import (
-    CurrentAuth,
     Ctx,
+    CurrentAuth,
     Db,
     VisibleAlert,
     VisibleHome,
@@ -83,8 +83,14 @@ def alert_page(
     alert, home = found
     audit(db, auth.user, "view", f"alert:{alert.id}", ctx.now())
     return ctx.render(
-        request, "alert.html", auth, tz=home.timezone, alert=alert, home=home,
-        resident=resident(db, home.id), outcomes=OUTCOMES,
+        request,
+        "alert.html",
+        auth,
+        tz=home.timezone,
+        alert=alert,
+        home=home,
+        resident=resident(db, home.id),
+        outcomes=OUTCOMES,
     )
 
 

@@ -45,11 +45,20 @@ def _home(home_id: str, kit_id: str, name: str, mahalla: str) -> HomeSpec:
         SensorSpec(id="door", kind=SensorKind.DOOR, room="Hallway"),
         SensorSpec(id="help", kind=SensorKind.HELP_BUTTON, room="Bedroom"),
     ]
-    return HomeSpec(id=home_id, name=name, mahalla=mahalla, kits=[KitSpec(id=kit_id, sensors=sensors)])
+    return HomeSpec(
+        id=home_id, name=name, mahalla=mahalla, kits=[KitSpec(id=kit_id, sensors=sensors)]
+    )
 
 
-def seed_activity(store: SqliteStore, home_id: str, kit_id: str, end: datetime, days: int,
-                  per_hour: int = 4, seq_start: int = 1) -> int:
+def seed_activity(
+    store: SqliteStore,
+    home_id: str,
+    kit_id: str,
+    end: datetime,
+    days: int,
+    per_hour: int = 4,
+    seq_start: int = 1,
+) -> int:
     """Daytime motion (07:00-22:00 local) for `days` days before `end`; return the next seq."""
     seq = seq_start
     batch: list[NewEvent] = []
@@ -72,7 +81,9 @@ def seed_activity(store: SqliteStore, home_id: str, kit_id: str, end: datetime, 
             store.commit()
             batch = []
     # The newest movement is in the kitchen, exactly at `end`.
-    batch.append(NewEvent(home_id, kit_id, 1, seq, "pir-kitchen", "motion", True, "Kitchen", end, end))
+    batch.append(
+        NewEvent(home_id, kit_id, 1, seq, "pir-kitchen", "motion", True, "Kitchen", end, end)
+    )
     seq += 1
     if batch:
         store.store_events(batch, end)
@@ -91,14 +102,42 @@ def build_world(tmp: Path, clock: ManualClock) -> World:
     for home, kit in (("home-a", "kit-a"), ("home-b", "kit-b")):
         seq = seed_activity(store, home, kit, now - timedelta(minutes=12), days=8)
         ids = store.store_events(
-            [NewEvent(home, kit, 1, seq, "help", "help_button", "pressed", "Bedroom",
-                      now - timedelta(minutes=5), now - timedelta(minutes=5))], now)
-        alert, _ = store.raise_alert(NewAlert(home, "help_button", "critical",
-                                              now - timedelta(minutes=5), ids[0], {"room": "Bedroom"}))
+            [
+                NewEvent(
+                    home,
+                    kit,
+                    1,
+                    seq,
+                    "help",
+                    "help_button",
+                    "pressed",
+                    "Bedroom",
+                    now - timedelta(minutes=5),
+                    now - timedelta(minutes=5),
+                )
+            ],
+            now,
+        )
+        alert, _ = store.raise_alert(
+            NewAlert(
+                home,
+                "help_button",
+                "critical",
+                now - timedelta(minutes=5),
+                ids[0],
+                {"room": "Bedroom"},
+            )
+        )
         alerts.append(alert.id)
         store.set_availability(kit, "online", now - timedelta(hours=1))
-        store.set_heartbeat(kit, now - timedelta(seconds=30), {
-            "outbox_depth": 2, "sensors": {"pir-kitchen": (now - timedelta(minutes=12)).isoformat()}})
+        store.set_heartbeat(
+            kit,
+            now - timedelta(seconds=30),
+            {
+                "outbox_depth": 2,
+                "sensors": {"pir-kitchen": (now - timedelta(minutes=12)).isoformat()},
+            },
+        )
         store.commit()
     store.close()
     database = Database(db_path)
@@ -116,13 +155,25 @@ def build_world(tmp: Path, clock: ManualClock) -> World:
         ("admin", Role.ADMIN, [], []),
     ]
     for name, role, homes, mahallas in users:
-        create_user(conn, pw, username=name, password=PASSWORD, role=role, now=now, homes=homes,
-                    mahallas=mahallas, display_name=name.title(), lang="en")
+        create_user(
+            conn,
+            pw,
+            username=name,
+            password=PASSWORD,
+            role=role,
+            now=now,
+            homes=homes,
+            mahallas=mahallas,
+            display_name=name.title(),
+            lang="en",
+        )
     req = []
     for home in ("home-a", "home-b"):
         cur = conn.execute(
             "INSERT INTO web_requests(home_id, kind, note, state, created_at, updated_at) "
-            "VALUES (?, 'call', 'please call', 'open', ?, ?)", (home, now.timestamp(), now.timestamp()))
+            "VALUES (?, 'call', 'please call', 'open', ?, ?)",
+            (home, now.timestamp(), now.timestamp()),
+        )
         req.append(int(cur.lastrowid or 0))
     conn.close()
     return World(db_path, clock, alerts[0], alerts[1], req[0], req[1])
@@ -131,9 +182,14 @@ def build_world(tmp: Path, clock: ManualClock) -> World:
 def settings_for(db_path: Path, **extra: object) -> WebSettings:
     """Fast, test-only settings (cheap argon2, short live streams, plain-HTTP cookies)."""
     values: dict[str, object] = {
-        "db_path": db_path, "demo": True, "secret_key": "demo-only-test-secret",
-        "cookie_secure": False, "argon2_time_cost": 1, "argon2_memory_kib": 8,
-        "live_poll_s": 0.01, "live_max_s": 0.03,
+        "db_path": db_path,
+        "demo": True,
+        "secret_key": "demo-only-test-secret",
+        "cookie_secure": False,
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8,
+        "live_poll_s": 0.01,
+        "live_max_s": 0.03,
     }
     values.update(extra)
     return WebSettings.model_validate(values)
@@ -174,8 +230,11 @@ def form_csrf(html: str) -> str:
 def login(client: TestClient, username: str, password: str = PASSWORD) -> TestClient:
     """Log a client in through the form, as a browser would."""
     page = client.get("/login")
-    r = client.post("/login", data={"username": username, "password": password,
-                                    "csrf_token": form_csrf(page.text)}, follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": form_csrf(page.text)},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     return client
 

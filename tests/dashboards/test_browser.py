@@ -3,7 +3,6 @@ acknowledging, language switching, and a family refused another home. Saves scre
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -19,8 +18,9 @@ from tests.dashboards.conftest import PASSWORD, START, World, build_world, setti
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium "
-                                "(make system-deps)")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="needs Debian chromium (make system-deps)"
+)
 
 
 def _free_port() -> int:
@@ -33,8 +33,9 @@ def _free_port() -> int:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, World]]:
     """The app with the two-tenant world, served by uvicorn on a free loopback port."""
     world = build_world(tmp_path_factory.mktemp("web"), ManualClock(START))
-    app = create_app(settings_for(world.db_path, live_poll_s=0.2, live_max_s=60.0),
-                     clock=world.clock)
+    app = create_app(
+        settings_for(world.db_path, live_poll_s=0.2, live_max_s=60.0), clock=world.clock
+    )
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -78,7 +79,9 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def test_family_sees_status_and_timeline_at_360px(served: tuple[str, World], browser: Browser) -> None:
+def test_family_sees_status_and_timeline_at_360px(
+    served: tuple[str, World], browser: Browser
+) -> None:
     """Status in words and colour, last activity with room, today's rooms chart, on a phone."""
     base, _ = served
     page = _login(browser, base, "fam-a")
@@ -162,5 +165,3 @@ def test_installer_sees_kits(served: tuple[str, World], browser: Browser) -> Non
     response = page.goto(f"{base}/homes/home-a")
     assert response is not None and response.status == 403
     page.context.close()
-
-

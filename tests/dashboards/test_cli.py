@@ -39,8 +39,23 @@ def test_cli_choices_match_the_code() -> None:
 def test_user_add_creates_a_scoped_account(tmp_path: Path) -> None:
     """An admin creates a family account for one home from the command line."""
     db = tmp_path / "m.db"
-    code = main(["user", "add", "--db", str(db), "--config", str(_cfg(tmp_path)), "nodira",
-                 "--role", "family", "--home", "home-1", "--password", "long-password-1"])
+    code = main(
+        [
+            "user",
+            "add",
+            "--db",
+            str(db),
+            "--config",
+            str(_cfg(tmp_path)),
+            "nodira",
+            "--role",
+            "family",
+            "--home",
+            "home-1",
+            "--password",
+            "long-password-1",
+        ]
+    )
     assert code == 0
     conn = Database(db).connect()
     found = get_user_by_name(conn, "nodira")
@@ -48,18 +63,35 @@ def test_user_add_creates_a_scoped_account(tmp_path: Path) -> None:
     assert found[1].startswith("$argon2id$")
 
 
-def test_user_add_refuses_a_short_password(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_user_add_refuses_a_short_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Weak passwords are refused with a message, not stored."""
-    code = main(["user", "add", "--db", str(tmp_path / "m.db"), "--config", str(_cfg(tmp_path)),
-                 "x", "--role", "admin", "--password", "short"])
+    code = main(
+        [
+            "user",
+            "add",
+            "--db",
+            str(tmp_path / "m.db"),
+            "--config",
+            str(_cfg(tmp_path)),
+            "x",
+            "--role",
+            "admin",
+            "--password",
+            "short",
+        ]
+    )
     assert code == 2
     assert "at least 10" in capsys.readouterr().err
 
 
 def _cfg(tmp: Path) -> Path:
     path = tmp / "web.yaml"
-    path.write_text("secret_key: 'a-long-random-secret-for-tests-0123456789'\n"
-                    "argon2_time_cost: 1\nargon2_memory_kib: 8\n")
+    path.write_text(
+        "secret_key: 'a-long-random-secret-for-tests-0123456789'\n"
+        "argon2_time_cost: 1\nargon2_memory_kib: 8\n"
+    )
     return path
 
 
@@ -71,7 +103,7 @@ def test_registry_import_is_idempotent_and_reports_rejects(
     csv_file = tmp_path / "reg.csv"
     csv_file.write_text(
         "person_id,full_name,birth_date,address,mahalla,risk_level,home_id,languages,contacts\n"
-        'P1,Karimova Aziza,1941-02-03,near the mosque,Navbahor,high,home-1,uz;ru,'
+        "P1,Karimova Aziza,1941-02-03,near the mosque,Navbahor,high,home-1,uz;ru,"
         '"[{""name"": ""Nodira"", ""phone"": ""+998901234567"", ""preference"": ""first""}]"\n'
         "P2,No Date,1850-01-01,,Navbahor,medium,,uz,\n"
         "P3,Bad Risk,1950-01-01,,Navbahor,extreme,,uz,\n",
@@ -87,8 +119,24 @@ def test_registry_import_is_idempotent_and_reports_rejects(
     again = json.loads(capsys.readouterr().out)
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 1)
     out = tmp_path / "residents.json"
-    assert main(["registry", "export", "residents", "--db", str(db), "--config", str(cfg),
-                 "--format", "json", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "registry",
+                "export",
+                "residents",
+                "--db",
+                str(db),
+                "--config",
+                str(cfg),
+                "--format",
+                "json",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = json.loads(out.read_text())
     assert rows[0]["person_id"] == "P1" and rows[0]["contacts"][0]["preference"] == "first"
     # The export reads back in unchanged: the round trip is the same data.

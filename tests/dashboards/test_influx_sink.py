@@ -32,14 +32,20 @@ def victoria(tmp_path: Path) -> Iterator[str]:
     """A victoria-metrics server on a free loopback port."""
     port = _port()
     proc = subprocess.Popen(
-        [VM, f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={tmp_path / 'vm'}",
-         "-retentionPeriod=100y", "-search.latencyOffset=0s"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            VM,
+            f"-httpListenAddr=127.0.0.1:{port}",
+            f"-storageDataPath={tmp_path / 'vm'}",
+            "-retentionPeriod=100y",
+            "-search.latencyOffset=0s",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
-            urllib.request.urlopen(f"{url}/health", timeout=0.5)  # noqa: S310 - loopback
+            urllib.request.urlopen(f"{url}/health", timeout=0.5)
             break
         except OSError:
             proc.poll()
@@ -51,18 +57,18 @@ def victoria(tmp_path: Path) -> Iterator[str]:
 
 
 def _export(url: str, match: str) -> list[dict[str, object]]:
-    urllib.request.urlopen(f"{url}/internal/force_flush", timeout=5)  # noqa: S310
-    with urllib.request.urlopen(  # noqa: S310 - loopback test server
-        f"{url}/api/v1/export?match[]={match}&start=0", timeout=5
-    ) as r:
+    urllib.request.urlopen(f"{url}/internal/force_flush", timeout=5)
+    with urllib.request.urlopen(f"{url}/api/v1/export?match[]={match}&start=0", timeout=5) as r:
         return [json.loads(line) for line in r.read().decode().splitlines() if line]
 
 
 def test_sink_writes_events_and_heartbeats_that_read_back(victoria: str, tmp_path: Path) -> None:
     """New events after start() arrive in InfluxDB (as victoria-metrics series) with their tags."""
     world = build_world(tmp_path, ManualClock(START))
-    sink = InfluxSink(str(world.db_path), InfluxSettings(url=victoria, org="mehr", bucket="mehr",
-                                                         flush_interval_ms=100, poll_s=3600))
+    sink = InfluxSink(
+        str(world.db_path),
+        InfluxSettings(url=victoria, org="mehr", bucket="mehr", flush_interval_ms=100, poll_s=3600),
+    )
     sink._last_event = 0  # replay everything seeded, to have data to read back
     sink._last_beat = 0.0
     handed = sink.poll_once()
@@ -80,9 +86,12 @@ def test_sink_writes_events_and_heartbeats_that_read_back(victoria: str, tmp_pat
 def test_sink_counts_failures_when_influx_is_down(tmp_path: Path) -> None:
     """A dead server does not block poll_once; the points are counted as failed after retries."""
     world = build_world(tmp_path, ManualClock(START))
-    sink = InfluxSink(str(world.db_path), InfluxSettings(url=f"http://127.0.0.1:{_port()}",
-                                                         org="o", bucket="b",
-                                                         flush_interval_ms=50))
+    sink = InfluxSink(
+        str(world.db_path),
+        InfluxSettings(
+            url=f"http://127.0.0.1:{_port()}", org="o", bucket="b", flush_interval_ms=50
+        ),
+    )
     sink._last_event = 0
     handed = sink.poll_once()  # returns at once: writing happens in the batching thread
     assert handed > 0 and sink.pending() > 0

@@ -6,14 +6,13 @@ fails `test_every_route_has_a_case`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from dashboards.app import create_app, route_table
-from tests.dashboards.conftest import World, csrf_of, settings_for
+from dashboards.app import route_table
+from tests.dashboards.conftest import World, csrf_of
 
 REFUSED = "refused"  # the other tenant's resource: 403 or 404
 EXCLUDES = "excludes"  # a listing: 200 and nothing of the other tenant in it
@@ -126,8 +125,9 @@ def _send(client: TestClient, method: str, url: str, body: str, csrf: str | None
             data["csrf_token"] = csrf
         return client.request(method, url, data=data, follow_redirects=False)
     if kind == "json":
-        return client.request(method, url, json=JSONS[name], headers=headers,
-                              follow_redirects=False)
+        return client.request(
+            method, url, json=JSONS[name], headers=headers, follow_redirects=False
+        )
     if kind == "file":
         files = {"file": ("r.csv", b"person_id,full_name\np1,X\n", "text/csv")}
         data = {"csrf_token": csrf} if csrf else {}
@@ -157,21 +157,32 @@ def test_another_tenant_is_refused(
 UNSAFE = sorted(k for k in CASES if k[0] in ("POST", "PUT", "DELETE", "PATCH"))
 # Owner of the resource each unsafe route is tried with (so only the missing token can fail it).
 CSRF_ACTOR = {
-    "/homes/{home_id}/away": "fam-a", "/homes/{home_id}/requests": "fam-a",
-    "/api/v1/homes/{home_id}/away": "fam-a", "/api/v1/homes/{home_id}/requests": "fam-a",
-    "/alerts/{alert_id}/action": "worker-a", "/requests/{request_id}/state": "worker-a",
+    "/homes/{home_id}/away": "fam-a",
+    "/homes/{home_id}/requests": "fam-a",
+    "/api/v1/homes/{home_id}/away": "fam-a",
+    "/api/v1/homes/{home_id}/requests": "fam-a",
+    "/alerts/{alert_id}/action": "worker-a",
+    "/requests/{request_id}/state": "worker-a",
     "/api/v1/alerts/{alert_id}/actions": "worker-a",
     "/api/v1/requests/{request_id}/state": "worker-a",
-    "/admin/users": "admin", "/admin/registry/import": "admin", "/api/v1/users": "admin",
-    "/api/v1/registry/import": "admin", "/logout": "fam-a", "/preferences": "fam-a",
-    "/api/v1/logout": "fam-a", "/api/v1/me/preferences": "fam-a", "/login": None,
+    "/admin/users": "admin",
+    "/admin/registry/import": "admin",
+    "/api/v1/users": "admin",
+    "/api/v1/registry/import": "admin",
+    "/logout": "fam-a",
+    "/preferences": "fam-a",
+    "/api/v1/logout": "fam-a",
+    "/api/v1/me/preferences": "fam-a",
+    "/login": None,
 }
 CSRF_EXEMPT = {
     # Takes JSON credentials and sets no cookie (returns a bearer token): nothing ambient to forge.
     ("POST", "/api/v1/login"): "JSON credentials, answers with a bearer token",
 }
 BODIES = {
-    "/preferences": "form:pref", "/login": "form:login", "/api/v1/me/preferences": "json:pref",
+    "/preferences": "form:pref",
+    "/login": "form:login",
+    "/api/v1/me/preferences": "json:pref",
 }
 FORMS["pref"] = {"lang": "ru"}
 FORMS["login"] = {"username": "fam-a", "password": "correct-horse-battery"}
@@ -204,15 +215,21 @@ def test_unsafe_route_accepts_the_right_csrf(
     assert actor is not None
     client = clients[actor]
     body = BODIES.get(path) or CASES[(method, path)][2]
-    response = _send(client, method, _url(path, world, own=True), body, csrf_of(client, world.db_path))
+    response = _send(
+        client, method, _url(path, world, own=True), body, csrf_of(client, world.db_path)
+    )
     assert response.status_code in (200, 201, 303), (response.status_code, response.text[:300])
 
 
 def test_bearer_token_needs_no_csrf(app: Any) -> None:
     """An app using a bearer token carries nothing ambient, so CSRF does not apply to it."""
     client = TestClient(app)
-    token = client.post("/api/v1/login", json={"username": "fam-a",
-                                               "password": "correct-horse-battery"}).json()["token"]
-    r = client.post("/api/v1/homes/home-a/requests", json={"kind": "call"},
-                    headers={"Authorization": f"Bearer {token}"})
+    token = client.post(
+        "/api/v1/login", json={"username": "fam-a", "password": "correct-horse-battery"}
+    ).json()["token"]
+    r = client.post(
+        "/api/v1/homes/home-a/requests",
+        json={"kind": "call"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert r.status_code == 201
