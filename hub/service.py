@@ -8,7 +8,7 @@ import queue
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 from hub.alerts.channels import AppriseChannel, Channel
 from hub.alerts.config import load_alerts_config
@@ -37,6 +37,11 @@ class HubStartError(RuntimeError):
 class Hub:
     """One hub: start() brings everything up or raises; stop() takes it all down."""
 
+    # What this hub raises by itself (kit_offline and area_outage need `alerts_config`).
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"event_rules", "accel_classification", "inactivity_scan", "kit_offline", "area_outage"}
+    )
+
     def __init__(
         self,
         settings: HubSettings,
@@ -59,6 +64,7 @@ class Hub:
         self._http: ThreadingHTTPServer | None = None
         self._ready = threading.Event()
         self._worker_error: BaseException | None = None
+        self._scan_lock = threading.Lock()
 
     @property
     def stats_url(self) -> str | None:
@@ -183,7 +189,8 @@ class Hub:
         try:
             while not self._stop.wait(self.settings.scan_interval_s):
                 try:
-                    scanner.scan()
+                    with self._scan_lock:
+                        scanner.scan()
                 except Exception:
                     # The scan must outlive a bad night of data; ingest is not affected.
                     store.rollback()
@@ -191,6 +198,22 @@ class Hub:
                     _LOGGER.exception("routine scan failed")
         finally:
             store.close()
+
+    def tick(self) -> None:
+        """Do the periodic work due at the clock's now, in the caller's thread, and return
+        when it is done: one routine scan, then one pass of the alert engine.
+
+        The background threads do the same on their own schedule; this is for callers that
+        move a manual clock (scenarios, tests) and need the result before moving it again.
+        """
+        with self._scan_lock:
+            store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+            try:
+                RoutineScanner(store, self.clock, self.stats, on_alert=self._alert_raised).scan()
+            finally:
+                store.close()
+        if self.alerts is not None:
+            self.alerts.run_pass()
 
     def _store_with_retry(self, ingestor: Ingestor, batch: list[QueuedMessage]) -> bool:
         """Store a batch, retrying storage errors; False only if the hub is stopping."""

@@ -863,6 +863,9 @@ class AlertRunner:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.errors = 0
+        # Counts finished passes, so a caller driving a manual clock can wait for one.
+        self._passes = 0
+        self._passed = threading.Condition()
 
     def start(self) -> None:
         """Open the database, migrate, and start the loop; raise if that fails."""
@@ -875,6 +878,17 @@ class AlertRunner:
     def wake(self, alert: AlertRecord | None = None) -> None:
         """Run the due work now (called for each new alert, from the ingest thread)."""
         self._wake.set()
+
+    def run_pass(self, timeout: float = 30.0) -> bool:
+        """Run the due work now and wait until a pass that started after this call finished.
+
+        For callers that move a manual clock (scenarios, tests): when this returns, everything
+        due at the clock's current time has been done. False if it timed out.
+        """
+        with self._passed:
+            target = self._passes + 2  # the pass running now may have read the clock before
+            self._wake.set()
+            return self._passed.wait_for(lambda: self._passes >= target, timeout)
 
     def stop(self) -> None:
         """Finish the current pass and stop."""
@@ -902,6 +916,9 @@ class AlertRunner:
                     self.errors += 1
                     _LOGGER.exception("alert engine pass failed; retrying")
                     due = None
+                with self._passed:
+                    self._passes += 1
+                    self._passed.notify_all()
                 wait = self.max_idle_s
                 if due is not None:
                     wait = min(wait, max(0.01, (due - self.clock.now()).total_seconds()))
