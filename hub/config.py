@@ -108,6 +108,16 @@ class HubSettings(BaseModel):
     demo_mode: bool = Field(
         default=False, description="Demo only: allows a built-in signing key for links."
     )
+    influx_url: str | None = Field(
+        default=None,
+        description="InfluxDB v2 URL (e.g. http://127.0.0.1:8086) to copy events, heartbeats "
+        "and detector scores to; None (the default) writes nothing.",
+    )
+    influx_org: str = Field(default="mehr", description="InfluxDB organisation.")
+    influx_bucket: str = Field(default="mehr", description="InfluxDB bucket.")
+    influx_token_file: Path | None = Field(
+        default=None, description="File holding the InfluxDB API token (not the token)."
+    )
 
     @field_validator("mqtt_url")
     @classmethod
@@ -125,24 +135,20 @@ class HubSettings(BaseModel):
 
     def alerts_secret_bytes(self) -> bytes:
         """The key for acknowledge links; refuses a missing or placeholder key outside the demo."""
-        from hub.alerts.tokens import PLACEHOLDER_SECRETS
+        from hub.alerts.tokens import signing_key
 
-        secret = self.alerts_secret
-        if self.alerts_secret_file is not None:
-            try:
-                secret = self.alerts_secret_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(
-                    f"alerts_secret_file: cannot read {self.alerts_secret_file}: {exc.strerror}"
-                ) from None
-        if secret is None or secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
-            if self.demo_mode:
-                return b"mehr-demo-only-signing-key-not-for-real-homes"
+        return signing_key(self.alerts_secret, self.alerts_secret_file, self.demo_mode)
+
+    def influx_token(self) -> str:
+        """The InfluxDB token, from its file ('' when none is configured)."""
+        if self.influx_token_file is None:
+            return ""
+        try:
+            return self.influx_token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
             raise ConfigError(
-                "alerts_secret_file: a signing key of at least 32 characters is required "
-                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
-            )
-        return secret.encode()
+                f"influx_token_file: cannot read {self.influx_token_file}: {exc.strerror}"
+            ) from None
 
     def broker_password(self) -> str | None:
         """The hub's broker password, from the file when one is configured."""

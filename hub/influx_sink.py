@@ -40,6 +40,9 @@ class InfluxSettings:
     batch_size: int = 500
     flush_interval_ms: int = 1000
     poll_s: float = 1.0
+    retry_interval_ms: int = 1000
+    max_retries: int = 2
+    max_retry_time_ms: int = 10_000
 
 
 class InfluxSink:
@@ -57,9 +60,9 @@ class InfluxSink:
             write_options=WriteOptions(
                 batch_size=settings.batch_size,
                 flush_interval=settings.flush_interval_ms,
-                retry_interval=1000,
-                max_retries=2,
-                max_retry_time=10_000,
+                retry_interval=settings.retry_interval_ms,
+                max_retries=settings.max_retries,
+                max_retry_time=settings.max_retry_time_ms,
             ),
             success_callback=self._ok,
             error_callback=self._failed,

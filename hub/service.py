@@ -15,6 +15,7 @@ from hub.alerts.config import load_alerts_config
 from hub.alerts.engine import AlertRunner
 from hub.alerts.tokens import TokenSigner
 from hub.config import HubSettings
+from hub.influx_sink import InfluxSettings, InfluxSink
 from hub.ingest import Ingestor
 from hub.mqtt_link import MqttLink, QueuedMessage
 from hub.registry import load_registry
@@ -56,6 +57,8 @@ class Hub:
         # The alert engine (when settings.alerts_config is set); channel None means apprise.
         self.alert_channel = alert_channel
         self.alerts: AlertRunner | None = None
+        # Copies series to InfluxDB when settings.influx_url is set; never blocks ingest.
+        self.influx: InfluxSink | None = None
         self.inbox: queue.Queue[QueuedMessage] = queue.Queue()
         self.link = MqttLink(settings, self.clock, self.inbox)
         self._stop = threading.Event()
@@ -86,6 +89,7 @@ class Hub:
         finally:
             store.close()
         self._start_alerts()
+        self._start_influx()
         self._worker = threading.Thread(target=self._run_worker, name="hub-ingest", daemon=True)
         self._worker.start()
         self._scanner_thread = threading.Thread(
@@ -121,6 +125,8 @@ class Hub:
             self._scanner_thread.join(timeout=30)
         if self.alerts is not None:
             self.alerts.stop()
+        if self.influx is not None:
+            self.influx.stop()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -144,6 +150,22 @@ class Hub:
         )
         self.alerts.start()
         _LOGGER.info("alert engine started with %s", self.settings.alerts_config)
+
+    def _start_influx(self) -> None:
+        """Start tailing the database into InfluxDB if a URL is set (off by default)."""
+        if self.settings.influx_url is None:
+            return
+        self.influx = InfluxSink(
+            str(self.settings.db_path),
+            InfluxSettings(
+                url=self.settings.influx_url,
+                org=self.settings.influx_org,
+                bucket=self.settings.influx_bucket,
+                token=self.settings.influx_token(),
+            ),
+        )
+        self.influx.start()
+        _LOGGER.info("influx sink started: %s", self.settings.influx_url)
 
     def _alert_raised(self, alert: AlertRecord) -> None:
         """A new alert was committed: wake the engine at once, then tell the embedder."""

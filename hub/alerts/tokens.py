@@ -15,9 +15,12 @@ import secrets
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Final
 
-__all__ = ["PLACEHOLDER_SECRETS", "SignedToken", "TokenSigner"]
+from mehr.configfile import ConfigError
+
+__all__ = ["DEMO_SIGNING_KEY", "PLACEHOLDER_SECRETS", "SignedToken", "TokenSigner", "signing_key"]
 
 _NONCE_BYTES: Final = 9
 _MAC_BYTES: Final = 12
@@ -25,6 +28,29 @@ _MIN_SECRET_BYTES: Final = 32
 PLACEHOLDER_SECRETS: Final = frozenset(
     {"", "changeme", "change-me", "secret", "placeholder", "mehr", "demo", "xxx"}
 )
+# Known to everyone, so only ever accepted in demo mode.
+DEMO_SIGNING_KEY: Final = b"mehr-demo-only-signing-key-not-for-real-homes"
+
+
+def signing_key(secret: str | None, secret_file: Path | None, demo: bool) -> bytes:
+    """The key for acknowledge links from a setting or its file (the hub and the web app share
+    this, so a link the hub signs is one the web app accepts); refuses a weak key outside the demo.
+    """
+    if secret_file is not None:
+        try:
+            secret = secret_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"alerts_secret_file: cannot read {secret_file}: {exc.strerror}"
+            ) from None
+    if secret is None or secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
+        if demo:
+            return DEMO_SIGNING_KEY
+        raise ConfigError(
+            "alerts_secret_file: a signing key of at least 32 characters is required "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+        )
+    return secret.encode()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from hub.config import HubSettings
 from hub.influx_sink import InfluxSettings, InfluxSink
+from hub.service import Hub
 from mehr.clock import ManualClock
 from tests.dashboards.conftest import START, build_world
 
@@ -89,7 +91,12 @@ def test_sink_counts_failures_when_influx_is_down(tmp_path: Path) -> None:
     sink = InfluxSink(
         str(world.db_path),
         InfluxSettings(
-            url=f"http://127.0.0.1:{_port()}", org="o", bucket="b", flush_interval_ms=50
+            url=f"http://127.0.0.1:{_port()}",
+            org="o",
+            bucket="b",
+            flush_interval_ms=50,
+            retry_interval_ms=50,  # give up quickly: the point is counting, not waiting
+            max_retry_time_ms=500,
         ),
     )
     sink._last_event = 0
@@ -98,3 +105,34 @@ def test_sink_counts_failures_when_influx_is_down(tmp_path: Path) -> None:
     sink.stop()
     assert sink.counts["written"] == 0
     assert sink.counts["failed"] == handed
+
+
+def test_hub_starts_and_stops_the_sink_only_when_configured(victoria: str, tmp_path: Path) -> None:
+    """Off by default; with influx_url set the hub's sink writes what the hub stored."""
+    world = build_world(tmp_path, ManualClock(START))
+    off = Hub(HubSettings(db_path=world.db_path, stats_port=0))
+    off._start_influx()
+    assert off.influx is None
+    token = tmp_path / "influx.token"
+    token.write_text("not-checked-by-victoria\n")
+    hub = Hub(
+        HubSettings(
+            db_path=world.db_path,
+            stats_port=0,
+            influx_url=victoria,
+            influx_bucket="mehr",
+            influx_token_file=token,
+        )
+    )
+    hub._start_influx()
+    sink = hub.influx
+    assert sink is not None and sink.settings.token == "not-checked-by-victoria"
+    assert sink._thread is not None and sink._thread.is_alive()
+    # Park the tailer thread and poll here, so the test does not wait on its timer.
+    sink._stop.set()
+    sink._thread.join(timeout=10)
+    sink._last_event = 0  # replay the seeded events rather than wait for new ones
+    handed = sink.poll_once()
+    hub.stop()  # stops the sink too, which flushes it
+    assert handed > 0 and sink.counts["written"] == handed
+    assert _export(victoria, '{__name__="mehr_event_count",home="home-b"}')
