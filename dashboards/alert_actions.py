@@ -1,34 +1,54 @@
-"""What the dashboards ask of the alert engine: transitions, history, away modes.
+"""What the dashboards do to alerts, through the alert engine's `AlertService` and nothing else.
 
-Interim: hub/alerts (the engine) has not landed yet, so these functions keep the transitions in
-the web's own stand-in tables and move the core `alerts.state`. When the engine lands, each
-function becomes a call into its service API and the stand-in tables stop being written.
+Acknowledge, on the way, arrived and resolve are the engine's transitions (so a web
+acknowledgement stops escalation exactly like a link does); away/holiday/visitor are the
+engine's home modes; history is the engine's audit trail. The web keeps no alert state of its own.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
+from typing import Any, Final
+
+from dashboards.accounts import User
+from hub.alerts.lifecycle import (
+    OPEN_STATES,
+    AlertError,
+    AlertService,
+    AlertView,
+    AuditEntry,
+    HomeMode,
+    ModeView,
+    Outcome,
+)
 
 __all__ = [
     "CLOSED_STATES",
+    "MODES",
+    "OPEN",
     "OUTCOMES",
     "Action",
     "AlertActionError",
-    "AwayState",
-    "HistoryEntry",
+    "actor_of",
+    "alert_dict",
+    "alerts_in",
     "apply_action",
+    "changes",
     "clear_away",
-    "get_away",
-    "history",
+    "display_actor",
+    "phase",
     "set_away",
 ]
 
-CLOSED_STATES = frozenset({"resolved", "cancelled", "closed"})
-OUTCOMES = ("incident_confirmed", "false_alarm", "resident_fine", "taken_to_hospital", "other")
-AWAY_MODES = ("away", "holiday", "visitor")
+OPEN: Final = frozenset(s.value for s in OPEN_STATES)
+CLOSED_STATES: Final = frozenset({"resolved", "cancelled", "suppressed"})
+# kit_back_online is the engine's own outcome for outages; a worker picks one of these.
+OUTCOMES: Final = tuple(o.value for o in Outcome if o is not Outcome.KIT_BACK_ONLINE)
+MODES: Final = tuple(m.value for m in HomeMode)
+# Audit actions that are reads, not changes: kept in the trail, not shown as history.
+_READS: Final = frozenset({"view", "list"})
 
 
 class Action(StrEnum):
@@ -40,133 +60,128 @@ class Action(StrEnum):
     RESOLVE = "resolve"
 
 
-_NEXT_STATE = {
-    Action.ACKNOWLEDGE: "acknowledged",
-    Action.ON_THE_WAY: "on_the_way",
-    Action.ARRIVED: "arrived",
-    Action.RESOLVE: "resolved",
-}
-# Which states each action may start from: acknowledging twice is refused, so two workers see
-# at once that someone else has the case.
-_ALLOWED_FROM = {
-    Action.ACKNOWLEDGE: {"raised", "notified"},
-    Action.ON_THE_WAY: {"acknowledged"},
-    Action.ARRIVED: {"acknowledged", "on_the_way"},
-    Action.RESOLVE: {"raised", "notified", "acknowledged", "on_the_way", "arrived"},
-}
-
-
 class AlertActionError(ValueError):
-    """A transition that is not possible from the alert's current state."""
+    """A change the engine refused (wrong state, unknown outcome, a mode ending in the past)."""
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One transition of an alert."""
+def actor_of(user: User) -> str:
+    """The engine's actor string for a web user (docs/alerts.md: `user:<name>`)."""
+    return f"user:{user.username}"
 
-    action: str
-    actor: str
-    at: datetime
-    comment: str
-    outcome: str
+
+def display_actor(actor: str | None, names: dict[str, str] | None = None) -> str:
+    """An actor as people read it: the username, or the person's name for a link's person."""
+    if not actor:
+        return ""
+    kind, _, value = actor.partition(":")
+    if kind == "person" and names:
+        return names.get(value, value)
+    return value if kind in ("user", "person") else actor
+
+
+def phase(alert: AlertView) -> str:
+    """The state people see: the engine's `progress` (on the way, arrived) while acknowledged."""
+    if alert.state == "acknowledged" and alert.progress:
+        return alert.progress
+    return alert.state
 
 
 def apply_action(
-    conn: sqlite3.Connection,
+    service: AlertService,
     alert_id: int,
     action: Action,
     actor: str,
-    now: datetime,
     comment: str = "",
     outcome: str = "",
-) -> str:
-    """Move an alert on; return its new state or raise AlertActionError."""
-    if action is Action.RESOLVE and outcome not in OUTCOMES:
-        raise AlertActionError(f"outcome: one of {', '.join(OUTCOMES)}")
-    conn.execute("BEGIN IMMEDIATE")
+) -> AlertView:
+    """Move an alert on through the engine; raise AlertActionError if it refuses."""
     try:
-        row = conn.execute("SELECT state FROM alerts WHERE id=?", (alert_id,)).fetchone()
-        if row is None:
-            raise AlertActionError("no such alert")
-        if row["state"] not in _ALLOWED_FROM[action]:
-            raise AlertActionError(f"cannot {action.value} an alert that is {row['state']}")
-        state = _NEXT_STATE[action]
-        conn.execute(
-            "UPDATE alerts SET state=?, updated_at=? WHERE id=?",
-            (state, now.timestamp(), alert_id),
-        )
-        conn.execute(
-            "INSERT INTO web_alert_actions(alert_id, action, actor, at, comment, outcome) "
-            "VALUES (?,?,?,?,?,?)",
-            (alert_id, action.value, actor, now.timestamp(), comment[:1000], outcome),
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return state
+        if action is Action.ACKNOWLEDGE:
+            return service.acknowledge(alert_id, actor, comment or None)
+        if action is Action.ON_THE_WAY:
+            return service.on_the_way(alert_id, actor)
+        if action is Action.ARRIVED:
+            return service.arrived(alert_id, actor)
+        if outcome not in OUTCOMES:
+            raise AlertActionError(f"outcome: one of {', '.join(OUTCOMES)}")
+        return service.resolve(alert_id, actor, Outcome(outcome), comment or None)
+    except AlertError as exc:
+        raise AlertActionError(str(exc)) from None
 
 
-def history(conn: sqlite3.Connection, alert_ids: list[int]) -> dict[int, list[HistoryEntry]]:
-    """Transitions of the given alerts, oldest first."""
-    out: dict[int, list[HistoryEntry]] = {a: [] for a in alert_ids}
-    if not alert_ids:
-        return out
-    rows = conn.execute(
-        f"SELECT * FROM web_alert_actions WHERE alert_id IN ({','.join('?' * len(alert_ids))}) "
-        "ORDER BY at, id",
-        alert_ids,
-    ).fetchall()
-    for r in rows:
-        out[r["alert_id"]].append(
-            HistoryEntry(
-                r["action"],
-                r["actor"],
-                datetime.fromtimestamp(r["at"], UTC),
-                r["comment"],
-                r["outcome"],
-            )
-        )
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class AwayState:
-    """An away/holiday/visitor mode and when it ends."""
-
-    mode: str
-    until: datetime
-    set_by: str
+def changes(service: AlertService, alert_id: int) -> list[AuditEntry]:
+    """The alert's history from the engine's audit trail: every change, oldest first."""
+    return [e for e in service.history(alert_id) if e.action not in _READS]
 
 
 def set_away(
-    conn: sqlite3.Connection, home_id: str, mode: str, until: datetime, actor: str, now: datetime
-) -> AwayState:
-    """Switch a home to away/holiday/visitor mode until `until`."""
-    if mode not in AWAY_MODES:
-        raise AlertActionError(f"mode: one of {', '.join(AWAY_MODES)}")
-    if until <= now:
+    service: AlertService, home_id: str, mode: str, until: datetime, actor: str
+) -> ModeView:
+    """Put a home in away/holiday/visitor mode until `until` (replacing a mode in force)."""
+    if mode not in MODES:
+        raise AlertActionError(f"mode: one of {', '.join(MODES)}")
+    if until <= service.clock.now():
         raise AlertActionError("until: must be in the future")
-    conn.execute(
-        "INSERT INTO web_away(home_id, mode, until, set_by, set_at) VALUES (?,?,?,?,?) "
-        "ON CONFLICT(home_id) DO UPDATE SET mode=excluded.mode, until=excluded.until, "
-        "set_by=excluded.set_by, set_at=excluded.set_at",
-        (home_id, mode, until.timestamp(), actor, now.timestamp()),
-    )
-    return AwayState(mode, until, actor)
+    # One mode at a time: a new choice replaces the old one rather than stacking on it.
+    service.end_mode(home_id, actor)
+    try:
+        return service.set_mode(home_id, HomeMode(mode), until, actor)
+    except ValueError as exc:
+        raise AlertActionError(str(exc)) from None
 
 
-def clear_away(conn: sqlite3.Connection, home_id: str) -> None:
-    """End an away mode early."""
-    conn.execute("DELETE FROM web_away WHERE home_id=?", (home_id,))
+def clear_away(service: AlertService, home_id: str, actor: str) -> int:
+    """End the home's mode now; return how many mode periods ended."""
+    return service.end_mode(home_id, actor)
 
 
-def get_away(conn: sqlite3.Connection, home_id: str, now: datetime) -> AwayState | None:
-    """The home's away mode, if one is running now."""
-    row = conn.execute(
-        "SELECT mode, until, set_by FROM web_away WHERE home_id=? AND until>?",
-        (home_id, now.timestamp()),
-    ).fetchone()
-    if row is None:
-        return None
-    return AwayState(row["mode"], datetime.fromtimestamp(row["until"], UTC), row["set_by"])
+def alerts_in(conn: sqlite3.Connection, sql_where: str, params: list[Any]) -> list[AlertView]:
+    """Alerts matching a condition, as the engine's views (no audit row: callers audit pages)."""
+    rows = conn.execute(f"SELECT * FROM alerts WHERE {sql_where}", params).fetchall()
+    return [AlertService.view_from_row(r) for r in rows]
+
+
+def alert_dict(
+    alert: AlertView,
+    history: list[AuditEntry] | None = None,
+    names: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """JSON form of an alert: the engine's state and progress, and its history when given."""
+
+    def iso(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment else None
+
+    out: dict[str, Any] = {
+        "id": alert.id,
+        "home_id": alert.home_id,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "state": alert.state,
+        "progress": alert.progress,
+        "phase": phase(alert),
+        "raised_at": alert.raised_at.isoformat(),
+        "updated_at": alert.updated_at.isoformat(),
+        "count": alert.count,
+        "notified_at": iso(alert.notified_at),
+        "acknowledged_by": display_actor(alert.acknowledged_by, names) or None,
+        "acknowledged_at": iso(alert.acknowledged_at),
+        "on_the_way_at": iso(alert.on_the_way_at),
+        "arrived_at": iso(alert.arrived_at),
+        "resolved_at": iso(alert.resolved_at),
+        "resolved_by": display_actor(alert.resolved_by, names) or None,
+        "outcome": alert.outcome,
+        "note": alert.note,
+    }
+    if history is not None:
+        out["history"] = [
+            {
+                "at": h.at.isoformat(),
+                "actor": display_actor(h.actor, names),
+                "action": h.action,
+                "from_state": h.from_state,
+                "to_state": h.to_state,
+                "detail": h.detail,
+            }
+            for h in history
+        ]
+    return out

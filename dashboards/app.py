@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from dashboards.db import Database
 from dashboards.deps import NotAuthenticatedError, get_auth_optional
 from dashboards.i18n import translator
 from dashboards.metrics import build_registry
+from dashboards.routes import ack as ack_links
 from dashboards.routes import (
     admin,
     api_admin,
@@ -30,9 +30,13 @@ from dashboards.routes import (
     family,
     installer,
     ops,
+    reports,
     worker,
 )
+from dashboards.routes.ack import AckContext
 from dashboards.settings import WebSettings
+from hub.alerts.config import load_alerts_config
+from hub.alerts.tokens import TokenSigner
 from hub.stats import HubStats
 from mehr.clock import Clock, SystemClock
 
@@ -56,14 +60,23 @@ def create_app(
     hub_stats: HubStats | None = None,
     extra_queues: dict[str, Callable[[], int]] | None = None,
 ) -> FastAPI:
-    """Build the dashboards app over the hub's database (migrating the web tables once)."""
+    """Build the dashboards app over the hub's database (migrating the web tables once).
+
+    Raises ConfigError (one line) without an alerts config or signing key outside the demo:
+    the app acts on alerts only through the alert engine, never on tables of its own.
+    """
+    alerts_config = load_alerts_config(settings.alerts_config_path())
+    signer = TokenSigner(settings.alerts_secret_bytes())
     database = Database(settings.db_path)
     database.prepare()
+    clock = clock or SystemClock()
     ctx = AppContext(
         settings=settings,
         db=database,
-        clock=clock or SystemClock(),
+        clock=clock,
         passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_kib),
+        alerts_config=alerts_config,
+        signer=signer,
         hub_stats=hub_stats,
         extra_queues=dict(extra_queues or {}),
     )
@@ -75,24 +88,17 @@ def create_app(
         redoc_url=None,
     )
     app.state.mehr = ctx
+    # The signed links in alert messages (dashboards/routes/ack.py): same database, config,
+    # key and clock as the hub's engine, so a link it sends works here.
+    app.state.mehr_ack = AckContext(settings.db_path, alerts_config, signer, clock)
     app.state.metrics_registry = build_registry(ctx)
-    for module in (auth, family, worker, installer, admin, ops):
+    for module in (auth, family, worker, reports, installer, admin, ops, ack_links):
         app.include_router(module.router)
     for module in (api_session, api_homes, api_alerts, api_kits, api_admin):
         app.include_router(module.router)
-    _include_ack(app)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     _install_handlers(app, ctx)
     return app
-
-
-def _include_ack(app: FastAPI) -> None:
-    """The alert engine's signed acknowledge links (dashboards/routes/ack.py), once it exists."""
-    if importlib.util.find_spec("dashboards.routes.ack") is None:
-        _LOGGER.info("dashboards.routes.ack not present yet; /ack links are not served")
-        return
-    module = importlib.import_module("dashboards.routes.ack")
-    app.include_router(module.router)
 
 
 def _install_handlers(app: FastAPI, ctx: AppContext) -> None:

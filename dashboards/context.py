@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,10 +15,14 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from dashboards.accounts import LANGS, Passwords, User
+from dashboards.alert_actions import display_actor, phase
 from dashboards.db import Database
 from dashboards.i18n import ago, pick_lang, translator
 from dashboards.sessions import Session, anon_csrf
 from dashboards.settings import WebSettings
+from hub.alerts.config import AlertsConfig
+from hub.alerts.lifecycle import AlertService
+from hub.alerts.tokens import TokenSigner
 from hub.stats import HubStats
 from mehr.clock import Clock
 
@@ -47,6 +52,8 @@ class AppContext:
     db: Database
     clock: Clock
     passwords: Passwords
+    alerts_config: AlertsConfig
+    signer: TokenSigner
     hub_stats: HubStats | None = None
     extra_queues: dict[str, Any] = field(default_factory=dict)
     templates: Jinja2Templates = field(
@@ -57,6 +64,15 @@ class AppContext:
     def secret(self) -> str:
         """The server secret."""
         return self.settings.resolved_secret()
+
+    def alerts(self, conn: sqlite3.Connection) -> AlertService:
+        """The alert engine's service on this request's connection (same clock, same key)."""
+        return AlertService(conn, self.alerts_config, self.clock, self.signer)
+
+    @property
+    def person_names(self) -> dict[str, str]:
+        """Names of the people in the alerts config, for actors like `person:<id>`."""
+        return {p.id: p.name for p in self.alerts_config.people}
 
     def now(self) -> datetime:
         """The injected clock's time."""
@@ -106,6 +122,8 @@ class AppContext:
                 "local_ts": lambda ts: (
                     datetime.fromtimestamp(ts, UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
                 ),
+                "phase": phase,
+                "who": lambda actor: display_actor(actor, self.person_names),
                 "flash": t(request.query_params.get("flash", ""))
                 if request.query_params.get("flash")
                 else None,

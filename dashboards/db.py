@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from dashboards.schema import migrate_web
+from hub.alerts.engine import open_alerts_db
 from hub.store.sqlite import SqliteStore
 
 __all__ = ["Database"]
@@ -18,12 +19,15 @@ class Database:
         self.path = path
 
     def prepare(self) -> None:
-        """Create or upgrade the core and web schemas (called once by the app factory)."""
-        store = SqliteStore(self.path)  # applies the core migrations
+        """Create or upgrade the core, alerts and web schemas (called once by the app factory).
+
+        The alerts schema too: the web app may start before the hub has ever run its engine.
+        """
+        conn = open_alerts_db(self.path)  # core, then the alert engine's migrations
         try:
-            migrate_web(store.connection, str(self.path))
+            migrate_web(conn, str(self.path))
         finally:
-            store.close()
+            conn.close()
 
     def connect(self) -> sqlite3.Connection:
         """Open a connection in autocommit mode with rows addressable by name."""

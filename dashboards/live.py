@@ -29,12 +29,15 @@ def fingerprint(conn: sqlite3.Connection, home_ids: list[str]) -> tuple[Any, ...
         f"SELECT MAX(occurred_at), COUNT(*) FROM sensor_state WHERE home_id IN ({marks})",
         f"SELECT MAX(updated_at), COUNT(*), SUM(count) FROM alerts WHERE home_id IN ({marks})",
         # States move without the clock moving (several actions in one second): list them.
-        f"SELECT GROUP_CONCAT(id || ':' || state) FROM alerts WHERE home_id IN ({marks}) "
-        "AND state NOT IN ('resolved','cancelled','closed','suppressed')",
+        # ... and so does progress (on the way, arrived) within "acknowledged".
+        f"SELECT GROUP_CONCAT(id || ':' || state || ':' || COALESCE(progress, '')) FROM alerts "
+        f"WHERE home_id IN ({marks}) AND state IN ('raised','notified','acknowledged')",
         f"SELECT MAX(last_heartbeat_at), MAX(availability_at), GROUP_CONCAT(availability) "
         f"FROM kits WHERE home_id IN ({marks})",
         f"SELECT MAX(updated_at), COUNT(*) FROM web_requests WHERE home_id IN ({marks})",
-        f"SELECT MAX(set_at), MAX(until) FROM web_away WHERE home_id IN ({marks})",
+        # The engine's home modes: set, or ended early.
+        f"SELECT MAX(set_at), MAX(ends_at), MAX(ended_at), COUNT(*) FROM home_modes "
+        f"WHERE home_id IN ({marks})",
     ):
         parts.extend(conn.execute(sql, home_ids).fetchone())
     return tuple(parts)

@@ -4,6 +4,7 @@ figures read from the database at scrape time (alerts by state, events, kits, qu
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry
@@ -102,11 +103,12 @@ class _MehrCollector(Collector):
             rq.add_metric([], float(requests))
             yield rq
             since = self.ctx.now().timestamp() - 30 * 86400
+            # The alert engine's own columns: when a person acknowledged (web, API or link).
             delays = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT x.at - a.raised_at FROM web_alert_actions x JOIN alerts a "
-                    "ON a.id=x.alert_id WHERE x.action='acknowledge' AND a.raised_at>=?",
+                    "SELECT acknowledged_at - raised_at FROM alerts "
+                    "WHERE acknowledged_at IS NOT NULL AND raised_at>=?",
                     (since,),
                 )
             ]
@@ -119,42 +121,33 @@ class _MehrCollector(Collector):
                 for q in (0.5, 0.9, 0.99):
                     ack.add_metric([str(q)], _quantile(delays, q))
             yield ack
-            yield from self._notification_latency(conn, since)
+            yield self._notification_latency(conn, since)
         finally:
             conn.close()
 
-    def _notification_latency(self, conn: object, since: float) -> Iterator[Metric]:
-        """Raised-to-first-notification time, from the alert engine's delivery records."""
-        import sqlite3
-
-        assert isinstance(conn, sqlite3.Connection)
+    @staticmethod
+    def _notification_latency(conn: sqlite3.Connection, since: float) -> Metric:
+        """Raised-to-first-delivered-message time, from the engine's notification rows."""
         g = GaugeMetricFamily(
             "mehr_alert_notify_latency_seconds",
             "Raised-to-first-successful-delivery time of alerts of the last 30 days.",
             labels=["quantile"],
         )
-        # The alert engine (hub/alerts) keeps deliveries; until its schema is there, no samples.
-        has = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alert_deliveries'"
-        ).fetchone()
-        if has is not None:
-            try:
-                values = [
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT MIN(d.finished_at) - a.raised_at FROM alert_deliveries d "
-                        "JOIN alerts a ON a.id=d.alert_id WHERE d.ok=1 AND a.raised_at>=? "
-                        "GROUP BY a.id",
-                        (since,),
-                    )
-                    if r[0] is not None
-                ]
-            except sqlite3.Error:
-                values = []
-            for q in (0.5, 0.99):
-                if values:
-                    g.add_metric([str(q)], _quantile(values, q))
-        yield g
+        # alert_notifications.sent_at is set when a channel accepted the message; the first one
+        # per alert is what "notified" means (it also sets alerts.notified_at).
+        values = [
+            r[0]
+            for r in conn.execute(
+                "SELECT MIN(n.sent_at) - a.raised_at FROM alert_notifications n "
+                "JOIN alerts a ON a.id=n.alert_id WHERE n.sent_at IS NOT NULL AND a.raised_at>=? "
+                "GROUP BY a.id",
+                (since,),
+            )
+        ]
+        if values:
+            for q in (0.5, 0.9, 0.99):
+                g.add_metric([str(q)], _quantile(values, q))
+        return g
 
 
 def build_registry(ctx: AppContext) -> CollectorRegistry:

@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from dashboards.accounts import User
-from dashboards.alert_actions import CLOSED_STATES, AwayState, HistoryEntry, get_away, history
+from dashboards.alert_actions import OPEN, alert_dict, alerts_in
 from dashboards.tenancy import HomeRow, visible_homes
+from hub.alerts.lifecycle import AlertView, ModeView
 
 __all__ = [
     "SEVERITY_RANK",
@@ -31,7 +32,6 @@ __all__ = [
     "alert_view",
     "alerts_of",
     "caseload",
-    "district_report",
     "home_status",
     "kits_view",
     "resident",
@@ -42,7 +42,7 @@ __all__ = [
 ACTIVITY_KINDS = ("motion", "door")
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 _RISK_RANK = {"high": 0, "medium": 1, "low": 2}
-_CLOSED = tuple(sorted(CLOSED_STATES))
+_OPEN = tuple(sorted(OPEN))
 _SEGMENT_GAP_S = 20 * 60
 
 
@@ -50,76 +50,9 @@ def _ts(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class AlertView:
-    """An alert with what has been done about it."""
-
-    id: int
-    home_id: str
-    kind: str
-    severity: str
-    state: str
-    raised_at: datetime
-    updated_at: datetime
-    count: int
-    detail: dict[str, Any]
-    history: list[HistoryEntry] = field(default_factory=list)
-
-    @property
-    def acknowledged_by(self) -> str | None:
-        """Who acknowledged it, if anyone."""
-        for h in self.history:
-            if h.action == "acknowledge":
-                return h.actor
-        return None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "id": self.id,
-            "home_id": self.home_id,
-            "kind": self.kind,
-            "severity": self.severity,
-            "state": self.state,
-            "raised_at": self.raised_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "count": self.count,
-            "acknowledged_by": self.acknowledged_by,
-            "history": [
-                {
-                    "action": h.action,
-                    "actor": h.actor,
-                    "at": h.at.isoformat(),
-                    "comment": h.comment,
-                    "outcome": h.outcome,
-                }
-                for h in self.history
-            ],
-        }
-
-
-def _views(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[AlertView]:
-    hist = history(conn, [r["id"] for r in rows])
-    return [
-        AlertView(
-            id=r["id"],
-            home_id=r["home_id"],
-            kind=r["kind"],
-            severity=r["severity"],
-            state=r["state"],
-            raised_at=datetime.fromtimestamp(r["raised_at"], UTC),
-            updated_at=datetime.fromtimestamp(r["updated_at"], UTC),
-            count=r["count"],
-            detail=json.loads(r["detail"]),
-            history=hist[r["id"]],
-        )
-        for r in rows
-    ]
-
-
 def alert_view(conn: sqlite3.Connection, alert_id: int) -> AlertView | None:
-    """One alert with its history."""
-    views = _views(conn, conn.execute("SELECT * FROM alerts WHERE id=?", (alert_id,)).fetchall())
+    """One alert as the engine sees it (no audit row: the page that shows it audits)."""
+    views = alerts_in(conn, "id=?", [alert_id])
     return views[0] if views else None
 
 
@@ -129,14 +62,12 @@ def alerts_of(
     """Alerts of some homes, most urgent first (open ones only unless asked)."""
     if not home_ids:
         return []
-    sql = f"SELECT * FROM alerts WHERE home_id IN ({','.join('?' * len(home_ids))})"
+    where = f"home_id IN ({','.join('?' * len(home_ids))})"
     params: list[Any] = list(home_ids)
     if open_only:
-        sql += f" AND state NOT IN ({','.join('?' * len(_CLOSED))})"
-        params += _CLOSED
-    sql += " ORDER BY raised_at DESC LIMIT ?"
-    params.append(limit)
-    views = _views(conn, conn.execute(sql, params).fetchall())
+        where += f" AND state IN ({','.join('?' * len(_OPEN))})"
+        params += _OPEN
+    views = alerts_in(conn, where + " ORDER BY raised_at DESC LIMIT ?", [*params, limit])
     if open_only:
         views.sort(key=lambda a: (SEVERITY_RANK.get(a.severity, 9), -a.raised_at.timestamp()))
     return views
@@ -164,7 +95,7 @@ class HomeStatus:
     last_room: str | None
     alerts: list[AlertView]
     kits: list[KitHealth]
-    away: AwayState | None
+    away: ModeView | None
     open_requests: int
 
     def to_dict(self) -> dict[str, Any]:
@@ -180,7 +111,7 @@ class HomeStatus:
             if self.last_activity_at
             else None,
             "last_room": self.last_room,
-            "alerts": [a.to_dict() for a in self.alerts],
+            "alerts": [alert_dict(a) for a in self.alerts],
             "kits": [
                 {
                     "kit_id": k.kit_id,
@@ -195,7 +126,7 @@ class HomeStatus:
             ],
             "away": None
             if self.away is None
-            else {"mode": self.away.mode, "until": self.away.until.isoformat()},
+            else {"mode": self.away.mode, "until": self.away.ends_at.isoformat()},
             "open_requests": self.open_requests,
         }
 
@@ -226,8 +157,12 @@ def home_status(
     now: datetime,
     stale_s: float,
     quiet_s: float,
+    away: ModeView | None = None,
 ) -> HomeStatus:
-    """The home's status in words: alert, needs attention, or OK, with the reasons."""
+    """The home's status in words: alert, needs attention, or OK, with the reasons.
+
+    `away` is the engine's mode in force (AlertService.active_mode): quiet is expected then.
+    """
     last = conn.execute(
         f"SELECT room, occurred_at FROM sensor_state WHERE home_id=? AND kind IN "
         f"({','.join('?' * len(ACTIVITY_KINDS))}) ORDER BY occurred_at DESC LIMIT 1",
@@ -235,7 +170,6 @@ def home_status(
     ).fetchone()
     alerts = alerts_of(conn, [home.id])
     kits = _kit_health(conn, home.id, now, stale_s)
-    away = get_away(conn, home.id, now)
     (open_requests,) = conn.execute(
         "SELECT COUNT(*) FROM web_requests WHERE home_id=? AND state IN ('open','accepted')",
         (home.id,),
@@ -385,9 +319,17 @@ class CaseRow:
 
 
 def caseload(
-    conn: sqlite3.Connection, user: User, now: datetime, stale_s: float, quiet_s: float
+    conn: sqlite3.Connection,
+    user: User,
+    now: datetime,
+    stale_s: float,
+    quiet_s: float,
+    in_mode: Callable[[str], object | None] = lambda home_id: None,
 ) -> list[CaseRow]:
-    """The user's homes, most urgent first: alerts by severity, requests, attention, risk."""
+    """The user's homes, most urgent first: alerts by severity, requests, attention, risk.
+
+    `in_mode(home_id)` is the engine's mode in force (AlertService.active_mode), if any.
+    """
     homes = visible_homes(conn, user)
     ids = [h.id for h in homes]
     if not ids:
@@ -402,9 +344,9 @@ def caseload(
     )
     alerts: dict[str, list[str]] = defaultdict(list)
     for r in conn.execute(
-        f"SELECT home_id, severity FROM alerts WHERE home_id IN ({marks}) AND state NOT IN "
-        f"({','.join('?' * len(_CLOSED))})",
-        [*ids, *_CLOSED],
+        f"SELECT home_id, severity FROM alerts WHERE home_id IN ({marks}) AND state IN "
+        f"({','.join('?' * len(_OPEN))})",
+        [*ids, *_OPEN],
     ):
         alerts[r[0]].append(r[1])
     requests = dict(
@@ -421,19 +363,21 @@ def caseload(
     ):
         if r[1] != "online" or r[2] is None or now.timestamp() - r[2] > stale_s:
             kits_bad.add(r[0])
-    residents = {
-        r[0]: (r[1], r[2])
-        for r in conn.execute(
-            f"SELECT home_id, full_name, risk_level FROM web_residents WHERE home_id IN ({marks})",
-            ids,
-        )
-    }
+    names = dict(
+        conn.execute(
+            f"SELECT home_id, full_name FROM web_residents WHERE home_id IN ({marks})", ids
+        ).fetchall()
+    )
+    # The care-plan risk lives on the core home (set by the registry import); one truth.
+    risks = dict(
+        conn.execute(f"SELECT id, risk_level FROM homes WHERE id IN ({marks})", ids).fetchall()
+    )
+    # Only homes that look quiet need the mode lookup.
     away = {
-        r[0]
-        for r in conn.execute(
-            f"SELECT home_id FROM web_away WHERE home_id IN ({marks}) AND until>?",
-            [*ids, now.timestamp()],
-        )
+        h.id
+        for h in homes
+        if (last.get(h.id) is None or now.timestamp() - last[h.id] > quiet_s)
+        and in_mode(h.id) is not None
     }
     rows = []
     for h in homes:
@@ -443,7 +387,7 @@ def caseload(
             last_at is None or now.timestamp() - last.get(h.id, 0) > quiet_s
         )
         level = "alert" if sev else ("attention" if quiet or h.id in kits_bad else "ok")
-        name, risk = residents.get(h.id, (h.name, "medium"))
+        name, risk = names.get(h.id, h.name), risks.get(h.id, "medium")
         rows.append(
             CaseRow(
                 h,
@@ -471,7 +415,9 @@ def caseload(
 def resident(conn: sqlite3.Connection, home_id: str) -> dict[str, Any] | None:
     """The registry record of the home's resident, if imported."""
     r = conn.execute(
-        "SELECT * FROM web_residents WHERE home_id=? ORDER BY person_id LIMIT 1", (home_id,)
+        "SELECT r.*, h.risk_level FROM web_residents r JOIN homes h ON h.id=r.home_id "
+        "WHERE r.home_id=? ORDER BY r.person_id LIMIT 1",
+        (home_id,),
     ).fetchone()
     if r is None:
         return None
@@ -490,9 +436,7 @@ def resident(conn: sqlite3.Connection, home_id: str) -> dict[str, Any] | None:
 def last_visit(conn: sqlite3.Connection, home_id: str) -> datetime | None:
     """When a worker last arrived at the home or completed a visit request."""
     a = conn.execute(
-        "SELECT MAX(x.at) FROM web_alert_actions x JOIN alerts a ON a.id=x.alert_id "
-        "WHERE a.home_id=? AND x.action='arrived'",
-        (home_id,),
+        "SELECT MAX(arrived_at) FROM alerts WHERE home_id=?", (home_id,)
     ).fetchone()[0]
     b = conn.execute(
         "SELECT MAX(updated_at) FROM web_requests WHERE home_id=? AND kind='visit' "
@@ -584,14 +528,11 @@ class KitView:
         }
 
 
-def _latest_report(directory: Path, kit_id: str) -> dict[str, Any] | None:
-    files = sorted(directory.glob(f"{kit_id}-*.json")) if directory.is_dir() else []
-    if not files:
+def _latest_report(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest walk-test report in brief (reports come newest first from the store)."""
+    if not reports:
         return None
-    try:
-        data: dict[str, Any] = json.loads(files[-1].read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    data = reports[0]
     return {
         "finished": data.get("finished"),
         "passed": bool(data.get("passed")),
@@ -600,9 +541,15 @@ def _latest_report(directory: Path, kit_id: str) -> dict[str, Any] | None:
 
 
 def kits_view(
-    conn: sqlite3.Connection, homes: list[HomeRow], reports_dir: Path, kit_id: str | None = None
+    conn: sqlite3.Connection,
+    homes: list[HomeRow],
+    reports: Callable[[str], list[dict[str, Any]]],
+    kit_id: str | None = None,
 ) -> list[KitView]:
-    """Kits of the given homes with each sensor's last signal and the latest walk test."""
+    """Kits of the given homes with each sensor's last signal and the latest walk test.
+
+    `reports(kit_id)` is the store's SqliteStore.commissioning_reports (newest first).
+    """
     by_id = {h.id: h for h in homes}
     if not by_id:
         return []
@@ -645,71 +592,7 @@ def kits_view(
                 last_heartbeat_at=_ts(r["last_heartbeat_at"]),
                 outbox_depth=beat.get("outbox_depth"),
                 sensors=sensors,
-                report=_latest_report(reports_dir, r["id"]),
+                report=_latest_report(reports(r["id"])),
             )
         )
     return out
-
-
-# -- district ------------------------------------------------------------------------------------
-
-
-def district_report(
-    conn: sqlite3.Connection, homes: list[HomeRow], since: datetime, now: datetime
-) -> list[dict[str, Any]]:
-    """Per mahalla: homes, open alerts, alerts since `since`, time to acknowledge and arrive."""
-    by_mahalla: dict[str, list[str]] = defaultdict(list)
-    for h in homes:
-        by_mahalla[h.mahalla or "-"].append(h.id)
-    out = []
-    for mahalla, ids in sorted(by_mahalla.items()):
-        marks = ",".join("?" * len(ids))
-        alerts = conn.execute(
-            f"SELECT id, state, raised_at FROM alerts WHERE home_id IN ({marks}) AND raised_at>=?",
-            [*ids, since.timestamp()],
-        ).fetchall()
-        (open_now,) = conn.execute(
-            f"SELECT COUNT(*) FROM alerts WHERE home_id IN ({marks}) AND state NOT IN "
-            f"({','.join('?' * len(_CLOSED))})",
-            [*ids, *_CLOSED],
-        ).fetchone()
-        hist = history(conn, [a["id"] for a in alerts])
-        ack: list[float] = []
-        arrive: list[float] = []
-        outcomes: dict[str, int] = defaultdict(int)
-        for a in alerts:
-            for entry in hist[a["id"]]:
-                delay = entry.at.timestamp() - a["raised_at"]
-                if entry.action == "acknowledge":
-                    ack.append(delay)
-                elif entry.action == "arrived":
-                    arrive.append(delay)
-                elif entry.action == "resolve":
-                    outcomes[entry.outcome] += 1
-        out.append(
-            {
-                "mahalla": mahalla,
-                "homes": len(ids),
-                "open_alerts": int(open_now),
-                "alerts": len(alerts),
-                "ack_median_s": _median(ack),
-                "ack_within_60s": _share(ack, 60),
-                "ack_within_180s": _share(ack, 180),
-                "arrive_median_s": _median(arrive),
-                "outcomes": dict(outcomes),
-            }
-        )
-    return out
-
-
-def _median(values: list[float]) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    return round(s[len(s) // 2], 1)
-
-
-def _share(values: list[float], limit: float) -> float | None:
-    if not values:
-        return None
-    return round(sum(v <= limit for v in values) / len(values), 3)

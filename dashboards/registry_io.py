@@ -45,6 +45,26 @@ _CSV_FIELDS = (
 
 
 Lang = Literal["uz", "ru", "en"]
+RiskLevel = Literal["low", "medium", "high"]
+
+# How registries write care-plan risk (codes, Uzbek, Russian, English) onto the hub's three
+# levels in `homes.risk_level`, which set how quickly the routine rules alert.
+RISK_ALIASES: dict[str, RiskLevel] = {
+    "low": "low",
+    "1": "low",
+    "past": "low",
+    "низкий": "low",
+    "medium": "medium",
+    "2": "medium",
+    "o'rta": "medium",
+    "o‘rta": "medium",
+    "orta": "medium",
+    "средний": "medium",
+    "high": "high",
+    "3": "high",
+    "yuqori": "high",
+    "высокий": "high",
+}
 
 
 def _default_langs() -> list[Lang]:
@@ -75,10 +95,20 @@ class ResidentRow(BaseModel):
     birth_date: date | None = None
     address: str = Field(default="", max_length=300, description="Address or landmark.")
     mahalla: str = Field(default="", max_length=200)
-    risk_level: Literal["low", "medium", "high"] = "medium"
+    risk_level: RiskLevel = Field(
+        default="medium",
+        description="Care-plan risk; also 1/2/3, past/o'rta/yuqori, низкий/средний/высокий.",
+    )
     home_id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     languages: list[Lang] = Field(default_factory=_default_langs)
     contacts: list[Contact] = Field(default_factory=list)
+
+    @field_validator("risk_level", mode="before")
+    @classmethod
+    def _risk(cls, value: object) -> object:
+        if isinstance(value, str | int) and str(value).strip().lower() in RISK_ALIASES:
+            return RISK_ALIASES[str(value).strip().lower()]
+        return value
 
     @field_validator("birth_date")
     @classmethod
@@ -154,7 +184,11 @@ def _reason(exc: Exception) -> str:
 def import_registry(
     db: Database, conn: sqlite3.Connection, records: list[dict[str, Any] | Exception], now: datetime
 ) -> ImportReport:
-    """Validate and upsert residents (by person id); create homes named in the rows if missing."""
+    """Validate and upsert residents (by person id); create homes named in the rows if missing.
+
+    The care-plan risk level goes to the core home (SqliteStore.set_risk_level), the one place
+    the hub reads it from; a row without a home has nowhere to keep it.
+    """
     report = ImportReport()
     seen: set[str] = set()
     for number, raw in enumerate(records, start=1):
@@ -176,36 +210,53 @@ def import_registry(
             store = db.store()
             try:  # the hub's registry interface, not our own SQL, creates homes
                 store.register_home(
-                    HomeSpec(id=row.home_id, name=row.full_name, mahalla=row.mahalla), now
+                    HomeSpec(
+                        id=row.home_id,
+                        name=row.full_name,
+                        mahalla=row.mahalla,
+                        risk_level=row.risk_level,
+                    ),
+                    now,
                 )
             finally:
                 store.close()
             report.homes_created += 1
+        risk_changed = False
+        if row.home_id:
+            (current,) = conn.execute(
+                "SELECT risk_level FROM homes WHERE id=?", (row.home_id,)
+            ).fetchone()
+            if current != row.risk_level:
+                store = db.store()
+                try:
+                    store.set_risk_level(row.home_id, row.risk_level)
+                finally:
+                    store.close()
+                risk_changed = True
         values = (
             row.home_id,
             row.full_name,
             row.birth_date.isoformat() if row.birth_date else None,
             row.address,
             row.mahalla,
-            row.risk_level,
             json.dumps(row.languages),
             json.dumps([c.model_dump() for c in row.contacts], ensure_ascii=False),
         )
         old = conn.execute(
-            "SELECT home_id, full_name, birth_date, address, mahalla, risk_level, languages, "
+            "SELECT home_id, full_name, birth_date, address, mahalla, languages, "
             "contacts FROM web_residents WHERE person_id=?",
             (row.person_id,),
         ).fetchone()
-        if old is not None and tuple(old) == values:
+        if old is not None and tuple(old) == values and not risk_changed:
             report.unchanged += 1
             continue
         conn.execute(
             "INSERT INTO web_residents(person_id, home_id, full_name, birth_date, address, "
-            "mahalla, risk_level, languages, contacts, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "mahalla, languages, contacts, updated_at) VALUES (?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(person_id) DO UPDATE SET home_id=excluded.home_id, "
             "full_name=excluded.full_name, birth_date=excluded.birth_date, "
-            "address=excluded.address, mahalla=excluded.mahalla, risk_level=excluded.risk_level,"
-            " languages=excluded.languages, contacts=excluded.contacts, "
+            "address=excluded.address, mahalla=excluded.mahalla, "
+            "languages=excluded.languages, contacts=excluded.contacts, "
             "updated_at=excluded.updated_at",
             (row.person_id, *values, now.timestamp()),
         )
@@ -240,8 +291,8 @@ def export_rows(
     marks = ",".join("?" * len(home_ids))
     if what == "residents":
         rows = conn.execute(
-            f"SELECT * FROM web_residents WHERE home_id IN ({marks}) OR (home_id IS NULL AND ?) "
-            "ORDER BY person_id",
+            f"SELECT r.*, h.risk_level FROM web_residents r LEFT JOIN homes h ON h.id=r.home_id "
+            f"WHERE r.home_id IN ({marks}) OR (r.home_id IS NULL AND ?) ORDER BY r.person_id",
             [*home_ids, int(everything)],
         ).fetchall()
         return [
@@ -259,38 +310,31 @@ def export_rows(
             for r in rows
         ]
     if what == "alerts":
+        # The alert engine's lifecycle columns (hub/alerts/schema.py) are the record.
         rows = conn.execute(
             f"SELECT * FROM alerts WHERE home_id IN ({marks}) ORDER BY id", home_ids
         ).fetchall()
-        acts: dict[int, dict[str, Any]] = {}
-        for a in conn.execute(
-            f"SELECT x.* FROM web_alert_actions x JOIN alerts a ON a.id=x.alert_id "
-            f"WHERE a.home_id IN ({marks}) ORDER BY x.at",
-            home_ids,
-        ):
-            entry = acts.setdefault(a["alert_id"], {})
-            entry.setdefault(a["action"], (a["at"], a["actor"], a["outcome"], a["comment"]))
-        out = []
-        for r in rows:
-            e = acts.get(r["id"], {})
-            ack, arrived, res = e.get("acknowledge"), e.get("arrived"), e.get("resolve")
-            out.append(
-                {
-                    "alert_id": r["id"],
-                    "home_id": r["home_id"],
-                    "kind": r["kind"],
-                    "severity": r["severity"],
-                    "state": r["state"],
-                    "raised_at": _iso(r["raised_at"]),
-                    "acknowledged_at": _iso(ack[0]) if ack else None,
-                    "acknowledged_by": ack[1] if ack else None,
-                    "arrived_at": _iso(arrived[0]) if arrived else None,
-                    "resolved_at": _iso(res[0]) if res else None,
-                    "outcome": res[2] if res else None,
-                    "note": res[3] if res else None,
-                }
-            )
-        return out
+        return [
+            {
+                "alert_id": r["id"],
+                "home_id": r["home_id"],
+                "mahalla": r["mahalla"],
+                "kind": r["kind"],
+                "severity": r["severity"],
+                "state": r["state"],
+                "progress": r["progress"],
+                "raised_at": _iso(r["raised_at"]),
+                "notified_at": _iso(r["notified_at"]),
+                "acknowledged_at": _iso(r["acknowledged_at"]),
+                "acknowledged_by": r["acknowledged_by"],
+                "arrived_at": _iso(r["arrived_at"]),
+                "resolved_at": _iso(r["resolved_at"]),
+                "resolved_by": r["resolved_by"],
+                "outcome": r["outcome"],
+                "note": r["note"],
+            }
+            for r in rows
+        ]
     rows = conn.execute(
         f"SELECT * FROM web_requests WHERE home_id IN ({marks}) ORDER BY id", home_ids
     ).fetchall()

@@ -13,6 +13,8 @@ __all__ = ["WEB_MIGRATIONS", "migrate_web"]
 
 WEB_MIGRATIONS: tuple[str, ...] = (
     # 1: accounts with scopes, sessions, login failures, audit, registry, requests.
+    # (Alert transitions and home modes are the alert engine's tables; a resident's care-plan
+    # risk level is the core `homes.risk_level`. Unreleased, so edited in place.)
     """
     CREATE TABLE web_users (
         id INTEGER PRIMARY KEY,
@@ -63,7 +65,6 @@ WEB_MIGRATIONS: tuple[str, ...] = (
         birth_date TEXT,
         address TEXT NOT NULL DEFAULT '',
         mahalla TEXT NOT NULL DEFAULT '',
-        risk_level TEXT NOT NULL DEFAULT 'medium',
         languages TEXT NOT NULL DEFAULT '[]',
         contacts TEXT NOT NULL DEFAULT '[]',
         updated_at REAL NOT NULL
@@ -82,27 +83,7 @@ WEB_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX web_requests_home ON web_requests(home_id, state);
     """,
-    # 2: stand-ins for the alert engine's transitions and away modes, used by
-    # dashboards/alert_actions.py only while hub/alerts has not landed.
-    """
-    CREATE TABLE web_alert_actions (
-        id INTEGER PRIMARY KEY,
-        alert_id INTEGER NOT NULL,
-        action TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        at REAL NOT NULL,
-        comment TEXT NOT NULL DEFAULT '',
-        outcome TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX web_alert_actions_alert ON web_alert_actions(alert_id);
-    CREATE TABLE web_away (
-        home_id TEXT PRIMARY KEY,
-        mode TEXT NOT NULL,
-        until REAL NOT NULL,
-        set_by TEXT NOT NULL,
-        set_at REAL NOT NULL
-    );
-    """,
+
 )
 
 

@@ -8,9 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hub.alerts.tokens import signing_key
 from mehr.configfile import ConfigError, describe_validation_error, load_model
 
-__all__ = ["DEMO_SECRET_PREFIX", "WebSettings", "load_web_settings"]
+__all__ = ["DEMO_SECRET_PREFIX", "EXAMPLE_ALERTS_CONFIG", "WebSettings", "load_web_settings"]
+
+# The example district shipped with the engine: what the demo routes through.
+EXAMPLE_ALERTS_CONFIG = Path(__file__).resolve().parents[1] / "hub/alerts/examples/district.yaml"
 
 # Secrets starting with this are only accepted when demo=True, so a copied demo config cannot
 # go to production with a known key.
@@ -62,9 +66,20 @@ class WebSettings(BaseModel):
         gt=0,
         description="No activity for this long (while not away) means 'needs attention'.",
     )
-    commissioning_dir: Path | None = Field(
+    alerts_config: Path | None = Field(
         default=None,
-        description="Walk-test reports (default: 'commissioning' next to the database).",
+        description="The district's alerts YAML (the hub's alerts_config): people, rotas, "
+        "policies. Required outside the demo; the demo uses the bundled example district.",
+    )
+    alerts_secret_file: Path | None = Field(
+        default=None,
+        description="File holding the key that signs acknowledge links (the hub's "
+        "alerts_secret_file: the same key, or the hub's links are refused).",
+    )
+    alerts_secret: str | None = Field(
+        default=None,
+        repr=False,
+        description="The signing key itself; only for the demo and tests (prefer the file).",
     )
     metrics_token: str | None = Field(
         default=None, repr=False, description="If set, /metrics requires 'Bearer <token>'."
@@ -91,12 +106,28 @@ class WebSettings(BaseModel):
                 raise ValueError(f"cannot read {self.secret_key_file}: {exc.strerror}") from None
         return self.secret_key
 
-    def reports_dir(self) -> Path:
-        """Where walk-test (commissioning) reports are kept."""
-        return self.commissioning_dir or self.db_path.resolve().parent / "commissioning"
+    def alerts_config_path(self) -> Path:
+        """The alerts YAML; outside the demo a missing one is a one-line config error."""
+        if self.alerts_config is not None:
+            return self.alerts_config
+        if self.demo:
+            return EXAMPLE_ALERTS_CONFIG
+        raise ConfigError(
+            "web settings: alerts_config: set the district's alerts YAML (the same file as the "
+            "hub's alerts_config); the web app acts on alerts through the alert engine"
+        )
+
+    def alerts_secret_bytes(self) -> bytes:
+        """The acknowledge-link key, resolved exactly as the hub resolves it."""
+        return signing_key(self.alerts_secret, self.alerts_secret_file, self.demo)
 
 
-_ENV = {"MEHR_DB": "db_path", "MEHR_WEB_SECRET_FILE": "secret_key_file"}
+_ENV = {
+    "MEHR_DB": "db_path",
+    "MEHR_WEB_SECRET_FILE": "secret_key_file",
+    "MEHR_ALERTS_CONFIG": "alerts_config",
+    "MEHR_ALERTS_SECRET_FILE": "alerts_secret_file",
+}
 
 
 def load_web_settings(path: Path | None, **overrides: Any) -> WebSettings:

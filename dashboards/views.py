@@ -19,7 +19,9 @@ __all__ = ["contacts_for", "family_data", "status_of"]
 def status_of(ctx: AppContext, db: sqlite3.Connection, home: HomeRow) -> HomeStatus:
     """The home's status with this app's thresholds."""
     s = ctx.settings
-    return home_status(db, home, ctx.now(), s.stale_heartbeat_s, s.quiet_attention_s)
+    now = ctx.now()
+    away = ctx.alerts(db).active_mode(home.id, now)
+    return home_status(db, home, now, s.stale_heartbeat_s, s.quiet_attention_s, away)
 
 
 def contacts_for(db: sqlite3.Connection, home: HomeRow) -> list[dict[str, str]]:

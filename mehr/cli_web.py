@@ -7,6 +7,7 @@ import getpass
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["register"]
@@ -22,6 +23,7 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         db_path=getattr(args, "db", None),
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
+        alerts_config=getattr(args, "alerts_config", None),
     )
 
 
@@ -31,8 +33,10 @@ def _cmd_web(args: argparse.Namespace) -> int:
     from dashboards import create_app
 
     settings = _settings(args)
+    settings.alerts_config_path()  # refuse to start without the alerts config (one line)
     hub = None
     stats = None
+    queues: dict[str, Callable[[], int]] = {}
     if args.with_hub is not None:
         # One process for a small district: the hub's counters then feed /metrics directly.
         from hub.config import load_settings
@@ -41,8 +45,10 @@ def _cmd_web(args: argparse.Namespace) -> int:
         hub = Hub(load_settings(args.with_hub))
         hub.start()
         stats = hub.stats
-    app = create_app(settings, hub_stats=stats)
+        if hub.influx is not None:
+            queues["influx"] = hub.influx.pending
     try:
+        app = create_app(settings, hub_stats=stats, extra_queues=queues)
         uvicorn.run(
             app,
             host=settings.host,
@@ -138,6 +144,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     common(web)
     web.add_argument("--host")
     web.add_argument("--port", type=int)
+    web.add_argument(
+        "--alerts-config",
+        type=Path,
+        metavar="ALERTS_YAML",
+        help="the district's alerts YAML (the hub's alerts_config); required outside the demo",
+    )
     web.add_argument(
         "--with-hub",
         type=Path,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from dashboards.accounts import DISTRICT_ROLES, WORKER_ROLES
+from dashboards.accounts import WORKER_ROLES
+from dashboards.alert_actions import actor_of, alert_dict, changes
 from dashboards.audit import audit
 from dashboards.deps import (
     Ctx,
@@ -18,9 +18,9 @@ from dashboards.deps import (
     csrf_protect,
     require,
 )
-from dashboards.queries import alerts_of, caseload, district_report
+from dashboards.queries import caseload
 from dashboards.routes.api_models import ActionIn, RequestStateIn
-from dashboards.routes.worker import act_on_alert
+from dashboards.routes.worker import act_on_alert, open_alerts
 from dashboards.tenancy import visible_homes
 from dashboards.visits import RequestError, list_requests, set_state
 
@@ -37,35 +37,41 @@ router = APIRouter(
 def api_caseload(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
     """The user's homes, most urgent first."""
     s = ctx.settings
+    in_mode = ctx.alerts(db).active_mode
     return [
         c.to_dict()
-        for c in caseload(db, auth.user, ctx.now(), s.stale_heartbeat_s, s.quiet_attention_s)
+        for c in caseload(
+            db, auth.user, ctx.now(), s.stale_heartbeat_s, s.quiet_attention_s, in_mode
+        )
     ]
 
 
 @router.get("/alerts")
-def api_alerts(db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
-    """Open alerts of the user's homes, most urgent first."""
+def api_alerts(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
+    """Open alerts of the user's homes, most urgent first (state and progress as the engine's)."""
     ids = [h.id for h in visible_homes(db, auth.user)]
-    return [a.to_dict() for a in alerts_of(db, ids)]
+    names = ctx.person_names
+    return [alert_dict(a, names=names) for a in open_alerts(ctx, db, auth.user, ids)]
 
 
 @router.get("/alerts/{alert_id}")
 def api_alert(ctx: Ctx, db: Db, auth: CurrentAuth, found: VisibleAlert) -> dict[str, Any]:
-    """One alert with its history."""
+    """One alert with its history (the engine's audit trail of changes)."""
     alert, _ = found
     audit(db, auth.user, "view", f"alert:{alert.id}", ctx.now(), via="api")
-    return alert.to_dict()
+    service = ctx.alerts(db)
+    view = service.get_alert(alert.id, actor_of(auth.user))
+    return alert_dict(view, changes(service, alert.id), ctx.person_names)
 
 
 @router.post("/alerts/{alert_id}/actions")
 def api_alert_action(
     body: ActionIn, ctx: Ctx, db: Db, auth: CurrentAuth, found: VisibleAlert
 ) -> dict[str, Any]:
-    """Acknowledge, on my way, arrived, or resolve (with an outcome)."""
+    """Acknowledge (stops escalation), on my way, arrived, or resolve (with an outcome)."""
     alert, _ = found
-    state = act_on_alert(ctx, db, auth.user, alert.id, body.action, body.comment, body.outcome)
-    return {"id": alert.id, "state": state}
+    view = act_on_alert(ctx, db, auth.user, alert.id, body.action, body.comment, body.outcome)
+    return alert_dict(view, names=ctx.person_names)
 
 
 @router.get("/requests")
@@ -90,12 +96,3 @@ def api_request_state(
         raise HTTPException(409, str(exc)) from None
     audit(db, auth.user, f"request.{body.state}", f"request:{req['id']}", ctx.now())
     return {"id": req["id"], "state": body.state}
-
-
-@router.get("/district/report", dependencies=[Depends(require(*DISTRICT_ROLES))])
-def api_district(
-    ctx: Ctx, db: Db, auth: CurrentAuth, since: datetime | None = None
-) -> list[dict[str, Any]]:
-    """Per mahalla: homes, alerts, time to acknowledge and arrive (default: last 30 days)."""
-    start = since or ctx.now() - timedelta(days=30)
-    return district_report(db, visible_homes(db, auth.user), start, ctx.now())

@@ -8,7 +8,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from dashboards.accounts import WORKER_ROLES
-from dashboards.alert_actions import AlertActionError, clear_away, set_away
+from dashboards.alert_actions import (
+    AlertActionError,
+    actor_of,
+    alert_dict,
+    clear_away,
+    set_away,
+)
 from dashboards.audit import audit
 from dashboards.deps import Ctx, CurrentAuth, Db, VisibleHome, csrf_protect, require
 from dashboards.live import sse_response
@@ -70,26 +76,26 @@ def api_home(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str
 @router.get("/homes/{home_id}/alerts")
 def api_home_alerts(db: Db, home: VisibleHome, all: bool = False) -> list[dict[str, Any]]:
     """The home's alerts (open ones unless all=true)."""
-    return [a.to_dict() for a in alerts_of(db, [home.id], open_only=not all)]
+    return [alert_dict(a) for a in alerts_of(db, [home.id], open_only=not all)]
 
 
 @router.put("/homes/{home_id}/away")
 def api_set_away(
     body: AwayIn, ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome
 ) -> dict[str, Any]:
-    """Switch on away/holiday/visitor mode until a time."""
+    """Switch on away/holiday/visitor mode until a time (the engine's home mode)."""
     try:
-        state = set_away(db, home.id, body.mode, body.until, auth.user.username, ctx.now())
+        mode = set_away(ctx.alerts(db), home.id, body.mode, body.until, actor_of(auth.user))
     except AlertActionError as exc:
         raise HTTPException(422, str(exc)) from None
     audit(db, auth.user, "away.set", f"home:{home.id}", ctx.now(), mode=body.mode)
-    return {"mode": state.mode, "until": state.until.isoformat()}
+    return {"mode": mode.mode, "until": mode.ends_at.isoformat(), "set_by": mode.set_by}
 
 
 @router.delete("/homes/{home_id}/away")
 def api_clear_away(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str, bool]:
     """End away mode."""
-    clear_away(db, home.id)
+    clear_away(ctx.alerts(db), home.id, actor_of(auth.user))
     audit(db, auth.user, "away.clear", f"home:{home.id}", ctx.now())
     return {"ok": True}
 

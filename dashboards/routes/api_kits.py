@@ -22,14 +22,21 @@ router = APIRouter(
 
 @router.get("/kits")
 def api_kits(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
-    """Every kit the user may see."""
-    return [
-        k.to_dict() for k in kits_view(db, visible_homes(db, auth.user), ctx.settings.reports_dir())
-    ]
+    """Every kit the user may see, with its latest walk-test (commissioning) report."""
+    store = ctx.db.store()
+    try:
+        kits = kits_view(db, visible_homes(db, auth.user), store.commissioning_reports)
+    finally:
+        store.close()
+    return [k.to_dict() for k in kits]
 
 
 @router.get("/kits/{kit_id}")
 def api_kit(ctx: Ctx, db: Db, found: VisibleKit) -> dict[str, Any]:
     """One kit."""
     kit_id, home = found
-    return kits_view(db, [home], ctx.settings.reports_dir(), kit_id=kit_id)[0].to_dict()
+    store = ctx.db.store()
+    try:
+        return kits_view(db, [home], store.commissioning_reports, kit_id=kit_id)[0].to_dict()
+    finally:
+        store.close()

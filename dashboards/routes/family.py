@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dashboards.accounts import Role
-from dashboards.alert_actions import AlertActionError, clear_away, set_away
+from dashboards.alert_actions import AlertActionError, actor_of, clear_away, set_away
 from dashboards.audit import audit
 from dashboards.deps import Ctx, CurrentAuth, Db, VisibleHome, csrf_protect, require
 from dashboards.live import sse_response
@@ -79,10 +79,14 @@ def family_away(
     mode: Annotated[str, Form()],
     until: Annotated[str, Form()] = "",
 ) -> Response:
-    """Switch away/holiday/visitor mode on until a time (the home's local time), or off."""
+    """Switch away/holiday/visitor mode on until a time (the home's local time), or off.
+
+    The engine's home modes: inactivity is then not alerted; help and falls always are.
+    """
     now = ctx.now()
+    service = ctx.alerts(db)
     if mode == "off":
-        clear_away(db, home.id)
+        clear_away(service, home.id, actor_of(auth.user))
     else:
         try:
             end = datetime.fromisoformat(until)
@@ -91,7 +95,7 @@ def family_away(
         if end.tzinfo is None:
             end = end.replace(tzinfo=ZoneInfo(home.timezone))
         try:
-            set_away(db, home.id, mode, end, auth.user.username, now)
+            set_away(service, home.id, mode, end, actor_of(auth.user))
         except AlertActionError as exc:
             raise HTTPException(422, str(exc)) from None
     audit(db, auth.user, "away.set", f"home:{home.id}", now, mode=mode, until=until)

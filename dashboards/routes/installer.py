@@ -20,6 +20,10 @@ router = APIRouter(
 
 @router.get("/installer", response_class=HTMLResponse)
 def installer_page(request: Request, ctx: Ctx, db: Db, auth: CurrentAuth) -> Response:
-    """Kits by home."""
-    kits = kits_view(db, visible_homes(db, auth.user), ctx.settings.reports_dir())
+    """Kits by home, each with its latest walk-test report from the hub's store."""
+    store = ctx.db.store()
+    try:
+        kits = kits_view(db, visible_homes(db, auth.user), store.commissioning_reports)
+    finally:
+        store.close()
     return ctx.render(request, "installer.html", auth, kits=kits)

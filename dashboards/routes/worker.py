@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from dashboards.accounts import DISTRICT_ROLES, WORKER_ROLES, User
-from dashboards.alert_actions import OUTCOMES, Action, AlertActionError, apply_action
+from dashboards.accounts import WORKER_ROLES, User
+from dashboards.alert_actions import (
+    OPEN,
+    OUTCOMES,
+    Action,
+    AlertActionError,
+    actor_of,
+    apply_action,
+    changes,
+)
 from dashboards.audit import audit
 from dashboards.context import AppContext
 from dashboards.deps import (
@@ -24,9 +31,8 @@ from dashboards.deps import (
 )
 from dashboards.live import sse_response
 from dashboards.queries import (
-    alerts_of,
+    SEVERITY_RANK,
     caseload,
-    district_report,
     last_visit,
     resident,
     routine_summary,
@@ -34,8 +40,9 @@ from dashboards.queries import (
 from dashboards.tenancy import visible_homes
 from dashboards.views import status_of
 from dashboards.visits import RequestError, list_requests, set_state
+from hub.alerts.lifecycle import AlertView
 
-__all__ = ["router", "worker_data"]
+__all__ = ["act_on_alert", "open_alerts", "router", "worker_data"]
 
 router = APIRouter(
     dependencies=[Depends(csrf_protect), Depends(require(*WORKER_ROLES))],
@@ -46,14 +53,24 @@ router = APIRouter(
 def worker_data(ctx: AppContext, db: Db, user: User) -> dict[str, Any]:
     """The worker's queue: open alerts, open requests and the caseload by urgency."""
     s = ctx.settings
-    cases = caseload(db, user, ctx.now(), s.stale_heartbeat_s, s.quiet_attention_s)
+    service = ctx.alerts(db)
+    cases = caseload(
+        db, user, ctx.now(), s.stale_heartbeat_s, s.quiet_attention_s, service.active_mode
+    )
     ids = [c.home.id for c in cases]
     return {
         "cases": cases,
-        "alerts": alerts_of(db, ids),
+        "alerts": open_alerts(ctx, db, user, ids),
         "requests": list_requests(db, ids),
         "names": {c.home.id: c.resident_name for c in cases},
+        "people": ctx.person_names,
     }
+
+
+def open_alerts(ctx: AppContext, db: Db, user: User, home_ids: list[str]) -> list[AlertView]:
+    """Open alerts of these homes through the engine (each listing audited), most urgent first."""
+    views = ctx.alerts(db).list_alerts(actor_of(user), home_ids=home_ids, states=sorted(OPEN))
+    return sorted(views, key=lambda a: (SEVERITY_RANK.get(a.severity, 9), -a.id))
 
 
 @router.get("/worker", response_class=HTMLResponse)
@@ -82,12 +99,15 @@ def alert_page(
     """One alert with its history and the actions."""
     alert, home = found
     audit(db, auth.user, "view", f"alert:{alert.id}", ctx.now())
+    service = ctx.alerts(db)
     return ctx.render(
         request,
         "alert.html",
         auth,
         tz=home.timezone,
-        alert=alert,
+        alert=service.get_alert(alert.id, actor_of(auth.user)),  # audited by the engine too
+        history=changes(service, alert.id),
+        people=ctx.person_names,
         home=home,
         resident=resident(db, home.id),
         outcomes=OUTCOMES,
@@ -96,18 +116,23 @@ def alert_page(
 
 def act_on_alert(
     ctx: AppContext, db: Db, user: User, alert_id: int, action: str, comment: str, outcome: str
-) -> str:
-    """Apply a worker's action to an alert, audited; raise HTTPException(409/422) if refused."""
+) -> AlertView:
+    """Apply a worker's action through the engine, audited; HTTPException(409/422) if refused.
+
+    Returns the alert as the engine left it (its escalation stopped on acknowledge).
+    """
     try:
         act = Action(action)
     except ValueError:
         raise HTTPException(422, f"action: one of {', '.join(a.value for a in Action)}") from None
+    if act is Action.RESOLVE and outcome not in OUTCOMES:
+        raise HTTPException(422, f"outcome: one of {', '.join(OUTCOMES)}")
     try:
-        state = apply_action(db, alert_id, act, user.username, ctx.now(), comment, outcome)
+        view = apply_action(ctx.alerts(db), alert_id, act, actor_of(user), comment, outcome)
     except AlertActionError as exc:
         raise HTTPException(409, str(exc)) from None
     audit(db, user, f"alert.{act.value}", f"alert:{alert_id}", ctx.now(), outcome=outcome)
-    return state
+    return view
 
 
 @router.post("/alerts/{alert_id}/action")
@@ -148,6 +173,8 @@ def resident_data(ctx: AppContext, db: Db, home_id: str, home: Any) -> dict[str,
         "status": status_of(ctx, db, home),
         "routine": routine_summary(db, home, ctx.now()),
         "visit": last_visit(db, home_id),
+        # The core home's care-plan risk (the registry import writes it there).
+        "risk": db.execute("SELECT risk_level FROM homes WHERE id=?", (home_id,)).fetchone()[0],
     }
 
 
@@ -160,13 +187,3 @@ def resident_page(
     return ctx.render(
         request, "resident.html", auth, tz=home.timezone, **resident_data(ctx, db, home.id, home)
     )
-
-
-@router.get(
-    "/district", response_class=HTMLResponse, dependencies=[Depends(require(*DISTRICT_ROLES))]
-)
-def district_page(request: Request, ctx: Ctx, db: Db, auth: CurrentAuth) -> Response:
-    """Mahallas of the district with response times over the last 30 days."""
-    since = ctx.now() - timedelta(days=30)
-    rows = district_report(db, visible_homes(db, auth.user), since, ctx.now())
-    return ctx.render(request, "district.html", auth, rows=rows, since=since.date().isoformat())
