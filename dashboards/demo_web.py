@@ -22,7 +22,7 @@ from dashboards.settings import DEMO_SECRET_PREFIX, WebSettings
 from hub.stats import HubStats
 from mehr.clock import Clock, SystemClock
 
-__all__ = ["DemoWeb", "start_demo_web"]
+__all__ = ["DemoWeb", "free_port", "start_demo_web"]
 
 # (role, username, scope): homes for the family, mahallas for the others.
 _ACCOUNTS: tuple[tuple[Role, str, dict[str, Any]], ...] = (
@@ -50,16 +50,33 @@ class DemoWeb:
         self.thread.join(timeout=10)
 
 
+def free_port() -> int:
+    """A free loopback port (the demo picks it first so the hub's links can point at it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def start_demo_web(
-    db_path: Path, hub_stats: HubStats | None, clock: Clock | None = None
+    db_path: Path,
+    hub_stats: HubStats | None,
+    clock: Clock | None = None,
+    alerts_config: Path | None = None,
+    port: int | None = None,
 ) -> DemoWeb:
-    """Create the demo accounts and serve the app on a free loopback port."""
+    """Create the demo accounts and serve the app on a loopback port (free one by default).
+
+    `alerts_config` should be the hub's (the demo's shortened delays), so acknowledging on a
+    page starts the same ack timeout the hub's engine would; the signing key is the demo key
+    on both sides, so the hub's links work here.
+    """
     settings = WebSettings(
         db_path=db_path,
         demo=True,
         secret_key=DEMO_SECRET_PREFIX + secrets.token_urlsafe(24),
         cookie_secure=False,  # plain HTTP on loopback, demo only
         port=0,
+        alerts_config=alerts_config,
     )
     database = Database(db_path)
     database.prepare()
@@ -83,9 +100,7 @@ def start_demo_web(
     finally:
         conn.close()
     app = create_app(settings, clock=clock, hub_stats=hub_stats)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="mehr-web", daemon=True)
     thread.start()

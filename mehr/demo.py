@@ -51,6 +51,9 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     db_path = workdir / "mehr.db"
+    from dashboards.demo_web import free_port, start_demo_web
+
+    web_port = free_port()  # chosen first: the hub's acknowledge links point at the dashboard
 
     broker = None
     url = os.environ.get("MEHR_MQTT_URL")
@@ -71,6 +74,7 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
         db_path=db_path,
         stats_port=0,
         alerts_config=_demo_alerts_config(workdir),
+        public_base_url=f"http://127.0.0.1:{web_port}",
         demo_mode=True,  # a built-in key signs the demo's acknowledge links
     )
     store = SqliteStore(db_path)
@@ -94,9 +98,9 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
 
     hub = Hub(settings, on_alert=on_alert, alert_channel=PrintChannel(notify))
     hub.start()
-    from dashboards.demo_web import start_demo_web
-
-    web = start_demo_web(db_path, hub.stats)
+    # Same alerts config and (demo) signing key as the hub: a worker's acknowledgement on the
+    # page stops the hub's escalation, and the printed links open this dashboard.
+    web = start_demo_web(db_path, hub.stats, alerts_config=settings.alerts_config, port=web_port)
     say("Mehr demo")
     say(f"  dashboard: {web.url}  (log in as one of these; demo-only passwords)")
     for acct in web.accounts:
