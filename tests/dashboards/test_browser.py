@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from dashboards import create_app
+from hub.store.base import NewAlert
+from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from tests.dashboards.conftest import PASSWORD, START, World, build_world, settings_for
 
@@ -164,4 +167,121 @@ def test_installer_sees_kits(served: tuple[str, World], browser: Browser) -> Non
     _shot(page, "installer-1280")
     response = page.goto(f"{base}/homes/home-a")
     assert response is not None and response.status == 403
+    page.context.close()
+
+
+# -- accessibility: keyboard, visible focus, names, large text ----------------------------------
+
+_ACTIVE = """() => { const e = document.activeElement;
+  return e ? (e.id || e.tagName.toLowerCase() + ':' + (e.getAttribute('name') || '')) : ''; }"""
+# True once the focused element shows a ring (a date input moves focus into its parts first,
+# so this is waited for as a condition rather than read at once).
+_FOCUS_SHOWN = """() => { const e = document.activeElement;
+  if (!e || e === document.body || !e.matches(':focus, :focus-within')) { return false; }
+  const s = getComputedStyle(e);
+  return s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2; }"""
+_UNNAMED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter(e => e.type !== 'hidden')
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+               && !e.getAttribute('aria-labelledby')
+               && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+  .map(e => e.outerHTML.slice(0, 100))"""
+
+
+def _tab_to(page: Page, selector: str, limit: int = 60) -> list[str]:
+    """Press Tab from the top until `selector` has focus, checking each stop shows its focus."""
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    order: list[str] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate(_ACTIVE))
+        try:
+            page.wait_for_function(_FOCUS_SHOWN, timeout=2000)
+        except PlaywrightTimeoutError:
+            raise AssertionError(f"no visible focus on {order[-1]} (after {order[:-1]})") from None
+        if page.evaluate("s => document.activeElement === document.querySelector(s)", selector):
+            return order
+    raise AssertionError(f"{selector} not reachable by Tab; focus went {order}")
+
+
+def _assert_every_control_named(page: Page) -> None:
+    unnamed = page.evaluate(_UNNAMED)
+    assert unnamed == [], f"controls without a label or accessible name on {page.url}: {unnamed}"
+
+
+def test_family_page_works_by_keyboard_with_named_controls(
+    served: tuple[str, World], browser: Browser
+) -> None:
+    """Tab reaches the away controls in order, each with visible focus; Enter submits them."""
+    base, _ = served
+    page = _login(browser, base, "fam-a", width=1280)
+    _assert_every_control_named(page)
+    order = _tab_to(page, "#away-save")
+    assert order[0] == "a:", order  # the skip link comes first
+    # Mode, then its end time (Chromium stops on each part of the date), then save.
+    assert order.index("away-mode") < order.index("away-until") < len(order) - 1, order
+    page.focus("#away-mode")
+    page.keyboard.press("End")  # "Home (switch off)": needs no end time
+    assert page.input_value("#away-mode") == "off"
+    _tab_to(page, "#away-save")
+    page.keyboard.press("Enter")
+    expect(page.locator(".flash")).to_have_text("Saved.")
+    page.context.close()
+
+
+def test_worker_acknowledges_by_keyboard_alone(
+    served: tuple[str, World], browser: Browser
+) -> None:
+    """A new fall: the worker Tabs to its acknowledge button and presses Enter."""
+    base, world = served
+    store = SqliteStore(world.db_path)
+    fall, _ = store.raise_alert(
+        NewAlert("home-a", "fall", "critical", world.clock.now(), None, {"room": "Kitchen"})
+    )
+    store.commit()
+    store.close()
+    page = _login(browser, base, "worker-a", width=1280)
+    _assert_every_control_named(page)
+    _tab_to(page, f"#ack-{fall.id}")
+    page.keyboard.press("Enter")
+    expect(page.locator("#alert-state")).to_have_text("acknowledged")
+    _assert_every_control_named(page)  # the alert page: outcome, note, actions
+    _tab_to(page, "#act-resolve")
+    page.goto(f"{base}/reports/response")
+    _assert_every_control_named(page)
+    page.context.close()
+
+
+def test_large_text_option_enlarges_the_root_font(
+    served: tuple[str, World], browser: Browser
+) -> None:
+    """The large-text preference scales the root font size, so every rem-sized thing grows."""
+    base, _ = served
+    page = _login(browser, base, "fam-b", width=1280)
+    root = "() => parseFloat(getComputedStyle(document.documentElement).fontSize)"
+    before = page.evaluate(root)
+    page.check("#large-text")
+    page.click("#prefs-save")
+    expect(page.locator("html")).to_have_class("large")
+    after = page.evaluate(root)
+    assert after >= before * 1.2, (before, after)
+    assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") == after
+    page.uncheck("#large-text")  # fam-b's other test expects the normal size
+    page.click("#prefs-save")
+    assert page.evaluate(root) == before
+    page.context.close()
+
+
+def test_duty_officer_sees_the_response_report(
+    served: tuple[str, World], browser: Browser
+) -> None:
+    """The report page (engine's figures) for the duty officer's mahalla, with labelled inputs."""
+    base, _ = served
+    page = _login(browser, base, "duty-a", width=1280)
+    page.goto(f"{base}/reports/response")
+    expect(page.locator("#h-report")).to_have_text("Response-time report")
+    expect(page.locator("table.cases")).to_contain_text("Navbahor")
+    expect(page.locator("table.cases")).not_to_contain_text("Bog")
+    _assert_every_control_named(page)
+    _shot(page, "report-1280")
     page.context.close()
