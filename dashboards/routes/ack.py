@@ -8,6 +8,8 @@ a forged cross-site POST would have to know the token already. The app puts an `
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,7 +93,21 @@ _T: Final[dict[str, dict[Language, str]]] = {
     },
 }
 _STATUS: Final = {TokenProblem.INVALID: 404, TokenProblem.EXPIRED: 410, TokenProblem.USED: 409}
+# The page is self-contained (it is also served without the app's static files), so its one
+# inline style is allowed by hash; the dashboards' CSP would otherwise block it.
+_STYLE: Final = (
+    "body{font:1.1rem/1.5 system-ui,sans-serif;max-width:36rem;margin:1rem auto;"
+    "padding:0 1rem;color:#111}button{font-size:1.2rem;padding:.8rem 1.2rem;"
+    "background:#0b5;color:#fff;border:0;border-radius:.4rem}"
+    "button:focus-visible,textarea:focus,a:focus-visible{outline:3px solid #ffbf47;"
+    "outline-offset:2px}textarea{width:100%;font-size:1rem}.k{color:#444}"
+)
+_STYLE_HASH: Final = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 _HEADERS: Final = {
+    "Content-Security-Policy": (
+        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
     # The token is in the URL: keep it out of caches, referrers and search engines.
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -115,10 +131,7 @@ def _page(lang: Language, body: str, status: int = 200) -> HTMLResponse:
         f'<!doctype html><html lang="{lang.value}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>Mehr — {escape(_T['title'][lang])}</title>"
-        "<style>body{font:1.1rem/1.5 system-ui,sans-serif;max-width:36rem;margin:1rem auto;"
-        "padding:0 1rem;color:#111}button{font-size:1.2rem;padding:.8rem 1.2rem;"
-        "background:#0b5;color:#fff;border:0;border-radius:.4rem}"
-        "textarea{width:100%;font-size:1rem}.k{color:#444}</style></head><body>"
+        f"<style>{_STYLE}</style></head><body>"
         f'<nav aria-label="language">{switch}</nav><main>{body}</main></body></html>'
     )
     return HTMLResponse(html, status_code=status, headers=_HEADERS)

@@ -138,6 +138,9 @@ def test_signed_link_from_a_message_acknowledges_once_inside_the_app(
     link = f"/ack/{match.group(1)}"
     shown = web.get(link)
     assert shown.status_code == 200 and "<form" in shown.text and "Mavluda opa" in shown.text
+    # Its own CSP (no session, no scripts; its inline style allowed by hash only).
+    assert "style-src 'sha256-" in shown.headers["content-security-policy"]
+    assert shown.headers["cache-control"] == "no-store"
     assert rig.engine.service.peek(alert_id).state == "notified"  # GET changed nothing
     done = web.post(link, data={"comment": "on my way"})
     assert done.status_code == 200
