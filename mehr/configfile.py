@@ -7,14 +7,27 @@ the same way: `kit.yaml: sensors.2.pin: Input should be a valid integer (got 'GP
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
-__all__ = ["ConfigError", "describe_validation_error", "load_model"]
+__all__ = ["ConfigError", "TimeZoneName", "describe_validation_error", "load_model"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone such as 'Asia/Tashkent'") from None
+    return value
+
+
+# A config field naming an IANA time zone (homes, kits and rotas all have one).
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
 
 
 class ConfigError(ValueError):

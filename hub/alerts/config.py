@@ -11,12 +11,11 @@ from datetime import datetime, time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from hub.alerts.severity import ALWAYS_ALERT_KINDS, INACTIVITY_KINDS, Severity
-from mehr.configfile import load_model
+from mehr.configfile import TimeZoneName, load_model
 
 __all__ = [
     "AlertsConfig",
@@ -180,18 +179,11 @@ class District(_Strict):
     """The district's Inson centre: its time zone, duty officers and supervisor."""
 
     name: str = Field(min_length=1, max_length=200)
-    timezone: str = Field(default="Asia/Tashkent", description="Zone the rota times are in.")
+    timezone: TimeZoneName = Field(
+        default="Asia/Tashkent", description="Zone the rota times are in."
+    )
     duty_officers: list[Shift] = Field(default_factory=list, description="Duty officer rota.")
     supervisor: _PERSON_ID = Field(description="Last step of every escalation, and fallback.")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("expected an IANA time zone such as 'Asia/Tashkent'") from None
-        return value
 
 
 class FamilyPreference(StrEnum):
