@@ -401,18 +401,13 @@ class SqliteStore:
     def raise_alert(self, alert: NewAlert) -> tuple[AlertRecord, bool]:
         """Open an alert, or merge it into this home's open alert of the same kind."""
         self._begin()
-        placeholders = ",".join("?" * len(OPEN_ALERT_STATES))
-        row = self._db.execute(
-            f"SELECT * FROM alerts WHERE home_id=? AND kind=? AND state IN ({placeholders}) "
-            "ORDER BY id DESC LIMIT 1",
-            (alert.home_id, alert.kind, *OPEN_ALERT_STATES),
-        ).fetchone()
-        if row is not None:
+        current = self.open_alert(alert.home_id, alert.kind)
+        if current is not None:
             self._db.execute(
                 "UPDATE alerts SET count=count+1, updated_at=? WHERE id=?",
-                (to_ts(alert.raised_at), row["id"]),
+                (to_ts(alert.raised_at), current.id),
             )
-            merged = self._db.execute("SELECT * FROM alerts WHERE id=?", (row["id"],)).fetchone()
+            merged = self._db.execute("SELECT * FROM alerts WHERE id=?", (current.id,)).fetchone()
             return self._alert_from_row(merged), False
         cur = self._db.execute(
             "INSERT INTO alerts(home_id, kind, severity, state, raised_at, updated_at, "
