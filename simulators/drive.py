@@ -2,8 +2,17 @@
 
 Time moves in steps as fast as the CPU allows: within a step each kit publishes its events and
 heartbeats with the clock set to their moment; at the end of a step `settle` lets the hub catch
-up (and run its periodic work) before time moves on. Power cuts drop a kit's connection without
-a DISCONNECT, so the broker publishes its last will, as a real power loss would.
+up and `tick` runs its periodic work (routine scan, alert engine) before time moves on.
+
+When to tick: a hub scans every minute, which over weeks of simulated days costs more than the
+CI budget allows, so the driver ticks where a scan can find something. Steps are fine
+(`step_minutes`) from 12 h before each incident until after its deadline, where the alert's
+delay is measured, and coarse (`quiet_step_minutes`) elsewhere. On top, the driver ticks just
+before a sign of life that ends a quiet spell or a stay in one room of 20 min or more (the
+smallest limit any routine rule uses): every "no sign of life for too long" finding is at its
+longest right then, so a false alarm on a quiet day is seen, not skipped between two steps.
+Power cuts drop a kit's connection without a DISCONNECT, so the broker publishes its last will,
+as a real power loss would.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from typing import Any
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
 from simulators.home import HomeLayout, SensorEvent, window_start
+from simulators.incidents import IncidentKind
 from simulators.scenario import BuiltScenario
 from simulators.simple_kit import SimpleKit
 
@@ -28,6 +38,18 @@ _LOGGER = logging.getLogger(__name__)
 # Events a worker must hear about at once: the hub stamps them when they arrive, so the driver
 # lets the hub take them before the clock moves on.
 _URGENT = {SensorKind.HELP_BUTTON, SensorKind.FALL, SensorKind.ACCEL_WINDOW}
+# Signs of life for the routine rules: motion starting, a door, a button.
+_LIFE = {SensorKind.DOOR, SensorKind.HELP_BUTTON, SensorKind.OK_BUTTON}
+# A quiet spell or a stay in one room this long ends with a tick (long_bathroom's lower clip is
+# 20 min; unusual_inactivity's is 45 min): see the module docstring.
+_SPELL_S = 20 * 60.0
+_ROUTINE_INCIDENTS = {
+    IncidentKind.SILENCE,
+    IncidentKind.NOT_UP,
+    IncidentKind.LONG_BATHROOM,
+    IncidentKind.NIGHT_DOOR,
+    IncidentKind.NOT_BACK,
+}
 
 
 def utc(t: float) -> datetime:
@@ -56,15 +78,21 @@ class ScenarioDriver:
         make_kit: Callable[[HomeLayout, int | None, int], SimpleKit],
         settle: Callable[[int], None],
         progress: Callable[[int], Any] | None = None,
+        tick: Callable[[], None] | None = None,
     ) -> None:
         self.built = built
         self.clock = clock
         self.make_kit = make_kit
         self.settle = settle
+        self.tick = tick
         self.progress = progress
         self.stats = DriveStats()
         self.kits: dict[str, SimpleKit] = {}
         self.down: set[str] = set()
+        self.ticks = 0
+        # Per home: the last sign of life, and the room (and since when) it has been in.
+        self._last_life: dict[str, float] = {}
+        self._room: dict[str, tuple[str, float]] = {}
 
     def _connect(self, layout: HomeLayout, epoch: int | None = None, seq: int = 0) -> None:
         kit = self.make_kit(layout, epoch, seq)
@@ -72,10 +100,41 @@ class ScenarioDriver:
         self.kits[layout.home_id] = kit
         self.stats.messages += 1  # birth
 
+    def focus(self) -> list[tuple[float, float]]:
+        """Spans (UTC seconds) played in fine steps: around each incident and up to its deadline."""
+
+        # Routine incidents: from the evening before (the night and morning matter to the rules).
+        # Kit, button and fall incidents: half an hour before is enough.
+        def lead(kind: IncidentKind) -> float:
+            return 12 * 3600.0 if kind in _ROUTINE_INCIDENTS else 1800.0
+
+        spans = [(i.at - lead(i.kind), i.end + 3600.0) for i in self.built.incidents]
+        for e in self.built.expectations:
+            kinds = [i.kind for i in self.built.incidents if i.at == e.incident_at]
+            spans.append(
+                (e.incident_at - max(map(lead, kinds), default=1800.0), e.deadline + 3600.0)
+            )
+        return sorted(spans)
+
+    def _tick(self) -> None:
+        self.settle(self.stats.messages)
+        if self.tick is not None:
+            self.tick()
+            self.ticks += 1
+
+    def _next_step(self, t: float, spans: list[tuple[float, float]]) -> float:
+        """The end of the step that starts at `t`."""
+        fine = self.built.scenario.step_minutes * 60.0
+        coarse = max(fine, self.built.scenario.quiet_step_minutes * 60.0)
+        if any(lo <= t < hi for lo, hi in spans):
+            return min(t + fine, self.built.end_utc)
+        upcoming = [lo for lo, _ in spans if lo > t]
+        return min([t + coarse, self.built.end_utc, *upcoming])
+
     def run(self) -> DriveStats:
         """Play every day of the scenario; returns what was sent."""
         built = self.built
-        step = built.scenario.step_minutes * 60.0
+        spans = self.focus()
         beat = built.scenario.heartbeat_s
         self.clock.set(utc(built.start_utc))
         for sim in built.homes.values():
@@ -95,7 +154,7 @@ class ScenarioDriver:
         days_made = 0
         t = built.start_utc
         while t < built.end_utc:
-            t_next = min(t + step, built.end_utc)
+            t_next = self._next_step(t, spans)
             # Keep a day of events ahead so PIR offs that spill past midnight sort correctly.
             while days_made < built.scenario.days and built.start_utc + days_made * 86_400.0 <= (
                 t_next + 3600.0
@@ -107,6 +166,11 @@ class ScenarioDriver:
                 days_made += 1
             while queue and queue[0][0] <= t_next:
                 at, _, what, home, payload = heapq.heappop(queue)
+                if what == "event" and home not in self.down and self._spell_ends(home, payload):
+                    # The scan sees the spell at its longest just before the event ending it.
+                    if at - 1.0 > self.clock.now().timestamp():
+                        self.clock.set(utc(at - 1.0))
+                    self._tick()
                 if at > self.clock.now().timestamp():
                     self.clock.set(utc(at))
                 if what == "beat":
@@ -121,14 +185,17 @@ class ScenarioDriver:
                     self.down.add(home)
                     self.stats.messages += 1  # the broker's will
                     self.stats.power_cuts += 1
+                    # The hub stamps availability when it arrives: let it take the will now.
+                    self.settle(self.stats.messages)
                 elif what == "restore":
                     old = self.kits[home]
                     self.down.discard(home)
                     self._connect(built.homes[home].layout, old.epoch, old.seq)
+                    self.settle(self.stats.messages)
                 else:
                     self._publish(home, payload)
             self.clock.set(utc(t_next))
-            self.settle(self.stats.messages)
+            self._tick()
             if self.progress is not None:
                 self.progress(round(t_next - t))
             t = t_next
@@ -138,6 +205,19 @@ class ScenarioDriver:
                 self.stats.messages += 1
         self.settle(self.stats.messages)
         return self.stats
+
+    def _spell_ends(self, home: str, ev: SensorEvent) -> bool:
+        """True if `ev` ends a quiet spell or a long stay in one room (tick before it)."""
+        if not (ev.kind in _LIFE or (ev.kind is SensorKind.MOTION and ev.value is True)):
+            return False
+        last = self._last_life.get(home)
+        room, since = self._room.get(home, (ev.room, ev.t))
+        self._last_life[home] = ev.t
+        if room != ev.room:
+            self._room[home] = (ev.room, ev.t)
+        return last is not None and (
+            ev.t - last >= _SPELL_S or (room != ev.room and ev.t - since >= _SPELL_S)
+        )
 
     def _publish(self, home: str, ev: SensorEvent) -> None:
         if home in self.down:

@@ -144,14 +144,26 @@ class Scenario(_Strict):
     start: date = Field(default=date(2026, 3, 2), description="Local date of day 0.")
     days: int = Field(ge=1, le=120)
     seed: int = 0
-    step_minutes: float = Field(default=5, gt=0, le=60, description="Virtual clock step.")
+    step_minutes: float = Field(
+        default=5,
+        gt=0,
+        le=60,
+        description="Virtual clock step around incidents: the resolution of alert delays.",
+    )
+    quiet_step_minutes: float = Field(
+        default=60,
+        gt=0,
+        le=360,
+        description="Virtual clock step far from any incident (the hub still scans each step).",
+    )
     heartbeat_s: float = Field(default=60, ge=5, le=3600, description="Kit heartbeat period.")
     requires: list[Capability] = Field(default_factory=list)
     homes: list[HomeEntry] = Field(min_length=1)
     incidents: list[IncidentEntry] = Field(default_factory=list)
     expect: list[ExpectEntry] = Field(default_factory=list)
     tolerate: list[str] = Field(
-        default_factory=list, description="Alert kinds that may also appear without failing."
+        default_factory=list,
+        description="Alert kinds that may also appear while an incident lasts (not on other days).",
     )
 
     @model_validator(mode="after")
@@ -379,5 +391,20 @@ def judge(built: BuiltScenario, alerts: list[AlertSeen]) -> Verdict:
             used.add(match)
         outcomes.append(Outcome(exp, pool[match] if match is not None else None))
     tolerated = set(built.scenario.tolerate)
-    unexpected = [a for i, a in enumerate(pool) if i not in used and a.kind not in tolerated]
+
+    def tolerable(a: AlertSeen) -> bool:
+        # Only while an incident at that home lasts (or until its deadline): a tolerated kind on
+        # an ordinary day is still a false alarm.
+        return a.kind in tolerated and any(
+            inc.at <= a.raised_at <= max(inc.end, *deadlines.get(id(inc), [inc.end]))
+            and (inc.home_id == a.home or a.home.startswith("area:"))
+            for inc in built.incidents
+        )
+
+    deadlines: dict[int, list[float]] = {}
+    for exp in built.expectations:
+        for inc in built.incidents:
+            if inc.at == exp.incident_at:
+                deadlines.setdefault(id(inc), []).append(exp.deadline)
+    unexpected = [a for i, a in enumerate(pool) if i not in used and not tolerable(a)]
     return Verdict(outcomes, unexpected)

@@ -1,7 +1,9 @@
 """Every scenario in simulators/scenarios/ runs end to end through Mosquitto and a real hub.
 
-A scenario whose alert kind the hub cannot raise yet is skipped with that reason; its ground
-truth is still checked in the simulated events, so it is ready when the hub catches up.
+The hub runs its alert engine (kit_offline, area_outage) and is ticked on the virtual clock.
+Scenarios that expose a detector limitation are marked xfail with the reason (strict where the
+outcome is stable, so the mark must go when the detector improves); their ground truth is still
+checked without a hub.
 """
 
 from __future__ import annotations
@@ -16,6 +18,15 @@ from simulators.incidents import IncidentKind
 from simulators.scenario import build, load_scenario
 from tests.conftest import HUB_USER, kit_user
 from tests.support.mosquitto import Mosquitto
+
+# Detector limitations these scenarios expose (reported in docs/simulators.md, not tuned away).
+XFAIL = {
+    "silence": "in some runs the learned routine raises unusual_inactivity at bedtime before "
+    "day 14 (last motion 23:28, limit 60-84 min, 'usually under 4 min' at that hour) and the "
+    "open alert absorbs the real one; whether it does varies between runs (cause not found)",
+    "night_door": "not_back fires on an ordinary 2.5 h outing on day 14: the learned away limit "
+    "(2 h) is below the resident's outing lengths (mean 1.5 h, exponential)",
+}
 
 SCENARIOS = sorted(
     (Path(__file__).resolve().parents[2] / "simulators" / "scenarios").glob("*.yaml")
@@ -61,14 +72,21 @@ def test_scenario_ground_truth_is_in_the_simulated_events(path: Path) -> None:
             assert not during  # a kit without power records nothing
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.xfail(reason=XFAIL[p.stem], strict=p.stem != "silence"))
+        if p.stem in XFAIL
+        else p
+        for p in SCENARIOS
+    ],
+    ids=[p.stem for p in SCENARIOS],
+)
 def test_scenario_end_to_end(
     path: Path, tmp_path: Path, mosquitto: Mosquitto, hub_password: str
 ) -> None:
     scenario = load_scenario(path)
-    missing = missing_capabilities(scenario)
-    if missing:
-        pytest.skip(f"the hub cannot raise this scenario's alerts yet: needs {', '.join(missing)}")
+    assert missing_capabilities(scenario) == []  # the hub raises every kind the scenarios need
     built = build(scenario, path.parent)
     users = {lay.kit_id: kit_user(lay.home_id, lay.kit_id) for lay in built.layouts}
     for user in users.values():
