@@ -27,7 +27,7 @@ import uvicorn
 from dashboards import create_app
 from dashboards.accounts import Passwords, Role, create_user
 from dashboards.db import Database
-from dashboards.settings import WebSettings
+from dashboards.settings import EXAMPLE_ALERTS_CONFIG, WebSettings
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.store.base import NewAlert, NewEvent
 from hub.store.sqlite import SqliteStore
@@ -133,7 +133,13 @@ def main() -> int:
     t0 = time.perf_counter()
     events = seed(db_path, args.homes, args.days, now)
     seed_s = time.perf_counter() - t0
-    settings = WebSettings(db_path=db_path, secret_key="x" * 48, cookie_secure=False)
+    settings = WebSettings(
+        db_path=db_path,
+        secret_key="x" * 48,
+        cookie_secure=False,
+        alerts_config=EXAMPLE_ALERTS_CONFIG,
+        alerts_secret="y" * 48,
+    )
     database = Database(db_path)
     database.prepare()
     conn = database.connect()
