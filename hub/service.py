@@ -68,6 +68,8 @@ class Hub:
         self._ready = threading.Event()
         self._worker_error: BaseException | None = None
         self._scan_lock = threading.Lock()
+        self._tick_local = threading.local()
+        self._tick_stores: list[SqliteStore] = []
 
     @property
     def stats_url(self) -> str | None:
@@ -130,6 +132,11 @@ class Hub:
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
+        for store in self._tick_stores:
+            try:
+                store.close()
+            except Exception:  # a connection of another thread: it closes with the process
+                _LOGGER.debug("tick store left to the process exit")
 
     # -- alert engine ---------------------------------------------------------------------------
 
@@ -228,12 +235,16 @@ class Hub:
         The background threads do the same on their own schedule; this is for callers that
         move a manual clock (scenarios, tests) and need the result before moving it again.
         """
-        with self._scan_lock:
+        # One scanner per calling thread, kept between ticks: SQLite connections belong to
+        # their thread, and the scanner's routine cache saves re-reading every routine.
+        scanner: RoutineScanner | None = getattr(self._tick_local, "scanner", None)
+        if scanner is None:
             store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
-            try:
-                RoutineScanner(store, self.clock, self.stats, on_alert=self._alert_raised).scan()
-            finally:
-                store.close()
+            scanner = RoutineScanner(store, self.clock, self.stats, on_alert=self._alert_raised)
+            self._tick_local.scanner = scanner
+            self._tick_stores.append(store)
+        with self._scan_lock:
+            scanner.scan()
         if self.alerts is not None:
             self.alerts.run_pass()
 

@@ -864,7 +864,8 @@ class AlertRunner:
         self._error: BaseException | None = None
         self.errors = 0
         # Counts finished passes, so a caller driving a manual clock can wait for one.
-        self._passes = 0
+        self._started_passes = 0  # passes that have begun (read the clock)
+        self._finished = 0  # number of the last pass that has finished
         self._passed = threading.Condition()
 
     def start(self) -> None:
@@ -886,9 +887,11 @@ class AlertRunner:
         due at the clock's current time has been done. False if it timed out.
         """
         with self._passed:
-            target = self._passes + 2  # the pass running now may have read the clock before
+            # The pass running now (if any) may have read the clock before this call: wait for
+            # the next one to begin and end. Setting the wake flag makes sure there is one.
+            target = self._started_passes + 1
             self._wake.set()
-            return self._passed.wait_for(lambda: self._passes >= target, timeout)
+            return self._passed.wait_for(lambda: self._finished >= target, timeout)
 
     def stop(self) -> None:
         """Finish the current pass and stop."""
@@ -908,7 +911,10 @@ class AlertRunner:
         self._ready.set()
         try:
             while not self._stop.is_set():
-                self._wake.clear()
+                with self._passed:
+                    self._wake.clear()
+                    self._started_passes += 1
+                    this_pass = self._started_passes
                 try:
                     due = engine.run_due()
                 except Exception:
@@ -917,7 +923,7 @@ class AlertRunner:
                     _LOGGER.exception("alert engine pass failed; retrying")
                     due = None
                 with self._passed:
-                    self._passes += 1
+                    self._finished = this_pass
                     self._passed.notify_all()
                 wait = self.max_idle_s
                 if due is not None:
