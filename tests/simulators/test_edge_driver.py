@@ -1,0 +1,113 @@
+"""Driver (a): a simulated morning through the real edge agent on mock pins reaches the hub once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
+
+from hub.registry import HomeSpec, KitSpec, SensorSpec
+from hub.store.sqlite import SqliteStore
+from mehr.clock import ManualClock
+from mehr.contract import SensorKind
+from simulators.edge_driver import (
+    EdgeHomeDriver,
+    edge_layout,
+    plan_hours,
+    settle_initial,
+    start_of,
+    write_kit_yaml,
+)
+from simulators.home import HomeLayout, SensorPhysics
+from tests.conftest import kit_user
+from tests.simulators.conftest import StartHub
+from tests.support.mosquitto import Mosquitto
+from tests.support.wait import wait_until
+
+HOME, KIT = "home-e", "kit-e"
+
+
+@pytest.fixture
+def mock_factory() -> Iterator[MockFactory]:
+    """A fresh MockFactory as gpiozero's default (as in tests/edge), reset afterwards."""
+    factory = MockFactory()
+    previous = Device.pin_factory
+    Device.pin_factory = factory
+    yield factory
+    factory.reset()
+    Device.pin_factory = previous
+
+
+def test_simulated_hours_through_the_edge_agent_reach_the_hub_exactly_once(
+    tmp_path: Path, mosquitto: Mosquitto, start_hub: StartHub, mock_factory: MockFactory
+) -> None:
+    layout = edge_layout(HomeLayout.standard(HOME, KIT, accelerometer=False))
+    # Door bounce on: the simulator debounces like gpiozero would on a Pi (MockPin ignores
+    # bounce_time), so what reaches a pin is what a real kit would record.
+    # Seed 1's resident goes out and comes back between 09:00 and 12:00: PIRs and the front door.
+    events = plan_hours(
+        layout, seed=1, from_hour=9.0, hours=3.0, physics=SensorPhysics(door_bounce_p=0.5)
+    )
+    kinds_planned = {e.kind for e in events}
+    assert {SensorKind.MOTION, SensorKind.DOOR, SensorKind.HELP_BUTTON} <= kinds_planned
+    assert events[-1].kind is SensorKind.HELP_BUTTON
+
+    user = kit_user(HOME, KIT)
+    mosquitto.add_user(user)
+    mosquitto.restart()
+    clock = ManualClock(start_of(events, lead_s=120))
+    home = HomeSpec(
+        id=HOME,
+        kits=[
+            KitSpec(
+                id=KIT,
+                sensors=[
+                    SensorSpec(id=s.id, kind=s.contract_kind, room=s.room) for s in layout.sensors
+                ],
+            )
+        ],
+    )
+    hub = start_hub([home], clock=clock)
+    config = write_kit_yaml(
+        layout, tmp_path / "kit", broker_url=mosquitto.url, password=user.password
+    )
+    assert {s.kind for s in config.sensors} == {"motion", "door", "help_button", "fall"}
+    driver = EdgeHomeDriver(config, clock, mock_factory)
+    driver.start()
+    started = time.perf_counter()
+    try:
+        driven = settle_initial(driver, layout, start_of(events))
+        result = driver.run(events)
+        driven += result.events
+    finally:
+        driver.stop()
+    wall = time.perf_counter() - started
+
+    assert len(driven) > 150  # a morning of a resident, not a handful
+    assert {d.kind for d in driven} == {SensorKind.MOTION, SensorKind.DOOR, SensorKind.HELP_BUTTON}
+    assert len(driven) + result.no_edge == len(events) + len(layout.of_kind("door"))
+    assert [d.seq for d in driven] == list(range(1, len(driven) + 1))
+    wait_until(lambda: hub.stats.get("stored") >= len(driven), 15, f"{len(driven)} stored")
+    store = SqliteStore(hub.settings.db_path)
+    try:
+        wait_until(
+            lambda: any(a.kind == "help_button" for a in store.alerts(HOME)), 10, "the help alert"
+        )
+        stored = store.events(HOME)
+        alerts = store.alerts(HOME)
+    finally:
+        store.close()
+
+    # Exactly once: no event missing, none stored twice, every field as the simulator drove it.
+    assert len(stored) == len(driven)
+    assert {(e.epoch, e.seq) for e in stored} == {(d.epoch, d.seq) for d in driven}
+    assert sorted(
+        (e.epoch, e.seq, e.sensor_id, e.kind, e.value, e.occurred_at) for e in stored
+    ) == sorted((d.epoch, d.seq, d.sensor, d.kind.value, d.value, d.ts) for d in driven)
+    assert hub.stats.rejected() == 0
+    assert [a.kind for a in alerts if a.kind == "help_button"] == ["help_button"]
+    assert wall < 20, f"the drive took {wall:.1f} s"
