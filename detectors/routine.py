@@ -71,7 +71,9 @@ class RoutineConfig:
     """Knobs of routine learning and of the rules; defaults are for a home that is learning."""
 
     history_days_needed: float = 14.0
-    quantile: float = 0.99  # of this home's gaps at this hour, before the margin
+    # Unusual-inactivity alerts a home may raise on ordinary days (normal sensitivity; the
+    # margins scale it for low and high): what keeps a worker trusting the next one.
+    false_alarms_per_30_days: float = 0.3
     margins: dict[str, float] = field(
         default_factory=lambda: {"low": 2.0, "normal": 1.5, "high": 1.15}
     )
@@ -85,8 +87,10 @@ class RoutineConfig:
     max_bathroom_limit_s: float = 2 * 3600.0
     default_away_limit_s: float = 10 * 3600.0
     wake_margin_s: float = 60 * 60.0
+    bedtime_lead_s: float = 60 * 60.0  # going to the bedroom this long before the usual sleep
+    min_bathroom_limit_s: float = 45 * 60.0  # a bath or an evening wash is not an emergency
     kitchen_check_after_s: float = 20 * 3600.0  # "no kitchen all day" is judged from 20:00
-    min_gaps_per_bin: int = 20
+    min_day_samples_per_bin: int = 10  # day-bins with a silence, pooled with neighbours
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +213,19 @@ def time_bins(times_s: npt.ArrayLike, utc_offset_s: float | npt.ArrayLike) -> In
     return np.asarray(half_hour + BINS_PER_DAY * weekend, dtype=np.intp)
 
 
+def _tail_threshold(samples: FloatArray, exceed: float) -> float:
+    """The silence a day exceeds with probability `exceed`, from that day-bin's longest silences.
+
+    A month gives a few dozen samples, too few to read a 1-in-5,000 quantile off directly; the
+    upper half is modelled as exponential (peaks over the median), the usual tail of waiting
+    times, and extrapolated. Never below the largest silence actually seen.
+    """
+    median = float(np.median(samples))
+    upper = samples[samples > median]
+    scale = float(np.mean(upper - median)) if upper.size else 0.0
+    return max(float(samples.max()), median + scale * float(np.log(0.5 / exceed)))
+
+
 def _in_night(tod: FloatArray, start: float, end: float) -> BoolArray:
     if start <= end:
         return np.asarray((tod >= start) & (tod < end))
@@ -290,23 +307,41 @@ def learn_routine(
     start_bin = time_bins(t[:-1], off)
     home_gap = ~away[:-1]
 
+    # Each day's longest at-home silence starting in each bin. The plain distribution of gaps
+    # is dominated by the many short gaps inside bursts of activity (a PIR fires every minute
+    # while someone cooks), which makes its quantiles far too short; what matters is how long
+    # this home stays quiet at this hour on an ordinary day.
+    gap_day = _local_day(t[:-1], off)
+    first_day = int(gap_day.min())
+    n_days = int(gap_day.max()) - first_day + 1
+    sel_home = np.flatnonzero(home_gap)
+    flat = np.full(n_days * N_BINS, -np.inf)
+    np.maximum.at(
+        flat, (gap_day[sel_home] - first_day) * N_BINS + start_bin[sel_home], gaps[sel_home]
+    )
+    longest = np.where(np.isfinite(flat), flat, np.nan).reshape(n_days, N_BINS)
+
+    # The false-alarm budget, spread over every half hour of every day, sets how rare a
+    # silence must be (per day and bin) before it is called unusual.
+    exceed = cfg.false_alarms_per_30_days / (30.0 * BINS_PER_DAY)
     thr = default_thr.copy()
     usual = default_thr / margin
     for b in range(N_BINS):
         # Pool the bin with its neighbours (same day type) so a month of data is enough.
         day_type = b // BINS_PER_DAY
         hh = b % BINS_PER_DAY
-        near = {day_type * BINS_PER_DAY + (hh + d) % BINS_PER_DAY for d in (-1, 0, 1)}
-        sel = np.isin(start_bin, list(near)) & home_gap
-        if sel.sum() < cfg.min_gaps_per_bin:
-            # Too few weekend gaps: borrow the same hours on the other day type.
-            other = {(x + BINS_PER_DAY) % N_BINS for x in near}
-            sel = np.isin(start_bin, list(near | other)) & home_gap
-        if sel.sum() < cfg.min_gaps_per_bin:
+        near = [day_type * BINS_PER_DAY + (hh + d) % BINS_PER_DAY for d in (-1, 0, 1)]
+        samples = longest[:, near].ravel()
+        samples = samples[np.isfinite(samples)]
+        if samples.size < cfg.min_day_samples_per_bin:
+            # Too few weekend days: borrow the same hours on the other day type.
+            other = [(x + BINS_PER_DAY) % N_BINS for x in near]
+            samples = longest[:, near + other].ravel()
+            samples = samples[np.isfinite(samples)]
+        if samples.size < cfg.min_day_samples_per_bin:
             continue
-        g = gaps[sel]
-        thr[b] = np.quantile(g, cfg.quantile) * margin
-        usual[b] = np.quantile(g, 0.9)
+        thr[b] = _tail_threshold(samples, exceed) * margin / cfg.margins["normal"]
+        usual[b] = np.quantile(samples, 0.9)
     thr = np.clip(thr, cfg.min_threshold_s, cfg.max_threshold_s)
 
     # Night: each day's longest at-home gap starting between 19:00 and 04:00 is its sleep.
@@ -343,17 +378,21 @@ def learn_routine(
     enter = np.flatnonzero(bath & ~np.append(False, bath[:-1]))
     leave = np.flatnonzero(~bath & np.append(False, bath[:-1]))
     stays: list[float] = []
-    # Only daytime visits teach the limit: the last sensor seen before sleep may be the bathroom,
-    # and that "stay" would last all night.
-    awake = ~_in_night(tod, (sleep_start - 3600.0) % DAY_S, wake)
-    for e in enter[awake[enter]]:
+    # Visits at any hour teach the limit (the evening wash is the longest); a "stay" longer
+    # than the cap is not a visit but a missed exit (the sensor elsewhere did not see them).
+    for e in enter:
         k = np.searchsorted(leave, e)
-        if k < leave.size:
+        if k < leave.size and t[leave[k]] - t[e] <= cfg.max_bathroom_limit_s:
             stays.append(float(t[leave[k]] - t[e]))
     bath_limit = cfg.default_bathroom_limit_s
     if len(stays) >= 20:
+        # The longest ordinary stay counts too: a weekly bath is rarer than 1 % of visits.
         bath_limit = float(
-            np.clip(np.quantile(stays, 0.99) * margin, 20 * 60.0, cfg.max_bathroom_limit_s)
+            np.clip(
+                max(np.quantile(stays, 0.99) * margin, max(stays) * 1.1),
+                cfg.min_bathroom_limit_s,
+                cfg.max_bathroom_limit_s,
+            )
         )
 
     # Away: how long outings last.
@@ -391,6 +430,7 @@ class HomeState:
 
     last_activity_s: float
     last_room: str
+    last_place: int
     last_bin: int
     away: bool
     away_since_s: float
@@ -415,6 +455,7 @@ def current_state(events: ActivityEvents, now_s: float, config: RoutineConfig) -
     return HomeState(
         last_activity_s=float(t[last]),
         last_room=events.rooms[last],
+        last_place=int(events.places[last]),
         last_bin=int(time_bins(t[last : last + 1], events.utc_offset_s)[0]),
         away=away,
         away_since_s=away_since,
@@ -450,26 +491,48 @@ def check_home(
         out_for = now_s - state.away_since_s
         if out_for > routine.away_limit_s:
             findings.append(
-                Finding("not_back", state.away_since_s, out_for, routine.away_limit_s,
-                        routine.away_limit_s / _margin(routine, cfg), state.last_room,
-                        tod(state.away_since_s))
+                Finding(
+                    "not_back",
+                    state.away_since_s,
+                    out_for,
+                    routine.away_limit_s,
+                    routine.away_limit_s / _margin(routine, cfg),
+                    state.last_room,
+                    tod(state.away_since_s),
+                )
             )
     else:
         limit = float(routine.threshold_s[state.last_bin])
+        if routine.learned and _gone_to_bed(routine, state, tod(state.last_activity_s), cfg):
+            # Asleep: silence in the bedroom is expected until the latest usual wake time
+            # (then "not up" and this rule speak). A PIR cannot tell sleep from lying still.
+            until_wake = (routine.wake_latest_tod_s - tod(state.last_activity_s)) % DAY_S
+            limit = max(limit, until_wake)
         if silence > limit:
             findings.append(
-                Finding("unusual_inactivity", state.last_activity_s, silence, limit,
-                        float(routine.usual_s[state.last_bin]), state.last_room,
-                        tod(state.last_activity_s))
+                Finding(
+                    "unusual_inactivity",
+                    state.last_activity_s,
+                    silence,
+                    limit,
+                    float(routine.usual_s[state.last_bin]),
+                    state.last_room,
+                    tod(state.last_activity_s),
+                )
             )
         if np.isfinite(state.bathroom_since_s):
             stay = now_s - state.bathroom_since_s
             if stay > routine.bathroom_limit_s:
                 findings.append(
-                    Finding("long_bathroom", state.bathroom_since_s, stay,
-                            routine.bathroom_limit_s,
-                            routine.bathroom_limit_s / _margin(routine, cfg), state.last_room,
-                            tod(state.bathroom_since_s))
+                    Finding(
+                        "long_bathroom",
+                        state.bathroom_since_s,
+                        stay,
+                        routine.bathroom_limit_s,
+                        routine.bathroom_limit_s / _margin(routine, cfg),
+                        state.last_room,
+                        tod(state.bathroom_since_s),
+                    )
                 )
 
     now_tod = tod(now_s)
@@ -483,9 +546,15 @@ def check_home(
         since_wake = inside & (t >= today_start + routine.wake_tod_s - 2 * 3600.0)
         if now_tod > routine.wake_latest_tod_s and not since_wake.any():
             findings.append(
-                Finding("not_up", state.last_activity_s, silence,
-                        routine.wake_latest_tod_s, routine.wake_tod_s, state.last_room,
-                        tod(state.last_activity_s))
+                Finding(
+                    "not_up",
+                    state.last_activity_s,
+                    silence,
+                    routine.wake_latest_tod_s,
+                    routine.wake_tod_s,
+                    state.last_room,
+                    tod(state.last_activity_s),
+                )
             )
 
     # Night door: the front door used in the night window when this home almost never does.
@@ -493,23 +562,49 @@ def check_home(
     recent_door &= (t > now_s - 3600.0) & (t <= now_s)
     if routine.learned and routine.door_at_night_rate < 0.05 and recent_door.any():
         j = int(np.flatnonzero(recent_door)[-1])
-        if _in_night(np.array([tod(float(t[j]))]), routine.sleep_start_tod_s,
-                     routine.wake_tod_s)[0]:
+        if _in_night(np.array([tod(float(t[j]))]), routine.sleep_start_tod_s, routine.wake_tod_s)[
+            0
+        ]:
             findings.append(
-                Finding("night_door", float(t[j]), now_s - float(t[j]), 0.0,
-                        routine.door_at_night_rate, events.rooms[j], tod(float(t[j])))
+                Finding(
+                    "night_door",
+                    float(t[j]),
+                    now_s - float(t[j]),
+                    0.0,
+                    routine.door_at_night_rate,
+                    events.rooms[j],
+                    tod(float(t[j])),
+                )
             )
 
     # No kitchen all day, judged in the evening, for homes that use the kitchen daily.
-    if (routine.learned and routine.kitchen_day_rate >= 0.9
-            and now_tod >= cfg.kitchen_check_after_s
-            and not (today & (events.places == Place.KITCHEN)).any()
-            and (today & inside).any()):
+    if (
+        routine.learned
+        and routine.kitchen_day_rate >= 0.9
+        and now_tod >= cfg.kitchen_check_after_s
+        and not (today & (events.places == Place.KITCHEN)).any()
+        and (today & inside).any()
+    ):
         findings.append(
-            Finding("no_kitchen", today_start, now_tod, cfg.kitchen_check_after_s,
-                    routine.kitchen_day_rate, state.last_room, 0.0)
+            Finding(
+                "no_kitchen",
+                today_start,
+                now_tod,
+                cfg.kitchen_check_after_s,
+                routine.kitchen_day_rate,
+                state.last_room,
+                0.0,
+            )
         )
     return findings
+
+
+def _gone_to_bed(routine: Routine, state: HomeState, last_tod: float, cfg: RoutineConfig) -> bool:
+    """The last sign of life was in the bedroom, in the learned night (or just before it)."""
+    if state.last_place != Place.BEDROOM:
+        return False
+    start = (routine.sleep_start_tod_s - cfg.bedtime_lead_s) % DAY_S
+    return bool(_in_night(np.array([last_tod]), start, routine.wake_tod_s)[0])
 
 
 def _margin(routine: Routine, cfg: RoutineConfig) -> float:
