@@ -396,11 +396,20 @@ def learn_routine(
         )
 
     # Away: how long outings last.
-    outs = np.flatnonzero(away[:-1])
+    # Each outing from its first "away" event to the first event after it: the door closing and
+    # the hall sensor make several short gaps per outing, which must not count as outings.
+    out = away[:-1].astype(np.int8)
+    starts = np.flatnonzero(np.diff(np.concatenate(([0], out))) == 1)
+    ends = np.flatnonzero(np.diff(np.concatenate((out, [0]))) == -1)
+    outings = t[ends + 1] - t[starts]
     away_limit = cfg.default_away_limit_s
-    if outs.size >= 10:
+    if outings.size >= 10:
         away_limit = float(
-            min(cfg.max_threshold_s, max(2 * 3600.0, np.quantile(gaps[outs], 0.95) * margin))
+            np.clip(
+                max(np.quantile(outings, 0.95) * margin, float(outings.max()) * 1.1),
+                2 * 3600.0,
+                cfg.max_threshold_s,
+            )
         )
 
     cal_day = _local_day(t, off)

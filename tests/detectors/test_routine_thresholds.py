@@ -58,3 +58,26 @@ def test_a_night_visit_that_never_ends_is_not_sleep() -> None:
     routine = learn_routine(events, local(28, 21.95))
     rules = {f.rule for f in check_home(routine, events, local(29, 4.0))}
     assert rules & {"long_bathroom", "unusual_inactivity"}
+
+
+def test_outings_are_learned_whole_not_from_the_door_gaps() -> None:
+    rng = np.random.default_rng(3)
+    d = Diary()
+    for day in range(28):
+        d.add(local(day, 7.0), Place.BEDROOM)
+        d.add(local(day, 9.0), Place.KITCHEN)
+        d.add(local(day, 9.5), Place.ENTRANCE, Kind.DOOR)  # opens
+        d.add(local(day, 9.5) + 5, Place.ENTRANCE, Kind.DOOR)  # closes behind her
+        d.add(local(day, 9.5) + 40, Place.ENTRANCE)  # the hall sensor sees her go
+        back = local(day, 9.5) + rng.uniform(1.0, 2.5) * 3600
+        d.add(back, Place.ENTRANCE, Kind.DOOR)
+        for after in (60, 600, 1500):  # home again: unpacking in the kitchen
+            d.add(back + after, Place.KITCHEN)
+        d.add(local(day, 21.0), Place.BEDROOM)
+    routine = learn_routine(d.events(), local(28, 0))
+    assert routine.away_limit_s >= 2.5 * 3600, "the longest ordinary outing is ordinary"
+    d.add(local(28, 9.0), Place.KITCHEN)
+    d.add(local(28, 9.5), Place.ENTRANCE, Kind.DOOR)
+    events = d.events()
+    assert "not_back" not in {f.rule for f in check_home(routine, events, local(28, 12.1))}
+    assert "not_back" in {f.rule for f in check_home(routine, events, local(28, 17.0))}
