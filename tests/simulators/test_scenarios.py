@@ -19,14 +19,9 @@ from simulators.scenario import build, load_scenario
 from tests.conftest import HUB_USER, kit_user
 from tests.support.mosquitto import Mosquitto
 
-# Detector limitations these scenarios expose (reported in docs/simulators.md, not tuned away).
-XFAIL = {
-    "silence": "in some runs the learned routine raises unusual_inactivity at bedtime before "
-    "day 14 (last motion 23:28, limit 60-84 min, 'usually under 4 min' at that hour) and the "
-    "open alert absorbs the real one; whether it does varies between runs (cause not found)",
-    "night_door": "not_back fires on an ordinary 2.5 h outing on day 14: the learned away limit "
-    "(2 h) is below the resident's outing lengths (mean 1.5 h, exponential)",
-}
+# Scenarios that expose a detector limitation, with the reason (none at present: "silence" and
+# "night_door" passed once thresholds came from each day's longest silence and whole outings).
+XFAIL: dict[str, str] = {}
 
 SCENARIOS = sorted(
     (Path(__file__).resolve().parents[2] / "simulators" / "scenarios").glob("*.yaml")
