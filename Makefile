@@ -20,13 +20,15 @@ demo: $(STAMP)
 
 # Real parts for the tests: Mosquitto from the OS packages.
 system-deps:
-	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
-		echo "installing mosquitto (apt-get)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto; }
-	@test -x /usr/bin/chromium && command -v victoria-metrics >/dev/null 2>&1 || { \
-		echo "installing chromium and victoria-metrics for the dashboard tests (apt-get)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		chromium victoria-metrics; }
+	@missing=""; \
+	{ command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto; } || missing="$$missing mosquitto"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v victoria-metrics >/dev/null 2>&1 || missing="$$missing victoria-metrics"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing for the tests (apt-get):$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
