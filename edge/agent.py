@@ -59,8 +59,12 @@ class EdgeAgent:
         clock: Clock | None = None,
         pin_factory: Factory | None = None,
         watchdog: Notifier | None = None,
+        sample_accelerometers: bool = True,
     ) -> None:
         self.config = config
+        # False: nobody starts the accelerometers' real-time sampling threads; the caller feeds
+        # them with `devices.samplers[id].sample_once()` (a simulator moving a manual clock).
+        self._sample_accelerometers = sample_accelerometers
         self.clock: Clock = clock or SystemClock()
         self._pin_factory = pin_factory
         self._watchdog = watchdog
@@ -105,7 +109,8 @@ class EdgeAgent:
             self.outbox.close()
             raise
         self.link.start()
-        self.devices.start()
+        if self._sample_accelerometers:
+            self.devices.start()
         self._timer = threading.Thread(target=self._run_timer, name="heartbeat", daemon=True)
         self._timer.start()
 

@@ -29,8 +29,10 @@ from gpiozero.pins.mock import MockFactory, MockPin
 
 from edge.agent import EdgeAgent
 from edge.config import AccelerometerSensor, KitConfig, load_kit_config
+from edge.mockhw import attach_mock_mcp3008
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
+from simulators.accel import AccelRecording
 from simulators.home import HomeLayout, HomeSimulator, SensorEvent, SensorPhysics, SimSensor
 from simulators.resident import ResidentProfile
 
@@ -58,6 +60,7 @@ MOTION_QUEUE_LEN = 1
 # Sensors the driver can move through a pin. Battery readings have no pin (a real kit would
 # learn them over a radio link), and the worn accelerometer is read over SPI, not driven here.
 _PIN_KINDS = {"motion", "door", "help_button", "fall"}
+ACCEL_SENSOR_ID = "worn-accel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,7 @@ def kit_yaml(
     outbox_path: Path,
     username: str | None = None,
     mqtt_v5: bool = True,
+    accelerometer: bool = False,
 ) -> dict[str, Any]:
     """The kit YAML (as data) of a home's pin sensors, for the real agent on MockFactory."""
     sensors = [s for s in layout.sensors if s.kind in _PIN_KINDS]
@@ -122,13 +126,20 @@ def kit_yaml(
     }
     if username is not None:
         broker["username"] = username
+    entries = [_sensor_yaml(s, pin) for s, pin in zip(sensors, _FREE_PINS, strict=False)]
+    if accelerometer:
+        # The worn sensor on the MCP3008 (SPI0, CE0); the trigger settings are the kit's
+        # defaults, which are the hub detector's documented trigger.
+        entries.append(
+            {"id": ACCEL_SENSOR_ID, "kind": "accelerometer", "room": "Worn", "spi_device": 0}
+        )
     return {
         "home_id": layout.home_id,
         "kit_id": layout.kit_id,
         "timezone": layout.timezone,
         "broker": broker,
         "outbox": {"path": str(outbox_path)},
-        "sensors": [_sensor_yaml(s, pin) for s, pin in zip(sensors, _FREE_PINS, strict=False)],
+        "sensors": entries,
     }
 
 
@@ -140,6 +151,7 @@ def write_kit_yaml(
     password: str,
     username: str | None = None,
     mqtt_v5: bool = True,
+    accelerometer: bool = False,
 ) -> KitConfig:
     """Write the kit YAML and its password file, then load it as the agent would."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -152,6 +164,7 @@ def write_kit_yaml(
         outbox_path=directory / f"{layout.kit_id}-outbox.db",
         username=username,
         mqtt_v5=mqtt_v5,
+        accelerometer=accelerometer,
     )
     path = directory / f"{layout.kit_id}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -218,13 +231,22 @@ class EdgeHomeDriver:
         self.clock = clock
         self.factory = factory or MockFactory()
         self.timeout_s = timeout_s
-        self.agent = EdgeAgent(config, clock=clock, pin_factory=self.factory)
         self._pins: dict[str, int] = {}
         self._kinds: dict[str, str] = {}
+        self._accels: dict[str, AccelerometerSensor] = {}
         for sensor in config.sensors:
-            if not isinstance(sensor, AccelerometerSensor):
+            if isinstance(sensor, AccelerometerSensor):
+                self._accels[sensor.id] = sensor
+            else:
                 self._pins[sensor.id] = sensor.pin
                 self._kinds[sensor.id] = sensor.kind
+        # The ADC answers on the mock SPI bus before the agent opens its channels. The agent's
+        # own sampling thread would read at real 50 Hz against a clock that only moves when we
+        # move it; so the driver takes each sample itself (`drive_accelerometer`).
+        self._adc = attach_mock_mcp3008(self.factory) if self._accels else None
+        self.agent = EdgeAgent(
+            config, clock=clock, pin_factory=self.factory, sample_accelerometers=False
+        )
 
     def _pin(self, sensor_id: str) -> MockPin:
         pin: MockPin = self.factory.pin(self._pins[sensor_id])
@@ -294,6 +316,34 @@ class EdgeHomeDriver:
             # the next press is an edge again.
             pin.drive_high()
         return DrivenEvent(self.epoch, seq, event.sensor, event.kind, event.value, ts)
+
+    def drive_accelerometer(
+        self, recording: AccelRecording, start: datetime, sensor_id: str = ACCEL_SENSOR_ID
+    ) -> DrivenEvent | None:
+        """Play a worn-sensor recording through the kit's ADC and trigger, one sample at a time.
+
+        Returns the window the kit's trigger shipped (None if it never fired).
+        """
+        sensor = self._accels[sensor_id]
+        if self._adc is None or self.agent.devices is None:
+            raise RuntimeError("the agent has no accelerometer or is not started")
+        sampler = self.agent.devices.samplers[sensor_id]
+        before = self._next_seq()
+        shipped_at: datetime | None = None
+        for i, sample in enumerate(recording.samples):
+            at = start + timedelta(seconds=i / recording.rate_hz)
+            self.clock.set(at)
+            for channel, g in zip(sensor.channels, sample, strict=True):
+                # What the analog sensor's output is at this acceleration (0..1 of the ADC).
+                self._adc.levels[channel] = sensor.zero_g + float(g) * sensor.scale_per_g
+            if sampler.sample_once() is not None and shipped_at is None:
+                shipped_at = at
+        if shipped_at is None:
+            return None
+        seq = self._wait_recorded(before, f"{sensor_id} window")
+        return DrivenEvent(
+            self.epoch, seq, sensor_id, SensorKind.ACCEL_WINDOW, "window", shipped_at
+        )
 
     def run(self, events: Iterable[SensorEvent]) -> EdgeDriveResult:
         """Drive every report in order; wait until the broker acknowledged all of them."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
@@ -14,7 +16,9 @@ from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
+from simulators.accel import record
 from simulators.edge_driver import (
+    ACCEL_SENSOR_ID,
     EdgeHomeDriver,
     edge_layout,
     plan_hours,
@@ -111,3 +115,49 @@ def test_simulated_hours_through_the_edge_agent_reach_the_hub_exactly_once(
     assert hub.stats.rejected() == 0
     assert [a.kind for a in alerts if a.kind == "help_button"] == ["help_button"]
     assert wall < 20, f"the drive took {wall:.1f} s"
+
+
+def test_a_worn_sensor_fall_goes_through_the_kits_adc_and_trigger_to_a_fall_alert(
+    tmp_path: Path, mosquitto: Mosquitto, start_hub: StartHub, mock_factory: MockFactory
+) -> None:
+    layout = edge_layout(HomeLayout.standard(HOME, KIT, accelerometer=False))
+    user = kit_user(HOME, KIT)
+    mosquitto.add_user(user)
+    mosquitto.restart()
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    clock = ManualClock(start)
+    sensors = [SensorSpec(id=s.id, kind=s.contract_kind, room=s.room) for s in layout.sensors]
+    sensors.append(SensorSpec(id=ACCEL_SENSOR_ID, kind=SensorKind.ACCEL_WINDOW, room="Worn"))
+    hub = start_hub([HomeSpec(id=HOME, kits=[KitSpec(id=KIT, sensors=sensors)])], clock=clock)
+    config = write_kit_yaml(
+        layout,
+        tmp_path / "kit",
+        broker_url=mosquitto.url,
+        password=user.password,
+        accelerometer=True,
+    )
+    driver = EdgeHomeDriver(config, clock, mock_factory)
+    driver.start()
+    try:
+        rng = np.random.default_rng(5)
+        sit = driver.drive_accelerometer(record("sit_down_hard", rng), start)
+        fall = driver.drive_accelerometer(record("fall_forward", rng), start + timedelta(minutes=5))
+        driver.wait_acked()
+    finally:
+        driver.stop()
+    assert fall is not None and fall.kind is SensorKind.ACCEL_WINDOW
+    shipped = [d for d in (sit, fall) if d is not None]
+    wait_until(lambda: hub.stats.get("stored") >= len(shipped), 15, "the windows stored")
+    store = SqliteStore(hub.settings.db_path)
+    try:
+        wait_until(lambda: bool(store.alerts(HOME)), 10, "the fall alert")
+        alerts = store.alerts(HOME)
+        windows = [e for e in store.events(HOME) if e.kind == "accel_window"]
+    finally:
+        store.close()
+    assert len(windows) == len(shipped)
+    assert all(w.value["rate_hz"] == 50 for w in windows)
+    (alert,) = alerts  # the hard sit-down shipped a window (maybe) but raised nothing
+    assert alert.kind == "fall"
+    assert alert.detail["source"] == "accelerometer"
+    assert alert.detail["fall_detector"]["is_fall"] is True
