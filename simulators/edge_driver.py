@@ -6,12 +6,11 @@ callbacks, `EdgeAgent.record`, the SQLite outbox, paho and the broker. The agent
 set to each event's time before its pin moves, and the driver waits (bounded poll) until the
 outbox has taken the event before the next one, so every event gets exactly the simulated time.
 
-The worn accelerometer is not driven here. The agent's `AccelSampler` samples on its own thread
-at 50 Hz by the monotonic wall clock and stamps each sample with `clock.now()`: under a manual
-clock every sample of a window would carry the same time, and the thread would race the driver
-setting the mock MCP3008's levels (samples lost or read twice). Feeding `edge.mockhw`'s chip one
-sample at a time needs `sample_once()` without that thread, which `EdgeAgent.start()` always
-starts; the scenario driver (SimpleKit) covers accelerometer windows meanwhile.
+The worn accelerometer goes through the kit's own ADC code and impact trigger as well
+(`drive_accelerometer`): the agent's `AccelSampler` normally samples on its own thread at 50 Hz by
+the monotonic wall clock, which would race a clock that only moves when the driver moves it; so
+the agent is started with `sample_accelerometers=False` and the driver sets `edge.mockhw`'s mock
+MCP3008 levels, moves the clock one sample period and calls `sample_once()` itself.
 """
 
 from __future__ import annotations
