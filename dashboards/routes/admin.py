@@ -16,7 +16,14 @@ from fastapi.responses import (
 from dashboards.accounts import AccountError, Role, create_user, list_users
 from dashboards.audit import audit, recent
 from dashboards.deps import Ctx, CurrentAuth, Db, csrf_protect, require
-from dashboards.registry_io import EXPORTS, export_rows, import_registry, parse_file, to_csv
+from dashboards.registry_io import (
+    EXPORTS,
+    ImportReport,
+    export_rows,
+    import_registry,
+    parse_file,
+    to_csv,
+)
 
 __all__ = ["router", "split_list"]
 
@@ -24,6 +31,28 @@ router = APIRouter(
     dependencies=[Depends(csrf_protect), Depends(require(Role.ADMIN))], include_in_schema=False
 )
 MAX_UPLOAD = 10 * 1024 * 1024
+
+
+async def import_upload(file: UploadFile, ctx: Ctx, db: Db, auth: CurrentAuth) -> ImportReport:
+    """Read, parse and import an uploaded registry file, and audit what it did (page and API)."""
+    data = await file.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        raise HTTPException(413, "file too large")
+    try:
+        records = parse_file(file.filename or "upload.csv", data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(422, f"unreadable file: {exc}") from None
+    report = import_registry(ctx.db, db, records, ctx.now())
+    audit(
+        db,
+        auth.user,
+        "registry.import",
+        f"file:{file.filename}",
+        ctx.now(),
+        **{k: v for k, v in report.to_dict().items() if k != "rejected"},
+        rejected=len(report.rejected),
+    )
+    return report
 
 
 def split_list(text: str) -> list[str]:
@@ -73,23 +102,7 @@ async def admin_import(
     request: Request, ctx: Ctx, db: Db, auth: CurrentAuth, file: UploadFile
 ) -> Response:
     """Load residents from a CSV or JSON file; show the report of rejected rows."""
-    data = await file.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        raise HTTPException(413, "file too large")
-    try:
-        records = parse_file(file.filename or "upload.csv", data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPException(422, f"unreadable file: {exc}") from None
-    report = import_registry(ctx.db, db, records, ctx.now())
-    audit(
-        db,
-        auth.user,
-        "registry.import",
-        f"file:{file.filename}",
-        ctx.now(),
-        **{k: v for k, v in report.to_dict().items() if k != "rejected"},
-        rejected=len(report.rejected),
-    )
+    report = await import_upload(file, ctx, db, auth)
     return ctx.render(
         request,
         "admin.html",

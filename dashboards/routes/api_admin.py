@@ -10,8 +10,8 @@ from fastapi.responses import PlainTextResponse, Response
 from dashboards.accounts import AccountError, Role, create_user, list_users
 from dashboards.audit import audit, recent
 from dashboards.deps import Ctx, CurrentAuth, Db, csrf_protect, require
-from dashboards.registry_io import EXPORTS, export_rows, import_registry, parse_file, to_csv
-from dashboards.routes.admin import MAX_UPLOAD
+from dashboards.registry_io import EXPORTS, export_rows, to_csv
+from dashboards.routes.admin import import_upload
 from dashboards.routes.api_models import UserIn
 
 __all__ = ["router"]
@@ -64,22 +64,7 @@ def api_add_user(body: UserIn, ctx: Ctx, db: Db, auth: CurrentAuth) -> dict[str,
 @router.post("/registry/import")
 async def api_import(file: UploadFile, ctx: Ctx, db: Db, auth: CurrentAuth) -> dict[str, Any]:
     """Load residents from a CSV or JSON file; returns created/updated/unchanged and rejects."""
-    data = await file.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        raise HTTPException(413, "file too large")
-    try:
-        records = parse_file(file.filename or "upload.csv", data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPException(422, f"unreadable file: {exc}") from None
-    report = import_registry(ctx.db, db, records, ctx.now())
-    audit(
-        db,
-        auth.user,
-        "registry.import",
-        f"file:{file.filename}",
-        ctx.now(),
-        rejected=len(report.rejected),
-    )
+    report = await import_upload(file, ctx, db, auth)
     return report.to_dict()
 
 
