@@ -45,6 +45,23 @@ def _bounce(seconds: float) -> float | None:
     return seconds if seconds > 0 else None
 
 
+def _two_state(
+    sensor: DoorSensor | FallSensor,
+    factory: Factory | None,
+    signal: SignalHandler,
+    active: str,
+    inactive: str,
+) -> DigitalInputDevice:
+    """A contact or alarm output that reports both of its edges, as `active` and `inactive`."""
+    device = DigitalInputDevice(
+        sensor.pin, pull_up=sensor.pull_up, bounce_time=_bounce(sensor.bounce_s),
+        pin_factory=factory,
+    )
+    device.when_activated = lambda: signal(sensor, active)
+    device.when_deactivated = lambda: signal(sensor, inactive)
+    return device
+
+
 class KitDevices:
     """Every device of one kit, opened from its config; close() releases the pins."""
 
@@ -104,13 +121,7 @@ class KitDevices:
             self.inputs[sensor.id] = motion
         elif isinstance(sensor, DoorSensor):
             # With the pull-up, a closed reed contact pulls the pin low: active means closed.
-            door = DigitalInputDevice(
-                sensor.pin, pull_up=sensor.pull_up, bounce_time=_bounce(sensor.bounce_s),
-                pin_factory=factory,
-            )
-            door.when_activated = lambda: signal(sensor, "closed")
-            door.when_deactivated = lambda: signal(sensor, "open")
-            self.inputs[sensor.id] = door
+            self.inputs[sensor.id] = _two_state(sensor, factory, signal, "closed", "open")
         elif isinstance(sensor, HelpButton):
             button = Button(
                 sensor.pin, pull_up=sensor.pull_up, bounce_time=_bounce(sensor.bounce_s),
@@ -119,13 +130,7 @@ class KitDevices:
             button.when_pressed = lambda: signal(sensor, "pressed")
             self.inputs[sensor.id] = button
         elif isinstance(sensor, FallSensor):
-            alarm = DigitalInputDevice(
-                sensor.pin, pull_up=sensor.pull_up, bounce_time=_bounce(sensor.bounce_s),
-                pin_factory=factory,
-            )
-            alarm.when_activated = lambda: signal(sensor, "detected")
-            alarm.when_deactivated = lambda: signal(sensor, "cleared")
-            self.inputs[sensor.id] = alarm
+            self.inputs[sensor.id] = _two_state(sensor, factory, signal, "detected", "cleared")
         else:
             channels = tuple(
                 MCP3008(channel=c, device=sensor.spi_device, pin_factory=factory)

@@ -596,6 +596,11 @@ class FleetModel:
 # -- results --------------------------------------------------------------------------------
 
 
+def _per_second(amount: float, seconds: float) -> float:
+    """A rate, 0 when no time has passed."""
+    return amount / seconds if seconds else 0.0
+
+
 @dataclass
 class FleetResult:
     """What a fleet run reached (summed over workers)."""
@@ -624,24 +629,22 @@ class FleetResult:
     @property
     def messages_per_s(self) -> float:
         """Messages published per wall second."""
-        return self.messages / self.wall_s if self.wall_s else 0.0
+        return _per_second(self.messages, self.wall_s)
 
     @property
     def acked_per_s(self) -> float:
         """Messages the broker acknowledged per second, counting the drain after the run."""
-        total = self.wall_s + self.drain_s
-        return self.acked / total if total else 0.0
+        return _per_second(self.acked, self.wall_s + self.drain_s)
 
     @property
     def events_per_s(self) -> float:
         """Sensor events published per wall second."""
-        return self.events / self.wall_s if self.wall_s else 0.0
+        return _per_second(self.events, self.wall_s)
 
     @property
     def achieved_speed(self) -> float:
         """Virtual seconds played per wall second, up to the last PUBACK."""
-        total = self.wall_s + self.drain_s
-        return self.virtual_s / total if total else 0.0
+        return _per_second(self.virtual_s, self.wall_s + self.drain_s)
 
     @property
     def sustained(self) -> bool:

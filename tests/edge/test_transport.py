@@ -65,6 +65,21 @@ def test_kit_connects_over_tls_and_delivers(
         hub.stop()
 
 
+def _start_tls_kit(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory, port: int, ca_file: Path
+) -> EdgeAgent:
+    """Start kit-t against the TLS listener on `port`, trusting only `ca_file`."""
+    user = kit_user("home-t", "kit-t")
+    add_kit_user(mosquitto, user)
+    path = write_kit(
+        tmp_path / "kit", "home-t", "kit-t", user.password, f"mqtts://localhost:{port}",
+        sensors=SENSORS, broker={"ca_file": str(ca_file)},
+    )
+    agent = EdgeAgent(load_kit_config(path), pin_factory=mock_factory)
+    agent.start()
+    return agent
+
+
 def test_kit_refuses_a_broker_whose_certificate_names_another_host(
     tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory, pki: KitPKI,
     caplog: object,
@@ -72,14 +87,7 @@ def test_kit_refuses_a_broker_whose_certificate_names_another_host(
     # Signed by the right CA, but for another name: a stolen or misissued certificate.
     cert, key = pki.issue("broker-elsewhere", ["DNS:broker.elsewhere.example"])
     port = _tls_listener(mosquitto, cert, key, pki.ca_cert)
-    user = kit_user("home-t", "kit-t")
-    add_kit_user(mosquitto, user)
-    path = write_kit(
-        tmp_path / "kit", "home-t", "kit-t", user.password, f"mqtts://localhost:{port}",
-        sensors=SENSORS, broker={"ca_file": str(pki.ca_cert)},
-    )
-    agent = EdgeAgent(load_kit_config(path), pin_factory=mock_factory)
-    agent.start()
+    agent = _start_tls_kit(tmp_path, mosquitto, mock_factory, port, pki.ca_cert)
     try:
         assert agent.link is not None
         wait_until(lambda: agent.link.backoff.attempt >= 2, 10, "two refused attempts")  # type: ignore[union-attr]
@@ -99,14 +107,7 @@ def test_kit_refuses_a_broker_signed_by_another_ca(
     rogue = make_ca(tmp_path / "rogue", "rogue-ca")
     cert, key = rogue.issue("broker-localhost", ["DNS:localhost"])
     port = _tls_listener(mosquitto, cert, key, rogue.ca_cert)
-    user = kit_user("home-t", "kit-t")
-    add_kit_user(mosquitto, user)
-    path = write_kit(
-        tmp_path / "kit", "home-t", "kit-t", user.password, f"mqtts://localhost:{port}",
-        sensors=SENSORS, broker={"ca_file": str(pki.ca_cert)},
-    )
-    agent = EdgeAgent(load_kit_config(path), pin_factory=mock_factory)
-    agent.start()
+    agent = _start_tls_kit(tmp_path, mosquitto, mock_factory, port, pki.ca_cert)
     try:
         assert agent.link is not None
         wait_until(lambda: agent.link.backoff.attempt >= 2, 10, "two refused attempts")  # type: ignore[union-attr]
