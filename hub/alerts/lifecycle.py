@@ -167,14 +167,17 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True)
 class AttemptView:
-    """One delivery attempt."""
+    """One delivery attempt: recorded before the send (intent), completed with its outcome."""
 
-    at: datetime
+    at: datetime  # when the attempt started (its intent was committed)
     method_index: int
     channel: str
     destination: str
     ok: bool
     error: str | None
+    # sending (under way) | sent | failed | unknown (the hub stopped during the send)
+    outcome: str
+    finished_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +190,7 @@ class NotificationView:
     purpose: str
     round: int
     step: int
-    status: str
+    status: str  # pending | sent | failed | cancelled | unknown (see docs/alerts.md)
     sent_at: datetime | None
     last_error: str | None
     attempts: list[AttemptView]
@@ -445,6 +448,8 @@ class AlertService:
                     destination=a["destination"],
                     ok=bool(a["ok"]),
                     error=a["error"],
+                    outcome=a["outcome"],
+                    finished_at=_dt(a["finished_at"]),
                 )
             )
         return [
