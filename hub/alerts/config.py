@@ -7,6 +7,8 @@ checked when the file loads.
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import datetime, time
 from enum import StrEnum
 from pathlib import Path
@@ -23,8 +25,10 @@ __all__ = [
     "ContactMethod",
     "DeliveryConfig",
     "District",
+    "EskizGateway",
     "FamilyContact",
     "FamilyPreference",
+    "GatewaysConfig",
     "GroupingConfig",
     "HomeContacts",
     "Language",
@@ -78,7 +82,11 @@ _SCHEME_KINDS = {
     "forms": MethodKind.WEBHOOK,
     "xml": MethodKind.WEBHOOK,
     "xmls": MethodKind.WEBHOOK,
+    "eskiz": MethodKind.SMS,
 }
+
+# Mobile numbers in Uzbekistan as the gateways take them: 998, then 9 digits, no "+".
+UZ_MOBILE = re.compile(r"^998\d{9}$")
 
 
 class ContactMethod(_Strict):
@@ -292,6 +300,70 @@ class GroupingConfig(_Strict):
     scan_every_s: float = Field(default=5, gt=0, description="How often kit state is scanned.")
 
 
+class EskizGateway(_Strict):
+    """The district's Eskiz (eskiz.uz) SMS account; contact methods use eskiz://998XXXXXXXXX."""
+
+    base_url: str = Field(
+        default="https://notify.eskiz.uz",
+        pattern=r"^https?://[^/?#]+$",
+        description="Eskiz API origin (no path); the API lives under /api.",
+    )
+    email: str = Field(min_length=3, description="The account's login e-mail.")
+    password_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Name of the environment variable holding the account password.",
+    )
+    password_file: Path | None = Field(
+        default=None, description="File holding the account password (one line)."
+    )
+    sender: str = Field(
+        default="4546",
+        min_length=1,
+        max_length=11,
+        description="Sender name (`from`) registered with Eskiz; 4546 is Eskiz's default.",
+    )
+    callback_url: str | None = Field(
+        default=None, description="Where Eskiz posts delivery reports (optional)."
+    )
+    timeout_s: float = Field(default=10, gt=0, le=60, description="Per HTTP request.")
+    refresh_before_s: float = Field(
+        default=3600,
+        ge=0,
+        description="Refresh the token this long before its `exp` (Eskiz tokens last ~30 days).",
+    )
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> EskizGateway:
+        if (self.password_env is None) == (self.password_file is None):
+            raise ValueError("give exactly one of password_env or password_file (never the "
+                             "password itself: the file is not a place for secrets)")
+        return self
+
+    def password(self) -> str:
+        """Read the password from the environment or the file; raise ValueError if absent."""
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env, "")
+            if not value:
+                raise ValueError(f"gateways.eskiz: environment variable {self.password_env} "
+                                 "is not set")
+            return value
+        assert self.password_file is not None  # the validator guarantees one source
+        try:
+            value = self.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"gateways.eskiz: cannot read password_file: {exc}") from exc
+        if not value:
+            raise ValueError(f"gateways.eskiz: password_file {self.password_file} is empty")
+        return value
+
+
+class GatewaysConfig(_Strict):
+    """SMS gateway accounts used by contact methods with their own URL scheme."""
+
+    eskiz: EskizGateway | None = Field(default=None, description="Eskiz (eskiz.uz) account.")
+
+
 class DeliveryConfig(_Strict):
     """Retries of one contact method before falling to the next."""
 
@@ -315,6 +387,7 @@ class AlertsConfig(_Strict):
     modes: ModesConfig = Field(default_factory=ModesConfig)
     grouping: GroupingConfig = Field(default_factory=GroupingConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    gateways: GatewaysConfig = Field(default_factory=GatewaysConfig)
     token_ttl_s: float = Field(
         default=24 * 3600, gt=0, description="How long an acknowledge link works."
     )
@@ -343,7 +416,28 @@ class AlertsConfig(_Strict):
         names = [m.name for m in self.mahallas]
         if len(names) != len(set(names)):
             raise ValueError("a mahalla is listed twice")
+        for someone in self.people:
+            for method in someone.methods:
+                self._check_gateway_url(someone.id, method.url)
         return self
+
+    def _check_gateway_url(self, person_id: str, url: str) -> None:
+        scheme, rest = url.split("://", 1)
+        if scheme.lower() == "eskiz":
+            if self.gateways.eskiz is None:
+                raise ValueError(f"person {person_id!r}: an eskiz:// method needs gateways.eskiz")
+            if not UZ_MOBILE.match(rest):
+                raise ValueError(f"person {person_id!r}: expected eskiz://998XXXXXXXXX (12 "
+                                 f"digits, no '+'), got eskiz://{rest}")
+        elif scheme.lower() in {"json", "jsons", "form", "forms", "xml", "xmls"}:
+            query = rest.split("?", 1)[1] if "?" in rest else ""
+            keys = {pair.split("=", 1)[0] for pair in query.split("&") if pair}
+            if "to" in keys:
+                # apprise ignores a plain ?to= on these: the request would go out without the
+                # number. A payload field is ":to=", a query parameter "-to=".
+                raise ValueError(f"person {person_id!r}: apprise drops '?to=' on {scheme}:// "
+                                 "URLs; use ':to=998...' (a payload field) or '-to=998...' "
+                                 "(a query parameter)")
 
     def person(self, person_id: str) -> Person | None:
         """Return a person by id, or None."""

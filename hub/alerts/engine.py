@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from hub.alerts.channels import Channel, SendResult, redact_url
 from hub.alerts.config import AlertsConfig, FamilyPreference, Person, Policy, Target
+from hub.alerts.gateways import with_gateways
 from hub.alerts.lifecycle import (
     AlertService,
     AlertState,
@@ -97,7 +98,8 @@ class AlertEngine:
         self.conn = conn
         self.config = config
         self.clock = clock
-        self.channel = channel
+        # SMS gateways with an account (eskiz://) get their own channel; see gateways.py.
+        self.channel = with_gateways(channel, config.gateways, clock)
         self.signer = signer
         self.public_base_url = public_base_url.rstrip("/")
         self.publish = publish
