@@ -12,7 +12,7 @@ import re
 from datetime import datetime, time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -36,6 +36,7 @@ __all__ = [
     "MethodKind",
     "ModesConfig",
     "Person",
+    "PlayMobileGateway",
     "Policy",
     "Shift",
     "Step",
@@ -83,6 +84,7 @@ _SCHEME_KINDS = {
     "xml": MethodKind.WEBHOOK,
     "xmls": MethodKind.WEBHOOK,
     "eskiz": MethodKind.SMS,
+    "playmobile": MethodKind.SMS,
 }
 
 # Mobile numbers in Uzbekistan as the gateways take them: 998, then 9 digits, no "+".
@@ -300,15 +302,10 @@ class GroupingConfig(_Strict):
     scan_every_s: float = Field(default=5, gt=0, description="How often kit state is scanned.")
 
 
-class EskizGateway(_Strict):
-    """The district's Eskiz (eskiz.uz) SMS account; contact methods use eskiz://998XXXXXXXXX."""
+class _GatewayAccount(_Strict):
+    """An SMS gateway account whose password comes from the environment or a file."""
 
-    base_url: str = Field(
-        default="https://notify.eskiz.uz",
-        pattern=r"^https?://[^/?#]+$",
-        description="Eskiz API origin (no path); the API lives under /api.",
-    )
-    email: str = Field(min_length=3, description="The account's login e-mail.")
+    _section: ClassVar[str] = "gateways"
     password_env: str | None = Field(
         default=None,
         pattern=r"^[A-Z_][A-Z0-9_]*$",
@@ -317,24 +314,10 @@ class EskizGateway(_Strict):
     password_file: Path | None = Field(
         default=None, description="File holding the account password (one line)."
     )
-    sender: str = Field(
-        default="4546",
-        min_length=1,
-        max_length=11,
-        description="Sender name (`from`) registered with Eskiz; 4546 is Eskiz's default.",
-    )
-    callback_url: str | None = Field(
-        default=None, description="Where Eskiz posts delivery reports (optional)."
-    )
     timeout_s: float = Field(default=10, gt=0, le=60, description="Per HTTP request.")
-    refresh_before_s: float = Field(
-        default=3600,
-        ge=0,
-        description="Refresh the token this long before its `exp` (Eskiz tokens last ~30 days).",
-    )
 
     @model_validator(mode="after")
-    def _one_secret_source(self) -> EskizGateway:
+    def _one_secret_source(self) -> _GatewayAccount:
         if (self.password_env is None) == (self.password_file is None):
             raise ValueError("give exactly one of password_env or password_file (never the "
                              "password itself: the file is not a place for secrets)")
@@ -345,23 +328,67 @@ class EskizGateway(_Strict):
         if self.password_env is not None:
             value = os.environ.get(self.password_env, "")
             if not value:
-                raise ValueError(f"gateways.eskiz: environment variable {self.password_env} "
+                raise ValueError(f"{self._section}: environment variable {self.password_env} "
                                  "is not set")
             return value
         assert self.password_file is not None  # the validator guarantees one source
         try:
             value = self.password_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ValueError(f"gateways.eskiz: cannot read password_file: {exc}") from exc
+            raise ValueError(f"{self._section}: cannot read password_file: {exc}") from exc
         if not value:
-            raise ValueError(f"gateways.eskiz: password_file {self.password_file} is empty")
+            raise ValueError(f"{self._section}: password_file {self.password_file} is empty")
         return value
+
+
+class EskizGateway(_GatewayAccount):
+    """The district's Eskiz (eskiz.uz) SMS account; contact methods use eskiz://998XXXXXXXXX."""
+
+    _section: ClassVar[str] = "gateways.eskiz"
+    base_url: str = Field(
+        default="https://notify.eskiz.uz",
+        pattern=r"^https?://[^/?#]+$",
+        description="Eskiz API origin (no path); the API lives under /api.",
+    )
+    email: str = Field(min_length=3, description="The account's login e-mail.")
+    sender: str = Field(
+        default="4546",
+        min_length=1,
+        max_length=11,
+        description="Sender name (`from`) registered with Eskiz; 4546 is Eskiz's default.",
+    )
+    callback_url: str | None = Field(
+        default=None, description="Where Eskiz posts delivery reports (optional)."
+    )
+    refresh_before_s: float = Field(
+        default=3600,
+        ge=0,
+        description="Refresh the token this long before its `exp` (Eskiz tokens last ~30 days).",
+    )
+
+
+class PlayMobileGateway(_GatewayAccount):
+    """The district's Play Mobile (playmobile.uz, smsxabar.uz) account: playmobile://998..."""
+
+    _section: ClassVar[str] = "gateways.playmobile"
+    base_url: str = Field(
+        pattern=r"^https?://[^/?#]+$",
+        description="The broker's origin given with the contract (no path); the API is "
+        "/broker-api/send.",
+    )
+    username: str = Field(min_length=1, description="Basic-auth login.")
+    originator: str = Field(
+        min_length=1, max_length=11, description="Sender name or short number registered."
+    )
 
 
 class GatewaysConfig(_Strict):
     """SMS gateway accounts used by contact methods with their own URL scheme."""
 
     eskiz: EskizGateway | None = Field(default=None, description="Eskiz (eskiz.uz) account.")
+    playmobile: PlayMobileGateway | None = Field(
+        default=None, description="Play Mobile (playmobile.uz) account."
+    )
 
 
 class DeliveryConfig(_Strict):
@@ -423,13 +450,15 @@ class AlertsConfig(_Strict):
 
     def _check_gateway_url(self, person_id: str, url: str) -> None:
         scheme, rest = url.split("://", 1)
-        if scheme.lower() == "eskiz":
-            if self.gateways.eskiz is None:
-                raise ValueError(f"person {person_id!r}: an eskiz:// method needs gateways.eskiz")
+        scheme = scheme.lower()
+        if scheme in {"eskiz", "playmobile"}:
+            if getattr(self.gateways, scheme) is None:
+                raise ValueError(f"person {person_id!r}: a {scheme}:// method needs "
+                                 f"gateways.{scheme}")
             if not UZ_MOBILE.match(rest):
-                raise ValueError(f"person {person_id!r}: expected eskiz://998XXXXXXXXX (12 "
-                                 f"digits, no '+'), got eskiz://{rest}")
-        elif scheme.lower() in {"json", "jsons", "form", "forms", "xml", "xmls"}:
+                raise ValueError(f"person {person_id!r}: expected {scheme}://998XXXXXXXXX (12 "
+                                 f"digits, no '+'), got {scheme}://{rest}")
+        elif scheme in {"json", "jsons", "form", "forms", "xml", "xmls"}:
             query = rest.split("?", 1)[1] if "?" in rest else ""
             keys = {pair.split("=", 1)[0] for pair in query.split("&") if pair}
             if "to" in keys:

@@ -33,7 +33,7 @@ from hub.alerts.channels import SendResult
 from hub.alerts.config import UZ_MOBILE, EskizGateway
 from mehr.clock import Clock
 
-__all__ = ["EskizChannel", "EskizError", "token_expiry"]
+__all__ = ["SCHEME", "EskizChannel", "EskizError", "token_expiry"]
 
 _LOGGER = logging.getLogger(__name__)
 SCHEME = "eskiz"

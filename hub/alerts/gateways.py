@@ -1,5 +1,5 @@
 """Which channel carries which contact URL: apprise for most, our own for SMS gateways that need
-an account (Eskiz). The engine sends through `with_gateways(channel, ...)`.
+an account (Eskiz, Play Mobile). The engine sends through `with_gateways(channel, ...)`.
 """
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from hub.alerts.channels import AppriseChannel, Channel, SendResult
 from hub.alerts.config import GatewaysConfig
 from hub.alerts.eskiz import SCHEME as ESKIZ_SCHEME
 from hub.alerts.eskiz import EskizChannel
+from hub.alerts.playmobile import SCHEME as PLAYMOBILE_SCHEME
+from hub.alerts.playmobile import PlayMobileChannel
 from mehr.clock import Clock
 
 __all__ = ["SchemeRouter", "with_gateways"]
@@ -31,6 +33,11 @@ def with_gateways(channel: Channel, gateways: GatewaysConfig, clock: Clock) -> C
     delivers for real (apprise); the demo's and tests' recording channels are kept as they are,
     so the demo never logs in to a real gateway. Raises ValueError if a gateway's secret is
     missing, so the hub refuses to start rather than fail at the first alert."""
-    if not isinstance(channel, AppriseChannel) or gateways.eskiz is None:
+    if not isinstance(channel, AppriseChannel):
         return channel
-    return SchemeRouter(channel, {ESKIZ_SCHEME: EskizChannel(gateways.eskiz, clock)})
+    by_scheme: dict[str, Channel] = {}
+    if gateways.eskiz is not None:
+        by_scheme[ESKIZ_SCHEME] = EskizChannel(gateways.eskiz, clock)
+    if gateways.playmobile is not None:
+        by_scheme[PLAYMOBILE_SCHEME] = PlayMobileChannel(gateways.playmobile)
+    return SchemeRouter(channel, by_scheme) if by_scheme else channel
