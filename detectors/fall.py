@@ -253,6 +253,7 @@ class FallDecision:
     impact_time_s: float
     saturated: bool
     upright_known: bool  # False: decided without the tilts (sensor orientation unknown)
+    intercept: float  # of the coefficient set that decided; contributions + intercept = logit
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +290,7 @@ class FallBatch:
             impact_time_s=float(self.features.impact_index[i]) / self.features.rate_hz,
             saturated=bool(self.features.saturated[i]),
             upright_known=bool(self.features.known()[i]),
+            intercept=float(self.logit[i] - contrib.sum()),
         )
 
 
