@@ -92,7 +92,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from mehr.evaluation import falls
 
-    result = falls.evaluate(args.sisfall, rate_hz=args.rate)
+    if args.folds:
+        result = falls.cross_validate(
+            args.sisfall, rate_hz=args.rate, folds=args.folds, rotate=args.rotate, seed=args.seed
+        )
+    else:
+        result = falls.evaluate(args.sisfall, rate_hz=args.rate, rotate=args.rotate, seed=args.seed)
     print(json.dumps(result, indent=2 if args.pretty else None))
     return 0
 
@@ -181,6 +186,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev_falls = ev_sub.add_parser("falls", help="fall detection on SisFall (original layout)")
     ev_falls.add_argument("--sisfall", type=Path, required=True)
     ev_falls.add_argument("--rate", type=float, default=50.0, help="resample to this rate (Hz)")
+    ev_falls.add_argument(
+        "--rotate",
+        choices=["random"],
+        default=None,
+        help="also report figures under random 3-D rotations of the recordings",
+    )
+    ev_falls.add_argument("--seed", type=int, default=0, help="seed of the random rotations")
+    ev_falls.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="leave-subjects-out cross-validation with this many folds (0: shipped parameters)",
+    )
     ev_falls.add_argument("--pretty", action="store_true")
     ev_falls.set_defaults(func=_cmd_eval)
     ev_ina = ev_sub.add_parser("inactivity", help="routine rules on a recorded home (CASAS)")
