@@ -35,7 +35,9 @@ __all__ = [
     "window_start",
 ]
 
-SimKind = Literal["motion", "door", "help_button", "fall", "accelerometer"]
+SimKind = Literal[
+    "motion", "door", "help_button", "fall", "occupancy", "appliance", "accelerometer"
+]
 
 _PLACE_WORDS: tuple[tuple[Place, tuple[str, ...]], ...] = (
     (Place.BATHROOM, ("bath", "toilet", "wc", "shower", "hammom", "vann", "hojat")),
@@ -75,6 +77,8 @@ class SimSensor:
             "door": SensorKind.DOOR,
             "help_button": SensorKind.HELP_BUTTON,
             "fall": SensorKind.FALL,
+            "occupancy": SensorKind.OCCUPANCY,
+            "appliance": SensorKind.APPLIANCE,
             "accelerometer": SensorKind.ACCEL_WINDOW,
         }[self.kind]
 
