@@ -234,7 +234,8 @@ def layout_like(home: RecordedHome, home_id: str = "sim-home") -> HomeLayout:
         if kind == "motion" and thing in _SPOT_SEES:
             sim = replace(sim, sees=_SPOT_SEES[thing])
         elif kind == "motion" and thing == "door":
-            sim = replace(sim, doorway=True)
+            # Mounted at a doorway, it also catches the near part of the room now and then.
+            sim = replace(sim, doorway=True, coverage=0.05)
         elif kind == "appliance" and thing in _CONTACT_USES:
             sees, use_p, use_s = _CONTACT_USES[thing]
             sim = replace(sim, sees=sees, use_p=use_p, use_s=use_s)

@@ -403,11 +403,20 @@ class HomeSimulator:
             for sensor in self.layout.motions_for(seg.place):
                 times: list[float] = []
                 if sensor.doorway:
-                    # Passing the doorway on the way in and on the way out, nothing in between.
+                    # Passing the doorway on the way in and on the way out; of the room beyond
+                    # it sees only `coverage` of the movements.
                     if seg.place is not prev:
                         times.append(seg.start + rng.uniform(*phys.pir_latency_s))
                     if after is not seg.place:
                         times.append(max(seg.start, seg.end - rng.uniform(0.5, 3.0)))
+                    # The bed and the armchair are out of a doorway sensor's sight.
+                    rate = 0.0 if seg.on_mat else seg.rate * sensor.coverage / 60.0
+                    t = seg.start
+                    while rate > 0:
+                        t += rng.expovariate(rate)
+                        if t >= seg.end:
+                            break
+                        times.append(t)
                 elif not sensor.sees or seg.label in sensor.sees:
                     rate = seg.rate * (2.0 if seg.visitor else 1.0) * sensor.coverage / 60.0
                     entering = seg.place is not prev or (

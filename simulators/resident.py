@@ -121,6 +121,7 @@ class ResidentProfile:
     sit_median_min: float = 55.0
     sit_spread: float = 0.8  # log-sd of a bout's length
     sit_share: float = 0.65  # of free daytime activities, the share that is sitting down
+    sit_morning_factor: float = 0.4  # mornings are busier: the share before noon is this much
     sit_moves_per_h: float = 0.6  # movements a room PIR sees from someone seated
     nap_p: float = 0.5  # chance of a nap after lunch (in the chair; a quarter of them in bed)
     nap_mean_min: float = 60.0
@@ -316,7 +317,9 @@ def _fill(
             last_bathroom = plan.now
             sat_last = False
             continue
-        if not sat_last and rng.random() < p.sit_share:
+        before_noon = (plan.now - plan.midnight) < 12 * 3600.0
+        share = p.sit_share * (p.sit_morning_factor if before_noon else 1.0)
+        if not sat_last and rng.random() < share:
             minutes = min(left, max(3.0, _lognormal_min(rng, p.sit_median_min, p.sit_spread)))
             plan.add(minutes, Place.LIVING, "TV", rate=sit_rate)
             sat_last = True
