@@ -149,7 +149,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
           f"{'habits fitted to the real home' if not args.no_fit else 'default habits'}")
     print(f"resident: bed {profile.bed_h % 24:.1f} h, wake {profile.wake_h:.1f} h, sits "
           f"{profile.sit_median_min:.0f} min (median, spread {profile.sit_spread:.2f}, share "
-          f"{profile.sit_share:.2f}), out on {profile.outing_weekday_p:.0%} of days "
+          f"{profile.sit_share:.2f}, off the mat {profile.off_mat_share:.2f}), "
+          f"out on {profile.outing_weekday_p:.0%} of days "
           f"(+{profile.outings_extra:.1f}, {profile.outing_mean_h:.1f} h), "
           f"{profile.night_visits:.1f} night visits")
     print(format_table(rows, real.name, "simulated"))

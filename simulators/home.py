@@ -423,7 +423,10 @@ class HomeSimulator:
                         sensor.sees and i > 0 and segs[i - 1].label not in sensor.sees
                     )
                     if entering and seg.rate > 0 and rng.random() < sensor.coverage:
-                        times.append(seg.start + rng.uniform(*phys.pir_latency_s))
+                        # Walking in is several movements in a few seconds, each of which the
+                        # PIR may miss: missing all of them (and so a whole arrival) is rare.
+                        first = seg.start + rng.uniform(*phys.pir_latency_s)
+                        times += [first + k * rng.uniform(0.8, 2.0) for k in range(3)]
                     t = seg.start
                     while rate > 0:
                         t += rng.expovariate(rate)

@@ -43,7 +43,7 @@ class Place(StrEnum):
 # Movements a PIR could see per minute, by activity label: sleeping people turn over now and
 # then; cooking is busy. "Still" is a person who cannot move (on the floor, unconscious).
 ACTIVITY_RATE: dict[str, float] = {
-    "Sleep": 0.04,
+    "Sleep": 0.01,
     "Bed_to_Toilet": 3.0,
     "Personal_Hygiene": 3.0,
     "Meal_Preparation": 4.0,
@@ -122,7 +122,8 @@ class ResidentProfile:
     sit_spread: float = 0.8  # log-sd of a bout's length
     sit_share: float = 0.65  # of free daytime activities, the share that is sitting down
     sit_morning_factor: float = 0.4  # mornings are busier: the share before noon is this much
-    sit_moves_per_h: float = 0.6  # movements a room PIR sees from someone seated
+    sit_moves_per_h: float = 0.3  # movements a room PIR sees from someone seated
+    off_mat_share: float = 0.0  # of the sits, those where no mat feels her (sofa, bedroom chair)
     nap_p: float = 0.5  # chance of a nap after lunch (in the chair; a quarter of them in bed)
     nap_mean_min: float = 60.0
     outing_weekday_p: float = 0.7
@@ -247,9 +248,12 @@ def plan_day(
         plan.add(rng.uniform(0.3, 0.8), Place.HALL, "Bed_to_Toilet")
     plan.until(plan.at(wake_h), Place.BEDROOM, "Sleep")
     plan.add(rng.uniform(1.0, 4.0), Place.BEDROOM, "Wake")
-    plan.add(rng.uniform(8.0, 18.0), Place.BATHROOM, "Personal_Hygiene")
     if rng.random() < 0.4:
-        plan.add(rng.uniform(6.0, 14.0), Place.BATHROOM, "Shower")
+        # A shower day: washing and the shower together take about as long as a wash.
+        plan.add(rng.uniform(4.0, 8.0), Place.BATHROOM, "Personal_Hygiene")
+        plan.add(rng.uniform(6.0, 10.0), Place.BATHROOM, "Shower")
+    else:
+        plan.add(rng.uniform(8.0, 18.0), Place.BATHROOM, "Personal_Hygiene")
     plan.add(p.breakfast_min * rng.uniform(0.3, 0.5), Place.KITCHEN, "Meal_Preparation")
     plan.add(p.breakfast_min * rng.uniform(0.5, 0.7), Place.KITCHEN, "Eat")
 
@@ -260,6 +264,8 @@ def plan_day(
         starts += [rng.uniform(14.0, 19.5) for _ in range(_poisson(rng, p.outings_extra))]
         for start in starts:
             minutes = 60.0 * min(5.0, rng.expovariate(1.0 / p.outing_mean_h))
+            # Home again an hour and a half before bed at the latest.
+            minutes = min(minutes, 60.0 * (min(bed_h, 24.0) - 1.5 - start))
             agenda.append((start, "outing", max(minutes, 10.0)))
     lunch_h = rng.gauss(p.lunch_h, p.meal_sd_h)
     agenda.append((lunch_h, "lunch", rng.uniform(35, 60)))
@@ -274,6 +280,9 @@ def plan_day(
     for hour, what, minutes in agenda:
         target = max(plan.at(hour), plan.now)
         if target >= plan.at(evening_end) - 1800:
+            if what in ("lunch", "dinner") and plan.now < plan.at(evening_end) - 900:
+                # Home late from an outing: a quick bite before bed, not no meal.
+                plan.add(10.0, Place.KITCHEN, "Eat")
             continue
         last_bathroom = _fill(plan, rng, target, p, last_bathroom)
         if what == "outing":
@@ -321,7 +330,12 @@ def _fill(
         share = p.sit_share * (p.sit_morning_factor if before_noon else 1.0)
         if not sat_last and rng.random() < share:
             minutes = min(left, max(3.0, _lognormal_min(rng, p.sit_median_min, p.sit_spread)))
-            plan.add(minutes, Place.LIVING, "TV", rate=sit_rate)
+            if rng.random() < p.off_mat_share:
+                # On the sofa or the bedroom chair: as still, but no mat says she is there.
+                place = Place.LIVING if rng.random() < 0.5 else Place.BEDROOM
+                plan.add(minutes, place, "Read", rate=sit_rate)
+            else:
+                plan.add(minutes, Place.LIVING, "TV", rate=sit_rate)
             sat_last = True
             continue
         sat_last = False
