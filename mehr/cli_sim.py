@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import threading
 import time
@@ -126,24 +127,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     real_fig, sim_fig = figures(real.activations, lo, hi), figures(acts, sim_lo, sim_hi)
     rows = compare(real_fig, sim_fig)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "real": {"name": real.name, "days": real_fig.days},
-                    "simulated": {
-                        "days": sim_fig.days,
-                        "seed": args.seed,
-                        "fitted": not args.no_fit,
-                    },
-                    "rows": [
-                        {"figure": r.figure, "real": r.real, "sim": r.sim, "note": r.note}
-                        for r in rows
-                    ],
-                },
-                allow_nan=False,
-                default=str,
-            ).replace("NaN", "null")
-        )
+
+        def number(x: float) -> float | None:
+            return None if math.isnan(x) else round(x, 4)  # KS rows have no simulated value
+
+        report = {
+            "real": {"name": real.name, "days": real_fig.days},
+            "simulated": {"days": sim_fig.days, "seed": args.seed, "fitted": not args.no_fit},
+            "rows": [
+                {"figure": r.figure, "real": number(r.real), "sim": number(r.sim), "note": r.note}
+                for r in rows
+            ],
+        }
+        print(json.dumps(report, allow_nan=False))
         return 0
     print(f"{real.name}: {real_fig.days} days; simulated: {sim_fig.days} days, seed {args.seed}, "
           f"{'habits fitted to the real home' if not args.no_fit else 'default habits'}")

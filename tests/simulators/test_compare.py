@@ -6,6 +6,7 @@ real development homes are never read by tests.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -139,3 +140,19 @@ def test_compare_cli_prints_both_homes_side_by_side(
                    "no-sign-of-life silences >= 120 min, night /day", "KS D motion gaps"):
         assert figure in out
     assert main(["simulate", "--compare", str(tmp_path), "--home", "C"]) == 2
+
+
+def test_compare_reads_a_casas_file_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "home.casas"
+    assert main(["simulate", "--days", "4", "--seed", "2", "--export", "casas", str(out),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    code = main(["simulate", "--compare", str(out), "--format", "casas", "--days", "4", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["real"]["days"] == 2  # whole days only: the first and last are cut short
+    rows = {r["figure"]: r for r in report["rows"]}
+    assert rows["outings per day"]["real"] >= 0
+    assert rows["motion-only silences >= 60 min, afternoon /day"]["sim"] >= 0
+    assert main(["simulate", "--compare", str(tmp_path / "missing.casas"), "--format",
+                 "casas"]) == 2

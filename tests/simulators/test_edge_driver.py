@@ -91,7 +91,7 @@ def test_simulated_hours_through_the_edge_agent_reach_the_hub_exactly_once(
         driver.stop()
     wall = time.perf_counter() - started
 
-    assert len(driven) > 150  # a morning of a resident, not a handful
+    assert len(driven) > 50  # a morning of a resident (who sits a good part of it), not a handful
     assert {d.kind for d in driven} == {SensorKind.MOTION, SensorKind.DOOR, SensorKind.HELP_BUTTON}
     assert len(driven) + result.no_edge == len(events) + len(layout.of_kind("door"))
     assert [d.seq for d in driven] == list(range(1, len(driven) + 1))
