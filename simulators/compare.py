@@ -249,7 +249,9 @@ def layout_like(home: RecordedHome, home_id: str = "sim-home") -> HomeLayout:
 
 
 def fit_profile(home: RecordedHome, seed: int = 0) -> ResidentProfile:
-    """A resident with the real one's habits: sleep, sitting, outings, night visits (9 numbers)."""
+    """A resident with the real one's habits, from its sensors only: sleep (time and spread),
+    night visits, sitting (median, spread, share), outings (how often, how many, how long, when).
+    """
     acts = home.activations
     lo, hi = whole_days(acts)
     days = (hi - lo) / DAY
@@ -303,7 +305,7 @@ def fit_profile(home: RecordedHome, seed: int = 0) -> ResidentProfile:
         changes["outing_weekend_p"] = p
         changes["outings_extra"] = max(0.0, len(outings) / len(out_days) - 1.0)
         changes["outing_mean_h"] = statistics.mean(b - a for a, b in outings) / 3600.0
-        # Outings start around when hers did (the first of the day).
+        # Outings start around when hers did (the median start).
         first_h = statistics.median(sorted((a % DAY) / 3600.0 for a, _ in outings))
         window = (max(6.0, first_h - 2.0), min(20.0, first_h + 2.0))
         return replace(_with(base, changes), outing_start_h=window)
