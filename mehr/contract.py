@@ -33,6 +33,7 @@ __all__ = [
     "QOS",
     "TOPIC_ROOT",
     "AccelWindow",
+    "ApplianceEvent",
     "Availability",
     "AvailabilityState",
     "BatteryEvent",
@@ -46,6 +47,7 @@ __all__ = [
     "HelpButtonEvent",
     "Message",
     "MotionEvent",
+    "OccupancyEvent",
     "OkButtonEvent",
     "RejectReason",
     "SensorKind",
@@ -200,6 +202,8 @@ class SensorKind(StrEnum):
     ACCEL_WINDOW = "accel_window"
     TEMPERATURE = "temperature"
     BATTERY = "battery"
+    OCCUPANCY = "occupancy"
+    APPLIANCE = "appliance"
 
 
 class _SequencedPayload(_Payload):
@@ -257,6 +261,25 @@ class BatteryEvent(_SequencedPayload):
     value: float = Field(ge=0, le=100, description="Percent of charge.")
 
 
+class OccupancyEvent(_SequencedPayload):
+    """A chair or bed pressure mat: someone sitting or lying there is a resident, not a silence."""
+
+    kind: Literal[SensorKind.OCCUPANCY]
+    # Strict: a mat is a digital input, so "true"/1 from a sloppy kit is rejected, not coerced.
+    value: Annotated[bool, Field(strict=True)] = Field(
+        description="true: someone is on the mat (sitting or lying); false: the mat is empty."
+    )
+
+
+class ApplianceEvent(_SequencedPayload):
+    """An appliance or toilet-flush signal (current sensor, float switch): a sign of life."""
+
+    kind: Literal[SensorKind.APPLIANCE]
+    value: Annotated[bool, Field(strict=True)] = Field(
+        description="true: the appliance is in use, or the toilet was flushed; false: it stopped."
+    )
+
+
 # The public name for any sensor event model.
 Event = (
     MotionEvent
@@ -266,6 +289,8 @@ Event = (
     | FallEvent
     | TemperatureEvent
     | BatteryEvent
+    | OccupancyEvent
+    | ApplianceEvent
 )
 _EVENT_ADAPTER: Final = TypeAdapter(Annotated[Event, Field(discriminator="kind")])
 EVENT_KINDS: Final = frozenset(
@@ -277,6 +302,8 @@ EVENT_KINDS: Final = frozenset(
         SensorKind.FALL,
         SensorKind.TEMPERATURE,
         SensorKind.BATTERY,
+        SensorKind.OCCUPANCY,
+        SensorKind.APPLIANCE,
     }
 )
 
