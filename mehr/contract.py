@@ -218,11 +218,16 @@ def _utc(value: datetime) -> datetime:
     return value
 
 
+_ISO_UTC = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
 def _iso_string_only(value: object) -> object:
     # On the wire a time is an ISO 8601 string, never a number: pydantic would otherwise take an
-    # integer as Unix seconds (or milliseconds, by its size), which hides a kit's bug. Python
-    # callers (the kit's own code) may pass a datetime.
-    if isinstance(value, str | datetime):
+    # integer (or a string of digits) as Unix seconds or milliseconds, which hides a kit's bug.
+    # Python callers (the kit's own code) may pass a datetime.
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_UTC.fullmatch(value)):
         return value
     raise ValueError("time must be an ISO 8601 string in UTC, e.g. 2026-11-23T06:00:00Z")
 
