@@ -28,6 +28,7 @@ __all__ = ["SqliteStore", "from_ts", "to_ts"]
 
 _LOGGER = logging.getLogger(__name__)
 OPEN_ALERT_STATES = ("raised", "notified", "acknowledged")
+_FUTURE_STATE_MARGIN_S = 86400.0
 
 
 def to_ts(moment: datetime) -> float:
@@ -206,12 +207,16 @@ class SqliteStore:
                 continue
             ids.append(cur.lastrowid)
             # Keep only the newest event per sensor: events may arrive out of order after an
-            # outage, and an old one must not overwrite what the sensor said since.
+            # outage, and an old one must not overwrite what the sensor said since. A state
+            # stamped more than a day after this event's arrival (the most any hub setting lets
+            # a kit clock run ahead) came from a broken clock, stored before the hub refused
+            # such times: it is not newer, and must not stick until its date comes.
             self._db.execute(
                 "INSERT INTO sensor_state(kit_id, sensor_id, home_id, kind, room, value, "
                 "occurred_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(kit_id, sensor_id) DO UPDATE "
                 "SET kind=excluded.kind, room=excluded.room, value=excluded.value, "
-                "occurred_at=excluded.occurred_at WHERE excluded.occurred_at >= occurred_at",
+                "occurred_at=excluded.occurred_at WHERE excluded.occurred_at >= occurred_at "
+                "OR occurred_at > ?",
                 (
                     ev.kit_id,
                     ev.sensor_id,
@@ -220,6 +225,7 @@ class SqliteStore:
                     ev.room,
                     json.dumps(ev.value, separators=(",", ":")),
                     to_ts(ev.occurred_at),
+                    to_ts(ev.received_at) + _FUTURE_STATE_MARGIN_S,
                 ),
             )
         return ids

@@ -290,3 +290,25 @@ def test_an_event_stored_in_the_future_before_the_fix_does_not_hide_a_silence(
     raised = RoutineScanner(store, clock, HubStats()).scan()
     assert "unusual_inactivity" in [a.kind for a in raised]
     store.close()
+
+
+def test_a_sensor_state_stamped_in_the_future_gives_way_to_the_next_real_event(
+    tmp_path: Path,
+) -> None:
+    from hub.store.base import NewEvent
+    from tests.hub.factories import home_spec
+
+    store = SqliteStore(tmp_path / "hub.db")
+    store.register_home(home_spec(), T0)
+    future = datetime(2099, 1, 1, tzinfo=UTC)
+    later = T0 + timedelta(hours=1)
+    store.store_events(
+        [NewEvent("home-1", "kit-1", 1, 1, "pir-kitchen", "motion", True, "Kitchen", future, T0)],
+        T0,
+    )
+    real = NewEvent("home-1", "kit-1", 1, 2, "pir-kitchen", "motion", False, "Kitchen", later, T0)
+    store.store_events([real], later)
+    store.commit()
+    (state,) = store.sensor_states("home-1")
+    assert (state.occurred_at, state.value) == (later, False)
+    store.close()
