@@ -36,6 +36,8 @@ _LOGGER = logging.getLogger(__name__)
 # unknown client cannot turn into a flood of database reads.
 _UNKNOWN_KIT_RELOAD_S = 5.0
 _KIT_REFRESH_S = 60.0
+# Tracebacks of internal errors and store refusals logged per reason before only counting them.
+_TRACES_LOGGED = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +188,9 @@ class Ingestor:
                 if is_transient(exc):
                     raise
                 # A bug or a case nobody foresaw: this one message is refused, the rest go on.
-                _LOGGER.exception("checking a message on %r failed", raw.topic[:200])
+                # The trace is logged for the first few only (a bug may meet every message).
+                if self.stats.rejected(RejectReason.INTERNAL.value) < _TRACES_LOGGED:
+                    _LOGGER.exception("checking a message on %r failed", raw.topic[:200])
                 outcomes[index] = self._reject(raw, RejectReason.INTERNAL, type(exc).__name__)
                 continue
             writes.append(write)
@@ -250,7 +254,8 @@ class Ingestor:
                 raise
             if len(writes) == 1:
                 (bad,) = writes
-                _LOGGER.exception("the store refused the message on %r", bad.raw.topic[:200])
+                if self.stats.rejected(RejectReason.STORE_FAILED.value) < _TRACES_LOGGED:
+                    _LOGGER.exception("the store refused the message on %r", bad.raw.topic[:200])
                 outcomes[bad.index] = self._reject(
                     bad.raw, RejectReason.STORE_FAILED, f"{type(exc).__name__}: {exc}", bad.kit_id
                 )
