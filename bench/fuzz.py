@@ -275,8 +275,13 @@ def run_mqtt(args: argparse.Namespace) -> dict[str, Any]:
         raise RuntimeError(f"hub did not become healthy; see {log}")
 
     started = datetime.now(UTC)
-    hub = start_hub()
-    kits = [Kit(broker, users[kit], home) for home, kit in homes]
+    try:
+        hub = start_hub()
+        kits = [Kit(broker, users[kit], home) for home, kit in homes]
+    except BaseException:
+        webhook.shutdown()
+        broker.stop()
+        raise
     crashes = stalls = sent = valid_sent = 0
     styles: dict[str, int] = {}
     canary_waits: list[float] = []
