@@ -124,7 +124,7 @@ class RoutineScanner:
         return raised
 
     def _events(self, home: HomeRecord, since: datetime, offset_s: float) -> ActivityEvents:
-        rows = self.store.activity_events(home.id, since)
+        rows = self.store.activity_events(home.id, since, until=self.clock.now())
         places = self.store.sensor_places(home.id)
         return ActivityEvents.build(
             times_s=np.array([r[0] for r in rows], dtype=np.float64),
