@@ -66,6 +66,9 @@ _KINDS: Final = {
     "door": Kind.DOOR,
     "help_button": Kind.BUTTON,
     "ok_button": Kind.BUTTON,
+    "occupancy": Kind.OCCUPIED,  # the store reports a mat left as "vacated"
+    "vacated": Kind.VACATED,
+    "appliance": Kind.APPLIANCE,
 }
 
 
@@ -89,12 +92,16 @@ class RoutineScanner:
         stats: HubStats,
         on_alert: Callable[[AlertRecord], None] | None = None,
         settings: ScanSettings | None = None,
+        ask_first: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.stats = stats
         self.on_alert = on_alert
         self.settings = settings or ScanSettings()
+        # Homes whose kit asks "Are you OK?" are judged at the lower asking limit: the alert
+        # engine holds such an alert as 'asking' and pages a worker only if nobody answers.
+        self.ask_first = ask_first or (lambda _home_id: False)
         self._routines: dict[str, tuple[datetime, Routine]] = {}
 
     def scan(self) -> list[AlertRecord]:
@@ -123,8 +130,16 @@ class RoutineScanner:
                 self.on_alert(alert)
         return raised
 
-    def _events(self, home: HomeRecord, since: datetime, offset_s: float) -> ActivityEvents:
-        rows = self.store.activity_events(home.id, since)
+    def _events(
+        self, home: HomeRecord, since: datetime, offset_s: float, now: datetime
+    ) -> ActivityEvents:
+        # An event stamped after now (a kit's clock ahead) is not history yet: it must not
+        # hide the silence that is happening now.
+        rows = [
+            r
+            for r in self.store.activity_events(home.id, since)
+            if r[0] <= now.timestamp() and r[3] in _KINDS
+        ]
         places = self.store.sensor_places(home.id)
         return ActivityEvents.build(
             times_s=np.array([r[0] for r in rows], dtype=np.float64),
@@ -151,7 +166,7 @@ class RoutineScanner:
         ):
             self._routines[home.id] = cached
             return cached[1]
-        history = self._events(home, now - self.settings.history, offset_s)
+        history = self._events(home, now - self.settings.history, offset_s, now)
         routine = learn_routine(
             history, now.timestamp(), sensitivity=_SENSITIVITY.get(home.risk_level, "normal")
         )
@@ -163,11 +178,11 @@ class RoutineScanner:
     def _scan_home(self, home: HomeRecord, now: datetime, offline: bool) -> list[AlertRecord]:
         offset = ZoneInfo(home.timezone).utcoffset(now)
         offset_s = offset.total_seconds() if offset is not None else 0.0
-        recent = self._events(home, now - self.settings.recent, offset_s)
+        recent = self._events(home, now - self.settings.recent, offset_s, now)
         if len(recent) == 0:
             return []  # a home that has never spoken has no routine to break (kit alerts do)
         routine = self._routine(home, now, offset_s)
-        findings = check_home(routine, recent, now.timestamp())
+        findings = check_home(routine, recent, now.timestamp(), ask_first=self.ask_first(home.id))
         raised = []
         for finding in findings:
             if offline and finding.rule in _SILENCE_RULES:
@@ -239,12 +254,15 @@ class RoutineScanner:
             "usual_s": round(finding.usual_s, 3),
             "room": finding.last_room,
             "routine_learned": routine.learned,
+            "seated": finding.seated,
+            "asking": finding.asking,
             "explanation": explain_finding(
                 finding.rule,
                 finding.duration_s,
                 finding.usual_s,
                 finding.last_room,
                 finding.local_time_of_day_s,
+                seated=finding.seated,
             ),
         }
         record, _ = self.store.raise_alert(

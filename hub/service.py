@@ -145,6 +145,7 @@ class Hub:
         if self.settings.alerts_config is None:
             return
         config = load_alerts_config(self.settings.alerts_config)
+        self._alerts_config = config
         signer = TokenSigner(self.settings.alerts_secret_bytes())
         self.alerts = AlertRunner(
             self.settings.db_path,
@@ -211,10 +212,24 @@ class Hub:
         finally:
             store.close()
 
+    def _asks_first(self, home_id: str) -> bool:
+        """Whether a home's kit asks "Are you OK?" first (the scan then uses the asking limit)."""
+        config = getattr(self, "_alerts_config", None)
+        if config is None or self.link.publish is None:
+            return False
+        contacts = config.home(home_id)
+        return contacts is not None and contacts.ask_first
+
     def _run_scanner(self) -> None:
         """Check every home against its routine every `scan_interval_s`, on the hub's clock."""
         store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
-        scanner = RoutineScanner(store, self.clock, self.stats, on_alert=self._alert_raised)
+        scanner = RoutineScanner(
+            store,
+            self.clock,
+            self.stats,
+            on_alert=self._alert_raised,
+            ask_first=self._asks_first,
+        )
         try:
             while not self._stop.wait(self.settings.scan_interval_s):
                 try:
@@ -240,7 +255,13 @@ class Hub:
         scanner: RoutineScanner | None = getattr(self._tick_local, "scanner", None)
         if scanner is None:
             store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
-            scanner = RoutineScanner(store, self.clock, self.stats, on_alert=self._alert_raised)
+            scanner = RoutineScanner(
+                store,
+                self.clock,
+                self.stats,
+                on_alert=self._alert_raised,
+                ask_first=self._asks_first,
+            )
             self._tick_local.scanner = scanner
             self._tick_stores.append(store)
         with self._scan_lock:

@@ -304,12 +304,15 @@ class SqliteStore:
         """Return (time, kit, sensor, kind, room) of signs of life since `since`, oldest first.
 
         Signs of life: motion starting, a door opening or closing, a button pressed (help or
-        "I'm OK").
+        "I'm OK"), an appliance used, a seat or bed mat sat on ('occupancy') or left (kind
+        reported as 'vacated').
         """
         rows = self._db.execute(
-            "SELECT occurred_at, kit_id, sensor_id, kind, room FROM events "
-            "WHERE home_id=? AND occurred_at>=? AND ("
-            "(kind='motion' AND value='true') OR kind IN ('door', 'help_button', 'ok_button')) "
+            "SELECT occurred_at, kit_id, sensor_id, "
+            "CASE WHEN kind='occupancy' AND value='false' THEN 'vacated' ELSE kind END, room "
+            "FROM events WHERE home_id=? AND occurred_at>=? AND ("
+            "(kind IN ('motion', 'appliance') AND value='true') "
+            "OR kind IN ('door', 'help_button', 'ok_button', 'occupancy')) "
             "ORDER BY occurred_at",
             (home_id, to_ts(since)),
         )

@@ -73,3 +73,21 @@ def test_too_short_a_recording_is_a_clear_error() -> None:
     rec = recording_from(events.times_s, events.places, events.kinds, events.rooms, OFFSET)
     with pytest.raises(ValueError, match="not enough to learn"):
         evaluate_inactivity(rec, train_days=14, incidents=1)
+
+
+def test_a_door_and_a_motion_sensor_sharing_a_name_are_both_read(tmp_path: Path) -> None:
+    from mehr.evaluation.casas_home import load_casas_home
+
+    casas = tmp_path / "home.txt"
+    casas.write_text(
+        "2024-01-01 08:00:00.000000 M001 Kitchen ON\n"
+        "2024-01-01 09:00:00.000000 OutsideDoor OutsideDoor OPEN\n"
+        "2024-01-01 09:00:05.000000 OutsideDoor OutsideDoor ON\n"
+        "2024-01-01 09:00:09.000000 OutsideDoor OutsideDoor CLOSE\n"
+        "2024-01-01 09:00:12.000000 OutsideDoor OutsideDoor OFF\n"
+    )
+    rec = load_casas_home(casas)
+    kinds = [Kind(int(k)) for k in rec.kinds]
+    assert kinds.count(Kind.DOOR) == 2, "the door contact is not dropped"
+    assert kinds.count(Kind.MOTION) == 2, "nor is the motion sensor of the same name"
+    assert all(Place(int(p)) is Place.ENTRANCE for p in rec.places[1:])

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detectors import Place
 from hub.places import guess_place
 from hub.routine_scan import RoutineScanner
 from hub.stats import HubStats
@@ -73,13 +74,20 @@ def test_unusual_silence_raises_one_explained_alert(store: SqliteStore) -> None:
     scanner, clock = _scanner(store, START + timedelta(days=20, hours=11))
     assert scanner.scan() == []  # twenty minutes of quiet is ordinary here
 
-    clock.set(START + timedelta(days=20, hours=12, minutes=50))
+    stored = store.load_routine("home-1")
+    assert stored is not None
+    limit_s = stored[1]["threshold_s"][int(Place.KITCHEN)][10]  # the kitchen from 10:00
+    assert 45 * 60 <= limit_s < 4 * 3600, "a busy kitchen's silence limit is hours, not a day"
+    clock.set(START + timedelta(days=20, hours=10, minutes=40, seconds=limit_s - 60))
+    assert scanner.scan() == []
+    clock.set(START + timedelta(days=20, hours=10, minutes=40, seconds=limit_s + 60))
     (alert,) = scanner.scan()
     assert (alert.kind, alert.severity) == ("unusual_inactivity", "high")
     assert alert.detail["room"] == "Kitchen"
     assert alert.detail["routine_learned"] is True
     english = alert.detail["explanation"]["en"]
-    assert english.startswith("No movement for 2 h 10 min since Kitchen at 10:40")
+    assert english.startswith("No movement for ")
+    assert "since Kitchen at 10:40; at this hour it is usually under" in english
     assert "soat" in alert.detail["explanation"]["uz"]
     assert "Нет движения" in alert.detail["explanation"]["ru"]
 
