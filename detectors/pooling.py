@@ -23,6 +23,7 @@ __all__ = [
     "PoolingPrior",
     "SilenceStats",
     "pooled_limits",
+    "population_prior",
     "silence_stats",
 ]
 
@@ -115,4 +116,33 @@ def pooled_limits(
         np.asarray(np.stack(limits), dtype=np.float64),
         np.asarray(mean_excess, dtype=np.float64),
         np.asarray(rate, dtype=np.float64),
+    )
+
+
+def population_prior(
+    stats: SilenceStats, fallback: PoolingPrior, weight: float = 4.0
+) -> PoolingPrior:
+    """A prior learned from many homes' statistics (stacked: (H, C, B)), over a fallback.
+
+    The homes' silences are pooled cell by cell (and smoothed over neighbouring hours like a
+    home's own); cells the population has not seen keep the fallback.
+    """
+    count = _smooth_hours(stats.count).sum(axis=0)
+    excess = _smooth_hours(stats.excess_s).sum(axis=0)
+    norm = float(sum(_KERNEL) + sum(_KERNEL[1:]))
+    present = np.asarray(stats.present, dtype=bool)
+    days = (np.asarray(stats.days, dtype=np.float64)[:, None] * present).sum(axis=0) * norm
+    w = fallback.weight
+    mean_excess = (excess + w * fallback.mean_excess_s) / (count + w)
+    rate = np.where(
+        days[:, None] > 0,
+        (count + fallback.rate_weight_days * fallback.rate_per_day)
+        / (days[:, None] + fallback.rate_weight_days),
+        fallback.rate_per_day,
+    )
+    return PoolingPrior(
+        mean_excess_s=np.asarray(mean_excess, dtype=np.float64),
+        rate_per_day=np.asarray(rate, dtype=np.float64),
+        weight=weight,
+        rate_weight_days=fallback.rate_weight_days,
     )

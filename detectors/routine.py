@@ -20,7 +20,13 @@ import numpy.typing as npt
 
 from detectors.errors import BadParameters, BadShape, EmptyInput, NonFiniteInput
 from detectors.inactivity import scan_silences
-from detectors.pooling import BASE_S, PoolingPrior, pooled_limits, silence_stats
+from detectors.pooling import (
+    BASE_S,
+    PoolingPrior,
+    SilenceStats,
+    pooled_limits,
+    silence_stats,
+)
 from detectors.presence import PresenceConfig, Timeline, presence_timeline
 
 __all__ = [
@@ -41,6 +47,7 @@ __all__ = [
     "check_home",
     "current_state",
     "default_prior",
+    "home_silence_stats",
     "learn_routine",
     "local_time_of_day",
     "prompt_budget",
@@ -332,6 +339,27 @@ def _silences(events: ActivityEvents, tl: Timeline) -> _Silences:
     )
 
 
+def home_silence_stats(
+    events: ActivityEvents, now_s: float, config: RoutineConfig | None = None
+) -> SilenceStats:
+    """One home's silence statistics up to `now_s`, for a population prior of many homes."""
+    cfg = config or RoutineConfig()
+    keep = events.times_s <= now_s
+    ev = ActivityEvents(
+        events.times_s[keep],
+        events.places[keep],
+        events.kinds[keep],
+        tuple(np.asarray(events.rooms)[keep]),
+        events.utc_offset_s,
+    )
+    days = float((now_s - ev.times_s[0]) / DAY_S) if len(ev) else 0.0
+    tl = presence_timeline(ev.times_s, ev.places, ev.kinds, cfg.presence)
+    sil = _silences(ev, tl)
+    return silence_stats(
+        sil.durations_s, sil.channels, sil.bins, N_CHANNELS, N_BINS, days, sil.present
+    )
+
+
 def learn_routine(
     events: ActivityEvents,
     now_s: float,
@@ -506,6 +534,7 @@ class HomeState:
     silence_since_s: float = float("nan")  # when the silence being judged began
     channel: int = 0  # the routine channel that judges it (`channel()`)
     silence_bin: int = 0  # the hour bin of `silence_since_s`
+    answered: bool = False  # the silence began with a button press ("I'm OK" or help)
 
 
 def current_state(
@@ -542,14 +571,21 @@ def current_state(
         silence_since_s=since,
         channel=int(channel(place, seated)),
         silence_bin=int(time_bins(np.array([since]), events.utc_offset_s)[0]),
+        answered=bool(events.kinds[j] == Kind.BUTTON and float(t[j]) >= since),
     )
 
 
 def silence_limit(
     routine: Routine, state: HomeState, utc_offset_s: float, *, ask_first: bool = False
 ) -> float:
-    """The silence this home may keep in its state before the rule speaks (worker or asking)."""
-    table = routine.ask_threshold_s if ask_first else routine.threshold_s
+    """The silence this home may keep in its state before the rule speaks (worker or asking).
+
+    A silence that began with the resident pressing a button (she answered "I'm OK") is not
+    asked about again at the asking limit: she said this quiet is ordinary, so it is judged at
+    the worker limit (asking twice for one quiet afternoon spends the budget for nothing).
+    """
+    asking = ask_first and not state.answered
+    table = routine.ask_threshold_s if asking else routine.threshold_s
     limit = float(table[state.channel, state.silence_bin])
     since_tod = float(local_time_of_day(np.array([state.silence_since_s]), utc_offset_s)[0])
     if routine.learned and _gone_to_bed(routine, state, since_tod):
@@ -617,7 +653,7 @@ def check_home(
                     state.last_room,
                     tod(state.silence_since_s),
                     seated=state.seated,
-                    asking=ask_first,
+                    asking=ask_first and not state.answered,
                 )
             )
         if np.isfinite(state.bathroom_since_s) and not state.seated:

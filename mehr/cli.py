@@ -110,8 +110,26 @@ def _cmd_eval_inactivity(args: argparse.Namespace) -> int:
         recording = load_casas_home(args.casas, args.mapping)
     else:
         raise SystemExit("give a recorded home: --casas FILE or --ordonez DIR --home A|B")
+    prior = None
+    if args.prior_home is not None:
+        # Leave-one-home-out: the population prior from another home, the routine from this one.
+        from detectors.pooling import population_prior
+        from detectors.routine import ActivityEvents, default_prior, home_silence_stats
+
+        if args.ordonez is None:
+            raise SystemExit("--prior-home needs --ordonez")
+        other = load_ordonez_home(args.ordonez, args.prior_home)
+        stats = home_silence_stats(
+            ActivityEvents(other.times_s, other.places, other.kinds, other.rooms, 0.0),
+            float(other.times_s[-1]),
+        )
+        stacked = type(stats)(
+            stats.count[None], stats.excess_s[None], stats.days.reshape(1), stats.present[None]
+        )
+        prior = population_prior(stacked, default_prior())
     result = evaluate_inactivity(
         recording,
+        prior=prior,
         train_days=args.train_days,
         incidents=args.incidents,
         seed=args.seed,
@@ -204,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     home_src.add_argument("--casas", type=Path, help="CASAS event file")
     home_src.add_argument("--ordonez", type=Path, help="directory of the Ordonez files")
     ev_ina.add_argument("--home", choices=["A", "B"], help="which Ordonez home")
+    ev_ina.add_argument(
+        "--prior-home",
+        choices=["A", "B"],
+        help="learn the population prior from this other Ordonez home (leave-one-home-out)",
+    )
     ev_ina.add_argument("--mapping", type=Path, help="YAML: sensor name -> room, kind")
     ev_ina.add_argument("--train-days", type=float, default=14.0)
     ev_ina.add_argument("--incidents", type=int, default=50)

@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors import ActivityEvents, Kind, Place, Routine, check_home, learn_routine
+from detectors.pooling import PoolingPrior
 from detectors.presence import presence_timeline
 from detectors.routine import RoutineConfig
 
@@ -128,6 +129,7 @@ class _Replay:
         ask_window_s: float,
         answer_rate: float,
         routines: dict[float, Routine] | None = None,
+        prior: PoolingPrior | None = None,
     ) -> None:
         self.rec = recording
         self.step_s = step_s
@@ -135,6 +137,7 @@ class _Replay:
         self.ask_first = ask_first
         self.ask_window_s = ask_window_s
         self.answer_rate = answer_rate
+        self.prior = prior
         self.routines: dict[float, Routine] = {} if routines is None else routines
 
     def midnight(self, t: float) -> float:
@@ -146,7 +149,7 @@ class _Replay:
         routine = self.routines.get(midnight)
         if routine is None:
             history = self.rec.slice(midnight - HISTORY_S, midnight)
-            routine = learn_routine(history, midnight, config=self.config)
+            routine = learn_routine(history, midnight, config=self.config, prior=self.prior)
             self.routines[midnight] = routine
         return routine
 
@@ -235,6 +238,7 @@ def evaluate_inactivity(
     ask_window_s: float = 120.0,
     absence_days: float = 3.0,
     config: RoutineConfig | None = None,
+    prior: PoolingPrior | None = None,
 ) -> dict[str, Any]:
     """Run the unmodified replay, the incidents and an injected absence; return the figures."""
     if recording.times_s.size < 2:
@@ -249,11 +253,12 @@ def evaluate_inactivity(
     last = float(recording.times_s[-1])
 
     def replay(rec: HomeRecording, routines: dict[float, Routine] | None = None) -> _Replay:
-        return _Replay(rec, step_s, cfg, ask_first, ask_window_s, answer_rate, routines)
+        return _Replay(rec, step_s, cfg, ask_first, ask_window_s, answer_rate, routines, prior)
 
     base = replay(recording)
     eval_start = base.midnight(first) + np.ceil(train_days) * DAY_S + DAY_S
-    eval_end = base.midnight(last) + DAY_S
+    # The last, partial day is left out: the end of a recording is not the resident going quiet.
+    eval_end = base.midnight(last)
     if eval_end - eval_start < DAY_S:
         raise ValueError(
             f"the recording covers {(last - first) / DAY_S:.1f} days: not enough to learn "
@@ -318,6 +323,7 @@ def evaluate_inactivity(
         "answer_rate": answer_rate,
         "step_s": step_s,
         "seed": seed,
+        "prior": "built-in population prior" if prior is None else "given population prior",
     }
 
 

@@ -35,7 +35,12 @@ class Home:
     ) -> None:
         self.seq += 1
         when = START + timedelta(days=day, hours=hh)
-        room = {"pir-kitchen": "Kitchen", "pir-bath": "Bathroom", "door-front": "Hallway"}[sensor]
+        room = {
+            "pir-kitchen": "Kitchen",
+            "pir-bath": "Bathroom",
+            "door-front": "Hallway",
+            "mat-chair": "Living room",
+        }[sensor]
         self.store.store_events(
             [NewEvent("home-1", "kit-1", 1, self.seq, sensor, kind, value, room, when, when)],
             when,
@@ -93,6 +98,61 @@ def test_unusual_silence_raises_one_explained_alert(store: SqliteStore) -> None:
 
     clock.advance(60)
     assert scanner.scan() == [], "the open alert is not raised again every minute"
+
+
+def _limits(store: SqliteStore, name: str) -> np.ndarray:
+    stored = store.load_routine("home-1")
+    assert stored is not None
+    return np.asarray(stored[1][name])
+
+
+def test_an_ask_first_home_is_asked_at_the_lower_limit(store: SqliteStore) -> None:
+    home = Home(store)
+    for day in range(20):
+        home.ordinary_day(day)
+    home.at(20, 10 + 40 / 60, "pir-kitchen")  # 10:40, then nothing
+    store.commit()
+    start = START + timedelta(days=20, hours=10, minutes=40)
+    plain, clock = _scanner(store, start + timedelta(minutes=5))
+    assert plain.scan() == []
+    ask = _limits(store, "ask_threshold_s")[int(Place.KITCHEN)][10]
+    worker = _limits(store, "threshold_s")[int(Place.KITCHEN)][10]
+    assert ask < worker
+    asking = RoutineScanner(store, clock, HubStats(), ask_first=lambda home_id: True)
+    clock.set(start + timedelta(seconds=ask + 60))
+    (alert,) = asking.scan()
+    assert alert.kind == "unusual_inactivity" and alert.detail["asking"] is True
+    assert "Kitchen" in alert.detail["explanation"]["en"]
+
+
+def test_an_event_stamped_after_now_does_not_hide_the_silence(store: SqliteStore) -> None:
+    home = Home(store)
+    for day in range(20):
+        home.ordinary_day(day)
+    home.at(20, 10 + 40 / 60, "pir-kitchen")
+    home.at(21, 3.0, "pir-bath")  # a kit clock far ahead: "tomorrow at 03:00"
+    store.commit()
+    scanner, _ = _scanner(store, START + timedelta(days=20, hours=10, minutes=45))
+    scanner.scan()
+    limit = _limits(store, "threshold_s")[int(Place.KITCHEN)][10]
+    scanner.clock.set(START + timedelta(days=20, hours=10, minutes=40, seconds=limit + 60))  # type: ignore[attr-defined]
+    assert [a.kind for a in scanner.scan()] == ["unusual_inactivity"]
+
+
+def test_sitting_in_the_armchair_for_hours_is_not_a_silence(store: SqliteStore) -> None:
+    home = Home(store)
+    for day in range(20):
+        home.ordinary_day(day)
+    home.at(20, 10.5, "pir-kitchen")
+    home.at(20, 10 + 40 / 60, "mat-chair", "occupancy", True)  # sat down at 10:40
+    store.commit()
+    scanner, _ = _scanner(store, START + timedelta(days=20, hours=13, minutes=40))
+    assert scanner.scan() == [], "three hours in the armchair: a nap, the TV"
+    home.at(20, 13 + 40 / 60, "mat-chair", "occupancy", False)  # got up at 13:40...
+    store.commit()
+    scanner.clock.set(START + timedelta(days=20, hours=20))  # type: ignore[attr-defined]
+    (alert,) = scanner.scan()  # ...and nothing anywhere since
+    assert alert.kind == "unusual_inactivity" and alert.detail["seated"] is False
 
 
 def test_an_offline_kit_holds_back_silence_alerts(store: SqliteStore) -> None:
