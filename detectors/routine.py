@@ -318,19 +318,13 @@ def _silences(events: ActivityEvents, tl: Timeline) -> _Silences:
     d_free = gaps[free]
     c_free = places[:-1][free]
     b_free = time_bins(t[:-1][free], off)
-    # A sitting lasts from its first event on the mat to the first event off it.
-    on = tl.mat_place >= 0
-    starts = np.flatnonzero(
-        on & ~np.append(False, on[:-1] & (tl.mat_since_s[:-1] == tl.mat_since_s[1:]))
-    )
-    ends_mask = ~on | np.append(False, tl.mat_since_s[1:] != tl.mat_since_s[:-1])
-    ends = np.flatnonzero(ends_mask)
-    k = np.searchsorted(ends, starts, side="right")
-    done = k < ends.size
-    starts, k = starts[done], k[done]
-    d_mat = t[ends[k]] - tl.mat_since_s[starts]
-    c_mat = N_PLACES + tl.mat_place[starts]
-    b_mat = time_bins(tl.mat_since_s[starts], off)
+    # Silences while seated or lying: from each sign of life on the mat (sitting down, the
+    # room's PIR seeing her shift, "I'm OK") to the next. Where the room has no PIR this is the
+    # whole sitting; where it has one, a still body is told from a resting one.
+    seated = ~tl.away[:-1] & (tl.mat_place[:-1] >= 0)
+    d_mat = gaps[seated]
+    c_mat = N_PLACES + tl.mat_place[:-1][seated]
+    b_mat = time_bins(t[:-1][seated], off)
     return _Silences(
         np.concatenate([d_free, d_mat]),
         np.concatenate([c_free, c_mat]).astype(np.intp),
@@ -556,7 +550,7 @@ def current_state(
         first = int(not_bath[-1]) + 1 if not_bath.size else 0
         bath_since = float(t[first])
     seated = not away and int(tl.mat_place[last]) >= 0
-    since = float(tl.mat_since_s[last]) if seated else float(t[j])
+    since = float(t[j])
     place = int(tl.mat_place[last]) if seated else int(events.places[j])
     return HomeState(
         last_activity_s=float(t[j]),

@@ -300,6 +300,10 @@ def evaluate_inactivity(
         "prompts": ordinary.prompts,
         "prompts_answered": ordinary.answered,
         "prompts_per_day": round(ordinary.prompts / days, 3),
+        # What the prompts cost on average, beyond this seed's draws: each unanswered one pages.
+        "expected_false_alerts_per_30_days_from_prompts": round(
+            ordinary.prompts / days * (1.0 - answer_rate) * 30.0 if ask_first else 0.0, 3
+        ),
         "incidents": placed,
         "detected": detected,
         "missed": placed - detected,
