@@ -183,6 +183,8 @@ class Routine:
     kitchen_day_rate: float  # share of days with kitchen activity
     sensitivity: Sensitivity = "normal"
     prompts_per_day: float = 0.0  # expected check-in prompts a day at the asking limits
+    prompt_budget_per_day: float = 0.0  # what the home may be asked a day (shown to people)
+    answer_rate: float = 0.95  # the share of prompts this home answers, as used for the budget
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict."""
@@ -509,6 +511,8 @@ def learn_routine(
         kitchen_day_rate=kitchen_rate,
         sensitivity=sensitivity,
         prompts_per_day=prompts,
+        prompt_budget_per_day=float(budgets[1]),
+        answer_rate=float(rate_answer),
     )
 
 

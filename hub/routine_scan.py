@@ -27,7 +27,7 @@ from detectors import (
     check_home,
     learn_routine,
 )
-from detectors.routine import Sensitivity
+from detectors.routine import Sensitivity, answer_rate_estimate
 from hub.explain import explain_finding
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, NewAlert
@@ -93,6 +93,7 @@ class RoutineScanner:
         on_alert: Callable[[AlertRecord], None] | None = None,
         settings: ScanSettings | None = None,
         ask_first: Callable[[str], bool] | None = None,
+        answers: Callable[[str, datetime], tuple[int, int]] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -102,6 +103,9 @@ class RoutineScanner:
         # Homes whose kit asks "Are you OK?" are judged at the lower asking limit: the alert
         # engine holds such an alert as 'asking' and pages a worker only if nobody answers.
         self.ask_first = ask_first or (lambda _home_id: False)
+        # (answered, unanswered) check-in prompts of a home since a time: the home's own
+        # answers set how low its asking limit may go. None: the prior answer rate only.
+        self.answers = answers
         self._routines: dict[str, tuple[datetime, Routine]] = {}
 
     def scan(self) -> list[AlertRecord]:
@@ -167,8 +171,15 @@ class RoutineScanner:
             self._routines[home.id] = cached
             return cached[1]
         history = self._events(home, now - self.settings.history, offset_s, now)
+        answer_rate = None
+        if self.answers is not None:
+            answered, unanswered = self.answers(home.id, now - self.settings.history)
+            answer_rate = answer_rate_estimate(answered, unanswered)
         routine = learn_routine(
-            history, now.timestamp(), sensitivity=_SENSITIVITY.get(home.risk_level, "normal")
+            history,
+            now.timestamp(),
+            sensitivity=_SENSITIVITY.get(home.risk_level, "normal"),
+            answer_rate=answer_rate,
         )
         self.store.save_routine(home.id, now, routine.to_dict())
         self._routines[home.id] = (now, routine)

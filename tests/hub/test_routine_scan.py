@@ -125,6 +125,30 @@ def test_an_ask_first_home_is_asked_at_the_lower_limit(store: SqliteStore) -> No
     assert "Kitchen" in alert.detail["explanation"]["en"]
 
 
+def test_a_home_that_often_misses_the_buzzer_is_asked_less_low(tmp_path: Path) -> None:
+    now = START + timedelta(days=20, hours=10, minutes=5)
+    limits = {}
+    for name, history in (("answers", (20, 0)), ("misses", (10, 10))):
+        store = SqliteStore(tmp_path / f"{name}.db")
+        store.register_home(home_spec(), START)
+        home = Home(store)
+        for day in range(20):
+            home.ordinary_day(day)
+        home.at(20, 10.0, "pir-kitchen")
+        store.commit()
+        scanner = RoutineScanner(
+            store, ManualClock(now), HubStats(), answers=lambda home_id, since, h=history: h
+        )
+        scanner.scan()
+        stored = store.load_routine("home-1")
+        assert stored is not None
+        limits[name] = np.asarray(stored[1]["ask_threshold_s"])
+        assert stored[1]["answer_rate"] == pytest.approx((history[0] + 19) / (sum(history) + 20))
+        store.close()
+    assert np.all(limits["misses"] >= limits["answers"])
+    assert np.any(limits["misses"] > limits["answers"])
+
+
 def test_an_event_stamped_after_now_does_not_hide_the_silence(store: SqliteStore) -> None:
     home = Home(store)
     for day in range(20):
