@@ -7,12 +7,14 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 from hub.alerts.channels import AppriseChannel, Channel
 from hub.alerts.config import load_alerts_config
 from hub.alerts.engine import AlertRunner
+from hub.alerts.prompts import prompt_answers
 from hub.alerts.tokens import TokenSigner
 from hub.config import HubSettings
 from hub.influx_sink import InfluxSettings, InfluxSink
@@ -229,6 +231,7 @@ class Hub:
             self.stats,
             on_alert=self._alert_raised,
             ask_first=self._asks_first,
+            answers=partial(prompt_answers, store.connection),
         )
         try:
             while not self._stop.wait(self.settings.scan_interval_s):
@@ -261,6 +264,7 @@ class Hub:
                 self.stats,
                 on_alert=self._alert_raised,
                 ask_first=self._asks_first,
+                answers=partial(prompt_answers, store.connection),
             )
             self._tick_local.scanner = scanner
             self._tick_stores.append(store)
