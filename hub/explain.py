@@ -23,7 +23,7 @@ _TEMPLATES: Final[dict[str, dict[str, str]]] = {
         "{usual}",
     },
     "unusual_inactivity_seated": {
-        "uz": "{at} dan beri {room}da oʻtiribdi yoki yotibdi, {dur} davomida turmadi; bu vaqtda "
+        "uz": "{at} dan beri oʻtiribdi yoki yotibdi ({room}), {dur} davomida turmadi; bu vaqtda "
         "odatda {usual} dan kam",
         "ru": "Сидит или лежит ({room}) с {at}, не вставал(а) уже {dur}; в это время обычно "
         "меньше {usual}",

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from detectors import Place
+from hub.explain import explain_finding
 from hub.places import guess_place
 from hub.routine_scan import RoutineScanner
 from hub.stats import HubStats
@@ -267,3 +268,12 @@ def test_a_motion_sensor_silent_for_days_is_reported_once(store: SqliteStore) ->
     assert "Bathroom (pir-bath)" in silent[0].detail["explanation"]["en"]
     clock.advance(60)
     assert [a for a in scanner.scan() if a.kind == "sensor_silent"] == []
+
+
+def test_a_long_sitting_is_explained_as_sitting_in_three_languages() -> None:
+    text = explain_finding(
+        "unusual_inactivity", 5 * 3600, 3 * 3600, "Mehmonxona", 13 * 3600 + 300, seated=True
+    )
+    assert text["en"].startswith("Sitting or lying (Mehmonxona) since 13:05, not up for 5 h")
+    assert "oʻtiribdi" in text["uz"] and "13:05" in text["uz"]  # U+02BB, not an apostrophe
+    assert text["ru"].startswith("Сидит или лежит (Mehmonxona) с 13:05")
