@@ -8,12 +8,14 @@ import queue
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 from hub.alerts.channels import AppriseChannel, Channel
 from hub.alerts.config import load_alerts_config
 from hub.alerts.engine import AlertRunner
+from hub.alerts.prompts import prompt_answers
 from hub.alerts.tokens import TokenSigner
 from hub.config import HubSettings
 from hub.influx_sink import InfluxSettings, InfluxSink
@@ -151,6 +153,7 @@ class Hub:
         if self.settings.alerts_config is None:
             return
         config = load_alerts_config(self.settings.alerts_config)
+        self._alerts_config = config
         signer = TokenSigner(self.settings.alerts_secret_bytes())
         self.alerts = AlertRunner(
             self.settings.db_path,
@@ -232,10 +235,25 @@ class Hub:
         finally:
             store.close()
 
+    def _asks_first(self, home_id: str) -> bool:
+        """Whether a home's kit asks "Are you OK?" first (the scan then uses the asking limit)."""
+        config = getattr(self, "_alerts_config", None)
+        if config is None or self.link.publish is None:
+            return False
+        contacts = config.home(home_id)
+        return contacts is not None and contacts.ask_first
+
     def _run_scanner(self) -> None:
         """Check every home against its routine every `scan_interval_s`, on the hub's clock."""
         store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
-        scanner = RoutineScanner(store, self.clock, self.stats, on_alert=self._alert_raised)
+        scanner = RoutineScanner(
+            store,
+            self.clock,
+            self.stats,
+            on_alert=self._alert_raised,
+            ask_first=self._asks_first,
+            answers=partial(prompt_answers, store.connection),
+        )
         try:
             while not self._stop.wait(self.settings.scan_interval_s):
                 try:
@@ -261,7 +279,14 @@ class Hub:
         scanner: RoutineScanner | None = getattr(self._tick_local, "scanner", None)
         if scanner is None:
             store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
-            scanner = RoutineScanner(store, self.clock, self.stats, on_alert=self._alert_raised)
+            scanner = RoutineScanner(
+                store,
+                self.clock,
+                self.stats,
+                on_alert=self._alert_raised,
+                ask_first=self._asks_first,
+                answers=partial(prompt_answers, store.connection),
+            )
             self._tick_local.scanner = scanner
             self._tick_stores.append(store)
         with self._scan_lock:

@@ -310,15 +310,18 @@ class SqliteStore:
         """Return (time, kit, sensor, kind, room) of signs of life from `since` to `until`.
 
         Signs of life: motion starting, a door opening or closing, a button pressed (help or
-        "I'm OK"); oldest first. Pass `until` = now: an event stamped in the future (a kit
-        clock that ran ahead, stored before the hub refused such times) must not count as the
-        latest sign of life, or it would hide every silence until that moment.
+        "I'm OK"), an appliance used, a seat or bed mat sat on ('occupancy') or left (kind
+        reported as 'vacated'); oldest first. Pass `until` = now: an event stamped in the future
+        (a kit clock that ran ahead, stored before the hub refused such times) must not count as
+        the latest sign of life, or it would hide every silence until that moment.
         """
         until_ts = float("inf") if until is None else to_ts(until)
         rows = self._db.execute(
-            "SELECT occurred_at, kit_id, sensor_id, kind, room FROM events "
-            "WHERE home_id=? AND occurred_at>=? AND occurred_at<=? AND ("
-            "(kind='motion' AND value='true') OR kind IN ('door', 'help_button', 'ok_button')) "
+            "SELECT occurred_at, kit_id, sensor_id, "
+            "CASE WHEN kind='occupancy' AND value='false' THEN 'vacated' ELSE kind END, room "
+            "FROM events WHERE home_id=? AND occurred_at>=? AND occurred_at<=? AND ("
+            "(kind IN ('motion', 'appliance') AND value='true') "
+            "OR kind IN ('door', 'help_button', 'ok_button', 'occupancy')) "
             "ORDER BY occurred_at",
             (home_id, to_ts(since), until_ts),
         )
