@@ -89,6 +89,9 @@ class MessageFacts:
     explanation: str | None = None
     kits: int | None = None  # area outage: how many kits are dark
     repeat: bool = False
+    # The reader acts with buttons under the message (Telegram bot), not with a link: the text
+    # then carries no link, so a forwarded copy hands nobody the means to acknowledge.
+    buttons: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +144,10 @@ def _sms(facts: MessageFacts, language: Language) -> str:
     if facts.repeat:
         what = f"{_REPEAT[language]}: {what}"
     when = _local_time(facts.happened_at, facts.timezone)
-    tail = f"{_ACK[language]}: {facts.link}" if facts.link else _INFO[language]
+    if facts.buttons:
+        tail = ""
+    else:
+        tail = f"{_ACK[language]}: {facts.link}" if facts.link else _INFO[language]
     address = facts.address
     if facts.kits is not None:
         address = f"{facts.kits} {_KITS[language]}"
@@ -149,7 +155,7 @@ def _sms(facts: MessageFacts, language: Language) -> str:
 
     def build(resident: str, address: str) -> str:
         where = f"{resident}, {address}" if address else resident
-        return f"MEHR: {what}. {where}, {when}. {tail}"
+        return f"MEHR: {what}. {where}, {when}. {tail}".rstrip()
 
     text = build(resident, address)
     if fits_one_sms(text):
@@ -187,6 +193,6 @@ def render(facts: MessageFacts, language: Language, channel: MethodKind) -> Mess
         lines.append(f"{_ROOM[language]}: {facts.room}")
     if facts.explanation:
         lines.append(f"{_EXPLAIN[language]}: {facts.explanation}")
-    if facts.link:
+    if facts.link or facts.buttons:
         lines.append(_SUBJECT_TAIL[language])
     return Message(subject=subject, body="\n".join(lines))
