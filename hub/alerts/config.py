@@ -409,7 +409,7 @@ class TelegramBot(_Strict):
     )
     timeout_s: float = Field(default=10, gt=0, le=60, description="Per HTTP request.")
     poll_timeout_s: float = Field(
-        default=25, ge=0, le=50, description="Long-poll wait of getUpdates for button presses."
+        default=25, ge=1, le=50, description="Long-poll wait of getUpdates for button presses."
     )
 
     @model_validator(mode="after")

@@ -262,6 +262,8 @@ class TelegramPoller:
         self._conn: sqlite3.Connection | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Held while a batch of presses is answered, so stopping never cuts one in half.
+        self._working = threading.Lock()
 
     # -- one batch ------------------------------------------------------------------------------
 
@@ -279,6 +281,13 @@ class TelegramPoller:
         updates = self.api.call("getUpdates", params, timeout=timeout_s + self.api.timeout_s)
         if not isinstance(updates, list):
             return 0
+        with self._working:
+            if self._stop.is_set():
+                return 0  # not confirmed: Telegram hands them to the next start
+            self._take(updates)
+        return len(updates)
+
+    def _take(self, updates: list[Any]) -> None:
         for update in updates:
             update_id = update.get("update_id") if isinstance(update, dict) else None
             if not isinstance(update_id, int):
@@ -289,7 +298,6 @@ class TelegramPoller:
             press = parse_press(update)
             if press is not None:
                 self._answer(press)
-        return len(updates)
 
     def _answer(self, press: Press) -> None:
         try:
@@ -343,14 +351,21 @@ class TelegramPoller:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop: the long poll under way is cut by closing the client."""
+        """Stop after the press being answered, without waiting for the long poll under way.
+
+        httpx cannot cut a request another thread is waiting on, and a hub that takes
+        `poll_timeout_s` to stop is a worse failure than a daemon thread left inside a poll:
+        whatever that poll returns is not taken (nor confirmed), so it comes back next start.
+        """
         self._stop.set()
-        self.api.close()
+        with self._working:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
         if self._thread is not None:
-            self._thread.join(timeout=30)
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+            self._thread.join(timeout=0.5)
+        if self._thread is None or not self._thread.is_alive():
+            self.api.close()
 
     def _run(self) -> None:
         backoff = 1.0

@@ -84,6 +84,7 @@ class FakeBotApi:
     def __init__(self, token: str, chats: set[int], max_poll_s: float = 2.0) -> None:
         self.state = _State(token, set(chats))
         self.max_poll_s = max_poll_s
+        self._closed = False
         self._cond = threading.Condition()
         fake = self
 
@@ -119,6 +120,7 @@ class FakeBotApi:
     def stop(self) -> None:
         """Stop serving; wakes any long poll."""
         with self._cond:
+            self._closed = True
             self._cond.notify_all()
         self._server.shutdown()
         self._server.server_close()
@@ -247,7 +249,7 @@ class FakeBotApi:
         with self._cond:
             if offset is not None:  # confirms every update before it
                 self.state.updates = [u for u in self.state.updates if u["update_id"] >= offset]
-            self._cond.wait_for(lambda: bool(self.state.updates), wait)
+            self._cond.wait_for(lambda: bool(self.state.updates) or self._closed, wait)
             return list(self.state.updates)
 
     def _api_answerCallbackQuery(self, params: dict[str, Any]) -> bool:

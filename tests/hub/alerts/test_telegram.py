@@ -39,7 +39,7 @@ WORKER, FAMILY, STRANGER = 111111, 222222, 999999
 def telegram_config(fake: FakeBotApi, phone: str | None = "+998 90 123 45 67") -> dict[str, Any]:
     """The test district with the day worker (uz) and the first family member (ru) on the bot."""
     cfg = config_dict()
-    cfg["gateways"] = {"telegram": {"token_env": ENV, "base_url": fake.url, "poll_timeout_s": 0}}
+    cfg["gateways"] = {"telegram": {"token_env": ENV, "base_url": fake.url, "poll_timeout_s": 1}}
     people = {p["id"]: p for p in cfg["people"]}
     people["sw-day"] = person("sw-day", f"tgbot://{WORKER}")
     people["sw-day"]["name"] = "Aziza"
