@@ -275,7 +275,9 @@ class TelegramPoller:
     def poll_once(self, timeout_s: float = 0) -> int:
         """Fetch pending presses (waiting up to `timeout_s` for one) and answer each; return how
         many updates were taken. Raises BotApiError when getUpdates itself fails."""
-        params: dict[str, Any] = {"timeout": int(timeout_s), "allowed_updates": ["callback_query"]}
+        params: dict[str, Any] = {
+            "timeout": int(timeout_s), "allowed_updates": ["callback_query", "message"],
+        }
         if self.offset is not None:
             params["offset"] = self.offset
         updates = self.api.call("getUpdates", params, timeout=timeout_s + self.api.timeout_s)
@@ -298,6 +300,23 @@ class TelegramPoller:
             press = parse_press(update)
             if press is not None:
                 self._answer(press)
+            else:
+                self._greet(update.get("message"))
+
+    def _greet(self, message: Any) -> None:
+        """Answer /start in a private chat with the user's id: what the district puts in
+        `tgbot://<id>`, so nobody needs a third-party bot to find it. Other messages are
+        ignored (the bot only sends alerts)."""
+        if not isinstance(message, dict) or not str(message.get("text", "")).startswith("/start"):
+            return
+        chat = message.get("chat") or {}
+        sender = message.get("from") or {}
+        if chat.get("type") != "private" or not isinstance(sender.get("id"), int):
+            return
+        language = language_of(sender.get("language_code"))
+        self._try("sendMessage", {
+            "chat_id": sender["id"], "text": say(Text.START, language, id=str(sender["id"])),
+        })
 
     def _answer(self, press: Press) -> None:
         try:

@@ -35,10 +35,11 @@ class Text(StrEnum):
     STATUS_ON_THE_WAY = "status_on_the_way"
     STATUS_CLOSED = "status_closed"
     FAILED = "failed"
+    START = "start"
 
 
 _TEXTS: Final[dict[Text, tuple[str, str, str]]] = {
-    # (uz, ru, en); {name} is a person's name, {time} local HH:MM
+    # (uz, ru, en); {name} is a person's name, {time} local HH:MM, {id} a Telegram user id
     Text.BUTTON_ACK: ("✅ Qabul qildim", "✅ Принимаю", "✅ Acknowledge"),
     Text.BUTTON_ON_THE_WAY: ("🚗 Yoʻldaman", "🚗 Выезжаю", "🚗 On my way"),
     Text.BUTTON_CALL: ("📞 Qoʻngʻiroq", "📞 Позвонить", "📞 Call"),
@@ -108,6 +109,14 @@ _TEXTS: Final[dict[Text, tuple[str, str, str]]] = {
         "🚗 On the way: {name}, {time}",
     ),
     Text.STATUS_CLOSED: ("Yopildi", "Закрыта", "Closed"),
+    Text.START: (
+        "Assalomu alaykum! Bu Mehr boti. Telegram ID raqamingiz: {id}. Uni Inson markaziga "
+        "bering: ogohlantirishlar shu yerga tugmalar bilan keladi.",
+        "Здравствуйте! Это бот Mehr. Ваш Telegram ID: {id}. Сообщите его в центр «Инсон»: "
+        "тревоги будут приходить сюда с кнопками.",
+        "Hello! This is the Mehr bot. Your Telegram id is {id}. Give it to the Inson centre: "
+        "alerts will come here with buttons.",
+    ),
     Text.FAILED: (
         "Xatolik yuz berdi. Ilovadan kiring.",
         "Произошла ошибка. Войдите в приложение.",

@@ -203,6 +203,24 @@ class FakeBotApi:
             self._cond.notify_all()
         return query_id
 
+    def start_bot(self, user_id: int, language_code: str | None = None) -> None:
+        """The user opens the bot and presses Start: the bot may write to them from now on."""
+        with self._cond:
+            self.state.chats.add(user_id)
+            sender: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": "Test"}
+            if language_code:
+                sender["language_code"] = language_code
+            self.state.updates.append({
+                "update_id": self.state.next_update,
+                "message": {
+                    "message_id": 1, "date": 0, "from": sender, "text": "/start",
+                    "chat": {"id": user_id, "type": "private"},
+                    "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+                },
+            })
+            self.state.next_update += 1
+            self._cond.notify_all()
+
     # -- the API ---------------------------------------------------------------------------------
 
     def _dispatch(self, path: str, raw: bytes) -> tuple[int, dict[str, Any]]:

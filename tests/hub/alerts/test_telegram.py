@@ -332,6 +332,16 @@ def test_a_chat_that_never_started_the_bot_falls_to_the_next_method(
         rig.conn.close()
 
 
+def test_start_answers_with_the_users_own_id_for_the_district_to_put_in_tgbot(
+    bot: BotRig,
+) -> None:
+    bot.fake.start_bot(555555, language_code="ru")
+    assert bot.poller.poll_once() == 1
+    (greeting,) = bot.fake.messages(555555)
+    assert "Ваш Telegram ID: 555555." in greeting.text
+    assert bot.poller.poll_once() == 0  # confirmed: not answered twice
+
+
 def test_the_bot_token_never_reaches_logs_errors_or_the_attempts_table(
     tmp_path: Path, fake: FakeBotApi, caplog: pytest.LogCaptureFixture
 ) -> None:
