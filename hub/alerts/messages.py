@@ -139,7 +139,7 @@ def _local_time(moment: datetime, zone: str) -> str:
     return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M")
 
 
-def _sms(facts: MessageFacts, language: Language) -> str:
+def _sms(facts: MessageFacts, language: Language, one_sms: bool = True) -> str:
     what = what_happened(facts.kind, language)
     if facts.repeat:
         what = f"{_REPEAT[language]}: {what}"
@@ -158,7 +158,8 @@ def _sms(facts: MessageFacts, language: Language) -> str:
         return f"MEHR: {what}. {where}, {when}. {tail}".rstrip()
 
     text = build(resident, address)
-    if fits_one_sms(text):
+    if fits_one_sms(text) or not one_sms:
+        # Email and Telegram have room: never trimmed or transliterated there.
         return text
     if not is_gsm7(text):
         latin = _translit(text)
@@ -185,10 +186,9 @@ def render(facts: MessageFacts, language: Language, channel: MethodKind) -> Mess
     subject = f"Mehr: {what} — {facts.resident}"
     if facts.repeat:
         subject = f"{_REPEAT[language]}: {subject}"
-    sms = _sms(facts, language)
     if channel is MethodKind.SMS:
-        return Message(subject=subject, body=sms)
-    lines = [sms]
+        return Message(subject=subject, body=_sms(facts, language))
+    lines = [_sms(facts, language, one_sms=False)]
     if facts.room:
         lines.append(f"{_ROOM[language]}: {facts.room}")
     if facts.explanation:

@@ -220,6 +220,25 @@ def test_the_button_and_the_link_share_one_single_use_token(bot: BotRig) -> None
     assert bot.service().peek(alert_id).state == "acknowledged"
 
 
+def test_telegram_text_is_never_trimmed_or_transliterated_like_an_sms(
+    tmp_path: Path, fake: FakeBotApi
+) -> None:
+    cfg = telegram_config(fake)
+    cfg["homes"][0]["address"] = "Navbahor mahallasi, Amir Temur koʻchasi 12-uy, 3-qavat, 7-xonadon"
+    rig = make_bot_rig(tmp_path, fake, cfg)
+    try:
+        rig.raise_alert()
+        rig.at(0)
+        first_line = rig.fake.wait_message(FAMILY).text.splitlines()[0]
+        assert first_line == (
+            "MEHR: Нажата кнопка помощи. Mavluda opa, Navbahor mahallasi, Amir Temur koʻchasi "
+            "12-uy, 3-qavat, 7-xonadon, 10:00."
+        )
+    finally:
+        rig.poller.stop()
+        rig.conn.close()
+
+
 def test_a_press_from_another_telegram_user_is_refused_and_audited(bot: BotRig) -> None:
     alert_id = bot.raise_alert()
     bot.at(0)
