@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -58,6 +59,7 @@ class Mosquitto:
         workdir: Path,
         users: Iterable[BrokerUser] = (),
         overrides: dict[str, str] | None = None,
+        run_as: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -66,6 +68,9 @@ class Mosquitto:
         self.users: dict[str, BrokerUser] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.extra_conf = ""
+        # None: run as the invoking user. A name (as root): Mosquitto drops to that user, as the
+        # Debian service does, and every file it reads or writes must be that user's to read.
+        self.run_as = run_as
         # The shipped settings, with `overrides` (option -> value) for benches that compare.
         self.settings = {**shipped_settings(), **(overrides or {})}
         for user in users:
@@ -80,19 +85,35 @@ class Mosquitto:
         """Add (or replace) a user; takes effect at the next (re)start."""
         self.users[user.username] = user
 
+    @property
+    def passwd_file(self) -> Path:
+        """The password file the broker reads."""
+        return self.workdir / "passwd"
+
+    @property
+    def acl_file(self) -> Path:
+        """The ACL file the broker reads."""
+        return self.workdir / "acl"
+
     def _write_config(self) -> Path:
-        pw = self.workdir / "passwd"
+        pw, acl = self.passwd_file, self.acl_file
         pw.write_text(
             "".join(password_line(u.username, u.password) + "\n" for u in self.users.values())
         )
-        acl = self.workdir / "acl"
         acl.write_text(acl_text(self.users.values()))
+        if self.run_as is not None:
+            # Installed as an operator would: the broker's own files, readable by it alone.
+            gid = pwd.getpwnam(self.run_as).pw_gid
+            for path in (self.workdir, pw, acl):
+                shutil.chown(path, self.run_as, gid)
+            pw.chmod(0o600)
+            acl.chmod(0o600)
         shipped = "".join(f"{key} {value}\n" for key, value in self.settings.items())
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
-            # Run as the invoking user: as root, mosquitto would drop to "mosquitto" and could
-            # not write its persistence file in the test directory.
-            f"""user {getpass.getuser()}
+            # By default run as the invoking user: as root, mosquitto would drop to "mosquitto"
+            # and could not write its persistence file in the test directory.
+            f"""user {self.run_as or getpass.getuser()}
 listener {self.port} 127.0.0.1
 password_file {pw}
 acl_file {acl}
