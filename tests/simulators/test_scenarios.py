@@ -112,6 +112,10 @@ def test_scenario_end_to_end(
     users = {lay.kit_id: kit_user(lay.home_id, lay.kit_id) for lay in built.layouts}
     for user in users.values():
         mosquitto.add_user(user)
+    # Scenarios judge the detectors and the alert chain, not the broker's crash safety (proven
+    # with the shipped settings in tests/hub/test_broker_durability.py): a snapshot per loop pass
+    # made each scenario ~4x slower, so these brokers save on the time-based schedule.
+    mosquitto.settings |= {"autosave_on_changes": "false", "autosave_interval": "60"}
     mosquitto.restart()
     broker = BrokerAccess(
         mosquitto.host,
