@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from dashboards.sessions import LoginThrottle
 from hub.alerts.tokens import signing_key
 from mehr.configfile import ConfigError, describe_validation_error, load_model
 
@@ -28,6 +29,13 @@ class WebSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     db_path: Path = Field(default=Path("mehr.db"), description="The hub's SQLite database.")
+    db_busy_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=300,
+        description="How long a request waits for another writer before answering 503 "
+        "'try again' (nothing is used up or half-written).",
+    )
     secret_key: str = Field(
         default="",
         repr=False,
@@ -44,10 +52,26 @@ class WebSettings(BaseModel):
         description="Send cookies only over HTTPS; False only for loopback demo and tests.",
     )
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
-    login_max_failures: int = Field(
-        default=5, ge=1, description="Failed logins per username or address per window."
+    login_free_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Wrong passwords for one username from one address before delays start.",
     )
-    login_window_s: float = Field(default=900.0, gt=0)
+    login_base_delay_s: float = Field(
+        default=2.0, gt=0, description="The first delay; each further failure doubles it."
+    )
+    login_max_delay_s: float = Field(
+        default=900.0, gt=0, description="The longest delay for one username from one address."
+    )
+    login_address_max_failures: int = Field(
+        default=50,
+        ge=1,
+        description="Wrong passwords from one address (any usernames) within the window before "
+        "that address waits; looser than the per-username rule (offices share an address).",
+    )
+    login_window_s: float = Field(
+        default=900.0, gt=0, description="Failures older than this are forgotten."
+    )
     argon2_time_cost: int = Field(default=3, ge=1, description="argon2id passes.")
     argon2_memory_kib: int = Field(default=65536, ge=8, description="argon2id memory (KiB).")
     live_poll_s: float = Field(
@@ -96,6 +120,16 @@ class WebSettings(BaseModel):
                 "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
         return self
+
+    def login_throttle(self) -> LoginThrottle:
+        """The login throttling rule these settings describe."""
+        return LoginThrottle(
+            free_failures=self.login_free_failures,
+            base_delay_s=self.login_base_delay_s,
+            max_delay_s=self.login_max_delay_s,
+            address_max_failures=self.login_address_max_failures,
+            window_s=self.login_window_s,
+        )
 
     def resolved_secret(self) -> str:
         """The secret key, read from the file when one is configured."""
