@@ -330,3 +330,21 @@ def test_demo_switch_in_a_production_file_is_refused(tmp_path: Path) -> None:
     assert str(caught.value).startswith(f"{hub_yaml}: demo_mode:")
     # The demo itself still builds its settings in code.
     assert settings_for(tmp_path / "m.db").demo
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"to": "0001-01-01T01:07:00Z"},  # found by bench/fuzz_api.py: the default start overflowed
+        {"from": "0001-01-01T00:00:00", "to": "0001-01-02T00:00:00"},
+        {"from": "9999-12-31T00:00:00", "to": "9999-12-31T23:59:59"},
+    ],
+)
+def test_report_period_at_the_ends_of_the_calendar_is_a_4xx_or_a_report(
+    clients: dict[str, TestClient], query: dict[str, str]
+) -> None:
+    """Dates near year 1 or 9999 answer 422 or an (empty) report, never a 500."""
+    r = clients["super-a"].get("/api/v1/reports/response", params=query)
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 422:
+        assert "out of range" in r.text
