@@ -388,8 +388,12 @@ def _fuzz_share(
                 operation = operations[op_no]
                 names = {p.name for p in operation.path_parameters}
                 fixed = {k: v for k, v in _real_ids(world, round_no).items() if k in names}
-                if real and fixed and mode is GenerationMode.NEGATIVE:
-                    continue  # negative path parameters are the generated rounds' job
+                if mode is GenerationMode.NEGATIVE and (
+                    (real and fixed) or not _negatable(operation)
+                ):
+                    # Negative path parameters are the generated rounds' job, and an operation
+                    # without an input that can be invalid has no negative case to make.
+                    continue
                 strategy = operation.as_strategy(
                     generation_mode=mode, path_parameters=fixed if real and fixed else None
                 )
@@ -406,6 +410,17 @@ def _fuzz_share(
     finally:
         session.close()
     raise AssertionError("unreachable")
+
+
+def _negatable(operation: Any) -> bool:
+    """True when the operation has an input that can be made invalid: a query, header, cookie
+    or body, or a path parameter that is not a plain string (any string is a valid string,
+    so Hypothesis would search in vain for an invalid one)."""
+    if len(operation.query) or len(operation.headers) or len(operation.cookies) or operation.body:
+        return True
+    return any(
+        p.definition.get("schema", {}).get("type") != "string" for p in operation.path_parameters
+    )
 
 
 def _run_cases(
