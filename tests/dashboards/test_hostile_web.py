@@ -348,3 +348,42 @@ def test_report_period_at_the_ends_of_the_calendar_is_a_4xx_or_a_report(
     assert r.status_code in (200, 422), r.text
     if r.status_code == 422:
         assert "out of range" in r.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/alerts/2265284427409713344933311545344"),
+        ("POST", "/api/v1/alerts/12390141466888376320/actions"),
+        ("POST", "/api/v1/requests/1858550842904003430712344576/state"),
+        ("GET", "/api/v1/alerts/0"),
+    ],
+)
+def test_ids_beyond_sqlite_integers_are_refused_not_a_500(
+    app: FastAPI, method: str, path: str
+) -> None:
+    """Found by bench/fuzz_api.py: an id with 20-30 digits overflowed SQLite's INTEGER (500)."""
+    with TestClient(app, raise_server_exceptions=False) as client:
+        auth = _bearer(client, "super-a")
+        r = client.request(method, path, headers=auth, json={"action": "acknowledge"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"][0] == "path"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "why"),
+    [
+        ("big.csv", b"person_id,full_name\nr1," + b"x" * 200_000 + b"\n", "field limit"),
+        ("deep.json", b"[" * 100_000, "nested too deeply"),
+    ],
+)
+def test_an_unreadable_registry_upload_is_a_422_naming_the_problem(
+    app: FastAPI, name: str, data: bytes, why: str
+) -> None:
+    """Found by bench/fuzz_api.py: csv.Error (not a ValueError) escaped the upload as a 500; a
+    deeply nested JSON file would have raised RecursionError."""
+    with TestClient(app, raise_server_exceptions=False) as client:
+        auth = _bearer(client, "admin")
+        r = client.post("/api/v1/registry/import", headers=auth, files={"file": (name, data)})
+    assert r.status_code == 422, r.text
+    assert why in r.json()["detail"]
