@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -387,3 +388,26 @@ def test_an_unreadable_registry_upload_is_a_422_naming_the_problem(
         r = client.post("/api/v1/registry/import", headers=auth, files={"file": (name, data)})
     assert r.status_code == 422, r.text
     assert why in r.json()["detail"]
+
+
+def test_a_busy_database_answers_503_and_changes_nothing(world: World) -> None:
+    """Another writer holds the database past db_busy_timeout_s: the API answers 503 with
+    Retry-After (not a 500), and the same action succeeds once the writer is done."""
+    app = create_app(settings_for(world.db_path, db_busy_timeout_s=0.2), clock=world.clock)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        auth = _bearer(client, "worker-a")
+        path = f"/api/v1/alerts/{world.alert_a}/actions"
+        blocker = sqlite3.connect(world.db_path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            busy = client.post(path, headers=auth, json={"action": "acknowledge"})
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert busy.status_code == 503, busy.text
+        assert busy.headers["retry-after"] == "5"
+        assert client.get(f"/api/v1/alerts/{world.alert_a}", headers=auth).json()["state"] != (
+            "acknowledged"
+        )
+        done = client.post(path, headers=auth, json={"action": "acknowledge"})
+        assert done.status_code == 200 and done.json()["state"] == "acknowledged"
