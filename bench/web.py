@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import socket
 import statistics
 import sys
@@ -135,10 +136,10 @@ def main() -> int:
     seed_s = time.perf_counter() - t0
     settings = WebSettings(
         db_path=db_path,
-        secret_key="x" * 48,
+        secret_key=secrets.token_urlsafe(48),
         cookie_secure=False,
         alerts_config=EXAMPLE_ALERTS_CONFIG,
-        alerts_secret="y" * 48,
+        alerts_secret=secrets.token_urlsafe(48),
     )
     database = Database(db_path)
     database.prepare()

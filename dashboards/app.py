@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from dashboards.accounts import Passwords
 from dashboards.context import AppContext
-from dashboards.db import Database
+from dashboards.db import Database, is_busy
 from dashboards.deps import NotAuthenticatedError, get_auth_optional
 from dashboards.i18n import translator
 from dashboards.metrics import build_registry
@@ -50,8 +51,30 @@ _CSP = (
 )
 
 
+_NOT_JSON: Final = {
+    "loc": ["body"],
+    "msg": "the body must be a JSON object sent with Content-Type: application/json",
+    "type": "unsupported_media_type",
+}
+
+
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
+
+
+def _raw_body(error: Any) -> bool:
+    """True when validation saw the body as raw bytes: the route takes JSON, this was not."""
+    return bool(error.get("loc", ())[:1] == ("body",) and isinstance(error.get("input"), bytes))
+
+
+def _plain(error: Any) -> dict[str, Any]:
+    """A validation error as plain JSON: where, what and why; never the input back (it may be
+    a password, or bytes that cannot be serialised)."""
+    return {
+        "loc": [p if isinstance(p, int) else str(p) for p in error.get("loc", ())],
+        "msg": str(error.get("msg", "")),
+        "type": str(error.get("type", "")),
+    }
 
 
 def create_app(
@@ -67,7 +90,7 @@ def create_app(
     """
     alerts_config = load_alerts_config(settings.alerts_config_path())
     signer = TokenSigner(settings.alerts_secret_bytes())
-    database = Database(settings.db_path)
+    database = Database(settings.db_path, settings.db_busy_timeout_s)
     database.prepare()
     clock = clock or SystemClock()
     ctx = AppContext(
@@ -90,7 +113,9 @@ def create_app(
     app.state.mehr = ctx
     # The signed links in alert messages (dashboards/routes/ack.py): same database, config,
     # key and clock as the hub's engine, so a link it sends works here.
-    app.state.mehr_ack = AckContext(settings.db_path, alerts_config, signer, clock)
+    app.state.mehr_ack = AckContext(
+        settings.db_path, alerts_config, signer, clock, settings.db_busy_timeout_s
+    )
     app.state.metrics_registry = build_registry(ctx)
     for module in (auth, family, worker, reports, installer, admin, ops, ack_links):
         app.include_router(module.router)
@@ -143,7 +168,25 @@ def _install_handlers(app: FastAPI, ctx: AppContext) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        return JSONResponse({"detail": exc.errors()}, status_code=422)
+        errors = exc.errors()
+        if any(_raw_body(e) for e in errors):
+            # A JSON route sent text/plain, a form, or nothing parseable: say what it takes.
+            return JSONResponse({"detail": [_NOT_JSON]}, status_code=415)
+        return JSONResponse({"detail": [_plain(e) for e in errors]}, status_code=422)
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def database_error(request: Request, exc: sqlite3.OperationalError) -> Response:
+        if not is_busy(exc):
+            _LOGGER.error("database error on %s %s", request.method, request.url.path,
+                          exc_info=exc)
+            return JSONResponse({"detail": "internal error"}, status_code=500)
+        # Another writer held the database past the busy timeout; the transaction rolled back.
+        headers = {"Retry-After": "5"}
+        if _is_api(request) or request.method != "GET":
+            return JSONResponse({"detail": "busy, try again"}, status_code=503, headers=headers)
+        page = page_error(request, 503, "busy")
+        page.headers.update(headers)
+        return page
 
     @app.middleware("http")
     async def security_headers(

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi import Path as PathParam
 
 from dashboards.accounts import Role, User, get_user
 from dashboards.context import ANON_COOKIE, SESSION_COOKIE, AppContext, Auth
@@ -26,6 +27,7 @@ __all__ = [
     "Db",
     "MaybeAuth",
     "NotAuthenticatedError",
+    "RowId",
     "VisibleAlert",
     "VisibleHome",
     "VisibleKit",
@@ -35,6 +37,8 @@ __all__ = [
 ]
 
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+# Row ids in paths fit SQLite's INTEGER (found by bench/fuzz_api.py: a 30-digit id was a 500).
+RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 
 
 class NotAuthenticatedError(Exception):
@@ -154,7 +158,7 @@ def visible_home(home_id: str, user: CurrentUser, db: Db) -> HomeRow:
 VisibleHome = Annotated[HomeRow, Depends(visible_home)]
 
 
-def visible_alert(alert_id: int, user: CurrentUser, db: Db) -> tuple[AlertView, HomeRow]:
+def visible_alert(alert_id: RowId, user: CurrentUser, db: Db) -> tuple[AlertView, HomeRow]:
     """The alert in the path and its home, if this user may see the home."""
     row = db.execute("SELECT home_id FROM alerts WHERE id=?", (alert_id,)).fetchone()
     home = None if row is None else home_if_visible(db, user, row["home_id"])
@@ -181,7 +185,7 @@ VisibleKit = Annotated[tuple[str, HomeRow], Depends(visible_kit)]
 
 
 def visible_request(
-    request_id: int, user: CurrentUser, db: Db
+    request_id: RowId, user: CurrentUser, db: Db
 ) -> tuple[dict[str, object], HomeRow]:
     """The visit/call request in the path and its home, if this user may see the home."""
     row = db.execute("SELECT * FROM web_requests WHERE id=?", (request_id,)).fetchone()

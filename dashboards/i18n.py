@@ -36,6 +36,11 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "Слишком много попыток. Попробуйте позже.",
         "Too many attempts. Try again later.",
     ),
+    "busy": (
+        "Server band. Hech narsa oʻzgarmadi: birozdan keyin qayta urinib koʻring.",
+        "Сервер занят. Ничего не изменилось: попробуйте ещё раз через минуту.",
+        "The server is busy. Nothing was changed: try again in a moment.",
+    ),
     "back_home": ("Bosh sahifaga", "На главную", "Back to start"),
     "not_found": ("Topilmadi.", "Не найдено.", "Not found."),
     "forbidden": (

@@ -12,7 +12,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -26,6 +26,7 @@ __all__ = [
     "ResidentRow",
     "export_rows",
     "import_registry",
+    "neutralise_cell",
     "parse_file",
     "to_csv",
 ]
@@ -139,9 +140,30 @@ class ImportReport:
         }
 
 
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"): exports put a "'" in front,
+# which spreadsheets show as text, and imports take it off again so a round trip loses nothing.
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs as a formula (text starting =, +, -, @, tab, CR)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _restore_cell(value: str | None) -> str | None:
+    """Undo neutralise_cell on import."""
+    if value is not None and value.startswith("'") and value[1:].startswith(_FORMULA_START):
+        return value[1:]
+    return value
+
+
 def _csv_record(raw: dict[str, str | None]) -> dict[str, Any]:
     """A CSV row's cells to the model's shapes: languages 'uz;ru', contacts as a JSON list."""
-    rec: dict[str, Any] = {k: v for k, v in raw.items() if v not in (None, "")}
+    rec: dict[str, Any] = {
+        k: _restore_cell(v) for k, v in raw.items() if v not in (None, "") and k is not None
+    }
     if None in raw:
         raise ValueError("more cells than columns")
     if "languages" in rec:
@@ -158,18 +180,25 @@ def parse_file(name: str, data: bytes) -> list[dict[str, Any] | Exception]:
     """Read a CSV or JSON registry file into raw records (an Exception for an unreadable row)."""
     text = data.decode("utf-8-sig")
     if name.lower().endswith(".json") or text.lstrip().startswith(("[", "{")):
-        body = json.loads(text)
+        try:
+            body = json.loads(text)
+        except RecursionError:
+            raise ValueError("JSON: nested too deeply") from None
         if isinstance(body, dict):
             body = body.get("residents", [])
         if not isinstance(body, list):
             raise ValueError("JSON: expected a list of residents")
         return [r if isinstance(r, dict) else ValueError("not an object") for r in body]
     out: list[dict[str, Any] | Exception] = []
-    for raw in csv.DictReader(io.StringIO(text)):
-        try:
-            out.append(_csv_record(raw))
-        except ValueError as exc:
-            out.append(exc)
+    try:
+        for raw in csv.DictReader(io.StringIO(text, newline="")):
+            try:
+                out.append(_csv_record(raw))
+            except ValueError as exc:
+                out.append(exc)
+    except csv.Error as exc:
+        # Found by bench/fuzz_api.py: a stray CR in an unquoted field was a 500.
+        raise ValueError(f"CSV: line {len(out) + 2}: {exc}") from None
     return out
 
 
@@ -367,5 +396,5 @@ def to_csv(rows: list[dict[str, Any]], what: str) -> str:
         if what == "residents":
             cells["languages"] = ";".join(r["languages"])
             cells["contacts"] = json.dumps(r["contacts"], ensure_ascii=False)
-        writer.writerow(cells)
+        writer.writerow({k: neutralise_cell(v) for k, v in cells.items()})
     return buf.getvalue()

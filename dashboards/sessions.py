@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
+    "LoginThrottle",
     "Session",
     "anon_csrf",
     "check_anon_csrf",
@@ -17,7 +18,7 @@ __all__ = [
     "create_session",
     "delete_session",
     "load_session",
-    "login_blocked",
+    "login_wait",
     "record_failure",
 ]
 
@@ -82,33 +83,75 @@ def check_anon_csrf(secret: str, nonce: str | None, token: str | None) -> bool:
     return hmac.compare_digest(anon_csrf(secret, nonce), token)
 
 
-# -- login throttling: failures per username and per address, in the database --------------------
+# -- login throttling: growing delays per (username, address), a looser cap per address ----------
+#
+# Never a lock on the account itself: failures from an attacker's address slow down only that
+# address (for that name, then for every name), so the real worker signs in from their own phone
+# at once. Failures are rows in the database, so every worker process and a restart see them.
 
 
-def login_blocked(
-    conn: sqlite3.Connection, keys: list[str], now: datetime, window_s: float, limit: int
-) -> bool:
-    """True when any key (user:NAME, addr:IP) failed `limit` times within the window."""
-    since = now.timestamp() - window_s
-    for key in keys:
-        (count,) = conn.execute(
-            "SELECT COUNT(*) FROM web_login_failures WHERE key=? AND at>?", (key, since)
-        ).fetchone()
-        if count >= limit:
-            return True
-    return False
+@dataclass(frozen=True, slots=True)
+class LoginThrottle:
+    """How quickly repeated wrong passwords are slowed down."""
+
+    free_failures: int  # per (username, address) before delays start
+    base_delay_s: float  # the first delay; each further failure doubles it
+    max_delay_s: float
+    address_max_failures: int  # per address, over all usernames, within the window
+    window_s: float  # failures older than this are forgotten
+
+
+def _pair_key(username: str, address: str) -> str:
+    return f"pair:{username.lower()}|{address}"
+
+
+def _address_key(address: str) -> str:
+    return f"addr:{address}"
+
+
+def login_wait(
+    conn: sqlite3.Connection, username: str, address: str, now: datetime, rule: LoginThrottle
+) -> float:
+    """Seconds this (username, address) must still wait before trying again; 0 when it may."""
+    t = now.timestamp()
+    since = t - rule.window_s
+    count, last = conn.execute(
+        "SELECT COUNT(*), MAX(at) FROM web_login_failures WHERE key=? AND at>?",
+        (_pair_key(username, address), since),
+    ).fetchone()
+    wait = 0.0
+    if count >= rule.free_failures:
+        delay = min(rule.max_delay_s, rule.base_delay_s * 2 ** (count - rule.free_failures))
+        wait = last + delay - t
+    # The per-address cap: free again once the oldest failure that counts leaves the window.
+    row = conn.execute(
+        "SELECT at FROM web_login_failures WHERE key=? AND at>? ORDER BY at DESC LIMIT 1 "
+        "OFFSET ?",
+        (_address_key(address), since, rule.address_max_failures - 1),
+    ).fetchone()
+    if row is not None:
+        wait = max(wait, row["at"] + rule.window_s - t)
+    return max(0.0, wait)
 
 
 def record_failure(
-    conn: sqlite3.Connection, keys: list[str], now: datetime, window_s: float
+    conn: sqlite3.Connection, username: str, address: str, now: datetime, window_s: float
 ) -> None:
-    """Count one failed login against each key, and forget failures older than the window."""
+    """Count one failed (or not yet verified) login; forget failures older than the window."""
+    t = now.timestamp()
     conn.executemany(
-        "INSERT INTO web_login_failures(key, at) VALUES (?,?)", [(k, now.timestamp()) for k in keys]
+        "INSERT INTO web_login_failures(key, at) VALUES (?,?)",
+        [(_pair_key(username, address), t), (_address_key(address), t)],
     )
-    conn.execute("DELETE FROM web_login_failures WHERE at<=?", (now.timestamp() - window_s,))
+    conn.execute("DELETE FROM web_login_failures WHERE at<=?", (t - window_s,))
 
 
-def clear_failures(conn: sqlite3.Connection, key: str) -> None:
-    """Forget a username's failures after a successful login."""
-    conn.execute("DELETE FROM web_login_failures WHERE key=?", (key,))
+def clear_failures(conn: sqlite3.Connection, username: str, address: str) -> None:
+    """A right password: forget this (username, address)'s failures, and the attempt's own mark
+    on the address."""
+    conn.execute("DELETE FROM web_login_failures WHERE key=?", (_pair_key(username, address),))
+    conn.execute(
+        "DELETE FROM web_login_failures WHERE rowid = (SELECT rowid FROM web_login_failures "
+        "WHERE key=? ORDER BY at DESC LIMIT 1)",
+        (_address_key(address),),
+    )

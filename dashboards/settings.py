@@ -6,9 +6,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
+from dashboards.sessions import LoginThrottle
 from hub.alerts.tokens import signing_key
+from hub.config import SECRET_RULE, check_secret, refuse_demo_switch, secret_problem
 from mehr.configfile import ConfigError, describe_validation_error, load_model
 
 __all__ = ["DEMO_SECRET_PREFIX", "EXAMPLE_ALERTS_CONFIG", "WebSettings", "load_web_settings"]
@@ -19,7 +27,19 @@ EXAMPLE_ALERTS_CONFIG = Path(__file__).resolve().parents[1] / "hub/alerts/exampl
 # Secrets starting with this are only accepted when demo=True, so a copied demo config cannot
 # go to production with a known key.
 DEMO_SECRET_PREFIX = "demo-only-"  # noqa: S105 - a marker that is refused, not a secret
-_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "please-change", "mehr"}
+
+
+def _check_web_secret(secret: str, where: str, demo: bool) -> None:
+    """The server secret: demo-only ones only in the demo; elsewhere hard to guess."""
+    if secret.startswith(DEMO_SECRET_PREFIX):
+        if not demo:
+            raise ValueError(f"{where}: a demo-only secret is refused outside the demo")
+        return
+    if demo:
+        return
+    problem = secret_problem(secret)
+    if problem is not None:
+        raise ValueError(f"{where}: too easy to guess ({problem}); a secret needs {SECRET_RULE}")
 
 
 class WebSettings(BaseModel):
@@ -27,7 +47,20 @@ class WebSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # First, so the secret validators below can see it. Set only by `mehr demo` (in code):
+    # load_web_settings refuses it from a file or the environment.
+    demo: bool = Field(
+        default=False,
+        description="Demo mode (only `mehr demo`): allows demo-only secrets and keys.",
+    )
     db_path: Path = Field(default=Path("mehr.db"), description="The hub's SQLite database.")
+    db_busy_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=300,
+        description="How long a request waits for another writer before answering 503 "
+        "'try again' (nothing is used up or half-written).",
+    )
     secret_key: str = Field(
         default="",
         repr=False,
@@ -36,7 +69,6 @@ class WebSettings(BaseModel):
     secret_key_file: Path | None = Field(
         default=None, description="File holding the secret key (preferred over secret_key)."
     )
-    demo: bool = Field(default=False, description="Demo mode: allows demo-only secrets.")
     host: str = Field(default="127.0.0.1", description="Listen address for `mehr web`.")
     port: int = Field(default=8080, ge=0, le=65535, description="Listen port (0: any free).")
     cookie_secure: bool = Field(
@@ -44,10 +76,26 @@ class WebSettings(BaseModel):
         description="Send cookies only over HTTPS; False only for loopback demo and tests.",
     )
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
-    login_max_failures: int = Field(
-        default=5, ge=1, description="Failed logins per username or address per window."
+    login_free_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Wrong passwords for one username from one address before delays start.",
     )
-    login_window_s: float = Field(default=900.0, gt=0)
+    login_base_delay_s: float = Field(
+        default=2.0, gt=0, description="The first delay; each further failure doubles it."
+    )
+    login_max_delay_s: float = Field(
+        default=900.0, gt=0, description="The longest delay for one username from one address."
+    )
+    login_address_max_failures: int = Field(
+        default=50,
+        ge=1,
+        description="Wrong passwords from one address (any usernames) within the window before "
+        "that address waits; looser than the per-username rule (offices share an address).",
+    )
+    login_window_s: float = Field(
+        default=900.0, gt=0, description="Failures older than this are forgotten."
+    )
     argon2_time_cost: int = Field(default=3, ge=1, description="argon2id passes.")
     argon2_memory_kib: int = Field(default=65536, ge=8, description="argon2id memory (KiB).")
     live_poll_s: float = Field(
@@ -87,15 +135,28 @@ class WebSettings(BaseModel):
 
     @model_validator(mode="after")
     def _check_secret(self) -> WebSettings:
-        secret = self.resolved_secret()
-        if secret.startswith(DEMO_SECRET_PREFIX) and not self.demo:
-            raise ValueError("secret_key: a demo-only secret is refused outside the demo")
-        if not self.demo and (secret.lower() in _PLACEHOLDERS or len(secret) < 32):
+        # Checked here rather than in field validators: a field's error would echo the input,
+        # and the input is the secret.
+        if self.secret_key_file is not None:
+            where = f"secret_key_file ({self.secret_key_file})"
+            _check_web_secret(self.resolved_secret(), where, self.demo)
+        elif self.secret_key:
+            _check_web_secret(self.secret_key, "secret_key", self.demo)
+        elif not self.demo:
             raise ValueError(
-                "secret_key: set a random secret of at least 32 characters "
-                "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                f"secret_key_file: required outside the demo; a secret needs {SECRET_RULE}"
             )
         return self
+
+    def login_throttle(self) -> LoginThrottle:
+        """The login throttling rule these settings describe."""
+        return LoginThrottle(
+            free_failures=self.login_free_failures,
+            base_delay_s=self.login_base_delay_s,
+            max_delay_s=self.login_max_delay_s,
+            address_max_failures=self.login_address_max_failures,
+            window_s=self.login_window_s,
+        )
 
     def resolved_secret(self) -> str:
         """The secret key, read from the file when one is configured."""
@@ -118,8 +179,16 @@ class WebSettings(BaseModel):
         )
 
     def alerts_secret_bytes(self) -> bytes:
-        """The acknowledge-link key, resolved exactly as the hub resolves it."""
-        return signing_key(self.alerts_secret, self.alerts_secret_file, self.demo)
+        """The acknowledge-link key, resolved (and checked) exactly as the hub does."""
+        key = signing_key(self.alerts_secret, self.alerts_secret_file, self.demo)
+        if not self.demo:
+            where = (
+                f"alerts_secret_file ({self.alerts_secret_file})"
+                if self.alerts_secret_file is not None
+                else "alerts_secret"
+            )
+            check_secret(key.decode(), where)
+        return key
 
 
 _ENV = {
@@ -131,12 +200,26 @@ _ENV = {
 
 
 def load_web_settings(path: Path | None, **overrides: Any) -> WebSettings:
-    """Load settings from `path` (if given), then MEHR_* variables, then keyword overrides."""
+    """Load settings from `path` (if given), then MEHR_* variables, then keyword overrides.
+
+    This is how production starts the web app (`mehr web`), so the demo switch is refused here
+    (only `mehr demo` builds demo settings, in code) and a configured signing key for links is
+    checked now, naming the file.
+    """
     env = {field: os.environ[var] for var, field in _ENV.items() if var in os.environ}
     merged = {**env, **{k: v for k, v in overrides.items() if v is not None}}
+    source = str(path) if path is not None else "web settings"
     if path is not None:
-        return load_model(path, WebSettings, merged)
-    try:
-        return WebSettings.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error("web settings", exc)) from None
+        settings = load_model(path, WebSettings, merged)
+    else:
+        try:
+            settings = WebSettings.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error("web settings", exc)) from None
+    refuse_demo_switch(source, "demo", settings.demo)
+    if settings.alerts_config is not None:
+        try:
+            settings.alerts_secret_bytes()
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+    return settings

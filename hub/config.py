@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
+from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,84 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mehr.configfile import ConfigError, load_model
 
-__all__ = ["HubSettings", "MqttProtocol", "load_settings"]
+__all__ = [
+    "SECRET_RULE",
+    "HubSettings",
+    "MqttProtocol",
+    "check_secret",
+    "load_settings",
+    "refuse_demo_switch",
+    "secret_problem",
+]
+
+# -- secrets: long is not enough; a key must be hard to guess ------------------------------------
+
+_MIN_SECRET_CHARS = 32
+_MIN_SECRET_BITS = 100.0  # by character frequencies; token_hex(16) scores ~120, token_urlsafe ~200
+_MIN_DISTINCT_CHARS = 12
+# Words people leave in a key they meant to replace (any case, anywhere in it).
+_PLACEHOLDER_WORDS = (
+    "changeme", "change-me", "change_me", "changethis", "replaceme", "replace-me", "placeholder",
+    "example", "yoursecret", "your-secret", "secretkey", "secret-key", "password", "qwerty",
+    "12345678", "demo-only-",
+)
+SECRET_RULE = (
+    f"at least {_MIN_SECRET_CHARS} characters, at least {_MIN_DISTINCT_CHARS} different ones, "
+    f"about {_MIN_SECRET_BITS:.0f} bits of entropy by character frequency, no run or repeated "
+    "pattern and no placeholder such as 'changeme'; make one with "
+    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+)
+
+
+def _too_short(secret: str) -> str | None:
+    return f"only {len(secret)} characters" if len(secret) < _MIN_SECRET_CHARS else None
+
+
+def _placeholder(secret: str) -> str | None:
+    lowered = secret.lower()
+    found = next((word for word in _PLACEHOLDER_WORDS if word in lowered), None)
+    return None if found is None else f"contains the placeholder {found!r}"
+
+
+def _low_entropy(secret: str) -> str | None:
+    counts = Counter(secret)
+    if len(counts) < _MIN_DISTINCT_CHARS:
+        return f"only {len(counts)} different characters"
+    n = len(secret)
+    bits = -n * sum(c / n * math.log2(c / n) for c in counts.values())
+    return f"about {bits:.0f} bits of entropy" if bits < _MIN_SECRET_BITS else None
+
+
+def _patterned(secret: str) -> str | None:
+    n = len(secret)
+    for period in range(1, n // 2 + 1):
+        if secret[period:] == secret[:-period]:
+            return f"repeats a pattern of {period} characters"
+    steps = sum(1 for a, b in itertools.pairwise(secret) if abs(ord(a) - ord(b)) <= 1)
+    if steps * 2 >= n - 1:
+        return "mostly runs of neighbouring characters (like 'abcd' or 'aaaa')"
+    return None
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why `secret` is too easy to guess for a signing key, or None when it is fit.
+
+    Length alone passes 'changemechangeme…' and 'aaaa…'; the rule also asks for many different
+    characters spread evenly (Shannon entropy of the character frequencies, times the length),
+    no periodic repetition, no long ascending/descending run, and no placeholder word.
+    """
+    for check in (_too_short, _placeholder, _low_entropy, _patterned):
+        problem = check(secret)
+        if problem is not None:
+            return problem
+    return None
+
+
+def check_secret(secret: str, where: str) -> None:
+    """Raise ConfigError naming `where` (the field, and its file) when `secret` is too weak."""
+    problem = secret_problem(secret)
+    if problem is not None:
+        raise ConfigError(f"{where}: too easy to guess ({problem}); a secret needs {SECRET_RULE}")
 
 
 class MqttProtocol(StrEnum):
@@ -169,10 +249,13 @@ class HubSettings(BaseModel):
         return parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), tls
 
     def alerts_secret_bytes(self) -> bytes:
-        """The key for acknowledge links; refuses a missing or placeholder key outside the demo."""
+        """The key for acknowledge links; refuses a missing or guessable key outside the demo."""
         from hub.alerts.tokens import signing_key
 
-        return signing_key(self.alerts_secret, self.alerts_secret_file, self.demo_mode)
+        key = signing_key(self.alerts_secret, self.alerts_secret_file, self.demo_mode)
+        if not self.demo_mode:
+            check_secret(key.decode(), _secret_source("alerts_secret", self.alerts_secret_file))
+        return key
 
     def influx_token(self) -> str:
         """The InfluxDB token, from its file ('' when none is configured)."""
@@ -206,17 +289,48 @@ _ENV_OVERRIDES = {
 }
 
 
+def _secret_source(field: str, secret_file: Path | None) -> str:
+    """How an error names a secret: the *_file field and its path, or the inline field."""
+    return f"{field}_file ({secret_file})" if secret_file is not None else field
+
+
+def refuse_demo_switch(source: str, field: str, value: bool) -> None:
+    """Refuse a demo switch that came from a file or the environment (only `mehr demo` sets it).
+
+    Demo mode accepts built-in keys and passwords; a copied demo config must not carry that into
+    production.
+    """
+    if value:
+        raise ConfigError(
+            f"{source}: {field}: demo mode is switched on only by `mehr demo`, never by a "
+            "settings file or the environment; remove this line"
+        )
+
+
 def load_settings(path: Path | None, **overrides: Any) -> HubSettings:
-    """Load settings from `path` (if given), then MEHR_* variables, then keyword overrides."""
+    """Load settings from `path` (if given), then MEHR_* variables, then keyword overrides.
+
+    This is how production starts the hub, so the demo switch is refused here and a configured
+    alerts signing key is checked now (naming the file), not at the first alert.
+    """
     env = {field: os.environ[var] for var, field in _ENV_OVERRIDES.items() if var in os.environ}
     merged = {**env, **{k: v for k, v in overrides.items() if v is not None}}
+    source = str(path) if path is not None else "settings"
     if path is not None:
-        return load_model(path, HubSettings, merged)
-    from pydantic import ValidationError
+        settings = load_model(path, HubSettings, merged)
+    else:
+        from pydantic import ValidationError
 
-    from mehr.configfile import describe_validation_error
+        from mehr.configfile import describe_validation_error
 
-    try:
-        return HubSettings.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error("settings", exc)) from None
+        try:
+            settings = HubSettings.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error("settings", exc)) from None
+    refuse_demo_switch(source, "demo_mode", settings.demo_mode)
+    if settings.alerts_config is not None:
+        try:
+            settings.alerts_secret_bytes()
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+    return settings

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from sqlite3 import OperationalError
 from typing import Annotated, Final
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from dashboards.db import DEFAULT_BUSY_TIMEOUT_S, Database, is_busy
 from hub.alerts.config import AlertsConfig, Language
 from hub.alerts.lifecycle import AlertService, AlertView, TokenError, TokenProblem
 from hub.alerts.messages import what_happened
@@ -40,17 +41,18 @@ class AckContext:
     config: AlertsConfig
     signer: TokenSigner
     clock: Clock
+    busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
 
 
 def _service(request: Request) -> Iterator[AlertService]:
     ctx: AckContext | None = getattr(request.app.state, "mehr_ack", None)
     if ctx is None:
         raise HTTPException(503, "acknowledge links are not configured on this server")
-    conn = sqlite3.connect(ctx.db_path, isolation_level=None, timeout=30)
-    try:
+    # The web app's one way to open a connection: a connection of this request's own, which
+    # may move between worker threads with it (a sqlite3 default connection may not: that was
+    # issue #10's "8 % of valid links fail").
+    with Database(ctx.db_path, ctx.busy_timeout_s).connection() as conn:
         yield AlertService(conn, ctx.config, ctx.clock, ctx.signer)
-    finally:
-        conn.close()
 
 
 Service = Annotated[AlertService, Depends(_service)]
@@ -66,7 +68,7 @@ _T: Final[dict[str, dict[Language, str]]] = {
     "state": {Language.UZ: "Holat", Language.RU: "Состояние", Language.EN: "State"},
     "by": {Language.UZ: "Qabul qildi", Language.RU: "Принял(а)", Language.EN: "Acknowledged by"},
     "done": {
-        Language.UZ: "Qabul qilindi. Rahmat! Boshqalar bu ogohlantirish sizda ekanini ko'radi.",
+        Language.UZ: "Qabul qilindi. Rahmat! Boshqalar bu ogohlantirish sizda ekanini koʻradi.",
         Language.RU: "Принято. Спасибо! Остальные видят, что тревога у вас.",
         Language.EN: "Acknowledged. Thank you! Everyone on the case sees it is yours.",
     },
@@ -77,7 +79,7 @@ _T: Final[dict[str, dict[Language, str]]] = {
     },
     "for": {Language.UZ: "Havola egasi", Language.RU: "Ссылка для", Language.EN: "Link for"},
     TokenProblem.INVALID: {
-        Language.UZ: "Havola noto'g'ri.",
+        Language.UZ: "Havola notoʻgʻri.",
         Language.RU: "Неверная ссылка.",
         Language.EN: "This link is not valid.",
     },
@@ -85,6 +87,12 @@ _T: Final[dict[str, dict[Language, str]]] = {
         Language.UZ: "Havola muddati tugagan. Ilovadan kiring.",
         Language.RU: "Срок ссылки истёк. Войдите в приложение.",
         Language.EN: "This link has expired. Please use the app.",
+    },
+    "busy": {
+        Language.UZ: "Server band. Havola ishlatilmadi: birozdan keyin havolani qayta oching.",
+        Language.RU: "Сервер занят. Ссылка не использована: откройте её ещё раз через минуту.",
+        Language.EN: "The server is busy. The link has not been used: try the link again in a "
+        "moment.",
     },
     TokenProblem.USED: {
         Language.UZ: "Bu havola allaqachon ishlatilgan.",
@@ -156,6 +164,14 @@ def _summary(alert: AlertView, config: AlertsConfig, lang: Language) -> str:
     return "".join(rows)
 
 
+def _busy(request: Request) -> HTMLResponse:
+    # The transaction rolled back, so the link is as unused as before: say so, and when to retry.
+    lang = _lang(request)
+    page = _page(lang, f"<h1>{escape(_T['busy'][lang])}</h1>", 503)
+    page.headers["Retry-After"] = "5"
+    return page
+
+
 def _problem(request: Request, exc: TokenError) -> HTMLResponse:
     lang = _lang(request)
     return _page(lang, f"<h1>{escape(_T[exc.problem][lang])}</h1>", _STATUS[exc.problem])
@@ -169,6 +185,10 @@ def ack_page(token: str, request: Request, service: Service) -> HTMLResponse:
         info = service.token_info(token, address=address)
     except TokenError as exc:
         return _problem(request, exc)
+    except OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        return _busy(request)
     person = service.config.person(info.person_id)
     lang = _lang(request, person.languages[0] if person else None)
     body = _summary(info.alert, service.config, lang)
@@ -198,6 +218,10 @@ def ack_submit(
         done = service.acknowledge_with_token(token, comment or None, address=address)
     except TokenError as exc:
         return _problem(request, exc)
+    except OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        return _busy(request)
     person = service.config.person(done.person_id)
     lang = _lang(request, person.languages[0] if person else None)
     message = _T["done"][lang] if done.acknowledged else _T["late"][lang]

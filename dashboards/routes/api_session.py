@@ -21,9 +21,11 @@ router = APIRouter(prefix="/api/v1", tags=["session"])
 def api_login(body: LoginIn, request: Request, ctx: Ctx, db: Db) -> dict[str, Any]:
     """Exchange credentials for a bearer token (rate-limited like the login form)."""
     address = request.client.host if request.client else ""
-    user, error = authenticate(ctx, db, ctx.passwords, body.username, body.password, address)
+    result = authenticate(ctx, db, ctx.passwords, body.username, body.password, address)
+    user = result.user
     if user is None:
-        raise HTTPException(429 if error == "login_throttled" else 401, error)
+        code = 429 if result.error == "login_throttled" else 401
+        raise HTTPException(code, result.error, headers=result.retry_after() or None)
     token, session = create_session(db, user.id, ctx.now(), ctx.settings.session_hours)
     return {"token": token, "csrf": session.csrf, "expires_at": session.expires_at}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -17,12 +19,12 @@ from dashboards.sessions import (
     clear_failures,
     create_session,
     delete_session,
-    login_blocked,
+    login_wait,
     record_failure,
 )
 from dashboards.tenancy import visible_homes
 
-__all__ = ["authenticate", "router"]
+__all__ = ["LoginResult", "authenticate", "router"]
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
@@ -31,24 +33,48 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """A login's outcome: the user, or why not (and how long to wait when throttled)."""
+
+    user: User | None
+    error: str | None = None  # 'login_failed' | 'login_throttled'
+    retry_after_s: float = 0.0
+
+    def retry_after(self) -> dict[str, str]:
+        """The Retry-After header of a throttled answer (none otherwise)."""
+        if self.error != "login_throttled":
+            return {}
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after_s)))}
+
+
 def authenticate(
     ctx: AppContext, db: Db, passwords: Passwords, username: str, password: str, address: str
-) -> tuple[User | None, str | None]:
-    """Check a login; return (user, None) or (None, 'login_failed' | 'login_throttled')."""
+) -> LoginResult:
+    """Check a login, slowed down per (username, address) and per address (never per account)."""
     now = ctx.now()
-    keys = [f"user:{username.lower()}", f"addr:{address}"]
-    window, limit = ctx.settings.login_window_s, ctx.settings.login_max_failures
-    if login_blocked(db, keys, now, window, limit):
+    rule = ctx.settings.login_throttle()
+    # Check and mark in one write transaction, before the slow hash: each attempt counts as a
+    # failure until its password proves right, so a burst of parallel guesses is throttled too.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        wait = login_wait(db, username, address, now, rule)
+        if wait <= 0:
+            record_failure(db, username, address, now, rule.window_s)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    if wait > 0:
         audit(db, None, "login.throttled", f"user:{username}", now, address)
-        return None, "login_throttled"
+        return LoginResult(None, "login_throttled", wait)
     found = get_user_by_name(db, username)
     if not passwords.verify(found[1] if found else None, password) or found is None:
-        record_failure(db, keys, now, window)
         audit(db, None, "login.failed", f"user:{username}", now, address)
-        return None, "login_failed"
-    clear_failures(db, keys[0])
+        return LoginResult(None, "login_failed")
+    clear_failures(db, username, address)
     audit(db, found[0], "login", f"user:{username}", now, address)
-    return found[0], None
+    return LoginResult(found[0])
 
 
 def start_page(user: User, db: Db) -> str:
@@ -84,13 +110,21 @@ def login(
     password: Annotated[str, Form(max_length=256)],
 ) -> Response:
     """Check the password (rate-limited), start a session and set its cookie."""
-    user, error = authenticate(ctx, db, ctx.passwords, username, password, _address(request))
+    result = authenticate(ctx, db, ctx.passwords, username, password, _address(request))
+    user = result.user
     if user is None:
         t = translator(ctx.lang_of(request, None))
-        code = 429 if error == "login_throttled" else 401
-        return ctx.render(
-            request, "login.html", None, status_code=code, error=t(error or ""), username=username
+        code = 429 if result.error == "login_throttled" else 401
+        page = ctx.render(
+            request,
+            "login.html",
+            None,
+            status_code=code,
+            error=t(result.error or ""),
+            username=username,
         )
+        page.headers.update(result.retry_after())
+        return page
     token, _ = create_session(db, user.id, ctx.now(), ctx.settings.session_hours)
     response = RedirectResponse(start_page(user, db), status_code=303)
     response.set_cookie(

@@ -33,9 +33,15 @@ def _period(
 ) -> tuple[datetime, datetime]:
     """[start, end), default the last 30 days; times without an offset are district-local."""
     zone = ZoneInfo(ctx.alerts_config.district.timezone)
-    end = end or ctx.now()
-    start = start or end - timedelta(days=_DEFAULT_DAYS)
-    start, end = (t if t.tzinfo else t.replace(tzinfo=zone) for t in (start, end))
+    try:
+        end = end or ctx.now()
+        start = start or end - timedelta(days=_DEFAULT_DAYS)
+        start, end = (t if t.tzinfo else t.replace(tzinfo=zone) for t in (start, end))
+        for moment in (start, end):
+            moment.timestamp()  # the query needs both; near year 1 or 9999 they may not fit
+    except (OverflowError, ValueError):
+        # Found by bench/fuzz_api.py: to=0001-01-01T01:07Z made the default start overflow (500).
+        raise HTTPException(422, "from/to: out of range (years 1 to 9999)") from None
     if start >= end:
         raise HTTPException(422, "from: must be before to")
     return start, end

@@ -27,7 +27,7 @@ from mehr.configfile import ConfigError
 from tests.dashboards.conftest import PASSWORD, World, csrf_of, form_csrf, login
 from tests.hub.alerts.conftest import SECRET, T0, Rig, config_dict, make_rig
 
-WEB_SECRET = "a-long-random-web-secret-for-tests-0123456789"
+WEB_SECRET = "Vq8wZt3LmX0rK7pYc5NbJ2hFd9sGa4Ue"
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ def test_user_add_refuses_a_short_password(
 def _cfg(tmp: Path) -> Path:
     path = tmp / "web.yaml"
     path.write_text(
-        "secret_key: 'a-long-random-secret-for-tests-0123456789'\n"
+        "secret_key: 'Hn4tW8qZr2XcL6vPm0YbK9jFs3dGa7Te'\n"
         "argon2_time_cost: 1\nargon2_memory_kib: 8\n"
     )
     return path

@@ -109,7 +109,10 @@ def test_placeholder_signing_key_is_refused_outside_the_demo() -> None:
     with pytest.raises(ConfigError, match="signing key"):
         HubSettings(alerts_secret="changeme").alerts_secret_bytes()
     assert HubSettings(alerts_secret="changeme", demo_mode=True).alerts_secret_bytes()
-    assert HubSettings(alerts_secret="k" * 40).alerts_secret_bytes() == b"k" * 40
+    with pytest.raises(ConfigError, match="too easy to guess"):
+        HubSettings(alerts_secret="k" * 40).alerts_secret_bytes()  # long, but one character
+    strong = "Zr8Kq2vXm5LcT0wPy7NbJ4hFd1sGa9Ue3Rt6"
+    assert HubSettings(alerts_secret=strong).alerts_secret_bytes() == strong.encode()
 
 
 @pytest.mark.parametrize("kind", [*SEVERITY_BY_KIND, "activity_trend"])
