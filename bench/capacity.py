@@ -412,8 +412,10 @@ def run(opts: Options) -> dict[str, Any]:
     relearn_after = (
         opts.relearn_after_s
         if opts.relearn_after_s is not None
-        else max(3 * opts.scan_interval_s, 0.3 * minutes_s)
+        else max(1.5 * opts.scan_interval_s, 0.3 * minutes_s)
     )
+    if relearn_after + opts.scan_interval_s > minutes_s:
+        progress("warning: routines go stale too late for a re-learn inside the run")
     with contextlib.ExitStack() as stack:
         work = stack.enter_context(_workdir(opts))
         progress("workdir %s; load average %s", work, _load_average())
@@ -620,10 +622,16 @@ def _summary(
     give_up_at = notes[-1][0] if notes else time.time()
     latencies, missed = _match_help(presser.presses, notes, max(give_up_at, time.time()))
     during: list[float] = []
+    stored_during: list[float] = []
     if scans["relearn"] is not None:
         begin, end, _ = scans["relearn"]
         during = [
             lat for p, lat in zip(presser.presses, latencies, strict=True) if begin <= p.at <= end
+        ]
+        stored_during = [
+            lat
+            for at, lat in zip(dbprobe.stored_at, dbprobe.latencies_s, strict=True)
+            if begin <= at <= end
         ]
     help_kinds = sum(1 for _, b in notes if "Help button" in b)
     cpu_window = [s for s in stats.samples if result.started_at <= s[0] <= fleet_end + 0.5]
@@ -645,6 +653,7 @@ def _summary(
         "stored_p99_ms": _percentile_ms(dbprobe.latencies_s, 99),
         "stored_max_ms": _percentile_ms(dbprobe.latencies_s, 100),
         "stored_events": len(dbprobe.latencies_s),
+        "stored_p99_during_relearn_ms": _percentile_ms(stored_during, 99),
         "help_presses": len(presser.presses),
         "help_missed": missed,
         "help_p50_ms": _percentile_ms(latencies, 50),
