@@ -396,11 +396,12 @@ def _analyse_scans(
         last_learned = stats.samples[-1][1].get("routines_learned", 0) if stats.samples else 0
         if last_learned - prev_learned > 0:  # the re-learn pass had begun and not finished
             relearn_open = (start, run_end, last_learned - prev_learned)
-    normal = [end - begin for begin, end, learned in passes[1:] if learned < homes / 2]
+    # Pass ends are seen at the next poll, so a short pass can come out slightly negative.
+    normal = [max(0.0, end - begin) for begin, end, learned in passes[1:] if learned < homes / 2]
     return {
         "passes": [(b, round(e - b, 2), n) for b, e, n in passes],
         "scan_pass_s": round(float(np.median(normal)), 2) if normal else None,
-        "first_pass_s": round(passes[0][1] - passes[0][0], 2) if passes else None,
+        "first_pass_s": round(max(0.0, passes[0][1] - passes[0][0]), 2) if passes else None,
         "relearn": relearn or relearn_open,
         "relearn_finished": relearn is not None,
     }
@@ -527,7 +528,7 @@ def run(opts: Options) -> dict[str, Any]:
         drain_deadline = time.monotonic() + opts.drain_s
         while time.monotonic() < drain_deadline:
             s = stats.sample()
-            if s is not None and s[1].get("received", 0) >= offered:
+            if s is not None and _taken_in(s[1]) >= offered:
                 drained_at = time.time()
                 break
             time.sleep(0.5)  # waiting for a real process to catch up
@@ -555,6 +556,13 @@ def run(opts: Options) -> dict[str, Any]:
         fleet_end, drained_at, offered, relearn_after, rows, db_bytes, hub_alive_at_end,
         work, logs,
     )  # fmt: skip
+
+
+def _taken_in(stats: dict[str, Any]) -> int:
+    """Messages the hub has finished with: stored, duplicate, kit state or rejected. (Its
+    `received` counter counts a batch again each time a failed COMMIT is retried.)"""
+    counts = ("stored", "duplicates", "heartbeats", "availability", "rejected_total")
+    return int(sum(stats.get(name, 0) for name in counts))
 
 
 def _count_lines(path: Path, word: str) -> int:
@@ -615,7 +623,7 @@ def _summary(
         stored_per_s = (handled(window[-1]) - handled(window[0])) / (window[-1][0] - window[0][0])
     else:
         stored_per_s = 0.0
-    received_end = int(end_sample[1].get("received", 0)) if end_sample else 0
+    taken_in_end = _taken_in(end_sample[1]) if end_sample else 0
     scans = _analyse_scans(
         stats, hub_up_at, opts.scan_interval_s, opts.homes, final[0] if final else fleet_end
     )
@@ -648,7 +656,7 @@ def _summary(
         "minutes": opts.minutes,
         "offered_per_s": round(offered / result.wall_s, 1),
         "stored_per_s": round(stored_per_s, 1),
-        "backlog_end": offered - received_end,
+        "backlog_end": offered - taken_in_end,
         "stored_p50_ms": _percentile_ms(dbprobe.latencies_s, 50),
         "stored_p99_ms": _percentile_ms(dbprobe.latencies_s, 99),
         "stored_max_ms": _percentile_ms(dbprobe.latencies_s, 100),
@@ -663,7 +671,7 @@ def _summary(
         "help_p99_during_relearn_ms": _percentile_ms(during, 99),
         "scan_pass_s": scans["scan_pass_s"],
         "first_scan_pass_s": scans["first_pass_s"],
-        "relearn_pass_s": round(relearn[1] - relearn[0], 1) if relearn else None,
+        "relearn_pass_s": round(max(0.0, relearn[1] - relearn[0]), 1) if relearn else None,
         "relearn_finished": scans["relearn_finished"],
         "relearn_started_after_s": (
             round(relearn[0] - result.started_at, 1) if relearn else None
