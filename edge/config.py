@@ -17,12 +17,14 @@ from mehr.contract import ID_PATTERN, SensorKind
 
 __all__ = [
     "AccelerometerSensor",
+    "ApplianceSensor",
     "BrokerConfig",
     "DoorSensor",
     "FallSensor",
     "HelpButton",
     "KitConfig",
     "MotionSensorConfig",
+    "OccupancySensor",
     "OutboxConfig",
     "OutputsConfig",
     "SensorConfig",
@@ -94,6 +96,31 @@ class FallSensor(_DigitalSensor):
     )
 
 
+class OccupancySensor(_DigitalSensor):
+    """A chair or bed pressure mat: its switch closes under a person, pulling the pin low.
+
+    Someone sitting or lying there is a resident, not a silence; the hub counts it as life.
+    """
+
+    kind: Literal["occupancy"]
+    bounce_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=5,
+        description="Ignore edges closer together than this: a person shifting their weight "
+        "lifts the mat for a moment without getting up.",
+    )
+
+
+class ApplianceSensor(_DigitalSensor):
+    """An appliance or toilet-flush signal: a current switch, a float switch, a fridge contact.
+
+    Active (switch closed, pin low with the pull-up) means in use or flushed.
+    """
+
+    kind: Literal["appliance"]
+
+
 class AccelerometerSensor(_Strict):
     """An analog 3-axis accelerometer (ADXL335 style) read through an MCP3008 on SPI0."""
 
@@ -151,7 +178,13 @@ class AccelerometerSensor(_Strict):
 
 
 SensorConfig = Annotated[
-    MotionSensorConfig | DoorSensor | HelpButton | FallSensor | AccelerometerSensor,
+    MotionSensorConfig
+    | DoorSensor
+    | HelpButton
+    | FallSensor
+    | OccupancySensor
+    | ApplianceSensor
+    | AccelerometerSensor,
     Field(discriminator="kind"),
 ]
 
@@ -161,6 +194,8 @@ CONTRACT_KIND: dict[str, SensorKind] = {
     "door": SensorKind.DOOR,
     "help_button": SensorKind.HELP_BUTTON,
     "fall": SensorKind.FALL,
+    "occupancy": SensorKind.OCCUPANCY,
+    "appliance": SensorKind.APPLIANCE,
     "accelerometer": SensorKind.ACCEL_WINDOW,
 }
 

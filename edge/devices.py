@@ -25,11 +25,13 @@ from gpiozero import (
 from edge.accel import AccelSampler, Capture, ImpactTrigger
 from edge.config import (
     AccelerometerSensor,
+    ApplianceSensor,
     DoorSensor,
     FallSensor,
     HelpButton,
     KitConfig,
     MotionSensorConfig,
+    OccupancySensor,
     SensorConfig,
 )
 
@@ -46,11 +48,11 @@ def _bounce(seconds: float) -> float | None:
 
 
 def _two_state(
-    sensor: DoorSensor | FallSensor,
+    sensor: DoorSensor | FallSensor | OccupancySensor | ApplianceSensor,
     factory: Factory | None,
     signal: SignalHandler,
-    active: str,
-    inactive: str,
+    active: bool | str,
+    inactive: bool | str,
 ) -> DigitalInputDevice:
     """A contact or alarm output that reports both of its edges, as `active` and `inactive`."""
     device = DigitalInputDevice(
@@ -131,6 +133,9 @@ class KitDevices:
             self.inputs[sensor.id] = button
         elif isinstance(sensor, FallSensor):
             self.inputs[sensor.id] = _two_state(sensor, factory, signal, "detected", "cleared")
+        elif isinstance(sensor, (OccupancySensor, ApplianceSensor)):
+            # A mat under a person (or a switch of an appliance in use) closes: active is true.
+            self.inputs[sensor.id] = _two_state(sensor, factory, signal, True, False)
         else:
             channels = tuple(
                 MCP3008(channel=c, device=sensor.spi_device, pin_factory=factory)

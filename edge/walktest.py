@@ -11,7 +11,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["SensorResult", "WalkReport", "WalkTest"]
+__all__ = ["HOW_TO_TRIGGER", "SensorResult", "WalkReport", "WalkTest"]
+
+# What the installer does to make each kind of sensor fire (printed for the ones still missing).
+HOW_TO_TRIGGER: dict[str, str] = {
+    "motion": "walk in front of it",
+    "door": "open and close the door",
+    "help_button": "press the button",
+    "fall": "trigger the fall sensor's test mode",
+    "occupancy": "sit (or lie) on the mat, then get up",
+    "appliance": "switch the appliance on (or flush the toilet)",
+    "accelerometer": "tap the sensor firmly",
+}
 
 
 @dataclass(slots=True)
@@ -106,6 +117,9 @@ class WalkReport:
             lines.append(f"PASS: all {len(self.sensors)} sensors fired")
         else:
             lines.append(f"FAIL: never fired: {', '.join(self.missing)}")
+            for s in self.sensors:
+                if s.first_signal is None and s.kind in HOW_TO_TRIGGER:
+                    lines.append(f"  {s.sensor}: {HOW_TO_TRIGGER[s.kind]}")
         return "\n".join(lines)
 
 

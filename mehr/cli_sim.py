@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import threading
 import time
@@ -23,6 +24,8 @@ def _broker_args(parser: argparse.ArgumentParser) -> None:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.sim_command == "scenario":
         return _cmd_scenario(args)
+    if args.compare is not None:
+        return _cmd_compare(args)
     if args.export is not None:
         return _cmd_export(args)
     return _cmd_live(args)
@@ -67,6 +70,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from simulators.resident import ResidentProfile
 
     fmt, out = args.export
+    days = args.days or 30
     if fmt != "casas":
         print(f"mehr simulate: unknown export format {fmt!r} (expected casas)", file=sys.stderr)
         return 2
@@ -85,17 +89,67 @@ def _cmd_export(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     written = 0
     with Path(out).open("w", encoding="utf-8") as fh:
-        for day in tqdm(range(args.days), desc="days", unit="day", disable=args.quiet):
+        for day in tqdm(range(days), desc="days", unit="day", disable=args.quiet):
             written += write_casas(sim.day(day), fh, layout.tz)
     summary = {
         "file": str(out),
         "home": layout.home_id,
-        "days": args.days,
+        "days": days,
         "seed": args.seed,
         "events": written,
         "seconds": round(time.perf_counter() - started, 3),
     }
     print(json.dumps(summary))
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    """A simulated home next to a recorded one (figures in docs/simulators.md)."""
+    from simulators.compare import compare, figures, format_table, simulate_like, whole_days
+    from simulators.ordonez import OrdonezError, read_casas_home, read_ordonez
+
+    source: Path = args.compare
+    try:
+        if args.format == "ordonez":
+            if args.home not in ("A", "B"):
+                print("mehr simulate: --format ordonez needs --home A or B", file=sys.stderr)
+                return 2
+            real = read_ordonez(source, args.home)
+        else:
+            real = read_casas_home(source)
+        lo, hi = whole_days(real.activations)
+    except (OSError, ValueError) as exc:
+        kind = "" if isinstance(exc, OrdonezError) else f"{source}: "
+        print(f"mehr simulate: {kind}{exc}", file=sys.stderr)
+        return 2
+    days = args.days or 60
+    acts, sim_lo, sim_hi, profile = simulate_like(real, args.seed, days, fit=not args.no_fit)
+    real_fig, sim_fig = figures(real.activations, lo, hi), figures(acts, sim_lo, sim_hi)
+    rows = compare(real_fig, sim_fig)
+    if args.json:
+
+        def number(x: float) -> float | None:
+            return None if math.isnan(x) else round(x, 4)  # KS rows have no simulated value
+
+        report = {
+            "real": {"name": real.name, "days": real_fig.days},
+            "simulated": {"days": sim_fig.days, "seed": args.seed, "fitted": not args.no_fit},
+            "rows": [
+                {"figure": r.figure, "real": number(r.real), "sim": number(r.sim), "note": r.note}
+                for r in rows
+            ],
+        }
+        print(json.dumps(report, allow_nan=False))
+        return 0
+    print(f"{real.name}: {real_fig.days} days; simulated: {sim_fig.days} days, seed {args.seed}, "
+          f"{'habits fitted to the real home' if not args.no_fit else 'default habits'}")
+    print(f"resident: bed {profile.bed_h % 24:.1f} h, wake {profile.wake_h:.1f} h, sits "
+          f"{profile.sit_median_min:.0f} min (median, spread {profile.sit_spread:.2f}, share "
+          f"{profile.sit_share:.2f}, off the mat {profile.off_mat_share:.2f}), "
+          f"out on {profile.outing_weekday_p:.0%} of days "
+          f"(+{profile.outings_extra:.1f}, {profile.outing_mean_h:.1f} h), "
+          f"{profile.night_visits:.1f} night visits")
+    print(format_table(rows, real.name, "simulated"))
     return 0
 
 
@@ -184,16 +238,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _broker_args(sim)
     sim.add_argument("--homes", type=int, default=3, choices=range(1, 4), help="live demo homes")
     sim.add_argument("--for", dest="seconds", type=float, default=30.0, help="live: seconds")
-    sim.add_argument("--days", type=int, default=30, help="export: days to simulate")
+    sim.add_argument(
+        "--days", type=int, default=None, help="days to simulate (export: 30; compare: 60)"
+    )
     sim.add_argument("--seed", type=int, default=0, help="export: the resident's seed")
     sim.add_argument(
         "--export", nargs=2, metavar=("FORMAT", "FILE"), help="write days as FORMAT (casas)"
     )
-    sim.add_argument("--home", default="home-1", help="export: home id")
+    sim.add_argument(
+        "--home", default="home-1", help="export: home id; compare --format ordonez: A or B"
+    )
     sim.add_argument("--kit-config", type=Path, help="export: rooms and sensors from a kit YAML")
     sim.add_argument("--drift-wake-min", type=float, default=0.0, help="minutes later per week")
     sim.add_argument("--drift-night-visits", type=float, default=0.0, help="more per week")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    sim.add_argument(
+        "--compare",
+        type=Path,
+        metavar="REAL_HOME",
+        help="print a simulated home next to a recorded one (a directory for --format ordonez, "
+        "a file for casas)",
+    )
+    sim.add_argument("--format", default="ordonez", choices=["ordonez", "casas"])
+    sim.add_argument("--no-fit", action="store_true", help="compare: the default resident")
+    sim.add_argument("--json", action="store_true", help="compare: one JSON object")
     sim_sub = sim.add_subparsers(dest="sim_command")
     scen = sim_sub.add_parser("scenario", help="run scenario files end to end (broker + hub)")
     scen.add_argument("files", nargs="+", type=Path)

@@ -38,8 +38,15 @@ _LOGGER = logging.getLogger(__name__)
 # Events a worker must hear about at once: the hub stamps them when they arrive, so the driver
 # lets the hub take them before the clock moves on.
 _URGENT = {SensorKind.HELP_BUTTON, SensorKind.FALL, SensorKind.ACCEL_WINDOW}
-# Signs of life for the routine rules: motion starting, a door, a button.
-_LIFE = {SensorKind.DOOR, SensorKind.HELP_BUTTON, SensorKind.OK_BUTTON}
+# Signs of life for the routine rules: motion starting, a door, a button, sitting down or getting
+# up (a mat), an appliance or a flush.
+_LIFE = {
+    SensorKind.DOOR,
+    SensorKind.HELP_BUTTON,
+    SensorKind.OK_BUTTON,
+    SensorKind.OCCUPANCY,
+    SensorKind.APPLIANCE,
+}
 # A quiet spell or a stay in one room this long ends with a tick (long_bathroom's lower clip is
 # 20 min; unusual_inactivity's is 45 min): see the module docstring.
 _SPELL_S = 20 * 60.0

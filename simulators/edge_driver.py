@@ -58,7 +58,7 @@ MOTION_SAMPLE_RATE = 100.0
 MOTION_QUEUE_LEN = 1
 # Sensors the driver can move through a pin. Battery readings have no pin (a real kit would
 # learn them over a radio link), and the worn accelerometer is read over SPI, not driven here.
-_PIN_KINDS = {"motion", "door", "help_button", "fall"}
+_PIN_KINDS = {"motion", "door", "help_button", "fall", "occupancy", "appliance"}
 ACCEL_SENSOR_ID = "worn-accel"
 
 
@@ -212,6 +212,8 @@ def _level(sensor_kind: str, value: bool | str | float) -> bool | None:
         return False  # pressed: the button closes to ground
     if sensor_kind == "fall":
         return value == "detected"  # the alarm output drives the line high
+    if sensor_kind in ("occupancy", "appliance"):
+        return value is not True  # a mat under a person (a switch in use) closes to ground
     raise ValueError(f"no pin level for a {sensor_kind} sensor")
 
 

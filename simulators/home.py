@@ -35,13 +35,18 @@ __all__ = [
     "window_start",
 ]
 
-SimKind = Literal["motion", "door", "help_button", "fall", "accelerometer"]
+SimKind = Literal[
+    "motion", "door", "help_button", "fall", "occupancy", "appliance", "accelerometer"
+]
 
 _PLACE_WORDS: tuple[tuple[Place, tuple[str, ...]], ...] = (
     (Place.BATHROOM, ("bath", "toilet", "wc", "shower", "hammom", "vann", "hojat")),
     (Place.KITCHEN, ("kitchen", "oshxona", "kuhn", "cook")),
     (Place.BEDROOM, ("bed", "yotoq", "sleep", "spal")),
-    (Place.LIVING, ("living", "lounge", "sitting", "mehmon", "gostin", "dining")),
+    (
+        Place.LIVING,
+        ("living", "lounge", "sitting", "mehmon", "gostin", "dining", "chair", "sofa", "divan"),
+    ),
     (Place.HALL, ("hall", "entr", "door", "corridor", "dahliz", "porch", "stair")),
 )
 
@@ -66,6 +71,15 @@ class SimSensor:
     places: tuple[Place, ...] = ()
     bounce_s: float = 0.05
     battery_days: float | None = None  # battery-powered: days from full to empty
+    # Motion: the share of the resident's movements in its places that it sees (a PIR aimed at
+    # the basin sees less of the bathroom than one on the ceiling), and, if given, the only
+    # activities it sees (a cooktop PIR sees cooking). A doorway PIR sees only comings and goings.
+    coverage: float = 1.0
+    sees: tuple[str, ...] = ()
+    doorway: bool = False
+    # Appliance: the activities that use it, the chance per activity, how long it runs (s).
+    use_p: float = 1.0
+    use_s: tuple[float, float] = (20.0, 60.0)
 
     @property
     def contract_kind(self) -> SensorKind:
@@ -75,6 +89,8 @@ class SimSensor:
             "door": SensorKind.DOOR,
             "help_button": SensorKind.HELP_BUTTON,
             "fall": SensorKind.FALL,
+            "occupancy": SensorKind.OCCUPANCY,
+            "appliance": SensorKind.APPLIANCE,
             "accelerometer": SensorKind.ACCEL_WINDOW,
         }[self.kind]
 
@@ -96,7 +112,10 @@ class HomeLayout:
         sensors = []
         for s in config.sensors:
             bounce = float(getattr(s, "bounce_s", 0.0))
-            sensors.append(SimSensor(s.id, s.kind, s.room, bounce_s=bounce))
+            sensor = SimSensor(s.id, s.kind, s.room, bounce_s=bounce)
+            if s.kind == "appliance":
+                sensor = appliance_like(sensor)
+            sensors.append(sensor)
         return cls(
             config.home_id, config.kit_id, _assign_places(sensors), config.timezone, name, mahalla
         )
@@ -108,11 +127,15 @@ class HomeLayout:
         kit_id: str,
         *,
         accelerometer: bool = True,
+        occupancy: bool = False,
         timezone: str = "Asia/Tashkent",
         name: str = "",
         mahalla: str = "",
     ) -> HomeLayout:
-        """A typical flat: PIR in each room, the front door, a help button, a worn sensor."""
+        """A typical flat: PIR in each room, the front door, a help button, a worn sensor.
+
+        With `occupancy`: pressure mats under the armchair and the mattress, a toilet flush.
+        """
         sensors = [
             SimSensor("pir-bed", "motion", "Bedroom"),
             SimSensor("pir-bath", "motion", "Bathroom"),
@@ -123,6 +146,12 @@ class HomeLayout:
             SimSensor("help", "help_button", "Bedroom", battery_days=400.0),
             SimSensor("fall-bath", "fall", "Bathroom"),
         ]
+        if occupancy:
+            sensors += [
+                SimSensor("mat-chair", "occupancy", "Living room"),
+                SimSensor("mat-bed", "occupancy", "Bedroom"),
+                appliance_like(SimSensor("flush", "appliance", "Bathroom")),
+            ]
         if accelerometer:
             sensors.append(SimSensor("accel", "accelerometer", "Worn", battery_days=60.0))
         return cls(home_id, kit_id, _assign_places(sensors), timezone, name, mahalla)
@@ -157,6 +186,10 @@ class HomeLayout:
                 return s
         return None
 
+    def motions_for(self, place: Place) -> list[SimSensor]:
+        """Every motion sensor that sees `place` (a house may have a basin and a shower PIR)."""
+        return [s for s in self.sensors if s.kind == "motion" and place in s.places]
+
     def sensor(self, sensor_id: str) -> SimSensor:
         """A sensor by id (KeyError if the kit has none)."""
         for s in self.sensors:
@@ -177,8 +210,23 @@ def _assign_places(sensors: list[SimSensor]) -> tuple[SimSensor, ...]:
             place = named[s.id]
             out.append(replace(s, places=(place,) if place is not None else uncovered))
         else:
-            out.append(replace(s, places=(p,) if (p := place_for_room(s.room)) else ()))
+            place = place_for_room(s.room) or place_for_room(s.id)
+            out.append(replace(s, places=(place,) if place else ()))
     return tuple(out)
+
+
+# What an appliance signal is used for, by where it is: a flush after a toilet visit; a kettle,
+# microwave or fridge while cooking or making tea.
+_BATHROOM_USES = ("Toilet", "Bed_to_Toilet")
+_KITCHEN_USES = ("Meal_Preparation", "Tea", "Wash_Dishes")
+
+
+def appliance_like(sensor: SimSensor) -> SimSensor:
+    """An appliance sensor with the uses its room suggests (a flush, or a kitchen appliance)."""
+    place = place_for_room(sensor.room) or place_for_room(sensor.id)
+    if place is Place.BATHROOM or "flush" in sensor.id or "toilet" in sensor.id:
+        return replace(sensor, sees=_BATHROOM_USES, use_p=0.9, use_s=(20.0, 60.0))
+    return replace(sensor, sees=_KITCHEN_USES, use_p=0.5, use_s=(60.0, 300.0))
 
 
 @dataclass(frozen=True)
@@ -290,6 +338,7 @@ class HomeSimulator:
         self.tz = layout.tz
         self.t0 = local_midnight_utc(start, self.tz)
         self._pirs = {s.id: _Pir(self.physics) for s in layout.of_kind("motion")}
+        self._mats: dict[str, bool] = {}  # each mat's state at the end of the last day
         self._next_day = 0
 
     def day_start(self, day_index: int) -> float:
@@ -320,6 +369,8 @@ class HomeSimulator:
         segs = self.segments(day_index)
         events = self._motion(segs, rng, hi)
         events += self._doors(segs, rng)
+        events += self._occupancy(segs, rng)
+        events += self._appliances(segs, rng)
         events += self._batteries(day_index, lo)
         for inc in self.incidents:
             if inc.touches(lo, hi):
@@ -347,19 +398,41 @@ class HomeSimulator:
         detections: dict[str, list[tuple[float, str]]] = {s: [] for s in self._pirs}
         # The day starts where the last one ended (asleep), so midnight is no "entering".
         prev: Place | None = segs[0].place if segs else None
-        for seg in segs:
-            sensor = self.layout.motion_for(seg.place)
-            if sensor is not None:
-                rate = seg.rate * (2.0 if seg.visitor else 1.0) / 60.0
+        for i, seg in enumerate(segs):
+            after = segs[i + 1].place if i + 1 < len(segs) else seg.place
+            for sensor in self.layout.motions_for(seg.place):
                 times: list[float] = []
-                if seg.place is not prev and seg.rate > 0:
-                    times.append(seg.start + rng.uniform(*phys.pir_latency_s))
-                t = seg.start
-                while rate > 0:
-                    t += rng.expovariate(rate)
-                    if t >= seg.end:
-                        break
-                    times.append(t)
+                if sensor.doorway:
+                    # Passing the doorway on the way in and on the way out; of the room beyond
+                    # it sees only `coverage` of the movements.
+                    if seg.place is not prev:
+                        times.append(seg.start + rng.uniform(*phys.pir_latency_s))
+                    if after is not seg.place:
+                        times.append(max(seg.start, seg.end - rng.uniform(0.5, 3.0)))
+                    # The bed and the armchair are out of a doorway sensor's sight.
+                    rate = 0.0 if seg.on_mat else seg.rate * sensor.coverage / 60.0
+                    t = seg.start
+                    while rate > 0:
+                        t += rng.expovariate(rate)
+                        if t >= seg.end:
+                            break
+                        times.append(t)
+                elif not sensor.sees or seg.label in sensor.sees:
+                    rate = seg.rate * (2.0 if seg.visitor else 1.0) * sensor.coverage / 60.0
+                    entering = seg.place is not prev or (
+                        sensor.sees and i > 0 and segs[i - 1].label not in sensor.sees
+                    )
+                    if entering and seg.rate > 0 and rng.random() < sensor.coverage:
+                        # Walking in is several movements in a few seconds, each of which the
+                        # PIR may miss: missing all of them (and so a whole arrival) is rare.
+                        first = seg.start + rng.uniform(*phys.pir_latency_s)
+                        times += [first + k * rng.uniform(0.8, 2.0) for k in range(3)]
+                    t = seg.start
+                    while rate > 0:
+                        t += rng.expovariate(rate)
+                        if t >= seg.end:
+                            break
+                        times.append(t)
                 detections[sensor.id] += [
                     (x, seg.label) for x in times if x < seg.end and rng.random() >= phys.pir_miss_p
                 ]
@@ -374,6 +447,50 @@ class HomeSimulator:
                 # An OFF carries the label of the ON it ends.
                 label = labels.get(t, "") if value else label
                 out.append(SensorEvent(t, t, sid, SensorKind.MOTION, value, sensor.room, label))
+        return out
+
+    def _occupancy(self, segs: list[Segment], rng: random.Random) -> list[SensorEvent]:
+        """Mats: true when she sits or lies down where the mat is, false when she gets up."""
+        out: list[SensorEvent] = []
+        for mat in self.layout.of_kind("occupancy"):
+            state = self._mats.get(mat.id)
+            last_edge = -1e18
+            label = ""
+            for seg in segs:
+                on = seg.on_mat and seg.place in mat.places
+                if state is None:
+                    state = on  # the kit starts with the mat as it is: no edge to report
+                if on == state:
+                    continue
+                if on:
+                    # She walks in, then sits down a few seconds later.
+                    t = min(seg.start + rng.uniform(2.0, 8.0), (seg.start + seg.end) / 2)
+                    label = seg.label
+                else:
+                    t = max(seg.start - rng.uniform(1.0, 4.0), last_edge + 0.5)
+                out.append(SensorEvent(t, t, mat.id, SensorKind.OCCUPANCY, on, mat.room, label))
+                last_edge, state = t, on
+            self._mats[mat.id] = state if state is not None else False
+        return out
+
+    def _appliances(self, segs: list[Segment], rng: random.Random) -> list[SensorEvent]:
+        """Appliances and flushes: used during the activities they serve (a flush at the end)."""
+        out: list[SensorEvent] = []
+        for dev in self.layout.of_kind("appliance"):
+            flush = Place.BATHROOM in dev.places
+            for seg in segs:
+                if seg.label not in dev.sees or (dev.places and seg.place not in dev.places):
+                    continue
+                if rng.random() >= dev.use_p:
+                    continue
+                runs = rng.uniform(*dev.use_s)
+                if flush:
+                    t = max(seg.start, seg.end - rng.uniform(10.0, 40.0))
+                else:
+                    t = rng.uniform(seg.start, max(seg.start, seg.end - runs))
+                kind, room = SensorKind.APPLIANCE, dev.room
+                for at, value in ((t, True), (t + runs, False)):
+                    out.append(SensorEvent(at, at, dev.id, kind, value, room, seg.label))
         return out
 
     def _doors(self, segs: list[Segment], rng: random.Random) -> list[SensorEvent]:
@@ -458,7 +575,8 @@ class HomeSimulator:
         worn = self.layout.first("accelerometer")
         if worn is None:
             return []
-        awake = [s for s in segs if s.place is not Place.OUT and s.label not in ("Sleep", "Still")]
+        still = ("Sleep", "Nap", "Still")
+        awake = [s for s in segs if s.place is not Place.OUT and s.label not in still]
         n = int(rng.random() < self.physics.adl_windows_per_day % 1.0) + int(
             self.physics.adl_windows_per_day
         )

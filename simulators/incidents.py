@@ -34,6 +34,7 @@ class IncidentKind(StrEnum):
     HELP_BUTTON = "help_button"
     KIT_OFFLINE = "kit_offline"  # the kit loses power
     AREA_OUTAGE = "area_outage"  # a power cut across a mahalla: many kits at once
+    NAP = "nap"  # dozes in the armchair (or on the bed): still, but on a mat; no alert is due
 
 
 # The alert kind the hub should raise for each incident (its ground truth).
@@ -47,6 +48,7 @@ EXPECTED_ALERT: dict[IncidentKind, str] = {
     IncidentKind.HELP_BUTTON: "help_button",
     IncidentKind.KIT_OFFLINE: "kit_offline",
     IncidentKind.AREA_OUTAGE: "area_outage",
+    IncidentKind.NAP: "",  # ordinary life: any alert it raises is a false one
 }
 
 
@@ -110,11 +112,20 @@ class Incident:
         """Rewrite one day's plan (segments between `lo` and `hi`)."""
         a, b = max(self.at, lo), min(self.end, hi)
         kind = self.kind
-        if kind in (IncidentKind.FALL, IncidentKind.SILENCE):
-            place = self.place or _place_at(segs, self.at)
-            return splice(segs, a, b, [Segment(a, b, place, "Still")])
-        if kind is IncidentKind.NOT_UP:
-            return splice(segs, a, b, [Segment(a, b, Place.BEDROOM, "Still")])
+        # One still segment: on the floor where she was, in bed, or dozing in the armchair (a
+        # nap is on a mat, so the kit still feels her there).
+        still: dict[IncidentKind, tuple[str, Place | None]] = {
+            IncidentKind.FALL: ("Still", None),
+            IncidentKind.SILENCE: ("Still", None),
+            IncidentKind.NOT_UP: ("Still", Place.BEDROOM),
+            IncidentKind.NAP: ("Nap", Place.LIVING),
+        }
+        if kind in still:
+            label, usual = still[kind]
+            place = self.place or usual or _place_at(segs, self.at)
+            if kind is IncidentKind.NOT_UP:
+                place = Place.BEDROOM
+            return splice(segs, a, b, [Segment(a, b, place, label)])
         if kind is IncidentKind.LONG_BATHROOM:
             new = [Segment(a, b, Place.BATHROOM, "Still")]
             if self.at >= lo:  # the walk in and the first minutes are ordinary

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 __all__ = [
     "ACTIVITY_RATE",
+    "ON_MAT_LABELS",
     "Place",
     "ResidentProfile",
     "Segment",
@@ -42,7 +43,7 @@ class Place(StrEnum):
 # Movements a PIR could see per minute, by activity label: sleeping people turn over now and
 # then; cooking is busy. "Still" is a person who cannot move (on the floor, unconscious).
 ACTIVITY_RATE: dict[str, float] = {
-    "Sleep": 0.04,
+    "Sleep": 0.01,
     "Bed_to_Toilet": 3.0,
     "Personal_Hygiene": 3.0,
     "Meal_Preparation": 4.0,
@@ -57,7 +58,15 @@ ACTIVITY_RATE: dict[str, float] = {
     "Toilet": 2.5,
     "Still": 0.0,
     "Wander": 4.0,
+    "Shower": 3.0,
+    "Potter": 1.5,
+    "TV": 0.01,  # seated; the profile's sit_moves_per_h sets the real figure per segment
+    "Nap": 0.003,
 }
+
+# Activities done sitting or lying on something a pressure mat can feel: the chair in the
+# living room, the bed in the bedroom (the mat is the one in the segment's place).
+ON_MAT_LABELS: frozenset[str] = frozenset({"Sleep", "Wake", "TV", "Nap", "Visitor"})
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,11 @@ class Segment:
     visitor: bool = False
 
     @property
+    def on_mat(self) -> bool:
+        """True while the resident sits or lies where a mat would feel her (chair, bed)."""
+        return self.label in ON_MAT_LABELS
+
+    @property
     def rate(self) -> float:
         """Movements per minute during this segment."""
         if self.rate_per_min is not None:
@@ -82,13 +96,18 @@ class Segment:
 
 @dataclass(frozen=True)
 class ResidentProfile:
-    """Habits of one resident (hours are local time); every random draw comes from `seed`."""
+    """Habits of one resident (hours are local time); every random draw comes from `seed`.
+
+    A handful of interpretable parameters, calibrated on real homes (docs/simulators.md): when
+    she sleeps, how long she sits in the armchair and how much of her free time she spends there,
+    how often she goes out and for how long, how often she gets up at night.
+    """
 
     seed: int = 0
     wake_h: float = 7.0
-    wake_sd_h: float = 0.35
-    bed_h: float = 22.5
-    bed_sd_h: float = 0.35
+    wake_sd_h: float = 0.5
+    bed_h: float = 22.5  # may pass midnight: 25.5 is half past one
+    bed_sd_h: float = 0.5
     weekend_shift_h: float = 0.5  # sleeps a little longer at the weekend
     night_visits: float = 1.0  # mean bathroom visits per night (Poisson)
     breakfast_min: float = 30.0
@@ -97,10 +116,21 @@ class ResidentProfile:
     meal_sd_h: float = 0.4
     bathroom_every_h: float = 2.5
     bathroom_min: float = 5.0
+    # Sitting: bouts in the armchair (TV, reading, dozing) are log-normal: most last under an
+    # hour, a few run to three or four. Seated people barely move for a PIR.
+    sit_median_min: float = 55.0
+    sit_spread: float = 0.8  # log-sd of a bout's length
+    sit_share: float = 0.65  # of free daytime activities, the share that is sitting down
+    sit_morning_factor: float = 0.4  # mornings are busier: the share before noon is this much
+    sit_moves_per_h: float = 0.3  # movements a room PIR sees from someone seated
+    off_mat_share: float = 0.0  # of the sits, those where no mat feels her (sofa, bedroom chair)
+    nap_p: float = 0.5  # chance of a nap after lunch (in the chair; a quarter of them in bed)
+    nap_mean_min: float = 60.0
     outing_weekday_p: float = 0.7
     outing_weekend_p: float = 0.3
     outing_start_h: tuple[float, float] = (9.5, 11.5)
     outing_mean_h: float = 1.5
+    outings_extra: float = 0.3  # further outings on a day she goes out (Poisson mean)
     visitor_p: float = 0.15
     # Slow drift per week since the start of the simulation.
     drift_wake_min_per_week: float = 0.0
@@ -144,13 +174,35 @@ class _Planner:
     def now(self) -> float:
         return self.segments[-1].end
 
-    def add(self, minutes: float, place: Place, label: str, visitor: bool = False) -> None:
+    def add(
+        self,
+        minutes: float,
+        place: Place,
+        label: str,
+        visitor: bool = False,
+        rate: float | None = None,
+    ) -> None:
         start = self.now
-        self.segments.append(Segment(start, start + minutes * 60.0, place, label, visitor=visitor))
+        self.segments.append(
+            Segment(start, start + minutes * 60.0, place, label, rate, visitor=visitor)
+        )
 
     def until(self, t: float, place: Place, label: str) -> None:
         if t > self.now:
             self.segments.append(Segment(self.now, t, place, label))
+
+
+def _bedtime_h(profile: ResidentProfile, day: date) -> float:
+    """Local hour she goes to bed in the evening of `day` (past 24: after midnight).
+
+    Drawn from its own seeded stream so the next day can know it (a late night ends there).
+    """
+    rng = random.Random(f"{profile.seed}:{day.isoformat()}:bedtime")
+    return min(max(rng.gauss(profile.bed_h, profile.bed_sd_h), 20.0), 27.5)
+
+
+def _lognormal_min(rng: random.Random, median: float, spread: float) -> float:
+    return median * math.exp(rng.gauss(0.0, spread))
 
 
 def plan_day(
@@ -162,6 +214,7 @@ def plan_day(
     """Plan one day from local 00:00 to 24:00 (the night belongs to the morning it ends).
 
     Deterministic for (profile.seed, day): the same day is the same whatever else is simulated.
+    A late evening (bed time past midnight) continues at the start of the next day's plan.
     """
     rng = random.Random(f"{profile.seed}:{day.isoformat()}")
     p = profile.for_week(day_index / 7.0)
@@ -169,14 +222,23 @@ def plan_day(
     midnight = local_midnight_utc(day, tz)
     plan = _Planner(midnight)
     wake_h = rng.gauss(p.wake_h + (p.weekend_shift_h if weekend else 0.0), p.wake_sd_h)
-    bed_h = rng.gauss(p.bed_h, p.bed_sd_h)
-    wake_h = min(max(wake_h, 4.0), 11.5)
-    bed_h = min(max(bed_h, 20.0), 23.8)
+    asleep_h = _bedtime_h(p, day - timedelta(days=1)) - 24.0  # last night's bed time, today
+    wake_h = min(max(wake_h, 4.0, asleep_h + 3.0), 12.5)
+    bed_h = max(_bedtime_h(p, day), wake_h + 8.0)
 
-    # Night until waking, with bathroom visits at random moments (not in the last 20 min).
-    visits = sorted(rng.uniform(0.5, wake_h - 0.4) for _ in range(_poisson(rng, p.night_visits)))
     # A zero-length start so `plan.now` is defined; dropped at the end.
     plan.segments.append(Segment(midnight, midnight, Place.BEDROOM, "Sleep"))
+    if asleep_h > 0.0:
+        # Still up from last evening: the armchair until bed time, then the bathroom.
+        _fill(plan, rng, plan.at(asleep_h) - 600, p, midnight - 3600)
+        plan.add(rng.uniform(4.0, 9.0), Place.BATHROOM, "Personal_Hygiene")
+        asleep_h = (plan.now - midnight) / 3600.0
+    # The night until waking, with bathroom visits at random moments (not in the last 20 min).
+    first = max(asleep_h, 0.0) + 0.5
+    visits = sorted(
+        rng.uniform(first, wake_h - 0.4)
+        for _ in range(_poisson(rng, p.night_visits) if wake_h - 0.4 > first else 0)
+    )
     for v in visits:
         if plan.at(v) <= plan.now + 600:
             continue
@@ -186,42 +248,61 @@ def plan_day(
         plan.add(rng.uniform(0.3, 0.8), Place.HALL, "Bed_to_Toilet")
     plan.until(plan.at(wake_h), Place.BEDROOM, "Sleep")
     plan.add(rng.uniform(1.0, 4.0), Place.BEDROOM, "Wake")
-    plan.add(rng.uniform(8.0, 18.0), Place.BATHROOM, "Personal_Hygiene")
+    if rng.random() < 0.4:
+        # A shower day: washing and the shower together take about as long as a wash.
+        plan.add(rng.uniform(4.0, 8.0), Place.BATHROOM, "Personal_Hygiene")
+        plan.add(rng.uniform(6.0, 10.0), Place.BATHROOM, "Shower")
+    else:
+        plan.add(rng.uniform(8.0, 18.0), Place.BATHROOM, "Personal_Hygiene")
     plan.add(p.breakfast_min * rng.uniform(0.3, 0.5), Place.KITCHEN, "Meal_Preparation")
     plan.add(p.breakfast_min * rng.uniform(0.5, 0.7), Place.KITCHEN, "Eat")
 
     # Fixed points of the day, then filler between them.
     agenda: list[tuple[float, str, float]] = []  # (local hour, what, minutes)
     if rng.random() < (p.outing_weekend_p if weekend else p.outing_weekday_p):
-        start = rng.uniform(*p.outing_start_h)
-        agenda.append((start, "outing", 60.0 * min(5.0, rng.expovariate(1.0 / p.outing_mean_h))))
-    agenda.append((rng.gauss(p.lunch_h, p.meal_sd_h), "lunch", rng.uniform(35, 60)))
+        starts = [rng.uniform(*p.outing_start_h)]
+        starts += [rng.uniform(14.0, 19.5) for _ in range(_poisson(rng, p.outings_extra))]
+        for start in starts:
+            minutes = 60.0 * min(5.0, rng.expovariate(1.0 / p.outing_mean_h))
+            # Home again an hour and a half before bed at the latest.
+            minutes = min(minutes, 60.0 * (min(bed_h, 24.0) - 1.5 - start))
+            agenda.append((start, "outing", max(minutes, 10.0)))
+    lunch_h = rng.gauss(p.lunch_h, p.meal_sd_h)
+    agenda.append((lunch_h, "lunch", rng.uniform(35, 60)))
+    if rng.random() < p.nap_p:
+        agenda.append((lunch_h + 1.0, "nap", rng.expovariate(1.0 / p.nap_mean_min) + 20.0))
     if rng.random() < p.visitor_p:
         agenda.append((rng.uniform(15.0, 17.5), "visitor", rng.uniform(30, 90)))
     agenda.append((rng.gauss(p.dinner_h, p.meal_sd_h), "dinner", rng.uniform(40, 70)))
     agenda.sort()
     last_bathroom = plan.now
+    evening_end = min(bed_h, 24.0)
     for hour, what, minutes in agenda:
         target = max(plan.at(hour), plan.now)
-        if target >= plan.at(bed_h) - 1800:
+        if target >= plan.at(evening_end) - 1800:
+            if what in ("lunch", "dinner") and plan.now < plan.at(evening_end) - 900:
+                # Home late from an outing: a quick bite before bed, not no meal.
+                plan.add(10.0, Place.KITCHEN, "Eat")
             continue
-        _fill(plan, rng, target, p, last_bathroom)
-        last_bathroom = max(
-            (s.end for s in plan.segments if s.place is Place.BATHROOM), default=last_bathroom
-        )
+        last_bathroom = _fill(plan, rng, target, p, last_bathroom)
         if what == "outing":
             plan.add(rng.uniform(1.0, 3.0), Place.HALL, "Leave_Home")
-            plan.add(max(minutes, 10.0), Place.OUT, "Out")
+            plan.add(minutes, Place.OUT, "Out")
             plan.add(rng.uniform(1.0, 3.0), Place.HALL, "Enter_Home")
         elif what == "visitor":
             plan.add(minutes, Place.LIVING, "Visitor", visitor=True)
+        elif what == "nap":
+            # A nap is mostly in the armchair; now and then she lies down on the bed.
+            place = Place.BEDROOM if rng.random() < 0.25 else Place.LIVING
+            plan.add(minutes, place, "Nap")
         else:
             plan.add(minutes * 0.5, Place.KITCHEN, "Meal_Preparation")
             plan.add(minutes * 0.4, Place.KITCHEN, "Eat")
             plan.add(minutes * 0.1, Place.KITCHEN, "Wash_Dishes")
-    _fill(plan, rng, plan.at(bed_h), p, last_bathroom)
-    plan.add(rng.uniform(5.0, 12.0), Place.BATHROOM, "Personal_Hygiene")
-    plan.until(plan.at(24.0), Place.BEDROOM, "Sleep")
+    last_bathroom = _fill(plan, rng, plan.at(evening_end), p, last_bathroom)
+    if bed_h <= 24.0:
+        plan.add(rng.uniform(5.0, 12.0), Place.BATHROOM, "Personal_Hygiene")
+        plan.until(plan.at(24.0), Place.BEDROOM, "Sleep")
     # Clip to the day: a late evening may run over midnight by a few minutes.
     end = plan.at(24.0)
     out = [s if s.end <= end else replace(s, end=end) for s in plan.segments if s.start < end]
@@ -230,22 +311,43 @@ def plan_day(
 
 def _fill(
     plan: _Planner, rng: random.Random, until: float, p: ResidentProfile, last_bathroom: float
-) -> None:
-    """Ordinary daytime until `until`: sitting, with bathroom visits and trips for tea."""
+) -> float:
+    """Free time until `until`: bouts in the armchair between short trips; returns last toilet.
+
+    Every bout in the chair ends with getting up (a trip elsewhere), as real mats show.
+    """
+    sit_rate = p.sit_moves_per_h / 60.0
+    sat_last = False
     while plan.now < until - 60:
+        left = (until - plan.now) / 60.0
         if plan.now - last_bathroom > p.bathroom_every_h * 3600.0 * rng.uniform(0.6, 1.2):
             plan.add(0.5, Place.HALL, "Toilet")
-            plan.add(rng.uniform(0.6, 1.4) * p.bathroom_min, Place.BATHROOM, "Toilet")
+            plan.add(min(left, rng.uniform(0.6, 1.4) * p.bathroom_min), Place.BATHROOM, "Toilet")
             last_bathroom = plan.now
+            sat_last = False
             continue
-        if rng.random() < 0.15:
-            plan.add(rng.uniform(3.0, 8.0), Place.KITCHEN, "Tea")
+        before_noon = (plan.now - plan.midnight) < 12 * 3600.0
+        share = p.sit_share * (p.sit_morning_factor if before_noon else 1.0)
+        if not sat_last and rng.random() < share:
+            minutes = min(left, max(3.0, _lognormal_min(rng, p.sit_median_min, p.sit_spread)))
+            if rng.random() < p.off_mat_share:
+                # On the sofa or the bedroom chair: as still, but no mat says she is there.
+                place = Place.LIVING if rng.random() < 0.5 else Place.BEDROOM
+                plan.add(minutes, place, "Read", rate=sit_rate)
+            else:
+                plan.add(minutes, Place.LIVING, "TV", rate=sit_rate)
+            sat_last = True
             continue
-        minutes = rng.uniform(15.0, 60.0)
-        minutes = min(minutes, (until - plan.now) / 60.0)
-        place = Place.LIVING if rng.random() < 0.8 else Place.BEDROOM
-        plan.add(minutes, place, "Relax")
-    plan.until(until, Place.LIVING, "Relax")
+        sat_last = False
+        pick = rng.random()
+        if pick < 0.35:
+            plan.add(min(left, rng.uniform(3.0, 10.0)), Place.KITCHEN, "Tea")
+        elif pick < 0.55:
+            plan.add(min(left, rng.uniform(2.0, 10.0)), Place.BEDROOM, "Potter")
+        else:
+            plan.add(min(left, _lognormal_min(rng, 12.0, 0.6)), Place.LIVING, "Potter")
+    plan.until(until, Place.LIVING, "Potter")
+    return last_bathroom
 
 
 def plan_days(

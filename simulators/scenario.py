@@ -65,6 +65,9 @@ class ProfileOverrides(_Strict):
     outing_weekday_p: float | None = Field(default=None, ge=0, le=1)
     outing_weekend_p: float | None = Field(default=None, ge=0, le=1)
     visitor_p: float | None = Field(default=None, ge=0, le=1)
+    sit_median_min: float | None = Field(default=None, gt=0, le=600)
+    sit_share: float | None = Field(default=None, ge=0, le=1)
+    nap_p: float | None = Field(default=None, ge=0, le=1)
     drift_wake_min_per_week: float | None = None
     drift_night_visits_per_week: float | None = None
 
@@ -92,6 +95,11 @@ class HomeEntry(_Strict):
         default=None, description="A kit YAML (relative to the scenario) for rooms and sensors."
     )
     accelerometer: bool = Field(default=True, description="Standard layout: a worn sensor.")
+    occupancy: bool = Field(
+        default=False,
+        description="Standard layout: pressure mats under the armchair and the bed, and a "
+        "toilet flush.",
+    )
     mahalla: str = Field(default="", max_length=200)
     count: int = Field(default=1, ge=1, le=1000, description="Alike homes (an area).")
     profile: ProfileOverrides = Field(default_factory=ProfileOverrides)
@@ -219,7 +227,11 @@ class BuiltScenario:
 def _kit_layout(entry: HomeEntry, base: Path, home_id: str, kit_id: str) -> HomeLayout:
     if entry.kit_config is None:
         return HomeLayout.standard(
-            home_id, kit_id, accelerometer=entry.accelerometer, mahalla=entry.mahalla
+            home_id,
+            kit_id,
+            accelerometer=entry.accelerometer,
+            occupancy=entry.occupancy,
+            mahalla=entry.mahalla,
         )
     from edge.config import load_kit_config
 

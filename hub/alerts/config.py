@@ -7,10 +7,12 @@ checked when the file loads.
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import datetime, time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -23,8 +25,10 @@ __all__ = [
     "ContactMethod",
     "DeliveryConfig",
     "District",
+    "EskizGateway",
     "FamilyContact",
     "FamilyPreference",
+    "GatewaysConfig",
     "GroupingConfig",
     "HomeContacts",
     "Language",
@@ -32,10 +36,12 @@ __all__ = [
     "MethodKind",
     "ModesConfig",
     "Person",
+    "PlayMobileGateway",
     "Policy",
     "Shift",
     "Step",
     "Target",
+    "TelegramBot",
     "Weekday",
     "load_alerts_config",
     "scaled_for_demo",
@@ -78,7 +84,16 @@ _SCHEME_KINDS = {
     "forms": MethodKind.WEBHOOK,
     "xml": MethodKind.WEBHOOK,
     "xmls": MethodKind.WEBHOOK,
+    "eskiz": MethodKind.SMS,
+    "playmobile": MethodKind.SMS,
+    "tgbot": MethodKind.TELEGRAM,
 }
+
+# Mobile numbers in Uzbekistan as the gateways take them: 998, then 9 digits, no "+".
+UZ_MOBILE = re.compile(r"^998\d{9}$")
+# A private chat with the bot: its id is the person's Telegram user id (positive). Group chats
+# (negative ids) are refused: a button pressed there could come from anyone in the group.
+TELEGRAM_CHAT = re.compile(r"^[1-9]\d{0,15}$")
 
 
 class ContactMethod(_Strict):
@@ -207,6 +222,12 @@ class HomeContacts(_Strict):
     home: str = Field(min_length=1, max_length=64, description="Home id as in the registry.")
     resident: str = Field(min_length=1, max_length=100, description="Short name for messages.")
     address: str = Field(default="", max_length=120, description="Address or landmark.")
+    phone: str | None = Field(
+        default=None,
+        pattern=r"^\+?[0-9][0-9 ()-]{5,22}$",
+        description="The resident's or home's phone, e.g. +998 90 123 45 67 (Telegram's "
+        "Call button answers with it).",
+    )
     ask_first: bool = Field(
         default=False, description="The kit has a buzzer and an 'I'm OK' button."
     )
@@ -292,6 +313,143 @@ class GroupingConfig(_Strict):
     scan_every_s: float = Field(default=5, gt=0, description="How often kit state is scanned.")
 
 
+class _GatewayAccount(_Strict):
+    """An SMS gateway account whose password comes from the environment or a file."""
+
+    _section: ClassVar[str] = "gateways"
+    password_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Name of the environment variable holding the account password.",
+    )
+    password_file: Path | None = Field(
+        default=None, description="File holding the account password (one line)."
+    )
+    timeout_s: float = Field(default=10, gt=0, le=60, description="Per HTTP request.")
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> _GatewayAccount:
+        if (self.password_env is None) == (self.password_file is None):
+            raise ValueError("give exactly one of password_env or password_file (never the "
+                             "password itself: the file is not a place for secrets)")
+        return self
+
+    def password(self) -> str:
+        """Read the password from the environment or the file; raise ValueError if absent."""
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env, "")
+            if not value:
+                raise ValueError(f"{self._section}: environment variable {self.password_env} "
+                                 "is not set")
+            return value
+        assert self.password_file is not None  # the validator guarantees one source
+        try:
+            value = self.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"{self._section}: cannot read password_file: {exc}") from exc
+        if not value:
+            raise ValueError(f"{self._section}: password_file {self.password_file} is empty")
+        return value
+
+
+class EskizGateway(_GatewayAccount):
+    """The district's Eskiz (eskiz.uz) SMS account; contact methods use eskiz://998XXXXXXXXX."""
+
+    _section: ClassVar[str] = "gateways.eskiz"
+    base_url: str = Field(
+        default="https://notify.eskiz.uz",
+        pattern=r"^https?://[^/?#]+$",
+        description="Eskiz API origin (no path); the API lives under /api.",
+    )
+    email: str = Field(min_length=3, description="The account's login e-mail.")
+    sender: str = Field(
+        default="4546",
+        min_length=1,
+        max_length=11,
+        description="Sender name (`from`) registered with Eskiz; 4546 is Eskiz's default.",
+    )
+    callback_url: str | None = Field(
+        default=None, description="Where Eskiz posts delivery reports (optional)."
+    )
+    refresh_before_s: float = Field(
+        default=3600,
+        ge=0,
+        description="Refresh the token this long before its `exp` (Eskiz tokens last ~30 days).",
+    )
+
+
+class PlayMobileGateway(_GatewayAccount):
+    """The district's Play Mobile (playmobile.uz, smsxabar.uz) account: playmobile://998..."""
+
+    _section: ClassVar[str] = "gateways.playmobile"
+    base_url: str = Field(
+        pattern=r"^https?://[^/?#]+$",
+        description="The broker's origin given with the contract (no path); the API is "
+        "/broker-api/send.",
+    )
+    username: str = Field(min_length=1, description="Basic-auth login.")
+    originator: str = Field(
+        min_length=1, max_length=11, description="Sender name or short number registered."
+    )
+
+
+class TelegramBot(_Strict):
+    """The district's Telegram bot (from BotFather); contact methods use tgbot://<chat id>."""
+
+    token_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Name of the environment variable holding the bot token.",
+    )
+    token_file: Path | None = Field(default=None, description="File holding the bot token.")
+    base_url: str = Field(
+        default="https://api.telegram.org",
+        pattern=r"^https?://[^/?#]+$",
+        description="Bot API origin (no path): Telegram's, or a local Bot API server.",
+    )
+    timeout_s: float = Field(default=10, gt=0, le=60, description="Per HTTP request.")
+    poll_timeout_s: float = Field(
+        default=25, ge=1, le=50, description="Long-poll wait of getUpdates for button presses."
+    )
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> TelegramBot:
+        if (self.token_env is None) == (self.token_file is None):
+            raise ValueError("give exactly one of token_env or token_file (never the token "
+                             "itself: the file is not a place for secrets)")
+        return self
+
+    def token(self) -> str:
+        """Read the bot token from the environment or the file; raise ValueError if absent."""
+        if self.token_env is not None:
+            value = os.environ.get(self.token_env, "").strip()
+            where = f"environment variable {self.token_env}"
+        else:
+            assert self.token_file is not None  # the validator guarantees one source
+            try:
+                value = self.token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"gateways.telegram: cannot read token_file: {exc}") from exc
+            where = f"token_file {self.token_file}"
+        if not re.fullmatch(r"\d{1,20}:[A-Za-z0-9_-]{20,100}", value):
+            raise ValueError(f"gateways.telegram: {where} holds no bot token (expected "
+                             "<digits>:<secret> as BotFather gives it)")
+        return value
+
+
+class GatewaysConfig(_Strict):
+    """SMS gateway accounts and the Telegram bot, used by contact methods with their own URL
+    scheme."""
+
+    eskiz: EskizGateway | None = Field(default=None, description="Eskiz (eskiz.uz) account.")
+    playmobile: PlayMobileGateway | None = Field(
+        default=None, description="Play Mobile (playmobile.uz) account."
+    )
+    telegram: TelegramBot | None = Field(
+        default=None, description="Telegram bot for tgbot:// methods (buttons to acknowledge)."
+    )
+
+
 class DeliveryConfig(_Strict):
     """Retries of one contact method before falling to the next."""
 
@@ -315,6 +473,7 @@ class AlertsConfig(_Strict):
     modes: ModesConfig = Field(default_factory=ModesConfig)
     grouping: GroupingConfig = Field(default_factory=GroupingConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    gateways: GatewaysConfig = Field(default_factory=GatewaysConfig)
     token_ttl_s: float = Field(
         default=24 * 3600, gt=0, description="How long an acknowledge link works."
     )
@@ -343,7 +502,37 @@ class AlertsConfig(_Strict):
         names = [m.name for m in self.mahallas]
         if len(names) != len(set(names)):
             raise ValueError("a mahalla is listed twice")
+        for someone in self.people:
+            for method in someone.methods:
+                self._check_gateway_url(someone.id, method.url)
         return self
+
+    def _check_gateway_url(self, person_id: str, url: str) -> None:
+        scheme, rest = url.split("://", 1)
+        scheme = scheme.lower()
+        if scheme in {"eskiz", "playmobile"}:
+            if getattr(self.gateways, scheme) is None:
+                raise ValueError(f"person {person_id!r}: a {scheme}:// method needs "
+                                 f"gateways.{scheme}")
+            if not UZ_MOBILE.match(rest):
+                raise ValueError(f"person {person_id!r}: expected {scheme}://998XXXXXXXXX (12 "
+                                 f"digits, no '+'), got {scheme}://{rest}")
+        elif scheme == "tgbot":
+            if self.gateways.telegram is None:
+                raise ValueError(f"person {person_id!r}: a tgbot:// method needs "
+                                 "gateways.telegram")
+            if not TELEGRAM_CHAT.match(rest):
+                raise ValueError(f"person {person_id!r}: expected tgbot://<the person's "
+                                 f"Telegram user id> (a private chat), got tgbot://{rest}")
+        elif scheme in {"json", "jsons", "form", "forms", "xml", "xmls"}:
+            query = rest.split("?", 1)[1] if "?" in rest else ""
+            keys = {pair.split("=", 1)[0] for pair in query.split("&") if pair}
+            if "to" in keys:
+                # apprise ignores a plain ?to= on these: the request would go out without the
+                # number. A payload field is ":to=", a query parameter "-to=".
+                raise ValueError(f"person {person_id!r}: apprise drops '?to=' on {scheme}:// "
+                                 "URLs; use ':to=998...' (a payload field) or '-to=998...' "
+                                 "(a query parameter)")
 
     def person(self, person_id: str) -> Person | None:
         """Return a person by id, or None."""

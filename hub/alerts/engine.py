@@ -3,7 +3,10 @@ ask the resident first, and turn offline kits into kit_offline or one area_outag
 
 All state is rows (hub/alerts/schema.py), so `run_due()` after a restart carries on exactly
 where the last one stopped: a step is marked fired in the same transaction that creates its
-notifications, and a notification is sent until it is marked sent or failed.
+notifications, and every send is preceded by a committed attempt row (the intent) that the
+outcome then completes. An intent found without an outcome after a restart is the send the
+hub was killed in: it is marked "unknown", audited, and never sent again automatically
+(docs/alerts.md, "What is guaranteed").
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hub.alerts.channels import Channel, SendResult, redact_url
+from hub.alerts.channels import AlertActions, Channel, SendResult, redact_url, send_message
 from hub.alerts.config import AlertsConfig, FamilyPreference, Person, Policy, Target
+from hub.alerts.gateways import telegram_poller, with_gateways
 from hub.alerts.lifecycle import (
     AlertService,
     AlertState,
@@ -37,6 +41,7 @@ from hub.alerts.severity import (
     Severity,
     severity_for,
 )
+from hub.alerts.telegram import SCHEME as TELEGRAM_SCHEME
 from hub.alerts.tokens import TokenSigner
 from hub.store.base import AlertRecord
 from mehr.clock import Clock
@@ -48,6 +53,7 @@ _LOGGER = logging.getLogger(__name__)
 SYSTEM = "system"
 _FALLBACK_STEP = -1
 _ACKABLE = ("alert", "renotify")
+_UNKNOWN_ERROR = "the hub stopped during this send: whether it arrived is unknown"
 
 Publish = Callable[[str, bytes], None]
 
@@ -93,18 +99,25 @@ class AlertEngine:
         self.conn = conn
         self.config = config
         self.clock = clock
-        self.channel = channel
+        # SMS gateways with an account (eskiz://) get their own channel; see gateways.py.
+        self.channel = with_gateways(channel, config.gateways, clock)
         self.signer = signer
         self.public_base_url = public_base_url.rstrip("/")
         self.publish = publish
         self._last_scan: datetime | None = None
         self._gave_up = False
+        self._recovered = False
 
     # -- the loop body --------------------------------------------------------------------------
 
     def run_due(self) -> datetime | None:
         """Do everything that is due now; return when something is next due (None: nothing)."""
         now = self.clock.now()
+        if not self._recovered:
+            # Sends a previous process was killed in. Only at start: while this engine runs,
+            # an intent without an outcome is its own send under way.
+            self._resolve_interrupted_sends(now)
+            self._recovered = True
         self._adopt_new(now)
         if self._last_scan is None or (now - self._last_scan).total_seconds() >= (
             self.config.grouping.scan_every_s
@@ -527,7 +540,9 @@ class AlertEngine:
                         )
         return self._gave_up
 
-    def _facts(self, alert_id: int, link: str | None, repeat: bool) -> MessageFacts:
+    def _facts(
+        self, alert_id: int, link: str | None, repeat: bool, buttons: bool = False
+    ) -> MessageFacts:
         view = self.service.peek(alert_id)
         contacts = self.config.home(view.home_id)
         home = self.conn.execute(
@@ -554,20 +569,22 @@ class AlertEngine:
             explanation=str(explanation) if explanation else None,
             kits=len(kits) if view.kind == AREA_OUTAGE and isinstance(kits, list) else None,
             repeat=repeat,
+            buttons=buttons,
         )
 
-    def _link(self, row: sqlite3.Row, now: datetime) -> str | None:
+    def _link(self, row: sqlite3.Row, now: datetime) -> tuple[str | None, str | None]:
+        """Issue an acknowledge link and its token (call inside the transaction that records
+        the intent); (None, None) for a message with nothing to acknowledge."""
         if self.signer is None or row["purpose"] not in _ACKABLE:
-            return None
+            return None, None
         expires = now + timedelta(seconds=self.config.token_ttl_s)
         token, nonce = self.signer.issue(expires)
-        with self.service.tx():
-            self.conn.execute(
-                "INSERT INTO alert_ack_tokens(nonce, alert_id, person_id, notification_id, "
-                "issued_at, expires_at) VALUES (?,?,?,?,?,?)",
-                (nonce, row["alert_id"], row["person_id"], row["id"], _ts(now), _ts(expires)),
-            )
-        return f"{self.public_base_url}/ack/{token}"
+        self.conn.execute(
+            "INSERT INTO alert_ack_tokens(nonce, alert_id, person_id, notification_id, "
+            "issued_at, expires_at) VALUES (?,?,?,?,?,?)",
+            (nonce, row["alert_id"], row["person_id"], row["id"], _ts(now), _ts(expires)),
+        )
+        return f"{self.public_base_url}/ack/{token}", token
 
     def _deliver(self, row: sqlite3.Row) -> None:
         now = self.clock.now()
@@ -579,6 +596,11 @@ class AlertEngine:
                     (row["id"],),
                 )
             return
+        if self._open_intent(row["id"]) is not None:
+            # An earlier send of this notification never recorded its outcome (its outcome
+            # write failed): it may have arrived, so it is not sent again.
+            self._resolve_interrupted_sends(now, notification_id=row["id"])
+            return
         person = self.config.person(row["person_id"])
         methods = person.methods if person else []
         index = row["method_index"]
@@ -587,16 +609,36 @@ class AlertEngine:
             self._give_up(row, now, reason)
             return
         method = methods[index]
-        link = self._link(row, now)
         language = person.languages[0] if person else self.config.people[0].languages[0]
+        destination = redact_url(method.url)
+        # The intent: committed before the send, so a send the hub is killed in is on record
+        # and is not repeated after the restart.
+        with self.service.tx():
+            link, token = self._link(row, now)
+            cur = self.conn.execute(
+                "INSERT INTO alert_delivery_attempts(notification_id, at, method_index, channel, "
+                "destination, ok, error, duration_s, outcome) VALUES (?,?,?,?,?,0,NULL,0,"
+                "'sending')",
+                (row["id"], _ts(now), index, method.method_kind.value, destination),
+            )
+            attempt_id = cur.lastrowid
+        # The Telegram bot carries the token in its buttons, so its text carries no link.
+        actions = None
+        if token is not None and method.url.split("://", 1)[0].lower() == TELEGRAM_SCHEME:
+            actions = AlertActions(token, language, self._has_phone(row["alert_id"]))
         message = render(
-            self._facts(row["alert_id"], link, row["purpose"] == "renotify"),
+            self._facts(
+                row["alert_id"], None if actions else link, row["purpose"] == "renotify",
+                buttons=actions is not None,
+            ),
             language,
             method.method_kind,
         )
         started = self.clock.now()
         try:
-            result = self.channel.send(method.url, message.subject, message.body)
+            result = send_message(
+                self.channel, method.url, message.subject, message.body, actions
+            )
         except Exception as exc:  # a channel bug is one failed attempt, not a stuck message
             _LOGGER.exception("channel raised for notification #%s", row["id"])
             result = SendResult(False, f"{type(exc).__name__}: {exc}"[:300])
@@ -608,12 +650,11 @@ class AlertEngine:
         )
         with self.service.tx():
             self.conn.execute(
-                "INSERT INTO alert_delivery_attempts(notification_id, at, method_index, channel, "
-                "destination, ok, error, duration_s) VALUES (?,?,?,?,?,?,?,?)",
+                "UPDATE alert_delivery_attempts SET outcome=?, ok=?, error=?, finished_at=?, "
+                "duration_s=? WHERE id=?",
                 (
-                    row["id"], _ts(done), index, method.method_kind.value,
-                    redact_url(method.url), int(result.ok), result.error,
-                    (done - started).total_seconds(),
+                    "sent" if result.ok else "failed", int(result.ok), result.error, _ts(done),
+                    (done - started).total_seconds(), attempt_id,
                 ),
             )
             if result.ok:
@@ -656,6 +697,84 @@ class AlertEngine:
                 row["alert_id"], SYSTEM, "method_failed", at=done, person=row["person_id"],
                 method=index, error=result.error,
             )
+
+    def _has_phone(self, alert_id: int) -> bool:
+        row = self.conn.execute("SELECT home_id FROM alerts WHERE id=?", (alert_id,)).fetchone()
+        contacts = self.config.home(row[0]) if row else None
+        return bool(contacts and contacts.phone)
+
+    def _open_intent(self, notification_id: int) -> int | None:
+        row = self.conn.execute(
+            "SELECT id FROM alert_delivery_attempts WHERE notification_id=? "
+            "AND outcome='sending' LIMIT 1",
+            (notification_id,),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def _resolve_interrupted_sends(
+        self, now: datetime, notification_id: int | None = None
+    ) -> None:
+        """Each intent without an outcome becomes "unknown": audited, never sent again.
+
+        SMTP, webhooks, Telegram and SMS gateways cannot be asked whether a message arrived, so
+        the hub cannot tell a send that went from one that did not. Sending again would give a
+        worker the same step twice (two links, two calls to the same home); not sending keeps
+        the record honest and the escalation going: later steps fire on schedule, re-notify
+        repeats still come, and a round in which nobody is confirmed reached still falls back
+        to the supervisor.
+        """
+        where = "d.outcome='sending'"
+        args: tuple[int, ...] = ()
+        if notification_id is not None:
+            where += " AND d.notification_id=?"
+            args = (notification_id,)
+        rows = self.conn.execute(
+            "SELECT d.id AS attempt_id, d.at AS started_at, d.method_index AS attempt_method, "
+            "d.channel, d.destination, n.id, n.alert_id, n.round, n.purpose, n.person_id, "
+            "n.status, n.method_index FROM alert_delivery_attempts d JOIN alert_notifications n "
+            f"ON n.id=d.notification_id WHERE {where} ORDER BY d.id",
+            args,
+        ).fetchall()
+        for row in rows:
+            with self.service.tx():
+                self.conn.execute(
+                    "UPDATE alert_delivery_attempts SET outcome='unknown', error=?, "
+                    "finished_at=? WHERE id=? AND outcome='sending'",
+                    (_UNKNOWN_ERROR, _ts(now), row["attempt_id"]),
+                )
+                if row["status"] == "pending" and row["method_index"] == row["attempt_method"]:
+                    self.conn.execute(
+                        "UPDATE alert_notifications SET status='unknown', next_attempt_at=NULL, "
+                        "last_error=? WHERE id=?",
+                        (_UNKNOWN_ERROR, row["id"]),
+                    )
+                self.service.audit(
+                    row["alert_id"], SYSTEM, "delivery_outcome_unknown", at=now,
+                    person=row["person_id"], purpose=row["purpose"], channel=row["channel"],
+                    destination=row["destination"], attempted_at=_dt(row["started_at"]),
+                    rule="not sent again on this channel; escalation continues on schedule",
+                )
+                _LOGGER.warning(
+                    "notification #%s to %s via %s: the hub stopped during the send; outcome "
+                    "unknown, not sent again", row["id"], row["person_id"], row["channel"],
+                )
+                if row["purpose"] in _ACKABLE:
+                    self._after_unknown(row["alert_id"], row["round"], row["person_id"], now)
+
+    def _after_unknown(self, alert_id: int, round_no: int, person_id: str, now: datetime) -> None:
+        """No step left and nobody confirmed reached: the supervisor, as for failures."""
+        esc = self.conn.execute(
+            "SELECT e.done, e.next_step_at, a.state FROM alert_escalations e JOIN alerts a "
+            "ON a.id=e.alert_id WHERE e.alert_id=?",
+            (alert_id,),
+        ).fetchone()
+        if esc is None or esc["done"] or esc["state"] not in ("raised", "notified"):
+            return
+        if esc["next_step_at"] is not None or self._anyone_reachable(alert_id, round_no):
+            return
+        if person_id == self.config.district.supervisor:
+            return  # the fallback is this very person: telling them again is the repeat
+        self._fallback(alert_id, round_no, now, "nobody confirmed reached")
 
     def _give_up(self, row: sqlite3.Row, now: datetime, reason: str) -> None:
         """Every method of this person failed: record it and escalate to the next step now."""
@@ -855,6 +974,11 @@ class AlertRunner:
     ) -> None:
         self._args = (config, clock, channel, signer, public_base_url, publish)
         self.db_path = db_path
+        # Button presses under Telegram alerts, when the district has a bot (and the channel
+        # delivers for real: the demo's recording channel never polls Telegram).
+        self.telegram = telegram_poller(
+            channel, config, lambda: open_alerts_db(db_path), clock, signer
+        )
         self.clock = clock
         self.max_idle_s = max_idle_s
         self._wake = threading.Event()
@@ -875,6 +999,8 @@ class AlertRunner:
         self._ready.wait(timeout=30)
         if self._error is not None:
             raise RuntimeError("alert engine failed to start") from self._error
+        if self.telegram is not None:
+            self.telegram.start()
 
     def wake(self, alert: AlertRecord | None = None) -> None:
         """Run the due work now (called for each new alert, from the ingest thread)."""
@@ -895,6 +1021,8 @@ class AlertRunner:
 
     def stop(self) -> None:
         """Finish the current pass and stop."""
+        if self.telegram is not None:
+            self.telegram.stop()
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

@@ -123,6 +123,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX kit_outages_open ON kit_outages(ended_at);
     """,
+    # 2: a delivery attempt is recorded before the send (intent), then its outcome, so a hub
+    #    killed mid-send neither forgets the send nor repeats it (docs/alerts.md, "What is
+    #    guaranteed"). `at` becomes when the attempt started; `finished_at` when it ended.
+    #    outcome: sending (intent committed, send under way) | sent | failed | unknown (the hub
+    #    stopped during the send). Earlier rows were written after the send: started at
+    #    `at - duration_s`, finished at `at`.
+    """
+    ALTER TABLE alert_delivery_attempts ADD COLUMN outcome TEXT;
+    ALTER TABLE alert_delivery_attempts ADD COLUMN finished_at REAL;
+    UPDATE alert_delivery_attempts SET outcome = CASE WHEN ok=1 THEN 'sent' ELSE 'failed' END,
+        finished_at = at, at = at - duration_s;
+    CREATE INDEX alert_delivery_attempts_open ON alert_delivery_attempts(notification_id)
+        WHERE outcome = 'sending';
+    """,
 )
 
 

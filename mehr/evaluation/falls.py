@@ -3,6 +3,12 @@
 Each trial is resampled to the evaluation rate, the kit's cheap trigger (`detectors.fall.TRIGGER`)
 picks impacts, a 12 s window is cut around each and classified; a trial is a detected fall if any
 of its windows is a fall, and an ADL trial with any fall window is a false alarm.
+
+The wearer's upright direction is learned from each subject's own windows (gravity while
+walking, no labels), as the hub would from a kit's. Figures are also given with the upright
+unknown (`any_orientation`) and, with `rotate="random"`, under random 3-D rotations of the
+recordings: each trial rotated on its own (upright unknown), and each wearer's trials rotated
+together (the sensor clipped on once, upright learned from the rotated windows).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from scipy.spatial.transform import Rotation
 
 from detectors.fall import (
     TRIGGER,
@@ -27,12 +34,13 @@ from detectors.fall import (
     extract_windows,
     fall_features,
     fit_fall_classifier,
+    learn_upright,
     trigger_impacts,
 )
 from detectors.loader import default_fall_params_path, load_fall_params
 from mehr.evaluation.sisfall import Trial, iter_trials
 
-__all__ = ["cross_validate", "evaluate", "train"]
+__all__ = ["ROTATE_MODES", "cross_validate", "evaluate", "train"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,6 +52,8 @@ THRESHOLD = 1.0
 #: simply stops, so an impact in its last seconds has no "after": such impacts are not sent.
 #: Every SisFall fall's impact has at least 2.2 s after it.
 MIN_POST_S = 2.0
+#: `rotate` options: None (as recorded only) or "random" (also under random 3-D rotations).
+ROTATE_MODES = ("random",)
 
 
 @dataclass(slots=True)
@@ -86,6 +96,7 @@ def _subset(features: FallFeatures, mask: npt.NDArray[np.bool_]) -> FallFeatures
         impact_index=features.impact_index[mask],
         saturated=features.saturated[mask],
         rate_hz=features.rate_hz,
+        upright_known=features.known()[mask],
     )
 
 
@@ -147,10 +158,118 @@ def _score(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Scenario:
+    """How the windows are seen: rotated or not, and the wearer's upright per window (or NaN)."""
+
+    name: str
+    windows: npt.NDArray[np.float64]
+    upright: npt.NDArray[np.float64]  # (W, 3); NaN rows: unknown
+
+
+def _learned_uprights(
+    data: _Windows, windows: npt.NDArray[np.float64], rate_hz: float
+) -> tuple[npt.NDArray[np.float64], dict[str, object]]:
+    """Each wearer's upright learned from their own windows (unsupervised) as (W, 3) rows."""
+    rows = np.full((windows.shape[0], 3), np.nan)
+    subject_of_window = np.array([data.trials[o].subject for o in data.owner])
+    summary: dict[str, object] = {}
+    for subject in sorted({t.subject for t in data.trials}):
+        mine = subject_of_window == subject
+        estimate = learn_upright(windows[mine], rate_hz) if mine.any() else None
+        if estimate is None:
+            summary[subject] = None
+            continue
+        rows[mine] = estimate.direction
+        summary[subject] = {
+            "direction": [round(v, 3) for v in estimate.direction],
+            "walking_blocks": estimate.blocks,
+            "spread_deg": round(estimate.spread_deg, 1),
+        }
+    return rows, summary
+
+
+def _rotated(
+    data: _Windows, seed: int, *, per_wearer: bool
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Windows turned by uniformly random rotations: one per trial, or one per wearer."""
+    rng = np.random.default_rng(seed)
+    if per_wearer:
+        subjects = sorted({t.subject for t in data.trials})
+        per_subject = Rotation.random(len(subjects), random_state=rng).as_matrix()
+        index = {s: i for i, s in enumerate(subjects)}
+        matrices = per_subject[[index[t.subject] for t in data.trials]]
+    else:
+        matrices = Rotation.random(len(data.trials), random_state=rng).as_matrix()
+    turned = np.einsum("wij,wnj->wni", matrices[data.owner], data.windows)
+    return np.asarray(turned, dtype=np.float64), np.asarray(matrices, dtype=np.float64)
+
+
+def _scenarios(
+    data: _Windows, rate_hz: float, rotate: str | None, seed: int
+) -> tuple[list[_Scenario], dict[str, object]]:
+    """The ways the evaluation looks at the same windows; the first is the headline one."""
+    if rotate is not None and rotate not in ROTATE_MODES:
+        raise ValueError(f"rotate must be one of {ROTATE_MODES} or None, got {rotate!r}")
+    unknown = np.full((data.windows.shape[0], 3), np.nan)
+    learned, learned_summary = _learned_uprights(data, data.windows, rate_hz)
+    scenarios = [
+        _Scenario("as_recorded", data.windows, learned),
+        _Scenario("any_orientation", data.windows, unknown),
+    ]
+    info: dict[str, object] = {"learned_upright": learned_summary}
+    if rotate is not None:
+        per_trial, _ = _rotated(data, seed, per_wearer=False)
+        scenarios.append(_Scenario("rotated_per_trial", per_trial, unknown))
+        per_wearer, matrices = _rotated(data, seed, per_wearer=True)
+        learned_rot, _ = _learned_uprights(data, per_wearer, rate_hz)
+        scenarios.append(_Scenario("rotated_per_wearer", per_wearer, learned_rot))
+        # The learned upright must turn with the sensor: compare it with R @ learned.
+        expected = np.einsum("wij,wj->wi", matrices[data.owner], learned)
+        both = np.isfinite(expected[:, 0]) & np.isfinite(learned_rot[:, 0])
+        cos = np.einsum("wi,wi->w", expected[both], learned_rot[both])
+        error = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        info["upright_error_deg_max"] = float(error.max()) if error.size else None
+    return scenarios, info
+
+
+def _features(scenario: _Scenario, rate_hz: float) -> FallFeatures:
+    return fall_features(scenario.windows, rate_hz, upright=scenario.upright)
+
+
+def _report(
+    data: _Windows,
+    verdicts: dict[str, npt.NDArray[np.bool_]],
+    logits: dict[str, npt.NDArray[np.float64]],
+    rotate: str | None,
+    seed: int,
+    info: dict[str, object],
+) -> dict[str, object]:
+    """The headline figures (as recorded, upright learned) plus the other views beside them."""
+    result = _score(data.trials, data.owner, verdicts["as_recorded"])
+    result["any_orientation"] = _score(data.trials, data.owner, verdicts["any_orientation"])
+    result["learned_upright"] = info["learned_upright"]
+    if rotate is not None:
+        change = np.abs(logits["rotated_per_trial"] - logits["any_orientation"])
+        result["rotation"] = {
+            "mode": rotate,
+            "seed": seed,
+            "per_trial": _score(data.trials, data.owner, verdicts["rotated_per_trial"]),
+            "per_wearer": _score(data.trials, data.owner, verdicts["rotated_per_wearer"]),
+            "max_logit_change_any_orientation": float(change.max()) if change.size else 0.0,
+            "upright_error_deg_max": info["upright_error_deg_max"],
+        }
+    return result
+
+
 def train(sisfall_dir: Path, out: Path | None = None, rate_hz: float = 50.0) -> dict[str, object]:
-    """Fit the fall classifier on all trials in `sisfall_dir` and write the parameter file."""
+    """Fit the fall classifier on all trials in `sisfall_dir` and write the parameter file.
+
+    The tilts are measured against each wearer's upright learned from their own walking.
+    """
     data = _load(sisfall_dir, rate_hz)
-    features = fall_features(data.windows, rate_hz)
+    learned, learned_summary = _learned_uprights(data, data.windows, rate_hz)
+    features = fall_features(data.windows, rate_hz, upright=learned)
     labels = _labels(data)
     params = _fit(features, labels)
     target = Path(out) if out is not None else default_fall_params_path()
@@ -158,6 +277,7 @@ def train(sisfall_dir: Path, out: Path | None = None, rate_hz: float = 50.0) -> 
     target.write_text(json.dumps(params.to_dict(), indent=2) + "\n", encoding="utf-8")
     _LOGGER.info("fall parameters written to %s", target)
     subjects = sorted({t.subject for t in data.trials})
+    names = features.names
     return {
         "written": str(target),
         "rate_hz": rate_hz,
@@ -165,22 +285,37 @@ def train(sisfall_dir: Path, out: Path | None = None, rate_hz: float = 50.0) -> 
         "trials": len(data.trials),
         "windows": int(labels.size),
         "fall_windows": int(labels.sum()),
-        "coef": dict(zip(features.names, params.coef.round(4).tolist(), strict=True)),
+        "coef": dict(zip(names, params.coef.round(4).tolist(), strict=True)),
         "intercept": round(params.intercept, 4),
+        "free_coef": dict(zip(names, params.free_coef.round(4).tolist(), strict=True)),
+        "free_intercept": round(params.free_intercept, 4),
+        "learned_upright": learned_summary,
     }
 
 
-def evaluate(sisfall_dir: Path, rate_hz: float = 50.0) -> dict[str, object]:
+def evaluate(
+    sisfall_dir: Path, rate_hz: float = 50.0, *, rotate: str | None = None, seed: int = 0
+) -> dict[str, object]:
     """Evaluate the shipped parameters (never fits) on every trial in `sisfall_dir`."""
     params = load_fall_params()
     data = _load(sisfall_dir, rate_hz)
-    started = time.perf_counter()
-    if data.windows.shape[0]:
-        is_fall = classify_windows(data.windows, rate_hz, params).is_fall
-    else:
-        is_fall = np.zeros(0, dtype=bool)
-    elapsed = time.perf_counter() - started
-    result = _score(data.trials, data.owner, is_fall)
+    scenarios, info = _scenarios(data, rate_hz, rotate, seed)
+    verdicts: dict[str, npt.NDArray[np.bool_]] = {}
+    logits: dict[str, npt.NDArray[np.float64]] = {}
+    elapsed = 0.0
+    for scenario in scenarios:
+        if not data.windows.shape[0]:
+            verdicts[scenario.name] = np.zeros(0, dtype=bool)
+            logits[scenario.name] = np.zeros(0)
+            continue
+        started = time.perf_counter()
+        # The hub's path: windows and the wearer's upright in, verdicts out.
+        batch = classify_windows(scenario.windows, rate_hz, params, upright=scenario.upright)
+        if scenario.name == "as_recorded":
+            elapsed = time.perf_counter() - started
+        verdicts[scenario.name] = batch.is_fall
+        logits[scenario.name] = batch.logit
+    result = _report(data, verdicts, logits, rotate, seed, info)
     result.update(
         {
             "rate_hz": rate_hz,
@@ -210,19 +345,39 @@ def _folds(subjects: Iterable[str], folds: int) -> list[set[str]]:
     return out
 
 
-def cross_validate(sisfall_dir: Path, rate_hz: float = 50.0, folds: int = 5) -> dict[str, object]:
-    """Subject-wise cross-validation: fit on the other folds' subjects, score the held-out ones."""
+def cross_validate(
+    sisfall_dir: Path,
+    rate_hz: float = 50.0,
+    folds: int = 5,
+    *,
+    rotate: str | None = None,
+    seed: int = 0,
+) -> dict[str, object]:
+    """Subject-wise cross-validation: fit on the other folds' subjects, score the held-out ones.
+
+    Every view (as recorded, any orientation, rotated) is fitted and scored the same way on its
+    own features, so a rotated figure is what a model trained and used that way would reach.
+    """
     data = _load(sisfall_dir, rate_hz)
-    features = fall_features(data.windows, rate_hz)
     labels = _labels(data)
     subject_of_window = np.array([data.trials[o].subject for o in data.owner])
-    is_fall = np.zeros(labels.size, dtype=bool)
     fold_sets = _folds({t.subject for t in data.trials}, folds)
-    for held_out in fold_sets:
-        test = np.isin(subject_of_window, sorted(held_out))
-        params = _fit(_subset(features, ~test), labels[~test])
-        is_fall[test] = classify_features(_subset(features, test), params).is_fall
-    result = _score(data.trials, data.owner, is_fall)
+    scenarios, info = _scenarios(data, rate_hz, rotate, seed)
+    verdicts: dict[str, npt.NDArray[np.bool_]] = {}
+    logits: dict[str, npt.NDArray[np.float64]] = {}
+    for scenario in scenarios:
+        features = _features(scenario, rate_hz)
+        is_fall = np.zeros(labels.size, dtype=bool)
+        logit = np.zeros(labels.size)
+        for held_out in fold_sets:
+            test = np.isin(subject_of_window, sorted(held_out))
+            params = _fit(_subset(features, ~test), labels[~test])
+            batch = classify_features(_subset(features, test), params)
+            is_fall[test] = batch.is_fall
+            logit[test] = batch.logit
+        verdicts[scenario.name] = is_fall
+        logits[scenario.name] = logit
+    result = _report(data, verdicts, logits, rotate, seed, info)
     result.update(
         {
             "rate_hz": rate_hz,

@@ -24,7 +24,14 @@ from detectors import (
     load_fall_params,
     trigger_impacts,
 )
-from detectors.fall import FEATURE_NAMES, FallParams, fall_features, fit_fall_classifier
+from detectors.fall import (
+    FEATURE_NAMES,
+    FallParams,
+    fall_features,
+    fit_fall_classifier,
+    learn_upright,
+)
+from simulators.accel import RATE_HZ, labelled_set
 from tests.detectors import signals
 
 PARAMS = load_fall_params()
@@ -60,12 +67,19 @@ def test_hard_daily_activities_are_not_falls(make: object, seed: int) -> None:
 def test_contributions_add_up_to_the_logit() -> None:
     decision = classify_window(signals.fall(), 50.0, PARAMS)
     assert set(decision.contributions) == set(FEATURE_NAMES)
-    total = sum(decision.contributions.values()) + PARAMS.intercept
+    assert not decision.upright_known
+    assert decision.intercept == pytest.approx(PARAMS.free_intercept)
+    total = sum(decision.contributions.values()) + decision.intercept
     assert total == pytest.approx(decision.logit)
+    known = classify_window(signals.fall(), 50.0, PARAMS, upright=signals.UP)
+    assert known.upright_known
+    assert known.intercept == pytest.approx(PARAMS.intercept)
+    assert sum(known.contributions.values()) + known.intercept == pytest.approx(known.logit)
 
 
-def test_rolling_over_in_bed_is_not_a_fall() -> None:
+def test_rolling_over_in_bed_is_not_a_fall_once_the_wearers_upright_is_known() -> None:
     # Lying on the back, rolling onto the side with a small bump: no upright start, no free fall.
+    # Only the wearer's upright says "already lying" (see docs/detectors.md, Limits).
     n = 600
     back = np.array([0.0, 0.0, -1.0])
     side = np.array([1.0, 0.0, 0.0])
@@ -73,9 +87,12 @@ def test_rolling_over_in_bed_is_not_a_fall() -> None:
     window = signals._rotate_towards(back, side, frac)
     window += signals._pulse(n, 250, 2.0, 0.8)[:, None] * np.array([0.6, 0.0, -0.8])
     window += np.random.default_rng(0).normal(0, 0.01, window.shape)
-    decision = classify_window(window, 50.0, PARAMS)
+    decision = classify_window(window, 50.0, PARAMS, upright=signals.UP)
     assert decision.features["tilt_before_deg"] == pytest.approx(90, abs=5)
     assert not decision.is_fall
+    # Without it this small bump is still no fall (it lands soft and slow), but harder rolls
+    # are where the any-orientation coefficients lose specificity (SisFall D14).
+    assert not classify_window(window, 50.0, PARAMS).is_fall
 
 
 def test_batch_gives_the_same_verdicts_as_one_by_one() -> None:
@@ -202,6 +219,8 @@ def test_parameters_round_trip_through_json_bytes_and_path(tmp_path: Path) -> No
         lambda d: d.update(scale=[0.0] * len(d["scale"])),
         lambda d: d.pop("mean"),
         lambda d: d.update(upright=[0, 0, 0]),
+        lambda d: d.update(free_coef=[1.0] * len(d["free_coef"])),  # uses the tilts
+        lambda d: d.update(format="mehr.fall.logistic/1"),  # one coefficient set, fixed mount
     ],
 )
 def test_malformed_parameters_are_refused(mutate: object) -> None:
@@ -250,3 +269,102 @@ def test_any_non_finite_sample_is_a_clear_error(i: int, axis: int, bad: float) -
     window[i, axis] = bad
     with pytest.raises(NonFiniteInput):
         classify_window(window, 50.0, PARAMS)
+
+
+def _rotations(count: int, seed: int) -> np.ndarray:
+    """Uniformly random 3-D rotation matrices (how a sensor may be clipped on), seeded."""
+    from scipy.spatial.transform import Rotation
+
+    return np.asarray(Rotation.random(count, random_state=seed).as_matrix())
+
+
+@pytest.fixture(scope="module")
+def simulated() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Simulated kit windows: every fall kind and every hard daily movement, lie-down included."""
+    windows = labelled_set(per_kind=6, seed=11)
+    return (
+        np.stack([w.samples for w in windows]),
+        np.array([w.is_fall for w in windows]),
+        [w.kind for w in windows],
+    )
+
+
+def test_rotated_falls_and_daily_movements_get_the_same_verdicts_as_unrotated(
+    simulated: tuple[np.ndarray, np.ndarray, list[str]],
+) -> None:
+    windows, is_fall, kinds = simulated
+    assert "lie_down_quickly" in kinds
+    turned = np.einsum("wij,wnj->wni", _rotations(len(windows), seed=3), windows)
+    as_worn = classify_windows(windows, RATE_HZ, PARAMS)
+    rotated = classify_windows(turned, RATE_HZ, PARAMS)
+    assert rotated.is_fall.tolist() == as_worn.is_fall.tolist()
+    np.testing.assert_allclose(rotated.logit, as_worn.logit, atol=1e-6)
+    # And the verdicts are the right ones: every simulated fall, no hard sit, stumble or jump.
+    hard = np.isin(kinds, ["sit_down_hard", "stumble", "small_jump"])
+    assert as_worn.is_fall[is_fall].all()
+    assert not as_worn.is_fall[hard].any()
+
+
+def test_with_the_wearers_upright_rotated_windows_get_the_same_verdicts(
+    simulated: tuple[np.ndarray, np.ndarray, list[str]],
+) -> None:
+    windows, _, _ = simulated
+    turn = _rotations(len(windows), seed=4)
+    turned = np.einsum("wij,wnj->wni", turn, windows)
+    up = np.asarray(signals.UP)
+    as_worn = classify_windows(windows, RATE_HZ, PARAMS, upright=up)
+    rotated = classify_windows(turned, RATE_HZ, PARAMS, upright=turn @ up)
+    assert as_worn.features.known().all()
+    assert rotated.is_fall.tolist() == as_worn.is_fall.tolist()
+    np.testing.assert_allclose(rotated.logit, as_worn.logit, atol=1e-6)
+
+
+def test_a_quick_lie_down_on_a_bed_is_rarely_a_fall_in_any_orientation(
+    simulated: tuple[np.ndarray, np.ndarray, list[str]],
+) -> None:
+    windows, _, kinds = simulated
+    lie = windows[np.array(kinds) == "lie_down_quickly"]
+    turned = np.einsum("wij,wnj->wni", _rotations(len(lie), seed=5), lie)
+    up = np.asarray(signals.UP)
+    unknown = classify_windows(turned, RATE_HZ, PARAMS).is_fall
+    known = classify_windows(lie, RATE_HZ, PARAMS, upright=up).is_fall
+    assert unknown.mean() <= 1 / 6
+    assert known.mean() <= 1 / 6
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_wearers_upright_is_learned_from_walking_however_the_sensor_is_worn(
+    seed: int,
+) -> None:
+    turn = _rotations(1, seed=seed)[0]
+    walk = np.stack([signals.walking(12, seed=seed + k) for k in range(3)]) @ turn.T
+    estimate = learn_upright(walk, 50.0, pre_impact_only=False)
+    assert estimate is not None
+    angle = np.degrees(np.arccos(np.clip(np.dot(estimate.direction, turn @ signals.UP), -1, 1)))
+    assert angle < 3.0
+    assert estimate.blocks >= 6
+    # A window sent for an impact: only the walking before the impact counts.
+    fall = signals.fall(seed=seed) @ turn.T
+    from_window = learn_upright(np.stack([fall, fall]), 50.0)
+    assert from_window is not None
+    assert np.dot(from_window.direction, turn @ signals.UP) > np.cos(np.radians(10))
+
+
+def test_no_walking_means_the_upright_stays_unknown() -> None:
+    lying = np.tile([0.0, 0.0, -1.0], (600, 1)) + np.random.default_rng(1).normal(0, 0.01, (600, 3))
+    assert learn_upright(lying, 50.0, pre_impact_only=False) is None
+    # Sitting on the bed's edge, then a quick lie-down (simulated): sitting still is no walking.
+    lie_downs = labelled_set(per_kind=3, seed=2)
+    lie = np.stack([w.samples for w in lie_downs if w.kind == "lie_down_quickly"])
+    assert learn_upright(lie, 50.0) is None
+
+
+def test_upright_per_window_with_nan_rows_for_unknown_wearers() -> None:
+    windows = np.stack([signals.fall(seed=2), signals.fall(seed=2)])
+    rows = np.array([signals.UP, [np.nan, np.nan, np.nan]])
+    batch = classify_windows(windows, 50.0, PARAMS, upright=rows)
+    assert batch.features.known().tolist() == [True, False]
+    assert batch.decision(0).upright_known
+    assert batch.decision(1).features["tilt_before_deg"] == 0.0
+    with pytest.raises(BadShape):
+        classify_windows(windows, 50.0, PARAMS, upright=np.zeros((3, 3)))

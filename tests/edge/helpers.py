@@ -36,6 +36,8 @@ _KINDS = {
     "door": SensorKind.DOOR,
     "help_button": SensorKind.HELP_BUTTON,
     "fall": SensorKind.FALL,
+    "occupancy": SensorKind.OCCUPANCY,
+    "appliance": SensorKind.APPLIANCE,
     "accelerometer": SensorKind.ACCEL_WINDOW,
 }
 

@@ -158,3 +158,51 @@ def test_im_ok_button_reaches_the_hub_as_an_event(
     finally:
         agent.stop()
         hub.stop()
+
+
+MATS = [
+    {"id": "armchair-mat", "kind": "occupancy", "pin": 23, "room": "living room", "bounce_s": 0},
+    {"id": "bed-mat", "kind": "occupancy", "pin": 24, "room": "bedroom", "bounce_s": 0},
+    {"id": "toilet-flush", "kind": "appliance", "pin": 25, "room": "bathroom", "bounce_s": 0},
+]
+
+
+def test_sitting_lying_and_flushing_reach_the_hub_as_booleans(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str, mock_factory: MockFactory
+) -> None:
+    from hub.store.sqlite import SqliteStore
+
+    config = load_kit_config(_setup(tmp_path, mosquitto, sensors=MATS))
+    db = tmp_path / "hub.db"
+    register(db, HOME, KIT, MATS)
+    hub = start_hub(mosquitto, hub_password, db)
+    agent = EdgeAgent(config, pin_factory=mock_factory)
+    agent.start()
+    try:
+        assert agent.link is not None
+        wait_until(agent.link.connected.is_set, 10, "the agent to connect")
+        mock_factory.pin(23).drive_low()  # she sits down: the mat's switch closes to ground
+        mock_factory.pin(23).drive_high()  # and gets up
+        mock_factory.pin(24).drive_low()  # lies down on the bed
+        mock_factory.pin(25).drive_low()  # flushes the toilet
+        wait_until(lambda: len(stored_events(db)) >= 4, 10, "four events at the hub")
+        store = SqliteStore(db)
+        try:
+            seen = [(e.sensor_id, e.kind, e.value) for e in store.events(HOME)]
+            places = {s.sensor_id: s for s in store.sensor_states(HOME)}
+        finally:
+            store.close()
+        assert sorted(seen, key=str) == sorted(
+            [
+                ("armchair-mat", "occupancy", True),
+                ("armchair-mat", "occupancy", False),
+                ("bed-mat", "occupancy", True),
+                ("toilet-flush", "appliance", True),
+            ],
+            key=str,
+        )
+        assert set(places) == {"armchair-mat", "bed-mat", "toilet-flush"}
+        assert not _alerts(db)  # sitting down is life, not an alarm
+    finally:
+        agent.stop()
+        hub.stop()

@@ -82,7 +82,11 @@ def _mistake(kind: str) -> str:
         ("pin_twice", "sensors", "GPIO17 (sensor 'front-door') is already used by sensor"),
         ("pin_twice_output", "(top level)", "outputs.buzzer_pin: GPIO23 is already used"),
         ("pin_on_spi", "sensors", "SPI0"),
-        ("unknown_kind", "sensors.2", "'motion', 'door', 'help_button', 'fall', 'accelerometer'"),
+        (
+            "unknown_kind",
+            "sensors.2",
+            "'motion', 'door', 'help_button', 'fall', 'occupancy', 'appliance', 'accelerometer'",
+        ),
         ("missing_room", "sensors.1.door.room", "Field required"),
         ("typo_field", "sensors.0.motion.pinn", "Extra inputs are not permitted"),
         ("plain_tcp", "broker", "insecure_plain_tcp"),

@@ -189,3 +189,48 @@ def test_report_command_prints_the_stored_report(
     assert code == 1
     assert "a       hall  motion         00:01:00" in out
     assert "FAIL: never fired: b" in out
+
+
+def test_walk_test_ticks_off_a_mat_when_someone_sits_on_it(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str, mock_factory: MockFactory
+) -> None:
+    import yaml
+
+    template = yaml.safe_load((REPO / "firmware_configs" / "flat-one-room.yaml").read_text())
+    template["sensors"] = [
+        {"id": "armchair-mat", "kind": "occupancy", "pin": 17, "room": "room", "bounce_s": 0},
+        {"id": "bed-mat", "kind": "occupancy", "pin": 27, "room": "room", "bounce_s": 0},
+        {"id": "toilet-flush", "kind": "appliance", "pin": 22, "room": "bathroom"},
+    ]
+    path = tmp_path / "mats.yaml"
+    path.write_text(yaml.safe_dump(template))
+    result = provision_kit(
+        home_id="home-p", kit_id="kit-p", template=path, hub_db=tmp_path / "hub.db",
+        broker_url=mosquitto.url, out_dir=tmp_path / "out", passwd_file=tmp_path / "b" / "passwd",
+        acl_file=tmp_path / "b" / "acl", home_name="Karimova",
+    )
+    agent = _agent_for(tmp_path, mosquitto, result, mock_factory)
+    hub = start_hub(mosquitto, hub_password, tmp_path / "hub.db")
+    clock = ManualClock(datetime.now(UTC))
+    started, cancel = threading.Event(), threading.Event()
+    fired: list[str] = []
+    out: list = []  # type: ignore[type-arg]
+    checker = _checker(tmp_path, out, clock=clock, timeout_s=600, poll_s=0.05, started=started,
+                       cancel=cancel, on_fire=lambda sid, test: fired.append(sid))
+    try:
+        checker.start()
+        assert started.wait(10)
+        mock_factory.pin(17).drive_low()  # the installer sits in the armchair
+        mock_factory.pin(22).drive_low()  # and flushes the toilet; nobody lies on the bed
+        wait_until(lambda: len(fired) == 2, 10, "the armchair mat and the flush seen")
+        clock.advance(601)
+        checker.join(10)
+        report = out[0]
+        assert sorted(fired) == ["armchair-mat", "toilet-flush"]
+        assert report.missing == ["bed-mat"]
+        assert "bed-mat: sit (or lie) on the mat, then get up" in report.render()
+    finally:
+        cancel.set()
+        checker.join(1)
+        agent.stop()
+        hub.stop()

@@ -106,3 +106,71 @@ def test_cross_validation_holds_subjects_out(sisfall: Path) -> None:
     assert result["trials"] == 25
     assert 0.0 <= float(result["sensitivity"]) <= 1.0  # type: ignore[arg-type]
     assert 0.0 <= float(result["specificity"]) <= 1.0  # type: ignore[arg-type]
+
+
+def _same_shape(result: dict[str, object]) -> None:
+    """The keys every falls evaluation has had (the rotation section comes on top)."""
+    for key in ("trials", "falls", "adls", "detected", "false_alarms", "sensitivity",
+                "specificity", "accuracy", "per_activity", "per_group", "missed_falls",
+                "false_alarm_trials", "rate_hz", "windows", "trigger"):
+        assert key in result, key
+
+
+def test_evaluate_under_random_rotations_reports_them_next_to_the_unrotated(
+    sisfall: Path,
+) -> None:
+    result = evaluate(sisfall, rotate="random", seed=3)
+    _same_shape(result)
+    rotation = result["rotation"]
+    assert isinstance(rotation, dict)
+    assert rotation["mode"] == "random"
+    assert rotation["seed"] == 3
+    per_trial, per_wearer = rotation["per_trial"], rotation["per_wearer"]
+    any_orientation = result["any_orientation"]
+    assert isinstance(per_trial, dict) and isinstance(per_wearer, dict)
+    assert isinstance(any_orientation, dict)
+    # Rotating every trial on its own changes no verdict of the any-orientation coefficients...
+    assert per_trial["false_alarm_trials"] == any_orientation["false_alarm_trials"]
+    assert per_trial["missed_falls"] == any_orientation["missed_falls"]
+    assert float(rotation["max_logit_change_any_orientation"]) < 1e-6  # type: ignore[arg-type]
+    # ...and a wearer's upright learned from their rotated walking turns with the sensor.
+    assert float(rotation["upright_error_deg_max"]) < 1.0  # type: ignore[arg-type]
+    assert per_wearer["sensitivity"] == result["sensitivity"] == 1.0
+    assert per_wearer["specificity"] == result["specificity"] == 1.0
+    learned = result["learned_upright"]
+    assert isinstance(learned, dict)
+    assert set(learned) == {"SA01", "SA02", "SE01", "SE06"}
+    assert all(v is not None for v in learned.values())
+    assert "rotation" not in evaluate(sisfall)
+    json.dumps(result)
+
+
+def test_unknown_rotation_mode_is_refused(sisfall: Path) -> None:
+    with pytest.raises(ValueError, match="rotate"):
+        evaluate(sisfall, rotate="sideways")
+
+
+def test_cli_eval_falls_rotate_random_with_seed_prints_the_rotation_section(
+    sisfall: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mehr.cli import main
+
+    argv = ["eval", "falls", "--sisfall", str(sisfall), "--rotate", "random", "--seed", "5"]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["rotation"]["seed"] == 5
+    assert printed["rotation"]["per_trial"]["trials"] == 25
+    _same_shape(printed)
+
+
+def test_cross_validation_under_rotation_fits_and_scores_every_view(sisfall: Path) -> None:
+    result = cross_validate(sisfall, folds=2, rotate="random", seed=1)
+    _same_shape(result)
+    rotation = result["rotation"]
+    assert isinstance(rotation, dict)
+    for view in ("per_trial", "per_wearer"):
+        assert rotation[view]["trials"] == 25
+    # The same features up to rounding, the same fits: the same verdicts.
+    any_orientation = result["any_orientation"]
+    assert isinstance(any_orientation, dict)
+    assert rotation["per_trial"]["false_alarm_trials"] == any_orientation["false_alarm_trials"]

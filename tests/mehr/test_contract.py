@@ -156,3 +156,17 @@ def test_arbitrary_bytes_never_escape_as_anything_but_a_contract_error(payload: 
         parse_message(TOPIC, payload)
     except ContractError as exc:
         assert exc.reason in set(RejectReason)
+
+
+@pytest.mark.parametrize("kind", ["occupancy", "appliance"])
+@pytest.mark.parametrize("value", [True, False])
+def test_mats_and_appliances_take_a_json_boolean(kind: str, value: bool) -> None:
+    _, message = parse_message(TOPIC, _event(kind=kind, value=value))
+    assert message.kind.value == kind and message.value is value
+
+
+@pytest.mark.parametrize("kind", ["occupancy", "appliance"])
+@pytest.mark.parametrize("value", ["true", 1, 0, "on", None])
+def test_mats_and_appliances_refuse_anything_but_a_boolean(kind: str, value: object) -> None:
+    # A mat is a digital input: a kit that sends "true" or 1 has a bug the hub must not paper over.
+    assert _reason(TOPIC, _event(kind=kind, value=value)) is RejectReason.INVALID

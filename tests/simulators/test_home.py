@@ -115,3 +115,29 @@ def test_dropouts_silence_sensors_for_hours() -> None:
     quiet = _events(SensorPhysics(dropouts_per_sensor_30d=30.0, dropout_hours=(6, 6)), days=2)
     loud = _events(SensorPhysics(), days=2)
     assert len(quiet) < len(loud)
+
+
+def test_mats_feel_sitting_down_and_getting_up_and_a_night_across_midnight() -> None:
+    layout = HomeLayout.standard("h", "k", accelerometer=False, occupancy=True)
+    sim = HomeSimulator(layout, ResidentProfile(seed=8))
+    days = [(sim.segments(i), sim.day(i)) for i in range(3)]
+    for segs, events in days:
+        chair = [e for e in events if e.sensor == "mat-chair"]
+        assert chair and all(e.kind is SensorKind.OCCUPANCY for e in chair)
+        values = [e.value for e in chair]
+        assert all(a != b for a, b in itertools.pairwise(values))  # true, false, true, ...
+        for seg in segs:
+            if seg.label == "TV" and seg.place is Place.LIVING and seg.end - seg.start > 600:
+                # In the chair: she gets up only as the sit ends, never in the middle of it.
+                ups = [e.t for e in chair if e.value is False and seg.start <= e.t < seg.end]
+                assert all(seg.end - t <= 5.0 for t in ups)
+        bed = [e for e in events if e.sensor == "mat-bed"]
+        midnight = segs[0].start
+        # Asleep over midnight: the bed mat stays occupied, no edge at 00:00.
+        assert not [e for e in bed if abs(e.t - midnight) < 60]
+    flushes = [e for _, evs in days for e in evs if e.sensor == "flush" and e.value is True]
+    toilets = [s for segs, _ in days for s in segs
+               if s.place is Place.BATHROOM and s.label in ("Toilet", "Bed_to_Toilet")]
+    assert 0.7 * len(toilets) <= len(flushes) <= len(toilets)
+    for f in flushes:  # each flush ends a toilet visit
+        assert any(s.start <= f.t <= s.end for s in toilets)

@@ -62,3 +62,47 @@ def test_drift_makes_waking_later_and_nights_busier_over_weeks() -> None:
         s.label == "Bed_to_Toilet" and s.place is Place.BATHROOM for _, d in days[-14:] for s in d
     )
     assert visits_last > 2 * visits_first
+
+
+def _month(seed: int) -> tuple[object, float, float, list]:  # type: ignore[type-arg]
+    from simulators.compare import activations_of, figures
+    from simulators.home import HomeLayout, HomeSimulator
+
+    layout = HomeLayout.standard("h", "k", accelerometer=False, occupancy=True, timezone="UTC")
+    sim = HomeSimulator(layout, ResidentProfile(seed=seed), start=date(2026, 3, 1))
+    acts = activations_of(sim.days(31))
+    lo, hi = sim.day_start(1), sim.day_start(31)
+    return figures(acts, lo, hi), lo, hi, acts
+
+
+DAYTIME = ("morning", "afternoon", "evening")
+
+
+def test_a_resident_sits_still_for_hours_as_real_residents_do() -> None:
+    # A real home (issue 11) has 3.8 daytime motion silences over 60 min a day and 1.2 over
+    # 120 min (TV, naps in a chair, reading); the old resident had 0.45 and 0.17.
+    for seed in (0, 1):
+        fig, *_ = _month(seed)
+        over_60 = sum(fig.motion_silences[(b, 60)] for b in DAYTIME)  # type: ignore[attr-defined]
+        over_120 = sum(fig.motion_silences[(b, 120)] for b in DAYTIME)  # type: ignore[attr-defined]
+        assert 3.8 * 0.7 <= over_60 <= 3.8 * 1.3, over_60
+        assert 1.2 * 0.5 <= over_120 <= 1.2 * 1.3, over_120
+
+
+def test_every_night_has_a_quiet_stretch_of_over_an_hour() -> None:
+    from simulators.compare import _gaps, _merge
+
+    _, lo, _, acts = _month(2)
+    motion = _merge((a.start, a.end) for a in acts if a.kind == "motion")
+    gaps = _gaps(motion, lo, lo + 30 * 86400.0)
+    for night in range(30):
+        n0, n1 = lo + night * 86400.0 - 2 * 3600.0, lo + night * 86400.0 + 7 * 3600.0
+        assert any(b - a >= 3600.0 and a < n1 and b > n0 for a, b in gaps), f"night {night}"
+
+
+def test_sitting_in_the_armchair_is_a_silence_of_motion_not_of_life() -> None:
+    fig, *_ = _month(0)
+    motion = sum(fig.motion_silences[(b, 60)] for b in DAYTIME)  # type: ignore[attr-defined]
+    life = sum(fig.life_silences[(b, 60)] for b in DAYTIME)  # type: ignore[attr-defined]
+    assert motion > 2.5
+    assert life < 0.2  # the mats (and the flush) say she is there
