@@ -620,6 +620,7 @@ class FleetResult:
     transport: str = "raw"
     cpu_s: float = 0.0  # the workers' CPU time (user + system)
     per_second: list[int] = field(default_factory=list)
+    started_at: float = 0.0  # the common start, Unix time (wall clock)
 
     @property
     def messages(self) -> int:
@@ -701,7 +702,7 @@ class _WorkerSpec:
     speed: float
     wall_seconds: float
     slice_s: float
-    start: datetime
+    start: datetime | None  # None: the wall clock at the common start
 
 
 def _open(spec: _WorkerSpec, c: int) -> Publisher:
@@ -718,7 +719,7 @@ def _open(spec: _WorkerSpec, c: int) -> Publisher:
 
 
 def _play(
-    spec: _WorkerSpec, model: FleetModel, pubs: list[Publisher], wall0: float
+    spec: _WorkerSpec, model: FleetModel, pubs: list[Publisher], wall0: float, start: datetime
 ) -> dict[str, Any]:
     """Play the schedule from the common start `wall0` (monotonic); publish and pump."""
     n_pubs = len(pubs)
@@ -744,7 +745,7 @@ def _play(
                 pub.pump(wait / n_pubs)
             continue
         max_lag = max(max_lag, target_v - done_v - slice_s * speed)
-        e, b = model.slice(done_v, target_v, spec.start, send)
+        e, b = model.slice(done_v, target_v, start, send)
         events += e
         beats += b
         done_v = target_v
@@ -771,7 +772,9 @@ def _play(
     }
 
 
-def _worker_main(spec: _WorkerSpec, ready: Any, go: Any, start_at: Any, results: Any) -> None:
+def _worker_main(
+    spec: _WorkerSpec, ready: Any, go: Any, start_at: Any, start_wall: Any, results: Any
+) -> None:
     """A worker process: connect, say ready, wait for the common start, play, report."""
     try:
         model = FleetModel(
@@ -780,8 +783,9 @@ def _worker_main(spec: _WorkerSpec, ready: Any, go: Any, start_at: Any, results:
         pubs = [_open(spec, c) for c in range(spec.connections)]
         ready.put(spec.index)
         go.wait()
+        begin = spec.start or datetime.fromtimestamp(start_wall.value, UTC)
         cpu0 = os.times()
-        out = _play(spec, model, pubs, start_at.value)
+        out = _play(spec, model, pubs, start_at.value, begin)
         cpu1 = os.times()
         out["cpu_s"] = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
         out["index"] = spec.index
@@ -813,17 +817,25 @@ def run_fleet(
     window: int = 1000,
     slice_s: float = 0.1,
     start: datetime | None = None,
+    wall_clock: bool = False,
 ) -> FleetResult:
     """Play `homes` homes for `wall_seconds` at `speed` x, split over `workers` processes.
 
     Each worker owns every `workers`-th home and `connections` connections of its own; all
     start on one monotonic instant. The result counts what the broker acknowledged.
+    Virtual time starts at `start` (default: a Monday 08:00 in Tashkent), or with
+    `wall_clock` at the wall clock's time of the common start, so that at speed 1 an event's
+    time stamp is the moment it is published (give `slice_s` small: an event is stamped at
+    most one slice before it is sent).
     """
+    if wall_clock and start is not None:
+        raise ValueError("give either start or wall_clock, not both")
     ctx = mp.get_context("spawn")  # no threads or sockets inherited from this process
     ready, results = ctx.Queue(), ctx.Queue()
     go = ctx.Event()
     start_at = ctx.Value("d", 0.0)
-    begin = start or _DEFAULT_START
+    start_wall = ctx.Value("d", 0.0)
+    begin = None if wall_clock else (start or _DEFAULT_START)
     procs = []
     for w in range(workers):
         spec = _WorkerSpec(
@@ -832,7 +844,7 @@ def run_fleet(
             slice_s, begin,
         )  # fmt: skip
         proc = ctx.Process(
-            target=_worker_main, args=(spec, ready, go, start_at, results), daemon=True
+            target=_worker_main, args=(spec, ready, go, start_at, start_wall, results), daemon=True
         )
         proc.start()
         procs.append(proc)
@@ -840,6 +852,7 @@ def run_fleet(
         for _ in range(workers):
             ready.get(timeout=120)
         # Everyone connected: start together a moment from now.
+        start_wall.value = time.time() + 0.2
         start_at.value = time.monotonic() + 0.2
         go.set()
         outs = [results.get(timeout=wall_seconds + 180) for _ in range(workers)]
@@ -868,4 +881,5 @@ def run_fleet(
         transport=transport,
         cpu_s=sum(o["cpu_s"] for o in outs),
         per_second=per_second,
+        started_at=start_wall.value,
     )

@@ -1,0 +1,776 @@
+"""Capacity benchmark (issue 12): the real hub as its own process under a fleet of homes.
+
+    .venv/bin/python bench/capacity.py --homes N [--minutes M] [--json]
+
+What runs, all on loopback, all started and stopped here:
+- Mosquitto with the shipped broker config (firmware_configs/mosquitto/mehr.conf: its queue,
+  in-flight and packet limits, persistence) on a free port instead of TLS, with a password file
+  and ACLs from hub/broker_auth.py: the hub's own user, and one load user that may write every
+  home (one connection per kit would take 10,000 connections; see simulators/fleet.py).
+- The hub exactly as an operator runs it: `mehr hub --config hub.yaml`, with the shipped
+  defaults (FULL sync, batch size, receive maximum, a routine scan every 60 s) and an alerts
+  config whose every contact is a json:// webhook on loopback (bench/capacity_probes.py), in a
+  process of its own that timestamps each notification as it arrives.
+- Before the hub starts: N homes registered, each with 15 days of history and a routine learned
+  by the hub's own scanner (bench/capacity_history.py). The stored routines are dated so they
+  all go stale `--relearn-after-s` into the run, as routines learned in one pass do every 6 h
+  in production: the hub then re-learns every home in one pass during the run.
+- The fleet model (simulators/fleet.py, `run_fleet`, two worker processes) at speed 1 on the
+  wall clock for M minutes: about one event per home per 20 s while awake plus a heartbeat per
+  kit per minute; and a help press every few seconds from a random home (each home at most
+  once, so each press opens its own alert).
+
+Measured from outside: publish -> committed from the events' rows (stored_at minus the event's
+own time stamp, which the fleet writes at most one 20 ms slice before publishing; stored_at is
+the hub's clock when it wrote the batch, just before its COMMIT), help press -> the webhook's
+arrival time, scan passes from the `scans` counter of the hub's /stats (a pass is the time
+between two counts minus the 60 s wait), CPU and RSS from /proc/<hub pid>. Progress lines go
+to stdout as it runs; the last line is one JSON object. Every process started here is stopped
+on the way out, also on Ctrl-C or a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+import yaml
+
+# Run as a script, bench/ would be first on sys.path and bench/detectors.py would shadow the
+# package; the project root goes there instead, so bench's helpers import as `bench.…`.
+_ROOT = Path(__file__).resolve().parents[1]
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
+sys.path.insert(0, str(_ROOT))
+
+from bench.capacity_history import (  # noqa: E402 - after the sys.path fix above
+    HELP_SENSOR,
+    HistorySpec,
+    expire_routines_at,
+    home_ids,
+    load_fleet_homes,
+    prelearn_routines,
+)
+from bench.capacity_probes import (  # noqa: E402
+    DbLatencyProbe,
+    StatsProbe,
+    WebhookSink,
+)
+from hub.broker_auth import BrokerUser, acl_text, hub_acl_rules, password_line  # noqa: E402
+from hub.routine_scan import ScanSettings  # noqa: E402
+from mehr.contract import TOPIC_ROOT, SensorKind, TopicKind, topic_for  # noqa: E402
+from simulators.fleet import (  # noqa: E402
+    FleetResult,
+    QosOnePublisher,
+    event_payload,
+    run_fleet,
+    wire_time,
+)
+
+_LOGGER = logging.getLogger("bench.capacity")
+_MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+_BROKER_CONF = _ROOT / "firmware_configs" / "mosquitto" / "mehr.conf"
+# Lines of the shipped broker config that name the production machine (TLS files, system
+# paths, the fixed ports): replaced by loopback equivalents; every limit is kept as shipped.
+_MACHINE_KEYS = (
+    "listener", "protocol", "cafile", "certfile", "keyfile", "tls_version", "password_file",
+    "acl_file", "persistence_location", "log_dest", "require_certificate",
+)  # fmt: skip
+_PRESS_EPOCH = 2  # the help presser's own outbox (the fleet publishes as epoch 1)
+_HUB_USER = "mehr-hub"
+_LOAD_USER = "fleet-load"
+
+
+def progress(message: str, *args: object) -> None:
+    """One progress line on stdout (the JSON summary is always the last line)."""
+    text = message % args if args else message
+    print(f"[{datetime.now(UTC):%H:%M:%S}Z] {text}", flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _percentile_ms(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    return round(float(np.percentile(np.asarray(values), q, method="higher")) * 1000, 1)
+
+
+def _load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+class Child:
+    """A process started here, in its own session, stopped (then killed) on the way out."""
+
+    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None):
+        self.name = name
+        self._log = log.open("ab")
+        self.proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        """True while it runs."""
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM, wait, then SIGKILL; always closes its log."""
+        try:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    _LOGGER.warning("%s did not stop in %.0f s: killing it", self.name, timeout)
+                    self.proc.kill()
+                    self.proc.wait(timeout=10)
+        finally:
+            self._log.close()
+
+
+def _broker_config(workdir: Path, port: int, users: list[BrokerUser]) -> Path:
+    """The shipped Mosquitto config, moved onto loopback `port` and into `workdir`."""
+    (workdir / "passwd").write_text(
+        "".join(password_line(u.username, u.password) + "\n" for u in users)
+    )
+    (workdir / "acl").write_text(acl_text(users))
+    kept = []
+    for line in _BROKER_CONF.read_text().splitlines():
+        key = line.strip().lstrip("#").strip().split(" ", 1)[0]
+        if key in _MACHINE_KEYS:
+            continue
+        kept.append(line)
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(
+        "\n".join(
+            [
+                f"# {_BROKER_CONF.relative_to(_ROOT)} on loopback for bench/capacity.py",
+                # As root, mosquitto would drop to the "mosquitto" user and could not write here.
+                f"user {getpass.getuser()}",
+                *kept,
+                f"password_file {workdir / 'passwd'}",
+                f"acl_file {workdir / 'acl'}",
+                f"persistence_location {workdir}/",
+                f"log_dest file {workdir / 'mosquitto.log'}",
+                f"listener {port} 127.0.0.1",
+                "",
+            ]
+        )
+    )
+    return conf
+
+
+def _wait_listening(port: int, child: Child, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise RuntimeError(f"{child.name} exited with {child.proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)  # waiting for a real process to listen
+    raise RuntimeError(f"{child.name} did not listen on {port} within {timeout:.0f} s")
+
+
+# -- configuration written for the hub ----------------------------------------------------------
+
+
+def _alerts_config(homes: int, webhook_url: str) -> dict[str, Any]:
+    """Every mahalla's on-call worker is one person whose only contact is the webhook."""
+    mahallas = sorted({f"Mahalla {i % 40:02d}" for i in range(homes)})
+    return {
+        "district": {"name": "Capacity bench", "timezone": "Asia/Tashkent", "supervisor": "sw"},
+        "mahallas": [
+            {"name": m, "rota": [{"person": "sw", "start": "00:00", "end": "00:00"}]}
+            for m in mahallas
+        ],
+        "people": [
+            {"id": "sw", "name": "Aziza", "languages": ["en"], "methods": [{"url": webhook_url}]}
+        ],
+        "homes": [
+            {"home": home_ids(i)[0], "resident": f"Opa {i}", "address": home_ids(i)[0]}
+            for i in range(homes)
+        ],
+        "policies": {
+            s: {"steps": [{"after_s": 0, "notify": ["on_call"]}]}
+            for s in ("critical", "high", "medium", "low")
+        },
+    }
+
+
+def _hub_config(
+    workdir: Path, broker_port: int, stats_port: int, hub_password: str, scan_interval_s: float
+) -> Path:
+    (workdir / "hub.password").write_text(hub_password)
+    (workdir / "alerts.secret").write_text(secrets.token_urlsafe(48))
+    settings: dict[str, Any] = {
+        "mqtt_url": f"mqtt://127.0.0.1:{broker_port}",
+        "mqtt_username": _HUB_USER,
+        "mqtt_password_file": str(workdir / "hub.password"),
+        "db_path": str(workdir / "hub.db"),
+        "stats_port": stats_port,
+        "alerts_config": str(workdir / "alerts.yaml"),
+        "alerts_secret_file": str(workdir / "alerts.secret"),
+    }
+    if scan_interval_s != 60.0:  # left at the shipped default unless asked (the short test)
+        settings["scan_interval_s"] = scan_interval_s
+    path = workdir / "hub.yaml"
+    path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return path
+
+
+# -- help presses -------------------------------------------------------------------------------
+
+
+@dataclass
+class Press:
+    """One help press: which home, and when it was published (Unix time)."""
+
+    home: str
+    kit: str
+    at: float
+
+
+class Presser:
+    """Presses the help button of a random home every few seconds, from its own connection."""
+
+    def __init__(
+        self, homes: int, port: int, password: str, every_s: float, seed: int
+    ) -> None:
+        self.every_s = every_s
+        self.rng = np.random.default_rng([seed, 12])
+        self.order = [int(i) for i in self.rng.permutation(homes)]
+        self.pub = QosOnePublisher(
+            "127.0.0.1", port, "bench-presser", username=_LOAD_USER, password=password
+        )
+        self.presses: list[Press] = []
+
+    def run_until(self, done: threading.Event) -> None:
+        """Press until `done` is set (or every home has pressed once)."""
+        next_at = time.monotonic() + self.every_s * self.rng.uniform(0.5, 1.5)
+        while not done.is_set() and len(self.presses) < len(self.order):
+            self.pub.pump(0.05)
+            if time.monotonic() < next_at:
+                continue
+            home, kit = home_ids(self.order[len(self.presses)])
+            topic = topic_for(home, kit, TopicKind.EVENTS).encode()
+            now = datetime.now(UTC)
+            payload = event_payload(
+                kit, _PRESS_EPOCH, 1, HELP_SENSOR, SensorKind.HELP_BUTTON, "pressed",
+                wire_time(now),
+            )  # fmt: skip
+            self.pub.publish(len(topic).to_bytes(2, "big") + topic, payload)
+            self.pub.pump(0.0)
+            self.presses.append(Press(home, kit, now.timestamp()))
+            next_at += self.every_s * self.rng.uniform(0.5, 1.5)
+        self.pub.drain(10.0)
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.pub.close()
+
+
+def _answered_homes(notes: list[tuple[float, str]]) -> dict[str, float]:
+    """Home -> arrival of the first help notification naming it."""
+    first: dict[str, float] = {}
+    for at, body in notes:
+        try:
+            text = json.loads(body).get("message", "")
+        except ValueError:
+            text = body
+        if "Help button" not in text:
+            continue
+        for home in re.findall(r"fleet-\d+", text):
+            first.setdefault(home, at)
+    return first
+
+
+def _match_help(
+    presses: list[Press], notes: list[tuple[float, str]], give_up_at: float
+) -> tuple[list[float], int]:
+    """Press -> first help notification naming its home; a press never answered counts as
+    the time waited until `give_up_at` (a lower bound). Returns latencies and how many missed."""
+    first = _answered_homes(notes)
+    latencies, missed = [], 0
+    for press in presses:
+        arrived = first.get(press.home)
+        if arrived is None:
+            missed += 1
+            latencies.append(give_up_at - press.at)
+        else:
+            latencies.append(arrived - press.at)
+    return latencies, missed
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """The command line."""
+
+    homes: int
+    minutes: float
+    json: bool
+    press_every_s: float
+    relearn_after_s: float | None
+    scan_interval_s: float
+    history_days: float
+    history_bursts_per_hour: float
+    workers: int
+    seed: int
+    drain_s: float
+    workdir: Path | None
+    keep: bool
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _workdir(opts: Options) -> Iterator[Path]:
+    path = opts.workdir or Path(tempfile.mkdtemp(prefix="mehr-capacity-"))
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    finally:
+        if not opts.keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _analyse_scans(
+    stats: StatsProbe, hub_up_at: float, interval_s: float, homes: int, run_end: float
+) -> dict[str, Any]:
+    """Scan passes from the `scans` counter; the re-learn pass is the one in which
+    `routines_learned` grew by at least half the homes."""
+    ends = stats.pass_ends()
+    learned_at_end = {}
+    for at, body, _ in stats.samples:
+        learned_at_end[at] = body.get("routines_learned", 0)
+    passes: list[tuple[float, float, int]] = []  # (start, end, routines learned in it)
+    start = hub_up_at + interval_s
+    prev_learned = 0
+    for end in ends:
+        learned = learned_at_end[end]
+        passes.append((start, end, learned - prev_learned))
+        prev_learned = learned
+        start = end + interval_s
+    relearn = next((p for p in passes if p[2] >= homes / 2), None)
+    relearn_open = None
+    if relearn is None:
+        last_learned = stats.samples[-1][1].get("routines_learned", 0) if stats.samples else 0
+        if last_learned - prev_learned > 0:  # the re-learn pass had begun and not finished
+            relearn_open = (start, run_end, last_learned - prev_learned)
+    # Pass ends are seen at the next poll, so a short pass can come out slightly negative.
+    normal = [max(0.0, end - begin) for begin, end, learned in passes[1:] if learned < homes / 2]
+    return {
+        "passes": [(b, round(e - b, 2), n) for b, e, n in passes],
+        "scan_pass_s": round(float(np.median(normal)), 2) if normal else None,
+        "first_pass_s": round(max(0.0, passes[0][1] - passes[0][0]), 2) if passes else None,
+        "relearn": relearn or relearn_open,
+        "relearn_finished": relearn is not None,
+    }
+
+
+def run(opts: Options) -> dict[str, Any]:
+    """Set everything up, run the fleet, measure, tear down; return the summary."""
+    minutes_s = opts.minutes * 60.0
+    relearn_after = (
+        opts.relearn_after_s
+        if opts.relearn_after_s is not None
+        else max(1.5 * opts.scan_interval_s, 0.3 * minutes_s)
+    )
+    if relearn_after + opts.scan_interval_s > minutes_s:
+        progress("warning: routines go stale too late for a re-learn inside the run")
+    with contextlib.ExitStack() as stack:
+        work = stack.enter_context(_workdir(opts))
+        progress("workdir %s; load average %s", work, _load_average())
+        # -- homes, history, routines (before any server runs: a quiet machine for the load)
+        t0 = time.monotonic()
+        history_end = datetime.now(UTC)
+        rows = load_fleet_homes(
+            work / "hub.db",
+            opts.homes,
+            history_end,
+            HistorySpec(opts.history_days, opts.history_bursts_per_hour, opts.seed),
+            workers=opts.workers,
+        )
+        progress(
+            "%d homes registered, %d history rows (%.1f days) in %.0f s",
+            opts.homes, rows, opts.history_days, time.monotonic() - t0,
+        )  # fmt: skip
+        t1 = time.monotonic()
+        learned = prelearn_routines(work / "hub.db", history_end)
+        progress(
+            "%d routines learned by the hub's scanner in %.0f s", learned, time.monotonic() - t1
+        )
+        db_bytes = sum(p.stat().st_size for p in work.glob("hub.db*"))
+
+        # -- broker, webhook, hub
+        sink = WebhookSink()
+        stack.callback(sink.stop)
+        hub_password = secrets.token_urlsafe(16)
+        load_password = secrets.token_urlsafe(16)
+        users = [
+            BrokerUser(_HUB_USER, hub_password, hub_acl_rules()),
+            BrokerUser(_LOAD_USER, load_password, (f"topic write {TOPIC_ROOT}/#",)),
+        ]
+        broker_port = _free_port()
+        conf = _broker_config(work, broker_port, users)
+        broker = Child("mosquitto", [_MOSQUITTO, "-c", str(conf)], work / "mosquitto.out")
+        stack.callback(broker.stop)
+        _wait_listening(broker_port, broker, 15)
+        (work / "alerts.yaml").write_text(yaml.safe_dump(_alerts_config(opts.homes, sink.url)))
+        stats_port = _free_port()
+        hub_yaml = _hub_config(work, broker_port, stats_port, hub_password, opts.scan_interval_s)
+        # Stale together `relearn_after` from now, as a pass's routines are 6 h after it.
+        expire_at = datetime.now(UTC) + timedelta(seconds=relearn_after)
+        expire_routines_at(work / "hub.db", expire_at, ScanSettings().relearn_every)
+        mehr = str(Path(sys.executable).with_name("mehr"))
+        hub = Child("hub", [mehr, "hub", "--config", str(hub_yaml)], work / "hub.log")
+        stack.callback(hub.stop)
+        stats = StatsProbe(f"http://127.0.0.1:{stats_port}/stats", hub.pid)
+        deadline = time.monotonic() + 120
+        while True:
+            sample = stats.sample() if hub.alive() else None
+            if sample is not None and sample[1].get("broker_connected"):
+                break
+            if not hub.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the hub did not come up; see {work / 'hub.log'}")
+            time.sleep(0.2)  # waiting for a real process to start
+        hub_up_at = time.time()
+        progress("hub pid %d up (stats on %d), broker on %d", hub.pid, stats_port, broker_port)
+        with sqlite3.connect(f"file:{work / 'hub.db'}?mode=ro", uri=True) as db:
+            last_id = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+        dbprobe = DbLatencyProbe(work / "hub.db", last_id)
+        dbprobe.start()
+        stack.callback(dbprobe.stop)
+        stats.start()
+        stack.callback(stats.stop)
+        before = stats.sample()
+
+        # -- the fleet (in a thread: run_fleet blocks) and the presses (here)
+        fleet_out: dict[str, Any] = {}
+        fleet_done = threading.Event()
+
+        def play() -> None:
+            try:
+                fleet_out["result"] = run_fleet(
+                    opts.homes, "127.0.0.1", broker_port, workers=opts.workers, speed=1.0,
+                    wall_seconds=minutes_s, seed=opts.seed, username=_LOAD_USER,
+                    password=load_password, mqtt_v5=True, slice_s=0.02, wall_clock=True,
+                )  # fmt: skip
+            except BaseException as exc:  # reported by the main thread
+                fleet_out["error"] = exc
+            finally:
+                fleet_done.set()
+
+        presser = Presser(opts.homes, broker_port, load_password, opts.press_every_s, opts.seed)
+        stack.callback(presser.close)
+        fleet_thread = threading.Thread(target=play, name="bench-fleet", daemon=True)
+        fleet_thread.start()
+        progress(
+            "fleet: %d homes at speed 1 for %.1f min; help press every ~%.0f s; "
+            "routines go stale at %s",
+            opts.homes, opts.minutes, opts.press_every_s, f"{expire_at:%H:%M:%S}Z",
+        )  # fmt: skip
+        reporter = threading.Thread(
+            target=_report_progress, args=(stats, fleet_done, opts.homes), daemon=True
+        )
+        reporter.start()
+        presser.run_until(fleet_done)
+        fleet_thread.join(timeout=minutes_s + 300)
+        if "error" in fleet_out:
+            raise RuntimeError(f"the fleet failed: {fleet_out['error']!r}")
+        result: FleetResult = fleet_out["result"]
+        fleet_end = result.started_at + result.wall_s
+        end_sample = stats.sample()
+        hub_alive_at_end = hub.alive()
+
+        # -- let the hub catch up (bounded), collect notifications
+        offered = result.messages + len(presser.presses)
+        drained_at = None
+        drain_deadline = time.monotonic() + opts.drain_s
+        while time.monotonic() < drain_deadline:
+            s = stats.sample()
+            if s is not None and _taken_in(s[1]) >= offered:
+                drained_at = time.time()
+                break
+            time.sleep(0.5)  # waiting for a real process to catch up
+        give_up = time.monotonic() + min(opts.drain_s, 30.0)
+        while time.monotonic() < give_up:
+            notes = sink.collect()
+            answered = _answered_homes(notes)
+            if all(p.home in answered for p in presser.presses):
+                break
+            time.sleep(0.5)  # waiting for notifications still on their way
+        final = stats.sample()
+        dbprobe.stop()
+        stats.stop()
+        notes = sink.collect()
+        hub.stop()
+        broker.stop()
+        logs = {
+            "broker_drop_warnings": _count_lines(work / "mosquitto.log", "dropped"),
+            "hub_log_errors": _count_lines(work / "hub.log", "ERROR"),
+        }
+
+    # -- figures (everything above has been stopped)
+    return _summary(
+        opts, result, before, end_sample, final, stats, dbprobe, presser, notes, hub_up_at,
+        fleet_end, drained_at, offered, relearn_after, rows, db_bytes, hub_alive_at_end,
+        work, logs,
+    )  # fmt: skip
+
+
+def _taken_in(stats: dict[str, Any]) -> int:
+    """Messages the hub has finished with: stored, duplicate, kit state or rejected. (Its
+    `received` counter counts a batch again each time a failed COMMIT is retried.)"""
+    counts = ("stored", "duplicates", "heartbeats", "availability", "rejected_total")
+    return int(sum(stats.get(name, 0) for name in counts))
+
+
+def _count_lines(path: Path, word: str) -> int:
+    """Lines of a log file that contain `word` (0 if there is no such file)."""
+    try:
+        with path.open(errors="replace") as log:
+            return sum(1 for line in log if word in line)
+    except OSError:
+        return 0
+
+
+def _report_progress(stats: StatsProbe, done: threading.Event, homes: int) -> None:
+    last = None
+    while not done.wait(15.0):
+        if not stats.samples:
+            continue
+        at, body, proc = stats.samples[-1]
+        if last is not None:
+            rate = (body.get("stored", 0) + body.get("heartbeats", 0) - last[0]) / (at - last[1])
+            cpu = (proc.cpu_s - last[2]) / (at - last[1])
+            progress(
+                "hub: %.0f msg/s stored, inbox %d, scans %d, routines learned %d, "
+                "%.2f cores, RSS %d MB, load %s",
+                rate, body.get("queue_depth", 0), body.get("scans", 0),
+                body.get("routines_learned", 0), cpu, proc.rss_kb // 1024, _load_average(),
+            )  # fmt: skip
+        last = (body.get("stored", 0) + body.get("heartbeats", 0), at, proc.cpu_s)
+
+
+def _summary(
+    opts: Options,
+    result: FleetResult,
+    before: Any,
+    end_sample: Any,
+    final: Any,
+    stats: StatsProbe,
+    dbprobe: DbLatencyProbe,
+    presser: Presser,
+    notes: list[tuple[float, str]],
+    hub_up_at: float,
+    fleet_end: float,
+    drained_at: float | None,
+    offered: int,
+    relearn_after: float,
+    rows: int,
+    db_bytes: int,
+    hub_alive: bool,
+    work: Path,
+    logs: dict[str, int],
+) -> dict[str, Any]:
+    def handled(sample: Any) -> int:
+        body = sample[1] if sample else {}
+        return int(body.get("stored", 0) + body.get("heartbeats", 0))
+
+    # Stored rate over the fleet's own window, from the samples nearest its ends.
+    window = [s for s in stats.samples if result.started_at <= s[0] <= fleet_end + 0.5]
+    if len(window) >= 2:
+        stored_per_s = (handled(window[-1]) - handled(window[0])) / (window[-1][0] - window[0][0])
+    else:
+        stored_per_s = 0.0
+    taken_in_end = _taken_in(end_sample[1]) if end_sample else 0
+    scans = _analyse_scans(
+        stats, hub_up_at, opts.scan_interval_s, opts.homes, final[0] if final else fleet_end
+    )
+    give_up_at = notes[-1][0] if notes else time.time()
+    latencies, missed = _match_help(presser.presses, notes, max(give_up_at, time.time()))
+    during: list[float] = []
+    stored_during: list[float] = []
+    if scans["relearn"] is not None:
+        begin, end, _ = scans["relearn"]
+        during = [
+            lat for p, lat in zip(presser.presses, latencies, strict=True) if begin <= p.at <= end
+        ]
+        stored_during = [
+            lat
+            for at, lat in zip(dbprobe.stored_at, dbprobe.latencies_s, strict=True)
+            if begin <= at <= end
+        ]
+    help_kinds = sum(1 for _, b in notes if "Help button" in b)
+    cpu_window = [s for s in stats.samples if result.started_at <= s[0] <= fleet_end + 0.5]
+    if len(cpu_window) >= 2:
+        p0, p1 = cpu_window[0][2], cpu_window[-1][2]
+        hub_cpu = (p1.cpu_s - p0.cpu_s) / (p1.at - p0.at)
+    else:
+        hub_cpu = 0.0
+    last_proc = end_sample[2] if end_sample else None
+    rss_kb = last_proc.rss_kb if last_proc else 0
+    relearn = scans["relearn"]
+    return {
+        "homes": opts.homes,
+        "minutes": opts.minutes,
+        "offered_per_s": round(offered / result.wall_s, 1),
+        "stored_per_s": round(stored_per_s, 1),
+        "backlog_end": offered - taken_in_end,
+        "stored_p50_ms": _percentile_ms(dbprobe.latencies_s, 50),
+        "stored_p99_ms": _percentile_ms(dbprobe.latencies_s, 99),
+        "stored_max_ms": _percentile_ms(dbprobe.latencies_s, 100),
+        "stored_events": len(dbprobe.latencies_s),
+        "stored_p99_during_relearn_ms": _percentile_ms(stored_during, 99),
+        "help_presses": len(presser.presses),
+        "help_missed": missed,
+        "help_p50_ms": _percentile_ms(latencies, 50),
+        "help_p99_ms": _percentile_ms(latencies, 99),
+        "help_max_ms": _percentile_ms(latencies, 100),
+        "help_during_relearn": len(during),
+        "help_p99_during_relearn_ms": _percentile_ms(during, 99),
+        "scan_pass_s": scans["scan_pass_s"],
+        "first_scan_pass_s": scans["first_pass_s"],
+        "relearn_pass_s": round(max(0.0, relearn[1] - relearn[0]), 1) if relearn else None,
+        "relearn_finished": scans["relearn_finished"],
+        "relearn_started_after_s": (
+            round(relearn[0] - result.started_at, 1) if relearn else None
+        ),
+        "routines_stale_after_s": round(relearn_after, 1),  # after the hub was launched
+        # (start, duration, routines learned) of each pass, start in s since the fleet began
+        "scan_passes": [
+            (round(b - result.started_at, 1), max(0.0, d), n) for b, d, n in scans["passes"]
+        ],
+        "hub_cpu_cores": round(hub_cpu, 3),
+        "rss_mb": round(rss_kb / 1024, 1),
+        "peak_rss_mb": round(last_proc.peak_rss_kb / 1024, 1) if last_proc else None,
+        "rss_per_home_kb": round(rss_kb / opts.homes, 2),
+        "hub_ingest_latency_at_end": (final[1].get("ingest_latency") if final else None),
+        "hub_queue_depth_end": end_sample[1].get("queue_depth") if end_sample else None,
+        "caught_up_after_s": round(drained_at - fleet_end, 1) if drained_at else None,
+        "hub_alive": hub_alive,
+        "notifications": len(notes),
+        "notifications_other_than_help": len(notes) - help_kinds,
+        "rejected": final[1].get("rejected_total") if final else None,
+        **logs,
+        "fleet": {
+            "events": result.events,
+            "heartbeats": result.heartbeats,
+            "acked_by_broker": result.acked,
+            "max_lag_s": round(result.max_lag_s, 2),
+            "wall_s": round(result.wall_s, 1),
+            "workers_cpu_s": round(result.cpu_s, 1),
+        },
+        "history_rows": rows,
+        "history_days": opts.history_days,
+        "db_mb_before_run": round(db_bytes / 1e6),
+        "scan_interval_s": opts.scan_interval_s,
+        "load_average_end": _load_average(),
+        "cores": os.cpu_count(),
+        "workdir_kept": str(work) if opts.keep else None,
+    }
+
+
+def _parse(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--homes", type=int, required=True)
+    parser.add_argument("--minutes", type=float, default=10.0, help="fleet run time (default 10)")
+    parser.add_argument("--json", action="store_true", help="last line: the JSON summary only")
+    parser.add_argument("--press-every-s", type=float, default=3.0)
+    parser.add_argument(
+        "--relearn-after-s", type=float, default=None,
+        help="routines go stale this long after the hub starts (default: 30%% of the run)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scan-interval-s", type=float, default=60.0,
+        help="the hub's scan_interval_s (default: the shipped 60 s; the test uses less)",
+    )  # fmt: skip
+    parser.add_argument("--history-days", type=float, default=15.0)
+    parser.add_argument("--history-bursts-per-hour", type=float, default=6.0)
+    parser.add_argument("--workers", type=int, default=2, help="fleet worker processes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--drain-s", type=float, default=120.0,
+        help="after the fleet stops, wait at most this long for the hub to catch up",
+    )  # fmt: skip
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the workdir (logs, database)")
+    a = parser.parse_args(argv)
+    if a.homes < 1 or a.minutes <= 0:
+        parser.error("--homes must be >= 1 and --minutes > 0")
+    return Options(
+        a.homes, a.minutes, a.json, a.press_every_s, a.relearn_after_s, a.scan_interval_s,
+        a.history_days, a.history_bursts_per_hour, a.workers, a.seed, a.drain_s, a.workdir,
+        a.keep,
+    )  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; print progress, then the JSON summary as the last line."""
+    opts = _parse(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        summary = run(opts)
+    except KeyboardInterrupt:
+        progress("interrupted: everything started here has been stopped")
+        return 130
+    if not opts.json:
+        progress(
+            "%d homes: offered %.0f msg/s, stored %.0f msg/s, backlog %d; publish->stored p50 %s "
+            "p99 %s ms; help p50 %s p99 %s ms (during re-learn p99 %s ms); scan pass %s s, "
+            "re-learn pass %s s; hub %.2f cores, %.1f KB RSS per home",
+            summary["homes"], summary["offered_per_s"], summary["stored_per_s"],
+            summary["backlog_end"], summary["stored_p50_ms"], summary["stored_p99_ms"],
+            summary["help_p50_ms"], summary["help_p99_ms"], summary["help_p99_during_relearn_ms"],
+            summary["scan_pass_s"], summary["relearn_pass_s"], summary["hub_cpu_cores"],
+            summary["rss_per_home_kb"],
+        )  # fmt: skip
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""Fleet homes for the capacity benchmark: registered, with days of history and learned routines,
+written into the hub's SQLite file before the hub starts.
+
+Homes, kits and sensors go in through the store's public `register_home`; learned routines come
+from the hub's own `RoutineScanner.scan()` run once on a manual clock (then its alerts are
+deleted: they were raised at a moment that never happened live). Only the history rows take a
+direct path: `INSERT`s of exactly the columns `SqliteStore.store_events` writes, in one
+transaction per chunk of homes, sorted by home and time so both event indexes grow at their
+right edge. Going through `store_events` (a Python round trip and a `sensor_state` upsert per
+row) would take about an hour for 10,000 homes; the rows it would write are the same.
+
+The history follows the fleet model's own residents (simulators/fleet.py `FleetModel`: the same
+seeded wake and bed times per home, the same five PIRs and front door, motion reported as ON
+then OFF 8 s later, nights quiet, the door only while awake) so the routines learned from it fit
+what the fleet then sends live. Its density is that of the two real homes in the Ordóñez data
+(about 30-110 sensor activations a day), not the fleet's one movement a minute, which is a load
+model: 15 days at the fleet's rate would be ~290 million rows (~45 GB) for 10,000 homes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from hub.registry import HomeSpec, KitSpec, Place, SensorSpec
+from hub.routine_scan import RoutineScanner
+from hub.stats import HubStats
+from hub.store.sqlite import SqliteStore
+from mehr.clock import ManualClock
+from mehr.contract import SensorKind
+from simulators.fleet import FleetModel
+
+__all__ = ["HistorySpec", "home_ids", "load_fleet_homes", "prelearn_routines"]
+
+_LOGGER = logging.getLogger(__name__)
+
+# The fleet model's sensors (simulators/fleet.py `_PIRS`, "door-front") with the rooms and the
+# places the routine detectors know them by; plus the help button the benchmark presses.
+_PIRS = (
+    ("pir-bed", "Yotoqxona", Place.BEDROOM),
+    ("pir-bath", "Hammom", Place.BATHROOM),
+    ("pir-kitchen", "Oshxona", Place.KITCHEN),
+    ("pir-living", "Mehmonxona", Place.LIVING),
+    ("pir-hall", "Yo'lak", Place.OTHER),
+)
+HELP_SENSOR = "help"
+_OFFSET_S = 5 * 3600.0  # Asia/Tashkent, as the fleet model assumes
+_ASLEEP_BURSTS_PER_H = 2.0  # the fleet model's _ASLEEP_PER_S
+_DOOR_PER_AWAKE_H = 8.0 / 24.0  # the fleet model's _DOOR_PER_S, opening and closing
+_PIR_OFF_AFTER_S = 8.0
+_HISTORY_EPOCH = 9  # the kit's earlier outbox: live fleet messages use epoch 1, presses epoch 2
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySpec:
+    """How much history each home gets and how dense it is."""
+
+    days: float = 15.0
+    bursts_per_awake_hour: float = 6.0  # ~100 activations a day, as in the Ordóñez homes
+    seed: int = 0
+
+
+def home_ids(i: int, prefix: str = "fleet") -> tuple[str, str]:
+    """Home and kit id of fleet home number `i` (as `FleetModel` names them)."""
+    return f"{prefix}-{i:05d}", f"{prefix}-kit-{i:05d}"
+
+
+def _home_spec(i: int, prefix: str) -> HomeSpec:
+    home, kit = home_ids(i, prefix)
+    sensors = [
+        SensorSpec(id=sid, kind=SensorKind.MOTION, room=room, place=place)
+        for sid, room, place in _PIRS
+    ]
+    sensors.append(
+        SensorSpec(id="door-front", kind=SensorKind.DOOR, room="Yo'lak", place=Place.ENTRANCE)
+    )
+    sensors.append(SensorSpec(id=HELP_SENSOR, kind=SensorKind.HELP_BUTTON, room="Yotoqxona"))
+    return HomeSpec(
+        id=home,
+        name=f"Uy {i}",
+        mahalla=f"Mahalla {i % 40:02d}",
+        kits=[KitSpec(id=kit, sensors=sensors)],
+    )
+
+
+def _sleep_times(homes: int, workers: int, seed: int, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Wake and bed time of day (local seconds) of every home, exactly as the fleet's workers
+    draw them (each worker seeds its own shard)."""
+    wake = np.zeros(homes)
+    bed = np.zeros(homes)
+    for w in range(workers):
+        indices = list(range(w, homes, workers))
+        if not indices:
+            continue
+        model = FleetModel(indices, seed=seed, prefix=prefix)
+        wake[indices] = model.wake_s
+        bed[indices] = model.bed_s
+    return wake, bed
+
+
+def _home_rows(
+    i: int,
+    wake_s: float,
+    bed_s: float,
+    start_s: float,
+    end_s: float,
+    spec: HistorySpec,
+    rng: np.random.Generator,
+    prefix: str,
+) -> tuple[list[tuple[object, ...]], dict[str, tuple[str, str, float]]]:
+    """One home's history rows (columns of `events`) and its sensors' last (kind, value, time)."""
+    home, kit = home_ids(i, prefix)
+    span = end_s - start_s
+    top = max(spec.bursts_per_awake_hour, _ASLEEP_BURSTS_PER_H) / 3600.0
+    # Thinning of a Poisson process: candidates at the top rate, kept at the hour's own rate.
+    times = np.sort(rng.uniform(start_s, end_s, rng.poisson(top * span)))
+    tod = (times + _OFFSET_S) % 86_400.0
+    awake = (tod >= wake_s) & (tod < bed_s)
+    rate = np.where(awake, spec.bursts_per_awake_hour, _ASLEEP_BURSTS_PER_H) / 3600.0
+    motion = times[rng.uniform(0, 1, times.size) < rate / top]
+    doors = np.sort(rng.uniform(start_s, end_s, rng.poisson(_DOOR_PER_AWAKE_H / 3600 * span)))
+    door_tod = (doors + _OFFSET_S) % 86_400.0
+    doors = doors[(door_tod >= wake_s) & (door_tod < bed_s)]
+    pir = rng.integers(0, len(_PIRS), motion.size)
+    # (time, sensor, kind, value, room): ON, its OFF, and the door's alternating open/closed.
+    raw: list[tuple[float, str, str, str, str]] = []
+    for t, p in zip(motion.tolist(), pir.tolist(), strict=True):
+        sid, room, _ = _PIRS[p]
+        raw.append((t, sid, "motion", "true", room))
+        raw.append((t + _PIR_OFF_AFTER_S, sid, "motion", "false", room))
+    for n, t in enumerate(doors.tolist()):
+        raw.append((t, "door-front", "door", '"open"' if n % 2 == 0 else '"closed"', "Yo'lak"))
+    raw = [r for r in raw if r[0] < end_s]
+    raw.sort(key=lambda r: r[0])
+    rows: list[tuple[object, ...]] = []
+    last: dict[str, tuple[str, str, float]] = {}
+    for seq, (t, sid, kind, value, room) in enumerate(raw, start=1):
+        # received and stored a few milliseconds after the event, as a healthy hub does.
+        rows.append((home, kit, _HISTORY_EPOCH, seq, sid, kind, value, room, t, t + 0.02, t + 0.05))
+        last[sid] = (kind, value, t)
+    return rows, last
+
+
+def _chunks(homes: int, size: int) -> Iterator[range]:
+    for first in range(0, homes, size):
+        yield range(first, min(homes, first + size))
+
+
+def load_fleet_homes(
+    db_path: Path,
+    homes: int,
+    end: datetime,
+    spec: HistorySpec,
+    *,
+    workers: int,
+    prefix: str = "fleet",
+    progress_every_s: float = 10.0,
+) -> int:
+    """Register `homes` fleet homes and write `spec.days` of history ending at `end`.
+
+    `workers` and `spec.seed` must be those the fleet will run with (they decide each home's
+    wake and bed times). Returns the number of history rows written.
+    """
+    store = SqliteStore(db_path, "NORMAL")
+    now = datetime.now(UTC)
+    try:
+        for i in range(homes):
+            store.register_home(_home_spec(i, prefix), now)
+    finally:
+        store.close()
+    wake, bed = _sleep_times(homes, workers, spec.seed, prefix)
+    end_s = end.timestamp()
+    start_s = end_s - spec.days * 86_400.0
+    rng = np.random.default_rng([spec.seed, homes, 15])
+    db = sqlite3.connect(db_path, isolation_level=None)
+    # A throwaway load: nothing here needs to survive a power cut until it is committed once.
+    db.execute("PRAGMA journal_mode=OFF")
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("PRAGMA cache_size=-262144")  # 256 MiB
+    written = 0
+    last_report = time.monotonic()
+    try:
+        for chunk in _chunks(homes, 200):
+            events: list[tuple[object, ...]] = []
+            states: list[tuple[object, ...]] = []
+            for i in chunk:
+                rows, last = _home_rows(
+                    i, float(wake[i]), float(bed[i]), start_s, end_s, spec, rng, prefix
+                )
+                events.extend(rows)
+                home, kit = home_ids(i, prefix)
+                room_of = {sid: room for sid, room, _ in _PIRS} | {"door-front": "Yo'lak"}
+                states.extend(
+                    (kit, sid, home, kind, room_of[sid], value, t)
+                    for sid, (kind, value, t) in last.items()
+                )
+            db.execute("BEGIN")
+            db.executemany(
+                "INSERT INTO events(home_id, kit_id, epoch, seq, sensor_id, kind, value, room, "
+                "occurred_at, received_at, stored_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                events,
+            )
+            db.executemany(
+                "INSERT INTO sensor_state(kit_id, sensor_id, home_id, kind, room, value, "
+                "occurred_at) VALUES (?,?,?,?,?,?,?)",
+                states,
+            )
+            db.execute("COMMIT")
+            written += len(events)
+            if time.monotonic() - last_report >= progress_every_s:
+                last_report = time.monotonic()
+                _LOGGER.info("history: %d of %d homes, %d rows", chunk.stop, homes, written)
+        db.execute("PRAGMA journal_mode=WAL")  # what the hub runs with
+    finally:
+        db.close()
+    return written
+
+
+def prelearn_routines(db_path: Path, learned_at: datetime) -> int:
+    """Learn every home's routine with the hub's own scanner as of `learned_at`, and keep only
+    the routines (the alerts that pass raised are deleted). Returns how many were learned."""
+    store = SqliteStore(db_path, "NORMAL")
+    stats = HubStats()
+    try:
+        RoutineScanner(store, ManualClock(learned_at), stats).scan()
+        store.connection.execute("DELETE FROM alerts")
+    finally:
+        store.close()
+    return stats.get("routines_learned")
+
+
+def expire_routines_at(db_path: Path, expire_at: datetime, relearn_every: timedelta) -> None:
+    """Date every stored routine so the hub finds them all stale at `expire_at` at once, as
+    routines learned in one pass do in production (`ScanSettings.relearn_every` after it)."""
+    db = sqlite3.connect(db_path, isolation_level=None, timeout=30)
+    try:
+        db.execute("UPDATE routines SET learned_at=?", ((expire_at - relearn_every).timestamp(),))
+    finally:
+        db.close()

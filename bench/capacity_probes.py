@@ -1,0 +1,229 @@
+"""What the capacity benchmark observes from outside the hub: notifications at a loopback
+webhook, committed events in the hub's database, the hub's /stats and its /proc figures.
+
+Nothing here runs inside the hub: each probe reads what an operator could read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+import sqlite3
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DbLatencyProbe",
+    "ProcSample",
+    "StatsProbe",
+    "WebhookSink",
+    "proc_sample",
+]
+
+_LOGGER = logging.getLogger(__name__)
+_CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+
+
+# -- the notification sink ----------------------------------------------------------------------
+
+
+def _serve_webhook(port_out: Any, inbox: Any) -> None:
+    """Child process: accept apprise json:// POSTs and pass (arrival time, body) on."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            # Timestamped first: the time of arrival is the figure being measured.
+            at = time.time()
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            inbox.put((at, body.decode("utf-8", "replace")))
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port_out.put(server.server_address[1])
+    server.serve_forever()
+
+
+class WebhookSink:
+    """A loopback HTTP server in its own process (so the benchmark's own work cannot delay a
+    timestamp) that records when each notification arrived."""
+
+    def __init__(self) -> None:
+        ctx = mp.get_context("spawn")
+        self._inbox = ctx.Queue()
+        port_out = ctx.Queue()
+        self._proc = ctx.Process(
+            target=_serve_webhook, args=(port_out, self._inbox), daemon=True, name="bench-webhook"
+        )
+        self._proc.start()
+        self.port: int = port_out.get(timeout=30)
+        self.received: list[tuple[float, str]] = []
+
+    @property
+    def url(self) -> str:
+        """The apprise URL that posts JSON here."""
+        return f"json://127.0.0.1:{self.port}/notify"
+
+    def collect(self) -> list[tuple[float, str]]:
+        """Move what arrived so far into `received` and return it."""
+        while True:
+            try:
+                self.received.append(self._inbox.get_nowait())
+            except Exception:  # queue.Empty, or the child gone: nothing more to read
+                return self.received
+
+    def stop(self) -> None:
+        """Stop the server process."""
+        self.collect()
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join(timeout=10)
+
+
+# -- the hub process --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProcSample:
+    """CPU seconds used and memory held by a process at one moment."""
+
+    at: float
+    cpu_s: float
+    rss_kb: int
+    peak_rss_kb: int
+
+
+def proc_sample(pid: int) -> ProcSample:
+    """Read /proc/<pid>/stat and /proc/<pid>/status (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / _CLOCK_TICK
+    rss = peak = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1])
+        elif line.startswith("VmHWM:"):
+            peak = int(line.split()[1])
+    return ProcSample(time.time(), cpu, rss, peak)
+
+
+@dataclass
+class StatsProbe:
+    """Polls the hub's /stats (and its /proc figures) in a thread, keeping every sample."""
+
+    url: str
+    pid: int
+    # Each /stats answer sorts the hub's last 100,000 latencies: once a second keeps that cost
+    # to about 1 % of a core, and still times a scan pass to a second.
+    every_s: float = 1.0
+    samples: list[tuple[float, dict[str, Any], ProcSample]] = field(default_factory=list)
+    errors: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def fetch(self) -> dict[str, Any]:
+        """One /stats body."""
+        with urllib.request.urlopen(self.url, timeout=10) as response:
+            body: dict[str, Any] = json.load(response)
+        return body
+
+    def sample(self) -> tuple[float, dict[str, Any], ProcSample] | None:
+        """Take one sample now (None if the hub did not answer)."""
+        try:
+            at = time.time()
+            body = self.fetch()
+            sample = (at, body, proc_sample(self.pid))
+        except (OSError, ValueError):
+            self.errors += 1
+            return None
+        self.samples.append(sample)
+        return sample
+
+    def start(self) -> None:
+        """Start polling."""
+        self._thread = threading.Thread(target=self._run, name="bench-stats", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.sample()
+
+    def stop(self) -> None:
+        """Stop polling."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+
+    def pass_ends(self) -> list[float]:
+        """Times at which the `scans` counter was seen to grow (a scan pass had ended)."""
+        ends = []
+        last = None
+        for at, body, _ in self.samples:
+            scans = body.get("scans", 0)
+            if last is not None and scans > last:
+                ends.append(at)
+            last = scans
+        return ends
+
+
+@dataclass
+class DbLatencyProbe:
+    """Reads newly committed events from the hub's database (read-only, short transactions)
+    and keeps, per event, stored_at minus the event's own time stamp."""
+
+    db_path: Path
+    after_id: int
+    every_s: float = 1.0
+    latencies_s: list[float] = field(default_factory=list)
+    stored_at: list[float] = field(default_factory=list)
+    help_stored: dict[tuple[str, int], float] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start polling."""
+        self._thread = threading.Thread(target=self._run, name="bench-db", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
+        try:
+            while not self._stop.wait(self.every_s):
+                self.poll(db)
+            self.poll(db)
+        finally:
+            db.close()
+
+    def poll(self, db: sqlite3.Connection) -> None:
+        """Read what was committed since the last poll."""
+        while True:
+            rows = db.execute(
+                "SELECT id, occurred_at, stored_at, kind, kit_id, seq FROM events WHERE id>? "
+                "ORDER BY id LIMIT 50000",
+                (self.after_id,),
+            ).fetchall()
+            if not rows:
+                return
+            self.after_id = rows[-1][0]
+            for _, occurred, stored, kind, kit, seq in rows:
+                self.latencies_s.append(stored - occurred)
+                self.stored_at.append(stored)
+                if kind == "help_button":
+                    self.help_stored[(kit, seq)] = stored
+
+    def stop(self) -> None:
+        """Stop polling after one last read."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
