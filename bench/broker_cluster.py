@@ -114,6 +114,7 @@ def run_scenario(
                 else None
             ),
             "kits_reconnects": len(r.kit_reconnects),
+            "kits_unfinished": r.kits_unfinished,
             "kit_reconnect_median_s": (
                 round(statistics.median(r.kit_reconnects), 2) if r.kit_reconnects else None
             ),

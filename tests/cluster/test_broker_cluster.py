@@ -64,3 +64,5 @@ def test_no_event_acknowledged_to_a_kit_is_lost_when_the_hubs_broker_node_is_sig
     # The kill happened with a third of the events through: many were acknowledged after it.
     assert len(result.acked) > HOMES * EVENTS_PER_HOME // 2
     assert sorted(result.lost) == []
+    # Every kit found a surviving node and got all its events acknowledged.
+    assert result.kits_unfinished == 0, f"{result.kits_unfinished} kits never finished"
