@@ -326,7 +326,12 @@ class RabbitCluster:
     would take a second each).
     """
 
-    def __init__(self, workdir: Path, users: Iterable[ClusterUser]) -> None:
+    def __init__(
+        self, workdir: Path, users: Iterable[ClusterUser], session_queue_type: str = "quorum"
+    ) -> None:
+        # "quorum": persistent sessions replicated on all three nodes (Raft); "classic" (the
+        # plugin's default) keeps a session's queue on one node only, kept here to show why not.
+        self.session_queue_type = session_queue_type
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.users = list(users)
@@ -430,7 +435,7 @@ mqtt.listeners.tcp.default = 127.0.0.1:{node.mqtt_port}
 mqtt.allow_anonymous = false
 mqtt.vhost = /
 mqtt.exchange = amq.topic
-mqtt.durable_queue_type = quorum
+mqtt.durable_queue_type = {self.session_queue_type}
 mqtt.prefetch = 1000
 load_definitions = {defs}
 cluster_formation.peer_discovery_backend = classic_config
