@@ -1,10 +1,14 @@
-"""A real 3-node NATS cluster (JetStream R3, MQTT 3.1.1 listener on every node) on loopback.
+"""Real 3-node MQTT broker clusters on loopback, with one broker user per kit.
 
-The clustered broker chosen for Mehr (docs/scale.md, "Choosing the clustered broker"). Each
-node is a `nats-server` process of our own in a temporary directory, on free 127.0.0.1 ports.
-Kits and the hub get the same per-user rules as the Mosquitto ACL (hub/broker_auth.py),
-written as NATS subject permissions: the MQTT topic `mehr/v1/homes/h/kits/k/events` is the
-subject `mehr.v1.homes.h.kits.k.events` inside the broker.
+`RabbitCluster` is the clustered broker chosen for Mehr (docs/scale.md, "Choosing the clustered
+broker"): three rabbitmq-server nodes with rabbitmq_mqtt, persistent MQTT sessions in quorum
+queues. `NatsCluster` (three nats-server nodes, JetStream R3, MQTT on each) is the candidate
+that was measured against it and is kept so the comparison can be re-run.
+
+Each node is a process of our own in a temporary directory, on free 127.0.0.1 ports. Kits and
+the hub get the same rules as the Mosquitto ACL (hub/broker_auth.py), written once as NATS-style
+subjects (`ClusterUser`): the MQTT topic `mehr/v1/homes/h/kits/k/events` is the subject / AMQP
+routing key `mehr.v1.homes.h.kits.k.events` inside either broker.
 """
 
 from __future__ import annotations
