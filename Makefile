@@ -25,6 +25,7 @@ system-deps:
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	command -v victoria-metrics >/dev/null 2>&1 || missing="$$missing victoria-metrics"; \
+	test -x /usr/lib/rabbitmq/bin/rabbitmq-server || missing="$$missing rabbitmq-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing for the tests (apt-get):$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
