@@ -325,6 +325,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return 1
     report = WalkReport.from_dict(reports[0])
     print(report.render())
+    if args.html or args.pdf:  # the handover sheets: household's language, home's local time
+        from hub.handover import write_handover
+
+        for path in write_handover(
+            args.hub_db, args.kit, args.lang, args.html, args.pdf, args.installer
+        ):
+            print(f"written: {path}")
     return 0 if report.passed else 1
 
 
@@ -371,5 +378,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = kit_sub.add_parser("report", help="print the latest walk-test report of a kit")
     report.add_argument("--kit", required=True)
     report.add_argument("--hub-db", type=Path, required=True)
+    report.add_argument("--lang", choices=("uz", "ru", "en"), default="uz",
+                        help="the household's language for --html/--pdf")
+    report.add_argument("--html", type=Path, help="write the printable handover sheet here")
+    report.add_argument("--pdf", type=Path, help="write the handover sheet as PDF here")
+    report.add_argument("--installer", help="installer's name (default: who ran kit check)")
     report.set_defaults(func=_cmd_report)
 
