@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 OPEN: Final = frozenset(s.value for s in OPEN_STATES)
-CLOSED_STATES: Final = frozenset({"resolved", "cancelled", "suppressed"})
+CLOSED_STATES: Final = frozenset({"resolved", "cancelled", "suppressed", "test"})
 # kit_back_online is the engine's own outcome for outages; a worker picks one of these.
 OUTCOMES: Final = tuple(o.value for o in Outcome if o is not Outcome.KIT_BACK_ONLINE)
 MODES: Final = tuple(m.value for m in HomeMode)

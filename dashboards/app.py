@@ -27,6 +27,7 @@ from dashboards.routes import (
     api_homes,
     api_kits,
     api_session,
+    api_test_mode,
     auth,
     family,
     installer,
@@ -119,7 +120,7 @@ def create_app(
     app.state.metrics_registry = build_registry(ctx)
     for module in (auth, family, worker, reports, installer, admin, ops, ack_links):
         app.include_router(module.router)
-    for module in (api_session, api_homes, api_alerts, api_kits, api_admin):
+    for module in (api_session, api_homes, api_alerts, api_kits, api_test_mode, api_admin):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     _install_handlers(app, ctx)

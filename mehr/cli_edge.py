@@ -7,6 +7,7 @@ hub machine and import the hub lazily, inside the command functions.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
@@ -364,6 +365,7 @@ def _kit_connection_problem(kit: KitRecord, kit_config: Path) -> str | None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from hub.alerts.testmode import kit_in_test_mode, walk_test_duration_s
     from hub.store.sqlite import SqliteStore
 
     store = SqliteStore(args.hub_db)
@@ -380,10 +382,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
               f"({len(kit.sensors)} sensors, {args.timeout:.0f} s)")
         for sid, (kind, room) in sorted(kit.sensors.items()):
             print(f"  waiting for {sid} ({kind}, {room})")
-        report = run_walk_test(
-            store, args.kit, clock=SystemClock(), timeout_s=args.timeout, poll_s=args.poll,
-            on_fire=_print_progress(sys.stdout),
-        )
+        # Test mode (hub/alerts/testmode.py): presses during the walk test page nobody.
+        with kit_in_test_mode(
+            args.hub_db, args.kit, f"installer:{getpass.getuser()}", SystemClock(),
+            walk_test_duration_s(args.timeout),
+        ) as (period, zone):
+            print(period.describe(zone))
+            report = run_walk_test(
+                store, args.kit, clock=SystemClock(), timeout_s=args.timeout, poll_s=args.poll,
+                on_fire=_print_progress(sys.stdout),
+            )
         store.save_commissioning_report(
             args.kit, kit.home_id, report.finished, report.passed, report.to_dict()
         )
@@ -409,6 +417,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return 1
     report = WalkReport.from_dict(reports[0])
     print(report.render())
+    if args.html or args.pdf:  # the handover sheets: household's language, home's local time
+        from hub.handover import write_handover
+
+        for path in write_handover(
+            args.hub_db, args.kit, args.lang, args.html, args.pdf, args.installer
+        ):
+            print(f"written: {path}")
     return 0 if report.passed else 1
 
 
@@ -468,5 +483,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = kit_sub.add_parser("report", help="print the latest walk-test report of a kit")
     report.add_argument("--kit", required=True)
     report.add_argument("--hub-db", type=Path, required=True)
+    report.add_argument("--lang", choices=("uz", "ru", "en"), default="uz",
+                        help="the household's language for --html/--pdf")
+    report.add_argument("--html", type=Path, help="write the printable handover sheet here")
+    report.add_argument("--pdf", type=Path, help="write the handover sheet as PDF here")
+    report.add_argument("--installer", help="installer's name (default: who ran kit check)")
     report.set_defaults(func=_cmd_report)
 

@@ -42,6 +42,7 @@ from hub.alerts.severity import (
     severity_for,
 )
 from hub.alerts.telegram import SCHEME as TELEGRAM_SCHEME
+from hub.alerts.testmode import TestModes
 from hub.alerts.tokens import TokenSigner
 from hub.store.base import AlertRecord
 from mehr.clock import Clock
@@ -104,6 +105,7 @@ class AlertEngine:
         self.signer = signer
         self.public_base_url = public_base_url.rstrip("/")
         self.publish = publish
+        self.test_modes = TestModes(conn, clock)
         self._last_scan: datetime | None = None
         self._gave_up = False
         self._recovered = False
@@ -118,6 +120,9 @@ class AlertEngine:
             # an intent without an outcome is its own send under way.
             self._resolve_interrupted_sends(now)
             self._recovered = True
+        # Before adopting: an alert raised after a test mode's end must see it ended. (The
+        # decision itself goes by the alert's raised_at, so a late pass changes nothing.)
+        self._end_test_modes(now)
         self._adopt_new(now)
         if self._last_scan is None or (now - self._last_scan).total_seconds() >= (
             self.config.grouping.scan_every_s
@@ -148,6 +153,9 @@ class AlertEngine:
             "   WHERE status='pending')"
         ).fetchone()
         due = None if row[0] is None else _dt(row[0])
+        test_end = self.test_modes.next_end()
+        if test_end is not None:
+            due = test_end if due is None else min(due, test_end)
         scan = (self._last_scan or self.clock.now()) + timedelta(
             seconds=self.config.grouping.scan_every_s
         )
@@ -159,8 +167,9 @@ class AlertEngine:
         # Alerts without an escalation row: new from ingest, detectors or the kit scan, or
         # committed just before a crash. Scanning for them means none is ever lost.
         rows = self.conn.execute(
-            "SELECT a.*, h.mahalla AS home_mahalla, h.timezone AS home_tz FROM alerts a "
-            "LEFT JOIN homes h ON h.id=a.home_id WHERE a.state='raised' AND NOT EXISTS "
+            "SELECT a.*, h.mahalla AS home_mahalla, h.timezone AS home_tz, "
+            "ev.kit_id AS source_kit FROM alerts a LEFT JOIN homes h ON h.id=a.home_id "
+            "LEFT JOIN events ev ON ev.id=a.source_event_id WHERE a.state='raised' AND NOT EXISTS "
             "(SELECT 1 FROM alert_escalations e WHERE e.alert_id=a.id) ORDER BY a.id"
         ).fetchall()
         for row in rows:
@@ -185,6 +194,8 @@ class AlertEngine:
                 (alert_id, severity.value),
             )
             svc.audit(alert_id, SYSTEM, "raised", None, "raised", now, kind=kind)
+            if self._is_test(row):
+                return
             mode = svc.active_mode(home_id, now)
             if mode is not None and kind in self.config.modes.suppress_kinds:
                 svc.close_without_alerting(
@@ -220,6 +231,40 @@ class AlertEngine:
                 self._start_round(alert_id, 0, now)
         if publish_ask:
             self._command(home_id, CommandAction.ASK_OK, now)
+
+    def _is_test(self, row: sqlite3.Row) -> bool:
+        """End the alert as a test if an installer's test mode covers it (docs/alerts.md).
+
+        Decided by when the alert was raised, not when it is adopted: a press after the test
+        mode ended pages even if the engine gets to it late. Runs inside _adopt's transaction.
+        """
+        source_kit = row["source_kit"]
+        if source_kit is None and row["kind"] == KIT_OFFLINE:
+            source_kit = json.loads(row["detail"] or "{}").get("kit")
+        period = self.test_modes.covering(row["home_id"], source_kit, _dt(row["raised_at"]))
+        if period is None:
+            return False
+        self.conn.execute(
+            "UPDATE alerts SET test_mode_id=? WHERE id=?", (period.id, row["id"])
+        )
+        self.service.close_without_alerting(
+            row["id"],
+            SYSTEM,
+            AlertState.TEST,
+            f"test mode of {period.scope} until {period.ends_at.isoformat()} "
+            f"(set by {period.set_by}): shown to the installer, delivered to nobody",
+        )
+        _LOGGER.info(
+            "alert #%s (%s) in home %s is a test: %s is in test mode",
+            row["id"], row["kind"], row["home_id"], period.scope,
+        )
+        return True
+
+    def _end_test_modes(self, now: datetime) -> None:
+        for period in self.test_modes.expire_due(now):
+            _LOGGER.info(
+                "test mode of %s ended by itself at %s", period.scope, period.ends_at.isoformat()
+            )
 
     def _start_round(self, alert_id: int, round_no: int, now: datetime) -> None:
         self.conn.execute(

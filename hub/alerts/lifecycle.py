@@ -6,6 +6,7 @@ connection per thread.
 
     raised -> notified -> acknowledged [-> progress on_the_way -> arrived] -> resolved
     any open state -> resolved | cancelled ("I'm OK")      raised -> suppressed (mode, outage)
+    raised -> test (an installer's test mode covered it: delivered to nobody, not reported)
     acknowledged -> notified (ack timed out without "arrived": escalation re-opens)
 """
 
@@ -59,6 +60,7 @@ class AlertState(StrEnum):
     RESOLVED = "resolved"
     CANCELLED = "cancelled"
     SUPPRESSED = "suppressed"
+    TEST = "test"  # raised during an installer's test mode: shown to the installer only
 
 
 # The same three states the core store merges repeats into (hub/store/sqlite.py), so
@@ -377,8 +379,11 @@ class AlertService:
         states: Sequence[str] | None = None,
         limit: int = 200,
     ) -> list[AlertView]:
-        """Alerts newest first, filtered by home, mahalla and state; each listing is audited."""
-        where: list[str] = []
+        """Alerts newest first, filtered by home, mahalla and state; each listing is audited.
+
+        Alerts of an installer's test mode are left out unless `states` asks for 'test'.
+        """
+        where: list[str] = [] if states is not None else [f"state != '{AlertState.TEST}'"]
         params: list[Any] = []
         for column, values in (("home_id", home_ids), ("mahalla", mahallas), ("state", states)):
             if values is not None:

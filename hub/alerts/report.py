@@ -74,7 +74,8 @@ def response_report(conn: sqlite3.Connection, start: datetime, end: datetime) ->
         "SELECT a.state, a.raised_at, a.notified_at, a.acknowledged_at, a.arrived_at, "
         "COALESCE(NULLIF(a.mahalla, ''), h.mahalla, '') AS mahalla "
         "FROM alerts a LEFT JOIN homes h ON h.id = a.home_id "
-        "WHERE a.raised_at >= ? AND a.raised_at < ? ORDER BY a.raised_at",
+        # Alerts of an installer's test mode (state 'test') were never for anyone to answer.
+        "WHERE a.raised_at >= ? AND a.raised_at < ? AND a.state != 'test' ORDER BY a.raised_at",
         (start.timestamp(), end.timestamp()),
     ).fetchall()
     by_mahalla: dict[str, list[sqlite3.Row]] = {}

@@ -2,8 +2,8 @@
 
 Everything the engine must not forget across a restart is a row here: lifecycle columns on the
 core `alerts` table, the audit trail, escalation timers, notifications and every delivery
-attempt, acknowledge tokens, home modes and reported kit outages. Times are REAL epoch seconds
-like the core schema. Never edit a released step; add a new one.
+attempt, acknowledge tokens, home modes, installers' test modes and reported kit outages. Times
+are REAL epoch seconds like the core schema. Never edit a released step; add a new one.
 """
 
 from __future__ import annotations
@@ -136,6 +136,36 @@ MIGRATIONS: tuple[str, ...] = (
         finished_at = at, at = at - duration_s;
     CREATE INDEX alert_delivery_attempts_open ON alert_delivery_attempts(notification_id)
         WHERE outcome = 'sending';
+    """,
+    # 3: test mode (docs/install-kit.md, "Test mode"): an installer's walk test of a kit (kit_id
+    #    set) or of a whole home (kit_id NULL) for a bounded time. Alerts it covers end in the
+    #    state 'test' with the period's id, are delivered to nobody and stay out of the
+    #    response report. A period ends by itself at ends_at (ended_by 'system'), or earlier.
+    #    Each start, end and expiry is a row of test_mode_audit.
+    """
+    CREATE TABLE test_modes (
+        id INTEGER PRIMARY KEY,
+        home_id TEXT NOT NULL,
+        kit_id TEXT,
+        starts_at REAL NOT NULL,
+        ends_at REAL NOT NULL,
+        set_by TEXT NOT NULL,
+        set_at REAL NOT NULL,
+        ended_at REAL,
+        ended_by TEXT
+    );
+    CREATE INDEX test_modes_home ON test_modes(home_id, ends_at);
+    ALTER TABLE alerts ADD COLUMN test_mode_id INTEGER REFERENCES test_modes(id);
+    CREATE INDEX test_modes_open ON test_modes(ended_at, ends_at);
+    CREATE TABLE test_mode_audit (
+        id INTEGER PRIMARY KEY,
+        test_mode_id INTEGER NOT NULL REFERENCES test_modes(id),
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX test_mode_audit_mode ON test_mode_audit(test_mode_id, id);
     """,
 )
 

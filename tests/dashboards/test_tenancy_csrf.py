@@ -68,6 +68,9 @@ CASES: dict[tuple[str, str], tuple[str, str | None, str]] = {
     ("GET", "/installer"): (EXCLUDES, "installer-a", ""),
     ("GET", "/api/v1/kits"): (EXCLUDES, "installer-a", ""),
     ("GET", "/api/v1/kits/{kit_id}"): (REFUSED, "installer-a", ""),
+    ("GET", "/api/v1/kits/{kit_id}/test-mode"): (REFUSED, "installer-a", ""),
+    ("PUT", "/api/v1/kits/{kit_id}/test-mode"): (REFUSED, "installer-a", "json:testmode"),
+    ("DELETE", "/api/v1/kits/{kit_id}/test-mode"): (REFUSED, "installer-a", ""),
     # admin only: everyone else is refused
     ("GET", "/admin"): (REFUSED, "worker-a", ""),
     ("GET", "/admin/audit"): (REFUSED, "worker-a", ""),
@@ -99,6 +102,7 @@ JSONS: dict[str, dict[str, Any]] = {
     "ack": {"action": "acknowledge"},
     "reqstate": {"state": "accepted"},
     "user": {"username": "newbie", "password": "long-enough-pw", "role": "family"},
+    "testmode": {"minutes": 20},
 }
 
 
@@ -177,6 +181,7 @@ CSRF_ACTOR = {
     "/api/v1/logout": "fam-a",
     "/api/v1/me/preferences": "fam-a",
     "/login": None,
+    "/api/v1/kits/{kit_id}/test-mode": "installer-a",
 }
 CSRF_EXEMPT = {
     # Takes JSON credentials and sets no cookie (returns a bearer token): nothing ambient to forge.

@@ -1,0 +1,294 @@
+"""The installer's handover report: printable HTML and PDF of a kit's latest walk test, in the
+household's language (uz, ru, en) and the home's local time, with the sensors, their rooms, the
+result, who installed and when.
+
+The facts come from the hub's database: the home, the stored walk-test (commissioning) report and
+the test-mode period `mehr kit check` opened (its `set_by` is the installer). PDF through fpdf2
+with a TTF font from the system (Debian's fonts-dejavu-core), so Cyrillic and Uzbek's oʻ/gʻ
+(U+02BB) print; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment
+
+__all__ = [
+    "DEFAULT_FONT",
+    "HandoverError",
+    "HandoverFacts",
+    "Language",
+    "handover_facts",
+    "render_html",
+    "render_pdf",
+    "write_handover",
+]
+
+Language = Literal["uz", "ru", "en"]
+DEFAULT_FONT: Final = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+_INDEX: Final = {"uz": 0, "ru": 1, "en": 2}
+
+# (uz, ru, en). Uzbek Latin with oʻ/gʻ written with U+02BB.
+_TEXT: Final[dict[str, tuple[str, str, str]]] = {
+    "title": ("Oʻrnatish dalolatnomasi", "Акт установки", "Installation handover report"),
+    "home": ("Uy", "Дом", "Home"),
+    "mahalla": ("Mahalla", "Махалля", "Mahalla"),
+    "kit": ("Toʻplam", "Комплект", "Kit"),
+    "installed_by": ("Oʻrnatuvchi", "Установщик", "Installed by"),
+    "walk_test": ("Tekshiruv", "Проверка", "Walk test"),
+    "times_in": ("Vaqt mahalliy: {tz}", "Местное время: {tz}", "Local time: {tz}"),
+    "sensor": ("Datchik", "Датчик", "Sensor"),
+    "room": ("Xona", "Комната", "Room"),
+    "kind": ("Turi", "Тип", "Type"),
+    "first_signal": ("Birinchi signal", "Первый сигнал", "First signal"),
+    "never": ("signal kelmadi", "не сработал", "never fired"),
+    "passed": (
+        "Natija: barcha {n} ta datchik ishladi",
+        "Результат: сработали все датчики ({n})",
+        "Result: all {n} sensors fired",
+    ),
+    "failed": (
+        "Natija: ishlamagan datchiklar: {ids}",
+        "Результат: не сработали: {ids}",
+        "Result: never fired: {ids}",
+    ),
+    "signatures": (
+        "Oʻrnatuvchi imzosi: ____________    Yashovchi imzosi: ____________",
+        "Подпись установщика: ____________    Подпись жильца: ____________",
+        "Installer's signature: ____________    Resident's signature: ____________",
+    ),
+    "unknown": ("nomaʼlum", "неизвестно", "unknown"),
+}
+_KIND: Final[dict[str, tuple[str, str, str]]] = {
+    "motion": ("Harakat", "Движение", "Motion"),
+    "door": ("Eshik", "Дверь", "Door"),
+    "help_button": ("Yordam tugmasi", "Кнопка помощи", "Help button"),
+    "ok_button": ("«Yaxshiman» tugmasi", "Кнопка «Я в порядке»", "I'm OK button"),
+    "fall": ("Yiqilish datchigi", "Датчик падения", "Fall sensor"),
+    "accel_window": ("Akselerometr", "Акселерометр", "Accelerometer"),
+    "temperature": ("Harorat", "Температура", "Temperature"),
+    "battery": ("Batareya", "Батарея", "Battery"),
+    "occupancy": ("Mavjudlik", "Присутствие", "Occupancy"),
+    "appliance": ("Maishiy asbob", "Бытовой прибор", "Appliance"),
+}
+_DATE_FORMAT: Final = {"uz": "%d.%m.%Y %H:%M", "ru": "%d.%m.%Y %H:%M", "en": "%Y-%m-%d %H:%M"}
+
+
+class HandoverError(LookupError):
+    """No walk test of the kit, or the kit or its home is unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class SensorLine:
+    """One sensor of the report, in local time."""
+
+    sensor: str
+    kind: str
+    room: str
+    first_signal: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverFacts:
+    """What the handover report shows (times are aware; rendered in `time_zone`)."""
+
+    home_id: str
+    home_name: str
+    mahalla: str
+    time_zone: str
+    kit_id: str
+    installer: str | None
+    started: datetime
+    finished: datetime
+    passed: bool
+    missing: list[str]
+    sensors: list[SensorLine]
+
+
+def _installer(conn: sqlite3.Connection, kit_id: str, finished: datetime) -> str | None:
+    # The test-mode period `mehr kit check` opened for this walk test (or one the installer
+    # opened from the phone): the latest one that started before the walk test finished.
+    try:
+        row = conn.execute(
+            "SELECT set_by FROM test_modes WHERE kit_id=? AND starts_at<=? "
+            "ORDER BY starts_at DESC LIMIT 1",
+            (kit_id, finished.timestamp()),
+        ).fetchone()
+    except sqlite3.OperationalError:  # a database the alert engine never migrated
+        return None
+    if row is None:
+        return None
+    actor = str(row[0])
+    return actor.split(":", 1)[1] if ":" in actor else actor
+
+
+def handover_facts(
+    conn: sqlite3.Connection, kit_id: str, installer: str | None = None
+) -> HandoverFacts:
+    """The facts of the kit's latest walk test from the hub's database."""
+    row = conn.execute(
+        "SELECT c.body, h.id, h.name, h.mahalla, h.timezone FROM commissioning_reports c "
+        "JOIN homes h ON h.id=c.home_id WHERE c.kit_id=? ORDER BY c.finished_at DESC LIMIT 1",
+        (kit_id,),
+    ).fetchone()
+    if row is None:
+        raise HandoverError(f"no walk test of kit {kit_id!r} at the hub")
+    body: dict[str, Any] = json.loads(row[0])
+    finished = datetime.fromisoformat(body["finished"])
+    sensors = [
+        SensorLine(
+            s["sensor"], s["kind"], s["room"],
+            datetime.fromisoformat(s["first_signal"]) if s["first_signal"] else None,
+        )
+        for s in body["sensors"]
+    ]
+    return HandoverFacts(
+        home_id=row[1],
+        home_name=row[2] or row[1],
+        mahalla=row[3],
+        time_zone=row[4],
+        kit_id=kit_id,
+        installer=installer or _installer(conn, kit_id, finished),
+        started=datetime.fromisoformat(body["started"]),
+        finished=finished,
+        passed=all(s.first_signal is not None for s in sensors),
+        missing=[s.sensor for s in sensors if s.first_signal is None],
+        sensors=sensors,
+    )
+
+
+def _lines(facts: HandoverFacts, lang: Language) -> dict[str, Any]:
+    """Every text of the report in one language, times in the home's zone."""
+    i = _INDEX[lang]
+    zone = ZoneInfo(facts.time_zone)
+
+    def t(key: str, **kw: object) -> str:
+        return _TEXT[key][i].format(**kw)
+
+    def when(moment: datetime) -> str:
+        return moment.astimezone(zone).strftime(_DATE_FORMAT[lang])
+
+    return {
+        "lang": lang,
+        "title": t("title"),
+        "header": [
+            (t("home"), facts.home_name),
+            (t("mahalla"), facts.mahalla or "—"),
+            (t("kit"), facts.kit_id),
+            (t("installed_by"), facts.installer or t("unknown")),
+            (t("walk_test"), f"{when(facts.started)} – {when(facts.finished)[-5:]}"),
+        ],
+        "times_in": t("times_in", tz=facts.time_zone),
+        "columns": (t("sensor"), t("room"), t("kind"), t("first_signal")),
+        "rows": [
+            (
+                s.sensor,
+                s.room,
+                _KIND.get(s.kind, (s.kind,) * 3)[i],
+                s.first_signal.astimezone(zone).strftime("%H:%M:%S")
+                if s.first_signal
+                else t("never"),
+            )
+            for s in facts.sensors
+        ],
+        "result": t("passed", n=len(facts.sensors))
+        if facts.passed
+        else t("failed", ids=", ".join(facts.missing)),
+        "passed": facts.passed,
+        "signatures": t("signatures"),
+    }
+
+
+_HTML: Final = """<!doctype html>
+<html lang="{{ lang }}"><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>
+body { font-family: "DejaVu Sans", sans-serif; margin: 2cm; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border: 1px solid #444; padding: 4px 8px; text-align: left; }
+.fail { color: #a00; font-weight: bold; } .pass { color: #060; font-weight: bold; }
+@media print { body { margin: 1cm; } }
+</style></head><body>
+<h1>{{ title }}</h1>
+<dl>{% for label, value in header %}<dt>{{ label }}</dt><dd>{{ value }}</dd>{% endfor %}</dl>
+<p>{{ times_in }}</p>
+<table><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table>
+<p class="{{ 'pass' if passed else 'fail' }}">{{ result }}</p>
+<p>{{ signatures }}</p>
+</body></html>
+"""
+
+
+def render_html(facts: HandoverFacts, lang: Language) -> str:
+    """Printable HTML (escaped: room names are typed by people)."""
+    template = Environment(autoescape=True).from_string(_HTML)
+    return template.render(**_lines(facts, lang))
+
+
+def render_pdf(facts: HandoverFacts, lang: Language, font: Path = DEFAULT_FONT) -> bytes:
+    """A one-page A4 PDF with the same content as the HTML."""
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
+
+    if not font.exists():
+        raise HandoverError(f"font {font} not found (Debian: apt-get install fonts-dejavu-core)")
+    text = _lines(facts, lang)
+    pdf = FPDF(format="A4")
+    pdf.set_title(text["title"])
+    pdf.set_lang(lang)
+    pdf.add_font("DejaVu", fname=str(font))
+    pdf.add_page()
+    pdf.set_font("DejaVu", size=16)
+    pdf.cell(text=text["title"], new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.set_font("DejaVu", size=11)
+    for label, value in text["header"]:
+        pdf.cell(text=f"{label}: {value}", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(text=text["times_in"], new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    # Plain headings: the table's default bold would need a second font file.
+    with pdf.table(
+        col_widths=(30, 30, 30, 30), text_align="LEFT", headings_style=FontFace(emphasis="")
+    ) as table:
+        table.row(text["columns"])
+        for row in text["rows"]:
+            table.row(row)
+    pdf.ln(4)
+    pdf.multi_cell(w=0, text=text["result"], new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(10)
+    pdf.multi_cell(w=0, text=text["signatures"])
+    return bytes(pdf.output())
+
+
+def write_handover(
+    db_path: Path,
+    kit_id: str,
+    lang: Language,
+    html: Path | None = None,
+    pdf: Path | None = None,
+    installer: str | None = None,
+) -> list[Path]:
+    """Write the kit's handover report as HTML and/or PDF (what `mehr kit report` calls)."""
+    if not db_path.exists():
+        raise HandoverError(f"no hub database at {db_path}")
+    conn = sqlite3.connect(db_path)
+    try:
+        facts = handover_facts(conn, kit_id, installer)
+    finally:
+        conn.close()
+    written = []
+    if html is not None:
+        html.write_text(render_html(facts, lang), encoding="utf-8")
+        written.append(html)
+    if pdf is not None:
+        pdf.write_bytes(render_pdf(facts, lang))
+        written.append(pdf)
+    return written
