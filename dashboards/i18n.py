@@ -173,6 +173,7 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "room": ("Xona", "Комната", "Room"),
     "last_signal": ("Oxirgi signal", "Последний сигнал", "Last signal"),
     "never": ("hech qachon", "никогда", "never"),
+    "unreachable": ("aloqa yoʻq", "нет связи", "unreachable"),
     "commissioning": ("Sinov hisoboti", "Акт проверки", "Commissioning"),
     "passed": ("o‘tdi", "пройдена", "passed"),
     "failed": ("o‘tmadi", "не пройдена", "failed"),
