@@ -14,6 +14,7 @@ from hub.alerts.channels import AppriseChannel, Channel
 from hub.alerts.config import load_alerts_config
 from hub.alerts.engine import AlertRunner
 from hub.alerts.tokens import TokenSigner
+from hub.cold_scan import ColdHomeScanner
 from hub.config import HubSettings
 from hub.influx_sink import InfluxSettings, InfluxSink
 from hub.ingest import Ingestor
@@ -215,11 +216,13 @@ class Hub:
         """Check every home against its routine every `scan_interval_s`, on the hub's clock."""
         store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
         scanner = RoutineScanner(store, self.clock, self.stats, on_alert=self._alert_raised)
+        cold = ColdHomeScanner(store, self.clock, self.stats, on_alert=self._alert_raised)
         try:
             while not self._stop.wait(self.settings.scan_interval_s):
                 try:
                     with self._scan_lock:
                         scanner.scan()
+                        cold.scan()
                 except Exception:
                     # The scan must outlive a bad night of data; ingest is not affected.
                     store.rollback()
@@ -245,6 +248,7 @@ class Hub:
             self._tick_stores.append(store)
         with self._scan_lock:
             scanner.scan()
+            ColdHomeScanner(scanner.store, self.clock, self.stats, self._alert_raised).scan()
         if self.alerts is not None:
             self.alerts.run_pass()
 
