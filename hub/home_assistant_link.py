@@ -9,17 +9,56 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.home_assistant import HUB_AVAILABILITY_TOPIC, HomeAssistantPublisher, Language
 from hub.store.sqlite import SqliteStore
+from mehr.configfile import load_model
+from mehr.contract import validate_id
 
-__all__ = ["HomeAssistantLink"]
+__all__ = ["HomeAssistantConfig", "HomeAssistantLink", "load_home_assistant_config"]
+
+
+class HomeAssistantConfig(BaseModel):
+    """Which homes opted in to Home Assistant discovery, and the publisher's broker user."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    username: str = Field(
+        default="mehr-hub-ha", description="The publisher's broker user (publisher ACL)."
+    )
+    password_file: Path = Field(description="File holding that user's password.")
+    every_s: float = Field(
+        default=30, ge=1, le=3600, description="How often changed states are republished."
+    )
+    homes: dict[str, Language] = Field(
+        description="Home id -> language of the entity names (uz, ru or en); only these homes "
+        "are published, each under its own prefix."
+    )
+
+    @field_validator("homes")
+    @classmethod
+    def _home_ids(cls, value: dict[str, Language]) -> dict[str, Language]:
+        for home_id in value:
+            validate_id(home_id, "home id")
+        return value
+
+
+def load_home_assistant_config(path: Path) -> HomeAssistantConfig:
+    """Load the opt-in file; a relative password_file is relative to the file."""
+    config = load_model(path, HomeAssistantConfig)
+    if not config.password_file.is_absolute():
+        resolved = path.resolve().parent / config.password_file
+        config = config.model_copy(update={"password_file": resolved})
+    return config
+
 
 _LOGGER = logging.getLogger(__name__)
 _OFFLINE = json.dumps({"state": "offline"})
@@ -38,6 +77,8 @@ class HomeAssistantLink:
         password: str,
         homes: dict[str, Language],
         every_s: float = 30.0,
+        tls: bool = False,
+        ca_file: Path | None = None,
     ) -> None:
         self._db_path = db_path
         self._homes = homes
@@ -46,6 +87,12 @@ class HomeAssistantLink:
             callback_api_version=CallbackAPIVersion.VERSION2, client_id="mehr-hub-ha"
         )
         self.client.username_pw_set(username, password)
+        if tls:
+            self.client.tls_set(
+                ca_certs=str(ca_file) if ca_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
         self.client.will_set(HUB_AVAILABILITY_TOPIC, _OFFLINE, qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self._host, self._port = host, port

@@ -16,6 +16,7 @@ from hub.alerts.engine import AlertRunner
 from hub.alerts.tokens import TokenSigner
 from hub.cold_scan import ColdHomeScanner
 from hub.config import HubSettings
+from hub.home_assistant_link import HomeAssistantLink, load_home_assistant_config
 from hub.influx_sink import InfluxSettings, InfluxSink
 from hub.ingest import Ingestor
 from hub.mqtt_link import MqttLink, QueuedMessage
@@ -60,6 +61,8 @@ class Hub:
         self.alerts: AlertRunner | None = None
         # Copies series to InfluxDB when settings.influx_url is set; never blocks ingest.
         self.influx: InfluxSink | None = None
+        # Publishes opted-in homes for their families' Home Assistant (home_assistant_file).
+        self.home_assistant: HomeAssistantLink | None = None
         self.inbox: queue.Queue[QueuedMessage] = queue.Queue()
         self.link = MqttLink(settings, self.clock, self.inbox)
         self._stop = threading.Event()
@@ -116,10 +119,25 @@ class Hub:
             )
         if not self.link.connected.is_set():
             _LOGGER.warning("broker %s not reachable yet; retrying", self.settings.mqtt_url)
+        self._start_home_assistant()
         _LOGGER.info("hub started; stats at %s", self.stats_url)
+
+    def _start_home_assistant(self) -> None:
+        if self.settings.home_assistant_file is None:
+            return
+        ha = load_home_assistant_config(self.settings.home_assistant_file)
+        host, port, tls = self.settings.broker_address()
+        password = ha.password_file.read_text(encoding="utf-8").strip()
+        self.home_assistant = HomeAssistantLink(
+            self.settings.db_path, host, port, ha.username, password, ha.homes, ha.every_s,
+            tls=tls, ca_file=self.settings.mqtt_ca_file,
+        )
+        self.home_assistant.start()
 
     def stop(self) -> None:
         """Stop taking messages, finish the batch in hand, and close everything."""
+        if self.home_assistant is not None:
+            self.home_assistant.stop()
         self.link.stop()
         self._stop.set()
         if self._worker is not None:

@@ -15,6 +15,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from hub.broker_auth import BrokerUser
+from hub.config import HubSettings
 from hub.home_assistant import (
     HUB_AVAILABILITY_TOPIC,
     discovery_messages,
@@ -22,8 +23,10 @@ from hub.home_assistant import (
     publisher_acl_rules,
 )
 from hub.home_assistant_link import HomeAssistantLink
+from hub.service import Hub
 from hub.store.base import NewAlert, NewEvent
 from hub.store.sqlite import SqliteStore
+from tests.conftest import HUB_USER
 from tests.hub.factories import T0, home_spec
 from tests.support.mosquitto import Mosquitto
 from tests.support.wait import wait_until
@@ -187,3 +190,36 @@ def test_the_other_familys_user_gets_the_other_home() -> None:
     assert family_acl_rules("home-2") == (
         "topic read mehr-ha/home-2/#", f"topic read {HUB_AVAILABILITY_TOPIC}"
     )
+
+
+def test_the_hub_publishes_the_homes_listed_in_its_home_assistant_file(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str, homes_db: Path
+) -> None:
+    publisher = BrokerUser("mehr-hub-ha", secrets.token_urlsafe(12), publisher_acl_rules())
+    family_1 = BrokerUser("ha-home-1", secrets.token_urlsafe(12), family_acl_rules("home-1"))
+    for user in (publisher, family_1):
+        mosquitto.add_user(user)
+    mosquitto.restart()
+    (tmp_path / "ha.password").write_text(publisher.password + "\n")
+    ha_file = tmp_path / "home-assistant.yaml"
+    ha_file.write_text(
+        "username: mehr-hub-ha\npassword_file: ha.password\nevery_s: 1\nhomes:\n  home-1: ru\n"
+    )
+    hub = Hub(HubSettings(
+        mqtt_url=mosquitto.url, mqtt_username=HUB_USER, mqtt_password=hub_password,
+        db_path=homes_db, stats_port=0, home_assistant_file=ha_file,
+    ))
+    ha = FamilyHA(mosquitto, family_1)
+    try:
+        ha.subscribe("mehr-ha/#")
+        hub.start()
+        wait_until(lambda: "mehr-ha/home-1/state" in ha.seen(), 10, "home 1's state")
+        names = {c["name"] for t, c in ha.seen().items() if t.endswith("/config")}
+        assert "Состояние" in names
+    finally:
+        hub.stop()
+    try:
+        wait_until(lambda: ha.seen().get(HUB_AVAILABILITY_TOPIC) == {"state": "offline"}, 5,
+                   "the hub saying offline as it stops")
+    finally:
+        ha.close()
