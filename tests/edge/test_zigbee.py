@@ -375,3 +375,25 @@ def test_walk_test_does_not_wait_for_battery_reports() -> None:
     clock = ManualClock(T0)
     test.observe("m", clock.now())
     assert test.done
+
+
+def test_provisioning_a_zigbee_kit_registers_each_devices_battery(tmp_path: Path) -> None:
+    from mehr.cli_edge import provision_kit
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "broker").mkdir()
+    provision_kit(
+        home_id="home-q", kit_id="kit-q", template=repo / "firmware_configs" / "zigbee-flat.yaml",
+        hub_db=tmp_path / "hub.db", broker_url="mqtts://broker.example:8883",
+        out_dir=tmp_path / "out", passwd_file=tmp_path / "broker" / "passwd",
+        acl_file=tmp_path / "broker" / "acl", home_name="Zigbee flat", mahalla="Chilonzor-7",
+    )
+    store = SqliteStore(tmp_path / "hub.db")
+    try:
+        kit = store.kit("kit-q")
+    finally:
+        store.close()
+    assert kit is not None
+    assert kit.sensors["room-temp"] == ("temperature", "room")
+    assert kit.sensors["front-door-battery"] == ("battery", "hall")
+    assert sum(kind == "battery" for kind, _ in kit.sensors.values()) == 7
