@@ -309,6 +309,9 @@ class ZigbeeBridgeConfig(_Strict):
     )
     username: str | None = Field(default=None, description="User on that broker, if it has one.")
     password_file: Path | None = Field(default=None, description="File holding that password.")
+    ca_file: Path | None = Field(
+        default=None, description="CA certificate(s) for an mqtts:// Zigbee2MQTT broker."
+    )
     battery_min_change: float = Field(
         default=1, gt=0, le=100, description="Send a battery reading when it moved this many %."
     )
@@ -529,8 +532,13 @@ def load_kit_config(path: Path) -> KitConfig:
     if not outbox.path.is_absolute():
         outbox = outbox.model_copy(update={"path": base / outbox.path})
     zigbee = config.zigbee
-    if zigbee.password_file is not None and not zigbee.password_file.is_absolute():
-        zigbee = zigbee.model_copy(update={"password_file": base / zigbee.password_file})
+    zigbee = zigbee.model_copy(
+        update={
+            name: base / value
+            for name in ("password_file", "ca_file")
+            if (value := getattr(zigbee, name)) is not None and not value.is_absolute()
+        }
+    )
     return config.model_copy(
         update={
             "broker": broker.model_copy(update=updates),

@@ -28,6 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import ZigbeeBridgeConfig, ZigbeeSensor
+from edge.link import TransportConfigError
 from mehr.contract import SensorKind
 
 __all__ = ["Signal", "ZigbeeBridge", "ZigbeeTranslator"]
@@ -286,10 +287,23 @@ class ZigbeeBridge:
         if config.username is not None:
             password = None
             if config.password_file is not None:
-                password = config.password_file.read_text(encoding="utf-8").strip()
+                try:
+                    password = config.password_file.read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise TransportConfigError(
+                        f"zigbee.password_file: cannot read {config.password_file}: "
+                        f"{exc.strerror}"
+                    ) from None
             self.client.username_pw_set(config.username, password)
         if tls:
-            self.client.tls_set(cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            try:
+                self.client.tls_set(
+                    ca_certs=str(config.ca_file) if config.ca_file else None,
+                    cert_reqs=ssl.CERT_REQUIRED,
+                    tls_version=ssl.PROTOCOL_TLS_CLIENT,
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise TransportConfigError(f"zigbee: TLS files unusable: {exc}") from None
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message

@@ -397,3 +397,18 @@ def test_provisioning_a_zigbee_kit_registers_each_devices_battery(tmp_path: Path
     assert kit.sensors["room-temp"] == ("temperature", "room")
     assert kit.sensors["front-door-battery"] == ("battery", "hall")
     assert sum(kind == "battery" for kind, _ in kit.sensors.values()) == 7
+
+
+def test_an_unreadable_zigbee_password_file_stops_the_agent_with_the_field_named(
+    tmp_path: Path, mock_factory: MockFactory
+) -> None:
+    from edge.link import TransportConfigError
+
+    path = write_kit(
+        tmp_path / "kit", HOME, KIT, "pw", "mqtt://127.0.0.1:1", ZIGBEE_SENSORS,
+        zigbee={"username": "z2m", "password_file": "missing.password"},
+    )
+    agent = EdgeAgent(load_kit_config(path), pin_factory=mock_factory)
+    with pytest.raises(TransportConfigError, match=r"zigbee\.password_file: cannot read"):
+        agent.start()
+    assert agent.zigbee is None
