@@ -125,6 +125,8 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "kind_not_back": ("Uyga qaytmadi", "Не вернулся(ась) домой", "Not back home"),
     "kind_kit_offline": ("Qurilma aloqada emas", "Комплект не на связи", "Kit offline"),
     "kind_area_outage": ("Hududda uzilish", "Сбой в районе", "Area outage"),
+    "kind_cold_home": ("Uyda sovuq", "В доме холодно", "Cold home"),
+    "kind_cold_area": ("Mahallada uylar sovuq", "Холодно в домах махалли", "Cold homes in area"),
     "state_raised": ("yangi", "новая", "raised"),
     "state_notified": ("xabar berildi", "оповещены", "notified"),
     "state_acknowledged": ("qabul qilindi", "принята", "acknowledged"),
