@@ -19,7 +19,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from detectors import classify_windows, load_fall_params, scan_inactivity
-from detectors.routine import N_BINS
+from detectors.inactivity import scan_silences
+from detectors.pooling import SilenceStats, pooled_limits
+from detectors.routine import N_BINS, N_CHANNELS, default_prior
 
 
 def _median_s(fn: object, repeat: int) -> float:
@@ -48,15 +50,35 @@ def main() -> None:
     classify_windows(windows[:10], 50.0, params)  # warm caches (filter design, imports)
     fall_s = _median_s(lambda: classify_windows(windows, 50.0, params), args.repeat)
 
-    # Inactivity: H homes, 96 routine bins each, last activity within the last day.
-    thr = rng.uniform(2700.0, 40_000.0, (args.homes, N_BINS))
+    # Inactivity: H homes, limits per channel (room, or room's mat) x hour, as the hub keeps them.
+    thr = rng.uniform(2700.0, 40_000.0, (args.homes, N_CHANNELS, N_BINS))
     last = rng.uniform(0.0, 86_400.0, args.homes)
     bins = rng.integers(0, N_BINS, args.homes)
+    chan = rng.integers(0, N_CHANNELS, args.homes)
     away = rng.random(args.homes) < 0.1
-    scan_inactivity(thr, last, bins, 86_400.0, away)
+    scan_inactivity(thr, last, bins, 86_400.0, away, channel=chan)
     scan_s = _median_s(
-        lambda: scan_inactivity(thr, last, bins, 86_400.0, away), max(args.repeat, 21)
+        lambda: scan_inactivity(thr, last, bins, 86_400.0, away, channel=chan),
+        max(args.repeat, 21),
     )
+
+    # The same verdict when each home's limit was looked up as its state last changed (an event):
+    # the per-minute scan is then one comparison per home.
+    limits = thr[np.arange(args.homes), chan, bins]
+    silences_s = _median_s(lambda: scan_silences(limits, last, 86_400.0), max(args.repeat, 21))
+
+    # Pooled limits (the learning step after each home's counts), over many homes at once.
+    pool_homes = min(args.homes, 10_000)
+    shape = (pool_homes, N_CHANNELS, N_BINS)
+    stats = SilenceStats(
+        rng.poisson(3.0, shape).astype(np.float64),
+        rng.uniform(0.0, 20_000.0, shape),
+        np.full(pool_homes, 28.0),
+        np.ones((pool_homes, N_CHANNELS), dtype=bool),
+    )
+    budgets = np.array([0.01, 0.2])
+    prior = default_prior()
+    pool_s = _median_s(lambda: pooled_limits(stats, prior, budgets), args.repeat)
 
     print(
         json.dumps(
@@ -67,6 +89,9 @@ def main() -> None:
                 "fall_seconds_per_window": fall_s / args.windows,
                 "inactivity_homes": args.homes,
                 "inactivity_scan_ms": round(scan_s * 1000, 3),
+                "scan_silences_ms": round(silences_s * 1000, 3),
+                "pooled_limits_homes": pool_homes,
+                "pooled_limits_ms": round(pool_s * 1000, 1),
                 "repeats": args.repeat,
                 "cpus": os.cpu_count(),
                 "numpy": np.__version__,

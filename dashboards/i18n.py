@@ -79,6 +79,7 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "online": ("Aloqada", "На связи", "Online"),
     "offline": ("Aloqa yo‘q", "Нет связи", "Offline"),
     "last_heartbeat": ("oxirgi signal", "последний сигнал", "last heartbeat"),
+    "clock_offset": ("soat farqi", "расхождение часов", "clock offset"),
     "away_title": ("Uyda yo‘q / ta’til", "Нет дома / отпуск", "Away or on holiday"),
     "away_mode": ("Rejim", "Режим", "Mode"),
     "mode_away": ("Uyda yo‘q", "Нет дома", "Away"),

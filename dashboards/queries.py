@@ -504,6 +504,11 @@ class KitView:
     outbox_depth: int | None
     sensors: list[SensorView]
     report: dict[str, Any] | None
+    # The kit's clock minus the hub's, from its latest heartbeat (the hub refuses events more
+    # than a few minutes ahead, so an installer should see a drifting clock first), and the
+    # kit's own NTP offset when it reports one.
+    clock_offset_s: float | None = None
+    ntp_offset_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -517,6 +522,8 @@ class KitView:
             if self.last_heartbeat_at
             else None,
             "outbox_depth": self.outbox_depth,
+            "clock_offset_s": self.clock_offset_s,
+            "ntp_offset_s": self.ntp_offset_s,
             "sensors": [
                 {
                     "sensor_id": s.sensor_id,
@@ -605,6 +612,8 @@ def kits_view(
                 outbox_depth=beat.get("outbox_depth"),
                 sensors=sensors,
                 report=_latest_report(reports(r["id"])),
+                clock_offset_s=beat.get("hub_offset_s"),
+                ntp_offset_s=beat.get("clock_offset_s"),
             )
         )
     return out

@@ -1,9 +1,11 @@
 """Learn a home's routine from its own activity history and check the routine rules.
 
 Pure numpy: event times are float seconds UTC plus the home's UTC offset (the hub resolves the
-IANA zone; the detectors have no clock and no tz database). Time of day is cut into 30 min bins,
-weekdays and weekends apart, so a routine is a few small arrays, cheap to store and to move
-between hub workers.
+IANA zone; the detectors have no clock and no tz database). Limits are per room (place) and hour
+of local time, for free silences and for a seat or bed mat occupied, pooled across hours, days
+and a population prior (`detectors.pooling`); where the resident is comes from
+`detectors.presence`. A routine is a few small arrays, cheap to store and to move between hub
+workers.
 """
 
 from __future__ import annotations
@@ -17,21 +19,39 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.errors import BadParameters, BadShape, EmptyInput, NonFiniteInput
+from detectors.inactivity import scan_silences
+from detectors.pooling import (
+    BASE_S,
+    PoolingPrior,
+    SilenceStats,
+    pooled_limits,
+    silence_stats,
+)
+from detectors.presence import PresenceConfig, Timeline, presence_timeline
 
 __all__ = [
     "DAY_S",
     "N_BINS",
+    "N_CHANNELS",
+    "N_PLACES",
     "ActivityEvents",
     "Finding",
+    "HomeState",
     "Kind",
     "Place",
     "Routine",
     "RoutineConfig",
     "Sensitivity",
+    "answer_rate_estimate",
+    "channel",
     "check_home",
     "current_state",
+    "default_prior",
+    "home_silence_stats",
     "learn_routine",
     "local_time_of_day",
+    "prompt_budget",
+    "silence_limit",
     "time_bins",
 ]
 
@@ -40,10 +60,13 @@ IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
 
 DAY_S = 86_400.0
-BIN_S = 1_800.0
+BIN_S = 3_600.0
 BINS_PER_DAY = int(DAY_S // BIN_S)
-#: Bins 0..47 are weekdays' half hours, 48..95 weekends'.
-N_BINS = 2 * BINS_PER_DAY
+#: Bins are the hours of local time; weekends pool with weekdays (the same room on other days).
+N_BINS = BINS_PER_DAY
+#: Places (see `Place`), and channels: each place's free silences, then its seat/bed mat.
+N_PLACES = 6
+N_CHANNELS = 2 * N_PLACES
 Sensitivity = Literal["low", "normal", "high"]
 
 
@@ -64,25 +87,33 @@ class Kind(IntEnum):
     MOTION = 0
     DOOR = 1  # a contact opened or closed
     BUTTON = 2  # the help button or another deliberate press: the resident is active
+    OCCUPIED = 3  # a seat or bed mat pressed: the resident sat or lay down
+    VACATED = 4  # the mat released: the resident got up
+    APPLIANCE = 5  # an appliance used, the toilet flushed, a cupboard or fridge opened
 
 
 @dataclass(frozen=True, slots=True)
 class RoutineConfig:
     """Knobs of routine learning and of the rules; defaults are for a home that is learning."""
 
-    history_days_needed: float = 14.0
-    # Unusual-inactivity alerts a home may raise on ordinary days (normal sensitivity; the
-    # margins scale it for low and high): what keeps a worker trusting the next one.
+    history_days_needed: float = 14.0  # with pooling and the prior, two weeks are enough
+    # Worker alerts a home may raise on ordinary days (normal sensitivity): what keeps a
+    # worker trusting the next one. The margins scale the limits for low and high.
     false_alarms_per_30_days: float = 0.3
+    # Check-in prompts a day the resident may be asked at most ("Are you OK?").
+    prompts_per_day: float = 1.0
+    # Share of prompts answered, before the home's own answers are known.
+    answer_rate: float = 0.95
     margins: dict[str, float] = field(
-        default_factory=lambda: {"low": 2.0, "normal": 1.5, "high": 1.15}
+        default_factory=lambda: {"low": 1.3, "normal": 1.0, "high": 0.8}
     )
-    min_threshold_s: float = 45 * 60.0  # never cry wolf sooner than this
+    min_threshold_s: float = 45 * 60.0  # never page a worker sooner than this
+    min_ask_threshold_s: float = 20 * 60.0  # never ask sooner than this
     max_threshold_s: float = 14 * 3600.0
-    default_day_threshold_s: float = 4 * 3600.0  # before 14 days of history
+    default_day_threshold_s: float = 4 * 3600.0  # before enough history
     default_night_threshold_s: float = 11 * 3600.0
     default_night: tuple[float, float] = (22 * 3600.0, 7 * 3600.0)  # local time of day
-    leave_grace_s: float = 180.0  # motion this soon after the front door is the resident leaving
+    presence: PresenceConfig = field(default_factory=PresenceConfig)
     default_bathroom_limit_s: float = 60 * 60.0
     max_bathroom_limit_s: float = 2 * 3600.0
     default_away_limit_s: float = 10 * 3600.0
@@ -90,7 +121,6 @@ class RoutineConfig:
     bedtime_lead_s: float = 60 * 60.0  # going to the bedroom this long before the usual sleep
     min_bathroom_limit_s: float = 45 * 60.0  # a bath or an evening wash is not an emergency
     kitchen_check_after_s: float = 20 * 3600.0  # "no kitchen all day" is judged from 20:00
-    min_day_samples_per_bin: int = 10  # day-bins with a silence, pooled with neighbours
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +163,15 @@ class ActivityEvents:
 
 @dataclass(frozen=True, slots=True)
 class Routine:
-    """What one home usually does; serialisable with `to_dict` so a home can move workers."""
+    """What one home usually does; serialisable with `to_dict` so a home can move workers.
 
-    threshold_s: FloatArray  # (N_BINS,) silence that counts as unusual, by bin of last activity
-    usual_s: FloatArray  # (N_BINS,) 90th percentile gap: "at this hour it is usually under ..."
+    Limits are per channel (a place's free silences, then the same place's seat/bed mat
+    occupied: `channel()`) and per hour of local time.
+    """
+
+    threshold_s: FloatArray  # (N_CHANNELS, N_BINS) silence that pages a worker
+    ask_threshold_s: FloatArray  # (N_CHANNELS, N_BINS) silence worth asking the resident about
+    usual_s: FloatArray  # (N_CHANNELS, N_BINS) exceeded on about one day in ten
     history_days: float
     learned: bool
     sleep_start_tod_s: float
@@ -147,6 +182,9 @@ class Routine:
     door_at_night_rate: float  # share of nights with the front door used in the night window
     kitchen_day_rate: float  # share of days with kitchen activity
     sensitivity: Sensitivity = "normal"
+    prompts_per_day: float = 0.0  # expected check-in prompts a day at the asking limits
+    prompt_budget_per_day: float = 0.0  # what the home may be asked a day (shown to people)
+    answer_rate: float = 0.95  # the share of prompts this home answers, as used for the budget
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict."""
@@ -161,10 +199,10 @@ class Routine:
         """Rebuild a routine from `to_dict`'s output."""
         try:
             kwargs = dict(data)
-            for name in ("threshold_s", "usual_s"):
+            for name in ("threshold_s", "ask_threshold_s", "usual_s"):
                 arr = np.asarray(kwargs[name], dtype=np.float64)
-                if arr.shape != (N_BINS,):
-                    raise BadParameters(f"{name} must have {N_BINS} values")
+                if arr.shape != (N_CHANNELS, N_BINS):
+                    raise BadParameters(f"{name} must have shape {(N_CHANNELS, N_BINS)}")
                 kwargs[name] = arr
             return cls(**kwargs)
         except (KeyError, TypeError, ValueError) as exc:
@@ -191,6 +229,16 @@ class Finding:
     usual_s: float  # what this home usually shows here
     last_room: str
     local_time_of_day_s: float  # local time of `since_s`, for "since Kitchen at 10:40"
+    seated: bool = False  # the silence is on an occupied seat or bed: "sitting since ..."
+    asking: bool = False  # judged against the asking limit (the kit asks before a worker)
+
+
+def channel(place: npt.ArrayLike, on_mat: npt.ArrayLike) -> IntArray:
+    """Channel index of a place's free silences (on_mat False) or of its occupied mat."""
+    return np.asarray(
+        np.asarray(place, dtype=np.intp) + N_PLACES * np.asarray(on_mat, dtype=np.intp),
+        dtype=np.intp,
+    )
 
 
 def local_time_of_day(times_s: npt.ArrayLike, utc_offset_s: float | npt.ArrayLike) -> FloatArray:
@@ -204,26 +252,9 @@ def _local_day(times_s: FloatArray, utc_offset_s: float) -> IntArray:
 
 
 def time_bins(times_s: npt.ArrayLike, utc_offset_s: float | npt.ArrayLike) -> IntArray:
-    """Routine bin (0..95) of UTC times: 30 min of local time, weekday or weekend."""
-    local = np.asarray(times_s, dtype=np.float64) + np.asarray(utc_offset_s, dtype=np.float64)
-    day = np.floor(local / DAY_S)
-    # 1970-01-01 was a Thursday: (day + 3) % 7 is 0 on Mondays, 5 and 6 at the weekend.
-    weekend = np.mod(day + 3, 7) >= 5
-    half_hour = np.floor(np.mod(local, DAY_S) / BIN_S).astype(np.intp)
-    return np.asarray(half_hour + BINS_PER_DAY * weekend, dtype=np.intp)
-
-
-def _tail_threshold(samples: FloatArray, exceed: float) -> float:
-    """The silence a day exceeds with probability `exceed`, from that day-bin's longest silences.
-
-    A month gives a few dozen samples, too few to read a 1-in-5,000 quantile off directly; the
-    upper half is modelled as exponential (peaks over the median), the usual tail of waiting
-    times, and extrapolated. Never below the largest silence actually seen.
-    """
-    median = float(np.median(samples))
-    upper = samples[samples > median]
-    scale = float(np.mean(upper - median)) if upper.size else 0.0
-    return max(float(samples.max()), median + scale * float(np.log(0.5 / exceed)))
+    """Routine bin (0..23) of UTC times: the hour of local time."""
+    tod = local_time_of_day(times_s, utc_offset_s)
+    return np.asarray(np.floor(tod / BIN_S).astype(np.intp) % N_BINS, dtype=np.intp)
 
 
 def _in_night(tod: FloatArray, start: float, end: float) -> BoolArray:
@@ -232,25 +263,97 @@ def _in_night(tod: FloatArray, start: float, end: float) -> BoolArray:
     return np.asarray((tod >= start) | (tod < end))
 
 
-def _away_mask(events: ActivityEvents, config: RoutineConfig) -> BoolArray:
-    """For each event, whether the resident is out after it (causal: uses no later event).
+def default_prior() -> PoolingPrior:
+    """The population prior: how people live, before a home has spoken.
 
-    Out means: the front door was used, and since then nothing inside has moved except in the
-    first `leave_grace_s` (the hall sensor seeing the resident leave).
+    By day a person about the home is seldom quiet long outside a chair (mean excess 15 min
+    over the 10 min base); nights are long. Sitting lasts an hour or so by day (TV, a nap) and
+    a night's sleep on the bed. Rates are small so a home's own counts soon dominate.
     """
+    hours = np.arange(N_BINS)
+    night = (hours >= 22) | (hours < 7)
+    free = np.where(night, 120 * 60.0, 15 * 60.0)
+    seated = np.where(night, 360 * 60.0, 60 * 60.0)
+    mean_excess = np.vstack([np.tile(free, (N_PLACES, 1)), np.tile(seated, (N_PLACES, 1))])
+    rate = np.vstack([np.full((N_PLACES, N_BINS), 0.1), np.full((N_PLACES, N_BINS), 0.05)])
+    return PoolingPrior(mean_excess_s=mean_excess, rate_per_day=rate)
+
+
+def answer_rate_estimate(answered: int, unanswered: int, prior_rate: float = 0.95) -> float:
+    """A home's share of answered prompts: its own answers shrunk towards the prior (20 prompts).
+
+    A resident who often misses the buzzer earns a higher asking limit, so that her unanswered
+    prompts do not page workers for nothing.
+    """
+    weight = 20.0
+    return float((answered + weight * prior_rate) / (answered + unanswered + weight))
+
+
+def prompt_budget(cfg: RoutineConfig, answer_rate: float) -> float:
+    """Prompts a day the home may get: the cap, or fewer where unanswered ones would page."""
+    worker_per_day = cfg.false_alarms_per_30_days / 30.0
+    miss = max(1e-3, 1.0 - answer_rate)
+    return float(min(cfg.prompts_per_day, worker_per_day / miss))
+
+
+@dataclass(frozen=True, slots=True)
+class _Silences:
+    durations_s: FloatArray
+    channels: IntArray
+    bins: IntArray
+    present: BoolArray
+
+
+def _silences(events: ActivityEvents, tl: Timeline) -> _Silences:
+    """At-home silences between signs of life, and sittings on a mat, with channel and hour."""
     t = events.times_s
-    n = t.size
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    idx = np.arange(n)
-    door = (events.places == Place.ENTRANCE) & (events.kinds == Kind.DOOR)
-    inside = (events.kinds != Kind.DOOR) & (events.places != Place.ENTRANCE)
-    last_door = np.maximum.accumulate(np.where(door, idx, -1))
-    has_door = last_door >= 0
-    door_t = t[np.maximum(last_door, 0)]
-    late_inside = inside & has_door & (t - door_t > config.leave_grace_s)
-    last_late = np.maximum.accumulate(np.where(late_inside, idx, -1))
-    return np.asarray(has_door & (last_late < last_door), dtype=bool)
+    off = events.utc_offset_s
+    places = events.places
+    present = np.zeros(N_CHANNELS, dtype=bool)
+    present[np.unique(places[places != Place.ENTRANCE])] = True
+    mats = np.unique(places[events.kinds == Kind.OCCUPIED])
+    present[N_PLACES + mats] = True
+    if t.size < 2:
+        return _Silences(np.zeros(0), np.zeros(0, np.intp), np.zeros(0, np.intp), present)
+    gaps = np.diff(t)
+    free = ~tl.away[:-1] & (tl.mat_place[:-1] < 0) & (places[:-1] != Place.ENTRANCE)
+    d_free = gaps[free]
+    c_free = places[:-1][free]
+    b_free = time_bins(t[:-1][free], off)
+    # Silences while seated or lying: from each sign of life on the mat (sitting down, the
+    # room's PIR seeing her shift, "I'm OK") to the next. Where the room has no PIR this is the
+    # whole sitting; where it has one, a still body is told from a resting one.
+    seated = ~tl.away[:-1] & (tl.mat_place[:-1] >= 0)
+    d_mat = gaps[seated]
+    c_mat = N_PLACES + tl.mat_place[:-1][seated]
+    b_mat = time_bins(t[:-1][seated], off)
+    return _Silences(
+        np.concatenate([d_free, d_mat]),
+        np.concatenate([c_free, c_mat]).astype(np.intp),
+        np.concatenate([b_free, b_mat]).astype(np.intp),
+        present,
+    )
+
+
+def home_silence_stats(
+    events: ActivityEvents, now_s: float, config: RoutineConfig | None = None
+) -> SilenceStats:
+    """One home's silence statistics up to `now_s`, for a population prior of many homes."""
+    cfg = config or RoutineConfig()
+    keep = events.times_s <= now_s
+    ev = ActivityEvents(
+        events.times_s[keep],
+        events.places[keep],
+        events.kinds[keep],
+        tuple(np.asarray(events.rooms)[keep]),
+        events.utc_offset_s,
+    )
+    days = float((now_s - ev.times_s[0]) / DAY_S) if len(ev) else 0.0
+    tl = presence_timeline(ev.times_s, ev.places, ev.kinds, cfg.presence)
+    sil = _silences(ev, tl)
+    return silence_stats(
+        sil.durations_s, sil.channels, sil.bins, N_CHANNELS, N_BINS, days, sil.present
+    )
 
 
 def learn_routine(
@@ -259,8 +362,10 @@ def learn_routine(
     *,
     sensitivity: Sensitivity = "normal",
     config: RoutineConfig | None = None,
+    prior: PoolingPrior | None = None,
+    answer_rate: float | None = None,
 ) -> Routine:
-    """Learn the home's routine from its history up to `now_s` (defaults if under 14 days)."""
+    """Learn the home's routine from its history up to `now_s` (defaults if too short)."""
     cfg = config or RoutineConfig()
     if sensitivity not in cfg.margins:
         raise BadParameters(f"sensitivity must be one of {sorted(cfg.margins)}, got {sensitivity}")
@@ -273,18 +378,17 @@ def learn_routine(
     history_days = float((now_s - t[0]) / DAY_S) if t.size else 0.0
     night_start, night_end = cfg.default_night
 
-    default_thr = np.where(
-        _in_night(
-            np.asarray(np.arange(N_BINS) % BINS_PER_DAY * BIN_S, dtype=np.float64),
-            (night_start - 2 * 3600.0) % DAY_S,
-            night_end,
-        ),
+    hour_starts = np.asarray(np.arange(N_BINS) * BIN_S, dtype=np.float64)
+    default_row = np.where(
+        _in_night(hour_starts, (night_start - 2 * 3600.0) % DAY_S, night_end),
         cfg.default_night_threshold_s,
         cfg.default_day_threshold_s,
     )
+    default_thr = np.tile(default_row, (N_CHANNELS, 1)).astype(np.float64)
     defaults = Routine(
-        threshold_s=default_thr.astype(np.float64),
-        usual_s=default_thr / margin,
+        threshold_s=default_thr,
+        ask_threshold_s=default_thr.copy(),
+        usual_s=default_thr / 2.0,
         history_days=history_days,
         learned=False,
         sleep_start_tod_s=night_start,
@@ -302,49 +406,26 @@ def learn_routine(
     ev = ActivityEvents(
         t, events.places[keep], events.kinds[keep], tuple(np.asarray(events.rooms)[keep]), off
     )
-    away = _away_mask(ev, cfg)
-    gaps = np.diff(t)
-    start_bin = time_bins(t[:-1], off)
-    home_gap = ~away[:-1]
-
-    # Each day's longest at-home silence starting in each bin. The plain distribution of gaps
-    # is dominated by the many short gaps inside bursts of activity (a PIR fires every minute
-    # while someone cooks), which makes its quantiles far too short; what matters is how long
-    # this home stays quiet at this hour on an ordinary day.
-    gap_day = _local_day(t[:-1], off)
-    first_day = int(gap_day.min())
-    n_days = int(gap_day.max()) - first_day + 1
-    sel_home = np.flatnonzero(home_gap)
-    flat = np.full(n_days * N_BINS, -np.inf)
-    np.maximum.at(
-        flat, (gap_day[sel_home] - first_day) * N_BINS + start_bin[sel_home], gaps[sel_home]
+    tl = presence_timeline(ev.times_s, ev.places, ev.kinds, cfg.presence)
+    sil = _silences(ev, tl)
+    stats = silence_stats(
+        sil.durations_s, sil.channels, sil.bins, N_CHANNELS, N_BINS, history_days, sil.present
     )
-    longest = np.where(np.isfinite(flat), flat, np.nan).reshape(n_days, N_BINS)
-
-    # The false-alarm budget, spread over every half hour of every day, sets how rare a
-    # silence must be (per day and bin) before it is called unusual.
-    exceed = cfg.false_alarms_per_30_days / (30.0 * BINS_PER_DAY)
-    thr = default_thr.copy()
-    usual = default_thr / margin
-    for b in range(N_BINS):
-        # Pool the bin with its neighbours (same day type) so a month of data is enough.
-        day_type = b // BINS_PER_DAY
-        hh = b % BINS_PER_DAY
-        near = [day_type * BINS_PER_DAY + (hh + d) % BINS_PER_DAY for d in (-1, 0, 1)]
-        samples = longest[:, near].ravel()
-        samples = samples[np.isfinite(samples)]
-        if samples.size < cfg.min_day_samples_per_bin:
-            # Too few weekend days: borrow the same hours on the other day type.
-            other = [(x + BINS_PER_DAY) % N_BINS for x in near]
-            samples = longest[:, near + other].ravel()
-            samples = samples[np.isfinite(samples)]
-        if samples.size < cfg.min_day_samples_per_bin:
-            continue
-        thr[b] = _tail_threshold(samples, exceed) * margin / cfg.margins["normal"]
-        usual[b] = np.quantile(samples, 0.9)
-    thr = np.clip(thr, cfg.min_threshold_s, cfg.max_threshold_s)
+    rate_answer = cfg.answer_rate if answer_rate is None else answer_rate
+    budgets = np.array([cfg.false_alarms_per_30_days / 30.0, prompt_budget(cfg, rate_answer)])
+    limits, mean_excess, rate = pooled_limits(stats, prior or default_prior(), budgets)
+    scale = margin / cfg.margins["normal"]
+    thr = np.clip(limits[0] * scale, cfg.min_threshold_s, cfg.max_threshold_s)
+    ask = np.clip(limits[1] * scale, cfg.min_ask_threshold_s, thr)
+    # "Usually under": the silence this cell reaches on about one day in ten.
+    usual = BASE_S + mean_excess * np.log(np.maximum(rate * 10.0, 1.0))
+    prompts = float(
+        np.sum(np.where(sil.present[:, None], rate, 0.0) * np.exp(-(ask - BASE_S) / mean_excess))
+    )
 
     # Night: each day's longest at-home gap starting between 19:00 and 04:00 is its sleep.
+    home_gap = ~tl.away[:-1]
+    gaps = np.diff(t)
     tod = local_time_of_day(t, off)
     day = _local_day(t - 12 * 3600.0, off)  # a "night" belongs to the evening it starts
     start_tod = tod[:-1]
@@ -357,7 +438,7 @@ def learn_routine(
         if gaps[j] >= 3 * 3600.0:
             sleep_starts.append(float(tod[j]))
             wakes.append(float(tod[j + 1]))
-    if len(wakes) >= 7:
+    if len(wakes) >= 5:
         # Circular statistics around noon so 23:30 and 00:30 average to midnight.
         ss = (np.asarray(sleep_starts) - 12 * 3600.0) % DAY_S
         sleep_start = float((np.median(ss) + 12 * 3600.0) % DAY_S)
@@ -389,24 +470,22 @@ def learn_routine(
         # The longest ordinary stay counts too: a weekly bath is rarer than 1 % of visits.
         bath_limit = float(
             np.clip(
-                max(np.quantile(stays, 0.99) * margin, max(stays) * 1.1),
+                max(np.quantile(stays, 0.99) * 1.5 * scale, max(stays) * 1.1),
                 cfg.min_bathroom_limit_s,
                 cfg.max_bathroom_limit_s,
             )
         )
 
-    # Away: how long outings last.
-    # Each outing from its first "away" event to the first event after it: the door closing and
-    # the hall sensor make several short gaps per outing, which must not count as outings.
-    out = away[:-1].astype(np.int8)
+    # Away: how long outings last, each from leaving to the first event after coming back.
+    out = tl.away[:-1].astype(np.int8)
     starts = np.flatnonzero(np.diff(np.concatenate(([0], out))) == 1)
     ends = np.flatnonzero(np.diff(np.concatenate((out, [0]))) == -1)
     outings = t[ends + 1] - t[starts]
     away_limit = cfg.default_away_limit_s
-    if outings.size >= 10:
+    if outings.size >= 5:
         away_limit = float(
             np.clip(
-                max(np.quantile(outings, 0.95) * margin, float(outings.max()) * 1.1),
+                max(np.quantile(outings, 0.95) * 1.5 * scale, float(outings.max()) * 1.1),
                 2 * 3600.0,
                 cfg.max_threshold_s,
             )
@@ -418,8 +497,9 @@ def learn_routine(
     kitchen_rate = kitchen_days.size / max(1, days.size)
 
     return Routine(
-        threshold_s=thr.astype(np.float64),
-        usual_s=usual.astype(np.float64),
+        threshold_s=np.asarray(thr, dtype=np.float64),
+        ask_threshold_s=np.asarray(ask, dtype=np.float64),
+        usual_s=np.asarray(np.minimum(usual, thr), dtype=np.float64),
         history_days=history_days,
         learned=True,
         sleep_start_tod_s=sleep_start,
@@ -430,6 +510,9 @@ def learn_routine(
         door_at_night_rate=door_rate,
         kitchen_day_rate=kitchen_rate,
         sensitivity=sensitivity,
+        prompts_per_day=prompts,
+        prompt_budget_per_day=float(budgets[1]),
+        answer_rate=float(rate_answer),
     )
 
 
@@ -437,7 +520,7 @@ def learn_routine(
 class HomeState:
     """Where a home stands at `now`, derived from its recent events."""
 
-    last_activity_s: float
+    last_activity_s: float  # the last sign of life at home (or the last event, when out)
     last_room: str
     last_place: int
     last_bin: int
@@ -445,32 +528,70 @@ class HomeState:
     away_since_s: float
     bathroom_since_s: float  # NaN unless the resident is (still) in the bathroom
     clock_behind: bool  # the last event is later than now: the kit's or hub's clock jumped
+    seated: bool = False  # on a seat or bed mat since `silence_since_s`
+    silence_since_s: float = float("nan")  # when the silence being judged began
+    channel: int = 0  # the routine channel that judges it (`channel()`)
+    silence_bin: int = 0  # the hour bin of `silence_since_s`
+    answered: bool = False  # the silence began with a button press ("I'm OK" or help)
 
 
-def current_state(events: ActivityEvents, now_s: float, config: RoutineConfig) -> HomeState:
+def current_state(
+    events: ActivityEvents, now_s: float, config: RoutineConfig | None = None
+) -> HomeState:
     """Summarise the recent events as the state the rules and the scan need."""
+    cfg = config or RoutineConfig()
     if len(events) == 0:
         raise EmptyInput("no events: a home without any activity has no state yet")
     t = events.times_s
+    tl = presence_timeline(t, events.places, events.kinds, cfg.presence)
     last = t.size - 1
-    away = bool(_away_mask(events, config)[last])
-    door_idx = np.flatnonzero((events.places == Place.ENTRANCE) & (events.kinds == Kind.DOOR))
-    away_since = float(t[door_idx[-1]]) if away and door_idx.size else float("nan")
+    away = bool(tl.away[last])
+    alive = np.flatnonzero(tl.sign_of_life)
+    j = int(alive[-1]) if alive.size and not away else last
     bath_since = float("nan")
-    if events.places[last] == Place.BATHROOM:
-        not_bath = np.flatnonzero(events.places != Place.BATHROOM)
+    if not away and events.places[j] == Place.BATHROOM:
+        not_bath = np.flatnonzero(events.places[: j + 1] != Place.BATHROOM)
         first = int(not_bath[-1]) + 1 if not_bath.size else 0
         bath_since = float(t[first])
+    seated = not away and int(tl.mat_place[last]) >= 0
+    since = float(t[j])
+    place = int(tl.mat_place[last]) if seated else int(events.places[j])
     return HomeState(
-        last_activity_s=float(t[last]),
-        last_room=events.rooms[last],
-        last_place=int(events.places[last]),
-        last_bin=int(time_bins(t[last : last + 1], events.utc_offset_s)[0]),
+        last_activity_s=float(t[j]),
+        last_room=events.rooms[j],
+        last_place=int(events.places[j]),
+        last_bin=int(time_bins(t[j : j + 1], events.utc_offset_s)[0]),
         away=away,
-        away_since_s=away_since,
+        away_since_s=float(tl.away_since_s[last]) if away else float("nan"),
         bathroom_since_s=bath_since,
         clock_behind=bool(t[last] > now_s),
+        seated=seated,
+        silence_since_s=since,
+        channel=int(channel(place, seated)),
+        silence_bin=int(time_bins(np.array([since]), events.utc_offset_s)[0]),
+        answered=bool(events.kinds[j] == Kind.BUTTON and float(t[j]) >= since),
     )
+
+
+def silence_limit(
+    routine: Routine, state: HomeState, utc_offset_s: float, *, ask_first: bool = False
+) -> float:
+    """The silence this home may keep in its state before the rule speaks (worker or asking).
+
+    A silence that began with the resident pressing a button (she answered "I'm OK") is not
+    asked about again at the asking limit: she said this quiet is ordinary, so it is judged at
+    the worker limit (asking twice for one quiet afternoon spends the budget for nothing).
+    """
+    asking = ask_first and not state.answered
+    table = routine.ask_threshold_s if asking else routine.threshold_s
+    limit = float(table[state.channel, state.silence_bin])
+    since_tod = float(local_time_of_day(np.array([state.silence_since_s]), utc_offset_s)[0])
+    if routine.learned and _gone_to_bed(routine, state, since_tod):
+        # Asleep: silence in the bedroom is expected until the latest usual wake time
+        # (then "not up" and this rule speak). A PIR cannot tell sleep from lying still.
+        until_wake = (routine.wake_latest_tod_s - since_tod) % DAY_S
+        limit = max(limit, until_wake)
+    return limit
 
 
 def check_home(
@@ -478,8 +599,14 @@ def check_home(
     events: ActivityEvents,
     now_s: float,
     config: RoutineConfig | None = None,
+    *,
+    ask_first: bool = False,
 ) -> list[Finding]:
-    """Apply every routine rule to one home's recent events (the last day or more) at `now_s`."""
+    """Apply every routine rule to one home's recent events (the last day or more) at `now_s`.
+
+    With `ask_first` (the kit can ask "Are you OK?"), silences are judged against the lower
+    asking limits; the alert engine asks the resident before any worker is paged.
+    """
     cfg = config or RoutineConfig()
     if not np.isfinite(now_s):
         raise NonFiniteInput("now must be finite")
@@ -495,7 +622,6 @@ def check_home(
     def tod(x: float) -> float:
         return float(local_time_of_day(np.array([x]), off)[0])
 
-    silence = now_s - state.last_activity_s
     if state.away:
         out_for = now_s - state.away_since_s
         if out_for > routine.away_limit_s:
@@ -505,31 +631,30 @@ def check_home(
                     state.away_since_s,
                     out_for,
                     routine.away_limit_s,
-                    routine.away_limit_s / _margin(routine, cfg),
+                    routine.away_limit_s / 1.5,
                     state.last_room,
                     tod(state.away_since_s),
                 )
             )
     else:
-        limit = float(routine.threshold_s[state.last_bin])
-        if routine.learned and _gone_to_bed(routine, state, tod(state.last_activity_s), cfg):
-            # Asleep: silence in the bedroom is expected until the latest usual wake time
-            # (then "not up" and this rule speak). A PIR cannot tell sleep from lying still.
-            until_wake = (routine.wake_latest_tod_s - tod(state.last_activity_s)) % DAY_S
-            limit = max(limit, until_wake)
-        if silence > limit:
+        # One decision for one home and for the hub's 100,000: the vectorised scan.
+        limit = silence_limit(routine, state, off, ask_first=ask_first)
+        verdict = scan_silences(np.array([limit]), np.array([state.silence_since_s]), now_s)
+        if verdict.overdue[0]:
             findings.append(
                 Finding(
                     "unusual_inactivity",
-                    state.last_activity_s,
-                    silence,
+                    state.silence_since_s,
+                    float(verdict.silence_s[0]),
                     limit,
-                    float(routine.usual_s[state.last_bin]),
+                    float(routine.usual_s[state.channel, state.silence_bin]),
                     state.last_room,
-                    tod(state.last_activity_s),
+                    tod(state.silence_since_s),
+                    seated=state.seated,
+                    asking=ask_first and not state.answered,
                 )
             )
-        if np.isfinite(state.bathroom_since_s):
+        if np.isfinite(state.bathroom_since_s) and not state.seated:
             stay = now_s - state.bathroom_since_s
             if stay > routine.bathroom_limit_s:
                 findings.append(
@@ -538,7 +663,7 @@ def check_home(
                         state.bathroom_since_s,
                         stay,
                         routine.bathroom_limit_s,
-                        routine.bathroom_limit_s / _margin(routine, cfg),
+                        routine.bathroom_limit_s / 1.5,
                         state.last_room,
                         tod(state.bathroom_since_s),
                     )
@@ -558,7 +683,7 @@ def check_home(
                 Finding(
                     "not_up",
                     state.last_activity_s,
-                    silence,
+                    now_s - state.last_activity_s,
                     routine.wake_latest_tod_s,
                     routine.wake_tod_s,
                     state.last_room,
@@ -608,13 +733,9 @@ def check_home(
     return findings
 
 
-def _gone_to_bed(routine: Routine, state: HomeState, last_tod: float, cfg: RoutineConfig) -> bool:
-    """The last sign of life was in the bedroom, in the learned night (or just before it)."""
-    if state.last_place != Place.BEDROOM:
+def _gone_to_bed(routine: Routine, state: HomeState, since_tod: float) -> bool:
+    """The silence began in the bedroom (or on the bed), in the learned night or just before."""
+    if state.channel % N_PLACES != Place.BEDROOM:
         return False
-    start = (routine.sleep_start_tod_s - cfg.bedtime_lead_s) % DAY_S
-    return bool(_in_night(np.array([last_tod]), start, routine.wake_tod_s)[0])
-
-
-def _margin(routine: Routine, cfg: RoutineConfig) -> float:
-    return cfg.margins.get(routine.sensitivity, 1.0)
+    start = (routine.sleep_start_tod_s - 3600.0) % DAY_S
+    return bool(_in_night(np.array([since_tod]), start, routine.wake_tod_s)[0])

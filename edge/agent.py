@@ -46,9 +46,11 @@ _CPU_TEMP = Path("/sys/class/thermal/thermal_zone0/temp")
 def read_cpu_temp(path: Path = _CPU_TEMP) -> float | None:
     """CPU temperature in degrees Celsius, or None where the board does not expose it."""
     try:
-        return round(int(path.read_text().strip()) / 1000.0, 1)
+        celsius = round(int(path.read_text().strip()) / 1000.0, 1)
     except (OSError, ValueError):
         return None
+    # A broken sensor's reading (-273, 2000) would make the whole heartbeat invalid.
+    return celsius if -60.0 <= celsius <= 150.0 else None
 
 
 class EdgeAgent:

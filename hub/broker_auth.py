@@ -2,20 +2,42 @@
 
 Each kit gets its own user that may only write its own home's topics and read its own command
 topic; the hub's user reads every kit topic and writes commands. Generated here so provisioning,
-the tests and the deployment docs all use the same rules.
+the tests and the deployment docs all use the same rules. `replace_broker_file` swaps Mosquitto's
+password or ACL file in one atomic step, owned so that the broker can still read it after the
+reload (a file it cannot read after SIGHUP locks every kit out).
 """
 
 from __future__ import annotations
 
 import base64
+import grp
 import hashlib
+import os
+import pwd
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from mehr.contract import TOPIC_ROOT, TopicKind, topic_for
 
-__all__ = ["BrokerUser", "acl_text", "hub_acl_rules", "kit_acl_rules", "password_line"]
+__all__ = [
+    "BrokerFileError",
+    "BrokerUser",
+    "acl_text",
+    "hub_acl_rules",
+    "kit_acl_rules",
+    "kit_check_topic",
+    "password_line",
+    "replace_broker_file",
+]
+
+# Debian's mosquitto drops to this user; the files it re-reads on SIGHUP must be readable by it.
+DEFAULT_BROKER_USER = "mosquitto"
+
+
+class BrokerFileError(OSError):
+    """A broker file could not be replaced so that the broker can still read it."""
 
 # Mosquitto 2.0's own format ($7$ = PBKDF2-SHA512); 101 is mosquitto_passwd's default count,
 # kept so files we write and files mosquitto_passwd writes are interchangeable.
@@ -43,11 +65,21 @@ def password_line(username: str, password: str, salt: bytes | None = None) -> st
     return f"{username}:$7${_PBKDF2_ITERATIONS}${salt_b64}${digest_b64}"
 
 
+def kit_check_topic(home_id: str, kit_id: str) -> str:
+    """Where an installer's check publishes to learn whether the kit's ACL block is in force.
+
+    Outside the contract's root, so no hub ever receives it: Mosquitto 2.0 grants every
+    SUBSCRIBE whatever the ACL file says, so only an MQTT 5 PUBACK (0x87 when refused) tells.
+    """
+    return f"mehr/check/{home_id}/{kit_id}"
+
+
 def kit_acl_rules(home_id: str, kit_id: str) -> tuple[str, ...]:
     """ACL rules for a kit: publish its own home's kit topics, read its own commands."""
     writes = (TopicKind.EVENTS, TopicKind.ACCEL, TopicKind.HEARTBEAT, TopicKind.AVAILABILITY)
     rules = [f"topic write {topic_for(home_id, kit_id, kind)}" for kind in writes]
     rules.append(f"topic read {topic_for(home_id, kit_id, TopicKind.COMMANDS)}")
+    rules.append(f"topic write {kit_check_topic(home_id, kit_id)}")
     return tuple(rules)
 
 
@@ -65,3 +97,68 @@ def acl_text(users: Iterable[BrokerUser]) -> str:
     for user in users:
         blocks.append("\n".join([f"user {user.username}", *user.rules]))
     return "\n\n".join(blocks) + "\n"
+
+
+def _owner_for(path: Path, broker_user: str) -> tuple[int, int, int]:
+    """(uid, gid, mode) the new file must have: the old file's, else the broker user's 0600."""
+    try:
+        old = path.stat()
+        return old.st_uid, old.st_gid, old.st_mode & 0o777
+    except FileNotFoundError:
+        pass
+    try:
+        user = pwd.getpwnam(broker_user)
+    except KeyError:
+        return os.getuid(), os.getgid(), 0o600  # no such user here: the broker runs as us
+    return user.pw_uid, user.pw_gid, 0o600
+
+
+def replace_broker_file(
+    path: Path, text: str, broker_user: str = DEFAULT_BROKER_USER
+) -> None:
+    """Atomically replace a file Mosquitto reads, keeping the owner and mode it had.
+
+    A new file goes to `broker_user` (mode 0600). The text is written to a temporary file in the
+    same directory, flushed to disk, given the owner and mode, then renamed over the old file:
+    the broker sees the old file or the new one, never a half-written or unreadable one.
+    """
+    uid, gid, mode = _owner_for(path, broker_user)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+            if (uid, gid) != (os.getuid(), os.getgid()):
+                try:
+                    os.fchown(fh.fileno(), uid, gid)
+                except PermissionError:
+                    raise BrokerFileError(
+                        f"{path}: cannot give the new file to {_owner_name(uid, gid)}, so the "
+                        "broker could not read it; run as root (sudo) or as the file's owner"
+                    ) from None
+            os.fchmod(fh.fileno(), mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a power cut
+    finally:
+        os.close(dir_fd)
+
+
+def _owner_name(uid: int, gid: int) -> str:
+    """user:group by name where the system knows them, else by number."""
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    try:
+        group = grp.getgrgid(gid).gr_name
+    except KeyError:
+        group = str(gid)
+    return f"{user}:{group}"

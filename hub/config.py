@@ -86,6 +86,41 @@ class HubSettings(BaseModel):
         description="How often every home is checked against its routine (unusual silence, "
         "not up, long bathroom visit, not back, night door).",
     )
+    max_clock_ahead_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="An event, accelerometer window or heartbeat whose kit time is more than "
+        "this ahead of the hub's clock is rejected (clock_ahead): stored, it would look like "
+        "the newest activity and hide a silence.",
+    )
+    max_event_age_s: float = Field(
+        default=30 * 86400.0,
+        gt=0,
+        description="Older than this by the hub's clock is rejected (too_old): no kit outbox "
+        "holds an event that long, so its clock was wrong.",
+    )
+    ingest_stall_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="/healthz answers 503 when a received message has waited longer than this "
+        "unacknowledged (ingest stalled).",
+    )
+    store_error_limit: int = Field(
+        default=5,
+        ge=1,
+        description="/healthz answers 503 after this many failed store attempts in a row.",
+    )
+    reject_log_first: int = Field(
+        default=10,
+        ge=0,
+        description="Rejected messages logged one by one per reason; later ones are summarised.",
+    )
+    reject_log_every_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="At most one summary line of further rejects per this many seconds.",
+    )
     stats_host: str = Field(default="127.0.0.1")
     stats_port: int = Field(default=8787, ge=0, le=65535, description="0 picks a free port.")
     alerts_config: Path | None = Field(

@@ -16,14 +16,22 @@ _UNITS: Final = {
 
 _TEMPLATES: Final[dict[str, dict[str, str]]] = {
     "unusual_inactivity": {
-        "uz": "{dur} davomida harakat yo'q, oxirgisi {room}, {at} da; bu vaqtda odatda "
+        "uz": "{dur} davomida harakat yoʻq, oxirgisi {room}, {at} da; bu vaqtda odatda "
         "{usual} dan kam",
         "ru": "Нет движения {dur}, последнее — {room} в {at}; в это время обычно меньше {usual}",
         "en": "No movement for {dur} since {room} at {at}; at this hour it is usually under "
         "{usual}",
     },
+    "unusual_inactivity_seated": {
+        "uz": "{at} dan beri oʻtiribdi yoki yotibdi ({room}), {dur} davomida turmadi; bu vaqtda "
+        "odatda {usual} dan kam",
+        "ru": "Сидит или лежит ({room}) с {at}, не вставал(а) уже {dur}; в это время обычно "
+        "меньше {usual}",
+        "en": "Sitting or lying ({room}) since {at}, not up for {dur}; at this hour usually "
+        "under {usual}",
+    },
     "not_up": {
-        "uz": "Ertalab turmadi: {at} dan beri harakat yo'q ({room}); odatda {usual} da turadi",
+        "uz": "Ertalab turmadi: {at} dan beri harakat yoʻq ({room}); odatda {usual} da turadi",
         "ru": "Не встал(а) утром: нет движения с {at} ({room}); обычно встаёт в {usual}",
         "en": "Not up this morning: no movement since {at} ({room}); usually up by {usual}",
     },
@@ -38,12 +46,12 @@ _TEMPLATES: Final[dict[str, dict[str, str]]] = {
         "en": "Went out at {at} and not back for {dur}; usually back within {usual}",
     },
     "night_door": {
-        "uz": "Kechasi {at} da kirish eshigi ochildi; bu uyda kechasi kamdan-kam bo'ladi",
+        "uz": "Kechasi {at} da kirish eshigi ochildi; bu uyda kechasi kamdan-kam boʻladi",
         "ru": "Ночью в {at} открывалась входная дверь; в этом доме ночью так почти не бывает",
         "en": "The front door was used at night, at {at}; this home almost never does",
     },
     "no_kitchen": {
-        "uz": "Bugun oshxonada harakat bo'lmadi; odatda har kuni bo'ladi",
+        "uz": "Bugun oshxonada harakat boʻlmadi; odatda har kuni boʻladi",
         "ru": "Сегодня не было движения на кухне; обычно бывает каждый день",
         "en": "No kitchen activity today; usually there is every day",
     },
@@ -73,9 +81,14 @@ def explain_finding(
     usual_s: float,
     last_room: str,
     local_time_of_day_s: float,
+    *,
+    seated: bool = False,
 ) -> dict[str, str]:
-    """Return {'uz': …, 'ru': …, 'en': …} sentences for one routine finding."""
-    templates = _TEMPLATES[rule]
+    """Return {'uz': …, 'ru': …, 'en': …} sentences for one routine finding.
+
+    `seated`: the silence is on an occupied seat or bed mat ("sitting since ..."), not a room.
+    """
+    templates = _TEMPLATES[f"{rule}_seated" if seated and rule == "unusual_inactivity" else rule]
     out: dict[str, str] = {}
     for lang in LANGUAGES:
         usual = _clock(usual_s) if rule == "not_up" else duration_text(usual_s, lang)

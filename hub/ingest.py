@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from hub.reject_log import RejectLog
 from hub.rules import EventRules
 from hub.stats import HubStats
-from hub.store.base import AlertRecord, KitRecord, NewEvent, Store
+from hub.store.base import AlertRecord, KitRecord, NewEvent, Store, is_transient
 from mehr.clock import Clock
 from mehr.contract import (
     AccelWindow,
@@ -27,7 +28,7 @@ from mehr.contract import (
     parse_message,
 )
 
-__all__ = ["IngestResult", "Ingestor", "Outcome", "RawMessage"]
+__all__ = ["IngestResult", "Ingestor", "Outcome", "RawMessage", "TimeLimits"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ _LOGGER = logging.getLogger(__name__)
 # unknown client cannot turn into a flood of database reads.
 _UNKNOWN_KIT_RELOAD_S = 5.0
 _KIT_REFRESH_S = 60.0
+# Tracebacks of internal errors and store refusals logged per reason before only counting them.
+_TRACES_LOGGED = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,48 @@ class IngestResult:
     stored_event_ids: list[int]
 
 
+@dataclass(frozen=True, slots=True)
+class TimeLimits:
+    """How far a kit's timestamps may stray from the hub's clock before a message is refused."""
+
+    # A kit clock more than this ahead would put events in the future, where they would look
+    # like the newest activity for as long as the skew lasts.
+    max_ahead_s: float = 300.0
+    # Older than any kit outbox could have held an event: a reset clock, not a late delivery.
+    max_age_s: float = 30 * 86400.0
+
+
+class _Refused(Exception):
+    """A valid message the hub still refuses (registry or clock); carries the kit to count."""
+
+    def __init__(self, reason: RejectReason, detail: str, kit_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.kit_id = kit_id
+
+
+@dataclass(slots=True)
+class _Write:
+    """One accepted message's write, kept apart so a failing one can be isolated."""
+
+    index: int
+    raw: RawMessage
+    kit_id: str
+    event: NewEvent | None = None
+    heartbeat: Heartbeat | None = None
+    availability: Availability | None = None
+
+
+@dataclass(slots=True)
+class _Written:
+    """What one committed sub-batch produced."""
+
+    new_alerts: list[AlertRecord] = field(default_factory=list)
+    stored_ids: list[int] = field(default_factory=list)
+    stored_events: list[NewEvent] = field(default_factory=list)
+
+
 class Ingestor:
     """Turns raw messages into stored events and alerts. Owns one Store; use from one thread."""
 
@@ -74,12 +119,16 @@ class Ingestor:
         stats: HubStats,
         on_alert: Callable[[AlertRecord], None] | None = None,
         rules: EventRules | None = None,
+        time_limits: TimeLimits | None = None,
+        reject_log: RejectLog | None = None,
     ) -> None:
         self.store = store
         self.rules = rules or EventRules()
         self.clock = clock
         self.stats = stats
         self.on_alert = on_alert
+        self.time_limits = time_limits or TimeLimits()
+        self.reject_log = reject_log or RejectLog(clock)
         self._kits: dict[str, tuple[KitRecord, datetime]] = {}
         self._missing_checked: dict[str, datetime] = {}
 
@@ -107,92 +156,167 @@ class Ingestor:
         self._kits.pop(kit_id, None)
         self._missing_checked.pop(kit_id, None)
 
-    def _reject(self, raw: RawMessage, reason: RejectReason, detail: str) -> tuple[Outcome, str]:
-        self.stats.reject(reason.value)
-        _LOGGER.warning("rejected message on %s: %s: %s", raw.topic[:200], reason.value, detail)
+    def _reject(
+        self, raw: RawMessage, reason: RejectReason, detail: str, kit_id: str | None = None
+    ) -> tuple[Outcome, str]:
+        self.stats.reject(reason.value, kit_id)
+        self.reject_log.record(reason.value, raw.topic, detail)
         return Outcome.REJECTED, reason.value
 
     def process_batch(self, batch: Sequence[RawMessage]) -> IngestResult:
-        """Validate, store and alert on a batch in one transaction, then commit it.
+        """Validate, store and alert on a batch, committing it in as few transactions as it can.
 
-        On a storage error everything of the batch is rolled back and the error propagates,
-        so the caller does not acknowledge and the broker keeps the messages.
+        Every message gets an outcome: one that cannot be parsed, validated or stored is
+        rejected with a counted reason and never holds up the others. A store error that says
+        nothing about the data (database locked, disk full) rolls the batch back and propagates,
+        so the caller does not acknowledge and retries; any other store error splits the batch
+        in halves until the message that causes it is found and rejected.
         """
-        outcomes: list[tuple[Outcome, str | None]] = []
-        pending: list[tuple[int, NewEvent]] = []  # (index in batch, event)
+        outcomes: list[tuple[Outcome, str | None]] = [(Outcome.REJECTED, None)] * len(batch)
+        writes: list[_Write] = []
         for index, raw in enumerate(batch):
             self.stats.incr("received")
             try:
-                ref, message = parse_message(raw.topic, raw.payload)
+                write = self._check(index, raw)
             except ContractError as exc:
-                outcomes.append(self._reject(raw, exc.reason, exc.detail))
+                outcomes[index] = self._reject(raw, exc.reason, exc.detail)
                 continue
-            kit = self._kit(ref.kit_id)
-            if kit is None:
-                outcomes.append(
-                    self._reject(
-                        raw, RejectReason.UNKNOWN_KIT, f"kit {ref.kit_id!r} not registered"
-                    )
-                )
+            except _Refused as exc:
+                outcomes[index] = self._reject(raw, exc.reason, exc.detail, exc.kit_id)
                 continue
-            if kit.home_id != ref.home_id:
-                outcomes.append(
-                    self._reject(
-                        raw,
-                        RejectReason.HOME_MISMATCH,
-                        f"kit {kit.id!r} belongs to {kit.home_id!r}, not {ref.home_id!r}",
-                    )
-                )
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                # A bug or a case nobody foresaw: this one message is refused, the rest go on.
+                # The trace is logged for the first few only (a bug may meet every message).
+                if self.stats.rejected(RejectReason.INTERNAL.value) < _TRACES_LOGGED:
+                    _LOGGER.exception("checking a message on %r failed", raw.topic[:200])
+                outcomes[index] = self._reject(raw, RejectReason.INTERNAL, type(exc).__name__)
                 continue
-            if isinstance(message, Heartbeat):
-                body = message.model_dump(mode="json", exclude_none=True)
-                self.store.set_heartbeat(kit.id, message.ts, body)
-                self.stats.incr("heartbeats")
-                outcomes.append((Outcome.STATE, None))
-                continue
-            if isinstance(message, Availability):
-                self.store.set_availability(kit.id, message.state.value, raw.received_at)
-                self.stats.incr("availability")
-                outcomes.append((Outcome.STATE, None))
-                continue
-            if not isinstance(message, AccelWindow | Event):  # commands are not for the hub
-                outcomes.append(
-                    self._reject(raw, RejectReason.TOPIC, "the hub does not accept this topic")
-                )
-                continue
-            pending.append((index, self._to_new_event(kit, ref.home_id, message, raw)))
-            outcomes.append((Outcome.STORED, None))  # corrected below for duplicates
+            writes.append(write)
+            outcomes[index] = (
+                (Outcome.STORED, None) if write.event is not None else (Outcome.STATE, None)
+            )
+        written = self._write(writes, outcomes)
+        self.reject_log.flush()
+        return IngestResult(outcomes, written.new_alerts, written.stored_ids)
 
-        new_alerts: list[AlertRecord] = []
-        stored_ids: list[int] = []
+    def _check(self, index: int, raw: RawMessage) -> _Write:
+        """Parse and validate one message against the contract, the registry and the clock."""
+        ref, message = parse_message(raw.topic, raw.payload)
+        kit = self._kit(ref.kit_id)
+        if kit is None:
+            raise _Refused(RejectReason.UNKNOWN_KIT, f"kit {ref.kit_id!r} not registered")
+        if kit.home_id != ref.home_id:
+            raise _Refused(
+                RejectReason.HOME_MISMATCH,
+                f"kit {kit.id!r} belongs to {kit.home_id!r}, not {ref.home_id!r}",
+                kit.id,
+            )
+        if isinstance(message, Availability):
+            return _Write(index, raw, kit.id, availability=message)
+        if not isinstance(message, AccelWindow | Event | Heartbeat):  # commands: not for the hub
+            raise _Refused(RejectReason.TOPIC, "the hub does not accept this topic", kit.id)
+        stray = self._clock_stray(message.ts)
+        if stray is not None:
+            reason, detail = stray
+            raise _Refused(reason, f"kit {kit.id!r}: {detail}", kit.id)
+        if isinstance(message, Heartbeat):
+            return _Write(index, raw, kit.id, heartbeat=message)
+        return _Write(index, raw, kit.id, event=self._to_new_event(kit, ref.home_id, message, raw))
+
+    def _clock_stray(self, ts: datetime) -> tuple[RejectReason, str] | None:
+        """Say why a kit's timestamp is too far from the hub's clock, or None if it is fine."""
+        now = self.clock.now()
+        ahead = (ts - now).total_seconds()
+        if ahead > self.time_limits.max_ahead_s:
+            return RejectReason.CLOCK_AHEAD, (
+                f"ts {ts.isoformat()} is {ahead:.0f} s ahead of the hub "
+                f"(limit {self.time_limits.max_ahead_s:.0f} s)"
+            )
+        if -ahead > self.time_limits.max_age_s:
+            return RejectReason.TOO_OLD, (
+                f"ts {ts.isoformat()} is {-ahead:.0f} s old "
+                f"(limit {self.time_limits.max_age_s:.0f} s)"
+            )
+        return None
+
+    def _write(self, writes: list[_Write], outcomes: list[tuple[Outcome, str | None]]) -> _Written:
+        """Write in one transaction; on a data error, bisect until the bad message is alone."""
+        if not writes:
+            return _Written()
         try:
-            ids = self.store.store_events([ev for _, ev in pending], self.clock.now())
-            for (index, event), event_id in zip(pending, ids, strict=True):
-                if event_id is None:
-                    outcomes[index] = (Outcome.DUPLICATE, None)
-                    continue
-                stored_ids.append(event_id)
-                alert = self.rules.alert_for(event, event_id)
-                if alert is not None:
-                    record, is_new = self.store.raise_alert(alert)
-                    if is_new:
-                        new_alerts.append(record)
+            written = self._write_once(writes, outcomes)
             self.store.commit()
-        except Exception:
+        except Exception as exc:
             self.store.rollback()
-            raise
+            if is_transient(exc):
+                raise
+            if len(writes) == 1:
+                (bad,) = writes
+                if self.stats.rejected(RejectReason.STORE_FAILED.value) < _TRACES_LOGGED:
+                    _LOGGER.exception("the store refused the message on %r", bad.raw.topic[:200])
+                outcomes[bad.index] = self._reject(
+                    bad.raw, RejectReason.STORE_FAILED, f"{type(exc).__name__}: {exc}", bad.kit_id
+                )
+                return _Written()
+            self.stats.incr("batch_splits")
+            middle = len(writes) // 2
+            first = self._write(writes[:middle], outcomes)
+            second = self._write(writes[middle:], outcomes)
+            return _Written(
+                first.new_alerts + second.new_alerts,
+                first.stored_ids + second.stored_ids,
+                first.stored_events + second.stored_events,
+            )
+        self._after_commit(writes, written)
+        return written
+
+    def _write_once(
+        self, writes: list[_Write], outcomes: list[tuple[Outcome, str | None]]
+    ) -> _Written:
+        written = _Written()
+        for write in writes:
+            if write.heartbeat is not None:
+                self._write_heartbeat(write.kit_id, write.heartbeat, write.raw)
+            elif write.availability is not None:
+                self.store.set_availability(
+                    write.kit_id, write.availability.state.value, write.raw.received_at
+                )
+        events = [(w.index, w.event) for w in writes if w.event is not None]
+        ids = self.store.store_events([event for _, event in events], self.clock.now())
+        for (index, event), event_id in zip(events, ids, strict=True):
+            if event_id is None:
+                outcomes[index] = (Outcome.DUPLICATE, None)
+                continue
+            outcomes[index] = (Outcome.STORED, None)
+            written.stored_ids.append(event_id)
+            written.stored_events.append(event)
+            alert = self.rules.alert_for(event, event_id)
+            if alert is not None:
+                record, is_new = self.store.raise_alert(alert)
+                if is_new:
+                    written.new_alerts.append(record)
+        return written
+
+    def _write_heartbeat(self, kit_id: str, message: Heartbeat, raw: RawMessage) -> None:
+        body = message.model_dump(mode="json", exclude_none=True)
+        # The kit's clock against the hub's, as seen on arrival (delivery delay included): an
+        # installer sees a kit whose clock drifts before its events start being refused.
+        body["hub_offset_s"] = round((message.ts - raw.received_at).total_seconds(), 3)
+        self.store.set_heartbeat(kit_id, message.ts, body)
+
+    def _after_commit(self, writes: list[_Write], written: _Written) -> None:
         committed = self.clock.now()
         self.stats.observe_latency(
-            [
-                (committed - event.occurred_at).total_seconds()
-                for (_, event), event_id in zip(pending, ids, strict=True)
-                if event_id is not None
-            ]
+            [(committed - event.occurred_at).total_seconds() for event in written.stored_events]
         )
-        duplicates = len(pending) - len(stored_ids)
-        self.stats.incr("stored", len(stored_ids))
-        self.stats.incr("duplicates", duplicates)
-        for record in new_alerts:
+        events = sum(1 for w in writes if w.event is not None)
+        self.stats.incr("heartbeats", sum(1 for w in writes if w.heartbeat is not None))
+        self.stats.incr("availability", sum(1 for w in writes if w.availability is not None))
+        self.stats.incr("stored", len(written.stored_ids))
+        self.stats.incr("duplicates", events - len(written.stored_ids))
+        for record in written.new_alerts:
             self.stats.incr("alerts_raised")
             _LOGGER.warning(
                 "ALERT %s (%s) in home %s, alert #%s",
@@ -203,7 +327,6 @@ class Ingestor:
             )
             if self.on_alert is not None:
                 self.on_alert(record)
-        return IngestResult(outcomes, new_alerts, stored_ids)
 
     def _to_new_event(
         self, kit: KitRecord, home_id: str, message: AccelWindow | Event, raw: RawMessage
@@ -212,7 +335,9 @@ class Ingestor:
         if sensor is None and message.kind is not SensorKind.OK_BUTTON:
             # Stored anyway: a help press from a sensor the registry forgot must still alert.
             self.stats.warn("unregistered_sensor")
-            _LOGGER.warning("kit %s sent from unregistered sensor %r", kit.id, message.sensor)
+            self.reject_log.record(
+                "unregistered_sensor (stored)", raw.topic, f"sensor {message.sensor!r}"
+            )
         room = sensor[1] if sensor else None
         if isinstance(message, AccelWindow):
             value: object = {

@@ -162,5 +162,12 @@ class MqttLink:
             self.on_connection_change(False)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        raw = RawMessage(topic=msg.topic, payload=bytes(msg.payload), received_at=self.clock.now())
+        # Nothing here may raise: an exception in a paho callback ends the network thread. A
+        # topic that is not UTF-8 (paho's `topic` would raise) still goes to the inbox, so
+        # ingest rejects it as a bad topic and it is acknowledged like any other message.
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = bytes(msg._topic).decode("utf-8", errors="replace")
+        raw = RawMessage(topic=topic, payload=bytes(msg.payload), received_at=self.clock.now())
         self.inbox.put(QueuedMessage(raw, msg.mid, msg.qos, self.generation))

@@ -27,7 +27,7 @@ from detectors import (
     check_home,
     learn_routine,
 )
-from detectors.routine import Sensitivity
+from detectors.routine import Sensitivity, answer_rate_estimate
 from hub.explain import explain_finding
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, NewAlert
@@ -66,6 +66,9 @@ _KINDS: Final = {
     "door": Kind.DOOR,
     "help_button": Kind.BUTTON,
     "ok_button": Kind.BUTTON,
+    "occupancy": Kind.OCCUPIED,  # the store reports a mat left as "vacated"
+    "vacated": Kind.VACATED,
+    "appliance": Kind.APPLIANCE,
 }
 
 
@@ -89,12 +92,20 @@ class RoutineScanner:
         stats: HubStats,
         on_alert: Callable[[AlertRecord], None] | None = None,
         settings: ScanSettings | None = None,
+        ask_first: Callable[[str], bool] | None = None,
+        answers: Callable[[str, datetime], tuple[int, int]] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.stats = stats
         self.on_alert = on_alert
         self.settings = settings or ScanSettings()
+        # Homes whose kit asks "Are you OK?" are judged at the lower asking limit: the alert
+        # engine holds such an alert as 'asking' and pages a worker only if nobody answers.
+        self.ask_first = ask_first or (lambda _home_id: False)
+        # (answered, unanswered) check-in prompts of a home since a time: the home's own
+        # answers set how low its asking limit may go. None: the prior answer rate only.
+        self.answers = answers
         self._routines: dict[str, tuple[datetime, Routine]] = {}
 
     def scan(self) -> list[AlertRecord]:
@@ -123,8 +134,16 @@ class RoutineScanner:
                 self.on_alert(alert)
         return raised
 
-    def _events(self, home: HomeRecord, since: datetime, offset_s: float) -> ActivityEvents:
-        rows = self.store.activity_events(home.id, since)
+    def _events(
+        self, home: HomeRecord, since: datetime, offset_s: float, now: datetime
+    ) -> ActivityEvents:
+        # An event stamped after now (a kit's clock ahead) is not history yet: it must not
+        # hide the silence that is happening now.
+        rows = [
+            r
+            for r in self.store.activity_events(home.id, since, until=now)
+            if r[0] <= now.timestamp() and r[3] in _KINDS
+        ]
         places = self.store.sensor_places(home.id)
         return ActivityEvents.build(
             times_s=np.array([r[0] for r in rows], dtype=np.float64),
@@ -151,9 +170,16 @@ class RoutineScanner:
         ):
             self._routines[home.id] = cached
             return cached[1]
-        history = self._events(home, now - self.settings.history, offset_s)
+        history = self._events(home, now - self.settings.history, offset_s, now)
+        answer_rate = None
+        if self.answers is not None:
+            answered, unanswered = self.answers(home.id, now - self.settings.history)
+            answer_rate = answer_rate_estimate(answered, unanswered)
         routine = learn_routine(
-            history, now.timestamp(), sensitivity=_SENSITIVITY.get(home.risk_level, "normal")
+            history,
+            now.timestamp(),
+            sensitivity=_SENSITIVITY.get(home.risk_level, "normal"),
+            answer_rate=answer_rate,
         )
         self.store.save_routine(home.id, now, routine.to_dict())
         self._routines[home.id] = (now, routine)
@@ -163,11 +189,11 @@ class RoutineScanner:
     def _scan_home(self, home: HomeRecord, now: datetime, offline: bool) -> list[AlertRecord]:
         offset = ZoneInfo(home.timezone).utcoffset(now)
         offset_s = offset.total_seconds() if offset is not None else 0.0
-        recent = self._events(home, now - self.settings.recent, offset_s)
+        recent = self._events(home, now - self.settings.recent, offset_s, now)
         if len(recent) == 0:
             return []  # a home that has never spoken has no routine to break (kit alerts do)
         routine = self._routine(home, now, offset_s)
-        findings = check_home(routine, recent, now.timestamp())
+        findings = check_home(routine, recent, now.timestamp(), ask_first=self.ask_first(home.id))
         raised = []
         for finding in findings:
             if offline and finding.rule in _SILENCE_RULES:
@@ -239,12 +265,15 @@ class RoutineScanner:
             "usual_s": round(finding.usual_s, 3),
             "room": finding.last_room,
             "routine_learned": routine.learned,
+            "seated": finding.seated,
+            "asking": finding.asking,
             "explanation": explain_finding(
                 finding.rule,
                 finding.duration_s,
                 finding.usual_s,
                 finding.last_room,
                 finding.local_time_of_day_s,
+                seated=finding.seated,
             ),
         }
         record, _ = self.store.raise_alert(

@@ -15,6 +15,9 @@ __all__ = ["CRITICAL", "EventRules"]
 
 _LOGGER = logging.getLogger(__name__)
 CRITICAL = "critical"
+# Windows the detector cannot judge: the first few are logged, then one in every _LOG_EVERY.
+_LOG_FIRST = 10
+_LOG_EVERY = 1000
 
 
 class EventRules:
@@ -22,6 +25,7 @@ class EventRules:
 
     def __init__(self, fall_params: FallParams | None = None) -> None:
         self.fall_params = fall_params or load_fall_params()
+        self.unclassified = 0
 
     def alert_for(self, event: NewEvent, event_id: int) -> NewAlert | None:
         """Return the alert one event raises at once, or None.
@@ -64,10 +68,17 @@ class EventRules:
             decision = classify_window(samples, float(value["rate_hz"]), self.fall_params)
         except (DetectorError, KeyError, TypeError) as exc:
             # A window the detector cannot judge is kept (it is stored) and logged; it must
-            # not take the ingest of everything else down with it.
-            _LOGGER.warning(
-                "accelerometer window %s/%s not classified: %s", event.kit_id, event.seq, exc
-            )
+            # not take the ingest of everything else down with it. Logged at a bounded rate:
+            # a broken kit may send thousands.
+            self.unclassified += 1
+            if self.unclassified <= _LOG_FIRST or self.unclassified % _LOG_EVERY == 0:
+                _LOGGER.warning(
+                    "accelerometer window %s/%s not classified (%d so far): %s",
+                    event.kit_id,
+                    event.seq,
+                    self.unclassified,
+                    exc,
+                )
             return None
         return {
             "is_fall": decision.is_fall,

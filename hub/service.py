@@ -7,20 +7,24 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from datetime import datetime
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 from hub.alerts.channels import AppriseChannel, Channel
 from hub.alerts.config import load_alerts_config
 from hub.alerts.engine import AlertRunner
+from hub.alerts.prompts import prompt_answers
 from hub.alerts.tokens import TokenSigner
 from hub.cold_scan import ColdHomeScanner
 from hub.config import HubSettings
 from hub.home_assistant_link import HomeAssistantLink, load_home_assistant_config
 from hub.influx_sink import InfluxSettings, InfluxSink
-from hub.ingest import Ingestor
+from hub.ingest import Ingestor, TimeLimits
 from hub.mqtt_link import MqttLink, QueuedMessage
 from hub.registry import load_registry
+from hub.reject_log import RejectLog
 from hub.routine_scan import RoutineScanner
 from hub.stats import HubStats
 from hub.store.base import AlertRecord
@@ -74,6 +78,10 @@ class Hub:
         self._scan_lock = threading.Lock()
         self._tick_local = threading.local()
         self._tick_stores: list[SqliteStore] = []
+        # What /healthz needs to see a stalled ingest: when the batch in hand was received, and
+        # how many store attempts in a row have failed.
+        self._in_hand_since: datetime | None = None
+        self._store_failures_in_row = 0
 
     @property
     def stats_url(self) -> str | None:
@@ -164,6 +172,7 @@ class Hub:
         if self.settings.alerts_config is None:
             return
         config = load_alerts_config(self.settings.alerts_config)
+        self._alerts_config = config
         signer = TokenSigner(self.settings.alerts_secret_bytes())
         self.alerts = AlertRunner(
             self.settings.db_path,
@@ -209,14 +218,28 @@ class Hub:
             self._worker_error = exc
             self._ready.set()
             raise
-        ingestor = Ingestor(store, self.clock, self.stats, on_alert=self._alert_raised)
+        ingestor = Ingestor(
+            store,
+            self.clock,
+            self.stats,
+            on_alert=self._alert_raised,
+            time_limits=TimeLimits(
+                max_ahead_s=self.settings.max_clock_ahead_s,
+                max_age_s=self.settings.max_event_age_s,
+            ),
+            reject_log=RejectLog(
+                self.clock, self.settings.reject_log_first, self.settings.reject_log_every_s
+            ),
+        )
         self._ready.set()
         try:
             while not self._stop.is_set():
                 try:
                     first = self.inbox.get(timeout=0.2)
                 except queue.Empty:
+                    ingestor.reject_log.flush()
                     continue
+                self._in_hand_since = first.raw.received_at
                 batch = [first]
                 while len(batch) < self.settings.batch_max:
                     try:
@@ -227,13 +250,29 @@ class Hub:
                 if self._store_with_retry(ingestor, batch):
                     for message in batch:
                         self.link.ack(message)
+                self._in_hand_since = None
         finally:
             store.close()
+
+    def _asks_first(self, home_id: str) -> bool:
+        """Whether a home's kit asks "Are you OK?" first (the scan then uses the asking limit)."""
+        config = getattr(self, "_alerts_config", None)
+        if config is None or self.link.publish is None:
+            return False
+        contacts = config.home(home_id)
+        return contacts is not None and contacts.ask_first
 
     def _run_scanner(self) -> None:
         """Check every home against its routine every `scan_interval_s`, on the hub's clock."""
         store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
-        scanner = RoutineScanner(store, self.clock, self.stats, on_alert=self._alert_raised)
+        scanner = RoutineScanner(
+            store,
+            self.clock,
+            self.stats,
+            on_alert=self._alert_raised,
+            ask_first=self._asks_first,
+            answers=partial(prompt_answers, store.connection),
+        )
         cold = ColdHomeScanner(store, self.clock, self.stats, on_alert=self._alert_raised)
         try:
             while not self._stop.wait(self.settings.scan_interval_s):
@@ -261,7 +300,14 @@ class Hub:
         scanner: RoutineScanner | None = getattr(self._tick_local, "scanner", None)
         if scanner is None:
             store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
-            scanner = RoutineScanner(store, self.clock, self.stats, on_alert=self._alert_raised)
+            scanner = RoutineScanner(
+                store,
+                self.clock,
+                self.stats,
+                on_alert=self._alert_raised,
+                ask_first=self._asks_first,
+                answers=partial(prompt_answers, store.connection),
+            )
             self._tick_local.scanner = scanner
             self._tick_stores.append(store)
         with self._scan_lock:
@@ -277,22 +323,58 @@ class Hub:
             try:
                 ingestor.process_batch([m.raw for m in batch])
                 self.stats.incr("batches")
+                self._store_failures_in_row = 0
                 return True
             except Exception:
-                # Not acknowledged: the broker keeps these messages, so nothing is lost even
-                # if the hub never recovers; we keep retrying while it runs.
+                # Only errors that say nothing about the data come here (database locked, disk
+                # full): ingest rejects a message it cannot store. Not acknowledged, the batch
+                # stays with the broker, so nothing is lost even if the hub never recovers; we
+                # keep retrying while it runs, and /healthz reports it.
                 self.stats.incr("store_errors")
+                self._store_failures_in_row += 1
                 delay = _RETRY_DELAYS_S[min(attempt, len(_RETRY_DELAYS_S) - 1)]
                 _LOGGER.exception("storing a batch of %d failed; retry in %ss", len(batch), delay)
                 attempt += 1
                 if self._stop.wait(delay):
                     return False
 
+    # -- health ---------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """Say whether the hub is doing its job: connected, storing, and not stuck on a batch.
+
+        Unhealthy when the broker link is down, when a received message has waited longer than
+        `ingest_stall_s` unacknowledged, or when `store_error_limit` store attempts in a row
+        failed. A supervisor (systemd's watchdog script, a load balancer) restarts or alerts.
+        """
+        now = self.clock.now()
+        problems: list[str] = []
+        if not self.link.connected.is_set():
+            problems.append("broker_disconnected")
+        oldest = self._in_hand_since
+        with self.inbox.mutex:
+            if self.inbox.queue:
+                head = self.inbox.queue[0].raw.received_at
+                oldest = head if oldest is None else min(oldest, head)
+        waiting_s = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+        if waiting_s > self.settings.ingest_stall_s:
+            problems.append("ingest_stalled")
+        failures = self._store_failures_in_row
+        if failures >= self.settings.store_error_limit:
+            problems.append("store_errors")
+        return {
+            "ok": not problems,
+            "problems": problems,
+            "oldest_unacked_s": round(waiting_s, 3),
+            "store_failures_in_row": failures,
+        }
+
     # -- stats endpoint -------------------------------------------------------------------------
 
     def _start_http(self) -> None:
         stats = self.stats
         link = self.link
+        health = self.health
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -303,8 +385,8 @@ class Hub:
                     }
                     self._send(200, body)
                 elif self.path == "/healthz":
-                    ok = link.connected.is_set()
-                    self._send(200 if ok else 503, {"ok": ok})
+                    state = health()
+                    self._send(200 if state["ok"] else 503, state)
                 else:
                     self._send(404, {"error": "not found"})
 

@@ -17,6 +17,9 @@ class HubStats:
         self._counts: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
         self._warnings: Counter[str] = Counter()
+        # Rejects of registered kits, by kit and reason (unknown senders are not keyed, so a
+        # flood of made-up kit ids cannot grow this).
+        self._rejected_by_kit: dict[str, Counter[str]] = {}
         self.queue_depth = 0
         # Publish-to-committed latency of recent events, in seconds (bounded: newest 100,000).
         self._latency: deque[float] = deque(maxlen=100_000)
@@ -26,10 +29,17 @@ class HubStats:
         with self._lock:
             self._counts[name] += amount
 
-    def reject(self, reason: str) -> None:
-        """Count one rejected message under its reason."""
+    def reject(self, reason: str, kit_id: str | None = None) -> None:
+        """Count one rejected message under its reason (and its kit, when registered)."""
         with self._lock:
             self._rejected[reason] += 1
+            if kit_id is not None:
+                self._rejected_by_kit.setdefault(kit_id, Counter())[reason] += 1
+
+    def rejected_of_kit(self, kit_id: str) -> dict[str, int]:
+        """Return one registered kit's rejects by reason."""
+        with self._lock:
+            return dict(self._rejected_by_kit.get(kit_id, {}))
 
     def warn(self, reason: str) -> None:
         """Count something accepted but worth a look (for example an unregistered sensor)."""
@@ -73,6 +83,10 @@ class HubStats:
                 **dict(sorted(self._counts.items())),
                 "rejected": dict(sorted(self._rejected.items())),
                 "rejected_total": sum(self._rejected.values()),
+                "rejected_by_kit": {
+                    kit: dict(sorted(reasons.items()))
+                    for kit, reasons in sorted(self._rejected_by_kit.items())
+                },
                 "warnings": dict(sorted(self._warnings.items())),
                 "queue_depth": self.queue_depth,
                 "ingest_latency": latency,

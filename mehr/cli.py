@@ -105,10 +105,42 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_eval_inactivity(args: argparse.Namespace) -> int:
     from mehr.evaluation.casas_home import load_casas_home
     from mehr.evaluation.inactivity import evaluate_inactivity
+    from mehr.evaluation.ordonez import load_ordonez_home
 
-    recording = load_casas_home(args.casas, args.mapping)
+    if args.ordonez is not None:
+        if args.home is None:
+            raise SystemExit("--ordonez needs --home A or B")
+        recording = load_ordonez_home(args.ordonez, args.home)
+    elif args.casas is not None:
+        recording = load_casas_home(args.casas, args.mapping)
+    else:
+        raise SystemExit("give a recorded home: --casas FILE or --ordonez DIR --home A|B")
+    prior = None
+    if args.prior_home is not None:
+        # Leave-one-home-out: the population prior from another home, the routine from this one.
+        from detectors.pooling import population_prior
+        from detectors.routine import ActivityEvents, default_prior, home_silence_stats
+
+        if args.ordonez is None:
+            raise SystemExit("--prior-home needs --ordonez")
+        other = load_ordonez_home(args.ordonez, args.prior_home)
+        stats = home_silence_stats(
+            ActivityEvents(other.times_s, other.places, other.kinds, other.rooms, 0.0),
+            float(other.times_s[-1]),
+        )
+        stacked = type(stats)(
+            stats.count[None], stats.excess_s[None], stats.days.reshape(1), stats.present[None]
+        )
+        prior = population_prior(stacked, default_prior())
     result = evaluate_inactivity(
-        recording, train_days=args.train_days, incidents=args.incidents, seed=args.seed
+        recording,
+        prior=prior,
+        train_days=args.train_days,
+        incidents=args.incidents,
+        seed=args.seed,
+        answer_rate=args.answer_rate,
+        ask_first=not args.no_ask_first,
+        absence_days=args.absence_days,
     )
     print(json.dumps(result, indent=2 if args.pretty else None))
     return 0
@@ -201,12 +233,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev_falls.add_argument("--pretty", action="store_true")
     ev_falls.set_defaults(func=_cmd_eval)
-    ev_ina = ev_sub.add_parser("inactivity", help="routine rules on a recorded home (CASAS)")
-    ev_ina.add_argument("--casas", type=Path, required=True, help="CASAS event file")
+    ev_ina = ev_sub.add_parser(
+        "inactivity", help="silence rules on a recorded home (CASAS or Ordonez format)"
+    )
+    home_src = ev_ina.add_mutually_exclusive_group(required=True)
+    home_src.add_argument("--casas", type=Path, help="CASAS event file")
+    home_src.add_argument("--ordonez", type=Path, help="directory of the Ordonez files")
+    ev_ina.add_argument("--home", choices=["A", "B"], help="which Ordonez home")
+    ev_ina.add_argument(
+        "--prior-home",
+        choices=["A", "B"],
+        help="learn the population prior from this other Ordonez home (leave-one-home-out)",
+    )
     ev_ina.add_argument("--mapping", type=Path, help="YAML: sensor name -> room, kind")
     ev_ina.add_argument("--train-days", type=float, default=14.0)
     ev_ina.add_argument("--incidents", type=int, default=50)
     ev_ina.add_argument("--seed", type=int, default=0)
+    ev_ina.add_argument(
+        "--answer-rate", type=float, default=0.95, help="share of check-in prompts answered"
+    )
+    ev_ina.add_argument(
+        "--no-ask-first", action="store_true", help="page a worker at once (no check-in prompt)"
+    )
+    ev_ina.add_argument(
+        "--absence-days", type=float, default=3.0, help="length of the injected absence"
+    )
     ev_ina.add_argument("--pretty", action="store_true")
     ev_ina.set_defaults(func=_cmd_eval_inactivity)
 

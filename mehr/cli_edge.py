@@ -23,11 +23,17 @@ from mehr.configfile import ConfigError
 
 if TYPE_CHECKING:
     from edge.walktest import WalkReport, WalkTest
-    from hub.store.base import Store
+    from hub.store.base import KitRecord, Store
 
 __all__ = ["provision_kit", "register", "run_walk_test"]
 
 _LOGGER = logging.getLogger("mehr.kit")
+# Exit status of an installer command whose broker check failed (2 is a config error).
+EXIT_BROKER = 3
+
+
+class BrokerCheckFailed(Exception):
+    """The broker check before a change said no; the message is the one line to show."""
 
 
 # -- mehr edge ----------------------------------------------------------------------------------
@@ -44,7 +50,13 @@ def _cmd_edge(args: argparse.Namespace) -> int:
     config = load_kit_config(args.config)
     if args.check:
         print(f"{args.config}: OK ({len(config.sensors)} sensors, kit {config.kit_id})")
-        return 0
+        if args.config_only:
+            return 0
+        from mehr.broker_check import check_kit_broker
+
+        check = check_kit_broker(config)
+        print(f"mehr edge: {check.line}", file=sys.stdout if check.ok else sys.stderr)
+        return 0 if check.ok else EXIT_BROKER
     notifier = Notifier()
     agent = EdgeAgent(config, watchdog=notifier if notifier.enabled else None)
     try:
@@ -107,13 +119,25 @@ def provision_kit(
     timezone: str | None = None,
     mahalla: str = "",
     clock: Clock | None = None,
+    broker_user: str = "mosquitto",
+    before_changes: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Register home and kit at the hub, make broker credentials, write the kit's YAML."""
+    """Register home and kit at the hub, make broker credentials, write the kit's YAML.
+
+    The broker's password and ACL files are replaced atomically with the owner and mode they
+    had (a new file goes to `broker_user`), so Mosquitto can read them after the reload.
+    """
     import yaml
     from pydantic import ValidationError
 
     from edge.config import KitConfig
-    from hub.broker_auth import BrokerUser, acl_text, kit_acl_rules, password_line
+    from hub.broker_auth import (
+        BrokerUser,
+        acl_text,
+        kit_acl_rules,
+        password_line,
+        replace_broker_file,
+    )
     from hub.registry import HomeSpec, KitSpec, SensorSpec
     from hub.store.sqlite import SqliteStore
     from mehr.configfile import describe_validation_error, load_model
@@ -140,6 +164,13 @@ def provision_kit(
         config = KitConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(f"provision {kit_id}", exc)) from None
+    if not hub_db.is_file():
+        raise ConfigError(
+            f"--hub-db {hub_db}: no such database (a mistyped path would register the kit "
+            "where the hub never looks); give the hub's database, which `mehr hub` creates"
+        )
+    if before_changes is not None:
+        before_changes()  # the caller's last word (the broker check) before anything is written
 
     home = HomeSpec(
         id=home_id,
@@ -175,11 +206,12 @@ def provision_kit(
     user = BrokerUser(kit_id, password, kit_acl_rules(home_id, kit_id))
     if passwd_file is not None:
         old = passwd_file.read_text(encoding="utf-8") if passwd_file.exists() else ""
-        _write_private(passwd_file, _replace_line(old, kit_id, password_line(kit_id, password)))
+        replace_broker_file(
+            passwd_file, _replace_line(old, kit_id, password_line(kit_id, password)), broker_user
+        )
     if acl_file is not None:
         old = acl_file.read_text(encoding="utf-8") if acl_file.exists() else ""
-        acl_file.parent.mkdir(parents=True, exist_ok=True)
-        acl_file.write_text(_replace_block(old, kit_id, acl_text([user])), encoding="utf-8")
+        replace_broker_file(acl_file, _replace_block(old, kit_id, acl_text([user])), broker_user)
     return {
         "home": home_id,
         "kit": kit_id,
@@ -192,7 +224,36 @@ def provision_kit(
     }
 
 
+def _broker_reachable(url: str, ca_file: Path | None) -> Callable[[], None]:
+    """Before provisioning writes anything: does the broker the kit will use answer at all?"""
+
+    def check() -> None:
+        from mehr.broker_check import check_broker
+
+        # The CA path is as the kit will see it; use it here only if it exists here too.
+        ca = ca_file if ca_file is not None and ca_file.is_file() else None
+        result = check_broker(url, ca_file=ca)
+        if not result.ok:
+            raise BrokerCheckFailed(result.line)
+
+    return check
+
+
 def _cmd_provision(args: argparse.Namespace) -> int:
+    from hub.broker_auth import BrokerFileError
+
+    try:
+        return _provision_and_report(args)
+    except BrokerCheckFailed as exc:
+        print(f"mehr kit provision: {exc}; nothing was changed", file=sys.stderr)
+        return EXIT_BROKER
+    except BrokerFileError as exc:
+        print(f"mehr kit provision: {exc}", file=sys.stderr)
+        return 1
+
+
+def _provision_and_report(args: argparse.Namespace) -> int:
+    check = None if args.no_broker_check else _broker_reachable(args.broker_url, args.ca_file)
     result = provision_kit(
         home_id=args.home,
         kit_id=args.kit,
@@ -206,6 +267,8 @@ def _cmd_provision(args: argparse.Namespace) -> int:
         home_name=args.home_name,
         timezone=args.timezone,
         mahalla=args.mahalla,
+        broker_user=args.broker_user,
+        before_changes=check,
     )
     if args.json:
         print(json.dumps(result, indent=2))
@@ -214,7 +277,8 @@ def _cmd_provision(args: argparse.Namespace) -> int:
         print(f"kit config: {result['kit_config']} (+ {result['password_file']})")
         if args.passwd_file:
             print(f"broker user written to {args.passwd_file} and {args.acl_file};"
-                  " reload Mosquitto (systemctl reload mosquitto)")
+                  " reload Mosquitto (systemctl reload mosquitto), then prove the credentials:"
+                  f" mehr edge --config {result['kit_config']} --check")
     return 0
 
 
@@ -276,6 +340,29 @@ def _print_progress(out: TextIO) -> Callable[[str, WalkTest], None]:
     return show
 
 
+def _kit_connection_problem(kit: KitRecord, kit_config: Path) -> str | None:
+    """None if the hub sees the kit online; else one line saying what is wrong.
+
+    A kit the hub sees online has working credentials: it is not disturbed. Otherwise the
+    broker is checked with the kit's own provisioned credentials (taking its identity for a
+    moment, harmless while its agent is not connected) to tell the installer what to fix.
+    """
+    if kit.availability == "online":
+        return None
+    state = "has never connected" if kit.availability is None else "is offline"
+    if not kit_config.is_file():
+        return (f"kit {kit.id} {state}; check its broker and credentials on the kit with "
+                "`mehr edge --config /etc/mehr/kit.yaml --check`")
+    from edge.config import load_kit_config
+    from mehr.broker_check import check_kit_broker
+
+    check = check_kit_broker(load_kit_config(kit_config))
+    if not check.ok:
+        return f"kit {kit.id} {state}: {check.line}"
+    return (f"kit {kit.id} {state}, though the broker accepts its credentials: is its agent "
+            "running and on the network? (on the kit: systemctl status mehr-edge)")
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from hub.store.sqlite import SqliteStore
 
@@ -284,6 +371,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         kit = store.kit(args.kit)
         if kit is None:
             raise ConfigError(f"kit {args.kit!r}: not registered at {args.hub_db}")
+        kit_config = args.kit_config or Path("firmware_configs/provisioned") / f"{kit.id}.yaml"
+        problem = _kit_connection_problem(kit, kit_config)
+        if problem is not None:
+            print(f"mehr kit check: {problem}", file=sys.stderr)
+            return EXIT_BROKER
         print(f"walk test of kit {args.kit}: trigger every sensor now "
               f"({len(kit.sensors)} sensors, {args.timeout:.0f} s)")
         for sid, (kind, room) in sorted(kit.sensors.items()):
@@ -327,7 +419,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `edge` and `kit` subcommands to the `mehr` parser."""
     edge = sub.add_parser("edge", help="run the kit's agent (on the Raspberry Pi)")
     edge.add_argument("--config", type=Path, required=True, help="kit YAML")
-    edge.add_argument("--check", action="store_true", help="validate the config and exit")
+    edge.add_argument("--check", action="store_true",
+                      help="validate the config, then check the broker, the kit's credentials "
+                           "and its topics; exit (run it before the agent starts)")
+    edge.add_argument("--config-only", action="store_true",
+                      help="with --check: the config only (systemd's pre-start check, so a kit "
+                           "without network still starts and fills its outbox)")
     edge.set_defaults(func=_cmd_edge)
 
     kit = sub.add_parser("kit", help="installer's tools: provision, walk test, report")
@@ -347,6 +444,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     prov.add_argument("--home-name", default="")
     prov.add_argument("--timezone")
     prov.add_argument("--mahalla", default="")
+    prov.add_argument("--broker-user", default="mosquitto",
+                      help="the user Mosquitto runs as: owner of new password/ACL files")
+    prov.add_argument("--no-broker-check", action="store_true",
+                      help="do not check first that the broker answers (first install)")
     prov.add_argument("--json", action="store_true")
     prov.set_defaults(func=_cmd_provision)
 
@@ -358,6 +459,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         check.add_argument("--timeout", type=float, default=600.0, help="seconds to wait")
         check.add_argument("--poll", type=float, default=0.5, help="seconds between polls")
         check.add_argument("--json", action="store_true")
+        check.add_argument("--kit-config", type=Path,
+                           help="the kit's provisioned YAML, to check its broker credentials "
+                                "when the hub has not seen the kit online (default: "
+                                "firmware_configs/provisioned/<kit>.yaml)")
         check.set_defaults(func=_cmd_check)
 
     report = kit_sub.add_parser("report", help="print the latest walk-test report of a kit")

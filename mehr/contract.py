@@ -12,26 +12,33 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from itertools import accumulate
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
 __all__ = [
+    "ACCEL_MAX_G",
     "ACCEL_MAX_SAMPLES",
     "ID_PATTERN",
+    "MAX_JSON_DEPTH",
+    "MAX_NUMBER_CHARS",
     "MAX_PAYLOAD_BYTES",
     "PROTOCOL_VERSION",
     "QOS",
     "TOPIC_ROOT",
+    "WIRE_TIME_MAX",
+    "WIRE_TIME_MIN",
     "AccelWindow",
     "ApplianceEvent",
     "Availability",
@@ -55,7 +62,9 @@ __all__ = [
     "TopicKind",
     "TopicRef",
     "availability_offline_payload",
+    "check_json_shape",
     "encode",
+    "loads",
     "make_event",
     "parse_message",
     "parse_topic",
@@ -94,6 +103,20 @@ MAX_PAYLOAD_BYTES: Final[dict[TopicKind, int]] = {
     TopicKind.COMMANDS: 4096,
 }
 ACCEL_MAX_SAMPLES: Final = 4000
+# Bounds checked on the raw bytes before the JSON parser sees them: no Mehr payload nests deeper
+# than 3 ([[x, y, z], ...] inside an object), and no honest number needs more than 32 characters
+# (a float's shortest repr is at most 24). Deeper nesting or longer numbers only come from a
+# broken or hostile sender, and would cost the parser recursion or big-integer arithmetic.
+MAX_JSON_DEPTH: Final = 8
+MAX_NUMBER_CHARS: Final = 32
+# An accelerometer sample beyond 64 g is not a body falling: the sensor or the sender is broken.
+ACCEL_MAX_G: Final = 64.0
+# Timestamps outside this window are not a kit's clock but garbage; the hub adds its own, much
+# tighter, skew and age rules against its clock (hub/ingest.py).
+WIRE_TIME_MIN: Final = datetime(2020, 1, 1, tzinfo=UTC)
+WIRE_TIME_MAX: Final = datetime(2100, 1, 1, tzinfo=UTC)
+# A kit reports at most this many sensors in one heartbeat.
+HEARTBEAT_MAX_SENSORS: Final = 64
 
 
 class RejectReason(StrEnum):
@@ -107,10 +130,20 @@ class RejectReason(StrEnum):
     UNKNOWN_KIND = "unknown_kind"
     INVALID = "invalid_payload"
     KIT_MISMATCH = "kit_mismatch"
-    # The following are decided by the hub against its registry, not by the contract.
+    TOO_DEEP = "too_deep"
+    NUMBER_TOO_LONG = "number_too_long"
+    NOT_FINITE = "not_finite"
+    # The following are decided by the hub against its registry and its clock, not by the
+    # contract.
     UNKNOWN_KIT = "unknown_kit"
     HOME_MISMATCH = "home_mismatch"
     UNKNOWN_SENSOR = "unknown_sensor"
+    CLOCK_AHEAD = "clock_ahead"
+    TOO_OLD = "too_old"
+    # The store refused this one message (the rest of its batch was stored without it).
+    STORE_FAILED = "store_failed"
+    # Anything else that went wrong with one message; never stops the others.
+    INTERNAL = "internal_error"
 
 
 class ContractError(ValueError):
@@ -177,16 +210,46 @@ def subscriptions_for_hub(shared_group: str | None = None) -> list[str]:
 def _utc(value: datetime) -> datetime:
     if value.utcoffset() != timedelta(0):
         raise ValueError("time must be UTC (end with 'Z' or '+00:00')")
-    return value.astimezone(UTC)
+    value = value.astimezone(UTC)
+    if not WIRE_TIME_MIN <= value < WIRE_TIME_MAX:
+        raise ValueError(
+            f"time must lie between {WIRE_TIME_MIN.year} and {WIRE_TIME_MAX.year}, "
+            f"got {value.isoformat()}"
+        )
+    return value
 
 
-UtcTime = Annotated[AwareDatetime, Field(description="A moment in UTC, ISO 8601 with 'Z'.")]
+_ISO_UTC = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _iso_string_only(value: object) -> object:
+    # On the wire a time is an ISO 8601 string, never a number: pydantic would otherwise take an
+    # integer (or a string of digits) as Unix seconds or milliseconds, which hides a kit's bug.
+    # Python callers (the kit's own code) may pass a datetime.
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_UTC.fullmatch(value)):
+        return value
+    raise ValueError("time must be an ISO 8601 string in UTC, e.g. 2026-11-23T06:00:00Z")
+
+
+UtcTime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_iso_string_only),
+    AfterValidator(_utc),
+    Field(description="A moment in UTC, ISO 8601 with 'Z', between 2020 and 2100."),
+]
+# Strict numbers: no booleans or strings for numbers, no NaN or Infinity, ranges per field.
+Counter = Annotated[int, Field(strict=True, ge=0, lt=2**63)]
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 KitId = Annotated[str, Field(pattern=ID_PATTERN.pattern, description="The kit's id.")]
 SensorId = Annotated[str, Field(pattern=ID_PATTERN.pattern, description="The sensor's id.")]
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # Strict where it matters is set per field (numbers, booleans, times): whole-model strict
+    # mode would also refuse JSON arrays for tuples and strings for enums.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
     v: Literal[1] = Field(description="Protocol version of this payload.")
 
@@ -209,21 +272,22 @@ class SensorKind(StrEnum):
 class _SequencedPayload(_Payload):
     kit: KitId
     epoch: int = Field(
+        strict=True,
         ge=1,
         lt=2**63,
         description="Identifies the kit's outbox database; changes when the kit's disk is "
         "re-created, so a restarted sequence is never mistaken for duplicates.",
     )
-    seq: int = Field(ge=1, lt=2**63, description="Per-kit sequence number, kept on the kit's disk.")
+    seq: int = Field(
+        strict=True, ge=1, lt=2**63, description="Per-kit sequence number, kept on the kit's disk."
+    )
     sensor: SensorId
     ts: UtcTime = Field(description="When it happened, by the kit's clock, UTC.")
-
-    _check_ts = field_validator("ts")(_utc)
 
 
 class MotionEvent(_SequencedPayload):
     kind: Literal[SensorKind.MOTION]
-    value: bool = Field(description="true: motion started; false: motion ended.")
+    value: bool = Field(strict=True, description="true: motion started; false: motion ended.")
 
 
 class DoorEvent(_SequencedPayload):
@@ -253,12 +317,12 @@ class FallEvent(_SequencedPayload):
 
 class TemperatureEvent(_SequencedPayload):
     kind: Literal[SensorKind.TEMPERATURE]
-    value: float = Field(ge=-40, le=85, description="Degrees Celsius.")
+    value: Finite = Field(ge=-40, le=85, description="Degrees Celsius.")
 
 
 class BatteryEvent(_SequencedPayload):
     kind: Literal[SensorKind.BATTERY]
-    value: float = Field(ge=0, le=100, description="Percent of charge.")
+    value: Finite = Field(ge=0, le=100, description="Percent of charge.")
 
 
 class OccupancyEvent(_SequencedPayload):
@@ -335,20 +399,26 @@ def make_event(
         raise ContractError(_reason_for(exc), _describe(exc)) from None
 
 
+AccelG = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-ACCEL_MAX_G, le=ACCEL_MAX_G)]
+
+
 class AccelWindow(_SequencedPayload):
     """Accelerometer samples around an impact the kit detected cheaply; the hub decides."""
 
     kind: Literal[SensorKind.ACCEL_WINDOW] = SensorKind.ACCEL_WINDOW
-    rate_hz: float = Field(gt=0, le=1000, description="Sampling rate of `samples`.")
+    rate_hz: Finite = Field(gt=0, le=1000, description="Sampling rate of `samples`.")
     start: UtcTime = Field(description="Time of the first sample, UTC.")
-    trigger_index: int = Field(ge=0, description="Index of the sample that triggered the kit.")
-    samples: list[tuple[float, float, float]] = Field(
+    trigger_index: int = Field(
+        strict=True,
+        ge=0,
+        lt=ACCEL_MAX_SAMPLES,
+        description="Index of the sample that triggered the kit.",
+    )
+    samples: list[tuple[AccelG, AccelG, AccelG]] = Field(
         min_length=1,
         max_length=ACCEL_MAX_SAMPLES,
         description="x, y, z acceleration in g, one row per sample.",
     )
-
-    _check_start = field_validator("start")(_utc)
 
     @model_validator(mode="after")
     def _trigger_inside(self) -> AccelWindow:
@@ -362,15 +432,20 @@ class Heartbeat(_Payload):
 
     kit: KitId
     ts: UtcTime
-    uptime_s: float = Field(ge=0)
-    outbox_depth: int = Field(ge=0, description="Events waiting on the kit's disk.")
-    dropped: int = Field(ge=0, description="Routine events the full outbox had to drop.")
-    clock_offset_s: float | None = Field(
-        default=None, description="Kit clock minus NTP time, when known."
+    uptime_s: Finite = Field(ge=0, le=1e10, description="Seconds since the agent started.")
+    outbox_depth: Counter = Field(description="Events waiting on the kit's disk.")
+    dropped: Counter = Field(description="Routine events the full outbox had to drop.")
+    clock_offset_s: Finite | None = Field(
+        default=None,
+        ge=-1e9,
+        le=1e9,
+        description="Kit clock minus NTP time, when known.",
     )
-    cpu_temp_c: float | None = None
+    cpu_temp_c: Finite | None = Field(default=None, ge=-60, le=150)
     sensors: dict[SensorId, UtcTime | None] = Field(
-        default_factory=dict, description="Each sensor's last signal (None: never)."
+        default_factory=dict,
+        max_length=HEARTBEAT_MAX_SENSORS,
+        description="Each sensor's last signal (None: never).",
     )
     # Additive: absent (None) unless a wireless sensor is unreachable, so kits with no such
     # sensor send exactly what older hubs accept.
@@ -380,8 +455,6 @@ class Heartbeat(_Payload):
         description="Sensors the kit knows are unreachable right now (a Zigbee device its "
         "coordinator reports offline, or the Zigbee2MQTT bridge itself being down).",
     )
-
-    _check_ts = field_validator("ts")(_utc)
 
 
 class AvailabilityState(StrEnum):
@@ -417,9 +490,7 @@ class Command(_Payload):
     id: Annotated[str, Field(min_length=1, max_length=64)]
     ts: UtcTime
     action: CommandAction
-    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
-
-    _check_ts = field_validator("ts")(_utc)
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=32)
 
 
 Message = Event | AccelWindow | Heartbeat | Availability | Command
@@ -442,6 +513,8 @@ def _reason_for(exc: ValidationError) -> RejectReason:
         return RejectReason.UNKNOWN_KIND
     if "v" in locs:
         return RejectReason.VERSION
+    if "finite_number" in types:
+        return RejectReason.NOT_FINITE
     return RejectReason.INVALID
 
 
@@ -449,15 +522,75 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
         loc = ".".join(str(x) for x in err["loc"]) or "(payload)"
-        parts.append(f"{loc}: {err['msg']}")
+        parts.append(f"{loc[:80]}: {err['msg'][:200]}")
     return "; ".join(parts)
+
+
+# A JSON string (with escapes) and a run of characters that can only be a number, both on bytes.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # unrolled: 3x faster than (a|b)*
+# Number characters become "1", all else " ": a number too long is then a plain substring test
+# (a regex with a repeat count rescans every run from each of its positions: 20x slower here).
+_NUMBER_CHARS = bytes(0x31 if chr(i) in "-+.0123456789eE" else 0x20 for i in range(256))
+_LONG_NUMBER = b"1" * (MAX_NUMBER_CHARS + 1)
+_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def check_json_shape(payload: bytes) -> None:
+    """Refuse nesting deeper than MAX_JSON_DEPTH or a number longer than MAX_NUMBER_CHARS.
+
+    Runs on the raw bytes before any parser: a parser given `[` x 999 recurses until Python's
+    stack guard trips, and a 4,400-digit integer costs quadratic time to convert.
+    """
+    outside_strings = _JSON_STRING.sub(b'""', payload)
+    if _LONG_NUMBER in outside_strings.translate(_NUMBER_CHARS):
+        raise ContractError(
+            RejectReason.NUMBER_TOO_LONG, f"a number longer than {MAX_NUMBER_CHARS} characters"
+        )
+    brackets = outside_strings.translate(None, _BRACKETS)
+    # Each pass removes the innermost pairs, so depth <= n once n passes leave nothing (C-speed
+    # bytes.replace: an accelerometer window has thousands of brackets, only 3 deep).
+    for _ in range(MAX_JSON_DEPTH):
+        if not brackets:
+            return
+        brackets = brackets.replace(b"[]", b"").replace(b"{}", b"")
+    if not brackets:
+        return
+    # Deep or unbalanced: measure it (unbalanced JSON is left to the parser to refuse).
+    depth = max(accumulate(_DEPTH_STEP[b] for b in outside_strings.translate(None, _BRACKETS)))
+    if depth > MAX_JSON_DEPTH:
+        raise ContractError(
+            RejectReason.TOO_DEEP, f"JSON nested {depth} deep (limit {MAX_JSON_DEPTH})"
+        )
+
+
+def _refuse_constant(token: str) -> float:
+    raise ContractError(RejectReason.NOT_FINITE, f"{token} is not a JSON number")
+
+
+# Built once: json.loads with a hook would build a new decoder for every message.
+_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def loads(payload: bytes) -> Any:
+    """Parse JSON bytes with the contract's bounds: depth, number size, finite numbers only."""
+    check_json_shape(payload)
+    try:
+        # Numbers beyond a float's range (1e400) parse as inf; the models refuse them
+        # (allow_inf_nan=False on every float), which is cheaper than a hook on every float.
+        return _DECODER.decode(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError(RejectReason.NOT_JSON, str(exc)[:200]) from None
+    except RecursionError:  # cannot happen after check_json_shape; kept as a last guard
+        raise ContractError(RejectReason.TOO_DEEP, "JSON nested too deep") from None
 
 
 def parse_message(topic: str, payload: bytes) -> tuple[TopicRef, Message]:
     """Parse one MQTT message into its topic and payload model, or raise ContractError.
 
-    Checks, in order: topic shape, size limit, JSON, version, schema, and that the kit named in
-    the payload is the kit of the topic (a kit may only speak for itself).
+    Checks, in order: topic shape, size limit, JSON shape (depth, number size), JSON (finite
+    numbers only), version, schema, and that the kit named in the payload is the kit of the
+    topic (a kit may only speak for itself). Any other failure is a ContractError too.
     """
     ref = parse_topic(topic)
     limit = MAX_PAYLOAD_BYTES[ref.kind]
@@ -465,15 +598,13 @@ def parse_message(topic: str, payload: bytes) -> tuple[TopicRef, Message]:
         raise ContractError(
             RejectReason.TOO_LARGE, f"{len(payload)} bytes on {ref.kind.value} (limit {limit})"
         )
-    try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ContractError(RejectReason.NOT_JSON, str(exc)[:200]) from None
+    data = loads(payload)
     if not isinstance(data, dict):
         raise ContractError(RejectReason.INVALID, "payload must be a JSON object")
-    if data.get("v") != PROTOCOL_VERSION:
+    version = data.get("v")
+    if type(version) is not int or version != PROTOCOL_VERSION:
         raise ContractError(
-            RejectReason.VERSION, f"v={data.get('v')!r}, this hub speaks v{PROTOCOL_VERSION}"
+            RejectReason.VERSION, f"v={str(version)[:40]!r}, this hub speaks v{PROTOCOL_VERSION}"
         )
     model = _MODELS_BY_TOPIC[ref.kind]
     try:
@@ -483,6 +614,9 @@ def parse_message(topic: str, payload: bytes) -> tuple[TopicRef, Message]:
             message = model.model_validate(data)
     except ValidationError as exc:
         raise ContractError(_reason_for(exc), _describe(exc)) from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        # pydantic wraps validator errors; anything escaping it is still this message's fault.
+        raise ContractError(RejectReason.INVALID, f"{type(exc).__name__}: {exc}"[:200]) from None
     kit = getattr(message, "kit", None)
     if kit is not None and kit != ref.kit_id:
         raise ContractError(

@@ -82,9 +82,17 @@ class SensorMapping(BaseModel):
 
     sensors: dict[str, MappedSensor] = Field(default_factory=dict)
 
-    def get(self, name: str) -> MappedSensor | None:
-        """The mapping of a CASAS sensor, or None when it is not mapped."""
-        return self.sensors.get(name)
+    def get(self, name: str, value: str | None = None) -> MappedSensor | None:
+        """The mapping of a CASAS sensor, or None when it is not mapped.
+
+        With `value`, a name shared by two sensors (a door contact and a motion sensor both
+        called `OutsideDoor`) gives the one whose kind fits the value.
+        """
+        sensor = self.sensors.get(name)
+        kind = _kind_for_value(value) if value is not None else None
+        if sensor is not None and kind is not None and sensor.kind != kind:
+            return self.sensors.get(_shared_name(name, kind), sensor)
+        return sensor
 
 
 def load_mapping(path: Path) -> SensorMapping:
@@ -113,9 +121,18 @@ def infer_mapping(events: Iterable[CasasEvent], base: SensorMapping | None = Non
     """Complete `base` with a guess for every sensor it lacks (see the module docstring)."""
     sensors = dict(base.sensors) if base else {}
     for ev in events:
-        if ev.sensor in sensors:
-            continue
         kind = _kind_for_value(ev.value)
+        known = sensors.get(ev.sensor)
+        if known is not None:
+            # CASAS names one door contact and one motion sensor alike (`OutsideDoor` with
+            # OPEN/CLOSE and ON/OFF): the second kind gets an entry of its own.
+            shared = _shared_name(ev.sensor, kind) if kind is not None else ""
+            if kind is None or known.kind == kind or shared in sensors:
+                continue
+            sensors[shared] = known.model_copy(
+                update={"kind": kind, "id": sensor_id(f"{ev.sensor}-{kind}")}
+            )
+            continue
         if kind is None and _NUMBER.match(ev.value):
             name = ev.sensor.upper()
             battery = name.startswith("BAT") or name.endswith("BATTERY") or ev.label == "Battery"
@@ -127,9 +144,16 @@ def infer_mapping(events: Iterable[CasasEvent], base: SensorMapping | None = Non
             room=room[:64],
             kind=kind,
             id=sensor_id(ev.sensor),
-            entrance=kind == "door" and bool(_ENTRANCE.search(f"{ev.sensor} {ev.location}")),
+            # The front door, or the motion sensor that watches it (homes without a contact).
+            entrance=kind in ("door", "motion")
+            and bool(_ENTRANCE.search(f"{ev.sensor} {ev.location}")),
         )
     return SensorMapping(sensors=sensors)
+
+
+def _shared_name(name: str, kind: str) -> str:
+    """Mapping key of the second sensor of another kind under the same CASAS name."""
+    return f"{name}#{kind}"
 
 
 def _parse_time(date_s: str, time_s: str) -> datetime:

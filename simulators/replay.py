@@ -63,7 +63,7 @@ def plan_replay(
     sensors: dict[str, tuple[SensorKind, str]] = {}
     skipped: Counter[str] = Counter()
     for row in rows:
-        spec = full.get(row.sensor)
+        spec = full.get(row.sensor, row.value)
         if spec is None:
             skipped["unmapped_sensor"] += 1
             continue

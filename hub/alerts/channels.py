@@ -11,18 +11,23 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import apprise
 
+from hub.alerts.config import Language
+
 __all__ = [
+    "ActionChannel",
+    "AlertActions",
     "AppriseChannel",
     "Channel",
     "PrintChannel",
     "RecordingChannel",
     "SendResult",
     "redact_url",
+    "send_message",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,6 +47,35 @@ class Channel(Protocol):
     def send(self, url: str, subject: str, body: str) -> SendResult:
         """Send and report; must not raise for delivery failures."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlertActions:
+    """What buttons under a message act on, for channels that show buttons (Telegram's bot)."""
+
+    token: str  # the acknowledge token, the same one a link would carry
+    language: Language  # of the button labels
+    call: bool  # a phone number is on file, so a Call button makes sense
+
+
+@runtime_checkable
+class ActionChannel(Channel, Protocol):
+    """A channel that can put acknowledge buttons under a message."""
+
+    def send_with_actions(
+        self, url: str, subject: str, body: str, actions: AlertActions
+    ) -> SendResult:
+        """Send with buttons; must not raise for delivery failures."""
+        ...
+
+
+def send_message(
+    channel: Channel, url: str, subject: str, body: str, actions: AlertActions | None = None
+) -> SendResult:
+    """Send through `channel`, with buttons when there are actions and it can show them."""
+    if actions is not None and isinstance(channel, ActionChannel):
+        return channel.send_with_actions(url, subject, body, actions)
+    return channel.send(url, subject, body)
 
 
 def redact_url(url: str) -> str:

@@ -41,6 +41,7 @@ __all__ = [
     "Shift",
     "Step",
     "Target",
+    "TelegramBot",
     "Weekday",
     "load_alerts_config",
     "scaled_for_demo",
@@ -85,10 +86,14 @@ _SCHEME_KINDS = {
     "xmls": MethodKind.WEBHOOK,
     "eskiz": MethodKind.SMS,
     "playmobile": MethodKind.SMS,
+    "tgbot": MethodKind.TELEGRAM,
 }
 
 # Mobile numbers in Uzbekistan as the gateways take them: 998, then 9 digits, no "+".
 UZ_MOBILE = re.compile(r"^998\d{9}$")
+# A private chat with the bot: its id is the person's Telegram user id (positive). Group chats
+# (negative ids) are refused: a button pressed there could come from anyone in the group.
+TELEGRAM_CHAT = re.compile(r"^[1-9]\d{0,15}$")
 
 
 class ContactMethod(_Strict):
@@ -217,6 +222,12 @@ class HomeContacts(_Strict):
     home: str = Field(min_length=1, max_length=64, description="Home id as in the registry.")
     resident: str = Field(min_length=1, max_length=100, description="Short name for messages.")
     address: str = Field(default="", max_length=120, description="Address or landmark.")
+    phone: str | None = Field(
+        default=None,
+        pattern=r"^\+?[0-9][0-9 ()-]{5,22}$",
+        description="The resident's or home's phone, e.g. +998 90 123 45 67 (Telegram's "
+        "Call button answers with it).",
+    )
     ask_first: bool = Field(
         default=False, description="The kit has a buzzer and an 'I'm OK' button."
     )
@@ -382,12 +393,60 @@ class PlayMobileGateway(_GatewayAccount):
     )
 
 
+class TelegramBot(_Strict):
+    """The district's Telegram bot (from BotFather); contact methods use tgbot://<chat id>."""
+
+    token_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Name of the environment variable holding the bot token.",
+    )
+    token_file: Path | None = Field(default=None, description="File holding the bot token.")
+    base_url: str = Field(
+        default="https://api.telegram.org",
+        pattern=r"^https?://[^/?#]+$",
+        description="Bot API origin (no path): Telegram's, or a local Bot API server.",
+    )
+    timeout_s: float = Field(default=10, gt=0, le=60, description="Per HTTP request.")
+    poll_timeout_s: float = Field(
+        default=25, ge=1, le=50, description="Long-poll wait of getUpdates for button presses."
+    )
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> TelegramBot:
+        if (self.token_env is None) == (self.token_file is None):
+            raise ValueError("give exactly one of token_env or token_file (never the token "
+                             "itself: the file is not a place for secrets)")
+        return self
+
+    def token(self) -> str:
+        """Read the bot token from the environment or the file; raise ValueError if absent."""
+        if self.token_env is not None:
+            value = os.environ.get(self.token_env, "").strip()
+            where = f"environment variable {self.token_env}"
+        else:
+            assert self.token_file is not None  # the validator guarantees one source
+            try:
+                value = self.token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"gateways.telegram: cannot read token_file: {exc}") from exc
+            where = f"token_file {self.token_file}"
+        if not re.fullmatch(r"\d{1,20}:[A-Za-z0-9_-]{20,100}", value):
+            raise ValueError(f"gateways.telegram: {where} holds no bot token (expected "
+                             "<digits>:<secret> as BotFather gives it)")
+        return value
+
+
 class GatewaysConfig(_Strict):
-    """SMS gateway accounts used by contact methods with their own URL scheme."""
+    """SMS gateway accounts and the Telegram bot, used by contact methods with their own URL
+    scheme."""
 
     eskiz: EskizGateway | None = Field(default=None, description="Eskiz (eskiz.uz) account.")
     playmobile: PlayMobileGateway | None = Field(
         default=None, description="Play Mobile (playmobile.uz) account."
+    )
+    telegram: TelegramBot | None = Field(
+        default=None, description="Telegram bot for tgbot:// methods (buttons to acknowledge)."
     )
 
 
@@ -458,6 +517,13 @@ class AlertsConfig(_Strict):
             if not UZ_MOBILE.match(rest):
                 raise ValueError(f"person {person_id!r}: expected {scheme}://998XXXXXXXXX (12 "
                                  f"digits, no '+'), got {scheme}://{rest}")
+        elif scheme == "tgbot":
+            if self.gateways.telegram is None:
+                raise ValueError(f"person {person_id!r}: a tgbot:// method needs "
+                                 "gateways.telegram")
+            if not TELEGRAM_CHAT.match(rest):
+                raise ValueError(f"person {person_id!r}: expected tgbot://<the person's "
+                                 f"Telegram user id> (a private chat), got tgbot://{rest}")
         elif scheme in {"json", "jsons", "form", "forms", "xml", "xmls"}:
             query = rest.split("?", 1)[1] if "?" in rest else ""
             keys = {pair.split("=", 1)[0] for pair in query.split("&") if pair}

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hub.alerts.channels import Channel, SendResult, redact_url
+from hub.alerts.channels import AlertActions, Channel, SendResult, redact_url, send_message
 from hub.alerts.config import AlertsConfig, FamilyPreference, Person, Policy, Target
-from hub.alerts.gateways import with_gateways
+from hub.alerts.gateways import telegram_poller, with_gateways
 from hub.alerts.lifecycle import (
     AlertService,
     AlertState,
@@ -41,6 +41,7 @@ from hub.alerts.severity import (
     Severity,
     severity_for,
 )
+from hub.alerts.telegram import SCHEME as TELEGRAM_SCHEME
 from hub.alerts.tokens import TokenSigner
 from hub.store.base import AlertRecord
 from mehr.clock import Clock
@@ -539,7 +540,9 @@ class AlertEngine:
                         )
         return self._gave_up
 
-    def _facts(self, alert_id: int, link: str | None, repeat: bool) -> MessageFacts:
+    def _facts(
+        self, alert_id: int, link: str | None, repeat: bool, buttons: bool = False
+    ) -> MessageFacts:
         view = self.service.peek(alert_id)
         contacts = self.config.home(view.home_id)
         home = self.conn.execute(
@@ -566,12 +569,14 @@ class AlertEngine:
             explanation=str(explanation) if explanation else None,
             kits=len(kits) if view.kind == AREA_OUTAGE and isinstance(kits, list) else None,
             repeat=repeat,
+            buttons=buttons,
         )
 
-    def _link(self, row: sqlite3.Row, now: datetime) -> str | None:
-        """Issue an acknowledge link (call inside the transaction that records the intent)."""
+    def _link(self, row: sqlite3.Row, now: datetime) -> tuple[str | None, str | None]:
+        """Issue an acknowledge link and its token (call inside the transaction that records
+        the intent); (None, None) for a message with nothing to acknowledge."""
         if self.signer is None or row["purpose"] not in _ACKABLE:
-            return None
+            return None, None
         expires = now + timedelta(seconds=self.config.token_ttl_s)
         token, nonce = self.signer.issue(expires)
         self.conn.execute(
@@ -579,7 +584,7 @@ class AlertEngine:
             "issued_at, expires_at) VALUES (?,?,?,?,?,?)",
             (nonce, row["alert_id"], row["person_id"], row["id"], _ts(now), _ts(expires)),
         )
-        return f"{self.public_base_url}/ack/{token}"
+        return f"{self.public_base_url}/ack/{token}", token
 
     def _deliver(self, row: sqlite3.Row) -> None:
         now = self.clock.now()
@@ -609,7 +614,7 @@ class AlertEngine:
         # The intent: committed before the send, so a send the hub is killed in is on record
         # and is not repeated after the restart.
         with self.service.tx():
-            link = self._link(row, now)
+            link, token = self._link(row, now)
             cur = self.conn.execute(
                 "INSERT INTO alert_delivery_attempts(notification_id, at, method_index, channel, "
                 "destination, ok, error, duration_s, outcome) VALUES (?,?,?,?,?,0,NULL,0,"
@@ -617,14 +622,23 @@ class AlertEngine:
                 (row["id"], _ts(now), index, method.method_kind.value, destination),
             )
             attempt_id = cur.lastrowid
+        # The Telegram bot carries the token in its buttons, so its text carries no link.
+        actions = None
+        if token is not None and method.url.split("://", 1)[0].lower() == TELEGRAM_SCHEME:
+            actions = AlertActions(token, language, self._has_phone(row["alert_id"]))
         message = render(
-            self._facts(row["alert_id"], link, row["purpose"] == "renotify"),
+            self._facts(
+                row["alert_id"], None if actions else link, row["purpose"] == "renotify",
+                buttons=actions is not None,
+            ),
             language,
             method.method_kind,
         )
         started = self.clock.now()
         try:
-            result = self.channel.send(method.url, message.subject, message.body)
+            result = send_message(
+                self.channel, method.url, message.subject, message.body, actions
+            )
         except Exception as exc:  # a channel bug is one failed attempt, not a stuck message
             _LOGGER.exception("channel raised for notification #%s", row["id"])
             result = SendResult(False, f"{type(exc).__name__}: {exc}"[:300])
@@ -683,6 +697,11 @@ class AlertEngine:
                 row["alert_id"], SYSTEM, "method_failed", at=done, person=row["person_id"],
                 method=index, error=result.error,
             )
+
+    def _has_phone(self, alert_id: int) -> bool:
+        row = self.conn.execute("SELECT home_id FROM alerts WHERE id=?", (alert_id,)).fetchone()
+        contacts = self.config.home(row[0]) if row else None
+        return bool(contacts and contacts.phone)
 
     def _open_intent(self, notification_id: int) -> int | None:
         row = self.conn.execute(
@@ -955,6 +974,11 @@ class AlertRunner:
     ) -> None:
         self._args = (config, clock, channel, signer, public_base_url, publish)
         self.db_path = db_path
+        # Button presses under Telegram alerts, when the district has a bot (and the channel
+        # delivers for real: the demo's recording channel never polls Telegram).
+        self.telegram = telegram_poller(
+            channel, config, lambda: open_alerts_db(db_path), clock, signer
+        )
         self.clock = clock
         self.max_idle_s = max_idle_s
         self._wake = threading.Event()
@@ -975,6 +999,8 @@ class AlertRunner:
         self._ready.wait(timeout=30)
         if self._error is not None:
             raise RuntimeError("alert engine failed to start") from self._error
+        if self.telegram is not None:
+            self.telegram.start()
 
     def wake(self, alert: AlertRecord | None = None) -> None:
         """Run the due work now (called for each new alert, from the ingest thread)."""
@@ -995,6 +1021,8 @@ class AlertRunner:
 
     def stop(self) -> None:
         """Finish the current pass and stop."""
+        if self.telegram is not None:
+            self.telegram.stop()
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

@@ -1,18 +1,26 @@
 """Which channel carries which contact URL: apprise for most, our own for SMS gateways that need
-an account (Eskiz, Play Mobile). The engine sends through `with_gateways(channel, ...)`.
+an account (Eskiz, Play Mobile) and for the Telegram bot whose buttons acknowledge. The engine
+sends through `with_gateways(channel, ...)`.
 """
 
 from __future__ import annotations
 
-from hub.alerts.channels import AppriseChannel, Channel, SendResult
-from hub.alerts.config import GatewaysConfig
+import sqlite3
+from collections.abc import Callable
+
+from hub.alerts.channels import AlertActions, AppriseChannel, Channel, SendResult, send_message
+from hub.alerts.config import AlertsConfig, GatewaysConfig
 from hub.alerts.eskiz import SCHEME as ESKIZ_SCHEME
 from hub.alerts.eskiz import EskizChannel
 from hub.alerts.playmobile import SCHEME as PLAYMOBILE_SCHEME
 from hub.alerts.playmobile import PlayMobileChannel
+from hub.alerts.telegram import SCHEME as TELEGRAM_SCHEME
+from hub.alerts.telegram import BotApi, TelegramChannel
+from hub.alerts.telegram_bot import TelegramPoller
+from hub.alerts.tokens import TokenSigner
 from mehr.clock import Clock
 
-__all__ = ["SchemeRouter", "with_gateways"]
+__all__ = ["SchemeRouter", "telegram_poller", "with_gateways"]
 
 
 class SchemeRouter:
@@ -24,8 +32,16 @@ class SchemeRouter:
 
     def send(self, url: str, subject: str, body: str) -> SendResult:
         """Route by the URL's scheme."""
-        scheme = url.split("://", 1)[0].lower()
-        return self.by_scheme.get(scheme, self.default).send(url, subject, body)
+        return self._channel(url).send(url, subject, body)
+
+    def send_with_actions(
+        self, url: str, subject: str, body: str, actions: AlertActions
+    ) -> SendResult:
+        """Route by the URL's scheme; a channel without buttons sends the text alone."""
+        return send_message(self._channel(url), url, subject, body, actions)
+
+    def _channel(self, url: str) -> Channel:
+        return self.by_scheme.get(url.split("://", 1)[0].lower(), self.default)
 
 
 def with_gateways(channel: Channel, gateways: GatewaysConfig, clock: Clock) -> Channel:
@@ -40,4 +56,21 @@ def with_gateways(channel: Channel, gateways: GatewaysConfig, clock: Clock) -> C
         by_scheme[ESKIZ_SCHEME] = EskizChannel(gateways.eskiz, clock)
     if gateways.playmobile is not None:
         by_scheme[PLAYMOBILE_SCHEME] = PlayMobileChannel(gateways.playmobile)
+    if gateways.telegram is not None:
+        by_scheme[TELEGRAM_SCHEME] = TelegramChannel(gateways.telegram)
     return SchemeRouter(channel, by_scheme) if by_scheme else channel
+
+
+def telegram_poller(
+    channel: Channel,
+    config: AlertsConfig,
+    connect: Callable[[], sqlite3.Connection],
+    clock: Clock,
+    signer: TokenSigner | None,
+) -> TelegramPoller | None:
+    """The poller for presses on the bot's buttons, when the district has a bot and `channel`
+    delivers for real (as `with_gateways`); None otherwise. Raises ValueError without a token."""
+    bot = config.gateways.telegram
+    if bot is None or not isinstance(channel, AppriseChannel):
+        return None
+    return TelegramPoller(connect, config, clock, signer, BotApi(bot), bot.poll_timeout_s)

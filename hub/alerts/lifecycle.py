@@ -608,7 +608,7 @@ class AlertService:
 
     # -- acknowledge links ----------------------------------------------------------------------
 
-    def _token_row(self, token: str) -> sqlite3.Row:
+    def _token_row(self, token: str, allow_used: bool = False) -> sqlite3.Row:
         if self.signer is None:
             raise TokenError(TokenProblem.INVALID)
         signed = self.signer.verify(token)
@@ -619,33 +619,43 @@ class AlertService:
         ).fetchone()
         if row is None:
             raise TokenError(TokenProblem.INVALID)
-        if row["used_at"] is not None:
+        if row["used_at"] is not None and not allow_used:
             raise TokenError(TokenProblem.USED)
         if self.clock.now().timestamp() >= row["expires_at"]:
             raise TokenError(TokenProblem.EXPIRED)
         return row  # type: ignore[no-any-return]
 
+    def _token_info(self, row: sqlite3.Row) -> TokenInfo:
+        person = self.config.person(row["person_id"])
+        return TokenInfo(
+            alert=self.view_from_row(self._row(row["alert_id"])),
+            person_id=row["person_id"],
+            person_name=person.name if person else row["person_id"],
+            expires_at=_req_dt(row["expires_at"]),
+            used_at=_dt(row["used_at"]),
+        )
+
     def token_info(self, token: str, address: str = "") -> TokenInfo:
         """What a link is for, without using it; audited as a view by the link's person."""
         with self.tx():
             row = self._token_row(token)
-            person = self.config.person(row["person_id"])
             self.audit(
                 row["alert_id"], f"person:{row['person_id']}", "view", via="ack_link",
                 address=address,
             )
-            return TokenInfo(
-                alert=self.view_from_row(self._row(row["alert_id"])),
-                person_id=row["person_id"],
-                person_name=person.name if person else row["person_id"],
-                expires_at=_req_dt(row["expires_at"]),
-                used_at=_dt(row["used_at"]),
-            )
+            return self._token_info(row)
+
+    def check_token(self, token: str) -> TokenInfo:
+        """Whose token this is and for which alert, used or not; raises for a forged or expired
+        one. Not audited: a channel checks who pressed a button before anything is done."""
+        return self._token_info(self._token_row(token, allow_used=True))
 
     def acknowledge_with_token(
-        self, token: str, comment: str | None = None, address: str = ""
+        self, token: str, comment: str | None = None, address: str = "", via: str = "ack_link"
     ) -> LinkAck:
-        """Use a link once: acknowledge as its person (if someone was first, say who)."""
+        """Use a token once: acknowledge as its person (if someone was first, say who).
+
+        The one implementation behind the acknowledge link and Telegram's button (`via`)."""
         now = self.clock.now()
         with self.tx():
             row = self._token_row(token)
@@ -669,8 +679,34 @@ class AlertService:
             self.conn.execute(
                 "UPDATE alert_ack_tokens SET used_result=? WHERE nonce=?", (result, row["nonce"])
             )
-            self.audit(row["alert_id"], actor, "ack_link_used", address=address, result=result)
+            self.audit(
+                row["alert_id"], actor, "ack_link_used", address=address, result=result, via=via
+            )
             return LinkAck(view, acknowledged, row["person_id"])
+
+    def on_the_way_with_token(
+        self, token: str, address: str = "", via: str = "ack_link"
+    ) -> LinkAck:
+        """On my way, as the token's person: an alert nobody has taken is acknowledged first
+        (using the token, once); after their own acknowledgement the token may say "on my
+        way" too. `acknowledged` is False when the alert is someone else's or closed."""
+        with self.tx():
+            row = self._token_row(token, allow_used=True)
+            actor = f"person:{row['person_id']}"
+            alert = self._row(row["alert_id"])
+            if alert["state"] in _UNACKED:
+                taken = self.acknowledge_with_token(token, None, address, via)
+                if not taken.acknowledged:
+                    return taken
+                alert = self._row(row["alert_id"])
+            mine = (
+                alert["state"] == AlertState.ACKNOWLEDGED and alert["acknowledged_by"] == actor
+            )
+            if mine and alert["progress"] is None:
+                view = self.on_the_way(row["alert_id"], actor)
+                self.audit(row["alert_id"], actor, "on_the_way_link", address=address, via=via)
+                return LinkAck(view, True, row["person_id"])
+            return LinkAck(self.view_from_row(alert), mine, row["person_id"])
 
     # -- modes ----------------------------------------------------------------------------------
 

@@ -91,6 +91,9 @@ class MessageFacts:
     explanation: str | None = None
     kits: int | None = None  # area outage: how many kits are dark
     repeat: bool = False
+    # The reader acts with buttons under the message (Telegram bot), not with a link: the text
+    # then carries no link, so a forwarded copy hands nobody the means to acknowledge.
+    buttons: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +141,15 @@ def _local_time(moment: datetime, zone: str) -> str:
     return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M")
 
 
-def _sms(facts: MessageFacts, language: Language) -> str:
+def _sms(facts: MessageFacts, language: Language, one_sms: bool = True) -> str:
     what = what_happened(facts.kind, language)
     if facts.repeat:
         what = f"{_REPEAT[language]}: {what}"
     when = _local_time(facts.happened_at, facts.timezone)
-    tail = f"{_ACK[language]}: {facts.link}" if facts.link else _INFO[language]
+    if facts.buttons:
+        tail = ""
+    else:
+        tail = f"{_ACK[language]}: {facts.link}" if facts.link else _INFO[language]
     address = facts.address
     if facts.kits is not None:
         address = f"{facts.kits} {_KITS[language]}"
@@ -151,10 +157,11 @@ def _sms(facts: MessageFacts, language: Language) -> str:
 
     def build(resident: str, address: str) -> str:
         where = f"{resident}, {address}" if address else resident
-        return f"MEHR: {what}. {where}, {when}. {tail}"
+        return f"MEHR: {what}. {where}, {when}. {tail}".rstrip()
 
     text = build(resident, address)
-    if fits_one_sms(text):
+    if fits_one_sms(text) or not one_sms:
+        # Email and Telegram have room: never trimmed or transliterated there.
         return text
     if not is_gsm7(text):
         latin = _translit(text)
@@ -181,14 +188,13 @@ def render(facts: MessageFacts, language: Language, channel: MethodKind) -> Mess
     subject = f"Mehr: {what} — {facts.resident}"
     if facts.repeat:
         subject = f"{_REPEAT[language]}: {subject}"
-    sms = _sms(facts, language)
     if channel is MethodKind.SMS:
-        return Message(subject=subject, body=sms)
-    lines = [sms]
+        return Message(subject=subject, body=_sms(facts, language))
+    lines = [_sms(facts, language, one_sms=False)]
     if facts.room:
         lines.append(f"{_ROOM[language]}: {facts.room}")
     if facts.explanation:
         lines.append(f"{_EXPLAIN[language]}: {facts.explanation}")
-    if facts.link:
+    if facts.link or facts.buttons:
         lines.append(_SUBJECT_TAIL[language])
     return Message(subject=subject, body="\n".join(lines))

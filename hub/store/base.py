@@ -6,6 +6,7 @@ the rest of the hub never writes SQL.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +23,17 @@ __all__ = [
     "NewEvent",
     "SensorStateRecord",
     "Store",
+    "is_transient",
 ]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a storage error that says nothing about the data (locked, busy, disk, I/O).
+
+    Such a batch is retried whole until it goes in; any other error is blamed on a message,
+    which ingest then isolates and rejects so that the rest is stored.
+    """
+    return isinstance(exc, sqlite3.OperationalError | OSError)
 
 
 @dataclass(frozen=True, slots=True)

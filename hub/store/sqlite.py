@@ -28,6 +28,7 @@ __all__ = ["SqliteStore", "from_ts", "to_ts"]
 
 _LOGGER = logging.getLogger(__name__)
 OPEN_ALERT_STATES = ("raised", "notified", "acknowledged")
+_FUTURE_STATE_MARGIN_S = 86400.0
 
 
 def to_ts(moment: datetime) -> float:
@@ -47,10 +48,10 @@ def _opt_ts(value: float | None) -> datetime | None:
 class SqliteStore:
     """The hub's database in one SQLite file. Not thread-safe: one instance per thread."""
 
-    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+    def __init__(self, path: Path, synchronous: str = "FULL", busy_timeout_s: float = 30.0) -> None:
         self.path = path
         # isolation_level=None: we issue BEGIN ourselves so a batch is exactly one transaction.
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
@@ -206,12 +207,16 @@ class SqliteStore:
                 continue
             ids.append(cur.lastrowid)
             # Keep only the newest event per sensor: events may arrive out of order after an
-            # outage, and an old one must not overwrite what the sensor said since.
+            # outage, and an old one must not overwrite what the sensor said since. A state
+            # stamped more than a day after this event's arrival (the most any hub setting lets
+            # a kit clock run ahead) came from a broken clock, stored before the hub refused
+            # such times: it is not newer, and must not stick until its date comes.
             self._db.execute(
                 "INSERT INTO sensor_state(kit_id, sensor_id, home_id, kind, room, value, "
                 "occurred_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(kit_id, sensor_id) DO UPDATE "
                 "SET kind=excluded.kind, room=excluded.room, value=excluded.value, "
-                "occurred_at=excluded.occurred_at WHERE excluded.occurred_at >= occurred_at",
+                "occurred_at=excluded.occurred_at WHERE excluded.occurred_at >= occurred_at "
+                "OR occurred_at > ?",
                 (
                     ev.kit_id,
                     ev.sensor_id,
@@ -220,6 +225,7 @@ class SqliteStore:
                     ev.room,
                     json.dumps(ev.value, separators=(",", ":")),
                     to_ts(ev.occurred_at),
+                    to_ts(ev.received_at) + _FUTURE_STATE_MARGIN_S,
                 ),
             )
         return ids
@@ -299,19 +305,25 @@ class SqliteStore:
         return {(r["kit_id"], r["id"]): r["place"] or "other" for r in rows}
 
     def activity_events(
-        self, home_id: str, since: datetime
+        self, home_id: str, since: datetime, until: datetime | None = None
     ) -> list[tuple[float, str, str, str, str | None]]:
-        """Return (time, kit, sensor, kind, room) of signs of life since `since`, oldest first.
+        """Return (time, kit, sensor, kind, room) of signs of life from `since` to `until`.
 
         Signs of life: motion starting, a door opening or closing, a button pressed (help or
-        "I'm OK").
+        "I'm OK"), an appliance used, a seat or bed mat sat on ('occupancy') or left (kind
+        reported as 'vacated'); oldest first. Pass `until` = now: an event stamped in the future
+        (a kit clock that ran ahead, stored before the hub refused such times) must not count as
+        the latest sign of life, or it would hide every silence until that moment.
         """
+        until_ts = float("inf") if until is None else to_ts(until)
         rows = self._db.execute(
-            "SELECT occurred_at, kit_id, sensor_id, kind, room FROM events "
-            "WHERE home_id=? AND occurred_at>=? AND ("
-            "(kind='motion' AND value='true') OR kind IN ('door', 'help_button', 'ok_button')) "
+            "SELECT occurred_at, kit_id, sensor_id, "
+            "CASE WHEN kind='occupancy' AND value='false' THEN 'vacated' ELSE kind END, room "
+            "FROM events WHERE home_id=? AND occurred_at>=? AND occurred_at<=? AND ("
+            "(kind IN ('motion', 'appliance') AND value='true') "
+            "OR kind IN ('door', 'help_button', 'ok_button', 'occupancy')) "
             "ORDER BY occurred_at",
-            (home_id, to_ts(since)),
+            (home_id, to_ts(since), until_ts),
         )
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 

@@ -37,7 +37,7 @@ def load_casas_home(path: Path, mapping_file: Path | None = None) -> HomeRecordi
     kinds: list[int] = []
     rooms: list[str] = []
     for ev in events:
-        sensor = mapping.get(ev.sensor)
+        sensor = mapping.get(ev.sensor, ev.value)
         if sensor is None:
             continue
         value = ev.value.upper()

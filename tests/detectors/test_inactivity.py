@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors import BadShape, NonFiniteInput, explain_inactivity, scan_inactivity, stack_routines
-from detectors.routine import N_BINS, learn_routine
+from detectors.routine import N_BINS, N_CHANNELS, Place, learn_routine
 from tests.detectors.homes import OFFSET, live, local
 
 
@@ -21,9 +21,7 @@ def test_scan_matches_a_loop_over_homes() -> None:
     away = rng.random(homes) < 0.1
     now = 50_000.0
     scan = scan_inactivity(thr, last, bins, now, away)
-    expected = [
-        (now - last[h]) > thr[h, bins[h]] and not away[h] for h in range(homes)
-    ]
+    expected = [(now - last[h]) > thr[h, bins[h]] and not away[h] for h in range(homes)]
     assert scan.overdue.tolist() == expected
     assert scan.overdue_homes.tolist() == [h for h in range(homes) if expected[h]]
 
@@ -70,17 +68,26 @@ def test_stacked_routines_scan_and_explain() -> None:
     r = learn_routine(month, local(28, 0.0))
     fresh = learn_routine(live(3).events(), local(3, 0.0))
     thr, usual = stack_routines([r, fresh])
-    assert thr.shape == usual.shape == (2, N_BINS)
+    assert thr.shape == usual.shape == (2, N_CHANNELS, N_BINS)
     last = local(28, 10 + 40 / 60)
-    b = 21  # Monday 10:30-11:00
+    b = 10  # 10:00-11:00
+    kitchen = np.array([Place.KITCHEN, Place.KITCHEN])
     now = last + 2 * 3600 + 600
-    scan = scan_inactivity(thr, np.array([last, last]), np.array([b, b]), now)
+    scan = scan_inactivity(thr, np.array([last, last]), np.array([b, b]), now, channel=kitchen)
     assert scan.overdue.tolist() == [True, False]  # learned home: 2 h 10 min is unusual
-    why = explain_inactivity(r, last, "Kitchen", b, now, OFFSET)
+    why = explain_inactivity(r, last, "Kitchen", b, now, OFFSET, channel=int(Place.KITCHEN))
     assert why.silence_s == pytest.approx(7800)
     assert why.last_activity_local_tod_s == pytest.approx(10 * 3600 + 2400)
     assert why.usual_s < why.threshold_s < why.silence_s
     assert why.learned
+
+
+def test_asking_limits_are_stacked_for_ask_first_homes() -> None:
+    r = learn_routine(live(28, seed=4).events(), local(28, 0.0))
+    worker, _ = stack_routines([r, r], ask_first=[False, True])
+    assert np.array_equal(worker[0], r.threshold_s)
+    assert np.array_equal(worker[1], r.ask_threshold_s)
+    assert np.all(worker[1] <= worker[0])
 
 
 @settings(max_examples=50, deadline=None)

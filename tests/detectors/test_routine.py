@@ -20,7 +20,13 @@ from detectors import (
     learn_routine,
     time_bins,
 )
-from detectors.routine import BINS_PER_DAY, N_BINS, current_state, local_time_of_day
+from detectors.routine import (
+    BINS_PER_DAY,
+    N_BINS,
+    N_CHANNELS,
+    current_state,
+    local_time_of_day,
+)
 from tests.detectors.homes import OFFSET, Diary, live, local
 
 H = 3600.0
@@ -47,10 +53,11 @@ def with_today(month: Diary, *events: tuple[float, Place, Kind]) -> ActivityEven
     return d.events()
 
 
-def test_bins_split_half_hours_and_weekends() -> None:
+def test_bins_are_hours_of_local_time_pooled_over_the_week() -> None:
     assert time_bins([local(0, 0.0)], OFFSET)[0] == 0  # Monday 00:00
-    assert time_bins([local(0, 10.75)], OFFSET)[0] == 21  # Monday 10:45
-    assert time_bins([local(5, 10.75)], OFFSET)[0] == BINS_PER_DAY + 21  # Saturday
+    assert time_bins([local(0, 10.75)], OFFSET)[0] == 10  # Monday 10:45
+    assert time_bins([local(5, 10.75)], OFFSET)[0] == 10  # Saturday: the same room on other days
+    assert BINS_PER_DAY == 24
     assert local_time_of_day([local(3, 13.5)], OFFSET)[0] == pytest.approx(13.5 * H)
 
 
@@ -60,16 +67,17 @@ def test_a_month_teaches_the_routine(routine: Routine) -> None:
     assert routine.sleep_start_tod_s == pytest.approx(22.5 * H, abs=0.5 * H)
     assert routine.kitchen_day_rate > 0.9
     assert routine.door_at_night_rate == 0.0
-    day_bin, night_bin = 28, 2  # 14:00 and 01:00 on a weekday
-    assert routine.threshold_s[day_bin] < 3 * H
-    assert routine.threshold_s[night_bin] > 7 * H
+    day_bin, night_bin = 14, 1  # 14:00 and 01:00
+    assert routine.threshold_s[Place.KITCHEN, day_bin] < 3 * H
+    assert routine.threshold_s[Place.BEDROOM, night_bin] > 7 * H
+    assert np.all(routine.ask_threshold_s <= routine.threshold_s)
     assert np.all(routine.usual_s <= routine.threshold_s)
 
 
 def test_under_fourteen_days_uses_defaults() -> None:
     r = learn_routine(live(10).events(), local(10, 0.0))
     assert not r.learned
-    assert r.threshold_s[28] == 4 * H
+    assert r.threshold_s[Place.KITCHEN, 14] == 4 * H
 
 
 def test_empty_history_gives_defaults_and_no_findings() -> None:
@@ -119,7 +127,7 @@ def test_away_is_not_inactivity_but_not_back_is_its_own_rule(
         (left + 20, Place.ENTRANCE, Kind.MOTION),  # the hall sensor sees her leave
     )
     # Out for longer than any at-home silence this home allows by day: still no alert.
-    assert routine.threshold_s[21] < 1.5 * H
+    assert routine.threshold_s[Place.KITCHEN, 10] < 1.5 * H
     assert check_home(routine, events, left + 1.5 * H) == []
     late = check_home(routine, events, left + routine.away_limit_s + 60)
     assert [f.rule for f in late] == ["not_back"]
@@ -235,7 +243,7 @@ def test_any_history_and_any_now_never_crash(
     )
     now = MONDAY_T + now_offset
     r = learn_routine(events, now)
-    assert r.threshold_s.shape == (N_BINS,)
+    assert r.threshold_s.shape == (N_CHANNELS, N_BINS)
     assert np.all(np.isfinite(r.threshold_s))
     for f in check_home(r, events, now):
         assert f.duration_s >= 0

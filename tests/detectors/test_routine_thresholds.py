@@ -34,7 +34,9 @@ def test_a_daily_rest_does_not_alert_even_though_most_gaps_are_seconds() -> None
     now = local(28, 0)
     routine = learn_routine(history, now)
     b = int(time_bins(np.array([local(27, 13.5)]), OFFSET)[0])
-    assert routine.threshold_s[b] > 80 * 60, "the daily 80-minute rest is ordinary here"
+    assert routine.threshold_s[Place.KITCHEN, b] > 80 * 60, (
+        "the daily 80-minute rest is ordinary here"
+    )
 
 
 def test_silence_after_going_to_bed_waits_for_the_morning() -> None:

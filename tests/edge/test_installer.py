@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _provision(tmp_path: Path, url: str) -> dict:  # type: ignore[type-arg]
+    SqliteStore(tmp_path / "hub.db").close()  # the hub made its database before any kit
     return provision_kit(
         home_id="home-p", kit_id="kit-p", template=REPO / "firmware_configs" / "flat-one-room.yaml",
         hub_db=tmp_path / "hub.db", broker_url=url, out_dir=tmp_path / "out",

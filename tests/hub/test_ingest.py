@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from hub.ingest import Ingestor, Outcome, RawMessage
+from hub.ingest import Ingestor, Outcome, RawMessage, TimeLimits
 from hub.registry import SensorSpec
 from hub.stats import HubStats
 from hub.store.sqlite import SqliteStore
@@ -123,18 +126,115 @@ def test_heartbeat_and_availability_update_kit_state(ingestor: Ingestor) -> None
     assert kit.last_heartbeat is not None and kit.last_heartbeat["outbox_depth"] == 3
 
 
-def test_a_storage_failure_rolls_back_the_whole_batch(ingestor: Ingestor) -> None:
-    class Boom(RuntimeError):
-        pass
-
-    def fail(*_: object) -> None:
-        raise Boom
-
-    ingestor.store.raise_alert = fail  # type: ignore[method-assign]
+def test_a_locked_database_rolls_back_the_whole_batch_for_a_retry(tmp_path: Path) -> None:
+    setup = SqliteStore(tmp_path / "hub.db")
+    setup.register_home(home_spec("home-1", "kit-1"), T0)
+    setup.close()
+    store = SqliteStore(tmp_path / "hub.db", busy_timeout_s=0.05)
+    ingestor = Ingestor(store, ManualClock(T0), HubStats())
+    other = sqlite3.connect(tmp_path / "hub.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock: a transient error
     press = {"sensor": "help", "kind": SensorKind.HELP_BUTTON, "value": "pressed"}
-    with pytest.raises(Boom):
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
         ingestor.process_batch([raw_event(1), raw_event(2, **press)])
-    assert ingestor.store.count_events() == 0  # nothing half-stored; broker will redeliver
+    other.execute("ROLLBACK")
+    assert store.count_events() == 0  # nothing half-stored and nothing rejected: retry it all
+    assert ingestor.stats.rejected() == 0
+    result = ingestor.process_batch([raw_event(1), raw_event(2, **press)])
+    assert [o for o, _ in result.outcomes] == [Outcome.STORED, Outcome.STORED]
+    assert [a.kind for a in result.new_alerts] == ["help_button"]
+    other.close()
+    store.close()
+
+
+def test_a_message_the_store_refuses_is_rejected_alone_and_the_rest_stored(
+    ingestor: Ingestor,
+) -> None:
+    # A real SQLite refusal of one row, as a corrupt index or a constraint would give.
+    ingestor.store.connection.execute(
+        "CREATE TRIGGER refuse_seq_7 BEFORE INSERT ON events WHEN NEW.seq = 7 "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the store'); END"
+    )
+    press = {"sensor": "help", "kind": SensorKind.HELP_BUTTON, "value": "pressed"}
+    batch = [raw_event(seq) for seq in range(1, 20)] + [raw_event(20, **press)]
+    result = ingestor.process_batch(batch)
+    outcomes = [o for o, _ in result.outcomes]
+    assert outcomes[6] == Outcome.REJECTED and result.outcomes[6][1] == "store_failed"
+    assert outcomes.count(Outcome.STORED) == 19
+    assert sorted(e.seq for e in ingestor.store.events()) == [s for s in range(1, 21) if s != 7]
+    assert [a.kind for a in result.new_alerts] == ["help_button"]
+    assert ingestor.stats.rejected("store_failed") == 1
+    assert ingestor.stats.rejected_of_kit("kit-1") == {"store_failed": 1}
+    assert ingestor.stats.get("stored") == 19
+
+
+def test_events_from_a_clock_far_ahead_or_long_past_are_rejected_per_kit(
+    ingestor: Ingestor,
+) -> None:
+    result = ingestor.process_batch(
+        [
+            raw_event(1, ts=T0 + timedelta(hours=35)),
+            raw_event(2, ts=datetime(2099, 1, 1, tzinfo=UTC)),
+            raw_event(3, ts=T0 + timedelta(seconds=299)),  # within the default skew
+            raw_event(4, ts=T0 - timedelta(days=31)),
+            raw_event(5, ts=T0 - timedelta(days=29)),  # an outbox emptied after an outage
+        ]
+    )
+    assert [r for _, r in result.outcomes] == [
+        "clock_ahead", "clock_ahead", None, "too_old", None,
+    ]  # fmt: skip
+    assert sorted(e.seq for e in ingestor.store.events()) == [3, 5]
+    assert ingestor.stats.rejected_of_kit("kit-1") == {"clock_ahead": 2, "too_old": 1}
+
+
+def test_the_time_limits_are_settings(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "hub.db")
+    store.register_home(home_spec("home-1", "kit-1"), T0)
+    ingestor = Ingestor(
+        store, ManualClock(T0), HubStats(), time_limits=TimeLimits(max_ahead_s=10, max_age_s=60)
+    )
+    result = ingestor.process_batch(
+        [raw_event(1, ts=T0 + timedelta(seconds=11)), raw_event(2, ts=T0 - timedelta(seconds=61))]
+    )
+    assert [r for _, r in result.outcomes] == ["clock_ahead", "too_old"]
+    store.close()
+
+
+def test_a_heartbeat_records_the_kit_clock_offset_and_a_future_one_is_refused(
+    ingestor: Ingestor,
+) -> None:
+    topic = topic_for("home-1", "kit-1", TopicKind.HEARTBEAT)
+    beat = {"v": 1, "kit": "kit-1", "uptime_s": 5.0, "outbox_depth": 0, "dropped": 0}
+    ahead = (T0 + timedelta(seconds=42)).isoformat().replace("+00:00", "Z")
+    far = (T0 + timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+    result = ingestor.process_batch(
+        [raw(topic, {**beat, "ts": ahead, "clock_offset_s": 41.5}), raw(topic, {**beat, "ts": far})]
+    )
+    assert [r for _, r in result.outcomes] == [None, "clock_ahead"]
+    kit = ingestor.store.kit("kit-1")
+    assert kit is not None and kit.last_heartbeat is not None
+    assert kit.last_heartbeat["hub_offset_s"] == 42.0
+    assert kit.last_heartbeat["clock_offset_s"] == 41.5
+
+
+def test_a_flood_of_rejects_logs_a_bounded_number_of_lines(
+    ingestor: Ingestor, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = topic_for("home-1", "kit-1", TopicKind.EVENTS)
+    caplog.set_level(logging.WARNING)
+    clock = ingestor.clock
+    assert isinstance(clock, ManualClock)
+    for _ in range(5):
+        ingestor.process_batch([raw(topic, b"[" * 50 + b"]" * 50)] * 1000)
+        clock.advance(61)
+    ingestor.process_batch([raw(topic, b"not json")])
+    lines = [r.getMessage() for r in caplog.records if r.name == "hub.reject_log"]
+    one_by_one = [m for m in lines if m.startswith("rejected message")]
+    summaries = [m for m in lines if m.startswith("rejected ") and " more messages" in m]
+    assert ingestor.stats.rejected("too_deep") == 5000  # every reject is counted
+    assert len(one_by_one) == 10 + 1  # the first ten too_deep, the one not_json
+    assert len(summaries) == 5  # one per minute
+    assert sum(int(m.split()[1]) for m in summaries) == 5000 - 10
 
 
 def _accel(seq: int, samples: list[list[float]]) -> RawMessage:

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detectors import Place
+from hub.explain import explain_finding
 from hub.places import guess_place
 from hub.routine_scan import RoutineScanner
 from hub.stats import HubStats
@@ -34,7 +36,12 @@ class Home:
     ) -> None:
         self.seq += 1
         when = START + timedelta(days=day, hours=hh)
-        room = {"pir-kitchen": "Kitchen", "pir-bath": "Bathroom", "door-front": "Hallway"}[sensor]
+        room = {
+            "pir-kitchen": "Kitchen",
+            "pir-bath": "Bathroom",
+            "door-front": "Hallway",
+            "mat-chair": "Living room",
+        }[sensor]
         self.store.store_events(
             [NewEvent("home-1", "kit-1", 1, self.seq, sensor, kind, value, room, when, when)],
             when,
@@ -73,18 +80,104 @@ def test_unusual_silence_raises_one_explained_alert(store: SqliteStore) -> None:
     scanner, clock = _scanner(store, START + timedelta(days=20, hours=11))
     assert scanner.scan() == []  # twenty minutes of quiet is ordinary here
 
-    clock.set(START + timedelta(days=20, hours=12, minutes=50))
+    stored = store.load_routine("home-1")
+    assert stored is not None
+    limit_s = stored[1]["threshold_s"][int(Place.KITCHEN)][10]  # the kitchen from 10:00
+    assert 45 * 60 <= limit_s < 4 * 3600, "a busy kitchen's silence limit is hours, not a day"
+    clock.set(START + timedelta(days=20, hours=10, minutes=40, seconds=limit_s - 60))
+    assert scanner.scan() == []
+    clock.set(START + timedelta(days=20, hours=10, minutes=40, seconds=limit_s + 60))
     (alert,) = scanner.scan()
     assert (alert.kind, alert.severity) == ("unusual_inactivity", "high")
     assert alert.detail["room"] == "Kitchen"
     assert alert.detail["routine_learned"] is True
     english = alert.detail["explanation"]["en"]
-    assert english.startswith("No movement for 2 h 10 min since Kitchen at 10:40")
+    assert english.startswith("No movement for ")
+    assert "since Kitchen at 10:40; at this hour it is usually under" in english
     assert "soat" in alert.detail["explanation"]["uz"]
     assert "Нет движения" in alert.detail["explanation"]["ru"]
 
     clock.advance(60)
     assert scanner.scan() == [], "the open alert is not raised again every minute"
+
+
+def _limits(store: SqliteStore, name: str) -> np.ndarray:
+    stored = store.load_routine("home-1")
+    assert stored is not None
+    return np.asarray(stored[1][name])
+
+
+def test_an_ask_first_home_is_asked_at_the_lower_limit(store: SqliteStore) -> None:
+    home = Home(store)
+    for day in range(20):
+        home.ordinary_day(day)
+    home.at(20, 10 + 40 / 60, "pir-kitchen")  # 10:40, then nothing
+    store.commit()
+    start = START + timedelta(days=20, hours=10, minutes=40)
+    plain, clock = _scanner(store, start + timedelta(minutes=5))
+    assert plain.scan() == []
+    ask = _limits(store, "ask_threshold_s")[int(Place.KITCHEN)][10]
+    worker = _limits(store, "threshold_s")[int(Place.KITCHEN)][10]
+    assert ask < worker
+    asking = RoutineScanner(store, clock, HubStats(), ask_first=lambda home_id: True)
+    clock.set(start + timedelta(seconds=ask + 60))
+    (alert,) = asking.scan()
+    assert alert.kind == "unusual_inactivity" and alert.detail["asking"] is True
+    assert "Kitchen" in alert.detail["explanation"]["en"]
+
+
+def test_a_home_that_often_misses_the_buzzer_is_asked_less_low(tmp_path: Path) -> None:
+    now = START + timedelta(days=20, hours=10, minutes=5)
+    limits = {}
+    for name, history in (("answers", (20, 0)), ("misses", (10, 10))):
+        store = SqliteStore(tmp_path / f"{name}.db")
+        store.register_home(home_spec(), START)
+        home = Home(store)
+        for day in range(20):
+            home.ordinary_day(day)
+        home.at(20, 10.0, "pir-kitchen")
+        store.commit()
+        scanner = RoutineScanner(
+            store, ManualClock(now), HubStats(), answers=lambda home_id, since, h=history: h
+        )
+        scanner.scan()
+        stored = store.load_routine("home-1")
+        assert stored is not None
+        limits[name] = np.asarray(stored[1]["ask_threshold_s"])
+        assert stored[1]["answer_rate"] == pytest.approx((history[0] + 19) / (sum(history) + 20))
+        store.close()
+    assert np.all(limits["misses"] >= limits["answers"])
+    assert np.any(limits["misses"] > limits["answers"])
+
+
+def test_an_event_stamped_after_now_does_not_hide_the_silence(store: SqliteStore) -> None:
+    home = Home(store)
+    for day in range(20):
+        home.ordinary_day(day)
+    home.at(20, 10 + 40 / 60, "pir-kitchen")
+    home.at(21, 3.0, "pir-bath")  # a kit clock far ahead: "tomorrow at 03:00"
+    store.commit()
+    scanner, _ = _scanner(store, START + timedelta(days=20, hours=10, minutes=45))
+    scanner.scan()
+    limit = _limits(store, "threshold_s")[int(Place.KITCHEN)][10]
+    scanner.clock.set(START + timedelta(days=20, hours=10, minutes=40, seconds=limit + 60))  # type: ignore[attr-defined]
+    assert [a.kind for a in scanner.scan()] == ["unusual_inactivity"]
+
+
+def test_sitting_in_the_armchair_for_hours_is_not_a_silence(store: SqliteStore) -> None:
+    home = Home(store)
+    for day in range(20):
+        home.ordinary_day(day)
+    home.at(20, 10.5, "pir-kitchen")
+    home.at(20, 10 + 40 / 60, "mat-chair", "occupancy", True)  # sat down at 10:40
+    store.commit()
+    scanner, _ = _scanner(store, START + timedelta(days=20, hours=13, minutes=40))
+    assert scanner.scan() == [], "three hours in the armchair: a nap, the TV"
+    home.at(20, 13 + 40 / 60, "mat-chair", "occupancy", False)  # got up at 13:40...
+    store.commit()
+    scanner.clock.set(START + timedelta(days=20, hours=20))  # type: ignore[attr-defined]
+    (alert,) = scanner.scan()  # ...and nothing anywhere since
+    assert alert.kind == "unusual_inactivity" and alert.detail["seated"] is False
 
 
 def test_an_offline_kit_holds_back_silence_alerts(store: SqliteStore) -> None:
@@ -175,3 +268,12 @@ def test_a_motion_sensor_silent_for_days_is_reported_once(store: SqliteStore) ->
     assert "Bathroom (pir-bath)" in silent[0].detail["explanation"]["en"]
     clock.advance(60)
     assert [a for a in scanner.scan() if a.kind == "sensor_silent"] == []
+
+
+def test_a_long_sitting_is_explained_as_sitting_in_three_languages() -> None:
+    text = explain_finding(
+        "unusual_inactivity", 5 * 3600, 3 * 3600, "Mehmonxona", 13 * 3600 + 300, seated=True
+    )
+    assert text["en"].startswith("Sitting or lying (Mehmonxona) since 13:05, not up for 5 h")
+    assert "oʻtiribdi" in text["uz"] and "13:05" in text["uz"]  # U+02BB, not an apostrophe
+    assert text["ru"].startswith("Сидит или лежит (Mehmonxona) с 13:05")

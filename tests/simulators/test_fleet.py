@@ -86,6 +86,9 @@ def test_worker_processes_publish_what_a_subscriber_receives_and_the_broker_acks
 ) -> None:
     load = BrokerUser("fleet-load", secrets.token_urlsafe(12), ("topic write mehr/v1/homes/#",))
     mosquitto.add_user(load)
+    # The load generator shares one broker user over all its connections; with the shipped
+    # use_username_as_clientid every connection would take the previous one's place.
+    mosquitto.settings["use_username_as_clientid"] = "false"
     mosquitto.restart()
     watcher, got = _watch(mosquitto, hub_password)
     try:

@@ -64,7 +64,7 @@ def test_event_bytes_equal_the_contract_models_and_parse(
 def test_heartbeat_bytes_equal_the_contract_model_and_parse() -> None:
     rng = random.Random(7)
     topic = topic_for("fleet-00001", "fleet-kit-00001", TopicKind.HEARTBEAT)
-    uptimes = [0.0, 1e-7, 12.0, 59.99999999, 0.1 + 0.2, 1e16, 3.5e-5]
+    uptimes = [0.0, 1e-7, 12.0, 59.99999999, 0.1 + 0.2, 1e9, 3.5e-5]
     uptimes += [rng.uniform(0, 10**7) for _ in range(300)]
     for moment, uptime in zip(_moments(len(uptimes), 8), uptimes, strict=False):
         fast = heartbeat_payload("fleet-kit-00001", wire_time(moment), uptime, 3, 1)

@@ -1,9 +1,13 @@
-"""A real Mosquitto broker on a free loopback port, with a password file and an ACL file."""
+"""A real Mosquitto broker on a free loopback port, with a password file, an ACL file and the
+shipped broker settings (identity and durability from firmware_configs/mosquitto/mehr.conf)."""
 
 from __future__ import annotations
 
 import getpass
+import os
+import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -13,6 +17,31 @@ from pathlib import Path
 from hub.broker_auth import BrokerUser, acl_text, password_line
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+SHIPPED_CONF = Path(__file__).resolve().parents[2] / "firmware_configs" / "mosquitto" / "mehr.conf"
+
+# Lines of the shipped config that name the district's machine (listeners, certificates, file
+# paths, logging); a test broker puts its own in their place. Everything else (identity,
+# durability, queue and packet limits) is taken from the shipped file as it is.
+_SITE_KEYS = frozenset({
+    "listener", "protocol", "cafile", "capath", "certfile", "keyfile", "tls_version",
+    "require_certificate", "password_file", "acl_file", "persistence_location", "log_dest",
+    "log_type", "connection_messages", "user", "pid_file",
+})
+
+
+def shipped_settings(path: Path = SHIPPED_CONF) -> dict[str, str]:
+    """The shipped config's identity, durability and limit settings, as option -> value."""
+    settings: dict[str, str] = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        if key not in _SITE_KEYS:
+            # Listener options repeat once per listener with the same value; one copy is enough
+            # for the test broker's single listener.
+            settings[key] = value.strip()
+    return settings
 
 
 def free_port() -> int:
@@ -25,7 +54,13 @@ def free_port() -> int:
 class Mosquitto:
     """One Mosquitto process; users and ACLs are files it reads at start."""
 
-    def __init__(self, workdir: Path, users: Iterable[BrokerUser] = ()) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        users: Iterable[BrokerUser] = (),
+        overrides: dict[str, str] | None = None,
+        run_as: str | None = None,
+    ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host = "127.0.0.1"
@@ -33,6 +68,11 @@ class Mosquitto:
         self.users: dict[str, BrokerUser] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.extra_conf = ""
+        # None: run as the invoking user. A name (as root): Mosquitto drops to that user, as the
+        # Debian service does, and every file it reads or writes must be that user's to read.
+        self.run_as = run_as
+        # The shipped settings, with `overrides` (option -> value) for benches that compare.
+        self.settings = {**shipped_settings(), **(overrides or {})}
         for user in users:
             self.users[user.username] = user
 
@@ -45,29 +85,40 @@ class Mosquitto:
         """Add (or replace) a user; takes effect at the next (re)start."""
         self.users[user.username] = user
 
+    @property
+    def passwd_file(self) -> Path:
+        """The password file the broker reads."""
+        return self.workdir / "passwd"
+
+    @property
+    def acl_file(self) -> Path:
+        """The ACL file the broker reads."""
+        return self.workdir / "acl"
+
     def _write_config(self) -> Path:
-        pw = self.workdir / "passwd"
+        pw, acl = self.passwd_file, self.acl_file
         pw.write_text(
             "".join(password_line(u.username, u.password) + "\n" for u in self.users.values())
         )
-        acl = self.workdir / "acl"
         acl.write_text(acl_text(self.users.values()))
+        if self.run_as is not None:
+            # Installed as an operator would: the broker's own files, readable by it alone.
+            gid = pwd.getpwnam(self.run_as).pw_gid
+            for path in (self.workdir, pw, acl):
+                shutil.chown(path, self.run_as, gid)
+            pw.chmod(0o600)
+            acl.chmod(0o600)
+        shipped = "".join(f"{key} {value}\n" for key, value in self.settings.items())
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
-            # Run as the invoking user: as root, mosquitto would drop to "mosquitto" and could
-            # not write its persistence file in the test directory.
-            f"""user {getpass.getuser()}
+            # By default run as the invoking user: as root, mosquitto would drop to "mosquitto"
+            # and could not write its persistence file in the test directory.
+            f"""user {self.run_as or getpass.getuser()}
 listener {self.port} 127.0.0.1
-allow_anonymous false
 password_file {pw}
 acl_file {acl}
-persistence true
 persistence_location {self.workdir}/
-autosave_interval 1
-max_queued_messages 1000000
-max_inflight_messages 1000
-max_packet_size 262144
-log_dest file {self.workdir}/mosquitto.log
+{shipped}log_dest file {self.workdir}/mosquitto.log
 log_type error
 log_type warning
 log_type notice
@@ -102,6 +153,18 @@ log_type notice
             self.proc.terminate()
             self.proc.wait(timeout=10)
         self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash would: no save on the way out."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def reload(self) -> None:
+        """SIGHUP, as `systemctl reload mosquitto` does: re-read password and ACL files."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGHUP)
 
     def restart(self) -> None:
         """Stop and start on the same port, keeping persistence."""

@@ -193,7 +193,9 @@ def test_smtp_down_broken_url_and_unknown_recipient_are_recorded_and_escalated(
     conn = sqlite3.connect(tmp_path / "hub.db", isolation_level=None)
     svc = AlertService(conn, load_alerts_config(tmp_path / "alerts.yaml"), SystemClock())
     (alert,) = svc.list_alerts("test")
-    assert alert.is_open and alert.state == "notified"
+    # The mail arrives before the engine commits its outcome: wait for that commit.
+    wait_until(lambda: svc.peek(alert.id).state == "notified", 10, "the send recorded")
+    assert svc.peek(alert.id).is_open
     notes = {n.person_id: n for n in svc.notifications(alert.id)}
     assert (notes["sw"].status, notes["duty"].status, notes["sup"].status) == (
         "failed", "failed", "sent",

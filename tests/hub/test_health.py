@@ -1,0 +1,91 @@
+"""/healthz tells a supervisor when ingest is stuck: a message waiting unacknowledged too long,
+or the broker link down; it recovers by itself when storing does."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from hub.config import HubSettings, MqttProtocol
+from hub.service import Hub
+from mehr.clock import ManualClock
+from mehr.contract import SensorKind
+from simulators.simple_kit import SimpleKit
+from tests.conftest import HUB_USER, kit_user
+from tests.hub.factories import T0
+from tests.hub.test_end_to_end import write_registry
+from tests.support.mosquitto import Mosquitto
+from tests.support.wait import wait_until
+
+
+def _healthz(hub: Hub) -> tuple[int, dict[str, Any]]:
+    assert hub.stats_url is not None
+    url = hub.stats_url.replace("/stats", "/healthz")
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), json.loads(exc.read())
+
+
+def test_healthz_turns_503_while_a_locked_database_stalls_ingest_and_recovers(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+) -> None:
+    user = kit_user("home-1", "kit-1")
+    mosquitto.add_user(user)
+    mosquitto.restart()
+    clock = ManualClock(T0)
+    db = tmp_path / "hub.db"
+    hub = Hub(
+        HubSettings(
+            mqtt_url=mosquitto.url,
+            mqtt_username=HUB_USER,
+            mqtt_password=hub_password,
+            mqtt_protocol=MqttProtocol.V5,
+            db_path=db,
+            stats_port=0,
+            scan_interval_s=3600,
+            ingest_stall_s=120,
+            registry_file=write_registry(tmp_path / "reg.yaml", [("home-1", "kit-1")]),
+        ),
+        clock=clock,
+    )
+    hub.start()
+    kit = SimpleKit(
+        "home-1", "kit-1", mosquitto.host, mosquitto.port, user.username, user.password,
+        mqtt_v5=True, clock=clock,
+    )  # fmt: skip
+    blocker = sqlite3.connect(db, isolation_level=None)
+    try:
+        wait_until(hub.link.connected.is_set, 10, "hub connected")
+        assert _healthz(hub) == (
+            200, {"ok": True, "problems": [], "oldest_unacked_s": 0.0, "store_failures_in_row": 0}
+        )  # fmt: skip
+        kit.connect()
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database
+        kit.event("help", SensorKind.HELP_BUTTON, "pressed")
+        kit.flush()
+        # The birth and the press: one may be in the worker's hand, blocked on the lock, and the
+        # other still in the inbox.
+        wait_until(
+            lambda: hub.stats.get("received") + hub.inbox.qsize() >= 2, 10, "messages received"
+        )
+        clock.advance(timedelta(seconds=60))
+        assert _healthz(hub)[0] == 200  # slow, not yet stalled
+        clock.advance(timedelta(seconds=61))
+        status, body = _healthz(hub)
+        assert status == 503 and body["problems"] == ["ingest_stalled"]
+        assert body["oldest_unacked_s"] == 121.0
+        blocker.execute("ROLLBACK")
+        wait_until(lambda: hub.stats.get("stored") == 1, 40, "stored once the lock is gone")
+        wait_until(lambda: _healthz(hub)[0] == 200, 10, "healthy again")
+    finally:
+        blocker.close()
+        kit.close()
+        hub.stop()
+    assert hub.stats.rejected() == 0  # waiting lost nothing and refused nothing
