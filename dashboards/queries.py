@@ -487,6 +487,8 @@ class SensorView:
     kind: str
     room: str
     last_signal: datetime | None
+    # False when the kit's heartbeat names it unreachable (a Zigbee device gone offline).
+    available: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -528,6 +530,7 @@ class KitView:
                     "kind": s.kind,
                     "room": s.room,
                     "last_signal": s.last_signal.isoformat() if s.last_signal else None,
+                    "available": s.available,
                 }
                 for s in self.sensors
             ],
@@ -570,6 +573,7 @@ def kits_view(
     for r in conn.execute(sql + " ORDER BY home_id, id", params).fetchall():
         beat = json.loads(r["last_heartbeat"]) if r["last_heartbeat"] else {}
         signals = {k: v for k, v in (beat.get("sensors") or {}).items()}
+        unreachable = set(beat.get("unavailable") or [])
         seen = {
             s["sensor_id"]: s["occurred_at"]
             for s in conn.execute(
@@ -587,7 +591,15 @@ def kits_view(
                 )
             if s["id"] in seen:
                 candidates.append(datetime.fromtimestamp(seen[s["id"]], UTC))
-            sensors.append(SensorView(s["id"], s["kind"], s["room"], max(candidates, default=None)))
+            sensors.append(
+                SensorView(
+                    s["id"],
+                    s["kind"],
+                    s["room"],
+                    max(candidates, default=None),
+                    available=s["id"] not in unreachable,
+                )
+            )
         home = by_id[r["home_id"]]
         out.append(
             KitView(

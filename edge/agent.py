@@ -21,6 +21,7 @@ from edge.devices import KitDevices
 from edge.link import BrokerLink
 from edge.outbox import CRITICAL_KINDS, Outbox
 from edge.systemd import Notifier
+from edge.zigbee import Signal, ZigbeeBridge
 from mehr.clock import Clock, SystemClock
 from mehr.contract import (
     PROTOCOL_VERSION,
@@ -73,6 +74,7 @@ class EdgeAgent:
         self.outbox: Outbox | None = None
         self.link: BrokerLink | None = None
         self.devices: KitDevices | None = None
+        self.zigbee: ZigbeeBridge | None = None
         self._started_at = self.clock.now()
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
@@ -107,10 +109,18 @@ class EdgeAgent:
                 pin_factory=self._pin_factory,
                 on_ok=self._on_ok,
             )
+            if cfg.zigbee_sensors():
+                self.zigbee = ZigbeeBridge(
+                    cfg.zigbee, cfg.zigbee_sensors(), cfg.kit_id, self.record_signal, self.clock.now
+                )
         except Exception:
+            if self.devices is not None:
+                self.devices.close()
             self.outbox.close()
             raise
         self.link.start()
+        if self.zigbee is not None:
+            self.zigbee.start()
         if self._sample_accelerometers:
             self.devices.start()
         self._timer = threading.Thread(target=self._run_timer, name="heartbeat", daemon=True)
@@ -119,6 +129,8 @@ class EdgeAgent:
     def stop(self) -> None:
         """Stop the sensors first (no event is half-recorded), then the link and the outbox."""
         self._stop.set()
+        if self.zigbee is not None:
+            self.zigbee.stop()
         if self.devices is not None:
             self.devices.close()
         if self._timer is not None:
@@ -134,7 +146,13 @@ class EdgeAgent:
         """Write one sensor signal to the outbox as a contract event; return its seq."""
         return self._record_event(sensor.id, CONTRACT_KIND[sensor.kind], value)
 
-    def _record_event(self, sensor_id: str, kind: SensorKind, value: bool | str) -> int | None:
+    def record_signal(self, signal: Signal) -> int | None:
+        """Write one reading of a Zigbee sensor (or its battery) to the outbox; return its seq."""
+        return self._record_event(signal.sensor_id, signal.kind, signal.value)
+
+    def _record_event(
+        self, sensor_id: str, kind: SensorKind, value: bool | float | str
+    ) -> int | None:
         outbox, link = self.outbox, self.link
         if outbox is None or link is None:
             return None
@@ -206,6 +224,13 @@ class EdgeAgent:
             for sensor_id, sampler in self.devices.samplers.items():
                 if sampler.last_read is not None:
                     last[sensor_id] = sampler.last_read
+        unavailable: list[str] | None = None
+        if self.zigbee is not None:
+            # A Zigbee device that only reported its battery or link quality is still alive.
+            for sensor_id, seen in self.zigbee.last_seen().items():
+                if last.get(sensor_id) is None or seen > last[sensor_id]:
+                    last[sensor_id] = seen
+            unavailable = self.zigbee.unavailable() or None
         return Heartbeat(
             v=PROTOCOL_VERSION,
             kit=self.config.kit_id,
@@ -216,6 +241,7 @@ class EdgeAgent:
             clock_offset_s=None,
             cpu_temp_c=read_cpu_temp(),
             sensors={sid: last.get(sid) for sid in self.config.sensor_ids()},
+            unavailable=unavailable,
         )
 
     def send_heartbeat(self) -> bool:

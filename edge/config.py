@@ -7,10 +7,18 @@ Every field has a description; `extra="forbid"` turns a typo into an error. Cros
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from mehr.configfile import TimeZoneName, load_model
 from mehr.contract import ID_PATTERN, SensorKind
@@ -28,6 +36,9 @@ __all__ = [
     "OutboxConfig",
     "OutputsConfig",
     "SensorConfig",
+    "ZigbeeBridgeConfig",
+    "ZigbeeSensor",
+    "ZigbeeSource",
     "load_kit_config",
 ]
 
@@ -177,15 +188,96 @@ class AccelerometerSensor(_Strict):
         return used
 
 
+# What Zigbee2MQTT puts in a device's state message for each kind, by default.
+ZIGBEE_PROPERTY: dict[str, str] = {
+    "motion": "occupancy",
+    "door": "contact",
+    "help_button": "action",
+    "occupancy": "occupancy",
+    "temperature": "temperature",
+}
+# Button actions that mean "help": Aqara WXKG11LM (single/double/triple/quadruple/hold/many),
+# IKEA/Sonoff style (long), Tuya TS0215A_sos and other SOS pendants (emergency, sos). A "release"
+# after "hold" is the same press and is not listed.
+DEFAULT_HELP_ACTIONS = (
+    "single",
+    "double",
+    "triple",
+    "quadruple",
+    "many",
+    "hold",
+    "long",
+    "sos",
+    "emergency",
+)
+
+
+class ZigbeeSource(_Strict):
+    """Where a Zigbee sensor's readings come from: one Zigbee2MQTT device and one property."""
+
+    friendly_name: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[^#+]+$",
+        description="The device's friendly_name in Zigbee2MQTT (its topic zigbee2mqtt/<name>).",
+    )
+    property: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="State property read; default by kind: motion/occupancy 'occupancy', door "
+        "'contact', help_button 'action', temperature 'temperature'.",
+    )
+    actions: tuple[str, ...] = Field(
+        default=DEFAULT_HELP_ACTIONS,
+        min_length=1,
+        description="help_button only: the action values that count as a press.",
+    )
+
+    @field_validator("friendly_name")
+    @classmethod
+    def _not_bridge(cls, value: str) -> str:
+        if value == "bridge" or value.startswith("bridge/") or value.endswith("/availability"):
+            raise ValueError("expected a device's friendly_name, not a Zigbee2MQTT bridge topic")
+        return value
+
+
+class ZigbeeSensor(_Strict):
+    """A sensor read through Zigbee2MQTT on the kit's Pi instead of a GPIO pin.
+
+    Motion (Aqara RTCGQ11LM), door (MCCGQ11LM: contact true means closed), help button
+    (WXKG11LM, Tuya TS0215A SOS), a bed or chair mat, a temperature sensor (WSDCGQ11LM).
+    The device's battery travels as `battery` events under this sensor's id.
+    """
+
+    kind: Literal["motion", "door", "help_button", "occupancy", "temperature"]
+    id: str = _ID
+    room: str = _ROOM
+    zigbee: ZigbeeSource
+
+    @property
+    def zigbee_property(self) -> str:
+        """The state property this sensor reads."""
+        return self.zigbee.property or ZIGBEE_PROPERTY[self.kind]
+
+
+def _sensor_tag(value: Any) -> str | None:
+    # A `zigbee:` block chooses the Zigbee source; otherwise `kind` picks the GPIO device.
+    if isinstance(value, dict):
+        return "zigbee" if "zigbee" in value else value.get("kind")
+    return "zigbee" if isinstance(value, ZigbeeSensor) else getattr(value, "kind", None)
+
+
 SensorConfig = Annotated[
-    MotionSensorConfig
-    | DoorSensor
-    | HelpButton
-    | FallSensor
-    | OccupancySensor
-    | ApplianceSensor
-    | AccelerometerSensor,
-    Field(discriminator="kind"),
+    Annotated[MotionSensorConfig, Tag("motion")]
+    | Annotated[DoorSensor, Tag("door")]
+    | Annotated[HelpButton, Tag("help_button")]
+    | Annotated[FallSensor, Tag("fall")]
+    | Annotated[OccupancySensor, Tag("occupancy")]
+    | Annotated[ApplianceSensor, Tag("appliance")]
+    | Annotated[AccelerometerSensor, Tag("accelerometer")]
+    | Annotated[ZigbeeSensor, Tag("zigbee")],
+    Discriminator(_sensor_tag),
 ]
 
 # Config kinds map onto the contract's kinds (the accelerometer ships windows).
@@ -197,7 +289,59 @@ CONTRACT_KIND: dict[str, SensorKind] = {
     "occupancy": SensorKind.OCCUPANCY,
     "appliance": SensorKind.APPLIANCE,
     "accelerometer": SensorKind.ACCEL_WINDOW,
+    "temperature": SensorKind.TEMPERATURE,
 }
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class ZigbeeBridgeConfig(_Strict):
+    """The Zigbee2MQTT broker on the kit's own Pi (used only when a sensor has `zigbee:`)."""
+
+    url: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        description="Zigbee2MQTT's broker: mqtt:// only on this Pi (loopback), else mqtts://.",
+    )
+    base_topic: str = Field(
+        default="zigbee2mqtt",
+        pattern=r"^[^#+]+$",
+        description="Zigbee2MQTT's mqtt.base_topic setting.",
+    )
+    username: str | None = Field(default=None, description="User on that broker, if it has one.")
+    password_file: Path | None = Field(default=None, description="File holding that password.")
+    ca_file: Path | None = Field(
+        default=None, description="CA certificate(s) for an mqtts:// Zigbee2MQTT broker."
+    )
+    battery_min_change: float = Field(
+        default=1, gt=0, le=100, description="Send a battery reading when it moved this many %."
+    )
+    battery_every_s: float = Field(
+        default=3600, gt=0, le=86400, description="...or when the last one sent is this old."
+    )
+    temperature_min_change: float = Field(
+        default=0.1, ge=0, le=10, description="Send a temperature when it moved this many °C."
+    )
+    temperature_every_s: float = Field(
+        default=900, gt=0, le=86400, description="...or when the last one sent is this old."
+    )
+
+    @model_validator(mode="after")
+    def _transport(self) -> ZigbeeBridgeConfig:
+        parts = urlsplit(self.url)
+        if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
+            raise ValueError("zigbee.url: expected mqtt://127.0.0.1:1883 or mqtts://host:port")
+        if parts.scheme == "mqtt" and parts.hostname not in _LOOPBACK:
+            raise ValueError(
+                "zigbee.url: plain mqtt:// only to this Pi's own broker (127.0.0.1); "
+                "use mqtts:// for another host"
+            )
+        return self
+
+    def address(self) -> tuple[str, int, bool]:
+        """Return host, port and whether TLS is used."""
+        parts = urlsplit(self.url)
+        tls = parts.scheme == "mqtts"
+        return parts.hostname or "", parts.port or (8883 if tls else 1883), tls
 
 
 class OutputsConfig(_Strict):
@@ -276,6 +420,10 @@ class KitConfig(_Strict):
     heartbeat_s: float = Field(default=60, ge=5, le=3600, description="Seconds between heartbeats.")
     sensors: list[SensorConfig] = Field(min_length=1, description="What is wired to the kit.")
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
+    zigbee: ZigbeeBridgeConfig = Field(
+        default_factory=ZigbeeBridgeConfig,
+        description="The local Zigbee2MQTT broker, for sensors with a `zigbee:` source.",
+    )
 
     @field_validator("sensors")
     @classmethod
@@ -289,6 +437,8 @@ class KitConfig(_Strict):
                     f"sensors.{ids[sensor.id]}; expected each sensor id once"
                 )
             ids[sensor.id] = index
+            if isinstance(sensor, ZigbeeSensor):
+                continue
             used = (
                 sensor.pins()
                 if isinstance(sensor, AccelerometerSensor)
@@ -309,6 +459,8 @@ class KitConfig(_Strict):
         for sensor in self.sensors:
             if isinstance(sensor, AccelerometerSensor):
                 taken.update(dict.fromkeys(sensor.pins(), f"sensor {sensor.id!r}"))
+            elif isinstance(sensor, ZigbeeSensor):
+                continue
             else:
                 taken[sensor.pin] = f"sensor {sensor.id!r}"
         for name in ("buzzer_pin", "led_pin", "ok_button_pin"):
@@ -327,6 +479,38 @@ class KitConfig(_Strict):
     def username(self) -> str:
         """The broker user name (the kit id unless set)."""
         return self.broker.username or self.kit_id
+
+    def zigbee_sensors(self) -> list[ZigbeeSensor]:
+        """Sensors read through Zigbee2MQTT, in config order."""
+        return [s for s in self.sensors if isinstance(s, ZigbeeSensor)]
+
+    def battery_ids(self) -> dict[str, ZigbeeSensor]:
+        """Each Zigbee device's battery sensor id, with the device's first configured sensor.
+
+        A battery is the device's, not one reading's: its events carry their own sensor id, so
+        the hub's latest state of a motion or door sensor is never a battery percentage.
+        """
+        owners: dict[str, ZigbeeSensor] = {}
+        for sensor in self.zigbee_sensors():
+            owners.setdefault(sensor.zigbee.friendly_name, sensor)
+        return {f"{s.id}-battery": s for s in owners.values()}
+
+    def registered_sensors(self) -> list[tuple[str, SensorKind, str]]:
+        """(id, contract kind, room) of everything this kit sends, for the hub's registry."""
+        out = [(s.id, CONTRACT_KIND[s.kind], s.room) for s in self.sensors]
+        out += [(bid, SensorKind.BATTERY, s.room) for bid, s in self.battery_ids().items()]
+        return out
+
+    @model_validator(mode="after")
+    def _battery_ids_free(self) -> KitConfig:
+        ids = set(self.sensor_ids())
+        for battery_id, owner in self.battery_ids().items():
+            if battery_id in ids or not ID_PATTERN.fullmatch(battery_id):
+                raise ValueError(
+                    f"sensor {owner.id!r}: its Zigbee battery reports as {battery_id!r}, which "
+                    "is taken or too long; expected a shorter id or another sensor's id"
+                )
+        return self
 
     def sensor_ids(self) -> list[str]:
         """Ids of every sensor, in config order."""
@@ -347,4 +531,18 @@ def load_kit_config(path: Path) -> KitConfig:
     outbox = config.outbox
     if not outbox.path.is_absolute():
         outbox = outbox.model_copy(update={"path": base / outbox.path})
-    return config.model_copy(update={"broker": broker.model_copy(update=updates), "outbox": outbox})
+    zigbee = config.zigbee
+    zigbee = zigbee.model_copy(
+        update={
+            name: base / value
+            for name in ("password_file", "ca_file")
+            if (value := getattr(zigbee, name)) is not None and not value.is_absolute()
+        }
+    )
+    return config.model_copy(
+        update={
+            "broker": broker.model_copy(update=updates),
+            "outbox": outbox,
+            "zigbee": zigbee,
+        }
+    )

@@ -33,6 +33,7 @@ from edge.config import (
     MotionSensorConfig,
     OccupancySensor,
     SensorConfig,
+    ZigbeeSensor,
 )
 
 __all__ = ["KitDevices"]
@@ -107,6 +108,8 @@ class KitDevices:
     def _open(self, sensor: SensorConfig, now: Callable[[], datetime]) -> None:
         factory = self._factory
         signal = self._on_signal
+        if isinstance(sensor, ZigbeeSensor):
+            return  # read by edge.zigbee.ZigbeeBridge from the local broker, not from a pin
         if isinstance(sensor, MotionSensorConfig):
             motion = MotionSensor(
                 sensor.pin,

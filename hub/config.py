@@ -223,6 +223,11 @@ class HubSettings(BaseModel):
     demo_mode: bool = Field(
         default=False, description="Demo only: allows a built-in signing key for links."
     )
+    home_assistant_file: Path | None = Field(
+        default=None,
+        description="YAML of the homes whose families opted in to Home Assistant discovery "
+        "(docs/home-assistant.md); unset: nothing is published for Home Assistant.",
+    )
     influx_url: str | None = Field(
         default=None,
         description="InfluxDB v2 URL (e.g. http://127.0.0.1:8086) to copy events, heartbeats "

@@ -17,7 +17,9 @@ from hub.alerts.config import load_alerts_config
 from hub.alerts.engine import AlertRunner
 from hub.alerts.prompts import prompt_answers
 from hub.alerts.tokens import TokenSigner
+from hub.cold_scan import ColdHomeScanner
 from hub.config import HubSettings
+from hub.home_assistant_link import HomeAssistantLink, load_home_assistant_config
 from hub.influx_sink import InfluxSettings, InfluxSink
 from hub.ingest import Ingestor, TimeLimits
 from hub.mqtt_link import MqttLink, QueuedMessage
@@ -63,6 +65,8 @@ class Hub:
         self.alerts: AlertRunner | None = None
         # Copies series to InfluxDB when settings.influx_url is set; never blocks ingest.
         self.influx: InfluxSink | None = None
+        # Publishes opted-in homes for their families' Home Assistant (home_assistant_file).
+        self.home_assistant: HomeAssistantLink | None = None
         self.inbox: queue.Queue[QueuedMessage] = queue.Queue()
         self.link = MqttLink(settings, self.clock, self.inbox)
         self._stop = threading.Event()
@@ -123,10 +127,25 @@ class Hub:
             )
         if not self.link.connected.is_set():
             _LOGGER.warning("broker %s not reachable yet; retrying", self.settings.mqtt_url)
+        self._start_home_assistant()
         _LOGGER.info("hub started; stats at %s", self.stats_url)
+
+    def _start_home_assistant(self) -> None:
+        if self.settings.home_assistant_file is None:
+            return
+        ha = load_home_assistant_config(self.settings.home_assistant_file)
+        host, port, tls = self.settings.broker_address()
+        password = ha.password_file.read_text(encoding="utf-8").strip()
+        self.home_assistant = HomeAssistantLink(
+            self.settings.db_path, host, port, ha.username, password, ha.homes, ha.every_s,
+            tls=tls, ca_file=self.settings.mqtt_ca_file,
+        )
+        self.home_assistant.start()
 
     def stop(self) -> None:
         """Stop taking messages, finish the batch in hand, and close everything."""
+        if self.home_assistant is not None:
+            self.home_assistant.stop()
         self.link.stop()
         self._stop.set()
         if self._worker is not None:
@@ -254,11 +273,13 @@ class Hub:
             ask_first=self._asks_first,
             answers=partial(prompt_answers, store.connection),
         )
+        cold = ColdHomeScanner(store, self.clock, self.stats, on_alert=self._alert_raised)
         try:
             while not self._stop.wait(self.settings.scan_interval_s):
                 try:
                     with self._scan_lock:
                         scanner.scan()
+                        cold.scan()
                 except Exception:
                     # The scan must outlive a bad night of data; ingest is not affected.
                     store.rollback()
@@ -291,6 +312,7 @@ class Hub:
             self._tick_stores.append(store)
         with self._scan_lock:
             scanner.scan()
+            ColdHomeScanner(scanner.store, self.clock, self.stats, self._alert_raised).scan()
         if self.alerts is not None:
             self.alerts.run_pass()
 

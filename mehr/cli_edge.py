@@ -131,7 +131,7 @@ def provision_kit(
     import yaml
     from pydantic import ValidationError
 
-    from edge.config import CONTRACT_KIND, KitConfig
+    from edge.config import KitConfig
     from hub.broker_auth import (
         BrokerUser,
         acl_text,
@@ -182,8 +182,8 @@ def provision_kit(
             KitSpec(
                 id=kit_id,
                 sensors=[
-                    SensorSpec(id=s.id, kind=CONTRACT_KIND[s.kind], room=s.room)
-                    for s in config.sensors
+                    SensorSpec(id=sensor_id, kind=kind, room=room)
+                    for sensor_id, kind, room in config.registered_sensors()
                 ],
             )
         ],

@@ -447,6 +447,14 @@ class Heartbeat(_Payload):
         max_length=HEARTBEAT_MAX_SENSORS,
         description="Each sensor's last signal (None: never).",
     )
+    # Additive: absent (None) unless a wireless sensor is unreachable, so kits with no such
+    # sensor send exactly what older hubs accept.
+    unavailable: list[SensorId] | None = Field(
+        default=None,
+        max_length=256,
+        description="Sensors the kit knows are unreachable right now (a Zigbee device its "
+        "coordinator reports offline, or the Zigbee2MQTT bridge itself being down).",
+    )
 
 
 class AvailabilityState(StrEnum):

@@ -27,7 +27,7 @@ import yaml
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from edge.agent import EdgeAgent
-from edge.config import AccelerometerSensor, KitConfig, load_kit_config
+from edge.config import AccelerometerSensor, KitConfig, ZigbeeSensor, load_kit_config
 from edge.mockhw import attach_mock_mcp3008
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
@@ -238,6 +238,8 @@ class EdgeHomeDriver:
         for sensor in config.sensors:
             if isinstance(sensor, AccelerometerSensor):
                 self._accels[sensor.id] = sensor
+            elif isinstance(sensor, ZigbeeSensor):
+                continue  # driven through Zigbee2MQTT's topics (simulators/zigbee.py), no pin
             else:
                 self._pins[sensor.id] = sensor.pin
                 self._kinds[sensor.id] = sensor.kind

@@ -111,6 +111,8 @@ class HomeLayout:
         """The layout of a real kit YAML (edge.config.KitConfig)."""
         sensors = []
         for s in config.sensors:
+            if s.kind == "temperature":
+                continue  # the simulated resident moves; room temperature is not simulated here
             bounce = float(getattr(s, "bounce_s", 0.0))
             sensor = SimSensor(s.id, s.kind, s.room, bounce_s=bounce)
             if s.kind == "appliance":

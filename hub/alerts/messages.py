@@ -39,6 +39,8 @@ _WHAT: Final[dict[str, tuple[str, str, str]]] = {
     "not_back": ("Uyga qaytmadi", "Не вернулся(ась) домой", "Not back home"),
     "kit_offline": ("Uskuna aloqada emas", "Комплект не на связи", "Kit offline"),
     "area_outage": ("Hududda uzilish", "Отключение в махалле", "Area outage"),
+    "cold_home": ("Uyda sovuq", "В доме холодно", "Cold home"),
+    "cold_area": ("Mahallada uylar sovuq", "Холодно в домах махалли", "Cold homes in area"),
 }
 _OTHER: Final = ("Ogohlantirish", "Предупреждение", "Alert")
 _ACK: Final = {Language.UZ: "Tasdiqlash", Language.RU: "Подтвердить", Language.EN: "Acknowledge"}

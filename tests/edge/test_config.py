@@ -40,7 +40,7 @@ def _run_edge_check(
     return code, err
 
 
-@pytest.mark.parametrize("name", ["flat-one-room.yaml", "house.yaml"])
+@pytest.mark.parametrize("name", ["flat-one-room.yaml", "house.yaml", "zigbee-flat.yaml"])
 def test_example_kit_configs_are_valid(name: str) -> None:
     config = load_kit_config(REPO / "firmware_configs" / name)
     assert config.sensors
