@@ -205,6 +205,7 @@ def test_walk_test_ticks_off_a_mat_when_someone_sits_on_it(
     ]
     path = tmp_path / "mats.yaml"
     path.write_text(yaml.safe_dump(template))
+    SqliteStore(tmp_path / "hub.db").close()  # the hub made its database before any kit
     result = provision_kit(
         home_id="home-p", kit_id="kit-p", template=path, hub_db=tmp_path / "hub.db",
         broker_url=mosquitto.url, out_dir=tmp_path / "out", passwd_file=tmp_path / "b" / "passwd",
