@@ -51,6 +51,7 @@ def _cmd_hub(args: argparse.Namespace) -> int:
         db_path=args.db,
         registry_file=args.registry,
         stats_port=args.stats_port,
+        stats_host=args.stats_host,
     )
     hub = Hub(settings)
     try:
@@ -196,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument("--db", type=Path, help="override db_path")
     hub.add_argument("--registry", type=Path, help="override registry_file")
     hub.add_argument("--stats-port", type=int, help="override stats_port (0: any free port)")
+    hub.add_argument("--stats-host", help="override stats_host (0.0.0.0 in a container)")
     hub_sub = hub.add_subparsers(dest="hub_command")
     stats = hub_sub.add_parser("stats", help="print a running hub's counters")
     stats.add_argument("--url", default="http://127.0.0.1:8787/stats")
@@ -280,8 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr_falls.add_argument("--rate", type=float, default=50.0)
     tr_falls.set_defaults(func=_cmd_train)
 
-    from mehr import cli_edge, cli_sim, cli_web
+    from mehr import cli_certs, cli_edge, cli_sim, cli_web
 
+    cli_certs.register(sub)
     cli_edge.register(sub)
     cli_sim.register(sub)
     cli_web.register(sub)
