@@ -282,8 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr_falls.add_argument("--rate", type=float, default=50.0)
     tr_falls.set_defaults(func=_cmd_train)
 
-    from mehr import cli_certs, cli_edge, cli_sim, cli_web
+    from mehr import cli_backup, cli_certs, cli_edge, cli_sim, cli_web
 
+    cli_backup.register(sub)
     cli_certs.register(sub)
     cli_edge.register(sub)
     cli_sim.register(sub)
