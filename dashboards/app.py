@@ -19,6 +19,7 @@ from dashboards.db import Database, is_busy
 from dashboards.deps import NotAuthenticatedError, get_auth_optional
 from dashboards.i18n import translator
 from dashboards.metrics import build_registry
+from dashboards.openapi import install_openapi, readable_operation_id
 from dashboards.routes import ack as ack_links
 from dashboards.routes import (
     admin,
@@ -110,6 +111,7 @@ def create_app(
         openapi_url="/api/v1/openapi.json",
         docs_url=None,  # Swagger UI loads third-party JavaScript; the schema is enough
         redoc_url=None,
+        generate_unique_id_function=readable_operation_id,
     )
     app.state.mehr = ctx
     # The signed links in alert messages (dashboards/routes/ack.py): same database, config,
@@ -123,6 +125,7 @@ def create_app(
     for module in (api_session, api_homes, api_alerts, api_kits, api_test_mode, api_admin):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    install_openapi(app)
     _install_handlers(app, ctx)
     return app
 

@@ -5,22 +5,29 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from dashboards.context import AppContext
+from hub.metrics import HubCollector
 
-__all__ = ["build_registry"]
+__all__ = ["ACK_BUCKETS_S", "NOTIFY_BUCKETS_S", "build_registry"]
 
 _LOGGER = logging.getLogger(__name__)
 
 
-def _quantile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
+# Seconds from raised to first delivered message (channels answer in seconds; retries take
+# minutes) and to a person's acknowledgement (the district's targets are minutes).
+NOTIFY_BUCKETS_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+ACK_BUCKETS_S = (30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0)
 
 
 class _MehrCollector(Collector):
@@ -42,35 +49,9 @@ class _MehrCollector(Collector):
             yield g
 
     def _from_hub(self) -> Iterator[Metric]:
-        stats = self.ctx.hub_stats
-        if stats is None:
-            return
-        snap = stats.snapshot()
-        for key in ("received", "stored", "duplicates", "alerts_raised", "batches", "store_errors"):
-            c = CounterMetricFamily(f"mehr_hub_{key}", f"Hub messages/events: {key}.")
-            c.add_metric([], float(snap.get(key, 0)))
-            yield c
-        rej = CounterMetricFamily(
-            "mehr_hub_rejected", "Rejected messages by reason.", labels=["reason"]
-        )
-        for reason, count in snap["rejected"].items():
-            rej.add_metric([reason], float(count))
-        yield rej
-        q = GaugeMetricFamily(
-            "mehr_hub_ingest_queue_depth", "Messages waiting for the ingest worker."
-        )
-        q.add_metric([], float(snap["queue_depth"]))
-        yield q
-        lat = snap.get("ingest_latency") or {}
-        if lat:
-            g = GaugeMetricFamily(
-                "mehr_hub_ingest_latency_seconds",
-                "Kit-clock to committed latency of recent events.",
-                labels=["quantile"],
-            )
-            g.add_metric(["0.5"], lat["p50_ms"] / 1000)
-            g.add_metric(["0.99"], lat["p99_ms"] / 1000)
-            yield g
+        # The same families the hub's own /metrics serves (hub.metrics), when in its process.
+        if self.ctx.hub_stats is not None:
+            yield from HubCollector(self.ctx.hub_stats).collect()
 
     def _from_db(self) -> Iterator[Metric]:
         conn = self.ctx.db.connect()
@@ -102,52 +83,58 @@ class _MehrCollector(Collector):
             rq = GaugeMetricFamily("mehr_open_requests", "Family requests waiting for a worker.")
             rq.add_metric([], float(requests))
             yield rq
-            since = self.ctx.now().timestamp() - 30 * 86400
-            # The alert engine's own columns: when a person acknowledged (web, API or link).
-            delays = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT acknowledged_at - raised_at FROM alerts "
-                    "WHERE acknowledged_at IS NOT NULL AND raised_at>=?",
-                    (since,),
-                )
-            ]
-            ack = GaugeMetricFamily(
+            # The alert engine's own columns, over all alerts ever: cumulative buckets only grow,
+            # so Prometheus can take rates and quantiles over any window (a 30-day window here
+            # would shrink and break rate()).
+            yield _latency_histogram(
+                conn,
                 "mehr_alert_ack_latency_seconds",
-                "Raised-to-acknowledged time of alerts of the last 30 days.",
-                labels=["quantile"],
+                "Raised-to-acknowledged time of alerts (web, API or link).",
+                "SELECT acknowledged_at - raised_at AS d FROM alerts "
+                "WHERE acknowledged_at IS NOT NULL",
+                ACK_BUCKETS_S,
             )
-            if delays:
-                for q in (0.5, 0.9, 0.99):
-                    ack.add_metric([str(q)], _quantile(delays, q))
-            yield ack
-            yield self._notification_latency(conn, since)
+            # alert_notifications.sent_at is set when a channel accepted the message; the first
+            # one per alert is what "notified" means (it also sets alerts.notified_at).
+            yield _latency_histogram(
+                conn,
+                "mehr_alert_notify_latency_seconds",
+                "Raised-to-first-successful-delivery time of alerts.",
+                "SELECT MIN(n.sent_at) - a.raised_at AS d FROM alert_notifications n "
+                "JOIN alerts a ON a.id=n.alert_id WHERE n.sent_at IS NOT NULL GROUP BY a.id",
+                NOTIFY_BUCKETS_S,
+            )
+            attempts = CounterMetricFamily(
+                "mehr_alert_delivery_attempts",
+                "Delivery attempts of alert messages by channel and result.",
+                labels=["channel", "result"],
+            )
+            for channel, ok, count in conn.execute(
+                "SELECT channel, ok, COUNT(*) FROM alert_delivery_attempts GROUP BY 1, 2"
+            ):
+                attempts.add_metric([channel, "ok" if ok else "failed"], float(count))
+            yield attempts
         finally:
             conn.close()
 
-    @staticmethod
-    def _notification_latency(conn: sqlite3.Connection, since: float) -> Metric:
-        """Raised-to-first-delivered-message time, from the engine's notification rows."""
-        g = GaugeMetricFamily(
-            "mehr_alert_notify_latency_seconds",
-            "Raised-to-first-successful-delivery time of alerts of the last 30 days.",
-            labels=["quantile"],
-        )
-        # alert_notifications.sent_at is set when a channel accepted the message; the first one
-        # per alert is what "notified" means (it also sets alerts.notified_at).
-        values = [
-            r[0]
-            for r in conn.execute(
-                "SELECT MIN(n.sent_at) - a.raised_at FROM alert_notifications n "
-                "JOIN alerts a ON a.id=n.alert_id WHERE n.sent_at IS NOT NULL AND a.raised_at>=? "
-                "GROUP BY a.id",
-                (since,),
-            )
-        ]
-        if values:
-            for q in (0.5, 0.9, 0.99):
-                g.add_metric([str(q)], _quantile(values, q))
-        return g
+
+def _latency_histogram(
+    conn: sqlite3.Connection, name: str, doc: str, durations_sql: str, buckets: Sequence[float]
+) -> Metric:
+    """Count the durations the query returns into cumulative buckets, in SQL (one pass)."""
+    columns = ", ".join(f"COALESCE(SUM(d <= {float(b)!r}), 0)" for b in buckets)
+    row = conn.execute(
+        f"SELECT {columns}, COUNT(*), COALESCE(SUM(d), 0) FROM ({durations_sql})"
+    ).fetchone()
+    *cumulative, count, total = row
+    family = HistogramMetricFamily(name, doc)
+    family.add_metric(
+        [],
+        [(repr(float(b)), float(c)) for b, c in zip(buckets, cumulative, strict=True)]
+        + [("+Inf", float(count))],
+        float(total),
+    )
+    return family
 
 
 def build_registry(ctx: AppContext) -> CollectorRegistry:

@@ -12,6 +12,8 @@ from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
 from hub.alerts.channels import AppriseChannel, Channel
 from hub.alerts.config import load_alerts_config
 from hub.alerts.engine import AlertRunner
@@ -22,6 +24,7 @@ from hub.config import HubSettings
 from hub.home_assistant_link import HomeAssistantLink, load_home_assistant_config
 from hub.influx_sink import InfluxSettings, InfluxSink
 from hub.ingest import Ingestor, TimeLimits
+from hub.metrics import build_hub_registry
 from hub.mqtt_link import MqttLink, QueuedMessage
 from hub.registry import load_registry
 from hub.reject_log import RejectLog
@@ -375,10 +378,23 @@ class Hub:
         stats = self.stats
         link = self.link
         health = self.health
+        influx = self.influx
+        # The hub's own Prometheus endpoint: in the two-service layout the web app's /metrics
+        # runs in another process and cannot see these counters.
+        registry = build_hub_registry(
+            stats, health, {"influx": influx.pending} if influx is not None else None
+        )
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path == "/stats":
+                if self.path == "/metrics":
+                    data = generate_latest(registry)
+                    self.send_response(200)
+                    self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                elif self.path == "/stats":
                     body: dict[str, Any] = {
                         **stats.snapshot(),
                         "broker_connected": link.connected.is_set(),

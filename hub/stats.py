@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import Counter, deque
 from typing import Any
 
-__all__ = ["HubStats"]
+from prometheus_client import Histogram
+
+__all__ = ["INGEST_LATENCY_BUCKETS_S", "HubStats", "nearest_rank"]
+
+# Kit clock to committed: milliseconds on a healthy LAN, seconds for an outbox draining after an
+# outage, minutes past the last bucket for a kit that was offline (then +Inf holds it).
+INGEST_LATENCY_BUCKETS_S = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+)  # fmt: skip
+
+
+def nearest_rank(sorted_values: list[float], q: float) -> float:
+    """Return the q-quantile (0 < q <= 1) of ascending values by the nearest-rank method.
+
+    The rank ceil(q * n) never decreases as q grows, so p50 <= p99 for any sample size (the old
+    formulas picked index n//2 for p50 but int(0.99 n) - 1 for p99: with two samples p50 was the
+    larger one and p99 the smaller).
+    """
+    if not sorted_values:
+        raise ValueError("no values")
+    rank = max(1, math.ceil(q * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 class HubStats:
@@ -23,6 +45,14 @@ class HubStats:
         self.queue_depth = 0
         # Publish-to-committed latency of recent events, in seconds (bounded: newest 100,000).
         self._latency: deque[float] = deque(maxlen=100_000)
+        # The same latencies as a Prometheus histogram (cumulative buckets that aggregate across
+        # hubs and over time); registry=None keeps it out of the process-global registry.
+        self.latency_histogram = Histogram(
+            "mehr_hub_ingest_latency_seconds",
+            "Kit-clock to committed-in-the-store latency of stored events.",
+            buckets=INGEST_LATENCY_BUCKETS_S,
+            registry=None,
+        )
 
     def incr(self, name: str, amount: int = 1) -> None:
         """Add to a named counter (received, stored, duplicates, alerts_raised, ...)."""
@@ -50,6 +80,9 @@ class HubStats:
         """Record how long events took from the kit's clock to committed in the store."""
         with self._lock:
             self._latency.extend(seconds)
+        for value in seconds:
+            # A kit clock slightly ahead gives a negative latency; it belongs in the first bucket.
+            self.latency_histogram.observe(max(0.0, value))
 
     def latency_quantiles(self) -> dict[str, float]:
         """Return p50/p99 (ms) of recent publish-to-committed latency, empty if none."""
@@ -58,8 +91,8 @@ class HubStats:
         if not values:
             return {}
         return {
-            "p50_ms": round(values[len(values) // 2] * 1000, 2),
-            "p99_ms": round(values[max(0, int(len(values) * 0.99) - 1)] * 1000, 2),
+            "p50_ms": round(nearest_rank(values, 0.5) * 1000, 2),
+            "p99_ms": round(nearest_rank(values, 0.99) * 1000, 2),
             "samples": len(values),
         }
 

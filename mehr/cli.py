@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from mehr.configfile import ConfigError
@@ -51,6 +52,7 @@ def _cmd_hub(args: argparse.Namespace) -> int:
         db_path=args.db,
         registry_file=args.registry,
         stats_port=args.stats_port,
+        stats_host=args.stats_host,
     )
     hub = Hub(settings)
     try:
@@ -146,14 +148,27 @@ def _cmd_eval_inactivity(args: argparse.Namespace) -> int:
     return 0
 
 
-def _moment(text: str, end_of_day: bool = False) -> datetime:
-    """A date (whole day, UTC) or an ISO 8601 time; naive times are UTC."""
+def _moment(text: str, zone: tzinfo, end_of_day: bool = False) -> datetime:
+    """A date (a whole local day) or an ISO 8601 time; without an offset it is the district's
+    local time, exactly as the web report reads `from`/`to`."""
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+        moment = moment.replace(tzinfo=zone)
     if end_of_day and len(text) == 10:
         moment += timedelta(days=1)
     return moment
+
+
+def _district_zone(alerts_config: Path | None) -> tzinfo:
+    """The district's time zone from its alerts YAML (as the web app reads it), else the
+    default district zone."""
+    from zoneinfo import ZoneInfo
+
+    from hub.alerts.config import District, load_alerts_config
+
+    if alerts_config is None:
+        return ZoneInfo(District.model_fields["timezone"].get_default())
+    return ZoneInfo(load_alerts_config(alerts_config).district.timezone)
 
 
 def _cmd_report_response(args: argparse.Namespace) -> int:
@@ -161,12 +176,12 @@ def _cmd_report_response(args: argparse.Namespace) -> int:
     from hub.alerts.schema import migrate_alerts
     from hub.store.sqlite import SqliteStore
 
+    zone = _district_zone(args.alerts_config)
+    start, end = _moment(args.start, zone), _moment(args.end, zone, end_of_day=True)
     store = SqliteStore(args.db)  # brings the schema up to date before reading
     try:
         migrate_alerts(store.connection, str(args.db))
-        report = response_report(
-            store.connection, _moment(args.start), _moment(args.end, end_of_day=True)
-        )
+        report = response_report(store.connection, start, end)
     finally:
         store.close()
     print(json.dumps(report, indent=2 if args.pretty else None, ensure_ascii=False))
@@ -196,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument("--db", type=Path, help="override db_path")
     hub.add_argument("--registry", type=Path, help="override registry_file")
     hub.add_argument("--stats-port", type=int, help="override stats_port (0: any free port)")
+    hub.add_argument("--stats-host", help="override stats_host (0.0.0.0 in a container)")
     hub_sub = hub.add_subparsers(dest="hub_command")
     stats = hub_sub.add_parser("stats", help="print a running hub's counters")
     stats.add_argument("--url", default="http://127.0.0.1:8787/stats")
@@ -267,8 +283,17 @@ def build_parser() -> argparse.ArgumentParser:
         "response", help="time to notify, acknowledge and arrive, per mahalla, vs. targets"
     )
     resp.add_argument("--db", type=Path, required=True, help="the hub's database")
-    resp.add_argument("--from", dest="start", required=True, help="date or ISO time (UTC)")
+    resp.add_argument(
+        "--from", dest="start", required=True, help="date or ISO time (district local time)"
+    )
     resp.add_argument("--to", dest="end", required=True, help="date (inclusive) or ISO time")
+    resp.add_argument(
+        "--alerts-config",
+        type=Path,
+        default=os.environ.get("MEHR_ALERTS_CONFIG"),
+        help="the district's alerts YAML, for its time zone (default: $MEHR_ALERTS_CONFIG, "
+        "else Asia/Tashkent)",
+    )
     resp.add_argument("--pretty", action="store_true")
     resp.set_defaults(func=_cmd_report_response)
 
@@ -280,8 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr_falls.add_argument("--rate", type=float, default=50.0)
     tr_falls.set_defaults(func=_cmd_train)
 
-    from mehr import cli_edge, cli_sim, cli_web
+    from mehr import cli_backup, cli_certs, cli_edge, cli_sim, cli_web
 
+    cli_backup.register(sub)
+    cli_certs.register(sub)
     cli_edge.register(sub)
     cli_sim.register(sub)
     cli_web.register(sub)

@@ -121,8 +121,15 @@ def test_web_acknowledgement_stops_the_next_escalation_step(rig: Rig, tmp_path: 
     assert again.status_code == 409  # the engine refuses a second acknowledgement
     # Metrics come from the engine's columns: delivered at 2 s, acknowledged at 60 s.
     metrics = web.get("/metrics").text
-    assert 'mehr_alert_notify_latency_seconds{quantile="0.5"} 2.0' in metrics
-    assert 'mehr_alert_ack_latency_seconds{quantile="0.5"} 60.0' in metrics
+    # Histograms: every notified alert falls in the 2 s bucket and none in the 1 s one; the one
+    # acknowledgement in the 60 s bucket and not the 30 s one.
+    notified = re.search(r"mehr_alert_notify_latency_seconds_count (\S+)", metrics)
+    assert notified is not None and float(notified.group(1)) >= 1
+    assert 'mehr_alert_notify_latency_seconds_bucket{le="1.0"} 0.0' in metrics
+    assert f'mehr_alert_notify_latency_seconds_bucket{{le="2.0"}} {notified.group(1)}' in metrics
+    assert 'mehr_alert_ack_latency_seconds_bucket{le="30.0"} 0.0' in metrics
+    assert 'mehr_alert_ack_latency_seconds_bucket{le="60.0"} 1.0' in metrics
+    assert "mehr_alert_ack_latency_seconds_sum 60.0" in metrics
 
 
 def test_signed_link_from_a_message_acknowledges_once_inside_the_app(

@@ -43,7 +43,11 @@ def test_grafana_dashboard_uses_exported_metric_names() -> None:
     root = Path(__file__).resolve().parents[2] / "dashboards" / "grafana"
     dash = json.loads((root / "mehr-overview.json").read_text())
     exprs = " ".join(t["expr"] for p in dash["panels"] for t in p["targets"])
-    source = (root.parent / "metrics.py").read_text()
+    # The web app's collector and the hub's (hub/metrics.py and the histogram in hub/stats.py).
+    hub = root.parents[1] / "hub"
+    sources = (root.parent / "metrics.py", hub / "metrics.py", hub / "stats.py")
+    source = "".join(path.read_text() for path in sources)
     for name in ("mehr_events_stored", "mehr_hub_rejected", "mehr_alerts",
-                 "mehr_alert_ack_latency_seconds", "mehr_kit_outbox_depth"):
+                 "mehr_alert_ack_latency_seconds", "mehr_kit_outbox_depth",
+                 "mehr_hub_ingest_latency_seconds"):
         assert name in exprs and name in source

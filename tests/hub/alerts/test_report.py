@@ -60,3 +60,23 @@ def test_report_command_prints_json(tmp_path: Path, capsys: object) -> None:
     assert code == 0
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert '"alerts": 1' in out
+
+
+def test_report_command_reads_from_and_to_in_district_local_time(
+    tmp_path: Path, capsys: object
+) -> None:
+    """`--from/--to` without an offset are Tashkent time, as in the web report: a window of
+    local times around the alert finds it (read as UTC it was 5 h off and found nothing)."""
+    from zoneinfo import ZoneInfo
+
+    rig = _rig(tmp_path)
+    rig.raise_alert("home-1", "help_button")
+    rig.conn.close()
+    local = T0.astimezone(ZoneInfo("Asia/Tashkent")).replace(tzinfo=None)
+    start = (local - timedelta(hours=1)).isoformat(timespec="minutes")
+    end = (local + timedelta(hours=1)).isoformat(timespec="minutes")
+    args = ["report", "response", "--db", str(rig.db_path), "--from", start, "--to", end]
+    assert main([*args, "--alerts-config", str(tmp_path / "none.yaml")]) == 2  # named, not UTC
+    capsys.readouterr()  # type: ignore[attr-defined]
+    assert main(args) == 0
+    assert '"alerts": 1' in capsys.readouterr().out  # type: ignore[attr-defined]
