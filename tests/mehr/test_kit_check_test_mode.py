@@ -23,6 +23,9 @@ def test_kit_check_turns_test_mode_on_at_start_and_off_at_end(
     db_path = tmp_path / "hub.db"
     store = SqliteStore(db_path)
     store.register_home(home_spec("home-1", "kit-1"), datetime.now(UTC))
+    # The kit is up: `kit check` stops early (exit 3) for a kit the hub never saw online.
+    store.set_availability("kit-1", "online", datetime.now(UTC))
+    store.commit()
     store.close()
 
     # Nothing fires within the (zero) timeout: the walk test fails, test mode still ends.
