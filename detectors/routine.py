@@ -425,9 +425,7 @@ def learn_routine(
         # on her third afternoon will do so again; what the home showed only raises them,
         # judged with the low sensitivity's margin while a few days are all there is.
         unsure = cfg.margins["low"] / cfg.margins["normal"]
-        early = np.maximum(
-            default_thr, np.minimum(limits[0] * scale * unsure, cfg.max_threshold_s)
-        )
+        early = np.maximum(default_thr, np.minimum(limits[0] * scale * unsure, cfg.max_threshold_s))
         return dataclasses.replace(
             defaults, threshold_s=early, ask_threshold_s=early.copy(), usual_s=early / 2.0
         )
@@ -494,12 +492,8 @@ def learn_routine(
     bath_limit = cfg.default_bathroom_limit_s
     if len(stays) >= 20:
         # The longest ordinary stay counts too: a weekly bath is rarer than 1 % of visits.
-        bath_limit = float(
-            np.clip(
-                max(np.quantile(stays, 0.99) * 1.5 * scale, max(stays) * 1.1),
-                cfg.min_bathroom_limit_s,
-                cfg.max_bathroom_limit_s,
-            )
+        bath_limit = _tail_limit(
+            np.asarray(stays), 0.99, scale, cfg.min_bathroom_limit_s, cfg.max_bathroom_limit_s
         )
 
     # Away: how long outings last, each from leaving to the first event after coming back.
@@ -509,26 +503,13 @@ def learn_routine(
     outings = t[ends + 1] - t[starts]
     away_limit = cfg.default_away_limit_s
     if outings.size >= 5:
-        away_limit = float(
-            np.clip(
-                max(np.quantile(outings, 0.95) * 1.5 * scale, float(outings.max()) * 1.1),
-                2 * 3600.0,
-                cfg.max_threshold_s,
-            )
-        )
+        away_limit = _tail_limit(outings, 0.95, scale, 2 * 3600.0, cfg.max_threshold_s)
 
     # Getting up: the quiet after a mat is left, at home, until the next sign of life.
     up = np.flatnonzero((ev.kinds[:-1] == Kind.VACATED) & ~tl.away[:-1])
     got_up_limit = 0.0
     if up.size >= cfg.min_got_up_count:
-        after = gaps[up]
-        got_up_limit = float(
-            np.clip(
-                max(np.quantile(after, 0.99) * 1.5 * scale, float(after.max()) * 1.1),
-                cfg.min_threshold_s,
-                cfg.max_threshold_s,
-            )
-        )
+        got_up_limit = _tail_limit(gaps[up], 0.99, scale, cfg.min_threshold_s, cfg.max_threshold_s)
 
     cal_day = _local_day(t, off)
     days = np.unique(cal_day)
@@ -785,6 +766,14 @@ def check_home(
             )
         )
     return findings
+
+
+def _tail_limit(
+    durations_s: FloatArray, quantile: float, scale: float, lo: float, hi: float
+) -> float:
+    """A limit past a home's own ordinary durations: 1.5 x the quantile, above the longest."""
+    top = float(np.quantile(durations_s, quantile)) * 1.5 * scale
+    return float(np.clip(max(top, float(durations_s.max()) * 1.1), lo, hi))
 
 
 def _watched(state: HomeState, watched_since_s: float | None, utc_offset_s: float) -> HomeState:
