@@ -209,8 +209,11 @@ def read_casas_home(path: Path) -> RecordedHome:
         value = ev.value.upper()
         room = ev.location or ev.sensor
         name = ev.sensor.lower()
-        if value in ("OPEN", "CLOSE"):
-            kind: SimKind = "door"
+        if value in ("PRESENT", "ABSENT"):
+            kind: SimKind = "occupancy"
+            value = "ON" if value == "PRESENT" else "OFF"
+        elif value in ("OPEN", "CLOSE"):
+            kind = "door"
         elif value in ("ON", "OFF"):
             if any(w in name for w in ("mat", "bed", "chair", "seat")):
                 kind = "occupancy"
