@@ -10,6 +10,7 @@ workers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -118,6 +119,8 @@ class RoutineConfig:
     max_bathroom_limit_s: float = 2 * 3600.0
     default_away_limit_s: float = 10 * 3600.0
     wake_margin_s: float = 60 * 60.0
+    min_got_up_count: int = 20  # getting-ups seen before their own limit is trusted
+    night_part_min_s: float = 60 * 60.0  # a quiet this long in the bedroom at night is sleep
     bedtime_lead_s: float = 60 * 60.0  # going to the bedroom this long before the usual sleep
     min_bathroom_limit_s: float = 45 * 60.0  # a bath or an evening wash is not an emergency
     kitchen_check_after_s: float = 20 * 3600.0  # "no kitchen all day" is judged from 20:00
@@ -185,6 +188,9 @@ class Routine:
     prompts_per_day: float = 0.0  # expected check-in prompts a day at the asking limits
     prompt_budget_per_day: float = 0.0  # what the home may be asked a day (shown to people)
     answer_rate: float = 0.95  # the share of prompts this home answers, as used for the budget
+    # Silence after getting up from a seat or bed with nothing after it: a person who stands
+    # up walks (the PIR sees her) or sits again; 0 until enough getting-ups were seen.
+    got_up_limit_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict."""
@@ -400,9 +406,8 @@ def learn_routine(
         kitchen_day_rate=0.0,  # unknown: do not call a day without kitchen unusual yet
         sensitivity=sensitivity,
     )
-    if history_days < cfg.history_days_needed or t.size < 2:
+    if t.size < 2:
         return defaults
-
     ev = ActivityEvents(
         t, events.places[keep], events.kinds[keep], tuple(np.asarray(events.rooms)[keep]), off
     )
@@ -415,6 +420,15 @@ def learn_routine(
     budgets = np.array([cfg.false_alarms_per_30_days / 30.0, prompt_budget(cfg, rate_answer)])
     limits, mean_excess, rate = pooled_limits(stats, prior or default_prior(), budgets)
     scale = margin / cfg.margins["normal"]
+    if history_days < cfg.history_days_needed:
+        # Still learning: the defaults hold, but a resident who already sat for five hours
+        # on her third afternoon will do so again; what the home showed only raises them,
+        # judged with the low sensitivity's margin while a few days are all there is.
+        unsure = cfg.margins["low"] / cfg.margins["normal"]
+        early = np.maximum(default_thr, np.minimum(limits[0] * scale * unsure, cfg.max_threshold_s))
+        return dataclasses.replace(
+            defaults, threshold_s=early, ask_threshold_s=early.copy(), usual_s=early / 2.0
+        )
     thr = np.clip(limits[0] * scale, cfg.min_threshold_s, cfg.max_threshold_s)
     ask = np.clip(limits[1] * scale, cfg.min_ask_threshold_s, thr)
     # "Usually under": the silence this cell reaches on about one day in ten.
@@ -423,21 +437,31 @@ def learn_routine(
         np.sum(np.where(sil.present[:, None], rate, 0.0) * np.exp(-(ask - BASE_S) / mean_excess))
     )
 
-    # Night: each day's longest at-home gap starting between 19:00 and 04:00 is its sleep.
+    # Night: from the first long quiet in the bedroom of an evening to the end of the last one
+    # of the morning. Night-time toilet visits split a night into parts; the wake is when the
+    # last part ends, not the end of the longest one (often the return from the toilet at 03:00).
     home_gap = ~tl.away[:-1]
     gaps = np.diff(t)
     tod = local_time_of_day(t, off)
     day = _local_day(t - 12 * 3600.0, off)  # a "night" belongs to the evening it starts
     start_tod = tod[:-1]
-    evening = _in_night(start_tod, 19 * 3600.0, 4 * 3600.0) & home_gap
+    bedroom = (ev.places[:-1] == Place.BEDROOM) | (tl.mat_place[:-1] == Place.BEDROOM)
+    if not bedroom.any():
+        bedroom = np.ones_like(bedroom)  # one-room flats: the quiet may start anywhere
+    night_part = (
+        _in_night(start_tod, 19 * 3600.0, 10 * 3600.0)
+        & home_gap
+        & bedroom
+        & (gaps >= cfg.night_part_min_s)
+    )
     sleep_starts: list[float] = []
     wakes: list[float] = []
-    for d in np.unique(day[:-1][evening]):
-        m = evening & (day[:-1] == d)
-        j = np.flatnonzero(m)[np.argmax(gaps[m])]
-        if gaps[j] >= 3 * 3600.0:
-            sleep_starts.append(float(tod[j]))
-            wakes.append(float(tod[j + 1]))
+    for d in np.unique(day[:-1][night_part]):
+        parts = np.flatnonzero(night_part & (day[:-1] == d))
+        first, last = int(parts[0]), int(parts[-1])
+        if t[last + 1] - t[first] >= 3 * 3600.0:
+            sleep_starts.append(float(tod[first]))
+            wakes.append(float(tod[last + 1]))
     if len(wakes) >= 5:
         # Circular statistics around noon so 23:30 and 00:30 average to midnight.
         ss = (np.asarray(sleep_starts) - 12 * 3600.0) % DAY_S
@@ -468,12 +492,8 @@ def learn_routine(
     bath_limit = cfg.default_bathroom_limit_s
     if len(stays) >= 20:
         # The longest ordinary stay counts too: a weekly bath is rarer than 1 % of visits.
-        bath_limit = float(
-            np.clip(
-                max(np.quantile(stays, 0.99) * 1.5 * scale, max(stays) * 1.1),
-                cfg.min_bathroom_limit_s,
-                cfg.max_bathroom_limit_s,
-            )
+        bath_limit = _tail_limit(
+            np.asarray(stays), 0.99, scale, cfg.min_bathroom_limit_s, cfg.max_bathroom_limit_s
         )
 
     # Away: how long outings last, each from leaving to the first event after coming back.
@@ -483,13 +503,13 @@ def learn_routine(
     outings = t[ends + 1] - t[starts]
     away_limit = cfg.default_away_limit_s
     if outings.size >= 5:
-        away_limit = float(
-            np.clip(
-                max(np.quantile(outings, 0.95) * 1.5 * scale, float(outings.max()) * 1.1),
-                2 * 3600.0,
-                cfg.max_threshold_s,
-            )
-        )
+        away_limit = _tail_limit(outings, 0.95, scale, 2 * 3600.0, cfg.max_threshold_s)
+
+    # Getting up: the quiet after a mat is left, at home, until the next sign of life.
+    up = np.flatnonzero((ev.kinds[:-1] == Kind.VACATED) & ~tl.away[:-1])
+    got_up_limit = 0.0
+    if up.size >= cfg.min_got_up_count:
+        got_up_limit = _tail_limit(gaps[up], 0.99, scale, cfg.min_threshold_s, cfg.max_threshold_s)
 
     cal_day = _local_day(t, off)
     days = np.unique(cal_day)
@@ -513,6 +533,7 @@ def learn_routine(
         prompts_per_day=prompts,
         prompt_budget_per_day=float(budgets[1]),
         answer_rate=float(rate_answer),
+        got_up_limit_s=got_up_limit,
     )
 
 
@@ -533,6 +554,7 @@ class HomeState:
     channel: int = 0  # the routine channel that judges it (`channel()`)
     silence_bin: int = 0  # the hour bin of `silence_since_s`
     answered: bool = False  # the silence began with a button press ("I'm OK" or help)
+    got_up: bool = False  # the silence began with the resident leaving a seat or bed mat
 
 
 def current_state(
@@ -570,6 +592,7 @@ def current_state(
         channel=int(channel(place, seated)),
         silence_bin=int(time_bins(np.array([since]), events.utc_offset_s)[0]),
         answered=bool(events.kinds[j] == Kind.BUTTON and float(t[j]) >= since),
+        got_up=bool(events.kinds[j] == Kind.VACATED and not seated),
     )
 
 
@@ -585,6 +608,10 @@ def silence_limit(
     asking = ask_first and not state.answered
     table = routine.ask_threshold_s if asking else routine.threshold_s
     limit = float(table[state.channel, state.silence_bin])
+    if state.got_up and routine.got_up_limit_s > 0:
+        # She stood up and nothing moved after: this home's own getting-ups say how long that
+        # lasts (seconds to a minute, then the PIR or another mat), however long she may sit.
+        limit = min(limit, routine.got_up_limit_s)
     since_tod = float(local_time_of_day(np.array([state.silence_since_s]), utc_offset_s)[0])
     if routine.learned and _gone_to_bed(routine, state, since_tod):
         # Asleep: silence in the bedroom is expected until the latest usual wake time
@@ -601,11 +628,16 @@ def check_home(
     config: RoutineConfig | None = None,
     *,
     ask_first: bool = False,
+    watched_since_s: float | None = None,
 ) -> list[Finding]:
     """Apply every routine rule to one home's recent events (the last day or more) at `now_s`.
 
     With `ask_first` (the kit can ask "Are you OK?"), silences are judged against the lower
     asking limits; the alert engine asks the resident before any worker is paged.
+    `watched_since_s`: when the home's kits came back after an outage (power cut, no network).
+    A silence is the resident's only while the kit could see her: one that began before the
+    outage is timed from the kit's return, and "not up" needs the kit to have watched the whole
+    morning.
     """
     cfg = config or RoutineConfig()
     if not np.isfinite(now_s):
@@ -613,7 +645,7 @@ def check_home(
     if len(events) == 0:
         return []
     off = events.utc_offset_s
-    state = current_state(events, now_s, cfg)
+    state = _watched(current_state(events, now_s, cfg), watched_since_s, off)
     findings: list[Finding] = []
     if state.clock_behind:
         # Time ran backwards: every duration would be negative. Say nothing rather than guess.
@@ -678,7 +710,10 @@ def check_home(
     # Not up: past the latest usual wake time, at home, and nothing inside since the night began.
     if routine.learned and not state.away and routine.wake_tod_s < now_tod < 14 * 3600.0:
         since_wake = inside & (t >= today_start + routine.wake_tod_s - 2 * 3600.0)
-        if now_tod > routine.wake_latest_tod_s and not since_wake.any():
+        watched = watched_since_s is None or watched_since_s <= (
+            today_start + routine.wake_tod_s - 2 * 3600.0
+        )
+        if now_tod > routine.wake_latest_tod_s and watched and not since_wake.any():
             findings.append(
                 Finding(
                     "not_up",
@@ -731,6 +766,31 @@ def check_home(
             )
         )
     return findings
+
+
+def _tail_limit(
+    durations_s: FloatArray, quantile: float, scale: float, lo: float, hi: float
+) -> float:
+    """A limit past a home's own ordinary durations: 1.5 x the quantile, above the longest."""
+    top = float(np.quantile(durations_s, quantile)) * 1.5 * scale
+    return float(np.clip(max(top, float(durations_s.max()) * 1.1), lo, hi))
+
+
+def _watched(state: HomeState, watched_since_s: float | None, utc_offset_s: float) -> HomeState:
+    """The state with its silences timed from when the kits came back, if that is later."""
+    if watched_since_s is None or not np.isfinite(watched_since_s) or state.away:
+        return state
+    if watched_since_s <= state.silence_since_s:
+        return state
+    bath = state.bathroom_since_s
+    return dataclasses.replace(
+        state,
+        silence_since_s=float(watched_since_s),
+        silence_bin=int(time_bins(np.array([watched_since_s]), utc_offset_s)[0]),
+        bathroom_since_s=max(bath, float(watched_since_s)) if np.isfinite(bath) else bath,
+        answered=False,
+        got_up=False,
+    )
 
 
 def _gone_to_bed(routine: Routine, state: HomeState, since_tod: float) -> bool:

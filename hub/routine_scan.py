@@ -193,7 +193,15 @@ class RoutineScanner:
         if len(recent) == 0:
             return []  # a home that has never spoken has no routine to break (kit alerts do)
         routine = self._routine(home, now, offset_s)
-        findings = check_home(routine, recent, now.timestamp(), ask_first=self.ask_first(home.id))
+        # A silence while the kit was dark (power cut, no network) is not the resident's.
+        back = self.store.watched_since(home.id)
+        findings = check_home(
+            routine,
+            recent,
+            now.timestamp(),
+            ask_first=self.ask_first(home.id),
+            watched_since_s=back.timestamp() if back is not None else None,
+        )
         raised = []
         for finding in findings:
             if offline and finding.rule in _SILENCE_RULES:

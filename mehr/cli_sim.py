@@ -79,7 +79,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
         layout = HomeLayout.from_kit_config(load_kit_config(args.kit_config))
     else:
-        layout = HomeLayout.standard(args.home, f"{args.home}-kit")
+        layout = HomeLayout.standard(args.home, f"{args.home}-kit", occupancy=args.mats)
     profile = ResidentProfile(
         seed=args.seed,
         drift_wake_min_per_week=args.drift_wake_min,
@@ -242,6 +242,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--days", type=int, default=None, help="days to simulate (export: 30; compare: 60)"
     )
     sim.add_argument("--seed", type=int, default=0, help="export: the resident's seed")
+    sim.add_argument(
+        "--mats",
+        action="store_true",
+        help="export: the standard home with seat and bed mats and a flush sensor",
+    )
     sim.add_argument(
         "--export", nargs=2, metavar=("FORMAT", "FILE"), help="write days as FORMAT (casas)"
     )

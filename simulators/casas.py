@@ -37,11 +37,15 @@ __all__ = [
     "write_casas",
 ]
 
-MappedKind = Literal["motion", "door", "help_button", "fall", "temperature", "battery"]
+MappedKind = Literal[
+    "motion", "door", "help_button", "fall", "temperature", "battery", "occupancy", "appliance"
+]
 
 _VALUES = {"ON", "OFF", "OPEN", "CLOSE", "CLOSED", "PRESSED", "ABSENT", "PRESENT"}
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 _ENTRANCE = re.compile(r"outside|front|main|entry|entrance|exit", re.IGNORECASE)
+# ON/OFF sensors named like an appliance are its use, not motion (the toilet's flush, a kettle).
+_APPLIANCE = re.compile(r"flush|toilet|kettle|microwave|fridge|cooker|stove|toaster", re.I)
 
 
 class CasasError(ValueError):
@@ -66,7 +70,9 @@ class MappedSensor(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     room: str = Field(min_length=1, max_length=64, description="Room name shown to people.")
-    kind: MappedKind = Field(description="motion, door, help_button, fall, temperature, battery.")
+    kind: MappedKind = Field(
+        description="motion, door, help_button, fall, temperature, battery, occupancy, appliance."
+    )
     id: str | None = Field(
         default=None,
         pattern=ID_PATTERN.pattern,
@@ -89,7 +95,7 @@ class SensorMapping(BaseModel):
         called `OutsideDoor`) gives the one whose kind fits the value.
         """
         sensor = self.sensors.get(name)
-        kind = _kind_for_value(value) if value is not None else None
+        kind = _kind_for(name, value) if value is not None else None
         if sensor is not None and kind is not None and sensor.kind != kind:
             return self.sensors.get(_shared_name(name, kind), sensor)
         return sensor
@@ -114,14 +120,23 @@ def _kind_for_value(value: str) -> MappedKind | None:
         return "motion"
     if upper == "PRESSED":
         return "help_button"
+    if upper in {"PRESENT", "ABSENT"}:
+        return "occupancy"  # a seat or bed mat: someone on it, or not
     return None
+
+
+def _kind_for(name: str, value: str) -> MappedKind | None:
+    kind = _kind_for_value(value)
+    if kind == "motion" and _APPLIANCE.search(name):
+        return "appliance"
+    return kind
 
 
 def infer_mapping(events: Iterable[CasasEvent], base: SensorMapping | None = None) -> SensorMapping:
     """Complete `base` with a guess for every sensor it lacks (see the module docstring)."""
     sensors = dict(base.sensors) if base else {}
     for ev in events:
-        kind = _kind_for_value(ev.value)
+        kind = _kind_for(ev.sensor, ev.value)
         known = sensors.get(ev.sensor)
         if known is not None:
             # CASAS names one door contact and one motion sensor alike (`OutsideDoor` with
@@ -203,36 +218,47 @@ def read_casas(source: Path | TextIO, name: str | None = None) -> Iterator[Casas
         yield CasasEvent(local, sensor, rest[at], location, label, number)
 
 
+# Two-state kinds: the CASAS word for the contract's value (True/"open"/"pressed"/...), and back.
+_WORDS: dict[SensorKind, dict[bool | str, str]] = {
+    SensorKind.MOTION: {True: "ON", False: "OFF"},
+    SensorKind.DOOR: {"open": "OPEN", "closed": "CLOSE"},
+    SensorKind.HELP_BUTTON: {"pressed": "PRESSED"},
+    SensorKind.FALL: {"detected": "ON", "cleared": "OFF"},
+    SensorKind.OCCUPANCY: {True: "PRESENT", False: "ABSENT"},
+    SensorKind.APPLIANCE: {True: "ON", False: "OFF"},
+}
+_CONTRACT: dict[str, dict[str, bool | str]] = {
+    "motion": {"ON": True, "OFF": False},
+    "door": {"OPEN": "open", "CLOSE": "closed", "CLOSED": "closed"},
+    "help_button": {"PRESSED": "pressed", "ON": "pressed"},
+    "fall": {"ON": "detected", "OFF": "cleared"},
+    "occupancy": {"PRESENT": True, "ABSENT": False},
+    "appliance": {"ON": True, "OFF": False},
+}
+
+
 def casas_value(event: SensorEvent) -> str | None:
     """The CASAS value of a Mehr event (None: the format has no line for it)."""
-    if event.kind is SensorKind.MOTION:
-        return "ON" if event.value else "OFF"
-    if event.kind is SensorKind.DOOR:
-        return "OPEN" if event.value == "open" else "CLOSE"
-    if event.kind is SensorKind.HELP_BUTTON:
-        return "PRESSED"
-    if event.kind is SensorKind.FALL:
-        return "ON" if event.value == "detected" else "OFF"
     if event.kind in (SensorKind.BATTERY, SensorKind.TEMPERATURE):
         return f"{float(event.value):g}"
-    return None  # accelerometer windows do not fit one line
+    words = _WORDS.get(event.kind)
+    if words is None:
+        return None  # accelerometer windows do not fit one line
+    if event.kind is SensorKind.HELP_BUTTON:
+        return words["pressed"]
+    if event.kind in (SensorKind.MOTION, SensorKind.OCCUPANCY, SensorKind.APPLIANCE):
+        return words[event.value is True]
+    if event.kind is SensorKind.DOOR:
+        return words["open" if event.value == "open" else "closed"]
+    return words["detected" if event.value == "detected" else "cleared"]
 
 
 def contract_value(kind: MappedKind, value: str) -> bool | str | float:
     """The contract's value for a CASAS value of a sensor of `kind` (ValueError if none)."""
-    upper = value.upper()
-    if kind == "motion":
-        if upper in {"ON", "OFF"}:
-            return upper == "ON"
-    elif kind == "door":
-        if upper in {"OPEN", "CLOSE", "CLOSED"}:
-            return "open" if upper == "OPEN" else "closed"
-    elif kind == "help_button":
-        if upper in {"PRESSED", "ON"}:
-            return "pressed"
-    elif kind == "fall":
-        if upper in {"ON", "OFF"}:
-            return "detected" if upper == "ON" else "cleared"
+    words = _CONTRACT.get(kind)
+    if words is not None:
+        if value.upper() in words:
+            return words[value.upper()]
     elif _NUMBER.match(value):
         return float(value)
     raise ValueError(f"value {value!r} does not fit a {kind} sensor")

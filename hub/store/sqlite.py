@@ -327,6 +327,29 @@ class SqliteStore:
         )
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
+    def watched_since(self, home_id: str) -> datetime | None:
+        """When the home's kits last came back from an outage the alert engine recorded.
+
+        A silence while a kit was dark is the kit's, not the resident's (the routine scan times
+        it from here). An outage still open with its kit online again ended at the kit's
+        return (the alert engine closes it on its next pass). None: no outage on record, or a
+        store without the alert engine's tables.
+        """
+        try:
+            rows = self._db.execute(
+                "SELECT o.ended_at, k.availability, k.availability_at FROM kit_outages o "
+                "JOIN kits k ON k.id = o.kit_id WHERE o.home_id=?",
+                (home_id,),
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return None  # the alert engine's schema is not in this file
+        ends = [
+            r[0] if r[0] is not None else r[2]
+            for r in rows
+            if r[0] is not None or (r[1] == "online" and r[2] is not None)
+        ]
+        return from_ts(max(ends)) if ends else None
+
     def save_routine(self, home_id: str, learned_at: datetime, body: dict[str, Any]) -> None:
         """Keep a home's learned routine (so a restart or another worker can reuse it)."""
         self._begin()

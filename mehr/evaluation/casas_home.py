@@ -24,7 +24,8 @@ _PLACES = {
 
 
 def load_casas_home(path: Path, mapping_file: Path | None = None) -> HomeRecording:
-    """Read a CASAS file's signs of life (motion ON, door OPEN/CLOSE, button presses).
+    """Read a CASAS file's signs of life (motion ON, door OPEN/CLOSE, button presses, a seat or
+    bed mat PRESENT/ABSENT, an appliance ON).
 
     CASAS times are local; they are kept as if UTC with a zero offset, which preserves the
     local time of day the routine is learned on (daylight-saving jumps are not modelled).
@@ -47,6 +48,10 @@ def load_casas_home(path: Path, mapping_file: Path | None = None) -> HomeRecordi
             kind = Kind.DOOR
         elif sensor.kind == "help_button":
             kind = Kind.BUTTON
+        elif sensor.kind == "occupancy" and value in {"PRESENT", "ABSENT"}:
+            kind = Kind.OCCUPIED if value == "PRESENT" else Kind.VACATED
+        elif sensor.kind == "appliance" and value == "ON":
+            kind = Kind.APPLIANCE
         else:
             continue
         if sensor.entrance:

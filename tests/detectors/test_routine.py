@@ -250,3 +250,69 @@ def test_any_history_and_any_now_never_crash(
 
 
 MONDAY_T = local(0, 0.0)
+
+
+def test_a_night_toilet_visit_does_not_move_the_wake_time_to_the_night() -> None:
+    # Up at 03:00 for the toilet every night, back to bed, up for the day at ~07:00: the
+    # night's longest quiet ends at 03:00, the night itself at 07:00.
+    d = live(28, seed=2)
+    for day in range(1, 28):
+        d.add(local(day, 3.0), Place.BEDROOM)
+        d.add(local(day, 3.0) + 60, Place.BATHROOM)
+        d.add(local(day, 3.0) + 400, Place.BEDROOM)
+    r = learn_routine(d.events(), local(28, 0.0))
+    assert r.wake_tod_s == pytest.approx(7.0 * H, abs=0.5 * H)
+    # She stays in bed after the 03:00 visit: not_up speaks in the morning.
+    d.add(local(28, 3.0), Place.BEDROOM)
+    d.add(local(28, 3.0) + 60, Place.BATHROOM)
+    d.add(local(28, 3.0) + 400, Place.BEDROOM)
+    rules = [f.rule for f in check_home(r, d.events(), local(28, 10.5))]
+    assert "not_up" in rules
+
+
+def test_getting_up_from_the_chair_and_nothing_after_is_judged_at_the_home_s_getting_up() -> None:
+    d = live(28, seed=3)
+    for day in range(28):  # an afternoon in the armchair, then up and about
+        d.add(local(day, 14.0), Place.LIVING, Kind.OCCUPIED)
+        d.add(local(day, 16.0), Place.LIVING, Kind.VACATED)
+        d.add(local(day, 16.0) + 20, Place.KITCHEN)
+    r = learn_routine(d.events(), local(28, 0.0))
+    assert 0 < r.got_up_limit_s < r.threshold_s[Place.LIVING, 10]
+    d.add(local(28, 7.0), Place.BEDROOM)
+    d.add(local(28, 9.0), Place.LIVING, Kind.OCCUPIED)
+    d.add(local(28, 10.9), Place.LIVING, Kind.VACATED)  # stands up, falls: nothing after
+    soon = check_home(r, d.events(), local(28, 10.9) + r.got_up_limit_s - 60)
+    assert "unusual_inactivity" not in [f.rule for f in soon]
+    later = check_home(r, d.events(), local(28, 10.9) + r.got_up_limit_s + 60)
+    assert [f.rule for f in later if f.rule == "unusual_inactivity"] == ["unusual_inactivity"]
+    assert r.got_up_limit_s <= 60 * 60  # within the hour
+
+
+def test_a_silence_while_the_kit_was_dark_is_not_the_resident_s(
+    month: Diary, routine: Routine
+) -> None:
+    events = with_today(
+        month,
+        (local(28, 7.0), Place.BEDROOM, Kind.MOTION),
+        (local(28, 10 + 40 / 60), Place.BATHROOM, Kind.MOTION),
+    )
+    now = local(28, 13.0)
+    assert check_home(routine, events, now)  # timed from 10:40: long bathroom, inactivity
+    back = local(28, 12.5)  # the kit was dark 10:45-12:30 (power cut)
+    assert check_home(routine, events, now, watched_since_s=back) == []
+
+
+def test_a_few_days_of_long_sits_raise_the_learning_defaults_never_lower_them() -> None:
+    busy = live(8, seed=4)
+    d = Diary()
+    for t, p, k in zip(busy.t, busy.p, busy.k, strict=True):
+        hour = ((t + OFFSET) % 86_400.0) / H
+        if not 13.5 < hour < 18.6:  # five hours of stillness in the afternoon
+            d.add(t, Place(p), Kind(k))
+    for day in range(8):
+        d.add(local(day, 13.5), Place.LIVING)
+    r = learn_routine(d.events(), local(8, 0.0))
+    assert not r.learned
+    assert r.threshold_s[Place.LIVING, 13] > 5.1 * H
+    defaults = learn_routine(ActivityEvents.build([], [], [], [], OFFSET), local(8, 0.0))
+    assert np.all(r.threshold_s >= defaults.threshold_s)

@@ -277,3 +277,44 @@ def test_a_long_sitting_is_explained_as_sitting_in_three_languages() -> None:
     assert text["en"].startswith("Sitting or lying (Mehmonxona) since 13:05, not up for 5 h")
     assert "oʻtiribdi" in text["uz"] and "13:05" in text["uz"]  # U+02BB, not an apostrophe
     assert text["ru"].startswith("Сидит или лежит (Mehmonxona) с 13:05")
+
+
+def test_a_silence_while_the_kit_was_dark_is_timed_from_its_return(tmp_path: Path) -> None:
+    """A power cut at 10:45 while she was in the kitchen: the alert engine records the outage;
+    after the kit is back at 12:30 the scan times the silence from 12:30, not from 10:40."""
+    import sqlite3
+
+    from hub.alerts.schema import migrate_alerts
+
+    db = tmp_path / "hub.db"
+    store = SqliteStore(db)
+    store.register_home(home_spec(), START)
+    with sqlite3.connect(db) as conn:
+        migrate_alerts(conn)  # the alert engine's tables live in the same file
+    home = Home(store)
+    for day in range(20):
+        home.ordinary_day(day)
+    home.at(20, 7.0, "pir-bath")
+    home.at(20, 10 + 40 / 60, "pir-kitchen")  # 10:40, then the power goes
+    store.commit()
+    dark = START + timedelta(days=20, hours=10, minutes=45)
+    back = START + timedelta(days=20, hours=12, minutes=30)
+    store.set_availability("kit-1", "offline", dark)
+    store.commit()
+    with sqlite3.connect(db) as conn:  # as the alert engine records an outage past its grace
+        conn.execute(
+            "INSERT INTO kit_outages(kit_id, since, home_id, mahalla, alert_id) VALUES (?,?,?,?,?)",
+            ("kit-1", dark.timestamp(), "home-1", "", None),
+        )
+    store.set_availability("kit-1", "online", back)  # back; the engine has not closed it yet
+    store.commit()
+    scanner, clock = _scanner(store, back + timedelta(minutes=1))
+    assert scanner.scan() == []
+    stored = store.load_routine("home-1")
+    assert stored is not None
+    limit_s = stored[1]["threshold_s"][int(Place.KITCHEN)][12]
+    clock.set(back + timedelta(seconds=limit_s - 120))
+    assert scanner.scan() == [], "the silence is the resident's only since the kit came back"
+    clock.set(back + timedelta(seconds=limit_s + 120))
+    (alert,) = scanner.scan()
+    assert alert.kind == "unusual_inactivity"

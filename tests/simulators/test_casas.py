@@ -88,3 +88,23 @@ def test_mapping_file_is_strict(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"bad\.yaml: sensors\.M001\.kind"):
         load_mapping(bad)
+
+
+def test_mats_and_appliances_survive_the_export_and_reach_the_evaluation(tmp_path: Path) -> None:
+    from detectors import Kind
+    from mehr.evaluation.casas_home import load_casas_home
+
+    layout = HomeLayout.standard("home-1", "kit-1", occupancy=True, accelerometer=False)
+    sim = HomeSimulator(layout, ResidentProfile(seed=12), SensorPhysics())
+    events = [e for e in sim.days(3) if e.window is None]
+    path = tmp_path / "home.casas"
+    with path.open("w") as fh:
+        write_casas(events, fh, layout.tz)
+    mats = [e for e in events if e.kind.value == "occupancy"]
+    used = [e for e in events if e.kind.value == "appliance" and e.value is True]
+    assert mats and used  # the standard home with mats sits, lies and flushes
+    rec = load_casas_home(path)
+    kinds = rec.kinds.tolist()
+    assert kinds.count(Kind.OCCUPIED) == sum(1 for e in mats if e.value is True)
+    assert kinds.count(Kind.VACATED) == sum(1 for e in mats if e.value is False)
+    assert kinds.count(Kind.APPLIANCE) == len(used)

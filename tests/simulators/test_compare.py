@@ -68,7 +68,7 @@ def test_reader_names_the_file_and_line_of_a_bad_row(tmp_path: Path) -> None:
     path = tmp_path / "OrdonezB_Sensors.txt"
     path.write_text("h\nh\n2012-11-11 21:14:21\t2012-11-11 21:14:30\tSeat\tPressure\tLiving\n"
                     "2012-11-11 21:15:00\tSeat\tPressure\n")
-    with pytest.raises(OrdonezError, match=r"OrdonezB_Sensors.txt:4: expected 7 fields"):
+    with pytest.raises(OrdonezError, match=r"OrdonezB_Sensors.txt:4: expected 5 columns"):
         read_ordonez(tmp_path, "B")
 
 

@@ -19,25 +19,10 @@ from simulators.scenario import build, load_scenario
 from tests.conftest import HUB_USER, kit_user
 from tests.support.mosquitto import Mosquitto
 
-# Scenarios that expose a detector limitation, with the reason. Residents now live like people
-# (issue 11: hours in the armchair, naps, late nights, several outings), and today's routine
-# detector learns one threshold per half hour from motion and doors only; branch `routine`
-# (per-room thresholds, occupancy as a sign of life) is what these wait for. Strict: the mark
-# must go when that detector lands.
-_ROUTINE = "needs branch routine (issue 11 item 3): "
-XFAIL: dict[str, str] = {
-    "fall_kitchen_chair_empty": _ROUTINE + "thresholds learned from a resident who sits for hours "
-    "climb to hours; no alert within 60 min, and false ones on ordinary days",
-    "silence": _ROUTINE + "thresholds learned from long sits climb past the 4-h deadline",
-    "not_back": _ROUTINE + "a false unusual_inactivity on an ordinary day (day 8, 18:00) of a "
-    "resident who sits for hours",
-    "not_up": "with residents who live like people and the per-room routine together, no "
-    "not_up within 350 min (integration of branches sim and routine; being fixed)",
-    # Not the resident: the hub counts a dark kit's silence as the resident's.
-    "area_outage": "the routine scan reads a kit that lost power at 20:00 while nav-02's "
-    "resident was in the bathroom as a long_bathroom at 22:00 (a silence while the kit is "
-    "offline must not count; hub/routine_scan.py, branch routine)",
-}
+# Scenarios that expose a detector limitation, with the reason (strict: the mark must go when
+# the detector improves). None today: residents who live like people and the per-room routine
+# meet every scenario.
+XFAIL: dict[str, str] = {}
 
 SCENARIOS = sorted(
     (Path(__file__).resolve().parents[2] / "simulators" / "scenarios").glob("*.yaml")
