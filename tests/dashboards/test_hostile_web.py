@@ -43,6 +43,7 @@ def _json_operations(app: FastAPI, world: World) -> list[tuple[str, str]]:
     """Every (method, path) of the API that takes a JSON body, with real ids in the path."""
     ids = {
         "home_id": "home-a",
+        "kit_id": "kit-a",
         "alert_id": str(world.alert_a),
         "request_id": str(world.request_a),
     }
@@ -75,7 +76,8 @@ def test_a_body_that_is_not_json_gets_a_clear_4xx_on_every_json_route(
     with TestClient(app, raise_server_exceptions=False) as client:
         supervisor, admin = _bearer(client, "super-a"), _bearer(client, "admin")
         for method, path in _json_operations(app, world):
-            auth = admin if path.startswith("/api/v1/users") else supervisor
+            # Accounts and kits' test mode are admin/installer routes; the rest a supervisor's.
+            auth = admin if path.startswith(("/api/v1/users", "/api/v1/kits")) else supervisor
             r = client.request(
                 method, path, content=body, headers={**auth, "Content-Type": content_type}
             )
