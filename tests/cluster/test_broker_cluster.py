@@ -14,6 +14,7 @@ from tests.support.broker_cluster import RABBITMQ_SERVER, RabbitCluster, hub_use
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.cluster,
     pytest.mark.skipif(
         not Path(RABBITMQ_SERVER).exists(),
         reason="rabbitmq-server is not installed (make system-deps)",
