@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +9,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     model_validator,
 )
 
 from dashboards.sessions import LoginThrottle
 from hub.alerts.tokens import signing_key
 from hub.config import SECRET_RULE, check_secret, refuse_demo_switch, secret_problem
-from mehr.configfile import ConfigError, describe_validation_error, load_model
+from mehr.configfile import ConfigError, load_settings_model
 
 __all__ = ["DEMO_SECRET_PREFIX", "EXAMPLE_ALERTS_CONFIG", "WebSettings", "load_web_settings"]
 
@@ -206,16 +204,7 @@ def load_web_settings(path: Path | None, **overrides: Any) -> WebSettings:
     (only `mehr demo` builds demo settings, in code) and a configured signing key for links is
     checked now, naming the file.
     """
-    env = {field: os.environ[var] for var, field in _ENV.items() if var in os.environ}
-    merged = {**env, **{k: v for k, v in overrides.items() if v is not None}}
-    source = str(path) if path is not None else "web settings"
-    if path is not None:
-        settings = load_model(path, WebSettings, merged)
-    else:
-        try:
-            settings = WebSettings.model_validate(merged)
-        except ValidationError as exc:
-            raise ConfigError(describe_validation_error("web settings", exc)) from None
+    settings, source = load_settings_model(path, WebSettings, _ENV, overrides, "web settings")
     refuse_demo_switch(source, "demo", settings.demo)
     if settings.alerts_config is not None:
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
@@ -13,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mehr.configfile import ConfigError, load_model
+from mehr.configfile import ConfigError, load_settings_model
 
 __all__ = [
     "SECRET_RULE",
@@ -321,20 +320,9 @@ def load_settings(path: Path | None, **overrides: Any) -> HubSettings:
     This is how production starts the hub, so the demo switch is refused here and a configured
     alerts signing key is checked now (naming the file), not at the first alert.
     """
-    env = {field: os.environ[var] for var, field in _ENV_OVERRIDES.items() if var in os.environ}
-    merged = {**env, **{k: v for k, v in overrides.items() if v is not None}}
-    source = str(path) if path is not None else "settings"
-    if path is not None:
-        settings = load_model(path, HubSettings, merged)
-    else:
-        from pydantic import ValidationError
-
-        from mehr.configfile import describe_validation_error
-
-        try:
-            settings = HubSettings.model_validate(merged)
-        except ValidationError as exc:
-            raise ConfigError(describe_validation_error("settings", exc)) from None
+    settings, source = load_settings_model(
+        path, HubSettings, _ENV_OVERRIDES, overrides, "settings"
+    )
     refuse_demo_switch(source, "demo_mode", settings.demo_mode)
     if settings.alerts_config is not None:
         try:

@@ -6,6 +6,8 @@ the same way: `kit.yaml: sensors.2.pin: Input should be a valid integer (got 'GP
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,7 +15,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import AfterValidator, BaseModel, ValidationError
 
-__all__ = ["ConfigError", "TimeZoneName", "describe_validation_error", "load_model"]
+__all__ = [
+    "ConfigError",
+    "TimeZoneName",
+    "describe_validation_error",
+    "load_model",
+    "load_settings_model",
+]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -70,3 +78,22 @@ def load_model(path: Path, model: type[ModelT], overrides: dict[str, Any] | None
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(str(path), exc)) from None
+
+
+def load_settings_model(
+    path: Path | None,
+    model: type[ModelT],
+    env_fields: Mapping[str, str],
+    overrides: Mapping[str, Any],
+    default_source: str,
+) -> tuple[ModelT, str]:
+    """Settings from `path` (if given), then environment variables (`env_fields`: variable ->
+    field), then non-None `overrides`; return them with the name errors should start with."""
+    env = {field: os.environ[var] for var, field in env_fields.items() if var in os.environ}
+    merged = {**env, **{k: v for k, v in overrides.items() if v is not None}}
+    if path is not None:
+        return load_model(path, model, merged), str(path)
+    try:
+        return model.model_validate(merged), default_source
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(default_source, exc)) from None

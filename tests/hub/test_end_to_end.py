@@ -18,16 +18,9 @@ from mehr.cli import main
 from mehr.contract import SensorKind, TopicKind, make_event, topic_for
 from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
-from tests.hub.factories import home_spec
+from tests.support.hub_config import write_registry
 from tests.support.mosquitto import Mosquitto
 from tests.support.wait import wait_until
-
-
-def write_registry(path: Path, homes: list[tuple[str, str]]) -> Path:
-    """Write a registry YAML with one standard home per (home, kit)."""
-    data = {"homes": [home_spec(h, k).model_dump(mode="json") for h, k in homes]}
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from hub.config import HubSettings, MqttProtocol
 from hub.service import Hub
@@ -32,8 +31,8 @@ from simulators.hostile import wire_time
 from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
 from tests.hub.factories import T0
-from tests.hub.test_end_to_end import write_registry
-from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.hub_config import write_hub_config, write_registry
+from tests.support.mosquitto import Mosquitto
 from tests.support.wait import wait_until
 
 EVENTS = topic_for("home-1", "kit-1", TopicKind.EVENTS)
@@ -91,23 +90,8 @@ def kit_and_hub(
     user = kit_user("home-1", "kit-1")
     mosquitto.add_user(user)
     mosquitto.restart()
-    db = tmp_path / "hub.db"
-    stats_port = free_port()
-    config = tmp_path / "hub.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "mqtt_url": mosquitto.url,
-                "mqtt_username": HUB_USER,
-                "mqtt_password": hub_password,
-                "mqtt_protocol": "5",
-                "db_path": str(db),
-                "registry_file": str(write_registry(tmp_path / "reg.yaml", [("home-1", "kit-1")])),
-                "stats_port": stats_port,
-            }
-        )
-    )
-    hub = HubProcess(config, db, stats_port, tmp_path / "hub.log")
+    files = write_hub_config(tmp_path, mosquitto, hub_password)
+    hub = HubProcess(files.config, files.db, files.stats_port, tmp_path / "hub.log")
     hub.start()
     kit = SimpleKit(
         "home-1", "kit-1", mosquitto.host, mosquitto.port, user.username, user.password,

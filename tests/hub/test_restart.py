@@ -11,14 +11,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 
 from hub.store.sqlite import SqliteStore
 from mehr.contract import SensorKind
 from simulators.simple_kit import SimpleKit
-from tests.conftest import HUB_USER, kit_user
-from tests.hub.test_end_to_end import write_registry
-from tests.support.mosquitto import Mosquitto, free_port
+from tests.conftest import kit_user
+from tests.support.hub_config import write_hub_config
+from tests.support.mosquitto import Mosquitto
 from tests.support.wait import wait_until
 
 TOTAL = 6000
@@ -49,23 +48,8 @@ def test_hub_killed_twice_mid_stream_loses_and_duplicates_nothing(
     user = kit_user("home-1", "kit-1")
     mosquitto.add_user(user)
     mosquitto.restart()
-    db = tmp_path / "hub.db"
-    stats_port = free_port()
-    config = tmp_path / "hub.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "mqtt_url": mosquitto.url,
-                "mqtt_username": HUB_USER,
-                "mqtt_password": hub_password,
-                "mqtt_protocol": "5",
-                "db_path": str(db),
-                "registry_file": str(write_registry(tmp_path / "reg.yaml", [("home-1", "kit-1")])),
-                "stats_port": stats_port,
-                "batch_max": 200,
-            }
-        )
-    )
+    files = write_hub_config(tmp_path, mosquitto, hub_password, batch_max=200)
+    db, stats_port, config = files.db, files.stats_port, files.config
 
     def start_hub() -> subprocess.Popen[bytes]:
         return subprocess.Popen(

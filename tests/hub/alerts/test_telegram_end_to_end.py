@@ -22,10 +22,10 @@ from hub.alerts.lifecycle import AlertService
 from mehr.clock import SystemClock
 from mehr.contract import SensorKind
 from simulators.simple_kit import SimpleKit
-from tests.conftest import HUB_USER, kit_user
+from tests.conftest import kit_user
 from tests.hub.alerts.test_crash_delivery import _healthy
-from tests.hub.test_end_to_end import write_registry
-from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.hub_config import write_hub_config
+from tests.support.mosquitto import Mosquitto
 from tests.support.telegram_fake import FakeBotApi
 from tests.support.wait import wait_until
 
@@ -84,22 +84,12 @@ def test_hub_process_sends_buttons_and_its_poller_acknowledges_once(
     token_file = tmp_path / "bot.token"
     token_file.write_text(TOKEN + "\n")
     token_file.chmod(0o600)
-    db = tmp_path / "hub.db"
-    stats_port = free_port()
     alerts = _alerts_yaml(tmp_path / "alerts.yaml", fake, token_file)
-    config = tmp_path / "hub.yaml"
-    config.write_text(yaml.safe_dump({
-        "mqtt_url": mosquitto.url,
-        "mqtt_username": HUB_USER,
-        "mqtt_password": hub_password,
-        "mqtt_protocol": "5",
-        "db_path": str(db),
-        "registry_file": str(write_registry(tmp_path / "reg.yaml", [("home-1", "kit-1")])),
-        "stats_port": stats_port,
-        "alerts_config": str(alerts),
-        "alerts_secret": secrets.token_urlsafe(48),
-        "public_base_url": "https://mehr.test",
-    }))
+    files = write_hub_config(
+        tmp_path, mosquitto, hub_password, alerts_config=str(alerts),
+        alerts_secret=secrets.token_urlsafe(48), public_base_url="https://mehr.test",
+    )
+    db, stats_port, config = files.db, files.stats_port, files.config
     log = tmp_path / "hub.log"
     env = {k: v for k, v in os.environ.items() if k != ENV}
     with log.open("ab") as err:
