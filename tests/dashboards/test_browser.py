@@ -263,11 +263,16 @@ def test_large_text_option_enlarges_the_root_font(
     page.check("#large-text")
     page.click("#prefs-save")
     expect(page.locator("html")).to_have_class("large")
+    page.wait_for_load_state()
     after = page.evaluate(root)
     assert after >= before * 1.2, (before, after)
     assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") == after
     page.uncheck("#large-text")  # fam-b's other test expects the normal size
     page.click("#prefs-save")
+    # Saving submits a form: wait for the new page before reading its styles, or the
+    # evaluation can land on the document being torn down.
+    expect(page.locator("html")).not_to_have_class("large")
+    page.wait_for_load_state()
     assert page.evaluate(root) == before
     page.context.close()
 
