@@ -1,0 +1,128 @@
+"""One way to open the hub's database: SQLite by default, PostgreSQL by URL.
+
+Every connection the hub, the alert engine and the web app open comes from here, so the
+PRAGMAs that durability depends on (WAL, synchronous, foreign keys, busy timeout) are set in one
+place. Two shapes are offered over the same settings:
+
+- `open_sqlite` gives a DB-API connection in autocommit mode, for the ingest hot path that
+  issues `BEGIN IMMEDIATE` itself so one batch is exactly one transaction;
+- `create_engine` gives a SQLAlchemy Core engine (the query layer repositories use, and the seam
+  PostgreSQL sits behind), whose SQLite connections are opened by `open_sqlite` too.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+__all__ = ["DatabaseUrl", "Synchronous", "create_engine", "open_sqlite", "parse_database_url"]
+
+Synchronous = Literal["FULL", "NORMAL"]
+
+_SQLITE_PREFIX = "sqlite:///"
+_POSTGRES_PREFIXES = ("postgresql://", "postgresql+psycopg://", "postgres://")
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseUrl:
+    """Where the hub's data lives: a SQLite file or a PostgreSQL server."""
+
+    dialect: Literal["sqlite", "postgresql"]
+    sqlite_path: Path | None = None
+    postgres_url: str | None = None
+
+    @classmethod
+    def sqlite(cls, path: Path) -> DatabaseUrl:
+        return cls(dialect="sqlite", sqlite_path=path)
+
+
+def parse_database_url(value: str | Path) -> DatabaseUrl:
+    """A path or `sqlite:///path` is SQLite; `postgresql://…` is PostgreSQL (driver psycopg 3)."""
+    if isinstance(value, Path):
+        return DatabaseUrl.sqlite(value)
+    if value.startswith(_SQLITE_PREFIX):
+        return DatabaseUrl.sqlite(Path(value[len(_SQLITE_PREFIX) :]))
+    for prefix in _POSTGRES_PREFIXES:
+        if value.startswith(prefix):
+            rest = value[len(prefix) :]
+            return DatabaseUrl(dialect="postgresql", postgres_url=f"postgresql+psycopg://{rest}")
+    if "://" in value:
+        raise ValueError(
+            f"database URL {value!r}: expected a file path, sqlite:///PATH or postgresql://…"
+        )
+    return DatabaseUrl.sqlite(Path(value))
+
+
+def open_sqlite(
+    path: Path,
+    *,
+    synchronous: Synchronous = "FULL",
+    busy_timeout_s: float = 30.0,
+    shared_between_threads: bool = False,
+    read_only: bool = False,
+) -> sqlite3.Connection:
+    """Open the SQLite file in autocommit mode with rows addressable by name.
+
+    synchronous=FULL by default: an event the hub acknowledged to its kit must survive a power
+    cut (the kit deletes it from its outbox on PUBACK). `shared_between_threads` only lifts
+    Python's same-thread check for a connection handed from thread to thread and used by one at
+    a time (FastAPI runs a dependency's setup and teardown on any worker thread).
+    """
+    target: str | Path = f"file:{path}?mode=ro" if read_only else path
+    conn = sqlite3.connect(
+        target,
+        isolation_level=None,
+        timeout=busy_timeout_s,
+        check_same_thread=not shared_between_threads,
+        uri=read_only,
+    )
+    conn.row_factory = sqlite3.Row
+    if not read_only:
+        # WAL is a property of the file: readers never wait for the writer.
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+    return conn
+
+
+def create_engine(
+    url: DatabaseUrl | str | Path,
+    *,
+    synchronous: Synchronous = "FULL",
+    busy_timeout_s: float = 30.0,
+) -> Engine:
+    """A SQLAlchemy Core engine over the same connection settings as `open_sqlite`.
+
+    For SQLite, transactions start with BEGIN IMMEDIATE (SQLAlchemy's documented recipe for
+    pysqlite): the write lock is taken at the start, so two writers queue at BEGIN instead of
+    one failing with "database is locked" halfway through a unit of work.
+    """
+    parsed = url if isinstance(url, DatabaseUrl) else parse_database_url(url)
+    if parsed.dialect == "postgresql":
+        assert parsed.postgres_url is not None
+        return sqlalchemy.create_engine(parsed.postgres_url, pool_pre_ping=True)
+    assert parsed.sqlite_path is not None
+    path = parsed.sqlite_path
+
+    def creator() -> sqlite3.Connection:
+        return open_sqlite(
+            path,
+            synchronous=synchronous,
+            busy_timeout_s=busy_timeout_s,
+            shared_between_threads=True,
+        )
+
+    engine = sqlalchemy.create_engine("sqlite://", creator=creator)
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
