@@ -106,7 +106,7 @@ _STATUS: Final = {TokenProblem.INVALID: 404, TokenProblem.EXPIRED: 410, TokenPro
 _STYLE: Final = (
     "body{font:1.1rem/1.5 system-ui,sans-serif;max-width:36rem;margin:1rem auto;"
     "padding:0 1rem;color:#111}button{font-size:1.2rem;padding:.8rem 1.2rem;"
-    "background:#0b5;color:#fff;border:0;border-radius:.4rem}"
+    "background:#1b5e20;color:#fff;border:0;border-radius:.4rem}"
     "button:focus-visible,textarea:focus,a:focus-visible{outline:3px solid #ffbf47;"
     "outline-offset:2px}textarea{width:100%;font-size:1rem}.k{color:#444}"
 )
