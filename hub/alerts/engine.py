@@ -1,8 +1,8 @@
 """The alert engine's due work: adopt new alerts, escalate, deliver, re-notify, time out acks,
 ask the resident first, and turn offline kits into kit_offline or one area_outage alert.
 
-All state is rows (hub/alerts/schema.py), so `run_due()` after a restart carries on exactly
-where the last one stopped: a step is marked fired in the same transaction that creates its
+All state is rows (hub/persistence/schema_alerts.py), so `run_due()` after a restart carries on
+exactly where the last one stopped: a step is marked fired in the same transaction that creates its
 notifications, and every send is preceded by a committed attempt row (the intent) that the
 outcome then completes. An intent found without an outcome after a restart is the send the
 hub was killed in: it is marked "unknown", audited, and never sent again automatically
@@ -18,7 +18,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,19 +32,21 @@ from hub.alerts.lifecycle import (
     Outcome,
 )
 from hub.alerts.messages import MessageFacts, render
-from hub.alerts.schema import migrate_alerts
 from hub.alerts.severity import (
     AREA_OUTAGE,
     INACTIVITY_KINDS,
     KIT_OFFLINE,
-    SEVERITY_BY_KIND,
-    Severity,
     severity_for,
 )
 from hub.alerts.telegram import SCHEME as TELEGRAM_SCHEME
 from hub.alerts.testmode import TestModes
 from hub.alerts.tokens import TokenSigner
-from hub.store.base import AlertRecord
+from hub.persistence import alerts as alerts_repo
+from hub.persistence.database import open_sqlite
+from hub.persistence.records import AlertRecord, NewAlert
+from hub.persistence.schema_alerts import migrate_alerts
+from hub.persistence.timestamps import from_epoch as _dt
+from hub.persistence.timestamps import to_epoch as _ts
 from mehr.clock import Clock
 from mehr.contract import PROTOCOL_VERSION, Command, CommandAction, TopicKind, encode, topic_for
 
@@ -61,20 +63,9 @@ Publish = Callable[[str, bytes], None]
 
 def open_alerts_db(path: Path) -> sqlite3.Connection:
     """Open the hub's database for the alert engine (WAL, autocommit) and migrate it."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA foreign_keys=ON")
+    conn = open_sqlite(path, shared_between_threads=True)
     migrate_alerts(conn, str(path))
     return conn
-
-
-def _ts(moment: datetime) -> float:
-    return moment.timestamp()
-
-
-def _dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -857,27 +848,17 @@ class AlertEngine:
     def _raise(
         self, home_id: str, kind: str, mahalla: str, now: datetime, detail: dict[str, Any]
     ) -> tuple[int, bool]:
-        """Open an alert or merge into the open one of this home and kind (as the core does)."""
-        row = self.conn.execute(
-            "SELECT id FROM alerts WHERE home_id=? AND kind=? AND state IN "
-            "('raised','notified','acknowledged') ORDER BY id DESC LIMIT 1",
-            (home_id, kind),
-        ).fetchone()
-        if row is not None:
-            self.conn.execute(
-                "UPDATE alerts SET count=count+1, updated_at=? WHERE id=?", (_ts(now), row["id"])
-            )
-            return int(row["id"]), False
-        severity = SEVERITY_BY_KIND.get(kind, Severity.MEDIUM)
-        cur = self.conn.execute(
-            "INSERT INTO alerts(home_id, kind, severity, state, raised_at, updated_at, detail, "
-            "mahalla) VALUES (?,?,?,?,?,?,?,?)",
-            (
-                home_id, kind, severity.value, "raised", _ts(now), _ts(now),
-                json.dumps(detail, separators=(",", ":")), mahalla,
-            ),
+        """Open an alert or merge into the open one of this home and kind (the one path)."""
+        alert = NewAlert(
+            home_id=home_id,
+            kind=kind,
+            severity=severity_for(kind).value,
+            raised_at=now,
+            source_event_id=None,
+            detail=detail,
         )
-        return int(cur.lastrowid or 0), True
+        record, new = alerts_repo.raise_alert(self.conn, alert, mahalla=mahalla)
+        return record.id, new
 
     def _scan_kits(self, now: datetime) -> None:
         grouping = self.config.grouping

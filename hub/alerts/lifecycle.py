@@ -18,13 +18,16 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
 from hub.alerts.config import AlertsConfig
 from hub.alerts.severity import severity_for
 from hub.alerts.tokens import TokenSigner
+from hub.persistence.timestamps import from_epoch as _req_dt
+from hub.persistence.timestamps import from_epoch_or_none as _dt
+from hub.persistence.timestamps import to_epoch as _ts
 from mehr.clock import Clock
 
 __all__ = [
@@ -228,18 +231,6 @@ class ModeView:
     starts_at: datetime
     ends_at: datetime
     set_by: str
-
-
-def _ts(moment: datetime) -> float:
-    return moment.timestamp()
-
-
-def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-def _req_dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
 
 
 class AlertService:

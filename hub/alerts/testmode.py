@@ -14,13 +14,16 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Final
 from zoneinfo import ZoneInfo
 
 from hub.alerts.lifecycle import AlertError
-from hub.alerts.schema import migrate_alerts
+from hub.persistence.database import open_sqlite
+from hub.persistence.schema_alerts import migrate_alerts
+from hub.persistence.timestamps import from_epoch as _dt
+from hub.persistence.timestamps import to_epoch as _ts
 from mehr.clock import Clock
 
 __all__ = [
@@ -47,14 +50,6 @@ class TestModeError(AlertError, ValueError):
     """A test mode that cannot be set: unknown kit or home, or a duration out of bounds."""
 
     __test__: ClassVar[bool] = False  # not a pytest test class
-
-
-def _ts(moment: datetime) -> float:
-    return moment.timestamp()
-
-
-def _dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,9 +316,7 @@ def _open(db_path: Path) -> sqlite3.Connection:
     if not db_path.exists():
         # A mistyped path must not create an empty database the hub never reads.
         raise TestModeError(f"no hub database at {db_path}")
-    conn = sqlite3.connect(db_path, isolation_level=None, timeout=30)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA foreign_keys=ON")
+    conn = open_sqlite(db_path)
     migrate_alerts(conn, str(db_path))
     return conn
 
