@@ -11,18 +11,28 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Final
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
 
 from hub.persistence.records import AlertRecord, NewAlert
 from hub.persistence.timestamps import from_epoch, to_epoch
 
 __all__ = [
     "OPEN_ALERT_STATES",
+    "AlertToAdopt",
     "alert_by_id",
     "alert_from_row",
     "alerts",
     "find_open_alert",
+    "grow",
+    "mark_notified",
+    "mark_test",
     "raise_alert",
+    "reopen_after_ack_timeout",
+    "set_routing",
+    "state_of",
+    "to_adopt",
 ]
 
 # An alert in one of these states takes repeats of its home and kind (count += 1) instead of
@@ -111,3 +121,86 @@ def alerts(conn: sqlite3.Connection, home_id: str | None = None) -> list[AlertRe
             "SELECT * FROM alerts WHERE home_id=:home ORDER BY id", {"home": home_id}
         )
     return [alert_from_row(r) for r in rows]
+
+
+# -- the alert engine's view of alerts -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlertToAdopt:
+    """A raised alert the engine has not adopted yet, with what adopting it needs to know."""
+
+    alert: AlertRecord
+    mahalla: str | None  # the alert's own (set by the kit scanner), else its home's
+    source_kit: str | None  # the kit whose event raised it, if an event did
+
+
+def to_adopt(conn: sqlite3.Connection) -> list[AlertToAdopt]:
+    """Raised alerts without an escalation row, oldest first: none is ever left behind."""
+    rows = conn.execute(
+        "SELECT a.*, h.mahalla AS home_mahalla, ev.kit_id AS source_kit FROM alerts a "
+        "LEFT JOIN homes h ON h.id = a.home_id LEFT JOIN events ev ON ev.id = a.source_event_id "
+        "WHERE a.state = 'raised' AND NOT EXISTS "
+        "(SELECT 1 FROM alert_escalations e WHERE e.alert_id = a.id) ORDER BY a.id"
+    ).fetchall()
+    return [
+        AlertToAdopt(alert_from_row(r), r["mahalla"] or r["home_mahalla"], r["source_kit"])
+        for r in rows
+    ]
+
+
+def set_routing(
+    conn: sqlite3.Connection, alert_id: int, mahalla: str | None, severity: str
+) -> None:
+    """Fix the mahalla and severity an alert is routed by (on adoption)."""
+    conn.execute(
+        "UPDATE alerts SET mahalla = :mahalla, severity = :severity WHERE id = :id",
+        {"mahalla": mahalla, "severity": severity, "id": alert_id},
+    )
+
+
+def mark_test(conn: sqlite3.Connection, alert_id: int, test_mode_id: int) -> None:
+    """The alert fell in an installer's test mode."""
+    conn.execute(
+        "UPDATE alerts SET test_mode_id = :mode WHERE id = :id",
+        {"mode": test_mode_id, "id": alert_id},
+    )
+
+
+def state_of(conn: sqlite3.Connection, alert_id: int) -> str | None:
+    """An alert's state, or None if there is no such alert."""
+    row = conn.execute("SELECT state FROM alerts WHERE id = :id", {"id": alert_id}).fetchone()
+    return None if row is None else str(row[0])
+
+
+def mark_notified(conn: sqlite3.Connection, alert_id: int, at: datetime) -> None:
+    """Someone was reached: raised -> notified."""
+    conn.execute(
+        "UPDATE alerts SET state = 'notified', notified_at = :at, updated_at = :at "
+        "WHERE id = :id",
+        {"at": to_epoch(at), "id": alert_id},
+    )
+
+
+def reopen_after_ack_timeout(conn: sqlite3.Connection, alert_id: int, at: datetime) -> None:
+    """An acknowledgement without arrival timed out: acknowledged -> notified."""
+    conn.execute(
+        "UPDATE alerts SET state = 'notified', progress = NULL, updated_at = :at WHERE id = :id",
+        {"at": to_epoch(at), "id": alert_id},
+    )
+
+
+def grow(
+    conn: sqlite3.Connection, alert_id: int, detail: dict[str, Any], added: int, at: datetime
+) -> None:
+    """More of the same incident (kits joining an area outage): new detail, count += added."""
+    conn.execute(
+        "UPDATE alerts SET detail = :detail, count = count + :added, updated_at = :at "
+        "WHERE id = :id",
+        {
+            "detail": json.dumps(detail, separators=_COMPACT),
+            "added": added,
+            "at": to_epoch(at),
+            "id": alert_id,
+        },
+    )
