@@ -30,6 +30,7 @@ __all__ = [
     "mark_test",
     "raise_alert",
     "reopen_after_ack_timeout",
+    "set_mahalla",
     "set_routing",
     "state_of",
     "to_adopt",
@@ -204,3 +205,18 @@ def grow(
             "id": alert_id,
         },
     )
+
+
+def set_mahalla(conn: sqlite3.Connection, alert_id: int, mahalla: str) -> None:
+    """Route an alert by this mahalla, where the database has the alert engine's tables.
+
+    An area alert has no home row to take its mahalla from. A hub without the alert engine
+    (the core schema alone) has no such column and nothing that routes: a no-op there.
+    """
+    # Schema introspection is dialect-specific: PostgreSQL will read information_schema.
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(alerts)")}
+    if "mahalla" in columns:
+        conn.execute(
+            "UPDATE alerts SET mahalla = :mahalla WHERE id = :id",
+            {"mahalla": mahalla, "id": alert_id},
+        )

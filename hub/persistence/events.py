@@ -1,13 +1,15 @@
-"""Reads of stored events that the alert engine needs (the ingest store writes them)."""
+"""Reads of stored events for the alert engine and the scans (the ingest store writes them)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 
 from hub.persistence.timestamps import to_epoch
 
-__all__ = ["resident_answered"]
+__all__ = ["Reading", "readings", "resident_answered"]
 
 
 def resident_answered(conn: sqlite3.Connection, home_id: str, since: datetime) -> bool:
@@ -18,3 +20,22 @@ def resident_answered(conn: sqlite3.Connection, home_id: str, since: datetime) -
         {"home": home_id, "since": to_epoch(since)},
     ).fetchone()
     return row is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One numeric reading of a sensor; seconds since the epoch, for numpy."""
+
+    occurred_s: float
+    sensor_id: str
+    value: float
+
+
+def readings(conn: sqlite3.Connection, home_id: str, kind: str, since: datetime) -> list[Reading]:
+    """A home's readings of one kind (e.g. temperature) since `since`, oldest first."""
+    rows = conn.execute(
+        "SELECT occurred_at, sensor_id, value FROM events WHERE home_id = :home AND "
+        "kind = :kind AND occurred_at >= :since ORDER BY occurred_at",
+        {"home": home_id, "kind": kind, "since": to_epoch(since)},
+    )
+    return [Reading(r[0], r[1], float(json.loads(r[2]))) for r in rows]
