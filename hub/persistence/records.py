@@ -12,11 +12,16 @@ from typing import Any
 
 __all__ = [
     "AlertRecord",
+    "AlertView",
+    "AttemptView",
+    "AuditEntry",
     "EventRecord",
     "HomeRecord",
     "KitRecord",
+    "ModeView",
     "NewAlert",
     "NewEvent",
+    "NotificationView",
     "SensorStateRecord",
 ]
 
@@ -118,3 +123,93 @@ class AlertRecord:
     source_event_id: int | None
     count: int
     detail: dict[str, Any]
+
+
+# -- the alert lifecycle, as pages, the API and the engine read it ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """An alert with its lifecycle, as pages and the API show it."""
+
+    id: int
+    home_id: str
+    kind: str
+    severity: str
+    state: str
+    progress: str | None
+    mahalla: str | None
+    raised_at: datetime
+    updated_at: datetime
+    count: int
+    detail: dict[str, Any]
+    notified_at: datetime | None
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    ack_comment: str | None
+    on_the_way_at: datetime | None
+    arrived_at: datetime | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    outcome: str | None
+    note: str | None
+
+    @property
+    def is_open(self) -> bool:
+        """True while someone still has to act."""
+        return self.state in ("raised", "notified", "acknowledged")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One view or change of an alert."""
+
+    at: datetime
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    """One delivery attempt: recorded before the send (intent), completed with its outcome."""
+
+    at: datetime  # when the attempt started (its intent was committed)
+    method_index: int
+    channel: str
+    destination: str
+    ok: bool
+    error: str | None
+    # sending (under way) | sent | failed | unknown (the hub stopped during the send)
+    outcome: str
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationView:
+    """One message to one person, with its attempts."""
+
+    id: int
+    person_id: str
+    target: str
+    purpose: str
+    round: int
+    step: int
+    status: str  # pending | sent | failed | cancelled | unknown (see docs/alerts.md)
+    sent_at: datetime | None
+    last_error: str | None
+    attempts: list[AttemptView]
+
+
+@dataclass(frozen=True, slots=True)
+class ModeView:
+    """A home mode period."""
+
+    id: int
+    home_id: str
+    mode: str
+    starts_at: datetime
+    ends_at: datetime
+    set_by: str
