@@ -28,6 +28,7 @@ __all__ = [
     "grow",
     "mark_notified",
     "mark_test",
+    "of_test_mode",
     "raise_alert",
     "reopen_after_ack_timeout",
     "set_mahalla",
@@ -220,3 +221,11 @@ def set_mahalla(conn: sqlite3.Connection, alert_id: int, mahalla: str) -> None:
             "UPDATE alerts SET mahalla = :mahalla WHERE id = :id",
             {"mahalla": mahalla, "id": alert_id},
         )
+
+
+def of_test_mode(conn: sqlite3.Connection, test_mode_id: int) -> list[AlertRecord]:
+    """The alerts a test-mode period turned into tests, oldest first."""
+    rows = conn.execute(
+        "SELECT * FROM alerts WHERE test_mode_id = :mode ORDER BY id", {"mode": test_mode_id}
+    )
+    return [alert_from_row(r) for r in rows]

@@ -19,8 +19,10 @@ __all__ = [
     "Outage",
     "alert_has_open_outage",
     "end_outage",
+    "home_exists",
     "home_has_offline_kit",
     "home_label",
+    "home_of_kit",
     "kit_availability",
     "kit_ids_of_home",
     "open_outages",
@@ -161,3 +163,15 @@ def record_outage(
             "alert": alert_id,
         },
     )
+
+
+def home_of_kit(conn: sqlite3.Connection, kit_id: str) -> str | None:
+    """The home a kit is registered to, or None."""
+    row = conn.execute("SELECT home_id FROM kits WHERE id = :kit", {"kit": kit_id}).fetchone()
+    return None if row is None else str(row[0])
+
+
+def home_exists(conn: sqlite3.Connection, home_id: str) -> bool:
+    """True if the home is registered."""
+    row = conn.execute("SELECT 1 FROM homes WHERE id = :home", {"home": home_id}).fetchone()
+    return row is not None
