@@ -20,6 +20,7 @@ import numpy as np
 
 from detectors.cold_home import SAFE_INDOOR_C, ColdHome, check_cold_home, onset_clusters
 from detectors.errors import DetectorError
+from hub.alerts.severity import severity_for
 from hub.persistence import alerts as alerts_repo
 from hub.persistence.events import readings
 from hub.stats import HubStats
@@ -33,8 +34,6 @@ _LOGGER = logging.getLogger(__name__)
 
 COLD_HOME: Final = "cold_home"
 COLD_AREA: Final = "cold_area"
-# Hypothermia in an older person develops over hours, not minutes: urgent, not critical.
-_SEVERITY: Final = "high"
 _OPEN: Final = ("raised", "notified", "acknowledged")
 
 
@@ -148,7 +147,10 @@ class ColdHomeScanner:
     def _raise_home(self, home: HomeRecord, spell: ColdHome, now: datetime) -> AlertRecord:
         detail = _spell_detail(spell, home.timezone)
         record, _ = self.store.raise_alert(
-            NewAlert(home.id, COLD_HOME, _SEVERITY, now, source_event_id=None, detail=detail)
+            NewAlert(
+                home.id, COLD_HOME, severity_for(COLD_HOME).value, now, source_event_id=None,
+                detail=detail,
+            )
         )
         return record
 
@@ -189,7 +191,10 @@ class ColdHomeScanner:
             },
         }
         record, _ = self.store.raise_alert(
-            NewAlert(area_home, COLD_AREA, _SEVERITY, now, source_event_id=None, detail=detail)
+            NewAlert(
+                area_home, COLD_AREA, severity_for(COLD_AREA).value, now, source_event_id=None,
+                detail=detail,
+            )
         )
         # The engine routes by the alert's mahalla; an area has no home row to take it from.
         alerts_repo.set_mahalla(conn, record.id, mahalla)
