@@ -10,11 +10,11 @@ SQL is portable (named parameters, RETURNING, no SQLite-only functions) so Postg
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from hub.persistence.connection import Connection
 from hub.persistence.records import AlertRecord, NewAlert
 from hub.persistence.timestamps import from_epoch, to_epoch
 
@@ -44,7 +44,7 @@ OPEN_ALERT_STATES: Final = ("raised", "notified", "acknowledged")
 _COMPACT: Final = (",", ":")
 
 
-def alert_from_row(row: sqlite3.Row) -> AlertRecord:
+def alert_from_row(row: Any) -> AlertRecord:
     """Build an AlertRecord from an `alerts` row (the only place this is done)."""
     return AlertRecord(
         id=row["id"],
@@ -60,7 +60,7 @@ def alert_from_row(row: sqlite3.Row) -> AlertRecord:
     )
 
 
-def find_open_alert(conn: sqlite3.Connection, home_id: str, kind: str) -> AlertRecord | None:
+def find_open_alert(conn: Connection, home_id: str, kind: str) -> AlertRecord | None:
     """The open alert of this home and kind, if any (the newest, should there be two)."""
     row = conn.execute(
         "SELECT * FROM alerts WHERE home_id=:home AND kind=:kind "
@@ -70,14 +70,14 @@ def find_open_alert(conn: sqlite3.Connection, home_id: str, kind: str) -> AlertR
     return None if row is None else alert_from_row(row)
 
 
-def alert_by_id(conn: sqlite3.Connection, alert_id: int) -> AlertRecord | None:
+def alert_by_id(conn: Connection, alert_id: int) -> AlertRecord | None:
     """One alert by id, or None."""
     row = conn.execute("SELECT * FROM alerts WHERE id=:id", {"id": alert_id}).fetchone()
     return None if row is None else alert_from_row(row)
 
 
 def raise_alert(
-    conn: sqlite3.Connection, alert: NewAlert, *, mahalla: str | None = None
+    conn: Connection, alert: NewAlert, *, mahalla: str | None = None
 ) -> tuple[AlertRecord, bool]:
     """Open an alert, or merge it into this home's open alert of the same kind; True if new.
 
@@ -114,7 +114,7 @@ def raise_alert(
     return alert_from_row(row), True
 
 
-def alerts(conn: sqlite3.Connection, home_id: str | None = None) -> list[AlertRecord]:
+def alerts(conn: Connection, home_id: str | None = None) -> list[AlertRecord]:
     """Alerts (optionally of one home), oldest first."""
     if home_id is None:
         rows = conn.execute("SELECT * FROM alerts ORDER BY id")
@@ -137,7 +137,7 @@ class AlertToAdopt:
     source_kit: str | None  # the kit whose event raised it, if an event did
 
 
-def to_adopt(conn: sqlite3.Connection) -> list[AlertToAdopt]:
+def to_adopt(conn: Connection) -> list[AlertToAdopt]:
     """Raised alerts without an escalation row, oldest first: none is ever left behind."""
     rows = conn.execute(
         "SELECT a.*, h.mahalla AS home_mahalla, ev.kit_id AS source_kit FROM alerts a "
@@ -152,7 +152,7 @@ def to_adopt(conn: sqlite3.Connection) -> list[AlertToAdopt]:
 
 
 def set_routing(
-    conn: sqlite3.Connection, alert_id: int, mahalla: str | None, severity: str
+    conn: Connection, alert_id: int, mahalla: str | None, severity: str
 ) -> None:
     """Fix the mahalla and severity an alert is routed by (on adoption)."""
     conn.execute(
@@ -161,7 +161,7 @@ def set_routing(
     )
 
 
-def mark_test(conn: sqlite3.Connection, alert_id: int, test_mode_id: int) -> None:
+def mark_test(conn: Connection, alert_id: int, test_mode_id: int) -> None:
     """The alert fell in an installer's test mode."""
     conn.execute(
         "UPDATE alerts SET test_mode_id = :mode WHERE id = :id",
@@ -169,13 +169,13 @@ def mark_test(conn: sqlite3.Connection, alert_id: int, test_mode_id: int) -> Non
     )
 
 
-def state_of(conn: sqlite3.Connection, alert_id: int) -> str | None:
+def state_of(conn: Connection, alert_id: int) -> str | None:
     """An alert's state, or None if there is no such alert."""
     row = conn.execute("SELECT state FROM alerts WHERE id = :id", {"id": alert_id}).fetchone()
     return None if row is None else str(row[0])
 
 
-def mark_notified(conn: sqlite3.Connection, alert_id: int, at: datetime) -> None:
+def mark_notified(conn: Connection, alert_id: int, at: datetime) -> None:
     """Someone was reached: raised -> notified."""
     conn.execute(
         "UPDATE alerts SET state = 'notified', notified_at = :at, updated_at = :at "
@@ -184,7 +184,7 @@ def mark_notified(conn: sqlite3.Connection, alert_id: int, at: datetime) -> None
     )
 
 
-def reopen_after_ack_timeout(conn: sqlite3.Connection, alert_id: int, at: datetime) -> None:
+def reopen_after_ack_timeout(conn: Connection, alert_id: int, at: datetime) -> None:
     """An acknowledgement without arrival timed out: acknowledged -> notified."""
     conn.execute(
         "UPDATE alerts SET state = 'notified', progress = NULL, updated_at = :at WHERE id = :id",
@@ -193,7 +193,7 @@ def reopen_after_ack_timeout(conn: sqlite3.Connection, alert_id: int, at: dateti
 
 
 def grow(
-    conn: sqlite3.Connection, alert_id: int, detail: dict[str, Any], added: int, at: datetime
+    conn: Connection, alert_id: int, detail: dict[str, Any], added: int, at: datetime
 ) -> None:
     """More of the same incident (kits joining an area outage): new detail, count += added."""
     conn.execute(
@@ -208,7 +208,7 @@ def grow(
     )
 
 
-def set_mahalla(conn: sqlite3.Connection, alert_id: int, mahalla: str) -> None:
+def set_mahalla(conn: Connection, alert_id: int, mahalla: str) -> None:
     """Route an alert by this mahalla, where the database has the alert engine's tables.
 
     An area alert has no home row to take its mahalla from. A hub without the alert engine
@@ -223,7 +223,7 @@ def set_mahalla(conn: sqlite3.Connection, alert_id: int, mahalla: str) -> None:
         )
 
 
-def of_test_mode(conn: sqlite3.Connection, test_mode_id: int) -> list[AlertRecord]:
+def of_test_mode(conn: Connection, test_mode_id: int) -> list[AlertRecord]:
     """The alerts a test-mode period turned into tests, oldest first."""
     rows = conn.execute(
         "SELECT * FROM alerts WHERE test_mode_id = :mode ORDER BY id", {"mode": test_mode_id}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hub.persistence.connection import Connection
 from hub.persistence.timestamps import to_epoch
 
 __all__ = ["WalkTest", "latest_walk_test", "test_mode_opener"]
@@ -25,7 +26,7 @@ class WalkTest:
     timezone: str
 
 
-def latest_walk_test(conn: sqlite3.Connection, kit_id: str) -> WalkTest | None:
+def latest_walk_test(conn: Connection, kit_id: str) -> WalkTest | None:
     """The kit's newest walk test, or None."""
     row = conn.execute(
         "SELECT c.body, h.id, h.name, h.mahalla, h.timezone FROM commissioning_reports c "
@@ -38,7 +39,7 @@ def latest_walk_test(conn: sqlite3.Connection, kit_id: str) -> WalkTest | None:
     return WalkTest(json.loads(row[0]), row[1], row[2], row[3], row[4])
 
 
-def test_mode_opener(conn: sqlite3.Connection, kit_id: str, before: datetime) -> str | None:
+def test_mode_opener(conn: Connection, kit_id: str, before: datetime) -> str | None:
     """Who set the kit's latest test mode that started by `before` (None: none, or no table)."""
     try:
         row = conn.execute(

@@ -7,11 +7,11 @@ the next re-notification and the acknowledgement deadline are due, and whether i
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
+from hub.persistence.connection import Connection
 from hub.persistence.timestamps import from_epoch, from_epoch_or_none, to_epoch, to_epoch_or_none
 
 __all__ = [
@@ -71,7 +71,7 @@ _SELECT: Final = (
 )
 
 
-def _escalation(row: sqlite3.Row) -> Escalation:
+def _escalation(row: Any) -> Escalation:
     return Escalation(
         alert_id=row["alert_id"],
         severity=row["severity"],
@@ -95,11 +95,11 @@ def _escalation(row: sqlite3.Row) -> Escalation:
     )
 
 
-def _many(conn: sqlite3.Connection, where: str, params: dict[str, object]) -> list[Escalation]:
+def _many(conn: Connection, where: str, params: dict[str, object]) -> list[Escalation]:
     return [_escalation(r) for r in conn.execute(f"{_SELECT} WHERE {where}", params)]
 
 
-def start(conn: sqlite3.Connection, alert_id: int, severity: str) -> None:
+def start(conn: Connection, alert_id: int, severity: str) -> None:
     """Adopt an alert: its escalation row, with nothing scheduled yet."""
     conn.execute(
         "INSERT INTO alert_escalations(alert_id, severity) VALUES (:id, :severity)",
@@ -107,23 +107,23 @@ def start(conn: sqlite3.Connection, alert_id: int, severity: str) -> None:
     )
 
 
-def by_alert(conn: sqlite3.Connection, alert_id: int) -> Escalation | None:
+def by_alert(conn: Connection, alert_id: int) -> Escalation | None:
     """The escalation of one alert, or None (not adopted yet)."""
     found = _many(conn, "e.alert_id = :id", {"id": alert_id})
     return found[0] if found else None
 
 
-def asking(conn: sqlite3.Connection) -> list[Escalation]:
+def asking(conn: Connection) -> list[Escalation]:
     """Escalations held while the resident is asked whether they are fine."""
     return _many(conn, "e.done = 0 AND e.hold = :hold", {"hold": ASKING})
 
 
-def held_for_offline_kit(conn: sqlite3.Connection) -> list[Escalation]:
+def held_for_offline_kit(conn: Connection) -> list[Escalation]:
     """Inactivity alerts held because a kit of their home was offline."""
     return _many(conn, "e.done = 0 AND e.hold = :hold", {"hold": KIT_OFFLINE_HOLD})
 
 
-def steps_due(conn: sqlite3.Connection, now: datetime) -> list[Escalation]:
+def steps_due(conn: Connection, now: datetime) -> list[Escalation]:
     """Escalations whose next step is due, earliest first."""
     return _many(
         conn,
@@ -133,7 +133,7 @@ def steps_due(conn: sqlite3.Connection, now: datetime) -> list[Escalation]:
     )
 
 
-def renotify_due(conn: sqlite3.Connection, now: datetime) -> list[Escalation]:
+def renotify_due(conn: Connection, now: datetime) -> list[Escalation]:
     """Escalations whose re-notification is due."""
     return _many(
         conn,
@@ -142,7 +142,7 @@ def renotify_due(conn: sqlite3.Connection, now: datetime) -> list[Escalation]:
     )
 
 
-def acks_overdue(conn: sqlite3.Connection, now: datetime) -> list[Escalation]:
+def acks_overdue(conn: Connection, now: datetime) -> list[Escalation]:
     """Escalations whose acknowledgement deadline has passed."""
     return _many(
         conn,
@@ -151,7 +151,7 @@ def acks_overdue(conn: sqlite3.Connection, now: datetime) -> list[Escalation]:
     )
 
 
-def start_round(conn: sqlite3.Connection, alert_id: int, round_no: int, now: datetime) -> None:
+def start_round(conn: Connection, alert_id: int, round_no: int, now: datetime) -> None:
     """Begin a round of steps from step 0 now (lifting any hold)."""
     conn.execute(
         "UPDATE alert_escalations SET round = :round, round_started_at = :now, next_step = 0, "
@@ -161,7 +161,7 @@ def start_round(conn: sqlite3.Connection, alert_id: int, round_no: int, now: dat
     )
 
 
-def hold_for_offline_kit(conn: sqlite3.Connection, alert_id: int) -> None:
+def hold_for_offline_kit(conn: Connection, alert_id: int) -> None:
     """Hold an inactivity alert while a kit of its home is offline."""
     conn.execute(
         "UPDATE alert_escalations SET hold = :hold WHERE alert_id = :id",
@@ -170,7 +170,7 @@ def hold_for_offline_kit(conn: sqlite3.Connection, alert_id: int) -> None:
 
 
 def start_asking(
-    conn: sqlite3.Connection, alert_id: int, started: datetime, until: datetime
+    conn: Connection, alert_id: int, started: datetime, until: datetime
 ) -> None:
     """Hold the escalation while the resident is asked, until `until`."""
     conn.execute(
@@ -180,7 +180,7 @@ def start_asking(
     )
 
 
-def set_next_step_at(conn: sqlite3.Connection, alert_id: int, at: datetime | None) -> None:
+def set_next_step_at(conn: Connection, alert_id: int, at: datetime | None) -> None:
     """Move (or clear, with None) when the next step is due."""
     conn.execute(
         "UPDATE alert_escalations SET next_step_at = :at WHERE alert_id = :id",
@@ -189,7 +189,7 @@ def set_next_step_at(conn: sqlite3.Connection, alert_id: int, at: datetime | Non
 
 
 def record_step(
-    conn: sqlite3.Connection,
+    conn: Connection,
     alert_id: int,
     next_step: int,
     next_step_at: datetime | None,
@@ -209,7 +209,7 @@ def record_step(
 
 
 def set_renotify(
-    conn: sqlite3.Connection, alert_id: int, at: datetime | None, count: int | None = None
+    conn: Connection, alert_id: int, at: datetime | None, count: int | None = None
 ) -> None:
     """Schedule (or clear) the next re-notification; `count` re-notifications done so far."""
     if count is None:
@@ -225,14 +225,14 @@ def set_renotify(
     )
 
 
-def stop_ack_deadline(conn: sqlite3.Connection, alert_id: int) -> None:
+def stop_ack_deadline(conn: Connection, alert_id: int) -> None:
     """The acknowledgement deadline no longer applies."""
     conn.execute(
         "UPDATE alert_escalations SET ack_deadline = NULL WHERE alert_id = :id", {"id": alert_id}
     )
 
 
-def earliest_due(conn: sqlite3.Connection) -> datetime | None:
+def earliest_due(conn: Connection) -> datetime | None:
     """The earliest moment any escalation timer or delivery retry is due (None: nothing)."""
     row = conn.execute(
         "SELECT MIN(t) FROM ("

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from hub.persistence.connection import Connection
 from hub.persistence.timestamps import to_epoch
 
 __all__ = ["Reading", "readings", "resident_answered"]
 
 
-def resident_answered(conn: sqlite3.Connection, home_id: str, since: datetime) -> bool:
+def resident_answered(conn: Connection, home_id: str, since: datetime) -> bool:
     """True if the home's "I'm OK" button was pressed (received) at or after `since`."""
     row = conn.execute(
         "SELECT 1 FROM events WHERE home_id = :home AND kind = 'ok_button' "
@@ -31,7 +31,7 @@ class Reading:
     value: float
 
 
-def readings(conn: sqlite3.Connection, home_id: str, kind: str, since: datetime) -> list[Reading]:
+def readings(conn: Connection, home_id: str, kind: str, since: datetime) -> list[Reading]:
     """A home's readings of one kind (e.g. temperature) since `since`, oldest first."""
     rows = conn.execute(
         "SELECT occurred_at, sensor_id, value FROM events WHERE home_id = :home AND "

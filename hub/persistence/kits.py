@@ -7,10 +7,10 @@ transaction for writes.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from hub.persistence.connection import Connection
 from hub.persistence.timestamps import from_epoch, from_epoch_or_none, to_epoch
 
 __all__ = [
@@ -62,7 +62,7 @@ class HomeLabel:
     timezone: str
 
 
-def kit_availability(conn: sqlite3.Connection) -> list[KitAvailability]:
+def kit_availability(conn: Connection) -> list[KitAvailability]:
     """Every registered kit's availability."""
     rows = conn.execute(
         "SELECT k.id, k.home_id, k.availability, k.availability_at, h.mahalla "
@@ -80,7 +80,7 @@ def kit_availability(conn: sqlite3.Connection) -> list[KitAvailability]:
     ]
 
 
-def home_has_offline_kit(conn: sqlite3.Connection, home_id: str) -> bool:
+def home_has_offline_kit(conn: Connection, home_id: str) -> bool:
     """True if any kit of the home last said it is offline."""
     row = conn.execute(
         "SELECT 1 FROM kits WHERE home_id = :home AND availability = 'offline' LIMIT 1",
@@ -89,13 +89,13 @@ def home_has_offline_kit(conn: sqlite3.Connection, home_id: str) -> bool:
     return row is not None
 
 
-def kit_ids_of_home(conn: sqlite3.Connection, home_id: str) -> list[str]:
+def kit_ids_of_home(conn: Connection, home_id: str) -> list[str]:
     """The ids of a home's kits."""
     rows = conn.execute("SELECT id FROM kits WHERE home_id = :home", {"home": home_id})
     return [str(r[0]) for r in rows]
 
 
-def home_label(conn: sqlite3.Connection, home_id: str) -> HomeLabel | None:
+def home_label(conn: Connection, home_id: str) -> HomeLabel | None:
     """A registered home's name and time zone, or None."""
     row = conn.execute(
         "SELECT name, timezone FROM homes WHERE id = :home", {"home": home_id}
@@ -103,7 +103,7 @@ def home_label(conn: sqlite3.Connection, home_id: str) -> HomeLabel | None:
     return None if row is None else HomeLabel(row["name"], row["timezone"])
 
 
-def open_outages(conn: sqlite3.Connection) -> list[Outage]:
+def open_outages(conn: Connection) -> list[Outage]:
     """Reported outages that have not ended."""
     rows = conn.execute("SELECT * FROM kit_outages WHERE ended_at IS NULL")
     return [
@@ -119,13 +119,13 @@ def open_outages(conn: sqlite3.Connection) -> list[Outage]:
     ]
 
 
-def reported_outages(conn: sqlite3.Connection) -> set[tuple[str, datetime]]:
+def reported_outages(conn: Connection) -> set[tuple[str, datetime]]:
     """(kit, since) of every outage ever reported."""
     rows = conn.execute("SELECT kit_id, since FROM kit_outages")
     return {(r["kit_id"], from_epoch(r["since"])) for r in rows}
 
 
-def end_outage(conn: sqlite3.Connection, kit_id: str, since: datetime, at: datetime) -> None:
+def end_outage(conn: Connection, kit_id: str, since: datetime, at: datetime) -> None:
     """The kit is back (or went offline anew): this outage ended at `at`."""
     conn.execute(
         "UPDATE kit_outages SET ended_at = :at WHERE kit_id = :kit AND since = :since",
@@ -133,7 +133,7 @@ def end_outage(conn: sqlite3.Connection, kit_id: str, since: datetime, at: datet
     )
 
 
-def alert_has_open_outage(conn: sqlite3.Connection, alert_id: int) -> bool:
+def alert_has_open_outage(conn: Connection, alert_id: int) -> bool:
     """True while any outage of this alert is still open."""
     row = conn.execute(
         "SELECT 1 FROM kit_outages WHERE alert_id = :alert AND ended_at IS NULL LIMIT 1",
@@ -143,7 +143,7 @@ def alert_has_open_outage(conn: sqlite3.Connection, alert_id: int) -> bool:
 
 
 def record_outage(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     kit_id: str,
     since: datetime,
@@ -165,13 +165,13 @@ def record_outage(
     )
 
 
-def home_of_kit(conn: sqlite3.Connection, kit_id: str) -> str | None:
+def home_of_kit(conn: Connection, kit_id: str) -> str | None:
     """The home a kit is registered to, or None."""
     row = conn.execute("SELECT home_id FROM kits WHERE id = :kit", {"kit": kit_id}).fetchone()
     return None if row is None else str(row[0])
 
 
-def home_exists(conn: sqlite3.Connection, home_id: str) -> bool:
+def home_exists(conn: Connection, home_id: str) -> bool:
     """True if the home is registered."""
     row = conn.execute("SELECT 1 FROM homes WHERE id = :home", {"home": home_id}).fetchone()
     return row is not None

@@ -8,12 +8,12 @@ reads and writes rows. `view_from_row` is the one place an `alerts` row becomes 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from hub.persistence.connection import Connection
 from hub.persistence.records import (
     AlertView,
     AttemptView,
@@ -66,7 +66,7 @@ class AckToken:
     used_at: datetime | None
 
 
-def view_from_row(r: sqlite3.Row) -> AlertView:
+def view_from_row(r: Any) -> AlertView:
     """Build an AlertView from an `alerts` row (severity as stored)."""
     return AlertView(
         id=r["id"],
@@ -93,14 +93,14 @@ def view_from_row(r: sqlite3.Row) -> AlertView:
     )
 
 
-def view(conn: sqlite3.Connection, alert_id: int) -> AlertView | None:
+def view(conn: Connection, alert_id: int) -> AlertView | None:
     """One alert with its lifecycle, or None."""
     row = conn.execute("SELECT * FROM alerts WHERE id = :id", {"id": alert_id}).fetchone()
     return None if row is None else view_from_row(row)
 
 
 def list_views(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     home_ids: Sequence[str] | None,
     mahallas: Sequence[str] | None,
@@ -126,7 +126,7 @@ def list_views(
 
 
 def audit(
-    conn: sqlite3.Connection,
+    conn: Connection,
     alert_id: int,
     *,
     at: datetime,
@@ -153,7 +153,7 @@ def audit(
 
 
 def audit_listing(
-    conn: sqlite3.Connection, alert_ids: Sequence[int], actor: str, at: datetime
+    conn: Connection, alert_ids: Sequence[int], actor: str, at: datetime
 ) -> None:
     """Record that `actor` was shown these alerts in a list."""
     conn.executemany(
@@ -162,7 +162,7 @@ def audit_listing(
     )
 
 
-def history(conn: sqlite3.Connection, alert_id: int) -> list[AuditEntry]:
+def history(conn: Connection, alert_id: int) -> list[AuditEntry]:
     """Every view and change of an alert, oldest first."""
     rows = conn.execute(
         "SELECT * FROM alert_audit WHERE alert_id = :alert ORDER BY id", {"alert": alert_id}
@@ -180,7 +180,7 @@ def history(conn: sqlite3.Connection, alert_id: int) -> list[AuditEntry]:
     ]
 
 
-def notifications(conn: sqlite3.Connection, alert_id: int) -> list[NotificationView]:
+def notifications(conn: Connection, alert_id: int) -> list[NotificationView]:
     """Every message of an alert with every delivery attempt."""
     params = {"alert": alert_id}
     rows = conn.execute(
@@ -222,7 +222,7 @@ def notifications(conn: sqlite3.Connection, alert_id: int) -> list[NotificationV
 
 
 def set_state(
-    conn: sqlite3.Connection,
+    conn: Connection,
     alert_id: int,
     state: str,
     at: datetime,
@@ -240,7 +240,7 @@ def set_state(
     conn.execute(f"UPDATE alerts SET {', '.join(sets)} WHERE id = :id", params)
 
 
-def cancel_pending_notifications(conn: sqlite3.Connection, alert_id: int) -> None:
+def cancel_pending_notifications(conn: Connection, alert_id: int) -> None:
     """Nothing left to ask of anyone: pending alert/renotify messages are cancelled."""
     conn.execute(
         "UPDATE alert_notifications SET status = 'cancelled', next_attempt_at = NULL "
@@ -249,7 +249,7 @@ def cancel_pending_notifications(conn: sqlite3.Connection, alert_id: int) -> Non
     )
 
 
-def stop_escalation(conn: sqlite3.Connection, alert_id: int) -> None:
+def stop_escalation(conn: Connection, alert_id: int) -> None:
     """The alert needs nobody else: its timers stop and its pending messages are cancelled."""
     conn.execute(
         "UPDATE alert_escalations SET done = 1, next_step_at = NULL, renotify_at = NULL, "
@@ -259,7 +259,7 @@ def stop_escalation(conn: sqlite3.Connection, alert_id: int) -> None:
     cancel_pending_notifications(conn, alert_id)
 
 
-def wait_for_arrival(conn: sqlite3.Connection, alert_id: int, deadline: datetime | None) -> None:
+def wait_for_arrival(conn: Connection, alert_id: int, deadline: datetime | None) -> None:
     """Acknowledged: no further steps or repeats; the ack re-opens at `deadline` (None: never)."""
     conn.execute(
         "UPDATE alert_escalations SET next_step_at = NULL, renotify_at = NULL, "
@@ -268,7 +268,7 @@ def wait_for_arrival(conn: sqlite3.Connection, alert_id: int, deadline: datetime
     )
 
 
-def waiting_for_resident(conn: sqlite3.Connection, home_id: str) -> list[int]:
+def waiting_for_resident(conn: Connection, home_id: str) -> list[int]:
     """Alerts of a home held while the resident is asked whether they are fine."""
     rows = conn.execute(
         "SELECT e.alert_id FROM alert_escalations e JOIN alerts a ON a.id = e.alert_id "
@@ -281,7 +281,7 @@ def waiting_for_resident(conn: sqlite3.Connection, home_id: str) -> list[int]:
 # -- acknowledge tokens -------------------------------------------------------------------------
 
 
-def token(conn: sqlite3.Connection, nonce: str) -> AckToken | None:
+def token(conn: Connection, nonce: str) -> AckToken | None:
     """An issued token by its nonce, or None."""
     row = conn.execute(
         "SELECT nonce, alert_id, person_id, expires_at, used_at FROM alert_ack_tokens "
@@ -296,7 +296,7 @@ def token(conn: sqlite3.Connection, nonce: str) -> AckToken | None:
     )
 
 
-def take_token(conn: sqlite3.Connection, nonce: str, at: datetime) -> bool:
+def take_token(conn: Connection, nonce: str, at: datetime) -> bool:
     """Use a token once: True for the one caller whose update took it."""
     cur = conn.execute(
         "UPDATE alert_ack_tokens SET used_at = :at WHERE nonce = :nonce AND used_at IS NULL",
@@ -305,7 +305,7 @@ def take_token(conn: sqlite3.Connection, nonce: str, at: datetime) -> bool:
     return cur.rowcount == 1
 
 
-def token_result(conn: sqlite3.Connection, nonce: str, result: str) -> None:
+def token_result(conn: Connection, nonce: str, result: str) -> None:
     """What using the token did."""
     conn.execute(
         "UPDATE alert_ack_tokens SET used_result = :result WHERE nonce = :nonce",
@@ -317,7 +317,7 @@ def token_result(conn: sqlite3.Connection, nonce: str, result: str) -> None:
 
 
 def add_mode(
-    conn: sqlite3.Connection,
+    conn: Connection,
     home_id: str,
     mode: str,
     starts_at: datetime,
@@ -341,7 +341,7 @@ def add_mode(
     return int(row[0])
 
 
-def end_modes(conn: sqlite3.Connection, home_id: str, actor: str, at: datetime) -> int:
+def end_modes(conn: Connection, home_id: str, actor: str, at: datetime) -> int:
     """End every current or future mode of a home at `at`; return how many."""
     cur = conn.execute(
         "UPDATE home_modes SET ended_at = :at, ended_by = :actor WHERE home_id = :home "
@@ -351,7 +351,7 @@ def end_modes(conn: sqlite3.Connection, home_id: str, actor: str, at: datetime) 
     return cur.rowcount
 
 
-def active_mode(conn: sqlite3.Connection, home_id: str, at: datetime) -> ModeView | None:
+def active_mode(conn: Connection, home_id: str, at: datetime) -> ModeView | None:
     """The mode in force for a home at `at`, or None."""
     r = conn.execute(
         "SELECT * FROM home_modes WHERE home_id = :home AND starts_at <= :at AND ends_at > :at "

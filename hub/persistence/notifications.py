@@ -7,10 +7,10 @@ no-op on either database (ON CONFLICT DO NOTHING). The caller holds the transact
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from hub.persistence.connection import Connection
 from hub.persistence.timestamps import from_epoch, from_epoch_or_none, to_epoch
 
 __all__ = [
@@ -85,7 +85,7 @@ class InterruptedSend:
 
 
 def add(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     alert_id: int,
     round_no: int,
@@ -113,7 +113,7 @@ def add(
     return cur.rowcount > 0
 
 
-def people_told(conn: sqlite3.Connection, alert_id: int, round_no: int) -> set[str]:
+def people_told(conn: Connection, alert_id: int, round_no: int) -> set[str]:
     """People already alerted or informed in this round."""
     rows = conn.execute(
         "SELECT person_id FROM alert_notifications WHERE alert_id = :alert AND round = :round "
@@ -123,7 +123,7 @@ def people_told(conn: sqlite3.Connection, alert_id: int, round_no: int) -> set[s
     return {r[0] for r in rows}
 
 
-def recipients_alerted(conn: sqlite3.Connection, alert_id: int, round_no: int) -> list[Recipient]:
+def recipients_alerted(conn: Connection, alert_id: int, round_no: int) -> list[Recipient]:
     """Everyone alerted (not merely informed) in this round."""
     rows = conn.execute(
         "SELECT DISTINCT person_id, target, language FROM alert_notifications "
@@ -133,7 +133,7 @@ def recipients_alerted(conn: sqlite3.Connection, alert_id: int, round_no: int) -
     return [Recipient(r["person_id"], r["target"], r["language"]) for r in rows]
 
 
-def anyone_reachable(conn: sqlite3.Connection, alert_id: int, round_no: int) -> bool:
+def anyone_reachable(conn: Connection, alert_id: int, round_no: int) -> bool:
     """True if someone alerted in this round was reached or may still be."""
     row = conn.execute(
         "SELECT 1 FROM alert_notifications WHERE alert_id = :alert AND round = :round "
@@ -143,7 +143,7 @@ def anyone_reachable(conn: sqlite3.Connection, alert_id: int, round_no: int) -> 
     return row is not None
 
 
-def due(conn: sqlite3.Connection, now: datetime, limit: int = 50) -> list[Notification]:
+def due(conn: Connection, now: datetime, limit: int = 50) -> list[Notification]:
     """Pending notifications due by `now`, earliest first."""
     rows = conn.execute(
         "SELECT n.*, a.state AS alert_state FROM alert_notifications n JOIN alerts a "
@@ -171,7 +171,7 @@ def due(conn: sqlite3.Connection, now: datetime, limit: int = 50) -> list[Notifi
     ]
 
 
-def cancel(conn: sqlite3.Connection, notification_id: int) -> None:
+def cancel(conn: Connection, notification_id: int) -> None:
     """Nothing left to tell (the alert was acknowledged or closed)."""
     conn.execute(
         "UPDATE alert_notifications SET status = 'cancelled', next_attempt_at = NULL "
@@ -180,7 +180,7 @@ def cancel(conn: sqlite3.Connection, notification_id: int) -> None:
     )
 
 
-def retry_at(conn: sqlite3.Connection, notification_id: int, at: datetime) -> None:
+def retry_at(conn: Connection, notification_id: int, at: datetime) -> None:
     """Try this notification again at `at`."""
     conn.execute(
         "UPDATE alert_notifications SET next_attempt_at = :at WHERE id = :id",
@@ -188,7 +188,7 @@ def retry_at(conn: sqlite3.Connection, notification_id: int, at: datetime) -> No
     )
 
 
-def mark_sent(conn: sqlite3.Connection, notification_id: int, at: datetime) -> None:
+def mark_sent(conn: Connection, notification_id: int, at: datetime) -> None:
     """The channel accepted the message."""
     conn.execute(
         "UPDATE alert_notifications SET status = 'sent', sent_at = :at, attempts = attempts + 1,"
@@ -198,7 +198,7 @@ def mark_sent(conn: sqlite3.Connection, notification_id: int, at: datetime) -> N
 
 
 def retry_later(
-    conn: sqlite3.Connection, notification_id: int, attempts: int, at: datetime, error: str | None
+    conn: Connection, notification_id: int, attempts: int, at: datetime, error: str | None
 ) -> None:
     """The same method failed `attempts` times so far: try it again at `at`."""
     conn.execute(
@@ -209,7 +209,7 @@ def retry_later(
 
 
 def next_method(
-    conn: sqlite3.Connection, notification_id: int, method_index: int, at: datetime,
+    conn: Connection, notification_id: int, method_index: int, at: datetime,
     error: str | None,
 ) -> None:
     """This method is used up: the person's method `method_index` from `at`."""
@@ -220,7 +220,7 @@ def next_method(
     )
 
 
-def mark_failed(conn: sqlite3.Connection, notification_id: int, reason: str) -> None:
+def mark_failed(conn: Connection, notification_id: int, reason: str) -> None:
     """Every method of the person failed (the last channel error is kept if there was one)."""
     conn.execute(
         "UPDATE alert_notifications SET status = 'failed', next_attempt_at = NULL, "
@@ -229,7 +229,7 @@ def mark_failed(conn: sqlite3.Connection, notification_id: int, reason: str) -> 
     )
 
 
-def mark_unknown(conn: sqlite3.Connection, notification_id: int, error: str) -> None:
+def mark_unknown(conn: Connection, notification_id: int, error: str) -> None:
     """The hub stopped during this notification's send: it is not sent again."""
     conn.execute(
         "UPDATE alert_notifications SET status = 'unknown', next_attempt_at = NULL, "
@@ -239,7 +239,7 @@ def mark_unknown(conn: sqlite3.Connection, notification_id: int, error: str) -> 
 
 
 def record_intent(
-    conn: sqlite3.Connection,
+    conn: Connection,
     notification_id: int,
     at: datetime,
     method_index: int,
@@ -263,7 +263,7 @@ def record_intent(
 
 
 def record_outcome(
-    conn: sqlite3.Connection,
+    conn: Connection,
     attempt_id: int,
     *,
     ok: bool,
@@ -286,7 +286,7 @@ def record_outcome(
     )
 
 
-def open_intent(conn: sqlite3.Connection, notification_id: int) -> int | None:
+def open_intent(conn: Connection, notification_id: int) -> int | None:
     """The attempt of this notification still without an outcome, if any."""
     row = conn.execute(
         "SELECT id FROM alert_delivery_attempts WHERE notification_id = :id "
@@ -297,7 +297,7 @@ def open_intent(conn: sqlite3.Connection, notification_id: int) -> int | None:
 
 
 def interrupted_sends(
-    conn: sqlite3.Connection, notification_id: int | None = None
+    conn: Connection, notification_id: int | None = None
 ) -> list[InterruptedSend]:
     """Attempts without an outcome (all, or of one notification), oldest first."""
     where = "d.outcome = 'sending'"
@@ -332,7 +332,7 @@ def interrupted_sends(
 
 
 def mark_attempt_unknown(
-    conn: sqlite3.Connection, attempt_id: int, error: str, at: datetime
+    conn: Connection, attempt_id: int, error: str, at: datetime
 ) -> None:
     """An intent found without its outcome after a restart: the outcome is unknown."""
     conn.execute(
@@ -343,7 +343,7 @@ def mark_attempt_unknown(
 
 
 def issue_token(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     nonce: str,
     alert_id: int,

@@ -7,8 +7,9 @@ decode is the sink's to count, not a reason to stall the tail here.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
+
+from hub.persistence.connection import Connection
 
 __all__ = [
     "AlertRow",
@@ -66,7 +67,7 @@ class AlertRow:
     raised_s: float
 
 
-def tail_position(conn: sqlite3.Connection) -> TailPosition:
+def tail_position(conn: Connection) -> TailPosition:
     """Where the tables end now (history before it is not replayed)."""
     row = conn.execute(
         "SELECT (SELECT COALESCE(MAX(id), 0) FROM events), "
@@ -76,7 +77,7 @@ def tail_position(conn: sqlite3.Connection) -> TailPosition:
     return TailPosition(int(row[0]), int(row[1]), float(row[2]))
 
 
-def events_after(conn: sqlite3.Connection, after_id: int, limit: int = 50_000) -> list[EventRow]:
+def events_after(conn: Connection, after_id: int, limit: int = 50_000) -> list[EventRow]:
     """Events stored after `after_id`, in id order, at most `limit`."""
     rows = conn.execute(
         "SELECT id, home_id, kit_id, sensor_id, kind, value, room, occurred_at FROM events "
@@ -86,7 +87,7 @@ def events_after(conn: sqlite3.Connection, after_id: int, limit: int = 50_000) -
     return [EventRow(*r) for r in rows]
 
 
-def heartbeats_after(conn: sqlite3.Connection, after_s: float) -> list[HeartbeatRow]:
+def heartbeats_after(conn: Connection, after_s: float) -> list[HeartbeatRow]:
     """Kits whose latest heartbeat is newer than `after_s`."""
     rows = conn.execute(
         "SELECT id, home_id, last_heartbeat, last_heartbeat_at FROM kits "
@@ -96,7 +97,7 @@ def heartbeats_after(conn: sqlite3.Connection, after_s: float) -> list[Heartbeat
     return [HeartbeatRow(*r) for r in rows]
 
 
-def alerts_after(conn: sqlite3.Connection, after_id: int) -> list[AlertRow]:
+def alerts_after(conn: Connection, after_id: int) -> list[AlertRow]:
     """Alerts raised after `after_id`, in id order."""
     rows = conn.execute(
         "SELECT id, home_id, kind, detail, raised_at FROM alerts WHERE id > :after ORDER BY id",

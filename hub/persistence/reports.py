@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from hub.persistence.connection import Connection
 from hub.persistence.timestamps import from_epoch_or_none, to_epoch
 
 __all__ = [
@@ -42,7 +43,7 @@ class PromptCounts:
     pending: int
 
 
-def alert_times(conn: sqlite3.Connection, start: datetime, end: datetime) -> list[AlertTimes]:
+def alert_times(conn: Connection, start: datetime, end: datetime) -> list[AlertTimes]:
     """Alerts raised in [start, end) except an installer's test alerts, oldest first.
 
     The mahalla is the alert's own, else its home's, else '' (areas and unregistered homes).
@@ -69,7 +70,7 @@ def alert_times(conn: sqlite3.Connection, start: datetime, end: datetime) -> lis
     ]
 
 
-def prompt_counts(conn: sqlite3.Connection, home_id: str, since: datetime) -> PromptCounts | None:
+def prompt_counts(conn: Connection, home_id: str, since: datetime) -> PromptCounts | None:
     """Prompts a home was asked since `since`; None when the alert engine's tables are absent.
 
     Asked: an `ask_resident` audit row; unanswered: `resident_no_answer`; pending: still held
@@ -110,7 +111,7 @@ class HomeSnapshot:
     lowest_battery: float | None
 
 
-def home_snapshot(conn: sqlite3.Connection, home_id: str) -> HomeSnapshot:
+def home_snapshot(conn: Connection, home_id: str) -> HomeSnapshot:
     """Open alerts' severities, each kit's availability, the last sign of life, the battery."""
     params = {"home": home_id}
     severities = frozenset(

@@ -8,12 +8,12 @@ the same SQL runs on PostgreSQL. The caller holds the transaction for writes.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from hub.persistence.connection import Connection
 from hub.persistence.timestamps import from_epoch, from_epoch_or_none, to_epoch
 
 __all__ = [
@@ -91,7 +91,7 @@ class TestModeAuditEntry:
     detail: dict[str, Any]
 
 
-def _period(row: sqlite3.Row) -> TestModePeriod:
+def _period(row: Any) -> TestModePeriod:
     return TestModePeriod(
         id=int(row["id"]),
         home_id=row["home_id"],
@@ -113,7 +113,7 @@ def _of_kit(kit_id: str | None, params: dict[str, Any]) -> str:
 
 
 def audit(
-    conn: sqlite3.Connection,
+    conn: Connection,
     period_id: int,
     actor: str,
     action: str,
@@ -135,7 +135,7 @@ def audit(
 
 
 def add(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     home_id: str,
     kit_id: str | None,
@@ -160,7 +160,7 @@ def add(
     return int(row[0])
 
 
-def end(conn: sqlite3.Connection, period_id: int, actor: str, at: datetime) -> None:
+def end(conn: Connection, period_id: int, actor: str, at: datetime) -> None:
     """End a period at `at` (a no-op if it has ended already)."""
     conn.execute(
         "UPDATE test_modes SET ended_at = :at, ended_by = :actor WHERE id = :id "
@@ -170,7 +170,7 @@ def end(conn: sqlite3.Connection, period_id: int, actor: str, at: datetime) -> N
 
 
 def open_of_scope(
-    conn: sqlite3.Connection, home_id: str, kit_id: str | None, now: datetime
+    conn: Connection, home_id: str, kit_id: str | None, now: datetime
 ) -> list[TestModePeriod]:
     """Periods of exactly this kit (or the whole home) not ended and not run out by `now`."""
     params: dict[str, Any] = {"home": home_id, "now": to_epoch(now)}
@@ -183,7 +183,7 @@ def open_of_scope(
 
 
 def current(
-    conn: sqlite3.Connection, home_id: str, kit_id: str | None, at: datetime
+    conn: Connection, home_id: str, kit_id: str | None, at: datetime
 ) -> TestModePeriod | None:
     """The period on at `at` for exactly this kit, or the whole home if None."""
     params: dict[str, Any] = {"home": home_id, "at": to_epoch(at)}
@@ -197,7 +197,7 @@ def current(
 
 
 def covering(
-    conn: sqlite3.Connection, home_id: str, source_kit: str | None, at: datetime
+    conn: Connection, home_id: str, source_kit: str | None, at: datetime
 ) -> TestModePeriod | None:
     """The period on at `at` that covers an alert of this home from `source_kit` (None: from
     no kit): a whole-home period always; a kit's period for its own kit and for no kit."""
@@ -214,7 +214,7 @@ def covering(
     return None if row is None else _period(row)
 
 
-def due_to_expire(conn: sqlite3.Connection, now: datetime) -> list[TestModePeriod]:
+def due_to_expire(conn: Connection, now: datetime) -> list[TestModePeriod]:
     """Open periods whose end time has come, oldest first."""
     rows = conn.execute(
         "SELECT * FROM test_modes WHERE ended_at IS NULL AND ends_at <= :now ORDER BY id",
@@ -223,19 +223,19 @@ def due_to_expire(conn: sqlite3.Connection, now: datetime) -> list[TestModePerio
     return [_period(r) for r in rows]
 
 
-def next_end(conn: sqlite3.Connection) -> datetime | None:
+def next_end(conn: Connection) -> datetime | None:
     """When the next open period runs out."""
     row = conn.execute("SELECT MIN(ends_at) FROM test_modes WHERE ended_at IS NULL").fetchone()
     return from_epoch_or_none(row[0])
 
 
-def by_id(conn: sqlite3.Connection, period_id: int) -> TestModePeriod | None:
+def by_id(conn: Connection, period_id: int) -> TestModePeriod | None:
     """One period by id."""
     row = conn.execute("SELECT * FROM test_modes WHERE id = :id", {"id": period_id}).fetchone()
     return None if row is None else _period(row)
 
 
-def audit_trail(conn: sqlite3.Connection, period_id: int) -> list[TestModeAuditEntry]:
+def audit_trail(conn: Connection, period_id: int) -> list[TestModeAuditEntry]:
     """Who started, replaced, ended or let expire this period, and when (oldest first)."""
     rows = conn.execute(
         "SELECT at, actor, action, detail FROM test_mode_audit WHERE test_mode_id = :id "
