@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hub.alerts.engine import open_alerts_db
-from hub.persistence.schema_web import migrate_web
+from hub.persistence import migrate_web
 from hub.store.sqlite import SqliteStore
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT_S", "Database", "is_busy"]

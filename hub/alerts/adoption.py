@@ -13,11 +13,10 @@ import secrets
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Final
 
 from hub.alerts.config import AlertsConfig
 from hub.alerts.escalation import Escalator
-from hub.alerts.lifecycle import AlertService, AlertState
+from hub.alerts.lifecycle import SYSTEM, AlertService, AlertState
 from hub.alerts.severity import INACTIVITY_KINDS, KIT_OFFLINE, severity_for
 from hub.alerts.testmode import TestModes
 from hub.persistence import alerts as alerts_repo
@@ -30,7 +29,6 @@ from mehr.contract import PROTOCOL_VERSION, Command, CommandAction, TopicKind, e
 __all__ = ["Adopter", "Publish"]
 
 _LOGGER = logging.getLogger(__name__)
-SYSTEM: Final = "system"
 
 Publish = Callable[[str, bytes], None]
 

@@ -16,7 +16,7 @@ from typing import Final
 from hub.alerts.channels import AlertActions, Channel, SendResult, redact_url, send_message
 from hub.alerts.config import AlertsConfig
 from hub.alerts.escalation import Escalator
-from hub.alerts.lifecycle import AlertService
+from hub.alerts.lifecycle import SYSTEM, AlertService
 from hub.alerts.messages import MessageFacts, render
 from hub.alerts.severity import AREA_OUTAGE
 from hub.alerts.telegram import SCHEME as TELEGRAM_SCHEME
@@ -30,7 +30,6 @@ from mehr.clock import Clock
 __all__ = ["Deliverer"]
 
 _LOGGER = logging.getLogger(__name__)
-SYSTEM: Final = "system"
 _ACKABLE: Final = ("alert", "renotify")
 _UNACKED: Final = ("raised", "notified")
 _UNKNOWN_ERROR: Final = "the hub stopped during this send: whether it arrived is unknown"

@@ -21,7 +21,7 @@ from hub.alerts.delivery import Deliverer
 from hub.alerts.escalation import Escalator
 from hub.alerts.gateways import telegram_poller, with_gateways
 from hub.alerts.kit_availability import KitAvailabilityScanner
-from hub.alerts.lifecycle import AlertService
+from hub.alerts.lifecycle import SYSTEM, AlertService
 from hub.alerts.testmode import TestModes
 from hub.alerts.tokens import TokenSigner
 from hub.persistence import escalations as escalations_repo
@@ -32,7 +32,6 @@ from mehr.clock import Clock
 __all__ = ["SYSTEM", "AlertEngine", "AlertRunner", "Publish", "open_alerts_db"]
 
 _LOGGER = logging.getLogger(__name__)
-SYSTEM = "system"
 
 
 def open_alerts_db(path: Path) -> sqlite3.Connection:

@@ -15,7 +15,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from hub.alerts.config import AlertsConfig, FamilyPreference, Person, Policy, Target
-from hub.alerts.lifecycle import AlertService
+from hub.alerts.lifecycle import SYSTEM, AlertService
 from hub.alerts.severity import AREA_OUTAGE, severity_for
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import escalations as escalations_repo
@@ -26,7 +26,6 @@ from hub.persistence.notifications import Recipient
 __all__ = ["FALLBACK_STEP", "Escalator"]
 
 _LOGGER = logging.getLogger(__name__)
-SYSTEM: Final = "system"
 FALLBACK_STEP: Final = -1
 _UNACKED: Final = ("raised", "notified")
 _FAMILY_PREFERENCE: Final = {

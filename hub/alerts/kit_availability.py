@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hub.alerts.config import AlertsConfig
-from hub.alerts.lifecycle import AlertService, AlertState, Outcome
+from hub.alerts.lifecycle import SYSTEM, AlertService, AlertState, Outcome
 from hub.alerts.severity import AREA_OUTAGE, KIT_OFFLINE, severity_for
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import escalations as escalations_repo
@@ -25,7 +25,6 @@ from hub.persistence.records import NewAlert
 __all__ = ["KitAvailabilityScanner"]
 
 _LOGGER = logging.getLogger(__name__)
-SYSTEM = "system"
 _OPEN = ("raised", "notified", "acknowledged")
 
 

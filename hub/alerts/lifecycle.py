@@ -38,6 +38,7 @@ from mehr.clock import Clock
 
 __all__ = [
     "OPEN_STATES",
+    "SYSTEM",
     "AlertError",
     "AlertNotFoundError",
     "AlertService",
@@ -58,6 +59,8 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger(__name__)
+# The actor of everything the engine does by itself (audit rows, test-mode expiry).
+SYSTEM: Final = "system"
 
 
 class AlertState(StrEnum):

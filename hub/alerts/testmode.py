@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
-from hub.alerts.lifecycle import AlertError
+from hub.alerts.lifecycle import SYSTEM, AlertError
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import kits as kits_repo
 from hub.persistence import test_modes as repo
@@ -43,7 +43,6 @@ __all__ = [
 # leave a home unwatched for a night.
 DEFAULT_DURATION_S: Final = 30 * 60.0
 MAX_DURATION_S: Final = 4 * 3600.0
-SYSTEM: Final = "system"
 
 
 class TestModeError(AlertError, ValueError):
