@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dashboards.schema import migrate_web
 from hub.alerts.engine import open_alerts_db
+from hub.persistence import migrate_web
 from hub.store.sqlite import SqliteStore
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT_S", "Database", "is_busy"]

@@ -339,7 +339,7 @@ def export_rows(
             for r in rows
         ]
     if what == "alerts":
-        # The alert engine's lifecycle columns (hub/alerts/schema.py) are the record.
+        # The alert engine's lifecycle columns (hub/persistence/schema_alerts.py) are the record.
         rows = conn.execute(
             f"SELECT * FROM alerts WHERE home_id IN ({marks}) ORDER BY id", home_ids
         ).fetchall()

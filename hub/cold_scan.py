@@ -9,7 +9,6 @@ this module reads the store and raises alerts.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,9 @@ import numpy as np
 
 from detectors.cold_home import SAFE_INDOOR_C, ColdHome, check_cold_home, onset_clusters
 from detectors.errors import DetectorError
+from hub.alerts.severity import severity_for
+from hub.persistence import alerts as alerts_repo
+from hub.persistence.events import readings
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, NewAlert
 from hub.store.sqlite import SqliteStore
@@ -32,8 +34,6 @@ _LOGGER = logging.getLogger(__name__)
 
 COLD_HOME: Final = "cold_home"
 COLD_AREA: Final = "cold_area"
-# Hypothermia in an older person develops over hours, not minutes: urgent, not critical.
-_SEVERITY: Final = "high"
 _OPEN: Final = ("raised", "notified", "acknowledged")
 
 
@@ -93,18 +93,15 @@ class ColdHomeScanner:
 
     def _check(self, home: HomeRecord, now: datetime) -> ColdHome | None:
         since = now - self.settings.lookback
-        rows = self.store.connection.execute(
-            "SELECT occurred_at, sensor_id, value FROM events WHERE home_id=? AND "
-            "kind='temperature' AND occurred_at>=? ORDER BY occurred_at",
-            (home.id, since.timestamp()),
-        ).fetchall()
+        rows = readings(self.store.connection, home.id, "temperature", since)
         if not rows:
             return None
         codes: dict[str, int] = {}
-        sensors = np.array([codes.setdefault(r[1], len(codes)) for r in rows], dtype=np.int64)
+        sensor_codes = [codes.setdefault(r.sensor_id, len(codes)) for r in rows]
+        sensors = np.array(sensor_codes, dtype=np.int64)
         return check_cold_home(
-            np.array([r[0] for r in rows], dtype=np.float64),
-            np.array([float(json.loads(r[2])) for r in rows], dtype=np.float64),
+            np.array([r.occurred_s for r in rows], dtype=np.float64),
+            np.array([r.value for r in rows], dtype=np.float64),
             sensors,
             now.timestamp(),
             safe_c=self.settings.safe_c_by_home.get(home.id, self.settings.safe_c),
@@ -150,7 +147,10 @@ class ColdHomeScanner:
     def _raise_home(self, home: HomeRecord, spell: ColdHome, now: datetime) -> AlertRecord:
         detail = _spell_detail(spell, home.timezone)
         record, _ = self.store.raise_alert(
-            NewAlert(home.id, COLD_HOME, _SEVERITY, now, source_event_id=None, detail=detail)
+            NewAlert(
+                home.id, COLD_HOME, severity_for(COLD_HOME).value, now, source_event_id=None,
+                detail=detail,
+            )
         )
         return record
 
@@ -168,15 +168,7 @@ class ColdHomeScanner:
             detail = dict(open_area.detail)
             detail["homes"] = [*detail.get("homes", []), *homes]
             detail["spells"] = {**detail.get("spells", {}), **homes}
-            conn.execute(
-                "UPDATE alerts SET detail=?, count=count+?, updated_at=? WHERE id=?",
-                (
-                    json.dumps(detail, separators=(",", ":")),
-                    len(homes),
-                    now.timestamp(),
-                    open_area.id,
-                ),
-            )
+            alerts_repo.grow(conn, open_area.id, detail, len(homes), now)
             return None  # the area's people were told already; the alert grew
         timezone = spells[0][0].timezone
         first = min(spell.since_s for _, spell in spells)
@@ -199,12 +191,13 @@ class ColdHomeScanner:
             },
         }
         record, _ = self.store.raise_alert(
-            NewAlert(area_home, COLD_AREA, _SEVERITY, now, source_event_id=None, detail=detail)
+            NewAlert(
+                area_home, COLD_AREA, severity_for(COLD_AREA).value, now, source_event_id=None,
+                detail=detail,
+            )
         )
         # The engine routes by the alert's mahalla; an area has no home row to take it from.
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(alerts)")}
-        if "mahalla" in columns:
-            conn.execute("UPDATE alerts SET mahalla=? WHERE id=?", (mahalla, record.id))
+        alerts_repo.set_mahalla(conn, record.id, mahalla)
         return record
 
 

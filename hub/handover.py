@@ -10,7 +10,6 @@ with a TTF font from the system (Debian's fonts-dejavu-core), so Cyrillic and Uz
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,9 @@ from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
+
+from hub.persistence.commissioning import latest_walk_test, test_mode_opener
+from hub.persistence.database import open_sqlite
 
 __all__ = [
     "DEFAULT_FONT",
@@ -115,17 +117,9 @@ class HandoverFacts:
 def _installer(conn: sqlite3.Connection, kit_id: str, finished: datetime) -> str | None:
     # The test-mode period `mehr kit check` opened for this walk test (or one the installer
     # opened from the phone): the latest one that started before the walk test finished.
-    try:
-        row = conn.execute(
-            "SELECT set_by FROM test_modes WHERE kit_id=? AND starts_at<=? "
-            "ORDER BY starts_at DESC LIMIT 1",
-            (kit_id, finished.timestamp()),
-        ).fetchone()
-    except sqlite3.OperationalError:  # a database the alert engine never migrated
+    actor = test_mode_opener(conn, kit_id, finished)
+    if actor is None:
         return None
-    if row is None:
-        return None
-    actor = str(row[0])
     return actor.split(":", 1)[1] if ":" in actor else actor
 
 
@@ -133,14 +127,10 @@ def handover_facts(
     conn: sqlite3.Connection, kit_id: str, installer: str | None = None
 ) -> HandoverFacts:
     """The facts of the kit's latest walk test from the hub's database."""
-    row = conn.execute(
-        "SELECT c.body, h.id, h.name, h.mahalla, h.timezone FROM commissioning_reports c "
-        "JOIN homes h ON h.id=c.home_id WHERE c.kit_id=? ORDER BY c.finished_at DESC LIMIT 1",
-        (kit_id,),
-    ).fetchone()
-    if row is None:
+    test = latest_walk_test(conn, kit_id)
+    if test is None:
         raise HandoverError(f"no walk test of kit {kit_id!r} at the hub")
-    body: dict[str, Any] = json.loads(row[0])
+    body = test.body
     finished = datetime.fromisoformat(body["finished"])
     sensors = [
         SensorLine(
@@ -150,10 +140,10 @@ def handover_facts(
         for s in body["sensors"]
     ]
     return HandoverFacts(
-        home_id=row[1],
-        home_name=row[2] or row[1],
-        mahalla=row[3],
-        time_zone=row[4],
+        home_id=test.home_id,
+        home_name=test.home_name or test.home_id,
+        mahalla=test.mahalla,
+        time_zone=test.timezone,
         kit_id=kit_id,
         installer=installer or _installer(conn, kit_id, finished),
         started=datetime.fromisoformat(body["started"]),
@@ -279,7 +269,7 @@ def write_handover(
     """Write the kit's handover report as HTML and/or PDF (what `mehr kit report` calls)."""
     if not db_path.exists():
         raise HandoverError(f"no hub database at {db_path}")
-    conn = sqlite3.connect(db_path)
+    conn = open_sqlite(db_path)
     try:
         facts = handover_facts(conn, kit_id, installer)
     finally:

@@ -15,9 +15,10 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Literal
 
+from hub.persistence.reports import home_snapshot
 from hub.store.sqlite import SqliteStore
 from mehr.contract import validate_id
 
@@ -51,8 +52,6 @@ _NAMES: Final[dict[str, tuple[str, str, str]]] = {
 _LANG_INDEX: Final = {"uz": 0, "ru": 1, "en": 2}
 # Alert kinds whose open alert makes the status "alert"; any other open alert is "attention".
 _ALERT_SEVERITIES: Final = frozenset({"critical", "high"})
-_OPEN_STATES: Final = ("raised", "notified", "acknowledged")
-_LIFE_SIGNS: Final = ("motion", "door", "occupancy", "appliance", "help_button", "ok_button")
 
 
 def _prefix(home_id: str) -> str:
@@ -176,38 +175,19 @@ class HomeState:
 
 def home_state(conn: sqlite3.Connection, home_id: str) -> HomeState:
     """The home's status from the store: open alerts, last sign of life, kits, batteries."""
-    marks = ",".join("?" * len(_OPEN_STATES))
-    severities = {
-        str(r[0])
-        for r in conn.execute(
-            f"SELECT severity FROM alerts WHERE home_id=? AND state IN ({marks})",
-            (home_id, *_OPEN_STATES),
-        )
-    }
-    kits = [
-        str(r[0]) for r in conn.execute("SELECT availability FROM kits WHERE home_id=?", (home_id,))
-    ]
+    snapshot = home_snapshot(conn, home_id)
+    kits = snapshot.kit_availability
     kit_online = bool(kits) and all(k == "online" for k in kits)
     status: Literal["ok", "attention", "alert"] = "ok"
-    if severities & _ALERT_SEVERITIES:
+    if snapshot.open_alert_severities & _ALERT_SEVERITIES:
         status = "alert"
-    elif severities or not kit_online:
+    elif snapshot.open_alert_severities or not kit_online:
         status = "attention"
-    kinds = ",".join("?" * len(_LIFE_SIGNS))
-    last = conn.execute(
-        f"SELECT MAX(occurred_at) FROM events WHERE home_id=? AND kind IN ({kinds}) "
-        "AND value != 'false'",
-        (home_id, *_LIFE_SIGNS),
-    ).fetchone()[0]
-    battery = conn.execute(
-        "SELECT MIN(CAST(value AS REAL)) FROM sensor_state WHERE home_id=? AND kind='battery'",
-        (home_id,),
-    ).fetchone()[0]
     return HomeState(
         status=status,
-        last_movement=datetime.fromtimestamp(last, UTC) if last is not None else None,
+        last_movement=snapshot.last_sign_of_life,
         kit="online" if kit_online else "offline",
-        battery=float(battery) if battery is not None else None,
+        battery=snapshot.lowest_battery,
     )
 
 

@@ -13,9 +13,13 @@ import logging
 import sqlite3
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import influxdb_client as _influx
+
+from hub.persistence import outbox
+from hub.persistence.database import open_sqlite
 
 # influxdb-client is only partly typed; treat its classes as Any rather than scatter ignores.
 _client_lib: Any = _influx
@@ -103,13 +107,12 @@ class InfluxSink:
         """Start tailing from the current end of the database (history is not replayed)."""
         conn = self._connect()
         try:
-            self._last_event = conn.execute("SELECT COALESCE(MAX(id),0) FROM events").fetchone()[0]
-            self._last_alert = conn.execute("SELECT COALESCE(MAX(id),0) FROM alerts").fetchone()[0]
-            self._last_beat = conn.execute(
-                "SELECT COALESCE(MAX(last_heartbeat_at),0) FROM kits"
-            ).fetchone()[0]
+            position = outbox.tail_position(conn)
         finally:
             conn.close()
+        self._last_event = position.last_event_id
+        self._last_alert = position.last_alert_id
+        self._last_beat = position.last_heartbeat_s
         self._thread = threading.Thread(target=self._run, name="hub-influx", daemon=True)
         self._thread.start()
 
@@ -122,9 +125,7 @@ class InfluxSink:
         self._client.close()
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.db_path, timeout=30)
-        conn.row_factory = sqlite3.Row
-        return conn
+        return open_sqlite(Path(self.db_path))
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -139,53 +140,42 @@ class InfluxSink:
         conn = self._connect()
         points: list[Any] = []
         try:
-            for r in conn.execute(
-                "SELECT id, home_id, kit_id, sensor_id, kind, value, room, occurred_at FROM events "
-                "WHERE id>? ORDER BY id LIMIT 50000",
-                (self._last_event,),
-            ):
-                self._last_event = r["id"]
-                value = json.loads(r["value"])
+            for ev in outbox.events_after(conn, self._last_event):
+                self._last_event = ev.id
+                value = json.loads(ev.value_json)
                 p = (
                     Point("mehr_event")
-                    .tag("home", r["home_id"])
-                    .tag("kit", r["kit_id"])
-                    .tag("sensor", r["sensor_id"])
-                    .tag("kind", r["kind"])
-                    .tag("room", r["room"] or "")
+                    .tag("home", ev.home_id)
+                    .tag("kit", ev.kit_id)
+                    .tag("sensor", ev.sensor_id)
+                    .tag("kind", ev.kind)
+                    .tag("room", ev.room or "")
                     .field("count", 1)
-                    .time(int(r["occurred_at"] * 1000), WritePrecision.MS)
+                    .time(int(ev.occurred_s * 1000), WritePrecision.MS)
                 )
                 if isinstance(value, bool | int | float):
                     p = p.field("value", float(value))
                 points.append(p)
-            for r in conn.execute(
-                "SELECT id, home_id, last_heartbeat, last_heartbeat_at FROM kits "
-                "WHERE last_heartbeat_at>?",
-                (self._last_beat,),
-            ):
-                self._last_beat = max(self._last_beat, r["last_heartbeat_at"])
-                beat = json.loads(r["last_heartbeat"] or "{}")
-                p = Point("mehr_heartbeat").tag("home", r["home_id"]).tag("kit", r["id"])
+            for hb in outbox.heartbeats_after(conn, self._last_beat):
+                self._last_beat = max(self._last_beat, hb.at_s)
+                beat = json.loads(hb.body_json or "{}")
+                p = Point("mehr_heartbeat").tag("home", hb.home_id).tag("kit", hb.kit_id)
                 for key in ("outbox_depth", "dropped", "uptime_s", "cpu_temp_c", "clock_offset_s"):
                     if isinstance(beat.get(key), int | float):
                         p = p.field(key, float(beat[key]))
-                points.append(p.time(int(r["last_heartbeat_at"] * 1000), WritePrecision.MS))
-            for r in conn.execute(
-                "SELECT id, home_id, kind, detail, raised_at FROM alerts WHERE id>? ORDER BY id",
-                (self._last_alert,),
-            ):
-                self._last_alert = r["id"]
-                verdict = json.loads(r["detail"]).get("fall_detector")
+                points.append(p.time(int(hb.at_s * 1000), WritePrecision.MS))
+            for alert in outbox.alerts_after(conn, self._last_alert):
+                self._last_alert = alert.id
+                verdict = json.loads(alert.detail_json).get("fall_detector")
                 p = (
                     Point("mehr_alert")
-                    .tag("home", r["home_id"])
-                    .tag("kind", r["kind"])
+                    .tag("home", alert.home_id)
+                    .tag("kind", alert.kind)
                     .field("count", 1)
                 )
                 if isinstance(verdict, dict) and isinstance(verdict.get("probability"), float):
                     p = p.field("fall_probability", verdict["probability"])
-                points.append(p.time(int(r["raised_at"] * 1000), WritePrecision.MS))
+                points.append(p.time(int(alert.raised_s * 1000), WritePrecision.MS))
         finally:
             conn.close()
         if points:

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 
 from detectors import DetectorError, FallParams, classify_window, load_fall_params
+from hub.alerts.severity import severity_for
 from hub.store.base import NewAlert, NewEvent
 
-__all__ = ["CRITICAL", "EventRules"]
+__all__ = ["EventRules"]
 
 _LOGGER = logging.getLogger(__name__)
-CRITICAL = "critical"
 # Windows the detector cannot judge: the first few are logged, then one in every _LOG_EVERY.
 _LOG_FIRST = 10
 _LOG_EVERY = 1000
@@ -55,7 +55,7 @@ class EventRules:
         return NewAlert(
             home_id=event.home_id,
             kind=kind,
-            severity=CRITICAL,
+            severity=severity_for(kind).value,
             raised_at=event.received_at,
             source_event_id=event_id,
             detail=detail,

@@ -208,7 +208,7 @@ class Hub:
     def _alert_raised(self, alert: AlertRecord) -> None:
         """A new alert was committed: wake the engine at once, then tell the embedder."""
         if self.alerts is not None:
-            self.alerts.wake(alert)
+            self.alerts.wake()
         if self.on_alert is not None:
             self.on_alert(alert)
 

@@ -173,7 +173,7 @@ def _district_zone(alerts_config: Path | None) -> tzinfo:
 
 def _cmd_report_response(args: argparse.Namespace) -> int:
     from hub.alerts.report import response_report
-    from hub.alerts.schema import migrate_alerts
+    from hub.persistence.schema_alerts import migrate_alerts
     from hub.store.sqlite import SqliteStore
 
     zone = _district_zone(args.alerts_config)

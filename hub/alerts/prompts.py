@@ -10,6 +10,8 @@ import logging
 import sqlite3
 from datetime import datetime
 
+from hub.persistence.reports import prompt_counts
+
 __all__ = ["prompt_answers"]
 
 _LOGGER = logging.getLogger(__name__)
@@ -21,19 +23,10 @@ def prompt_answers(conn: sqlite3.Connection, home_id: str, since: datetime) -> t
     Asked: an `ask_resident` audit row; unanswered: `resident_no_answer`; a prompt still
     waiting for its answer counts as neither.
     """
-    try:
-        row = conn.execute(
-            "SELECT "
-            " SUM(u.action='ask_resident'), SUM(u.action='resident_no_answer'),"
-            " (SELECT COUNT(*) FROM alert_escalations e JOIN alerts b ON b.id=e.alert_id"
-            "  WHERE b.home_id=? AND e.hold='asking' AND e.done=0 AND e.ask_started_at>=?)"
-            " FROM alert_audit u JOIN alerts a ON a.id=u.alert_id"
-            " WHERE a.home_id=? AND u.at>=? AND u.action IN ('ask_resident', 'resident_no_answer')",
-            (home_id, since.timestamp(), home_id, since.timestamp()),
-        ).fetchone()
-    except sqlite3.OperationalError as exc:
+    counts = prompt_counts(conn, home_id, since)
+    if counts is None:
         # No alert engine on this hub (its tables were never created): no answers to learn from.
-        _LOGGER.debug("no prompt history for %s: %s", home_id, exc)
+        _LOGGER.debug("no prompt history for %s: the alert engine's tables are absent", home_id)
         return 0, 0
-    asked, unanswered, pending = (int(x or 0) for x in row)
-    return max(0, asked - unanswered - pending), unanswered
+    answered = counts.asked - counts.unanswered - counts.pending
+    return max(0, answered), counts.unanswered

@@ -12,6 +12,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from hub.persistence.reports import AlertTimes, alert_times
+
 __all__ = ["ANCHORS", "response_report"]
 
 # (seconds, share of alerts that should be acknowledged within it)
@@ -33,23 +35,23 @@ def _figures(raised: np.ndarray, later: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _group(rows: list[sqlite3.Row]) -> dict[str, Any]:
-    people = [r for r in rows if r["state"] not in _NOT_FOR_PEOPLE]
-    raised = np.array([r["raised_at"] for r in people], dtype=np.float64)
+def _group(rows: list[AlertTimes]) -> dict[str, Any]:
+    people = [r for r in rows if r.state not in _NOT_FOR_PEOPLE]
+    raised = np.array([r.raised_s for r in people], dtype=np.float64)
 
-    def column(name: str) -> np.ndarray:
-        return np.array([np.nan if r[name] is None else r[name] for r in people], dtype=np.float64)
+    def column(values: list[float | None]) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
-    acked = column("acknowledged_at")
+    acked = column([r.acknowledged_s for r in people])
     out: dict[str, Any] = {
         "alerts": len(rows),
         "for_people": len(people),
-        "cancelled_by_resident": sum(1 for r in rows if r["state"] == "cancelled"),
-        "held_back": sum(1 for r in rows if r["state"] == "suppressed"),
+        "cancelled_by_resident": sum(1 for r in rows if r.state == "cancelled"),
+        "held_back": sum(1 for r in rows if r.state == "suppressed"),
         "not_acknowledged": int(np.isnan(acked).sum()),
-        "to_notify": _figures(raised, column("notified_at")),
+        "to_notify": _figures(raised, column([r.notified_s for r in people])),
         "to_acknowledge": _figures(raised, acked),
-        "to_arrive": _figures(raised, column("arrived_at")),
+        "to_arrive": _figures(raised, column([r.arrived_s for r in people])),
         "targets": [],
     }
     for seconds, aim in ANCHORS:
@@ -69,18 +71,10 @@ def _group(rows: list[sqlite3.Row]) -> dict[str, Any]:
 
 def response_report(conn: sqlite3.Connection, start: datetime, end: datetime) -> dict[str, Any]:
     """Response times of alerts raised in [start, end), for the district and each mahalla."""
-    conn.row_factory = sqlite3.Row
-    rows = conn.execute(
-        "SELECT a.state, a.raised_at, a.notified_at, a.acknowledged_at, a.arrived_at, "
-        "COALESCE(NULLIF(a.mahalla, ''), h.mahalla, '') AS mahalla "
-        "FROM alerts a LEFT JOIN homes h ON h.id = a.home_id "
-        # Alerts of an installer's test mode (state 'test') were never for anyone to answer.
-        "WHERE a.raised_at >= ? AND a.raised_at < ? AND a.state != 'test' ORDER BY a.raised_at",
-        (start.timestamp(), end.timestamp()),
-    ).fetchall()
-    by_mahalla: dict[str, list[sqlite3.Row]] = {}
+    rows = alert_times(conn, start, end)
+    by_mahalla: dict[str, list[AlertTimes]] = {}
     for row in rows:
-        by_mahalla.setdefault(row["mahalla"] or "(none)", []).append(row)
+        by_mahalla.setdefault(row.mahalla or "(none)", []).append(row)
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),

@@ -1,4 +1,7 @@
-"""Alert kinds and their severities: the vocabulary shared with the detectors and simulators."""
+"""Alert kinds and their severities: the vocabulary shared with the detectors and simulators.
+
+Severity is decided here and nowhere else: whoever raises an alert asks `severity_for(kind)`.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +42,12 @@ SEVERITY_BY_KIND: Final[dict[str, Severity]] = {
     KIT_OFFLINE: Severity.MEDIUM,
     # Many homes dark at once: a worker should look now, but nobody is known to be hurt.
     AREA_OUTAGE: Severity.HIGH,
+    # Hypothermia in an older person develops over hours, not minutes: urgent, not critical.
+    "cold_home": Severity.HIGH,
+    "cold_area": Severity.HIGH,
 }
+# Kinds not listed (trends such as no_kitchen, kit upkeep such as sensor_silent) are LOW: worth
+# a look within the day. (The pages name every listed kind; tests/dashboards checks that.)
 
 # The person asked for help or fell: no mode, hold or "ask first" ever delays these.
 ALWAYS_ALERT_KINDS: Final = frozenset({"help_button", "fall"})

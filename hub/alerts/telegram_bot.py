@@ -39,6 +39,7 @@ from hub.alerts.telegram import (
 )
 from hub.alerts.telegram_texts import Text, language_of, say
 from hub.alerts.tokens import TokenSigner
+from hub.persistence.kits import home_label
 from mehr.clock import Clock
 
 __all__ = ["Answer", "Press", "PressHandler", "TelegramPoller", "parse_press"]
@@ -183,10 +184,8 @@ class PressHandler:
     def _local(self, alert: AlertView, moment: datetime | None) -> str:
         if moment is None:
             return ""
-        row = self.service.conn.execute(
-            "SELECT timezone FROM homes WHERE id=?", (alert.home_id,)
-        ).fetchone()
-        zone = row[0] if row and row[0] else self.config.district.timezone
+        home = home_label(self.service.conn, alert.home_id)
+        zone = home.timezone if home and home.timezone else self.config.district.timezone
         return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M")
 
     def _state(

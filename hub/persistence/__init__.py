@@ -1,6 +1,23 @@
 """The persistence layer: the only package of the project that speaks SQL.
 
-`database` opens connections (one set of PRAGMAs, one place); repositories by aggregate live
-beside it and take a connection; the rest of the hub and the web app call them with typed
-records in and out. See docs/architecture.md.
+`database` opens connections (one set of PRAGMAs, one place); `migrate` and the `schema_*`
+modules version every table (components core, alerts, web); repositories by aggregate live
+beside them and take a connection; the rest of the hub and the web app call them with typed
+records in and out (`records`), with times converted in one place (`timestamps`).
+See docs/architecture.md.
 """
+
+from hub.persistence.database import create_engine, open_sqlite
+from hub.persistence.migrate import SchemaTooNewError, apply_migrations, schema_version
+from hub.persistence.schema_alerts import migrate_alerts
+from hub.persistence.schema_web import migrate_web
+
+__all__ = [
+    "SchemaTooNewError",
+    "apply_migrations",
+    "create_engine",
+    "migrate_alerts",
+    "migrate_web",
+    "open_sqlite",
+    "schema_version",
+]

@@ -13,6 +13,8 @@ place. Two shapes are offered over the same settings:
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +23,14 @@ import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-__all__ = ["DatabaseUrl", "Synchronous", "create_engine", "open_sqlite", "parse_database_url"]
+__all__ = [
+    "DatabaseUrl",
+    "Synchronous",
+    "create_engine",
+    "open_sqlite",
+    "parse_database_url",
+    "write_transaction",
+]
 
 Synchronous = Literal["FULL", "NORMAL"]
 
@@ -126,3 +135,19 @@ def create_engine(
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on an autocommit connection from `open_sqlite`.
+
+    BEGIN IMMEDIATE takes the write lock at the start, so two writers queue at BEGIN instead
+    of one failing halfway through; any exception (even KeyboardInterrupt) rolls back.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

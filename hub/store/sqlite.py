@@ -6,10 +6,15 @@ import json
 import logging
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from hub.persistence import alerts as alerts_repo
+from hub.persistence.database import open_sqlite
+from hub.persistence.migrate import apply_migrations, schema_version
+from hub.persistence.schema_core import MIGRATIONS
+from hub.persistence.timestamps import from_epoch, from_epoch_or_none, to_epoch
 from hub.places import guess_place
 from hub.registry import HomeSpec
 from hub.store.base import (
@@ -21,28 +26,11 @@ from hub.store.base import (
     NewEvent,
     SensorStateRecord,
 )
-from hub.store.migrate import apply_migrations, schema_version
-from hub.store.migrations import MIGRATIONS
 
-__all__ = ["SqliteStore", "from_ts", "to_ts"]
+__all__ = ["SqliteStore"]
 
 _LOGGER = logging.getLogger(__name__)
-OPEN_ALERT_STATES = ("raised", "notified", "acknowledged")
 _FUTURE_STATE_MARGIN_S = 86400.0
-
-
-def to_ts(moment: datetime) -> float:
-    """Datetime (aware) to stored seconds since the epoch."""
-    return moment.timestamp()
-
-
-def from_ts(value: float) -> datetime:
-    """Stored seconds since the epoch to an aware UTC datetime."""
-    return datetime.fromtimestamp(value, UTC)
-
-
-def _opt_ts(value: float | None) -> datetime | None:
-    return None if value is None else from_ts(value)
 
 
 class SqliteStore:
@@ -50,12 +38,12 @@ class SqliteStore:
 
     def __init__(self, path: Path, synchronous: str = "FULL", busy_timeout_s: float = 30.0) -> None:
         self.path = path
-        # isolation_level=None: we issue BEGIN ourselves so a batch is exactly one transaction.
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        # Autocommit: we issue BEGIN ourselves so a batch is exactly one transaction.
+        self._db = open_sqlite(
+            path,
+            synchronous="FULL" if synchronous == "FULL" else "NORMAL",
+            busy_timeout_s=busy_timeout_s,
+        )
         self._migrate()
         self._in_tx = False
 
@@ -110,7 +98,7 @@ class SqliteStore:
         self.commit()
 
     def _register_home(self, home: HomeSpec, now: datetime) -> None:
-        ts = to_ts(now)
+        ts = to_epoch(now)
         self._db.execute(
             "INSERT INTO homes(id, name, timezone, mahalla, risk_level, created_at) "
             "VALUES (?,?,?,?,?,?) "
@@ -149,8 +137,8 @@ class SqliteStore:
             home_id=row["home_id"],
             sensors=sensors,
             availability=row["availability"],
-            availability_at=_opt_ts(row["availability_at"]),
-            last_heartbeat_at=_opt_ts(row["last_heartbeat_at"]),
+            availability_at=from_epoch_or_none(row["availability_at"]),
+            last_heartbeat_at=from_epoch_or_none(row["last_heartbeat_at"]),
             last_heartbeat=json.loads(row["last_heartbeat"]) if row["last_heartbeat"] else None,
         )
 
@@ -181,7 +169,7 @@ class SqliteStore:
     def store_events(self, events: Sequence[NewEvent], stored_at: datetime) -> list[int | None]:
         """Insert events, ignoring (kit, epoch, seq) already stored; return new ids or None."""
         self._begin()
-        stored = to_ts(stored_at)
+        stored = to_epoch(stored_at)
         ids: list[int | None] = []
         for ev in events:
             cur = self._db.execute(
@@ -197,8 +185,8 @@ class SqliteStore:
                     ev.kind,
                     json.dumps(ev.value, separators=(",", ":")),
                     ev.room,
-                    to_ts(ev.occurred_at),
-                    to_ts(ev.received_at),
+                    to_epoch(ev.occurred_at),
+                    to_epoch(ev.received_at),
                     stored,
                 ),
             )
@@ -224,8 +212,8 @@ class SqliteStore:
                     ev.kind,
                     ev.room,
                     json.dumps(ev.value, separators=(",", ":")),
-                    to_ts(ev.occurred_at),
-                    to_ts(ev.received_at) + _FUTURE_STATE_MARGIN_S,
+                    to_epoch(ev.occurred_at),
+                    to_epoch(ev.received_at) + _FUTURE_STATE_MARGIN_S,
                 ),
             )
         return ids
@@ -242,9 +230,9 @@ class SqliteStore:
             kind=r["kind"],
             value=json.loads(r["value"]),
             room=r["room"],
-            occurred_at=from_ts(r["occurred_at"]),
-            received_at=from_ts(r["received_at"]),
-            stored_at=from_ts(r["stored_at"]),
+            occurred_at=from_epoch(r["occurred_at"]),
+            received_at=from_epoch(r["received_at"]),
+            stored_at=from_epoch(r["stored_at"]),
         )
 
     def events(self, home_id: str | None = None, limit: int | None = None) -> list[EventRecord]:
@@ -282,7 +270,7 @@ class SqliteStore:
                 kind=r["kind"],
                 room=r["room"],
                 value=json.loads(r["value"]),
-                occurred_at=from_ts(r["occurred_at"]),
+                occurred_at=from_epoch(r["occurred_at"]),
             )
             for r in rows
         ]
@@ -315,7 +303,7 @@ class SqliteStore:
         (a kit clock that ran ahead, stored before the hub refused such times) must not count as
         the latest sign of life, or it would hide every silence until that moment.
         """
-        until_ts = float("inf") if until is None else to_ts(until)
+        until_ts = float("inf") if until is None else to_epoch(until)
         rows = self._db.execute(
             "SELECT occurred_at, kit_id, sensor_id, "
             "CASE WHEN kind='occupancy' AND value='false' THEN 'vacated' ELSE kind END, room "
@@ -323,7 +311,7 @@ class SqliteStore:
             "(kind IN ('motion', 'appliance') AND value='true') "
             "OR kind IN ('door', 'help_button', 'ok_button', 'occupancy')) "
             "ORDER BY occurred_at",
-            (home_id, to_ts(since), until_ts),
+            (home_id, to_epoch(since), until_ts),
         )
         return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
@@ -348,7 +336,7 @@ class SqliteStore:
             for r in rows
             if r[0] is not None or (r[1] == "online" and r[2] is not None)
         ]
-        return from_ts(max(ends)) if ends else None
+        return from_epoch(max(ends)) if ends else None
 
     def save_routine(self, home_id: str, learned_at: datetime, body: dict[str, Any]) -> None:
         """Keep a home's learned routine (so a restart or another worker can reuse it)."""
@@ -356,7 +344,7 @@ class SqliteStore:
         self._db.execute(
             "INSERT INTO routines(home_id, learned_at, body) VALUES (?,?,?) "
             "ON CONFLICT(home_id) DO UPDATE SET learned_at=excluded.learned_at, body=excluded.body",
-            (home_id, to_ts(learned_at), json.dumps(body)),
+            (home_id, to_epoch(learned_at), json.dumps(body)),
         )
 
     def load_routine(self, home_id: str) -> tuple[datetime, dict[str, Any]] | None:
@@ -364,7 +352,7 @@ class SqliteStore:
         row = self._db.execute(
             "SELECT learned_at, body FROM routines WHERE home_id=?", (home_id,)
         ).fetchone()
-        return None if row is None else (from_ts(row[0]), json.loads(row[1]))
+        return None if row is None else (from_epoch(row[0]), json.loads(row[1]))
 
     def save_commissioning_report(
         self, kit_id: str, home_id: str, finished_at: datetime, passed: bool, body: dict[str, Any]
@@ -374,7 +362,7 @@ class SqliteStore:
         cur = self._db.execute(
             "INSERT INTO commissioning_reports(kit_id, home_id, finished_at, passed, body) "
             "VALUES (?,?,?,?,?)",
-            (kit_id, home_id, to_ts(finished_at), int(passed), json.dumps(body)),
+            (kit_id, home_id, to_epoch(finished_at), int(passed), json.dumps(body)),
         )
         self.commit()
         return int(cur.lastrowid or 0)
@@ -389,13 +377,7 @@ class SqliteStore:
 
     def open_alert(self, home_id: str, kind: str) -> AlertRecord | None:
         """Return the open alert of this home and kind, if any."""
-        placeholders = ",".join("?" * len(OPEN_ALERT_STATES))
-        row = self._db.execute(
-            f"SELECT * FROM alerts WHERE home_id=? AND kind=? AND state IN ({placeholders}) "
-            "ORDER BY id DESC LIMIT 1",
-            (home_id, kind, *OPEN_ALERT_STATES),
-        ).fetchone()
-        return None if row is None else self._alert_from_row(row)
+        return alerts_repo.find_open_alert(self._db, home_id, kind)
 
     # -- kit state ------------------------------------------------------------------------------
 
@@ -404,7 +386,7 @@ class SqliteStore:
         self._begin()
         self._db.execute(
             "UPDATE kits SET availability=?, availability_at=? WHERE id=?",
-            (state, to_ts(at), kit_id),
+            (state, to_epoch(at), kit_id),
         )
 
     def set_heartbeat(self, kit_id: str, at: datetime, body: dict[str, Any]) -> None:
@@ -413,58 +395,16 @@ class SqliteStore:
         self._db.execute(
             "UPDATE kits SET last_heartbeat_at=?, last_heartbeat=? WHERE id=? "
             "AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= ?)",
-            (to_ts(at), json.dumps(body, separators=(",", ":")), kit_id, to_ts(at)),
+            (to_epoch(at), json.dumps(body, separators=(",", ":")), kit_id, to_epoch(at)),
         )
 
     # -- alerts ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def _alert_from_row(r: sqlite3.Row) -> AlertRecord:
-        return AlertRecord(
-            id=r["id"],
-            home_id=r["home_id"],
-            kind=r["kind"],
-            severity=r["severity"],
-            state=r["state"],
-            raised_at=from_ts(r["raised_at"]),
-            updated_at=from_ts(r["updated_at"]),
-            source_event_id=r["source_event_id"],
-            count=r["count"],
-            detail=json.loads(r["detail"]),
-        )
-
     def raise_alert(self, alert: NewAlert) -> tuple[AlertRecord, bool]:
         """Open an alert, or merge it into this home's open alert of the same kind."""
         self._begin()
-        current = self.open_alert(alert.home_id, alert.kind)
-        if current is not None:
-            self._db.execute(
-                "UPDATE alerts SET count=count+1, updated_at=? WHERE id=?",
-                (to_ts(alert.raised_at), current.id),
-            )
-            merged = self._db.execute("SELECT * FROM alerts WHERE id=?", (current.id,)).fetchone()
-            return self._alert_from_row(merged), False
-        cur = self._db.execute(
-            "INSERT INTO alerts(home_id, kind, severity, state, raised_at, updated_at, "
-            "source_event_id, detail) VALUES (?,?,?,?,?,?,?,?)",
-            (
-                alert.home_id,
-                alert.kind,
-                alert.severity,
-                "raised",
-                to_ts(alert.raised_at),
-                to_ts(alert.raised_at),
-                alert.source_event_id,
-                json.dumps(alert.detail, separators=(",", ":")),
-            ),
-        )
-        new = self._db.execute("SELECT * FROM alerts WHERE id=?", (cur.lastrowid,)).fetchone()
-        return self._alert_from_row(new), True
+        return alerts_repo.raise_alert(self._db, alert)
 
     def alerts(self, home_id: str | None = None) -> list[AlertRecord]:
         """Return alerts (optionally of one home), oldest first."""
-        if home_id is None:
-            rows = self._db.execute("SELECT * FROM alerts ORDER BY id")
-        else:
-            rows = self._db.execute("SELECT * FROM alerts WHERE home_id=? ORDER BY id", (home_id,))
-        return [self._alert_from_row(r) for r in rows]
+        return alerts_repo.alerts(self._db, home_id)

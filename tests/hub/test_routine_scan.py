@@ -284,7 +284,7 @@ def test_a_silence_while_the_kit_was_dark_is_timed_from_its_return(tmp_path: Pat
     after the kit is back at 12:30 the scan times the silence from 12:30, not from 10:40."""
     import sqlite3
 
-    from hub.alerts.schema import migrate_alerts
+    from hub.persistence.schema_alerts import migrate_alerts
 
     db = tmp_path / "hub.db"
     store = SqliteStore(db)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from hub.persistence.migrate import SchemaTooNewError, apply_migrations
+from hub.persistence.schema_core import MIGRATIONS
 from hub.store.base import NewAlert, NewEvent
-from hub.store.migrate import SchemaTooNewError, apply_migrations
-from hub.store.migrations import MIGRATIONS
 from hub.store.sqlite import SqliteStore
 from tests.hub.factories import T0, home_spec
 

@@ -10,9 +10,9 @@ import pytest
 
 from hub.alerts.channels import RecordingChannel, SendResult
 from hub.alerts.engine import open_alerts_db
-from hub.alerts.schema import MIGRATIONS
-from hub.store.migrate import apply_migrations
-from hub.store.migrations import MIGRATIONS as CORE_MIGRATIONS
+from hub.persistence.migrate import apply_migrations
+from hub.persistence.schema_alerts import MIGRATIONS
+from hub.persistence.schema_core import MIGRATIONS as CORE_MIGRATIONS
 from tests.hub.alerts.conftest import Rig, make_rig
 
 

@@ -101,7 +101,7 @@ def test_restart_mid_escalation_neither_loses_nor_repeats_a_step(rig: Rig) -> No
     rig.restart()
     # Crash between a step's commit and its delivery: the step's rows are there, unsent.
     rig.clock.set(T0 + timedelta(seconds=180))
-    rig.engine._steps_due(rig.clock.now())
+    rig.engine.escalation.steps_due(rig.clock.now())
     rig.restart()
     rig.at(200)
     rig.restart()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hub.alerts.prompts import prompt_answers
-from hub.alerts.schema import migrate_alerts
+from hub.persistence.schema_alerts import migrate_alerts
 from hub.store.base import NewAlert
 from hub.store.sqlite import SqliteStore
 from tests.hub.factories import home_spec

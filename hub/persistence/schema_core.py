@@ -1,4 +1,4 @@
-"""The core schema of the hub's database (component "core"; see hub/store/migrate.py).
+"""The core schema of the hub's database (component "core"; see hub/persistence/migrate.py).
 
 Times are REAL seconds since the Unix epoch (UTC): they sort, subtract and feed numpy directly.
 Never edit a released step; add a new one.

@@ -1,4 +1,4 @@
-"""The alert engine's schema (component "alerts" in hub/store/migrate.py).
+"""The alert engine's schema (component "alerts" in hub/persistence/migrate.py).
 
 Everything the engine must not forget across a restart is a row here: lifecycle columns on the
 core `alerts` table, the audit trail, escalation timers, notifications and every delivery
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from hub.store.migrate import apply_migrations
-from hub.store.migrations import MIGRATIONS as CORE_MIGRATIONS
+from hub.persistence.migrate import apply_migrations
+from hub.persistence.schema_core import MIGRATIONS as CORE_MIGRATIONS
 
 __all__ = ["MIGRATIONS", "migrate_alerts"]
 

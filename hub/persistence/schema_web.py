@@ -1,13 +1,14 @@
 """The web component's tables (accounts, sessions, audit, registry, requests) in the hub's DB.
 
-Applied through hub.store.migrate as component "web"; never edit a released step, add one.
+Applied through hub.persistence.migrate as component "web" (importable as
+`hub.persistence.migrate_web`); never edit a released step, add one.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-from hub.store.migrate import apply_migrations
+from hub.persistence.migrate import apply_migrations
 
 __all__ = ["WEB_MIGRATIONS", "migrate_web"]
 

@@ -1,0 +1,256 @@
+"""Delivery: send each due notification through its person's contact methods, with retries.
+
+Every send is preceded by a committed attempt row (the intent) that the outcome then
+completes. An intent found without an outcome after a restart is the send the hub was killed
+in: it is marked "unknown", audited, and never sent again automatically (docs/alerts.md,
+"What is guaranteed"). A person no method reaches moves the escalation on (Escalator).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Final
+
+from hub.alerts.channels import AlertActions, Channel, SendResult, redact_url, send_message
+from hub.alerts.config import AlertsConfig
+from hub.alerts.escalation import Escalator
+from hub.alerts.lifecycle import SYSTEM, AlertService
+from hub.alerts.messages import MessageFacts, render
+from hub.alerts.severity import AREA_OUTAGE
+from hub.alerts.telegram import SCHEME as TELEGRAM_SCHEME
+from hub.alerts.tokens import TokenSigner
+from hub.persistence import alerts as alerts_repo
+from hub.persistence import kits as kits_repo
+from hub.persistence import notifications as notifications_repo
+from hub.persistence.notifications import Notification
+from mehr.clock import Clock
+
+__all__ = ["Deliverer"]
+
+_LOGGER = logging.getLogger(__name__)
+_ACKABLE: Final = ("alert", "renotify")
+_UNACKED: Final = ("raised", "notified")
+_UNKNOWN_ERROR: Final = "the hub stopped during this send: whether it arrived is unknown"
+
+
+class Deliverer:
+    """Sends due notifications on one connection; `channel` may be swapped (tests do)."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        config: AlertsConfig,
+        clock: Clock,
+        channel: Channel,
+        service: AlertService,
+        escalator: Escalator,
+        signer: TokenSigner | None,
+        public_base_url: str,
+    ) -> None:
+        self.conn = conn
+        self.config = config
+        self.clock = clock
+        self.channel = channel
+        self.service = service
+        self.escalator = escalator
+        self.signer = signer
+        self.public_base_url = public_base_url
+        self._gave_up = False
+
+    def deliver_due(self) -> bool:
+        """Send what is due; True if someone could not be reached (escalation moved)."""
+        self._gave_up = False
+        for _ in range(100):
+            due = notifications_repo.due(self.conn, self.clock.now())
+            if not due:
+                break
+            for note in due:
+                try:
+                    self._deliver(note)
+                except Exception:
+                    _LOGGER.exception("delivering notification #%s failed", note.id)
+                    with self.service.tx():
+                        notifications_repo.retry_at(
+                            self.conn, note.id, self.clock.now() + timedelta(seconds=60)
+                        )
+        return self._gave_up
+
+    def _deliver(self, note: Notification) -> None:
+        now = self.clock.now()
+        if note.purpose in _ACKABLE and note.alert_state not in _UNACKED:
+            with self.service.tx():
+                notifications_repo.cancel(self.conn, note.id)
+            return
+        if notifications_repo.open_intent(self.conn, note.id) is not None:
+            # An earlier send of this notification never recorded its outcome (its outcome
+            # write failed): it may have arrived, so it is not sent again.
+            self.resolve_interrupted_sends(now, notification_id=note.id)
+            return
+        person = self.config.person(note.person_id)
+        methods = person.methods if person else []
+        index = note.method_index
+        if index >= len(methods):
+            reason = "unknown person" if person is None else "no contact method left"
+            self._give_up(note, now, reason)
+            return
+        method = methods[index]
+        language = person.languages[0] if person else self.config.people[0].languages[0]
+        destination = redact_url(method.url)
+        # The intent: committed before the send, so a send the hub is killed in is on record
+        # and is not repeated after the restart.
+        with self.service.tx():
+            link, token = self._link(note, now)
+            attempt_id = notifications_repo.record_intent(
+                self.conn, note.id, now, index, method.method_kind.value, destination
+            )
+        # The Telegram bot carries the token in its buttons, so its text carries no link.
+        actions = None
+        if token is not None and method.url.split("://", 1)[0].lower() == TELEGRAM_SCHEME:
+            actions = AlertActions(token, language, self._has_phone(note.alert_id))
+        message = render(
+            self._facts(
+                note.alert_id, None if actions else link, note.purpose == "renotify",
+                buttons=actions is not None,
+            ),
+            language,
+            method.method_kind,
+        )
+        started = self.clock.now()
+        try:
+            result = send_message(
+                self.channel, method.url, message.subject, message.body, actions
+            )
+        except Exception as exc:  # a channel bug is one failed attempt, not a stuck message
+            _LOGGER.exception("channel raised for notification #%s", note.id)
+            result = SendResult(False, f"{type(exc).__name__}: {exc}"[:300])
+        done = self.clock.now()
+        _LOGGER.info(
+            "notification #%s to %s via %s: %s",
+            note.id, note.person_id, method.method_kind.value,
+            "sent" if result.ok else f"failed ({result.error})",
+        )
+        with self.service.tx():
+            notifications_repo.record_outcome(
+                self.conn, attempt_id, ok=result.ok, error=result.error, finished_at=done,
+                duration_s=(done - started).total_seconds(),
+            )
+            if result.ok:
+                self._sent(note, done)
+                return
+            attempts = note.attempts + 1
+            delivery = self.config.delivery
+            if attempts < delivery.attempts_per_method:
+                backoff = delivery.backoff_s[min(attempts - 1, len(delivery.backoff_s) - 1)]
+                notifications_repo.retry_later(
+                    self.conn, note.id, attempts, done + timedelta(seconds=backoff), result.error
+                )
+                return
+            # This method is used up: the person's next method at once.
+            notifications_repo.next_method(self.conn, note.id, index + 1, done, result.error)
+            self.service.audit(
+                note.alert_id, SYSTEM, "method_failed", at=done, person=note.person_id,
+                method=index, error=result.error,
+            )
+
+    def _sent(self, note: Notification, done: datetime) -> None:
+        notifications_repo.mark_sent(self.conn, note.id, done)
+        if alerts_repo.state_of(self.conn, note.alert_id) == "raised":
+            alerts_repo.mark_notified(self.conn, note.alert_id, done)
+            self.service.audit(
+                note.alert_id, SYSTEM, "notified", "raised", "notified", done,
+                person=note.person_id,
+            )
+
+    def _facts(
+        self, alert_id: int, link: str | None, repeat: bool, buttons: bool = False
+    ) -> MessageFacts:
+        view = self.service.peek(alert_id)
+        contacts = self.config.home(view.home_id)
+        home = kits_repo.home_label(self.conn, view.home_id)
+        zone = home.timezone if home else self.config.district.timezone
+        if view.kind == AREA_OUTAGE:
+            resident, address = view.mahalla or "?", ""
+        elif contacts is not None:
+            resident, address = contacts.resident, contacts.address
+        else:
+            resident, address = (home.name if home and home.name else view.home_id), ""
+        detail = view.detail
+        explanation = detail.get("explanation") or detail.get("why")
+        kits = detail.get("kits")
+        return MessageFacts(
+            kind=view.kind,
+            resident=resident,
+            address=address,
+            happened_at=view.raised_at,
+            timezone=zone,
+            link=link,
+            room=detail.get("room"),
+            explanation=str(explanation) if explanation else None,
+            kits=len(kits) if view.kind == AREA_OUTAGE and isinstance(kits, list) else None,
+            repeat=repeat,
+            buttons=buttons,
+        )
+
+    def _link(self, note: Notification, now: datetime) -> tuple[str | None, str | None]:
+        """Issue an acknowledge link and its token (call inside the transaction that records
+        the intent); (None, None) for a message with nothing to acknowledge."""
+        if self.signer is None or note.purpose not in _ACKABLE:
+            return None, None
+        expires = now + timedelta(seconds=self.config.token_ttl_s)
+        token, nonce = self.signer.issue(expires)
+        notifications_repo.issue_token(
+            self.conn, nonce=nonce, alert_id=note.alert_id, person_id=note.person_id,
+            notification_id=note.id, issued_at=now, expires_at=expires,
+        )
+        return f"{self.public_base_url}/ack/{token}", token
+
+    def _has_phone(self, alert_id: int) -> bool:
+        alert = alerts_repo.alert_by_id(self.conn, alert_id)
+        contacts = self.config.home(alert.home_id) if alert else None
+        return bool(contacts and contacts.phone)
+
+    def _give_up(self, note: Notification, now: datetime, reason: str) -> None:
+        """Every method of this person failed: record it and escalate to the next step now."""
+        self._gave_up = True
+        with self.service.tx():
+            notifications_repo.mark_failed(self.conn, note.id, reason)
+            self.service.audit(
+                note.alert_id, SYSTEM, "delivery_failed", at=now, person=note.person_id,
+                reason=reason,
+            )
+            if note.purpose in _ACKABLE:
+                self.escalator.after_give_up(note.alert_id, now)
+
+    def resolve_interrupted_sends(
+        self, now: datetime, notification_id: int | None = None
+    ) -> None:
+        """Each intent without an outcome becomes "unknown": audited, never sent again.
+
+        SMTP, webhooks, Telegram and SMS gateways cannot be asked whether a message arrived, so
+        the hub cannot tell a send that went from one that did not. Sending again would give a
+        worker the same step twice (two links, two calls to the same home); not sending keeps
+        the record honest and the escalation going: later steps fire on schedule, re-notify
+        repeats still come, and a round in which nobody is confirmed reached still falls back
+        to the supervisor.
+        """
+        for send in notifications_repo.interrupted_sends(self.conn, notification_id):
+            with self.service.tx():
+                notifications_repo.mark_attempt_unknown(
+                    self.conn, send.attempt_id, _UNKNOWN_ERROR, now
+                )
+                if send.status == "pending" and send.method_index == send.attempt_method:
+                    notifications_repo.mark_unknown(self.conn, send.notification_id, _UNKNOWN_ERROR)
+                self.service.audit(
+                    send.alert_id, SYSTEM, "delivery_outcome_unknown", at=now,
+                    person=send.person_id, purpose=send.purpose, channel=send.channel,
+                    destination=send.destination, attempted_at=send.started_at,
+                    rule="not sent again on this channel; escalation continues on schedule",
+                )
+                _LOGGER.warning(
+                    "notification #%s to %s via %s: the hub stopped during the send; outcome "
+                    "unknown, not sent again", send.notification_id, send.person_id, send.channel,
+                )
+                if send.purpose in _ACKABLE:
+                    self.escalator.after_unknown(send.alert_id, send.round, send.person_id, now)

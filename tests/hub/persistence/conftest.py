@@ -1,0 +1,66 @@
+"""The repositories' database, on SQLite and on PostgreSQL (a real server on loopback)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from hub.persistence import migrate_alerts, open_sqlite
+from hub.persistence.connection import Connection, CoreConnection
+from hub.persistence.database import create_engine
+from hub.persistence.migrate import apply_migrations_core
+from hub.persistence.schema_alerts import MIGRATIONS as ALERT_MIGRATIONS
+from hub.persistence.schema_core import MIGRATIONS as CORE_MIGRATIONS
+from tests.support.postgres import Postgres, postgres_bin
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """One PostgreSQL server for the session (skipped where the OS package is missing)."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    server = Postgres(bin_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _sqlite(tmp_path: Path) -> Iterator[Connection]:
+    conn = open_sqlite(tmp_path / "hub.db")
+    migrate_alerts(conn, "test")
+    yield conn
+    conn.close()
+
+
+def _postgres(server: Postgres) -> Iterator[Connection]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(
+        server.url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine = create_engine(server.url.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        with engine.connect() as conn:
+            apply_migrations_core(conn, "core", CORE_MIGRATIONS, name)
+            apply_migrations_core(conn, "alerts", ALERT_MIGRATIONS, name)
+            yield CoreConnection(conn)
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE {name}")
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Connection]:
+    """A migrated hub database with the alert engine's tables, on each backend."""
+    if request.param == "sqlite":
+        yield from _sqlite(tmp_path)
+    else:
+        yield from _postgres(request.getfixturevalue("postgres_server"))
