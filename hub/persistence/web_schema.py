@@ -1,6 +1,7 @@
 """The web component's tables (accounts, sessions, audit, registry, requests) in the hub's DB.
 
 Applied through hub.store.migrate as component "web"; never edit a released step, add one.
+(Moved here from dashboards/schema.py: the persistence layer owns every table.)
 """
 
 from __future__ import annotations
@@ -83,7 +84,6 @@ WEB_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX web_requests_home ON web_requests(home_id, state);
     """,
-
 )
 
 
