@@ -1,6 +1,8 @@
 """The web component's tables (accounts, sessions, audit, registry, requests) in the hub's DB.
 
-Applied through hub.store.migrate as component "web"; never edit a released step, add one.
+On SQLite they are applied through hub.store.migrate as component "web"; never edit a released
+step, add one. The same tables as SQLAlchemy metadata (`WEB_TABLES`) create them on PostgreSQL
+until the hub's one migration runner takes both over; a test keeps the two alike.
 (Moved here from dashboards/schema.py: the persistence layer owns every table.)
 """
 
@@ -8,9 +10,23 @@ from __future__ import annotations
 
 import sqlite3
 
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
+
 from hub.store.migrate import apply_migrations
 
-__all__ = ["WEB_MIGRATIONS", "migrate_web"]
+__all__ = ["WEB_MIGRATIONS", "WEB_TABLES", "create_web_tables", "migrate_web"]
 
 WEB_MIGRATIONS: tuple[str, ...] = (
     # 1: accounts with scopes, sessions, login failures, audit, registry, requests.
@@ -90,3 +106,94 @@ WEB_MIGRATIONS: tuple[str, ...] = (
 def migrate_web(conn: sqlite3.Connection, source: str = "database") -> int:
     """Bring the web tables up to date; return the resulting version."""
     return apply_migrations(conn, "web", WEB_MIGRATIONS, source)
+
+
+WEB_TABLES = MetaData()
+
+Table(
+    "web_users",
+    WEB_TABLES,
+    Column("id", Integer, primary_key=True),
+    Column("username", Text, nullable=False, unique=True),
+    Column("display_name", Text, nullable=False, server_default=""),
+    Column("role", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("lang", Text, nullable=False, server_default="uz"),
+    Column("large_text", Integer, nullable=False, server_default="0"),
+    Column("phone", Text, nullable=False, server_default=""),
+    Column("active", Integer, nullable=False, server_default="1"),
+    Column("created_at", Double, nullable=False),
+)
+Table(
+    "web_user_scope",
+    WEB_TABLES,
+    Column("user_id", Integer, ForeignKey("web_users.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("user_id", "kind", "value"),
+    CheckConstraint("kind IN ('home', 'mahalla', 'all')"),
+)
+Table(
+    "web_sessions",
+    WEB_TABLES,
+    Column("token_hash", Text, primary_key=True),
+    Column("user_id", Integer, ForeignKey("web_users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Index("web_sessions_user", "user_id"),
+)
+Table(
+    "web_login_failures",
+    WEB_TABLES,
+    Column("key", Text, nullable=False),
+    Column("at", Double, nullable=False),
+    Index("web_login_failures_key", "key", "at"),
+)
+Table(
+    "web_audit",
+    WEB_TABLES,
+    Column("id", Integer, primary_key=True),
+    Column("at", Double, nullable=False),
+    Column("user_id", Integer),
+    Column("username", Text, nullable=False, server_default=""),
+    Column("action", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("detail", Text, nullable=False, server_default="{}"),
+    Column("address", Text, nullable=False, server_default=""),
+    Index("web_audit_at", "at"),
+)
+Table(
+    "web_residents",
+    WEB_TABLES,
+    Column("person_id", Text, primary_key=True),
+    Column("home_id", Text),
+    Column("full_name", Text, nullable=False),
+    Column("birth_date", Text),
+    Column("address", Text, nullable=False, server_default=""),
+    Column("mahalla", Text, nullable=False, server_default=""),
+    Column("languages", Text, nullable=False, server_default="[]"),
+    Column("contacts", Text, nullable=False, server_default="[]"),
+    Column("updated_at", Double, nullable=False),
+    Index("web_residents_home", "home_id"),
+)
+Table(
+    "web_requests",
+    WEB_TABLES,
+    Column("id", Integer, primary_key=True),
+    Column("home_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("state", Text, nullable=False, server_default="open"),
+    Column("created_by", Integer, ForeignKey("web_users.id")),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("handled_by", Integer, ForeignKey("web_users.id")),
+    CheckConstraint("kind IN ('visit', 'call')"),
+    Index("web_requests_home", "home_id", "state"),
+)
+
+
+def create_web_tables(conn: Connection) -> None:
+    """Create the web tables that are missing (PostgreSQL; SQLite uses `migrate_web`)."""
+    WEB_TABLES.create_all(conn)

@@ -1,18 +1,18 @@
-"""The web app's repositories and read models over a real SQLite file (hub/persistence/web_*).
+"""The web app's repositories and read models (hub/persistence/web_* and friends).
 
-Each test seeds what it reads through the hub's own store, calls the repository, and checks
-the typed records it gets back; the web app's pages rest on these.
+Repositories of the web's own tables run on SQLite and on PostgreSQL (`web_conn`); read models
+over the hub's core tables run on SQLite, seeded through the hub's own store, until the core
+schema has its PostgreSQL form (issue 14).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect, text
 
 from hub.alerts.engine import open_alerts_db
 from hub.persistence import accounts, audit, read_models, sessions, visits, web_live, web_metrics
@@ -21,7 +21,7 @@ from hub.persistence.database import open_sqlite
 from hub.persistence.read_models import HomeScope
 from hub.persistence.sessions import LoginThrottle, SessionRecord
 from hub.persistence.web_database import atomic, create_web_engine, is_busy
-from hub.persistence.web_schema import migrate_web
+from hub.persistence.web_schema import WEB_TABLES, migrate_web
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.store.base import NewAlert, NewEvent
 from hub.store.sqlite import SqliteStore
@@ -65,6 +65,12 @@ def conn(db_path: Path) -> Iterator[Connection]:
 def worker(conn: Connection) -> int:
     """A social worker's account id (requests name who filed and who handled them)."""
     return accounts.insert_account(conn, _account("worker", mahallas=("Navbahor",)))
+
+
+@pytest.fixture
+def web_worker(web_conn: Connection) -> int:
+    """The same, on either backend."""
+    return accounts.insert_account(web_conn, _account("worker", mahallas=("Navbahor",)))
 
 
 def _account(name: str, **scope: object) -> NewAccount:
@@ -111,10 +117,11 @@ def test_a_write_blocked_past_the_timeout_is_busy_and_leaves_nothing(db_path: Pa
     assert not is_busy(ValueError("database is locked"))
 
 
-def test_atomic_keeps_all_or_nothing(conn: Connection, worker: int) -> None:
+def test_atomic_keeps_all_or_nothing(web_conn: Connection, web_worker: int) -> None:
     """An error inside atomic() rolls back every statement of the unit."""
+    conn = web_conn
     with pytest.raises(RuntimeError), atomic(conn):
-        visits.insert_request(conn, "home-a", "visit", "", worker, NOW)
+        visits.insert_request(conn, "home-a", "visit", "", web_worker, NOW)
         raise RuntimeError("halfway")
     assert visits.requests_of(conn, ["home-a"]) == []
 
@@ -122,8 +129,9 @@ def test_atomic_keeps_all_or_nothing(conn: Connection, worker: int) -> None:
 # -- accounts -----------------------------------------------------------------------------------
 
 
-def test_an_account_comes_back_with_its_scope(conn: Connection) -> None:
+def test_an_account_comes_back_with_its_scope(web_conn: Connection) -> None:
     """Homes, mahallas and 'all' scope rows fold into one record."""
+    conn = web_conn
     user_id = accounts.insert_account(
         conn, _account("nodira", homes=("home-a",), mahallas=("Navbahor",))
     )
@@ -140,24 +148,20 @@ def test_an_account_comes_back_with_its_scope(conn: Connection) -> None:
     assert again is not None and (again.lang, again.large_text) == ("ru", True)
 
 
-def test_a_taken_username_is_refused_and_leaves_no_scope_rows(
-    conn: Connection, db_path: Path
-) -> None:
+def test_a_taken_username_is_refused_and_leaves_no_scope_rows(web_conn: Connection) -> None:
     """The second account with a name fails whole: no user row, no stray scope rows."""
+    conn = web_conn
     accounts.insert_account(conn, _account("nodira"))
     with pytest.raises(UsernameTakenError):
         accounts.insert_account(conn, _account("nodira", homes=("home-b",)))
-    raw = sqlite3.connect(db_path)
-    try:
-        (scopes,) = raw.execute("SELECT COUNT(*) FROM web_user_scope").fetchone()
-    finally:
-        raw.close()
+    scopes = conn.execute(text("SELECT COUNT(*) FROM web_user_scope")).scalar_one()
     assert scopes == 0
     assert [a.username for a in accounts.active_accounts(conn)] == ["nodira"]
 
 
-def test_mahalla_workers_are_the_social_workers_scoped_there(conn: Connection) -> None:
+def test_mahalla_workers_are_the_social_workers_scoped_there(web_conn: Connection) -> None:
     """Who to call about a home: social workers of its mahalla, by name."""
+    conn = web_conn
     accounts.insert_account(conn, _account("w1", mahallas=("Navbahor",)))
     accounts.insert_account(conn, _account("w2", mahallas=("Bog'ishamol",)))
     assert [w.name for w in accounts.mahalla_workers(conn, "Navbahor")] == ["w1"]
@@ -166,8 +170,9 @@ def test_mahalla_workers_are_the_social_workers_scoped_there(conn: Connection) -
 # -- sessions and throttling --------------------------------------------------------------------
 
 
-def test_an_expired_session_is_gone_after_it_is_looked_up(conn: Connection) -> None:
+def test_an_expired_session_is_gone_after_it_is_looked_up(web_conn: Connection) -> None:
     """A live session comes back; an expired one is deleted when seen."""
+    conn = web_conn
     user_id = accounts.insert_account(conn, _account("nodira"))
     sessions.insert_session(conn, "d1", SessionRecord(user_id, "csrf", NOW.timestamp() + 60), NOW)
     assert sessions.session_by_digest(conn, "d1", NOW) == SessionRecord(
@@ -178,8 +183,11 @@ def test_an_expired_session_is_gone_after_it_is_looked_up(conn: Connection) -> N
     assert sessions.session_by_digest(conn, "d1", NOW) is None  # removed, not just hidden
 
 
-def test_failures_slow_a_pair_down_and_a_right_password_forgets_them(conn: Connection) -> None:
+def test_failures_slow_a_pair_down_and_a_right_password_forgets_them(
+    web_conn: Connection,
+) -> None:
     """After the free failures the wait doubles; forgetting clears the pair and one mark."""
+    conn = web_conn
     rule = LoginThrottle(
         free_failures=2, base_delay_s=10, max_delay_s=100, address_max_failures=50, window_s=900
     )
@@ -197,8 +205,9 @@ def test_failures_slow_a_pair_down_and_a_right_password_forgets_them(conn: Conne
 # -- audit and requests -------------------------------------------------------------------------
 
 
-def test_audit_entries_come_back_newest_first_with_their_detail(conn: Connection) -> None:
+def test_audit_entries_come_back_newest_first_with_their_detail(web_conn: Connection) -> None:
     """The trail keeps who, what, where and the detail as JSON."""
+    conn = web_conn
     for action in ("view", "alert.acknowledge"):
         audit.insert_audit(
             conn,
@@ -209,8 +218,9 @@ def test_audit_entries_come_back_newest_first_with_their_detail(conn: Connection
     assert entries[0].detail == {"n": 1} and entries[0].address == "10.0.0.1"
 
 
-def test_requests_move_on_and_leave_the_open_list(conn: Connection, worker: int) -> None:
+def test_requests_move_on_and_leave_the_open_list(web_conn: Connection, web_worker: int) -> None:
     """A done request is no longer open; every field comes back typed."""
+    conn, worker = web_conn, web_worker
     first = visits.insert_request(conn, "home-a", "visit", "please", worker, NOW)
     visits.insert_request(conn, "home-b", "call", "", worker, NOW + timedelta(seconds=1))
     visits.update_request_state(conn, first, "done", worker, NOW + timedelta(hours=1))
@@ -318,3 +328,23 @@ def test_the_live_fingerprint_moves_when_an_alert_changes_state_within_a_second(
     assert web_live.fingerprint(conn, ["home-a"]) != acknowledged
     assert web_live.fingerprint(conn, ["home-b"]) == web_live.fingerprint(conn, ["home-b"])
     assert web_live.fingerprint(conn, []) == ()
+
+
+def test_the_postgresql_tables_match_the_sqlite_migration(db_path: Path) -> None:
+    """WEB_TABLES (PostgreSQL) and WEB_MIGRATIONS (SQLite) define the same columns and keys."""
+    engine = create_web_engine(db_path, busy_timeout_s=5)
+    try:
+        with engine.connect() as conn:
+            found = inspect(conn)
+            for table in WEB_TABLES.sorted_tables:
+                # Key columns aside: SQLite reports an INTEGER PRIMARY KEY as nullable.
+                columns = {
+                    c["name"]: c["nullable"] or c["name"] in table.primary_key.columns
+                    for c in found.get_columns(table.name)
+                }
+                declared = {c.name: c.nullable or c.primary_key for c in table.columns}
+                assert columns == declared, table.name
+                primary = found.get_pk_constraint(table.name)["constrained_columns"]
+                assert primary == [c.name for c in table.primary_key.columns], table.name
+    finally:
+        engine.dispose()
