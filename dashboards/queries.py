@@ -237,7 +237,7 @@ def week_activity(
     tz = ZoneInfo(home.timezone)
     first = _local_midnight(now, tz, days - 1)
     # Nights run 20:00 to 10:00: start the query the evening before the first day.
-    times = [ts for _, ts in rm.moves_between(conn, home.id, first - timedelta(hours=4), now)]
+    times = rm.move_times(conn, home.id, first - timedelta(hours=4), now)
     counts: dict[str, int] = defaultdict(int)
     for t in times:
         counts[datetime.fromtimestamp(t, tz).date().isoformat()] += 1

@@ -7,6 +7,7 @@ in words, a caseload's order) is the web app's business (dashboards.queries).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ __all__ = [
     "last_activity_by_home",
     "last_visit_ts",
     "motion_days",
+    "move_times",
     "moves_between",
     "open_alert_severities",
     "open_request_counts",
@@ -53,8 +55,13 @@ __all__ = [
 ACTIVITY_KINDS = ("motion", "door")
 
 
+@functools.lru_cache(maxsize=256)
 def _in(sql: str, *names: str) -> TextClause:
-    """A text() statement whose `IN :name` lists expand to one parameter per value."""
+    """A text() statement whose `IN :name` lists expand to one parameter per value.
+
+    Cached: the statements are a fixed few, and building one costs more than running a
+    small query.
+    """
     return text(sql).bindparams(*(bindparam(n, expanding=True) for n in names))
 
 
@@ -221,26 +228,38 @@ def last_activity_by_home(conn: Connection, home_ids: Sequence[str]) -> dict[str
     return {r[0]: float(r[1]) for r in rows if r[1] is not None}
 
 
-def moves_between(
-    conn: Connection, home_id: str, start: datetime, end: datetime, with_room: bool = False
-) -> list[tuple[str | None, float]]:
-    """(room, epoch seconds) of the home's movement events in [start, end], oldest first."""
+def _moves_sql(columns: str, with_room: bool) -> TextClause:
     sql = (
-        "SELECT room, occurred_at FROM events WHERE home_id = :home_id "
+        f"SELECT {columns} FROM events WHERE home_id = :home_id "
         "AND occurred_at >= :start AND occurred_at <= :end AND kind IN :kinds"
     )
     if with_room:
         sql += " AND room IS NOT NULL"
-    rows = conn.execute(
-        _in(sql + " ORDER BY occurred_at", "kinds"),
-        {
-            "home_id": home_id,
-            "start": start.timestamp(),
-            "end": end.timestamp(),
-            "kinds": list(ACTIVITY_KINDS),
-        },
-    )
-    return [(r[0], float(r[1])) for r in rows]
+    return _in(sql + " ORDER BY occurred_at", "kinds")
+
+
+def _window(home_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+    return {
+        "home_id": home_id,
+        "start": start.timestamp(),
+        "end": end.timestamp(),
+        "kinds": list(ACTIVITY_KINDS),
+    }
+
+
+def moves_between(
+    conn: Connection, home_id: str, start: datetime, end: datetime, with_room: bool = False
+) -> list[tuple[str | None, float]]:
+    """(room, epoch seconds) of the home's movement events in [start, end], oldest first."""
+    # all() fetches in one call; a year of a busy home is thousands of rows per page.
+    rows = conn.execute(_moves_sql("room, occurred_at", with_room), _window(home_id, start, end))
+    return [(r[0], r[1]) for r in rows.all()]
+
+
+def move_times(conn: Connection, home_id: str, start: datetime, end: datetime) -> list[float]:
+    """Epoch seconds of the home's movement events in [start, end], oldest first."""
+    rows = conn.execute(_moves_sql("occurred_at", False), _window(home_id, start, end))
+    return list(rows.scalars().all())
 
 
 @dataclass(frozen=True, slots=True)
