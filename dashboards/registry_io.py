@@ -311,34 +311,34 @@ def export_rows(conn: Connection, what: str, home_ids: list[str] | None) -> list
         # The alert engine's lifecycle columns (hub/alerts/schema.py) are the record.
         return [
             {
-                "alert_id": r["id"],
-                "home_id": r["home_id"],
-                "mahalla": r["mahalla"],
-                "kind": r["kind"],
-                "severity": r["severity"],
-                "state": r["state"],
-                "progress": r["progress"],
-                "raised_at": _iso(r["raised_at"]),
-                "notified_at": _iso(r["notified_at"]),
-                "acknowledged_at": _iso(r["acknowledged_at"]),
-                "acknowledged_by": r["acknowledged_by"],
-                "arrived_at": _iso(r["arrived_at"]),
-                "resolved_at": _iso(r["resolved_at"]),
-                "resolved_by": r["resolved_by"],
-                "outcome": r["outcome"],
-                "note": r["note"],
+                "alert_id": a.id,
+                "home_id": a.home_id,
+                "mahalla": a.mahalla,
+                "kind": a.kind,
+                "severity": a.severity,
+                "state": a.state,
+                "progress": a.progress,
+                "raised_at": _iso(a.raised_at),
+                "notified_at": _iso(a.notified_at),
+                "acknowledged_at": _iso(a.acknowledged_at),
+                "acknowledged_by": a.acknowledged_by,
+                "arrived_at": _iso(a.arrived_at),
+                "resolved_at": _iso(a.resolved_at),
+                "resolved_by": a.resolved_by,
+                "outcome": a.outcome,
+                "note": a.note,
             }
-            for r in stored.alert_rows_for_export(conn, home_ids)
+            for a in stored.alert_rows_for_export(conn, home_ids)
         ]
     return [
         {
-            "request_id": r["id"],
-            "home_id": r["home_id"],
-            "kind": r["kind"],
-            "state": r["state"],
-            "note": r["note"],
-            "created_at": _iso(r["created_at"]),
-            "updated_at": _iso(r["updated_at"]),
+            "request_id": r.id,
+            "home_id": r.home_id,
+            "kind": r.kind,
+            "state": r.state,
+            "note": r.note,
+            "created_at": r.created_at.isoformat(),
+            "updated_at": r.updated_at.isoformat(),
         }
         for r in stored.request_rows_for_export(conn, home_ids)
     ]

@@ -106,15 +106,19 @@ def requests_of(
     conn: Connection,
     home_ids: list[str],
     open_only: bool = True,
-    limit: int = 200,
+    limit: int | None = 200,
 ) -> list[RequestRecord]:
-    """Requests of some homes, oldest first."""
+    """Requests of some homes, oldest first (at most `limit`; None: all of them)."""
     if not home_ids:
         return []
     sql = "SELECT * FROM web_requests WHERE home_id IN :ids"
     if open_only:
         sql += " AND state IN ('open', 'accepted')"
-    sql += " ORDER BY created_at, id LIMIT :limit"
+    sql += " ORDER BY created_at, id"
+    params: dict[str, Any] = {"ids": list(home_ids)}
+    if limit is not None:
+        sql += " LIMIT :limit"
+        params["limit"] = limit
     stmt = text(sql).bindparams(bindparam("ids", expanding=True))
-    rows = conn.execute(stmt, {"ids": list(home_ids), "limit": limit}).all()
+    rows = conn.execute(stmt, params).all()
     return [_record(r) for r in rows]

@@ -5,15 +5,16 @@ Upserts are keyed on the person id, so importing the same file twice changes not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
 from hub.persistence.read_models import ResidentRecord, resident_from
+from hub.persistence.visits import RequestRecord, requests_of
 
 __all__ = [
+    "AlertExportRecord",
     "ResidentValues",
     "alert_rows_for_export",
     "all_home_ids",
@@ -113,17 +114,39 @@ def residents_for_export(
     return [resident_from(m) for m in conn.execute(stmt, {"ids": home_ids}).mappings()]
 
 
-def alert_rows_for_export(conn: Connection, home_ids: list[str]) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class AlertExportRecord:
+    """An alert's lifecycle columns as stored by the alert engine (times in epoch seconds)."""
+
+    id: int
+    home_id: str
+    mahalla: str | None
+    kind: str
+    severity: str
+    state: str
+    progress: str | None
+    raised_at: float
+    notified_at: float | None
+    acknowledged_at: float | None
+    acknowledged_by: str | None
+    arrived_at: float | None
+    resolved_at: float | None
+    resolved_by: str | None
+    outcome: str | None
+    note: str | None
+
+
+_ALERT_COLUMNS = ", ".join(f.name for f in fields(AlertExportRecord))
+
+
+def alert_rows_for_export(conn: Connection, home_ids: list[str]) -> list[AlertExportRecord]:
     """The alert engine's lifecycle columns of the homes' alerts, by id."""
-    stmt = text("SELECT * FROM alerts WHERE home_id IN :ids ORDER BY id").bindparams(
-        bindparam("ids", expanding=True)
-    )
-    return [dict(m) for m in conn.execute(stmt, {"ids": home_ids}).mappings()]
+    stmt = text(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE home_id IN :ids ORDER BY id")
+    stmt = stmt.bindparams(bindparam("ids", expanding=True))
+    return [AlertExportRecord(*r) for r in conn.execute(stmt, {"ids": home_ids})]
 
 
-def request_rows_for_export(conn: Connection, home_ids: list[str]) -> list[dict[str, Any]]:
+def request_rows_for_export(conn: Connection, home_ids: list[str]) -> list[RequestRecord]:
     """The homes' visit and call requests, by id."""
-    stmt = text("SELECT * FROM web_requests WHERE home_id IN :ids ORDER BY id").bindparams(
-        bindparam("ids", expanding=True)
-    )
-    return [dict(m) for m in conn.execute(stmt, {"ids": home_ids}).mappings()]
+    everything = requests_of(conn, home_ids, open_only=False, limit=None)
+    return sorted(everything, key=lambda r: r.id)
