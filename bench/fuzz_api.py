@@ -48,7 +48,7 @@ import yaml
 from hypothesis import HealthCheck, Phase, given
 from schemathesis import GenerationMode
 
-from dashboards.accounts import Passwords, Role, create_user
+from dashboards.accounts import Passwords, Role, create_user, get_user_by_name
 from dashboards.db import Database
 from dashboards.sessions import create_session
 from dashboards.settings import EXAMPLE_ALERTS_CONFIG
@@ -140,7 +140,7 @@ def seed_world(db_path: Path, now: datetime, homes_per_mahalla: int = 3) -> Worl
                 **scope[role],
             )
         for home_id in homes:
-            cur = conn.execute(
+            cur = conn.exec_driver_sql(
                 "INSERT INTO web_requests(home_id, kind, note, state, created_at, updated_at) "
                 "VALUES (?, 'visit', 'please visit', 'open', ?, ?)",
                 (home_id, now.timestamp(), now.timestamp()),
@@ -287,10 +287,9 @@ class Tokens:
         self._users: dict[str, int] = {}
         with self._database.connection() as conn:
             for role in ROLES:
-                (user_id,) = conn.execute(
-                    "SELECT id FROM web_users WHERE username=?", (f"fuzz-{role}",)
-                ).fetchone()
-                self._users[role] = int(user_id)
+                found = get_user_by_name(conn, f"fuzz-{role}")
+                assert found is not None, "seed_world creates one account per role"
+                self._users[role] = found[0].id
         self._tokens = {role: self.fresh(role) for role in ROLES}
 
     def fresh(self, role: str) -> str:

@@ -1,9 +1,12 @@
 """Benchmark: the family page and its API with a year of one home's data and 1,000 homes.
 
-    .venv/bin/python bench/web.py [--homes 1000] [--days 365] [--requests 200]
+    .venv/bin/python bench/web.py [--homes 1000] [--days 365] [--requests 200] [--code DIR]
 
 Serves the real app with uvicorn on a loopback port and times requests from httpx (one client,
-sequential, like one phone); prints p50/p95/p99 in ms and the database size.
+sequential, like one phone); prints p50/p95/p99 in ms, the process's CPU per request (server
+and client together: steadier than wall time on a shared machine) and the database size.
+`--code DIR` serves the app from another checkout (e.g. `git worktree add /tmp/main main`), so
+two commits compare side by side on the same machine.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if "--code" in sys.argv:  # before the imports below: which checkout's app to serve
+    sys.path.insert(0, str(Path(sys.argv[sys.argv.index("--code") + 1]).resolve()))
 
 import httpx
 import uvicorn
@@ -127,6 +132,7 @@ def main() -> int:
     ap.add_argument("--homes", type=int, default=1000)
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--code", type=Path, default=None, help="serve the app from this checkout")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mehr-bench-web-"))
     db_path = work / "mehr.db"
@@ -175,12 +181,15 @@ def main() -> int:
             for _ in range(10):  # warm-up
                 client.get(path, headers=hdrs)
             times = []
+            cpu_start = time.process_time()
             for _ in range(args.requests):
                 start = time.perf_counter()
                 r = client.get(path, headers=hdrs)
                 times.append((time.perf_counter() - start) * 1000)
                 assert r.status_code == 200, r.status_code
+            cpu_ms = (time.process_time() - cpu_start) * 1000 / args.requests
             results[name] = {
+                "cpu_ms_per_request": round(cpu_ms, 1),
                 "p50_ms": _pct(times, 0.5),
                 "p95_ms": _pct(times, 0.95),
                 "p99_ms": _pct(times, 0.99),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,6 +9,19 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import Connection
+
+from hub.persistence.accounts import (
+    AccountRecord,
+    NewAccount,
+    UsernameTakenError,
+    account_by_id,
+    account_by_name,
+    active_accounts,
+    insert_account,
+    set_lang,
+    set_large_text,
+)
 
 __all__ = [
     "LANGS",
@@ -91,58 +103,40 @@ class Passwords:
             return False
 
 
-def _scopes(conn: sqlite3.Connection, user_id: int) -> tuple[set[str], set[str], bool]:
-    homes: set[str] = set()
-    mahallas: set[str] = set()
-    everything = False
-    for row in conn.execute("SELECT kind, value FROM web_user_scope WHERE user_id=?", (user_id,)):
-        if row["kind"] == "home":
-            homes.add(row["value"])
-        elif row["kind"] == "mahalla":
-            mahallas.add(row["value"])
-        else:
-            everything = True
-    return homes, mahallas, everything
-
-
-def _user(conn: sqlite3.Connection, row: sqlite3.Row) -> User:
-    homes, mahallas, everything = _scopes(conn, row["id"])
-    role = Role(row["role"])
+def _user(record: AccountRecord) -> User:
+    role = Role(record.role)
     return User(
-        id=row["id"],
-        username=row["username"],
-        display_name=row["display_name"] or row["username"],
+        id=record.id,
+        username=record.username,
+        display_name=record.display_name or record.username,
         role=role,
-        lang=row["lang"],
-        large_text=bool(row["large_text"]),
-        homes=frozenset(homes),
-        mahallas=frozenset(mahallas),
-        all_homes=everything or role is Role.ADMIN,
+        lang=record.lang,
+        large_text=record.large_text,
+        homes=record.homes,
+        mahallas=record.mahallas,
+        all_homes=record.all_scope or role is Role.ADMIN,
     )
 
 
-def get_user(conn: sqlite3.Connection, user_id: int) -> User | None:
+def get_user(conn: Connection, user_id: int) -> User | None:
     """Return an active user by id."""
-    row = conn.execute("SELECT * FROM web_users WHERE id=? AND active=1", (user_id,)).fetchone()
-    return None if row is None else _user(conn, row)
+    record = account_by_id(conn, user_id)
+    return None if record is None else _user(record)
 
 
-def get_user_by_name(conn: sqlite3.Connection, username: str) -> tuple[User, str] | None:
+def get_user_by_name(conn: Connection, username: str) -> tuple[User, str] | None:
     """Return an active user and their password hash."""
-    row = conn.execute(
-        "SELECT * FROM web_users WHERE username=? AND active=1", (username,)
-    ).fetchone()
-    return None if row is None else (_user(conn, row), row["password_hash"])
+    record = account_by_name(conn, username)
+    return None if record is None else (_user(record), record.password_hash)
 
 
-def list_users(conn: sqlite3.Connection) -> list[User]:
+def list_users(conn: Connection) -> list[User]:
     """Return all active users."""
-    rows = conn.execute("SELECT * FROM web_users WHERE active=1 ORDER BY username").fetchall()
-    return [_user(conn, r) for r in rows]
+    return [_user(r) for r in active_accounts(conn)]
 
 
 def create_user(
-    conn: sqlite3.Connection,
+    conn: Connection,
     passwords: Passwords,
     *,
     username: str,
@@ -166,40 +160,33 @@ def create_user(
     homes, mahallas = list(homes), list(mahallas)
     if role is Role.FAMILY and (mahallas or all_homes):
         raise AccountError("a family account is scoped to homes, not mahallas")
-    conn.execute("BEGIN IMMEDIATE")
+    new = NewAccount(
+        username=username,
+        display_name=display_name,
+        role=role.value,
+        password_hash=passwords.hash(password),
+        lang=lang,
+        created_at=now,
+        homes=tuple(homes),
+        mahallas=tuple(mahallas),
+        all_homes=all_homes,
+    )
     try:
-        cur = conn.execute(
-            "INSERT INTO web_users(username, display_name, role, password_hash, lang, created_at)"
-            " VALUES (?,?,?,?,?,?)",
-            (username, display_name, role.value, passwords.hash(password), lang, now.timestamp()),
-        )
-        user_id = int(cur.lastrowid or 0)
-        scope = [("home", h) for h in homes] + [("mahalla", m) for m in mahallas]
-        if all_homes:
-            scope.append(("all", "*"))
-        conn.executemany(
-            "INSERT INTO web_user_scope(user_id, kind, value) VALUES (?,?,?)",
-            [(user_id, k, v) for k, v in scope],
-        )
-        conn.execute("COMMIT")
-    except sqlite3.IntegrityError:
-        conn.execute("ROLLBACK")
+        user_id = insert_account(conn, new)
+    except UsernameTakenError:
         raise AccountError(f"username {username!r} is taken") from None
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     user = get_user(conn, user_id)
     assert user is not None  # just inserted
     return user
 
 
 def set_preferences(
-    conn: sqlite3.Connection, user_id: int, *, lang: str | None = None, large: bool | None = None
+    conn: Connection, user_id: int, *, lang: str | None = None, large: bool | None = None
 ) -> None:
     """Remember a user's language and text size."""
     if lang is not None:
         if lang not in LANGS:
             raise AccountError(f"lang: one of {', '.join(LANGS)}")
-        conn.execute("UPDATE web_users SET lang=? WHERE id=?", (lang, user_id))
+        set_lang(conn, user_id, lang)
     if large is not None:
-        conn.execute("UPDATE web_users SET large_text=? WHERE id=?", (int(large), user_id))
+        set_large_text(conn, user_id, large)

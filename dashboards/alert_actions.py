@@ -7,7 +7,6 @@ engine's home modes; history is the engine's audit trail. The web keeps no alert
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -33,7 +32,6 @@ __all__ = [
     "AlertActionError",
     "actor_of",
     "alert_dict",
-    "alerts_in",
     "apply_action",
     "changes",
     "clear_away",
@@ -133,12 +131,6 @@ def set_away(
 def clear_away(service: AlertService, home_id: str, actor: str) -> int:
     """End the home's mode now; return how many mode periods ended."""
     return service.end_mode(home_id, actor)
-
-
-def alerts_in(conn: sqlite3.Connection, sql_where: str, params: list[Any]) -> list[AlertView]:
-    """Alerts matching a condition, as the engine's views (no audit row: callers audit pages)."""
-    rows = conn.execute(f"SELECT * FROM alerts WHERE {sql_where}", params).fetchall()
-    return [AlertService.view_from_row(r) for r in rows]
 
 
 def alert_dict(

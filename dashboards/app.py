@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
@@ -15,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from dashboards.accounts import Passwords
 from dashboards.context import AppContext
-from dashboards.db import Database, is_busy
+from dashboards.db import DATABASE_ERRORS, Database, is_busy
 from dashboards.deps import NotAuthenticatedError, get_auth_optional
 from dashboards.i18n import translator
 from dashboards.metrics import build_registry
@@ -178,8 +177,7 @@ def _install_handlers(app: FastAPI, ctx: AppContext) -> None:
             return JSONResponse({"detail": [_NOT_JSON]}, status_code=415)
         return JSONResponse({"detail": [_plain(e) for e in errors]}, status_code=422)
 
-    @app.exception_handler(sqlite3.OperationalError)
-    async def database_error(request: Request, exc: sqlite3.OperationalError) -> Response:
+    async def database_error(request: Request, exc: Exception) -> Response:
         if not is_busy(exc):
             _LOGGER.error("database error on %s %s", request.method, request.url.path,
                           exc_info=exc)
@@ -191,6 +189,10 @@ def _install_handlers(app: FastAPI, ctx: AppContext) -> None:
         page = page_error(request, 503, "busy")
         page.headers.update(headers)
         return page
+
+    # The engine's wrapped error, and the driver's own from the alert service's connection.
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, database_error)
 
     @app.middleware("http")
     async def security_headers(

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 from dashboards.accounts import User
+from hub.persistence.audit import NewAuditEntry, insert_audit, recent_audit
 
 __all__ = ["audit", "recent"]
 
 
 def audit(
-    conn: sqlite3.Connection,
+    conn: Connection,
     user: User | None,
     action: str,
     target: str,
@@ -22,33 +23,31 @@ def audit(
     **detail: Any,
 ) -> None:
     """Record one view or change (action 'view', 'alert.acknowledge', 'user.create', ...)."""
-    conn.execute(
-        "INSERT INTO web_audit(at, user_id, username, action, target, detail, address) "
-        "VALUES (?,?,?,?,?,?,?)",
-        (
-            now.timestamp(),
-            user.id if user else None,
-            user.username if user else "",
-            action,
-            target,
-            json.dumps(detail, default=str, separators=(",", ":")),
-            address,
+    insert_audit(
+        conn,
+        NewAuditEntry(
+            at=now,
+            user_id=user.id if user else None,
+            username=user.username if user else "",
+            action=action,
+            target=target,
+            detail=detail,
+            address=address,
         ),
     )
 
 
-def recent(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
+def recent(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
     """Return the newest audit entries, newest first."""
-    rows = conn.execute("SELECT * FROM web_audit ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
     return [
         {
-            "id": r["id"],
-            "at": r["at"],
-            "username": r["username"],
-            "action": r["action"],
-            "target": r["target"],
-            "detail": json.loads(r["detail"]),
-            "address": r["address"],
+            "id": r.id,
+            "at": r.at,
+            "username": r.username,
+            "action": r.action,
+            "target": r.target,
+            "detail": r.detail,
+            "address": r.address,
         }
-        for r in rows
+        for r in recent_audit(conn, limit)
     ]

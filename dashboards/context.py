@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import Connection
 
 from dashboards.accounts import LANGS, Passwords, User
 from dashboards.alert_actions import display_actor, phase
@@ -23,6 +23,7 @@ from dashboards.settings import WebSettings
 from hub.alerts.config import AlertsConfig
 from hub.alerts.lifecycle import AlertService
 from hub.alerts.tokens import TokenSigner
+from hub.persistence.web_database import driver_connection
 from hub.stats import HubStats
 from mehr.clock import Clock
 
@@ -65,9 +66,9 @@ class AppContext:
         """The server secret."""
         return self.settings.resolved_secret()
 
-    def alerts(self, conn: sqlite3.Connection) -> AlertService:
+    def alerts(self, conn: Connection) -> AlertService:
         """The alert engine's service on this request's connection (same clock, same key)."""
-        return AlertService(conn, self.alerts_config, self.clock, self.signer)
+        return AlertService(driver_connection(conn), self.alerts_config, self.clock, self.signer)
 
     @property
     def person_names(self) -> dict[str, str]:

@@ -6,19 +6,20 @@ dependency, which asks dashboards.tenancy; handlers never check tenancy themselv
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi import Path as PathParam
+from sqlalchemy import Connection
 
 from dashboards.accounts import Role, User, get_user
 from dashboards.context import ANON_COOKIE, SESSION_COOKIE, AppContext, Auth
 from dashboards.queries import AlertView, alert_view
 from dashboards.sessions import check_anon_csrf, load_session
 from dashboards.tenancy import HomeRow, home_if_visible
+from hub.persistence.read_models import alert_home_id, kit_home_id
+from hub.persistence.visits import request_by_id
 
 __all__ = [
     "Ctx",
@@ -54,7 +55,7 @@ def get_ctx(request: Request) -> AppContext:
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 
 
-def get_db(ctx: Ctx) -> Iterator[sqlite3.Connection]:
+def get_db(ctx: Ctx) -> Iterator[Connection]:
     """One connection per request, closed afterwards."""
     conn = ctx.db.connect()
     try:
@@ -63,7 +64,7 @@ def get_db(ctx: Ctx) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-Db = Annotated[sqlite3.Connection, Depends(get_db)]
+Db = Annotated[Connection, Depends(get_db)]
 
 
 def _token(request: Request) -> tuple[str | None, bool]:
@@ -160,8 +161,8 @@ VisibleHome = Annotated[HomeRow, Depends(visible_home)]
 
 def visible_alert(alert_id: RowId, user: CurrentUser, db: Db) -> tuple[AlertView, HomeRow]:
     """The alert in the path and its home, if this user may see the home."""
-    row = db.execute("SELECT home_id FROM alerts WHERE id=?", (alert_id,)).fetchone()
-    home = None if row is None else home_if_visible(db, user, row["home_id"])
+    home_id = alert_home_id(db, alert_id)
+    home = None if home_id is None else home_if_visible(db, user, home_id)
     if home is None:
         raise _not_found()
     alert = alert_view(db, alert_id)
@@ -174,8 +175,8 @@ VisibleAlert = Annotated[tuple[AlertView, HomeRow], Depends(visible_alert)]
 
 def visible_kit(kit_id: str, user: CurrentUser, db: Db) -> tuple[str, HomeRow]:
     """The kit in the path and its home, if this user may see the home."""
-    row = db.execute("SELECT home_id FROM kits WHERE id=?", (kit_id,)).fetchone()
-    home = None if row is None else home_if_visible(db, user, row["home_id"])
+    home_id = kit_home_id(db, kit_id)
+    home = None if home_id is None else home_if_visible(db, user, home_id)
     if home is None:
         raise _not_found()
     return kit_id, home
@@ -188,11 +189,23 @@ def visible_request(
     request_id: RowId, user: CurrentUser, db: Db
 ) -> tuple[dict[str, object], HomeRow]:
     """The visit/call request in the path and its home, if this user may see the home."""
-    row = db.execute("SELECT * FROM web_requests WHERE id=?", (request_id,)).fetchone()
-    home = None if row is None else home_if_visible(db, user, row["home_id"])
-    if row is None or home is None:
+    record = request_by_id(db, request_id)
+    home = None if record is None else home_if_visible(db, user, record.home_id)
+    if record is None or home is None:
         raise _not_found()
-    return json.loads(json.dumps(dict(row))), home
+    # The stored row's columns, as plain JSON values (times in epoch seconds, as stored).
+    row: dict[str, object] = {
+        "id": record.id,
+        "home_id": record.home_id,
+        "kind": record.kind,
+        "note": record.note,
+        "state": record.state,
+        "created_by": record.created_by,
+        "created_at": record.created_at.timestamp(),
+        "updated_at": record.updated_at.timestamp(),
+        "handled_by": record.handled_by,
+    }
+    return row, home
 
 
 VisibleRequest = Annotated[tuple[dict[str, object], HomeRow], Depends(visible_request)]

@@ -6,47 +6,24 @@ The page then fetches its server-rendered panel again; the stream itself stays s
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
 from fastapi import Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy import Connection
 
 from dashboards.context import AppContext
+from hub.persistence.web_live import fingerprint
 
 __all__ = ["fingerprint", "sse_response"]
-
-
-def fingerprint(conn: sqlite3.Connection, home_ids: list[str]) -> tuple[Any, ...]:
-    """A cheap value that changes whenever anything shown about these homes changes."""
-    if not home_ids:
-        return ()
-    marks = ",".join("?" * len(home_ids))
-    parts: list[Any] = []
-    for sql in (
-        f"SELECT MAX(occurred_at), COUNT(*) FROM sensor_state WHERE home_id IN ({marks})",
-        f"SELECT MAX(updated_at), COUNT(*), SUM(count) FROM alerts WHERE home_id IN ({marks})",
-        # States move without the clock moving (several actions in one second): list them.
-        # ... and so does progress (on the way, arrived) within "acknowledged".
-        f"SELECT GROUP_CONCAT(id || ':' || state || ':' || COALESCE(progress, '')) FROM alerts "
-        f"WHERE home_id IN ({marks}) AND state IN ('raised','notified','acknowledged')",
-        f"SELECT MAX(last_heartbeat_at), MAX(availability_at), GROUP_CONCAT(availability) "
-        f"FROM kits WHERE home_id IN ({marks})",
-        f"SELECT MAX(updated_at), COUNT(*) FROM web_requests WHERE home_id IN ({marks})",
-        # The engine's home modes: set, or ended early.
-        f"SELECT MAX(set_at), MAX(ends_at), MAX(ended_at), COUNT(*) FROM home_modes "
-        f"WHERE home_id IN ({marks})",
-    ):
-        parts.extend(conn.execute(sql, home_ids).fetchone())
-    return tuple(parts)
 
 
 def _look(
     ctx: AppContext,
     home_ids: list[str],
-    payload: Callable[[sqlite3.Connection], dict[str, Any]],
+    payload: Callable[[Connection], dict[str, Any]],
     last: tuple[Any, ...] | None,
 ) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
     """The current fingerprint, and the payload when it differs from the last one sent."""
@@ -62,7 +39,7 @@ def sse_response(
     request: Request,
     ctx: AppContext,
     home_ids: list[str],
-    payload: Callable[[sqlite3.Connection], dict[str, Any]],
+    payload: Callable[[Connection], dict[str, Any]],
 ) -> StreamingResponse:
     """Stream 'update' events (with `payload`) on every change, for at most live_max_s."""
     polls = max(1, int(ctx.settings.live_max_s / ctx.settings.live_poll_s))

@@ -4,7 +4,6 @@ figures read from the database at scrape time (alerts by state, events, kits, qu
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry
@@ -18,6 +17,8 @@ from prometheus_client.registry import Collector
 
 from dashboards.context import AppContext
 from hub.metrics import HubCollector
+from hub.persistence import web_metrics as stored
+from hub.persistence.web_metrics import Histogram
 
 __all__ = ["ACK_BUCKETS_S", "NOTIFY_BUCKETS_S", "build_registry"]
 
@@ -57,51 +58,35 @@ class _MehrCollector(Collector):
         conn = self.ctx.db.connect()
         try:
             states = GaugeMetricFamily("mehr_alerts", "Alerts by state.", labels=["state"])
-            for state, count in conn.execute("SELECT state, COUNT(*) FROM alerts GROUP BY state"):
+            for state, count in stored.alerts_by_state(conn).items():
                 states.add_metric([state], float(count))
             yield states
-            # Ids only grow, so MAX(id) counts events ever stored without scanning the table.
-            (events,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
             ev = CounterMetricFamily("mehr_events_stored", "Events stored in the database.")
-            ev.add_metric([], float(events))
+            ev.add_metric([], float(stored.events_stored(conn)))
             yield ev
             kits = GaugeMetricFamily("mehr_kits", "Kits by availability.", labels=["availability"])
-            for avail, count in conn.execute(
-                "SELECT COALESCE(availability, 'unknown'), COUNT(*) FROM kits GROUP BY 1"
-            ):
+            for avail, count in stored.kits_by_availability(conn).items():
                 kits.add_metric([avail], float(count))
             yield kits
-            (outbox,) = conn.execute(
-                "SELECT COALESCE(SUM(json_extract(last_heartbeat, '$.outbox_depth')), 0) FROM kits"
-            ).fetchone()
             ob = GaugeMetricFamily("mehr_kit_outbox_depth", "Events waiting on kits' disks.")
-            ob.add_metric([], float(outbox))
+            ob.add_metric([], float(stored.kit_outbox_depth(conn)))
             yield ob
-            (requests,) = conn.execute(
-                "SELECT COUNT(*) FROM web_requests WHERE state IN ('open','accepted')"
-            ).fetchone()
             rq = GaugeMetricFamily("mehr_open_requests", "Family requests waiting for a worker.")
-            rq.add_metric([], float(requests))
+            rq.add_metric([], float(stored.open_request_count(conn)))
             yield rq
             # The alert engine's own columns, over all alerts ever: cumulative buckets only grow,
             # so Prometheus can take rates and quantiles over any window (a 30-day window here
             # would shrink and break rate()).
-            yield _latency_histogram(
-                conn,
+            yield _histogram(
                 "mehr_alert_ack_latency_seconds",
                 "Raised-to-acknowledged time of alerts (web, API or link).",
-                "SELECT acknowledged_at - raised_at AS d FROM alerts "
-                "WHERE acknowledged_at IS NOT NULL",
+                stored.ack_latency(conn, ACK_BUCKETS_S),
                 ACK_BUCKETS_S,
             )
-            # alert_notifications.sent_at is set when a channel accepted the message; the first
-            # one per alert is what "notified" means (it also sets alerts.notified_at).
-            yield _latency_histogram(
-                conn,
+            yield _histogram(
                 "mehr_alert_notify_latency_seconds",
                 "Raised-to-first-successful-delivery time of alerts.",
-                "SELECT MIN(n.sent_at) - a.raised_at AS d FROM alert_notifications n "
-                "JOIN alerts a ON a.id=n.alert_id WHERE n.sent_at IS NOT NULL GROUP BY a.id",
+                stored.notify_latency(conn, NOTIFY_BUCKETS_S),
                 NOTIFY_BUCKETS_S,
             )
             attempts = CounterMetricFamily(
@@ -109,30 +94,21 @@ class _MehrCollector(Collector):
                 "Delivery attempts of alert messages by channel and result.",
                 labels=["channel", "result"],
             )
-            for channel, ok, count in conn.execute(
-                "SELECT channel, ok, COUNT(*) FROM alert_delivery_attempts GROUP BY 1, 2"
-            ):
+            for (channel, ok), count in stored.delivery_attempts(conn).items():
                 attempts.add_metric([channel, "ok" if ok else "failed"], float(count))
             yield attempts
         finally:
             conn.close()
 
 
-def _latency_histogram(
-    conn: sqlite3.Connection, name: str, doc: str, durations_sql: str, buckets: Sequence[float]
-) -> Metric:
-    """Count the durations the query returns into cumulative buckets, in SQL (one pass)."""
-    columns = ", ".join(f"COALESCE(SUM(d <= {float(b)!r}), 0)" for b in buckets)
-    row = conn.execute(
-        f"SELECT {columns}, COUNT(*), COALESCE(SUM(d), 0) FROM ({durations_sql})"
-    ).fetchone()
-    *cumulative, count, total = row
+def _histogram(name: str, doc: str, counted: Histogram, buckets: Sequence[float]) -> Metric:
+    """A Prometheus histogram of counts the database made in one pass."""
     family = HistogramMetricFamily(name, doc)
     family.add_metric(
         [],
-        [(repr(float(b)), float(c)) for b, c in zip(buckets, cumulative, strict=True)]
-        + [("+Inf", float(count))],
-        float(total),
+        [(repr(float(b)), float(c)) for b, c in zip(buckets, counted.cumulative, strict=True)]
+        + [("+Inf", float(counted.count))],
+        counted.total,
     )
     return family
 

@@ -1,13 +1,11 @@
-"""Read models for the pages and the API: a home's status, timeline, week, caseload, kits.
+"""What the pages and the API show: a home's status, timeline, week, caseload, kits.
 
-Only reads the core tables (the hub writes them); everything is keyed by home and indexed by
-(home_id, occurred_at), so a page costs the same with one home or a district of them.
+The facts come from the persistence layer's read models (hub.persistence.read_models); this
+module says what they mean (a status in words, a caseload's order, a night's rest).
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,10 +14,13 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Connection
+
 from dashboards.accounts import User
-from dashboards.alert_actions import OPEN, alert_dict, alerts_in
+from dashboards.alert_actions import OPEN, alert_dict
 from dashboards.tenancy import HomeRow, visible_homes
 from hub.alerts.lifecycle import AlertView, ModeView
+from hub.persistence import read_models as rm
 
 __all__ = [
     "SEVERITY_RANK",
@@ -39,7 +40,7 @@ __all__ = [
     "week_activity",
 ]
 
-ACTIVITY_KINDS = ("motion", "door")
+ACTIVITY_KINDS = rm.ACTIVITY_KINDS
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 _RISK_RANK = {"high": 0, "medium": 1, "low": 2}
 _OPEN = tuple(sorted(OPEN))
@@ -50,24 +51,16 @@ def _ts(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-def alert_view(conn: sqlite3.Connection, alert_id: int) -> AlertView | None:
+def alert_view(conn: Connection, alert_id: int) -> AlertView | None:
     """One alert as the engine sees it (no audit row: the page that shows it audits)."""
-    views = alerts_in(conn, "id=?", [alert_id])
-    return views[0] if views else None
+    return rm.alerts_by_id(conn, alert_id)
 
 
 def alerts_of(
-    conn: sqlite3.Connection, home_ids: list[str], open_only: bool = True, limit: int = 200
+    conn: Connection, home_ids: list[str], open_only: bool = True, limit: int = 200
 ) -> list[AlertView]:
     """Alerts of some homes, most urgent first (open ones only unless asked)."""
-    if not home_ids:
-        return []
-    where = f"home_id IN ({','.join('?' * len(home_ids))})"
-    params: list[Any] = list(home_ids)
-    if open_only:
-        where += f" AND state IN ({','.join('?' * len(_OPEN))})"
-        params += _OPEN
-    views = alerts_in(conn, where + " ORDER BY raised_at DESC LIMIT ?", [*params, limit])
+    views = rm.alerts_of_homes(conn, home_ids, _OPEN if open_only else None, limit)
     if open_only:
         views.sort(key=lambda a: (SEVERITY_RANK.get(a.severity, 9), -a.raised_at.timestamp()))
     return views
@@ -131,20 +124,17 @@ class HomeStatus:
         }
 
 
-def _kit_health(
-    conn: sqlite3.Connection, home_id: str, now: datetime, stale_s: float
-) -> list[KitHealth]:
+def _kit_health(conn: Connection, home_id: str, now: datetime, stale_s: float) -> list[KitHealth]:
     out = []
-    for r in conn.execute("SELECT * FROM kits WHERE home_id=? ORDER BY id", (home_id,)):
-        beat = json.loads(r["last_heartbeat"]) if r["last_heartbeat"] else {}
-        last = _ts(r["last_heartbeat_at"])
+    for kit in rm.kits_of_homes(conn, [home_id]):
+        last = kit.last_heartbeat_at
         stale = last is None or (now - last).total_seconds() > stale_s
         out.append(
             KitHealth(
-                kit_id=r["id"],
-                online=r["availability"] == "online",
+                kit_id=kit.id,
+                online=kit.online,
                 last_heartbeat_at=last,
-                outbox_depth=beat.get("outbox_depth"),
+                outbox_depth=kit.heartbeat.get("outbox_depth"),
                 stale=stale,
             )
         )
@@ -152,7 +142,7 @@ def _kit_health(
 
 
 def home_status(
-    conn: sqlite3.Connection,
+    conn: Connection,
     home: HomeRow,
     now: datetime,
     stale_s: float,
@@ -163,18 +153,11 @@ def home_status(
 
     `away` is the engine's mode in force (AlertService.active_mode): quiet is expected then.
     """
-    last = conn.execute(
-        f"SELECT room, occurred_at FROM sensor_state WHERE home_id=? AND kind IN "
-        f"({','.join('?' * len(ACTIVITY_KINDS))}) ORDER BY occurred_at DESC LIMIT 1",
-        (home.id, *ACTIVITY_KINDS),
-    ).fetchone()
+    last = rm.last_activity(conn, home.id)
     alerts = alerts_of(conn, [home.id])
     kits = _kit_health(conn, home.id, now, stale_s)
-    (open_requests,) = conn.execute(
-        "SELECT COUNT(*) FROM web_requests WHERE home_id=? AND state IN ('open','accepted')",
-        (home.id,),
-    ).fetchone()
-    last_at = _ts(last["occurred_at"]) if last else None
+    open_requests = rm.open_request_counts(conn, [home.id]).get(home.id, 0)
+    last_at = last[1] if last else None
     reasons: list[str] = []
     if alerts:
         level = "alert"
@@ -194,7 +177,7 @@ def home_status(
         level=level,
         reasons=reasons,
         last_activity_at=last_at,
-        last_room=last["room"] if last else None,
+        last_room=last[0] if last else None,
         alerts=alerts,
         kits=kits,
         away=away,
@@ -218,28 +201,23 @@ def _local_midnight(now: datetime, tz: ZoneInfo, days_back: int = 0) -> datetime
     return datetime(day.year, day.month, day.day, tzinfo=tz)
 
 
-def timeline(conn: sqlite3.Connection, home: HomeRow, now: datetime) -> list[Segment]:
+def timeline(conn: Connection, home: HomeRow, now: datetime) -> list[Segment]:
     """Today's (home's local day) movement as room segments, oldest first."""
     tz = ZoneInfo(home.timezone)
     start = _local_midnight(now, tz)
-    rows = conn.execute(
-        "SELECT room, occurred_at FROM events WHERE home_id=? AND occurred_at>=? "
-        "AND occurred_at<=? AND kind IN ('motion','door') AND room IS NOT NULL "
-        "ORDER BY occurred_at",
-        (home.id, start.timestamp(), now.timestamp()),
-    ).fetchall()
     segments: list[Segment] = []
-    for r in rows:
-        at = datetime.fromtimestamp(r["occurred_at"], UTC)
+    for room, ts in rm.moves_between(conn, home.id, start, now, with_room=True):
+        assert room is not None  # asked with_room
+        at = datetime.fromtimestamp(ts, UTC)
         if (
             segments
-            and segments[-1].room == r["room"]
+            and segments[-1].room == room
             and (at - segments[-1].end).total_seconds() <= _SEGMENT_GAP_S
         ):
             seg = segments[-1]
             segments[-1] = Segment(seg.room, seg.start, at, seg.events + 1)
         else:
-            segments.append(Segment(r["room"], at, at, 1))
+            segments.append(Segment(room, at, at, 1))
     return segments
 
 
@@ -253,18 +231,13 @@ class DayActivity:
 
 
 def week_activity(
-    conn: sqlite3.Connection, home: HomeRow, now: datetime, days: int = 7
+    conn: Connection, home: HomeRow, now: datetime, days: int = 7
 ) -> list[DayActivity]:
     """The last `days` local days (today last): movement counts and night rest."""
     tz = ZoneInfo(home.timezone)
     first = _local_midnight(now, tz, days - 1)
     # Nights run 20:00 to 10:00: start the query the evening before the first day.
-    rows = conn.execute(
-        "SELECT occurred_at FROM events WHERE home_id=? AND occurred_at>=? AND occurred_at<=? "
-        "AND kind IN ('motion','door') ORDER BY occurred_at",
-        (home.id, (first - timedelta(hours=4)).timestamp(), now.timestamp()),
-    ).fetchall()
-    times = [r["occurred_at"] for r in rows]
+    times = rm.move_times(conn, home.id, first - timedelta(hours=4), now)
     counts: dict[str, int] = defaultdict(int)
     for t in times:
         counts[datetime.fromtimestamp(t, tz).date().isoformat()] += 1
@@ -319,7 +292,7 @@ class CaseRow:
 
 
 def caseload(
-    conn: sqlite3.Connection,
+    conn: Connection,
     user: User,
     now: datetime,
     stale_s: float,
@@ -334,44 +307,19 @@ def caseload(
     ids = [h.id for h in homes]
     if not ids:
         return []
-    marks = ",".join("?" * len(ids))
-    last = dict(
-        conn.execute(
-            f"SELECT home_id, MAX(occurred_at) FROM sensor_state WHERE home_id IN ({marks}) "
-            "AND kind IN ('motion','door') GROUP BY home_id",
-            ids,
-        ).fetchall()
-    )
-    alerts: dict[str, list[str]] = defaultdict(list)
-    for r in conn.execute(
-        f"SELECT home_id, severity FROM alerts WHERE home_id IN ({marks}) AND state IN "
-        f"({','.join('?' * len(_OPEN))})",
-        [*ids, *_OPEN],
-    ):
-        alerts[r[0]].append(r[1])
-    requests = dict(
-        conn.execute(
-            f"SELECT home_id, COUNT(*) FROM web_requests WHERE home_id IN ({marks}) "
-            "AND state IN ('open','accepted') GROUP BY home_id",
-            ids,
-        ).fetchall()
-    )
-    kits_bad: set[str] = set()
-    for r in conn.execute(
-        f"SELECT home_id, availability, last_heartbeat_at FROM kits WHERE home_id IN ({marks})",
-        ids,
-    ):
-        if r[1] != "online" or r[2] is None or now.timestamp() - r[2] > stale_s:
-            kits_bad.add(r[0])
-    names = dict(
-        conn.execute(
-            f"SELECT home_id, full_name FROM web_residents WHERE home_id IN ({marks})", ids
-        ).fetchall()
-    )
+    last = rm.last_activity_by_home(conn, ids)
+    alerts = rm.open_alert_severities(conn, ids, _OPEN)
+    requests = rm.open_request_counts(conn, ids)
+    kits_bad = {
+        kit.home_id
+        for kit in rm.kits_of_homes(conn, ids)
+        if not kit.online
+        or kit.last_heartbeat_at is None
+        or (now - kit.last_heartbeat_at).total_seconds() > stale_s
+    }
+    names = rm.resident_names(conn, ids)
     # The care-plan risk lives on the core home (set by the registry import); one truth.
-    risks = dict(
-        conn.execute(f"SELECT id, risk_level FROM homes WHERE id IN ({marks})", ids).fetchall()
-    )
+    risks = rm.risk_levels(conn, ids)
     # Only homes that look quiet need the mode lookup.
     away = {
         h.id
@@ -412,51 +360,38 @@ def caseload(
     return rows
 
 
-def resident(conn: sqlite3.Connection, home_id: str) -> dict[str, Any] | None:
+def resident(conn: Connection, home_id: str) -> dict[str, Any] | None:
     """The registry record of the home's resident, if imported."""
-    r = conn.execute(
-        "SELECT r.*, h.risk_level FROM web_residents r JOIN homes h ON h.id=r.home_id "
-        "WHERE r.home_id=? ORDER BY r.person_id LIMIT 1",
-        (home_id,),
-    ).fetchone()
+    r = rm.resident_of(conn, home_id)
     if r is None:
         return None
     return {
-        "person_id": r["person_id"],
-        "full_name": r["full_name"],
-        "birth_date": r["birth_date"],
-        "address": r["address"],
-        "mahalla": r["mahalla"],
-        "risk_level": r["risk_level"],
-        "languages": json.loads(r["languages"]),
-        "contacts": json.loads(r["contacts"]),
+        "person_id": r.person_id,
+        "full_name": r.full_name,
+        "birth_date": r.birth_date,
+        "address": r.address,
+        "mahalla": r.mahalla,
+        "risk_level": r.risk_level,
+        "languages": r.languages,
+        "contacts": r.contacts,
     }
 
 
-def last_visit(conn: sqlite3.Connection, home_id: str) -> datetime | None:
+def last_visit(conn: Connection, home_id: str) -> datetime | None:
     """When a worker last arrived at the home or completed a visit request."""
-    a = conn.execute(
-        "SELECT MAX(arrived_at) FROM alerts WHERE home_id=?", (home_id,)
-    ).fetchone()[0]
-    b = conn.execute(
-        "SELECT MAX(updated_at) FROM web_requests WHERE home_id=? AND kind='visit' "
-        "AND state='done'",
-        (home_id,),
-    ).fetchone()[0]
-    values = [v for v in (a, b) if v is not None]
-    return _ts(max(values)) if values else None
+    return _ts(rm.last_visit_ts(conn, home_id))
 
 
-def routine_summary(conn: sqlite3.Connection, home: HomeRow, now: datetime) -> dict[str, Any]:
+def home_risk(conn: Connection, home_id: str) -> str | None:
+    """The core home's care-plan risk level (the registry import writes it there)."""
+    return rm.home_risk(conn, home_id)
+
+
+def routine_summary(conn: Connection, home: HomeRow, now: datetime) -> dict[str, Any]:
     """Typical first and last movement of the day over the last 14 days (local time)."""
     tz = ZoneInfo(home.timezone)
     start = _local_midnight(now, tz, 14)
-    rows = conn.execute(
-        "SELECT MIN(occurred_at), MAX(occurred_at), COUNT(*) FROM events WHERE home_id=? "
-        "AND occurred_at>=? AND occurred_at<? AND kind='motion' "
-        "GROUP BY CAST((occurred_at - ?) / 86400 AS INTEGER)",
-        (home.id, start.timestamp(), _local_midnight(now, tz).timestamp(), start.timestamp()),
-    ).fetchall()
+    rows = rm.motion_days(conn, home.id, start, _local_midnight(now, tz))
     if not rows:
         return {"days": 0}
 
@@ -470,9 +405,9 @@ def routine_summary(conn: sqlite3.Connection, home: HomeRow, now: datetime) -> d
 
     return {
         "days": len(rows),
-        "first_movement": median_clock([r[0] for r in rows]),
-        "last_movement": median_clock([r[1] for r in rows]),
-        "movements_per_day": round(sum(r[2] for r in rows) / len(rows)),
+        "first_movement": median_clock([r.first for r in rows]),
+        "last_movement": median_clock([r.last for r in rows]),
+        "movements_per_day": round(sum(r.count for r in rows) / len(rows)),
     }
 
 
@@ -551,7 +486,7 @@ def _latest_report(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def kits_view(
-    conn: sqlite3.Connection,
+    conn: Connection,
     homes: list[HomeRow],
     reports: Callable[[str], list[dict[str, Any]]],
     kit_id: str | None = None,
@@ -561,57 +496,42 @@ def kits_view(
     `reports(kit_id)` is the store's SqliteStore.commissioning_reports (newest first).
     """
     by_id = {h.id: h for h in homes}
-    if not by_id:
-        return []
-    marks = ",".join("?" * len(by_id))
-    sql = f"SELECT * FROM kits WHERE home_id IN ({marks})"
-    params: list[Any] = list(by_id)
-    if kit_id is not None:
-        sql += " AND id=?"
-        params.append(kit_id)
     out = []
-    for r in conn.execute(sql + " ORDER BY home_id, id", params).fetchall():
-        beat = json.loads(r["last_heartbeat"]) if r["last_heartbeat"] else {}
+    for kit in rm.kits_of_homes(conn, list(by_id), kit_id):
+        beat = kit.heartbeat
         signals = {k: v for k, v in (beat.get("sensors") or {}).items()}
         unreachable = set(beat.get("unavailable") or [])
-        seen = {
-            s["sensor_id"]: s["occurred_at"]
-            for s in conn.execute(
-                "SELECT sensor_id, occurred_at FROM sensor_state WHERE kit_id=?", (r["id"],)
-            )
-        }
+        seen = rm.sensor_last_seen(conn, kit.id)
         sensors = []
-        for s in conn.execute(
-            "SELECT id, kind, room FROM sensors WHERE kit_id=? ORDER BY id", (r["id"],)
-        ):
+        for s in rm.sensors_of_kit(conn, kit.id):
             candidates = []
-            if signals.get(s["id"]):
+            if signals.get(s.id):
                 candidates.append(
-                    datetime.fromisoformat(str(signals[s["id"]]).replace("Z", "+00:00"))
+                    datetime.fromisoformat(str(signals[s.id]).replace("Z", "+00:00"))
                 )
-            if s["id"] in seen:
-                candidates.append(datetime.fromtimestamp(seen[s["id"]], UTC))
+            if s.id in seen:
+                candidates.append(seen[s.id])
             sensors.append(
                 SensorView(
-                    s["id"],
-                    s["kind"],
-                    s["room"],
+                    s.id,
+                    s.kind,
+                    s.room,
                     max(candidates, default=None),
-                    available=s["id"] not in unreachable,
+                    available=s.id not in unreachable,
                 )
             )
-        home = by_id[r["home_id"]]
+        home = by_id[kit.home_id]
         out.append(
             KitView(
-                kit_id=r["id"],
+                kit_id=kit.id,
                 home_id=home.id,
                 mahalla=home.mahalla,
-                online=r["availability"] == "online",
-                availability_at=_ts(r["availability_at"]),
-                last_heartbeat_at=_ts(r["last_heartbeat_at"]),
+                online=kit.online,
+                availability_at=kit.availability_at,
+                last_heartbeat_at=kit.last_heartbeat_at,
                 outbox_depth=beat.get("outbox_depth"),
                 sensors=sensors,
-                report=_latest_report(reports(r["id"])),
+                report=_latest_report(reports(kit.id)),
                 clock_offset_s=beat.get("hub_offset_s"),
                 ntp_offset_s=beat.get("clock_offset_s"),
             )

@@ -9,14 +9,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import Connection
 
 from dashboards.db import Database
+from hub.persistence import web_registry as stored
+from hub.persistence.read_models import home_risk
+from hub.persistence.web_registry import ResidentValues
 from hub.registry import HomeSpec
 
 __all__ = [
@@ -211,7 +214,7 @@ def _reason(exc: Exception) -> str:
 
 
 def import_registry(
-    db: Database, conn: sqlite3.Connection, records: list[dict[str, Any] | Exception], now: datetime
+    db: Database, conn: Connection, records: list[dict[str, Any] | Exception], now: datetime
 ) -> ImportReport:
     """Validate and upsert residents (by person id); create homes named in the rows if missing.
 
@@ -232,10 +235,7 @@ def import_registry(
             pid = raw.get("person_id") if isinstance(raw, dict) else None
             report.rejected.append({"row": number, "person_id": pid, "reason": _reason(exc)})
             continue
-        if (
-            row.home_id
-            and conn.execute("SELECT 1 FROM homes WHERE id=?", (row.home_id,)).fetchone() is None
-        ):
+        if row.home_id and not stored.home_exists(conn, row.home_id):
             store = db.store()
             try:  # the hub's registry interface, not our own SQL, creates homes
                 store.register_home(
@@ -251,44 +251,27 @@ def import_registry(
                 store.close()
             report.homes_created += 1
         risk_changed = False
-        if row.home_id:
-            (current,) = conn.execute(
-                "SELECT risk_level FROM homes WHERE id=?", (row.home_id,)
-            ).fetchone()
-            if current != row.risk_level:
-                store = db.store()
-                try:
-                    store.set_risk_level(row.home_id, row.risk_level)
-                finally:
-                    store.close()
-                risk_changed = True
-        values = (
-            row.home_id,
-            row.full_name,
-            row.birth_date.isoformat() if row.birth_date else None,
-            row.address,
-            row.mahalla,
-            json.dumps(row.languages),
-            json.dumps([c.model_dump() for c in row.contacts], ensure_ascii=False),
+        if row.home_id and home_risk(conn, row.home_id) != row.risk_level:
+            store = db.store()
+            try:
+                store.set_risk_level(row.home_id, row.risk_level)
+            finally:
+                store.close()
+            risk_changed = True
+        values = ResidentValues(
+            home_id=row.home_id,
+            full_name=row.full_name,
+            birth_date=row.birth_date.isoformat() if row.birth_date else None,
+            address=row.address,
+            mahalla=row.mahalla,
+            languages_json=json.dumps(row.languages),
+            contacts_json=json.dumps([c.model_dump() for c in row.contacts], ensure_ascii=False),
         )
-        old = conn.execute(
-            "SELECT home_id, full_name, birth_date, address, mahalla, languages, "
-            "contacts FROM web_residents WHERE person_id=?",
-            (row.person_id,),
-        ).fetchone()
-        if old is not None and tuple(old) == values and not risk_changed:
+        old = stored.resident_values(conn, row.person_id)
+        if old is not None and old == values and not risk_changed:
             report.unchanged += 1
             continue
-        conn.execute(
-            "INSERT INTO web_residents(person_id, home_id, full_name, birth_date, address, "
-            "mahalla, languages, contacts, updated_at) VALUES (?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT(person_id) DO UPDATE SET home_id=excluded.home_id, "
-            "full_name=excluded.full_name, birth_date=excluded.birth_date, "
-            "address=excluded.address, mahalla=excluded.mahalla, "
-            "languages=excluded.languages, contacts=excluded.contacts, "
-            "updated_at=excluded.updated_at",
-            (row.person_id, *values, now.timestamp()),
-        )
+        stored.upsert_resident(conn, row.person_id, values, now)
         if old is None:
             report.created += 1
         else:
@@ -300,84 +283,64 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def export_rows(
-    conn: sqlite3.Connection, what: str, home_ids: list[str] | None
-) -> list[dict[str, Any]]:
+def export_rows(conn: Connection, what: str, home_ids: list[str] | None) -> list[dict[str, Any]]:
     """Residents, alerts (with who acknowledged, arrival, outcome) or visits (None: all homes)."""
     if what not in EXPORTS:
         raise ValueError(f"export: one of {', '.join(EXPORTS)}")
     everything = home_ids is None
     if home_ids is None:
-        home_ids = [r[0] for r in conn.execute("SELECT id FROM homes")]
-        if what == "residents":
-            home_ids = home_ids + [
-                r[0]
-                for r in conn.execute("SELECT DISTINCT home_id FROM web_residents")
-                if r[0] is not None
-            ]
+        home_ids = stored.all_home_ids(conn, with_resident_homes=what == "residents")
     if not home_ids:
         return []
-    marks = ",".join("?" * len(home_ids))
     if what == "residents":
-        rows = conn.execute(
-            f"SELECT r.*, h.risk_level FROM web_residents r LEFT JOIN homes h ON h.id=r.home_id "
-            f"WHERE r.home_id IN ({marks}) OR (r.home_id IS NULL AND ?) ORDER BY r.person_id",
-            [*home_ids, int(everything)],
-        ).fetchall()
         return [
             {
-                "person_id": r["person_id"],
-                "full_name": r["full_name"],
-                "birth_date": r["birth_date"],
-                "address": r["address"],
-                "mahalla": r["mahalla"],
-                "risk_level": r["risk_level"],
-                "home_id": r["home_id"],
-                "languages": json.loads(r["languages"]),
-                "contacts": json.loads(r["contacts"]),
+                "person_id": r.person_id,
+                "full_name": r.full_name,
+                "birth_date": r.birth_date,
+                "address": r.address,
+                "mahalla": r.mahalla,
+                "risk_level": r.risk_level,
+                "home_id": r.home_id,
+                "languages": r.languages,
+                "contacts": r.contacts,
             }
-            for r in rows
+            for r in stored.residents_for_export(conn, home_ids, with_homeless=everything)
         ]
     if what == "alerts":
         # The alert engine's lifecycle columns (hub/persistence/schema_alerts.py) are the record.
-        rows = conn.execute(
-            f"SELECT * FROM alerts WHERE home_id IN ({marks}) ORDER BY id", home_ids
-        ).fetchall()
         return [
             {
-                "alert_id": r["id"],
-                "home_id": r["home_id"],
-                "mahalla": r["mahalla"],
-                "kind": r["kind"],
-                "severity": r["severity"],
-                "state": r["state"],
-                "progress": r["progress"],
-                "raised_at": _iso(r["raised_at"]),
-                "notified_at": _iso(r["notified_at"]),
-                "acknowledged_at": _iso(r["acknowledged_at"]),
-                "acknowledged_by": r["acknowledged_by"],
-                "arrived_at": _iso(r["arrived_at"]),
-                "resolved_at": _iso(r["resolved_at"]),
-                "resolved_by": r["resolved_by"],
-                "outcome": r["outcome"],
-                "note": r["note"],
+                "alert_id": a.id,
+                "home_id": a.home_id,
+                "mahalla": a.mahalla,
+                "kind": a.kind,
+                "severity": a.severity,
+                "state": a.state,
+                "progress": a.progress,
+                "raised_at": _iso(a.raised_at),
+                "notified_at": _iso(a.notified_at),
+                "acknowledged_at": _iso(a.acknowledged_at),
+                "acknowledged_by": a.acknowledged_by,
+                "arrived_at": _iso(a.arrived_at),
+                "resolved_at": _iso(a.resolved_at),
+                "resolved_by": a.resolved_by,
+                "outcome": a.outcome,
+                "note": a.note,
             }
-            for r in rows
+            for a in stored.alert_rows_for_export(conn, home_ids)
         ]
-    rows = conn.execute(
-        f"SELECT * FROM web_requests WHERE home_id IN ({marks}) ORDER BY id", home_ids
-    ).fetchall()
     return [
         {
-            "request_id": r["id"],
-            "home_id": r["home_id"],
-            "kind": r["kind"],
-            "state": r["state"],
-            "note": r["note"],
-            "created_at": _iso(r["created_at"]),
-            "updated_at": _iso(r["updated_at"]),
+            "request_id": r.id,
+            "home_id": r.home_id,
+            "kind": r.kind,
+            "state": r.state,
+            "note": r.note,
+            "created_at": r.created_at.isoformat(),
+            "updated_at": r.updated_at.isoformat(),
         }
-        for r in rows
+        for r in stored.request_rows_for_export(conn, home_ids)
     ]
 
 

@@ -2,59 +2,29 @@
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
+from sqlalchemy import Connection
 
 from dashboards.accounts import Role, User
+from hub.persistence import read_models
+from hub.persistence.read_models import HomeRow, HomeScope
 
-__all__ = ["HomeRow", "home_if_visible", "visible_homes"]
-
-
-@dataclass(frozen=True, slots=True)
-class HomeRow:
-    """A home as the dashboards show it."""
-
-    id: str
-    name: str
-    timezone: str
-    mahalla: str
+__all__ = ["HomeRow", "home_if_visible", "scope_of", "visible_homes"]
 
 
-def _row(r: sqlite3.Row) -> HomeRow:
-    return HomeRow(r["id"], r["name"], r["timezone"], r["mahalla"])
-
-
-def _where(user: User) -> tuple[str, list[str]]:
-    """SQL condition on `homes` for this user's scope (a family: its homes; others: mahallas)."""
+def scope_of(user: User) -> HomeScope:
+    """The homes this user's scope covers (a family: its homes; others: mahallas too)."""
     if user.all_homes:
-        return "1=1", []
-    homes, mahallas = sorted(user.homes), sorted(user.mahallas)
-    if user.role is Role.FAMILY:
-        mahallas = []  # a family never sees a whole mahalla, whatever its scope rows say
-    parts: list[str] = []
-    params: list[str] = []
-    if homes:
-        parts.append(f"id IN ({','.join('?' * len(homes))})")
-        params += homes
-    if mahallas:
-        parts.append(f"mahalla IN ({','.join('?' * len(mahallas))})")
-        params += mahallas
-    return ("(" + " OR ".join(parts) + ")" if parts else "0=1"), params
+        return HomeScope(all_homes=True)
+    # A family never sees a whole mahalla, whatever its scope rows say.
+    mahallas = frozenset() if user.role is Role.FAMILY else user.mahallas
+    return HomeScope(homes=user.homes, mahallas=mahallas)
 
 
-def visible_homes(conn: sqlite3.Connection, user: User) -> list[HomeRow]:
+def visible_homes(conn: Connection, user: User) -> list[HomeRow]:
     """All homes the user may see, by name."""
-    cond, params = _where(user)
-    rows = conn.execute(
-        f"SELECT id, name, timezone, mahalla FROM homes WHERE {cond} ORDER BY name, id", params
-    ).fetchall()
-    return [_row(r) for r in rows]
+    return read_models.visible_homes(conn, scope_of(user))
 
 
-def home_if_visible(conn: sqlite3.Connection, user: User, home_id: str) -> HomeRow | None:
+def home_if_visible(conn: Connection, user: User, home_id: str) -> HomeRow | None:
     """The home if it exists and the user may see it; None otherwise (callers answer 404)."""
-    cond, params = _where(user)
-    row = conn.execute(
-        f"SELECT id, name, timezone, mahalla FROM homes WHERE id=? AND {cond}", [home_id, *params]
-    ).fetchone()
-    return None if row is None else _row(row)
+    return read_models.home_if_visible(conn, scope_of(user), home_id)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
 
 from dashboards.charts import timeline_svg, week_svg
 from dashboards.context import AppContext
@@ -12,11 +13,12 @@ from dashboards.i18n import translator
 from dashboards.queries import HomeStatus, home_status, resident, timeline, week_activity
 from dashboards.tenancy import HomeRow
 from dashboards.visits import list_requests
+from hub.persistence.accounts import mahalla_workers
 
 __all__ = ["contacts_for", "family_data", "status_of"]
 
 
-def status_of(ctx: AppContext, db: sqlite3.Connection, home: HomeRow) -> HomeStatus:
+def status_of(ctx: AppContext, db: Connection, home: HomeRow) -> HomeStatus:
     """The home's status with this app's thresholds."""
     s = ctx.settings
     now = ctx.now()
@@ -24,28 +26,22 @@ def status_of(ctx: AppContext, db: sqlite3.Connection, home: HomeRow) -> HomeSta
     return home_status(db, home, now, s.stale_heartbeat_s, s.quiet_attention_s, away)
 
 
-def contacts_for(db: sqlite3.Connection, home: HomeRow) -> list[dict[str, str]]:
+def contacts_for(db: Connection, home: HomeRow) -> list[dict[str, str]]:
     """Who will be called: the resident's family contacts, then the mahalla's social workers."""
     person = resident(db, home.id)
     out = [
         {"name": str(c.get("name", "")), "role": "family", "phone": str(c.get("phone", ""))}
         for c in (person or {}).get("contacts", [])
     ]
-    rows = db.execute(
-        "SELECT u.display_name, u.username, u.phone FROM web_users u JOIN web_user_scope s "
-        "ON s.user_id=u.id WHERE u.active=1 AND u.role='social_worker' AND s.kind='mahalla' "
-        "AND s.value=? ORDER BY u.display_name",
-        (home.mahalla,),
-    ).fetchall()
     out += [
-        {"name": r["display_name"] or r["username"], "role": "worker", "phone": r["phone"]}
-        for r in rows
+        {"name": w.name, "role": "worker", "phone": w.phone}
+        for w in mahalla_workers(db, home.mahalla)
     ]
     return out
 
 
 def family_data(
-    ctx: AppContext, db: sqlite3.Connection, home: HomeRow, lang: str, with_charts: bool = True
+    ctx: AppContext, db: Connection, home: HomeRow, lang: str, with_charts: bool = True
 ) -> dict[str, Any]:
     """Everything on the family page: status, today's rooms, the week, contacts, requests."""
     now = ctx.now()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Connection
+
+from hub.persistence.visits import insert_request, request_state, requests_of, update_request_state
 
 __all__ = ["KINDS", "STATES", "RequestError", "create_request", "list_requests", "set_state"]
 
@@ -18,52 +21,35 @@ class RequestError(ValueError):
 
 
 def create_request(
-    conn: sqlite3.Connection, home_id: str, kind: str, note: str, user_id: int, now: datetime
+    conn: Connection, home_id: str, kind: str, note: str, user_id: int, now: datetime
 ) -> int:
     """File a request for a visit or a call; return its id."""
     if kind not in KINDS:
         raise RequestError(f"kind: one of {', '.join(KINDS)}")
-    cur = conn.execute(
-        "INSERT INTO web_requests(home_id, kind, note, state, created_by, created_at, updated_at)"
-        " VALUES (?,?,?,?,?,?,?)",
-        (home_id, kind, note.strip()[:500], "open", user_id, now.timestamp(), now.timestamp()),
-    )
-    return int(cur.lastrowid or 0)
+    return insert_request(conn, home_id, kind, note.strip()[:500], user_id, now)
 
 
-def set_state(
-    conn: sqlite3.Connection, request_id: int, state: str, user_id: int, now: datetime
-) -> None:
+def set_state(conn: Connection, request_id: int, state: str, user_id: int, now: datetime) -> None:
     """Move a request on (open -> accepted -> done, or cancelled)."""
-    row = conn.execute("SELECT state FROM web_requests WHERE id=?", (request_id,)).fetchone()
-    if row is None or state not in _NEXT.get(row["state"], set()):
+    current = request_state(conn, request_id)
+    if current is None or state not in _NEXT.get(current, set()):
         raise RequestError(f"cannot move a request to {state!r}")
-    conn.execute(
-        "UPDATE web_requests SET state=?, updated_at=?, handled_by=? WHERE id=?",
-        (state, now.timestamp(), user_id, request_id),
-    )
+    update_request_state(conn, request_id, state, user_id, now)
 
 
 def list_requests(
-    conn: sqlite3.Connection, home_ids: list[str], open_only: bool = True, limit: int = 200
+    conn: Connection, home_ids: list[str], open_only: bool = True, limit: int = 200
 ) -> list[dict[str, Any]]:
     """Requests of some homes, oldest open first."""
-    if not home_ids:
-        return []
-    sql = f"SELECT * FROM web_requests WHERE home_id IN ({','.join('?' * len(home_ids))})"
-    if open_only:
-        sql += " AND state IN ('open','accepted')"
-    sql += " ORDER BY created_at LIMIT ?"
-    rows = conn.execute(sql, [*home_ids, limit]).fetchall()
     return [
         {
-            "id": r["id"],
-            "home_id": r["home_id"],
-            "kind": r["kind"],
-            "note": r["note"],
-            "state": r["state"],
-            "created_at": datetime.fromtimestamp(r["created_at"], UTC),
-            "updated_at": datetime.fromtimestamp(r["updated_at"], UTC),
+            "id": r.id,
+            "home_id": r.home_id,
+            "kind": r.kind,
+            "note": r.note,
+            "state": r.state,
+            "created_at": r.created_at,
+            "updated_at": r.updated_at,
         }
-        for r in rows
+        for r in requests_of(conn, home_ids, open_only, limit)
     ]

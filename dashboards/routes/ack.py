@@ -11,21 +11,21 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
-from sqlite3 import OperationalError
 from typing import Annotated, Final
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from dashboards.db import DEFAULT_BUSY_TIMEOUT_S, Database, is_busy
+from dashboards.db import DATABASE_ERRORS, DEFAULT_BUSY_TIMEOUT_S, Database, is_busy
 from hub.alerts.config import AlertsConfig, Language
 from hub.alerts.lifecycle import AlertService, AlertView, TokenError, TokenProblem
 from hub.alerts.messages import what_happened
 from hub.alerts.tokens import TokenSigner
+from hub.persistence.web_database import driver_connection
 from mehr.clock import Clock
 
 __all__ = ["AckContext", "router"]
@@ -42,6 +42,11 @@ class AckContext:
     signer: TokenSigner
     clock: Clock
     busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
+    database: Database = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # One engine per app, not per request (it holds no connection: see dashboards.db).
+        object.__setattr__(self, "database", Database(self.db_path, self.busy_timeout_s))
 
 
 def _service(request: Request) -> Iterator[AlertService]:
@@ -49,10 +54,10 @@ def _service(request: Request) -> Iterator[AlertService]:
     if ctx is None:
         raise HTTPException(503, "acknowledge links are not configured on this server")
     # The web app's one way to open a connection: a connection of this request's own, which
-    # may move between worker threads with it (a sqlite3 default connection may not: that was
-    # issue #10's "8 % of valid links fail").
-    with Database(ctx.db_path, ctx.busy_timeout_s).connection() as conn:
-        yield AlertService(conn, ctx.config, ctx.clock, ctx.signer)
+    # may move between worker threads with it (a driver's default connection may not: that
+    # was issue #10's "8 % of valid links fail").
+    with ctx.database.connection() as conn:
+        yield AlertService(driver_connection(conn), ctx.config, ctx.clock, ctx.signer)
 
 
 Service = Annotated[AlertService, Depends(_service)]
@@ -185,7 +190,7 @@ def ack_page(token: str, request: Request, service: Service) -> HTMLResponse:
         info = service.token_info(token, address=address)
     except TokenError as exc:
         return _problem(request, exc)
-    except OperationalError as exc:
+    except DATABASE_ERRORS as exc:
         if not is_busy(exc):
             raise
         return _busy(request)
@@ -218,7 +223,7 @@ def ack_submit(
         done = service.acknowledge_with_token(token, comment or None, address=address)
     except TokenError as exc:
         return _problem(request, exc)
-    except OperationalError as exc:
+    except DATABASE_ERRORS as exc:
         if not is_busy(exc):
             raise
         return _busy(request)

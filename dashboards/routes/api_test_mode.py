@@ -23,6 +23,7 @@ from hub.alerts.testmode import (
     TestModePeriod,
     TestModes,
 )
+from hub.persistence.web_database import driver_connection
 
 __all__ = ["TestModeIn", "TestModeOut", "router"]
 
@@ -106,7 +107,7 @@ def _out(modes: TestModes, kit_id: str, home_id: str, zone_name: str) -> TestMod
 def get_test_mode(ctx: Ctx, db: Db, found: VisibleKit) -> TestModeOut:
     """Whether the kit is in test mode, until when, and its test alerts."""
     kit_id, home = found
-    return _out(TestModes(db, ctx.clock), kit_id, home.id, home.timezone)
+    return _out(TestModes(driver_connection(db), ctx.clock), kit_id, home.id, home.timezone)
 
 
 @router.put("/kits/{kit_id}/test-mode", operation_id="start_kit_test_mode")
@@ -116,7 +117,7 @@ def start_test_mode(
     """Put the kit in test mode for `minutes` (default 30); replaces a period already on."""
     kit_id, home = found
     minutes = (body or TestModeIn()).minutes
-    modes = TestModes(db, ctx.clock)
+    modes = TestModes(driver_connection(db), ctx.clock)
     try:
         period = modes.start(
             home.id, actor_of(auth.user), kit_id=kit_id, duration_s=minutes * 60.0
@@ -134,7 +135,7 @@ def start_test_mode(
 def end_test_mode(ctx: Ctx, db: Db, auth: CurrentAuth, found: VisibleKit) -> TestModeOut:
     """End the kit's test mode now: from here on its alerts page people as usual."""
     kit_id, home = found
-    modes = TestModes(db, ctx.clock)
+    modes = TestModes(driver_connection(db), ctx.clock)
     ended = modes.end(home.id, actor_of(auth.user), kit_id=kit_id)
     audit(db, auth.user, "kit.test_mode.end", f"kit:{kit_id}", ctx.now(), ended=ended)
     return _out(modes, kit_id, home.id, home.timezone)

@@ -19,8 +19,7 @@ from dashboards.sessions import (
     clear_failures,
     create_session,
     delete_session,
-    login_wait,
-    record_failure,
+    throttle_or_mark,
 )
 from dashboards.tenancy import visible_homes
 
@@ -56,15 +55,7 @@ def authenticate(
     rule = ctx.settings.login_throttle()
     # Check and mark in one write transaction, before the slow hash: each attempt counts as a
     # failure until its password proves right, so a burst of parallel guesses is throttled too.
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        wait = login_wait(db, username, address, now, rule)
-        if wait <= 0:
-            record_failure(db, username, address, now, rule.window_s)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+    wait = throttle_or_mark(db, username, address, now, rule)
     if wait > 0:
         audit(db, None, "login.throttled", f"user:{username}", now, address)
         return LoginResult(None, "login_throttled", wait)

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dashboards.deps import Ctx, Db
+from hub.persistence.web_metrics import database_answers
 
 __all__ = ["router"]
 
@@ -30,5 +31,4 @@ def metrics(request: Request, ctx: Ctx) -> Response:
 @router.get("/healthz")
 def healthz(db: Db) -> Response:
     """200 when the database answers."""
-    db.execute("SELECT 1").fetchone()
-    return JSONResponse({"ok": True})
+    return JSONResponse({"ok": database_answers(db)})

@@ -20,6 +20,7 @@ from dashboards.context import AppContext
 from dashboards.deps import Ctx, CurrentAuth, Db, csrf_protect, require
 from dashboards.tenancy import visible_homes
 from hub.alerts.report import ANCHORS, response_report
+from hub.persistence.web_database import driver_connection
 
 __all__ = ["router", "scoped_report"]
 
@@ -49,7 +50,7 @@ def _period(
 
 def scoped_report(db: Db, user: User, start: datetime, end: datetime) -> dict[str, Any]:
     """response_report for [start, end), cut to the user's mahallas (tenancy)."""
-    report = response_report(db, start, end)
+    report = response_report(driver_connection(db), start, end)
     if not user.all_homes:
         mine = {h.mahalla or _NO_MAHALLA for h in visible_homes(db, user)}
         report["mahallas"] = {k: v for k, v in report["mahallas"].items() if k in mine}

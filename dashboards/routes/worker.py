@@ -33,6 +33,7 @@ from dashboards.live import sse_response
 from dashboards.queries import (
     SEVERITY_RANK,
     caseload,
+    home_risk,
     last_visit,
     resident,
     routine_summary,
@@ -174,7 +175,7 @@ def resident_data(ctx: AppContext, db: Db, home_id: str, home: Any) -> dict[str,
         "routine": routine_summary(db, home, ctx.now()),
         "visit": last_visit(db, home_id),
         # The core home's care-plan risk (the registry import writes it there).
-        "risk": db.execute("SELECT risk_level FROM homes WHERE id=?", (home_id,)).fetchone()[0],
+        "risk": home_risk(db, home_id),
     }
 
 

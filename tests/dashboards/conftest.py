@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from dashboards import WebSettings, create_app
 from dashboards.accounts import Passwords, Role, create_user
 from dashboards.db import Database
+from hub.persistence.database import open_sqlite
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.store.base import NewAlert, NewEvent
 from hub.store.sqlite import SqliteStore
@@ -169,7 +170,7 @@ def build_world(tmp: Path, clock: ManualClock) -> World:
         )
     req = []
     for home in ("home-a", "home-b"):
-        cur = conn.execute(
+        cur = conn.exec_driver_sql(
             "INSERT INTO web_requests(home_id, kind, note, state, created_at, updated_at) "
             "VALUES (?, 'call', 'please call', 'open', ?, ?)",
             (home, now.timestamp(), now.timestamp()),
@@ -212,7 +213,7 @@ def csrf_of(client: TestClient, db_path: Path) -> str:
     token = client.cookies.get("mehr_session")
     assert token, "not logged in"
     digest = hashlib.sha256(token.encode()).hexdigest()
-    db = Database(db_path).connect()
+    db = open_sqlite(db_path)
     try:
         row = db.execute("SELECT csrf FROM web_sessions WHERE token_hash=?", (digest,)).fetchone()
     finally:

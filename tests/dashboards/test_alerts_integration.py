@@ -21,6 +21,7 @@ from dashboards.accounts import Passwords, Role, create_user
 from dashboards.db import Database
 from dashboards.registry_io import import_registry, parse_file
 from hub.alerts.report import response_report
+from hub.persistence.database import open_sqlite
 from hub.store.sqlite import SqliteStore
 from mehr.cli import main
 from mehr.configfile import ConfigError
@@ -211,7 +212,7 @@ def test_response_report_is_the_engines_cut_to_the_users_mahallas(
     """Workers see their mahallas only, district roles also the district; family refused."""
     start, end = world.clock.now() - timedelta(days=1), world.clock.now()
     query = {"from": start.isoformat(), "to": end.isoformat()}
-    conn = Database(world.db_path).connect()
+    conn = open_sqlite(world.db_path)
     try:
         whole = response_report(conn, start, end)
     finally:
@@ -264,7 +265,7 @@ def test_registry_import_sets_the_core_homes_risk_level(
     try:
         report = import_registry(database, conn, parse_file("r.csv", rows.encode()), T0)
         assert (report.created, report.rejected) == (2, [])
-        risks = dict(conn.execute("SELECT id, risk_level FROM homes").fetchall())
+        risks = dict(conn.exec_driver_sql("SELECT id, risk_level FROM homes").fetchall())
         assert risks == {"home-a": "high", "home-b": "low"}
         again = import_registry(database, conn, parse_file("r.csv", rows.encode()), T0)
         assert again.unchanged == 2
@@ -272,7 +273,7 @@ def test_registry_import_sets_the_core_homes_risk_level(
             database, conn, parse_file("r.csv", rows.replace("yuqori", "2").encode()), T0
         )
         assert changed.updated == 1
-        assert conn.execute(
+        assert conn.exec_driver_sql(
             "SELECT risk_level FROM homes WHERE id='home-a'"
         ).fetchone()[0] == "medium"
     finally:

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from dashboards.db import Database
 from hub.alerts.channels import RecordingChannel
 from hub.alerts.config import AlertsConfig
 from hub.alerts.engine import AlertEngine, open_alerts_db
+from hub.persistence.database import open_sqlite
 from hub.store.base import NewAlert, NewEvent
 from hub.store.sqlite import SqliteStore
 from tests.dashboards.conftest import World, csrf_of
@@ -63,7 +63,7 @@ def test_installer_turns_test_mode_on_sees_test_alerts_in_local_time_and_off(
     (alert,) = client.get(URL).json()["alerts"]
     assert alert["kind"] == "fall"
     assert alert["raised_at_local"] == world.clock.now().astimezone(TASHKENT).strftime("%H:%M:%S")
-    check = Database(world.db_path).connect()
+    check = open_sqlite(world.db_path)
     try:
         notes = check.execute(
             "SELECT COUNT(*) FROM alert_notifications WHERE alert_id=?", (alert["id"],)
@@ -75,7 +75,7 @@ def test_installer_turns_test_mode_on_sees_test_alerts_in_local_time_and_off(
 
     off = client.delete(URL, headers=headers)
     assert off.status_code == 200 and off.json()["active"] is False
-    db = Database(world.db_path).connect()
+    db = open_sqlite(world.db_path)
     try:
         actions = [
             r["action"]

@@ -18,7 +18,7 @@ from hub.persistence.records import NewAlert
 from hub.persistence.schema_alerts import MIGRATIONS as ALERT_MIGRATIONS
 from hub.persistence.schema_alerts import migrate_alerts
 from hub.persistence.schema_core import MIGRATIONS as CORE_MIGRATIONS
-from hub.persistence.schema_web import WEB_MIGRATIONS
+from hub.persistence.web_schema import WEB_MIGRATIONS
 from hub.routine_scan import RULE_ALERTS
 from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
