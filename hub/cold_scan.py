@@ -25,15 +25,16 @@ from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, NewAlert
 from hub.store.sqlite import SqliteStore
 from mehr.clock import Clock
+from mehr.vocabulary import AlertKind
 
 __all__ = ["COLD_AREA", "COLD_HOME", "ColdHomeScanner", "ColdScanSettings"]
 
 _LOGGER = logging.getLogger(__name__)
 
-COLD_HOME: Final = "cold_home"
-COLD_AREA: Final = "cold_area"
-# Hypothermia in an older person develops over hours, not minutes: urgent, not critical.
-_SEVERITY: Final = "high"
+COLD_HOME: Final = AlertKind.COLD_HOME.value
+COLD_AREA: Final = AlertKind.COLD_AREA.value
+# Both cold kinds have one severity (mehr.vocabulary: urgent, not critical).
+_SEVERITY: Final = AlertKind.COLD_HOME.severity.value
 _OPEN: Final = ("raised", "notified", "acknowledged")
 
 

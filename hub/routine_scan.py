@@ -33,31 +33,37 @@ from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, NewAlert
 from hub.store.sqlite import SqliteStore
 from mehr.clock import Clock
+from mehr.vocabulary import AlertKind
+from mehr.vocabulary import Place as RoomPlace
 
 __all__ = ["RULE_ALERTS", "RoutineScanner"]
 
 _LOGGER = logging.getLogger(__name__)
 
 # Detector rule -> (alert kind, severity). Kinds are the vocabulary shared with the alert engine.
+_RULE_KINDS: Final[dict[str, AlertKind]] = {
+    "unusual_inactivity": AlertKind.UNUSUAL_INACTIVITY,
+    "not_up": AlertKind.NOT_UP,
+    "long_bathroom": AlertKind.LONG_BATHROOM,
+    "not_back": AlertKind.NOT_BACK,
+    "night_door": AlertKind.NIGHT_WANDERING,
+    "no_kitchen": AlertKind.NO_KITCHEN,
+}
 RULE_ALERTS: Final[dict[str, tuple[str, str]]] = {
-    "unusual_inactivity": ("unusual_inactivity", "high"),
-    "not_up": ("not_up", "high"),
-    "long_bathroom": ("long_bathroom", "high"),
-    "not_back": ("not_back", "medium"),
-    "night_door": ("night_wandering", "medium"),
-    "no_kitchen": ("no_kitchen", "low"),
+    rule: (kind.value, kind.severity.value) for rule, kind in _RULE_KINDS.items()
 }
 # Rules that mean "no sign of life": meaningless while the kit itself is offline, because then
 # the silence is the kit's, not the resident's (the outage is alerted on its own).
 _SILENCE_RULES: Final = frozenset({"unusual_inactivity", "not_up", "long_bathroom", "no_kitchen"})
 
-_PLACES: Final = {
-    "kitchen": Place.KITCHEN,
-    "bathroom": Place.BATHROOM,
-    "bedroom": Place.BEDROOM,
-    "living": Place.LIVING,
-    "entrance": Place.ENTRANCE,
-    "other": Place.OTHER,
+# The vocabulary's places as the detectors' array channels (detectors import nothing of ours).
+_PLACES: Final[dict[str, Place]] = {
+    RoomPlace.KITCHEN: Place.KITCHEN,
+    RoomPlace.BATHROOM: Place.BATHROOM,
+    RoomPlace.BEDROOM: Place.BEDROOM,
+    RoomPlace.LIVING: Place.LIVING,
+    RoomPlace.ENTRANCE: Place.ENTRANCE,
+    RoomPlace.OTHER: Place.OTHER,
 }
 # Care-plan risk -> how tight the routine thresholds are (detectors' sensitivity margins).
 _SENSITIVITY: Final[dict[str, Sensitivity]] = {"low": "low", "medium": "normal", "high": "high"}
