@@ -61,7 +61,13 @@ def timeline_svg(segments: list[Segment], tz: ZoneInfo, now: datetime, title: st
     return "".join(parts)
 
 
-def week_svg(days: list[DayActivity], title: str, moves_label: str, sleep_label: str) -> str:
+def week_svg(
+    days: list[DayActivity],
+    title: str,
+    moves_label: str,
+    sleep_label: str,
+    hours_unit: str = "h",
+) -> str:
     """Two bar series per day: movements (left axis) and the night's longest rest (hours)."""
     width, height, left, bottom, top = 340, 170, 8, 24, 22
     plot_h = height - top - bottom
@@ -90,8 +96,8 @@ def week_svg(days: list[DayActivity], title: str, moves_label: str, sleep_label:
             sh = plot_h * min(d.sleep_hours, 14) / 14
             parts.append(
                 f'<rect x="{x0 + bw + 2:.1f}" y="{base - sh:.1f}" width="{bw:.1f}" '
-                f'height="{sh:.1f}" class="bar-sleep"><title>{d.day}: {d.sleep_hours} h'
-                "</title></rect>"
+                f'height="{sh:.1f}" class="bar-sleep">'
+                f"<title>{d.day}: {d.sleep_hours} {escape(hours_unit)}</title></rect>"
             )
         parts.append(
             f'<text x="{x0 + bw:.1f}" y="{height - 10}" class="tick" '

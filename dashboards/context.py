@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from dashboards.accounts import LANGS, Passwords, User
+from dashboards.accounts import LANGS, Passwords, User, list_users
 from dashboards.alert_actions import display_actor, phase
 from dashboards.db import Database
 from dashboards.i18n import ago, pick_lang, translator
@@ -24,7 +24,9 @@ from hub.alerts.config import AlertsConfig
 from hub.alerts.lifecycle import AlertService
 from hub.alerts.tokens import TokenSigner
 from hub.stats import HubStats
+from mehr.catalogue import has, relation_name, room_name
 from mehr.clock import Clock
+from mehr.vocabulary import kind_label_key, sensor_label_key, severity_label_key
 
 __all__ = ["ANON_COOKIE", "LANG_COOKIE", "LARGE_COOKIE", "SESSION_COOKIE", "AppContext", "Auth"]
 
@@ -33,6 +35,14 @@ ANON_COOKIE = "mehr_csrf"
 LANG_COOKIE = "mehr_lang"
 LARGE_COOKIE = "mehr_large"
 _TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _templates() -> Jinja2Templates:
+    """The pages' templates; texts come from the catalogue through `_("key")` (gettext's name,
+    so Babel's Jinja2 extractor finds them), bound per request to the reader's language."""
+    templates = Jinja2Templates(directory=str(_TEMPLATES))
+    templates.env.add_extension("jinja2.ext.i18n")
+    return templates
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +66,7 @@ class AppContext:
     signer: TokenSigner
     hub_stats: HubStats | None = None
     extra_queues: dict[str, Any] = field(default_factory=dict)
-    templates: Jinja2Templates = field(
-        default_factory=lambda: Jinja2Templates(directory=str(_TEMPLATES))
-    )
+    templates: Jinja2Templates = field(default_factory=_templates)
 
     @property
     def secret(self) -> str:
@@ -108,11 +116,45 @@ class AppContext:
                 nonce = new_nonce = secrets.token_urlsafe(24)
             csrf = anon_csrf(self.secret, nonce)
         large = auth.user.large_text if auth else request.cookies.get(LARGE_COOKIE) == "1"
+        user_names: dict[str, str] = {}
+
+        def who(actor: str | None) -> str:
+            # Names, never ids: "user:worker-a" is the worker's name, "system" a word.
+            kind, _, value = (actor or "").partition(":")
+            if kind == "user":
+                if not user_names:
+                    with self.db.connection() as conn:
+                        user_names.update(
+                            {u.username: u.display_name or u.username for u in list_users(conn)}
+                        )
+                return user_names.get(value, value)
+            if actor in ("system", "resident"):
+                return t(f"actor_{actor}")
+            return display_actor(actor, self.person_names)
+
+        def audit_target(target: str) -> str:
+            kind, _, value = target.partition(":")
+            return f"{t('target_' + kind)} {value}" if has(f"target_{kind}") else target
+
         page = self.templates.TemplateResponse(
             request,
             name,
             {
                 "t": t,
+                "_": t,
+                "gettext": t,
+                "kind_label": lambda kind: t(kind_label_key(kind)),
+                "severity_label": lambda severity: t(severity_label_key(severity)),
+                "sensor_label": lambda kind: t(sensor_label_key(kind)),
+                "room": lambda name: room_name(name, lang) if name else "",
+                "relation": lambda word: relation_name(word, lang) if word else "",
+                "did": lambda action: t(
+                    f"did_{action}" if has(f"did_{action}") else f"act_{action}"
+                ),
+                "audit_action": lambda action: (
+                    t(key) if has(key := "audit_" + action.replace(".", "_")) else action
+                ),
+                "audit_target": audit_target,
                 "lang": lang,
                 "large": large,
                 "user": auth.user if auth else None,
@@ -123,7 +165,7 @@ class AppContext:
                     datetime.fromtimestamp(ts, UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
                 ),
                 "phase": phase,
-                "who": lambda actor: display_actor(actor, self.person_names),
+                "who": who,
                 "flash": t(request.query_params.get("flash", ""))
                 if request.query_params.get("flash")
                 else None,

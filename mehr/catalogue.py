@@ -24,7 +24,10 @@ __all__ = [
     "LANGUAGES",
     "LOCALES_DIR",
     "entries",
+    "has",
     "po_path",
+    "relation_name",
+    "room_name",
     "text",
     "translator",
 ]
@@ -83,3 +86,35 @@ def translator(lang: str) -> Callable[..., str]:
         return text(key, chosen, **values)
 
     return t
+
+
+@cache
+def _standard_words(prefix: str) -> Mapping[str, str]:
+    """Every language's text of the keys starting with `prefix`, case-folded -> the key."""
+    return {
+        found.casefold(): key
+        for lang in LANGUAGES
+        for key, found in entries(lang).items()
+        if key.startswith(prefix)
+    }
+
+
+def _standard(word: str, prefix: str, lang: str) -> str:
+    key = _standard_words(prefix).get(word.strip().casefold())
+    return word if key is None else text(key, lang)
+
+
+def room_name(room: str, lang: str) -> str:
+    """A room as the reader says it: a standard name in any language ("Kitchen", "Oshxona")
+    becomes the reader's word; a name of the family's own ("Grandson's room") stays as typed."""
+    return _standard(room, "place_", lang)
+
+
+def relation_name(relation: str, lang: str) -> str:
+    """A contact's relation ("daughter", "qizi", "дочь") in the reader's language, if standard."""
+    return _standard(relation, "relation_", lang)
+
+
+def has(key: str, lang: str = FALLBACK_LANGUAGE) -> bool:
+    """Whether the catalogue has `key` (in `lang`)."""
+    return key in entries(_language(lang))

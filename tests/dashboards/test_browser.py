@@ -148,10 +148,10 @@ def test_language_switch_is_remembered(served: tuple[str, World], browser: Brows
     expect(page.locator("#h-today")).to_have_text("Сегодня по комнатам")
     page.select_option("#lang-select", "uz")
     page.click("#prefs-save")
-    expect(page.locator("#h-today")).to_have_text("Bugun xonalar bo‘yicha")
+    expect(page.locator("#h-today")).to_have_text("Bugun xonalar boʻyicha")
     page.context.close()
     again = _login(browser, base, "fam-b")  # a new browser context: no cookies from before
-    expect(again.locator("#h-today")).to_have_text("Bugun xonalar bo‘yicha")
+    expect(again.locator("#h-today")).to_have_text("Bugun xonalar boʻyicha")
     again.context.close()
 
 
