@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from mehr.catalogue import text
+from mehr.catalogue import room_name, text
 
 __all__ = ["LANGUAGES", "duration_text", "explain_finding"]
 
@@ -58,7 +58,7 @@ def explain_finding(
             lang,
             dur=duration_text(duration_s, lang),
             usual=usual,
-            room=last_room,
+            room=room_name(last_room, lang),
             at=_clock(local_time_of_day_s),
         )
     return out

@@ -32,6 +32,7 @@ from hub.explain import explain_finding
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, NewAlert
 from hub.store.sqlite import SqliteStore
+from mehr.catalogue import LANGUAGES, room_name, text
 from mehr.clock import Clock
 from mehr.vocabulary import AlertKind
 from mehr.vocabulary import Place as RoomPlace
@@ -253,15 +254,18 @@ class RoutineScanner:
                     )
         if not quiet:
             return None
-        names = ", ".join(f"{q['room']} ({q['sensor']})" for q in quiet)
         days = int(limit.total_seconds() // 86_400)
         return {
             "rule": "sensor_silent",
             "sensors": quiet,
             "explanation": {
-                "uz": f"Sensor {days} kundan beri signal bermayapti: {names}",
-                "ru": f"Датчик молчит больше {days} дн.: {names}",
-                "en": f"Sensor silent for over {days} days: {names}",
+                lang: text(
+                    "explain_sensor_silent",
+                    lang,
+                    days=days,
+                    rooms=", ".join(room_name(str(q["room"]), lang) for q in quiet),
+                )
+                for lang in LANGUAGES
             },
         }
 

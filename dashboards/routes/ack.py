@@ -28,7 +28,7 @@ from hub.alerts.config import AlertsConfig, Language
 from hub.alerts.lifecycle import AlertService, AlertView, TokenError, TokenProblem
 from hub.alerts.messages import what_happened
 from hub.alerts.tokens import TokenSigner
-from mehr.catalogue import text
+from mehr.catalogue import room_name, text
 from mehr.clock import Clock
 
 __all__ = ["AckContext", "router"]
@@ -126,7 +126,11 @@ def _summary(alert: AlertView, config: AlertsConfig, lang: Language) -> str:
         f"<h1>{escape(what_happened(alert.kind, lang))}</h1>",
         f"<p><strong>{escape(who)}</strong><br>{escape(where)}</p>",
         f"<p class=k>{local:%Y-%m-%d %H:%M}"
-        + (f" · {escape(str(alert.detail['room']))}" if alert.detail.get("room") else "")
+        + (
+            f" · {escape(room_name(str(alert.detail['room']), lang.value))}"
+            if alert.detail.get("room")
+            else ""
+        )
         + "</p>",
         f"<p>{escape(_t('ack_state', lang))}: "
         f"<strong>{escape(_t('state_' + phase(alert), lang))}</strong>",
@@ -147,8 +151,18 @@ def _busy(request: Request) -> HTMLResponse:
     return page
 
 
-def _problem(request: Request, exc: TokenError) -> HTMLResponse:
-    lang = _lang(request)
+def _problem(
+    request: Request, exc: TokenError, service: AlertService, token: str
+) -> HTMLResponse:
+    # A used link still knows its person: answer "already used" in that person's language.
+    known = None
+    if exc.problem is TokenProblem.USED:
+        try:
+            person = service.config.person(service.check_token(token).person_id)
+        except TokenError:
+            person = None
+        known = person.languages[0] if person else None
+    lang = _lang(request, known)
     body = f"<h1>{escape(_t(_PROBLEM_KEYS[exc.problem], lang))}</h1>"
     return _page(lang, body, _STATUS[exc.problem])
 
@@ -160,7 +174,7 @@ def ack_page(token: str, request: Request, service: Service) -> HTMLResponse:
     try:
         info = service.token_info(token, address=address)
     except TokenError as exc:
-        return _problem(request, exc)
+        return _problem(request, exc, service, token)
     except OperationalError as exc:
         if not is_busy(exc):
             raise
@@ -193,7 +207,7 @@ def ack_submit(
     try:
         done = service.acknowledge_with_token(token, comment or None, address=address)
     except TokenError as exc:
-        return _problem(request, exc)
+        return _problem(request, exc, service, token)
     except OperationalError as exc:
         if not is_busy(exc):
             raise

@@ -45,6 +45,7 @@ from hub.alerts.telegram import SCHEME as TELEGRAM_SCHEME
 from hub.alerts.testmode import TestModes
 from hub.alerts.tokens import TokenSigner
 from hub.store.base import AlertRecord
+from mehr.catalogue import LANGUAGES, text
 from mehr.clock import Clock
 from mehr.contract import PROTOCOL_VERSION, Command, CommandAction, TopicKind, encode, topic_for
 
@@ -611,7 +612,7 @@ class AlertEngine:
             timezone=zone,
             link=link,
             room=detail.get("room"),
-            explanation=str(explanation) if explanation else None,
+            explanation=explanation if isinstance(explanation, dict | str) else None,
             kits=len(kits) if view.kind == AREA_OUTAGE and isinstance(kits, list) else None,
             repeat=repeat,
             buttons=buttons,
@@ -979,18 +980,25 @@ class AlertEngine:
                 "kits": [k["id"] for k in cluster],
                 "homes": sorted({k["home_id"] for k in cluster}),
                 "since": _dt(first).isoformat(),
-                "explanation": f"{len(cluster)} kits offline in {mahalla}",
+                "explanation": {
+                    lang: text("explain_area_outage", lang, mahalla=mahalla, n=len(cluster))
+                    for lang in LANGUAGES
+                },
             }
             alert_id, _ = self._raise(area_home, AREA_OUTAGE, mahalla, now, detail)
             for k in cluster:
                 self._record_outage(k, mahalla, alert_id)
             return
+        zone = ZoneInfo(self.config.district.timezone)
         for k in eligible:
+            local_since = _dt(k["availability_at"]).astimezone(zone).strftime("%H:%M")
             detail = {
                 "kit": k["id"],
                 "since": _dt(k["availability_at"]).isoformat(),
-                "explanation": f"kit {k['id']} offline since "
-                f"{_dt(k['availability_at']).strftime('%H:%M')} UTC",
+                "explanation": {
+                    lang: text("explain_kit_offline", lang, at=local_since)
+                    for lang in LANGUAGES
+                },
             }
             alert_id, _ = self._raise(k["home_id"], KIT_OFFLINE, mahalla, now, detail)
             self._record_outage(k, mahalla, alert_id)

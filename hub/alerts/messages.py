@@ -8,12 +8,14 @@ the message catalogue (`mehr.catalogue`), like every page's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 from zoneinfo import ZoneInfo
 
 from hub.alerts.config import Language, MethodKind
+from mehr.catalogue import room_name
 from mehr.catalogue import text as catalogue_text
 from mehr.vocabulary import kind_label_key
 
@@ -60,7 +62,8 @@ class MessageFacts:
     timezone: str
     link: str | None
     room: str | None = None
-    explanation: str | None = None
+    # Why, in each language ({"uz": …, "ru": …, "en": …}, as the scanners store it) or one text.
+    explanation: Mapping[str, str] | str | None = None
     kits: int | None = None  # area outage: how many kits are dark
     repeat: bool = False
     # The reader acts with buttons under the message (Telegram bot), not with a link: the text
@@ -154,6 +157,12 @@ def _sms(facts: MessageFacts, language: Language, one_sms: bool = True) -> str:
     return text
 
 
+def _in_language(explanation: Mapping[str, str] | str | None, language: Language) -> str | None:
+    if explanation is None or isinstance(explanation, str):
+        return explanation
+    return explanation.get(language.value) or explanation.get(Language.EN.value)
+
+
 def render(facts: MessageFacts, language: Language, channel: MethodKind) -> Message:
     """Render one message for one recipient and channel (SMS: one message; others: fuller)."""
     what = what_happened(facts.kind, language)
@@ -164,9 +173,11 @@ def render(facts: MessageFacts, language: Language, channel: MethodKind) -> Mess
         return Message(subject=subject, body=_sms(facts, language))
     lines = [_sms(facts, language, one_sms=False)]
     if facts.room:
-        lines.append(f"{catalogue_text('room', language.value)}: {facts.room}")
-    if facts.explanation:
-        lines.append(f"{catalogue_text('sms_details', language.value)}: {facts.explanation}")
+        room = room_name(facts.room, language.value)
+        lines.append(f"{catalogue_text('room', language.value)}: {room}")
+    why = _in_language(facts.explanation, language)
+    if why:
+        lines.append(f"{catalogue_text('sms_details', language.value)}: {why}")
     if facts.link or facts.buttons:
         lines.append(catalogue_text("sms_please_go", language.value))
     return Message(subject=subject, body="\n".join(lines))
