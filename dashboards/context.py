@@ -38,8 +38,8 @@ _TEMPLATES = Path(__file__).parent / "templates"
 
 
 def _templates() -> Jinja2Templates:
-    """The pages' templates; texts come from the catalogue through `_("key")` (gettext's name,
-    so Babel's Jinja2 extractor finds them), bound per request to the reader's language."""
+    """The pages' templates: texts come from the catalogue through calls like `_("save")`
+    (gettext's name), bound per request to the reader's language."""
     templates = Jinja2Templates(directory=str(_TEMPLATES))
     templates.env.add_extension("jinja2.ext.i18n")
     return templates
@@ -130,6 +130,8 @@ class AppContext:
                 return user_names.get(value, value)
             if actor in ("system", "resident"):
                 return t(f"actor_{actor}")
+            if kind == "telegram":  # a press by someone the message was not sent to
+                return t("actor_telegram")
             return display_actor(actor, self.person_names)
 
         def audit_target(target: str) -> str:

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
 
+from mehr.catalogue import room_name
 from mehr.catalogue import text as catalogue_text
 from mehr.vocabulary import sensor_label_key
 
@@ -128,39 +129,44 @@ def _lines(facts: HandoverFacts, lang: Language) -> dict[str, Any]:
     zone = ZoneInfo(facts.time_zone)
 
     def t(key: str, **kw: object) -> str:
-        return catalogue_text(f"handover_{key}", lang, **kw)
+        return catalogue_text(key, lang, **kw)
 
     def when(moment: datetime) -> str:
         return moment.astimezone(zone).strftime(_DATE_FORMAT[lang])
 
     return {
         "lang": lang,
-        "title": t("title"),
+        "title": t("handover_title"),
         "header": [
-            (t("home"), facts.home_name),
-            (t("mahalla"), facts.mahalla or "—"),
-            (t("kit"), facts.kit_id),
-            (t("installed_by"), facts.installer or t("unknown")),
-            (t("walk_test"), f"{when(facts.started)} – {when(facts.finished)[-5:]}"),
+            (t("handover_home"), facts.home_name),
+            (t("handover_mahalla"), facts.mahalla or "—"),
+            (t("handover_kit"), facts.kit_id),
+            (t("handover_installed_by"), facts.installer or t("handover_unknown")),
+            (t("handover_walk_test"), f"{when(facts.started)} – {when(facts.finished)[-5:]}"),
         ],
-        "times_in": t("times_in", tz=facts.time_zone),
-        "columns": (t("sensor"), t("room"), t("kind"), t("first_signal")),
+        "times_in": t("handover_times_in", tz=facts.time_zone),
+        "columns": (
+            t("handover_sensor"),
+            t("handover_room"),
+            t("handover_kind"),
+            t("handover_first_signal"),
+        ),
         "rows": [
             (
                 s.sensor,
-                s.room,
+                room_name(s.room, lang),
                 catalogue_text(sensor_label_key(s.kind), lang),
                 s.first_signal.astimezone(zone).strftime("%H:%M:%S")
                 if s.first_signal
-                else t("never"),
+                else t("handover_never"),
             )
             for s in facts.sensors
         ],
-        "result": t("passed", n=len(facts.sensors))
+        "result": t("handover_passed", n=len(facts.sensors))
         if facts.passed
-        else t("failed", ids=", ".join(facts.missing)),
+        else t("handover_failed", ids=", ".join(facts.missing)),
         "passed": facts.passed,
-        "signatures": t("signatures"),
+        "signatures": t("handover_signatures"),
     }
 
 

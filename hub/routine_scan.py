@@ -218,9 +218,12 @@ class RoutineScanner:
             if alert is not None:
                 raised.append(alert)
         silent = self._silent_sensors(home, now, routine)
-        if silent and self.store.open_alert(home.id, "sensor_silent") is None:
+        silent_kind = AlertKind.SENSOR_SILENT
+        if silent and self.store.open_alert(home.id, silent_kind) is None:
             record, _ = self.store.raise_alert(
-                NewAlert(home.id, "sensor_silent", "low", now, source_event_id=None, detail=silent)
+                NewAlert(
+                    home.id, silent_kind.value, silent_kind.severity.value, now, None, silent
+                )
             )
             raised.append(record)
         return raised
@@ -256,7 +259,7 @@ class RoutineScanner:
             return None
         days = int(limit.total_seconds() // 86_400)
         return {
-            "rule": "sensor_silent",
+            "rule": AlertKind.SENSOR_SILENT.value,
             "sensors": quiet,
             "explanation": {
                 lang: text(

@@ -62,6 +62,7 @@ class AlertKind(StrEnum):
     NIGHT_WANDERING = "night_wandering"
     NOT_BACK = "not_back"
     NO_KITCHEN = "no_kitchen"
+    SENSOR_SILENT = "sensor_silent"
     KIT_OFFLINE = "kit_offline"
     AREA_OUTAGE = "area_outage"
     COLD_HOME = "cold_home"
@@ -89,6 +90,8 @@ _SEVERITY: Final[dict[AlertKind, Severity]] = {
     AlertKind.NOT_BACK: Severity.MEDIUM,
     # A day without the kitchen is a trend to look at, not a reason to drive there.
     AlertKind.NO_KITCHEN: Severity.LOW,
+    # A motion sensor quiet for days (battery, moved, broken): the installer's errand.
+    AlertKind.SENSOR_SILENT: Severity.LOW,
     AlertKind.KIT_OFFLINE: Severity.MEDIUM,
     # Many homes dark at once: a worker should look now, but nobody is known to be hurt.
     AlertKind.AREA_OUTAGE: Severity.HIGH,
@@ -106,6 +109,7 @@ _KIND_LABELS: Final = {
     AlertKind.NIGHT_WANDERING: N_("kind_night_wandering"),
     AlertKind.NOT_BACK: N_("kind_not_back"),
     AlertKind.NO_KITCHEN: N_("kind_no_kitchen"),
+    AlertKind.SENSOR_SILENT: N_("kind_sensor_silent"),
     AlertKind.KIT_OFFLINE: N_("kind_kit_offline"),
     AlertKind.AREA_OUTAGE: N_("kind_area_outage"),
     AlertKind.COLD_HOME: N_("kind_cold_home"),

@@ -214,5 +214,5 @@ def ack_submit(
         return _busy(request)
     person = service.config.person(done.person_id)
     lang = _lang(request, person.languages[0] if person else None)
-    message = _t("ack_done" if done.acknowledged else "ack_late", lang)
+    message = _t("ack_done", lang) if done.acknowledged else _t("ack_late", lang)
     return _page(lang, _summary(done.alert, service.config, lang) + f"<p>{escape(message)}</p>")
