@@ -127,3 +127,9 @@ def test_the_kernels_vocabulary_and_catalogue_import_nothing_of_the_project(modu
     }
     project = {"mehr", "hub", "dashboards", "edge", "detectors", "simulators", "tests"}
     assert {name for name in imported if name.split(".")[0] in project} == set()
+
+
+def test_the_simulated_residents_places_are_the_vocabularys_places_or_out() -> None:
+    from simulators.resident import Place as Whereabouts
+
+    assert {w.value for w in Whereabouts} - {"out"} <= {p.value for p in Place}
