@@ -154,6 +154,19 @@ def test_pages_without_an_account_read_in_the_browsers_language(
             assert problems(visible_text(page.text), lang) == [], path
 
 
+@pytest.mark.parametrize("lang", ["uz", "ru"])
+def test_refusals_read_in_the_users_language(
+    night_world: World, client_of: dict[str, TestClient], lang: str
+) -> None:
+    """A family opening the workers' page or another family's home is told so in words."""
+    client = client_of["fam-a"]
+    _set_language(client, night_world.db_path, lang)
+    for path in ("/worker", "/homes/home-b", f"/alerts/{night_world.alert_b}", "/admin"):
+        page = client.get(path)
+        assert page.status_code in (403, 404), path
+        assert problems(visible_text(page.text), lang) == [], path
+
+
 def test_the_alert_page_shows_the_homes_local_time_of_the_alert(
     night_world: World, client_of: dict[str, TestClient]
 ) -> None:
