@@ -125,7 +125,8 @@ def test_worker_acknowledges_and_resolves_and_family_updates_live(
     _shot(worker, "worker-1280")
     worker.click(f"#ack-{world.alert_a}")
     expect(worker.locator("#alert-state")).to_have_text("acknowledged")
-    expect(family.locator(".alerts")).to_contain_text("acknowledged by worker-a", timeout=10_000)
+    # The worker's name (display name), not the username.
+    expect(family.locator(".alerts")).to_contain_text("acknowledged by Worker-A", timeout=10_000)
     worker.click("#act-on_the_way")
     expect(worker.locator("#alert-state")).to_have_text("on the way")
     worker.select_option("#outcome", "resident_fine")
