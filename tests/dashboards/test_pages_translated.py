@@ -176,3 +176,22 @@ def test_the_alert_page_shows_the_homes_local_time_of_the_alert(
     page = visible_text(client.get(f"/alerts/{night_world.alert_a}").text)
     assert "01:25" in page
     assert "20:25" not in page
+
+
+def test_the_day_chart_names_rooms_whole() -> None:
+    """Issue #15: "Living roo" was cut off; names up to 18 characters are shown whole."""
+    from zoneinfo import ZoneInfo
+
+    from dashboards.charts import timeline_svg
+    from dashboards.queries import Segment
+
+    at = NIGHT - timedelta(hours=1)
+    rooms = ("Living room", "Boshqa xona", "Nevaramning yotoqxonasi")
+    svg = timeline_svg(
+        [Segment(r, at, at + timedelta(minutes=5), 3) for r in rooms],
+        ZoneInfo("Asia/Tashkent"),
+        NIGHT,
+        "Bugun",
+    )
+    assert ">Living room<" in svg and ">Boshqa xona<" in svg
+    assert ">Nevaramning yotoq…<" in svg
