@@ -15,18 +15,18 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from dashboards.accounts import LANGS, Passwords, User, list_users
-from dashboards.alert_actions import display_actor, phase
+from dashboards.alert_actions import phase
 from dashboards.db import Database
 from dashboards.i18n import ago, pick_lang, translator
+from dashboards.labels import label_helpers
 from dashboards.sessions import Session, anon_csrf
 from dashboards.settings import WebSettings
 from hub.alerts.config import AlertsConfig
 from hub.alerts.lifecycle import AlertService
 from hub.alerts.tokens import TokenSigner
 from hub.stats import HubStats
-from mehr.catalogue import has, relation_name, room_name
+from mehr.catalogue import has
 from mehr.clock import Clock
-from mehr.vocabulary import kind_label_key, sensor_label_key, severity_label_key
 
 __all__ = ["ANON_COOKIE", "LANG_COOKIE", "LARGE_COOKIE", "SESSION_COOKIE", "AppContext", "Auth"]
 
@@ -116,28 +116,12 @@ class AppContext:
                 nonce = new_nonce = secrets.token_urlsafe(24)
             csrf = anon_csrf(self.secret, nonce)
         large = auth.user.large_text if auth else request.cookies.get(LARGE_COOKIE) == "1"
-        user_names: dict[str, str] = {}
 
-        def who(actor: str | None) -> str:
-            # Names, never ids: "user:worker-a" is the worker's name, "system" a word.
-            kind, _, value = (actor or "").partition(":")
-            if kind == "user":
-                if not user_names:
-                    with self.db.connection() as conn:
-                        user_names.update(
-                            {u.username: u.display_name or u.username for u in list_users(conn)}
-                        )
-                return user_names.get(value, value)
-            if actor in ("system", "resident"):
-                return t(f"actor_{actor}")
-            if kind == "telegram":  # a press by someone the message was not sent to
-                return t("actor_telegram")
-            return display_actor(actor, self.person_names)
+        def user_names() -> dict[str, str]:
+            with self.db.connection() as conn:
+                return {u.username: u.display_name or u.username for u in list_users(conn)}
 
-        def audit_target(target: str) -> str:
-            kind, _, value = target.partition(":")
-            return f"{t('target_' + kind)} {value}" if has(f"target_{kind}") else target
-
+        flash = request.query_params.get("flash", "")
         page = self.templates.TemplateResponse(
             request,
             name,
@@ -145,18 +129,7 @@ class AppContext:
                 "t": t,
                 "_": t,
                 "gettext": t,
-                "kind_label": lambda kind: t(kind_label_key(kind)),
-                "severity_label": lambda severity: t(severity_label_key(severity)),
-                "sensor_label": lambda kind: t(sensor_label_key(kind)),
-                "room": lambda name: room_name(name, lang) if name else "",
-                "relation": lambda word: relation_name(word, lang) if word else "",
-                "did": lambda action: t(
-                    f"did_{action}" if has(f"did_{action}") else f"act_{action}"
-                ),
-                "audit_action": lambda action: (
-                    t(key) if has(key := "audit_" + action.replace(".", "_")) else action
-                ),
-                "audit_target": audit_target,
+                **label_helpers(lang, t, user_names, self.person_names),
                 "lang": lang,
                 "large": large,
                 "user": auth.user if auth else None,
@@ -167,10 +140,8 @@ class AppContext:
                     datetime.fromtimestamp(ts, UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
                 ),
                 "phase": phase,
-                "who": who,
-                "flash": t(request.query_params.get("flash", ""))
-                if request.query_params.get("flash")
-                else None,
+                # Only the catalogue's own notices: a crafted ?flash= shows nothing.
+                "flash": t(flash) if flash and has(flash) else None,
                 **context,
             },
             status_code=status_code,

@@ -67,13 +67,26 @@ def _language(lang: str) -> str:
     return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
 
 
+_WARNED: set[str] = set()
+_WARN_LIMIT: Final = 100
+
+
+def _warn_missing(key: str) -> None:
+    # Once per key, and for at most _WARN_LIMIT keys: a key built from input must not flood
+    # the log. The tests keep the catalogue complete; this is the production backstop.
+    if key in _WARNED or len(_WARNED) >= _WARN_LIMIT:
+        return
+    _WARNED.add(key)
+    _LOGGER.warning("catalogue key %s is missing in every language", key)
+
+
 def text(key: str, lang: str, **values: object) -> str:
     """The text of `key` in `lang` (English if missing there) with its `{name}`s filled in."""
     found = entries(_language(lang)).get(key)
     if found is None:
         found = entries(FALLBACK_LANGUAGE).get(key)
         if found is None:
-            _LOGGER.warning("catalogue key %s is missing in every language", key)
+            _warn_missing(key)
             found = key
     return found.format(**values) if values else found
 

@@ -167,6 +167,16 @@ def test_refusals_read_in_the_users_language(
         assert problems(visible_text(page.text), lang) == [], path
 
 
+def test_a_notice_is_shown_in_words_and_a_crafted_one_not_at_all(
+    night_world: World, client_of: dict[str, TestClient]
+) -> None:
+    client = client_of["fam-a"]
+    _set_language(client, night_world.db_path, "ru")
+    assert '<p class="flash" role="status">Сохранено.</p>' in client.get("/homes?flash=saved").text
+    crafted = client.get("/homes?flash=Call+0-800+now").text
+    assert 'class="flash"' not in crafted and "0-800" not in crafted
+
+
 def test_the_alert_page_shows_the_homes_local_time_of_the_alert(
     night_world: World, client_of: dict[str, TestClient]
 ) -> None:
