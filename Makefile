@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: demo test test-cluster lint system-deps venv clean
+.PHONY: demo test test-cluster lint messages system-deps venv clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ system-deps:
 		echo "installing for the tests (apt-get):$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+# The message catalogue (docs/translating.md): add the keys a translation lacks, list what is
+# left to translate; `make test` fails while anything is.
+messages: $(STAMP)
+	$(PY) -m mehr.catalogue_sync
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -13,10 +13,20 @@ __all__ = ["timeline_svg", "week_svg"]
 _PALETTE = ("#1f6f8b", "#7a4f9e", "#2f7d32", "#b5520b", "#8a6d00", "#a3324a", "#3d5a80")
 
 
+_LABEL_MAX = 18
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= _LABEL_MAX else label[: _LABEL_MAX - 1] + "…"
+
+
 def timeline_svg(segments: list[Segment], tz: ZoneInfo, now: datetime, title: str) -> str:
     """Rooms down the side, hours 0-24 across; a bar where the resident was moving."""
     rooms = sorted({s.room for s in segments})
-    left, width, row_h, top = 62, 290, 22, 16
+    # Room names whole ("Living room" was cut to "Living roo"): the margin grows with the
+    # longest name (about 7 px a character at the label's size); only very long ones shorten.
+    longest = min(max((len(room) for room in rooms), default=0), _LABEL_MAX)
+    left, width, row_h, top = max(62, 12 + 7 * longest), 290, 22, 16
     height = top + max(len(rooms), 1) * row_h + 8
     scale = width / 86400
 
@@ -43,7 +53,7 @@ def timeline_svg(segments: list[Segment], tz: ZoneInfo, now: datetime, title: st
         colour = _PALETTE[i % len(_PALETTE)]
         parts.append(
             f'<text x="{left - 6}" y="{y + row_h / 2 + 4:.1f}" class="label" '
-            f'text-anchor="end">{escape(room[:10])}</text>'
+            f'text-anchor="end">{escape(_short(room))}</text>'
         )
         for s in (s for s in segments if s.room == room):
             x0 = x(s.start)
@@ -61,7 +71,13 @@ def timeline_svg(segments: list[Segment], tz: ZoneInfo, now: datetime, title: st
     return "".join(parts)
 
 
-def week_svg(days: list[DayActivity], title: str, moves_label: str, sleep_label: str) -> str:
+def week_svg(
+    days: list[DayActivity],
+    title: str,
+    moves_label: str,
+    sleep_label: str,
+    hours_unit: str = "h",
+) -> str:
     """Two bar series per day: movements (left axis) and the night's longest rest (hours)."""
     width, height, left, bottom, top = 340, 170, 8, 24, 22
     plot_h = height - top - bottom
@@ -90,8 +106,8 @@ def week_svg(days: list[DayActivity], title: str, moves_label: str, sleep_label:
             sh = plot_h * min(d.sleep_hours, 14) / 14
             parts.append(
                 f'<rect x="{x0 + bw + 2:.1f}" y="{base - sh:.1f}" width="{bw:.1f}" '
-                f'height="{sh:.1f}" class="bar-sleep"><title>{d.day}: {d.sleep_hours} h'
-                "</title></rect>"
+                f'height="{sh:.1f}" class="bar-sleep">'
+                f"<title>{d.day}: {d.sleep_hours} {escape(hours_unit)}</title></rect>"
             )
         parts.append(
             f'<text x="{x0 + bw:.1f}" y="{height - 10}" class="tick" '

@@ -14,10 +14,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Connection
 
-from dashboards.accounts import LANGS, Passwords, User
-from dashboards.alert_actions import display_actor, phase
+from dashboards.accounts import LANGS, Passwords, User, list_users
+from dashboards.alert_actions import phase
 from dashboards.db import Database
 from dashboards.i18n import ago, pick_lang, translator
+from dashboards.labels import label_helpers
 from dashboards.sessions import Session, anon_csrf
 from dashboards.settings import WebSettings
 from hub.alerts.config import AlertsConfig
@@ -25,6 +26,7 @@ from hub.alerts.lifecycle import AlertService
 from hub.alerts.tokens import TokenSigner
 from hub.persistence.web_database import driver_connection
 from hub.stats import HubStats
+from mehr.catalogue import has
 from mehr.clock import Clock
 
 __all__ = ["ANON_COOKIE", "LANG_COOKIE", "LARGE_COOKIE", "SESSION_COOKIE", "AppContext", "Auth"]
@@ -34,6 +36,14 @@ ANON_COOKIE = "mehr_csrf"
 LANG_COOKIE = "mehr_lang"
 LARGE_COOKIE = "mehr_large"
 _TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _templates() -> Jinja2Templates:
+    """The pages' templates: texts come from the catalogue through calls like `_("save")`
+    (gettext's name), bound per request to the reader's language."""
+    templates = Jinja2Templates(directory=str(_TEMPLATES))
+    templates.env.add_extension("jinja2.ext.i18n")
+    return templates
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +67,7 @@ class AppContext:
     signer: TokenSigner
     hub_stats: HubStats | None = None
     extra_queues: dict[str, Any] = field(default_factory=dict)
-    templates: Jinja2Templates = field(
-        default_factory=lambda: Jinja2Templates(directory=str(_TEMPLATES))
-    )
+    templates: Jinja2Templates = field(default_factory=_templates)
 
     @property
     def secret(self) -> str:
@@ -109,11 +117,20 @@ class AppContext:
                 nonce = new_nonce = secrets.token_urlsafe(24)
             csrf = anon_csrf(self.secret, nonce)
         large = auth.user.large_text if auth else request.cookies.get(LARGE_COOKIE) == "1"
+
+        def user_names() -> dict[str, str]:
+            with self.db.connection() as conn:
+                return {u.username: u.display_name or u.username for u in list_users(conn)}
+
+        flash = request.query_params.get("flash", "")
         page = self.templates.TemplateResponse(
             request,
             name,
             {
                 "t": t,
+                "_": t,
+                "gettext": t,
+                **label_helpers(lang, t, user_names, self.person_names),
                 "lang": lang,
                 "large": large,
                 "user": auth.user if auth else None,
@@ -124,10 +141,8 @@ class AppContext:
                     datetime.fromtimestamp(ts, UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
                 ),
                 "phase": phase,
-                "who": lambda actor: display_actor(actor, self.person_names),
-                "flash": t(request.query_params.get("flash", ""))
-                if request.query_params.get("flash")
-                else None,
+                # Only the catalogue's own notices: a crafted ?flash= shows nothing.
+                "flash": t(flash) if flash and has(flash) else None,
                 **context,
             },
             status_code=status_code,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from dashboards.queries import HomeStatus, home_status, resident, timeline, week
 from dashboards.tenancy import HomeRow
 from dashboards.visits import list_requests
 from hub.persistence.accounts import mahalla_workers
+from mehr.catalogue import room_name
 
 __all__ = ["contacts_for", "family_data", "status_of"]
 
@@ -58,6 +60,10 @@ def family_data(
     if with_charts:
         t = translator(lang)
         tz = ZoneInfo(home.timezone)
-        data["timeline_svg"] = timeline_svg(segments, tz, now, t("today_title"))
-        data["week_svg"] = week_svg(week, t("week_title"), t("movements"), t("rest_hours"))
+        # The chart names rooms in the reader's language ("Kitchen" on a Russian page: "Кухня").
+        rooms = [replace(seg, room=room_name(seg.room, lang)) for seg in segments]
+        data["timeline_svg"] = timeline_svg(rooms, tz, now, t("today_title"))
+        data["week_svg"] = week_svg(
+            week, t("week_title"), t("movements"), t("rest_hours"), t("unit_hours")
+        )
     return data

@@ -26,14 +26,16 @@ from hub.persistence.events import readings
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, NewAlert
 from hub.store.sqlite import SqliteStore
+from mehr.catalogue import LANGUAGES, text
 from mehr.clock import Clock
+from mehr.vocabulary import AlertKind
 
 __all__ = ["COLD_AREA", "COLD_HOME", "ColdHomeScanner", "ColdScanSettings"]
 
 _LOGGER = logging.getLogger(__name__)
 
-COLD_HOME: Final = "cold_home"
-COLD_AREA: Final = "cold_area"
+COLD_HOME: Final = AlertKind.COLD_HOME.value
+COLD_AREA: Final = AlertKind.COLD_AREA.value
 _OPEN: Final = ("raised", "notified", "acknowledged")
 
 
@@ -182,12 +184,8 @@ class ColdHomeScanner:
             "since": datetime.fromtimestamp(first, now.tzinfo).isoformat(),
             "trend_c_per_h": round(trend, 2),
             "explanation": {
-                "uz": f"{mahalla}: {n} ta uy {local} dan beri sovuq "
-                f"(oʻrtacha {trend:+.1f} °C/soat) — gaz yoki elektr uzilgan boʻlishi mumkin",
-                "ru": f"{mahalla}: {n} домов остывают с {local} "
-                f"({trend:+.1f} °C/ч) — возможно, отключение газа или света",
-                "en": f"{mahalla}: {n} homes cold since {local} "
-                f"({trend:+.1f} °C/h) — likely a gas or power cut",
+                lang: text("explain_cold_area", lang, mahalla=mahalla, n=n, at=local, trend=trend)
+                for lang in LANGUAGES
             },
         }
         record, _ = self.store.raise_alert(
@@ -215,11 +213,9 @@ def _spell_detail(spell: ColdHome, timezone: str) -> dict[str, object]:
         "trend_c_per_h": round(trend, 2),
         "safe_c": safe,
         "explanation": {
-            "uz": f"Uyda {t:.1f} °C, {safe:.0f} °C dan past {local} dan beri ({hours:.1f} soat); "
-            f"oʻzgarish {trend:+.1f} °C/soat",
-            "ru": f"В доме {t:.1f} °C, ниже {safe:.0f} °C с {local} ({hours:.1f} ч); "
-            f"изменение {trend:+.1f} °C/ч",
-            "en": f"Home at {t:.1f} °C, below {safe:.0f} °C since {local} ({hours:.1f} h); "
-            f"trend {trend:+.1f} °C/h",
+            lang: text(
+                "explain_cold_home", lang, t=t, safe=safe, at=local, hours=hours, trend=trend
+            )
+            for lang in LANGUAGES
         },
     }

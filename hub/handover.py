@@ -5,7 +5,8 @@ result, who installed and when.
 The facts come from the hub's database: the home, the stored walk-test (commissioning) report and
 the test-mode period `mehr kit check` opened (its `set_by` is the installer). PDF through fpdf2
 with a TTF font from the system (Debian's fonts-dejavu-core), so Cyrillic and Uzbek's oʻ/gʻ
-(U+02BB) print; nothing is downloaded.
+(U+02BB) print; nothing is downloaded. The words are the message catalogue's `handover_*` and
+`sensor_*` entries.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from jinja2 import Environment
 
 from hub.persistence.commissioning import latest_walk_test, test_mode_opener
 from hub.persistence.database import open_sqlite
+from mehr.catalogue import room_name
+from mehr.catalogue import text as catalogue_text
+from mehr.vocabulary import sensor_label_key
 
 __all__ = [
     "DEFAULT_FONT",
@@ -35,51 +39,6 @@ __all__ = [
 
 Language = Literal["uz", "ru", "en"]
 DEFAULT_FONT: Final = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-_INDEX: Final = {"uz": 0, "ru": 1, "en": 2}
-
-# (uz, ru, en). Uzbek Latin with oʻ/gʻ written with U+02BB.
-_TEXT: Final[dict[str, tuple[str, str, str]]] = {
-    "title": ("Oʻrnatish dalolatnomasi", "Акт установки", "Installation handover report"),
-    "home": ("Uy", "Дом", "Home"),
-    "mahalla": ("Mahalla", "Махалля", "Mahalla"),
-    "kit": ("Toʻplam", "Комплект", "Kit"),
-    "installed_by": ("Oʻrnatuvchi", "Установщик", "Installed by"),
-    "walk_test": ("Tekshiruv", "Проверка", "Walk test"),
-    "times_in": ("Vaqt mahalliy: {tz}", "Местное время: {tz}", "Local time: {tz}"),
-    "sensor": ("Datchik", "Датчик", "Sensor"),
-    "room": ("Xona", "Комната", "Room"),
-    "kind": ("Turi", "Тип", "Type"),
-    "first_signal": ("Birinchi signal", "Первый сигнал", "First signal"),
-    "never": ("signal kelmadi", "не сработал", "never fired"),
-    "passed": (
-        "Natija: barcha {n} ta datchik ishladi",
-        "Результат: сработали все датчики ({n})",
-        "Result: all {n} sensors fired",
-    ),
-    "failed": (
-        "Natija: ishlamagan datchiklar: {ids}",
-        "Результат: не сработали: {ids}",
-        "Result: never fired: {ids}",
-    ),
-    "signatures": (
-        "Oʻrnatuvchi imzosi: ____________    Yashovchi imzosi: ____________",
-        "Подпись установщика: ____________    Подпись жильца: ____________",
-        "Installer's signature: ____________    Resident's signature: ____________",
-    ),
-    "unknown": ("nomaʼlum", "неизвестно", "unknown"),
-}
-_KIND: Final[dict[str, tuple[str, str, str]]] = {
-    "motion": ("Harakat", "Движение", "Motion"),
-    "door": ("Eshik", "Дверь", "Door"),
-    "help_button": ("Yordam tugmasi", "Кнопка помощи", "Help button"),
-    "ok_button": ("«Yaxshiman» tugmasi", "Кнопка «Я в порядке»", "I'm OK button"),
-    "fall": ("Yiqilish datchigi", "Датчик падения", "Fall sensor"),
-    "accel_window": ("Akselerometr", "Акселерометр", "Accelerometer"),
-    "temperature": ("Harorat", "Температура", "Temperature"),
-    "battery": ("Batareya", "Батарея", "Battery"),
-    "occupancy": ("Mavjudlik", "Присутствие", "Occupancy"),
-    "appliance": ("Maishiy asbob", "Бытовой прибор", "Appliance"),
-}
 _DATE_FORMAT: Final = {"uz": "%d.%m.%Y %H:%M", "ru": "%d.%m.%Y %H:%M", "en": "%Y-%m-%d %H:%M"}
 
 
@@ -156,43 +115,47 @@ def handover_facts(
 
 def _lines(facts: HandoverFacts, lang: Language) -> dict[str, Any]:
     """Every text of the report in one language, times in the home's zone."""
-    i = _INDEX[lang]
     zone = ZoneInfo(facts.time_zone)
 
     def t(key: str, **kw: object) -> str:
-        return _TEXT[key][i].format(**kw)
+        return catalogue_text(key, lang, **kw)
 
     def when(moment: datetime) -> str:
         return moment.astimezone(zone).strftime(_DATE_FORMAT[lang])
 
     return {
         "lang": lang,
-        "title": t("title"),
+        "title": t("handover_title"),
         "header": [
-            (t("home"), facts.home_name),
-            (t("mahalla"), facts.mahalla or "—"),
-            (t("kit"), facts.kit_id),
-            (t("installed_by"), facts.installer or t("unknown")),
-            (t("walk_test"), f"{when(facts.started)} – {when(facts.finished)[-5:]}"),
+            (t("handover_home"), facts.home_name),
+            (t("handover_mahalla"), facts.mahalla or "—"),
+            (t("handover_kit"), facts.kit_id),
+            (t("handover_installed_by"), facts.installer or t("handover_unknown")),
+            (t("handover_walk_test"), f"{when(facts.started)} – {when(facts.finished)[-5:]}"),
         ],
-        "times_in": t("times_in", tz=facts.time_zone),
-        "columns": (t("sensor"), t("room"), t("kind"), t("first_signal")),
+        "times_in": t("handover_times_in", tz=facts.time_zone),
+        "columns": (
+            t("handover_sensor"),
+            t("handover_room"),
+            t("handover_kind"),
+            t("handover_first_signal"),
+        ),
         "rows": [
             (
                 s.sensor,
-                s.room,
-                _KIND.get(s.kind, (s.kind,) * 3)[i],
+                room_name(s.room, lang),
+                catalogue_text(sensor_label_key(s.kind), lang),
                 s.first_signal.astimezone(zone).strftime("%H:%M:%S")
                 if s.first_signal
-                else t("never"),
+                else t("handover_never"),
             )
             for s in facts.sensors
         ],
-        "result": t("passed", n=len(facts.sensors))
+        "result": t("handover_passed", n=len(facts.sensors))
         if facts.passed
-        else t("failed", ids=", ".join(facts.missing)),
+        else t("handover_failed", ids=", ".join(facts.missing)),
         "passed": facts.passed,
-        "signatures": t("signatures"),
+        "signatures": t("handover_signatures"),
     }
 
 

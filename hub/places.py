@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hub.registry import Place
 from mehr.contract import SensorKind
+from mehr.vocabulary import Place
 
 __all__ = ["guess_place"]
 

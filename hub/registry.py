@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mehr.configfile import TimeZoneName, load_model
 from mehr.contract import ID_PATTERN, SensorKind
+from mehr.vocabulary import Place
 
 __all__ = [
     "HomeSpec",
@@ -22,17 +22,6 @@ __all__ = [
 ]
 
 RiskLevel = Literal["low", "medium", "high"]
-
-
-class Place(StrEnum):
-    """What a sensor's room is for; the routine detectors reason about these, not room names."""
-
-    KITCHEN = "kitchen"
-    BATHROOM = "bathroom"
-    BEDROOM = "bedroom"
-    LIVING = "living"
-    ENTRANCE = "entrance"
-    OTHER = "other"
 
 
 _ID = Field(pattern=ID_PATTERN.pattern, description="Lower-case id: a-z, 0-9, '-', '_'.")

@@ -32,32 +32,39 @@ from hub.explain import explain_finding
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, NewAlert
 from hub.store.sqlite import SqliteStore
+from mehr.catalogue import LANGUAGES, room_name, text
 from mehr.clock import Clock
+from mehr.vocabulary import AlertKind
+from mehr.vocabulary import Place as RoomPlace
 
 __all__ = ["RULE_ALERTS", "RoutineScanner"]
 
 _LOGGER = logging.getLogger(__name__)
 
 # Detector rule -> (alert kind, severity). Kinds are the vocabulary shared with the alert engine.
+_RULE_KINDS: Final[dict[str, AlertKind]] = {
+    "unusual_inactivity": AlertKind.UNUSUAL_INACTIVITY,
+    "not_up": AlertKind.NOT_UP,
+    "long_bathroom": AlertKind.LONG_BATHROOM,
+    "not_back": AlertKind.NOT_BACK,
+    "night_door": AlertKind.NIGHT_WANDERING,
+    "no_kitchen": AlertKind.NO_KITCHEN,
+}
 RULE_ALERTS: Final[dict[str, tuple[str, str]]] = {
-    "unusual_inactivity": ("unusual_inactivity", "high"),
-    "not_up": ("not_up", "high"),
-    "long_bathroom": ("long_bathroom", "high"),
-    "not_back": ("not_back", "medium"),
-    "night_door": ("night_wandering", "medium"),
-    "no_kitchen": ("no_kitchen", "low"),
+    rule: (kind.value, kind.severity.value) for rule, kind in _RULE_KINDS.items()
 }
 # Rules that mean "no sign of life": meaningless while the kit itself is offline, because then
 # the silence is the kit's, not the resident's (the outage is alerted on its own).
 _SILENCE_RULES: Final = frozenset({"unusual_inactivity", "not_up", "long_bathroom", "no_kitchen"})
 
-_PLACES: Final = {
-    "kitchen": Place.KITCHEN,
-    "bathroom": Place.BATHROOM,
-    "bedroom": Place.BEDROOM,
-    "living": Place.LIVING,
-    "entrance": Place.ENTRANCE,
-    "other": Place.OTHER,
+# The vocabulary's places as the detectors' array channels (detectors import nothing of ours).
+_PLACES: Final[dict[str, Place]] = {
+    RoomPlace.KITCHEN: Place.KITCHEN,
+    RoomPlace.BATHROOM: Place.BATHROOM,
+    RoomPlace.BEDROOM: Place.BEDROOM,
+    RoomPlace.LIVING: Place.LIVING,
+    RoomPlace.ENTRANCE: Place.ENTRANCE,
+    RoomPlace.OTHER: Place.OTHER,
 }
 # Care-plan risk -> how tight the routine thresholds are (detectors' sensitivity margins).
 _SENSITIVITY: Final[dict[str, Sensitivity]] = {"low": "low", "medium": "normal", "high": "high"}
@@ -211,9 +218,12 @@ class RoutineScanner:
             if alert is not None:
                 raised.append(alert)
         silent = self._silent_sensors(home, now, routine)
-        if silent and self.store.open_alert(home.id, "sensor_silent") is None:
+        silent_kind = AlertKind.SENSOR_SILENT
+        if silent and self.store.open_alert(home.id, silent_kind) is None:
             record, _ = self.store.raise_alert(
-                NewAlert(home.id, "sensor_silent", "low", now, source_event_id=None, detail=silent)
+                NewAlert(
+                    home.id, silent_kind.value, silent_kind.severity.value, now, None, silent
+                )
             )
             raised.append(record)
         return raised
@@ -247,15 +257,18 @@ class RoutineScanner:
                     )
         if not quiet:
             return None
-        names = ", ".join(f"{q['room']} ({q['sensor']})" for q in quiet)
         days = int(limit.total_seconds() // 86_400)
         return {
-            "rule": "sensor_silent",
+            "rule": AlertKind.SENSOR_SILENT.value,
             "sensors": quiet,
             "explanation": {
-                "uz": f"Sensor {days} kundan beri signal bermayapti: {names}",
-                "ru": f"Датчик молчит больше {days} дн.: {names}",
-                "en": f"Sensor silent for over {days} days: {names}",
+                lang: text(
+                    "explain_sensor_silent",
+                    lang,
+                    days=days,
+                    rooms=", ".join(room_name(str(q["room"]), lang) for q in quiet),
+                )
+                for lang in LANGUAGES
             },
         }
 

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from detectors import DetectorError, FallParams, classify_window, load_fall_params
-from hub.alerts.severity import severity_for
 from hub.store.base import NewAlert, NewEvent
+from mehr.vocabulary import AlertKind
 
 __all__ = ["EventRules"]
 
@@ -39,23 +39,23 @@ class EventRules:
             "occurred_at": event.occurred_at.isoformat(),
         }
         if event.kind == "help_button" and event.value == "pressed":
-            kind = "help_button"
+            kind = AlertKind.HELP_BUTTON
         elif event.kind == "fall" and event.value == "detected":
-            kind = "fall"
+            kind = AlertKind.FALL
             detail["source"] = "fall_sensor"
         elif event.kind == "accel_window":
             verdict = self._classify(event)
             if verdict is None or not verdict["is_fall"]:
                 return None
-            kind = "fall"
+            kind = AlertKind.FALL
             detail["source"] = "accelerometer"
             detail["fall_detector"] = verdict
         else:
             return None
         return NewAlert(
             home_id=event.home_id,
-            kind=kind,
-            severity=severity_for(kind).value,
+            kind=kind.value,
+            severity=kind.severity.value,
             raised_at=event.received_at,
             source_event_id=event_id,
             detail=detail,

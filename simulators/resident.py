@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from mehr.vocabulary import Place as RoomPlace
+
 __all__ = [
     "ACTIVITY_RATE",
     "ON_MAT_LABELS",
@@ -30,14 +32,15 @@ __all__ = [
 
 
 class Place(StrEnum):
-    """Where the resident is; the home model maps each place to the sensor that covers it."""
+    """Where the resident is: one of the vocabulary's places of a home (`mehr.vocabulary.Place`,
+    same values) or out; the home model maps each place to the sensor that covers it."""
 
-    BEDROOM = "bedroom"
-    BATHROOM = "bathroom"
-    KITCHEN = "kitchen"
-    LIVING = "living"
-    HALL = "hall"
-    OUT = "out"
+    BEDROOM = RoomPlace.BEDROOM.value
+    BATHROOM = RoomPlace.BATHROOM.value
+    KITCHEN = RoomPlace.KITCHEN.value
+    LIVING = RoomPlace.LIVING.value
+    HALL = RoomPlace.ENTRANCE.value
+    OUT = "out"  # not a place of the home: the resident went out
 
 
 # Movements a PIR could see per minute, by activity label: sleeping people turn over now and

@@ -20,12 +20,15 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from dashboards.alert_actions import display_actor, phase
 from dashboards.db import DATABASE_ERRORS, DEFAULT_BUSY_TIMEOUT_S, Database, is_busy
+from dashboards.i18n import pick_lang
 from hub.alerts.config import AlertsConfig, Language
 from hub.alerts.lifecycle import AlertService, AlertView, TokenError, TokenProblem
 from hub.alerts.messages import what_happened
 from hub.alerts.tokens import TokenSigner
 from hub.persistence.web_database import driver_connection
+from mehr.catalogue import room_name, text
 from mehr.clock import Clock
 
 __all__ = ["AckContext", "router"]
@@ -62,48 +65,10 @@ def _service(request: Request) -> Iterator[AlertService]:
 
 Service = Annotated[AlertService, Depends(_service)]
 
-_T: Final[dict[str, dict[Language, str]]] = {
-    "title": {Language.UZ: "Ogohlantirish", Language.RU: "Тревога", Language.EN: "Alert"},
-    "ack": {
-        Language.UZ: "Qabul qildim, boraman",
-        Language.RU: "Принимаю, выезжаю",
-        Language.EN: "I acknowledge and will go",
-    },
-    "comment": {Language.UZ: "Izoh", Language.RU: "Комментарий", Language.EN: "Comment"},
-    "state": {Language.UZ: "Holat", Language.RU: "Состояние", Language.EN: "State"},
-    "by": {Language.UZ: "Qabul qildi", Language.RU: "Принял(а)", Language.EN: "Acknowledged by"},
-    "done": {
-        Language.UZ: "Qabul qilindi. Rahmat! Boshqalar bu ogohlantirish sizda ekanini koʻradi.",
-        Language.RU: "Принято. Спасибо! Остальные видят, что тревога у вас.",
-        Language.EN: "Acknowledged. Thank you! Everyone on the case sees it is yours.",
-    },
-    "late": {
-        Language.UZ: "Bu ogohlantirishni allaqachon boshqa kishi qabul qilgan.",
-        Language.RU: "Эту тревогу уже принял другой человек.",
-        Language.EN: "Someone else has already taken this alert.",
-    },
-    "for": {Language.UZ: "Havola egasi", Language.RU: "Ссылка для", Language.EN: "Link for"},
-    TokenProblem.INVALID: {
-        Language.UZ: "Havola notoʻgʻri.",
-        Language.RU: "Неверная ссылка.",
-        Language.EN: "This link is not valid.",
-    },
-    TokenProblem.EXPIRED: {
-        Language.UZ: "Havola muddati tugagan. Ilovadan kiring.",
-        Language.RU: "Срок ссылки истёк. Войдите в приложение.",
-        Language.EN: "This link has expired. Please use the app.",
-    },
-    "busy": {
-        Language.UZ: "Server band. Havola ishlatilmadi: birozdan keyin havolani qayta oching.",
-        Language.RU: "Сервер занят. Ссылка не использована: откройте её ещё раз через минуту.",
-        Language.EN: "The server is busy. The link has not been used: try the link again in a "
-        "moment.",
-    },
-    TokenProblem.USED: {
-        Language.UZ: "Bu havola allaqachon ishlatilgan.",
-        Language.RU: "Эта ссылка уже использована.",
-        Language.EN: "This link has already been used.",
-    },
+_PROBLEM_KEYS: Final = {
+    TokenProblem.INVALID: "ack_invalid",
+    TokenProblem.EXPIRED: "ack_expired",
+    TokenProblem.USED: "ack_used",
 }
 _STATUS: Final = {TokenProblem.INVALID: 404, TokenProblem.EXPIRED: 410, TokenProblem.USED: 409}
 # The page is self-contained (it is also served without the app's static files), so its one
@@ -129,10 +94,16 @@ _HEADERS: Final = {
 
 
 def _lang(request: Request, fallback: Language | None = None) -> Language:
+    # The link's ?lang=, else the person's first language, else what the browser asks for: a
+    # Russian phone opening a broken link is answered in Russian, not in Uzbek.
     asked = request.query_params.get("lang")
     if asked in {lang.value for lang in Language}:
         return Language(asked)
-    return fallback or Language.UZ
+    return fallback or Language(pick_lang(request.headers.get("accept-language")))
+
+
+def _t(key: str, lang: Language) -> str:
+    return text(key, lang.value)
 
 
 def _page(lang: Language, body: str, status: int = 200) -> HTMLResponse:
@@ -143,9 +114,10 @@ def _page(lang: Language, body: str, status: int = 200) -> HTMLResponse:
     html = (
         f'<!doctype html><html lang="{lang.value}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Mehr — {escape(_T['title'][lang])}</title>"
+        f"<title>Mehr — {escape(_t('ack_title', lang))}</title>"
         f"<style>{_STYLE}</style></head><body>"
-        f'<nav aria-label="language">{switch}</nav><main>{body}</main></body></html>'
+        f'<nav aria-label="{escape(_t("language", lang))}">{switch}</nav>'
+        f"<main>{body}</main></body></html>"
     )
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
@@ -159,12 +131,19 @@ def _summary(alert: AlertView, config: AlertsConfig, lang: Language) -> str:
         f"<h1>{escape(what_happened(alert.kind, lang))}</h1>",
         f"<p><strong>{escape(who)}</strong><br>{escape(where)}</p>",
         f"<p class=k>{local:%Y-%m-%d %H:%M}"
-        + (f" · {escape(str(alert.detail['room']))}" if alert.detail.get("room") else "")
+        + (
+            f" · {escape(room_name(str(alert.detail['room']), lang.value))}"
+            if alert.detail.get("room")
+            else ""
+        )
         + "</p>",
-        f"<p>{escape(_T['state'][lang])}: <strong>{escape(alert.state)}</strong>",
+        f"<p>{escape(_t('ack_state', lang))}: "
+        f"<strong>{escape(_t('state_' + phase(alert), lang))}</strong>",
     ]
     if alert.acknowledged_by:
-        rows.append(f"<br>{escape(_T['by'][lang])}: {escape(alert.acknowledged_by)}")
+        names = {p.id: p.name for p in config.people}
+        who_took = display_actor(alert.acknowledged_by, names)
+        rows.append(f"<br>{escape(_t('ack_by', lang))}: {escape(who_took)}")
     rows.append("</p>")
     return "".join(rows)
 
@@ -172,14 +151,25 @@ def _summary(alert: AlertView, config: AlertsConfig, lang: Language) -> str:
 def _busy(request: Request) -> HTMLResponse:
     # The transaction rolled back, so the link is as unused as before: say so, and when to retry.
     lang = _lang(request)
-    page = _page(lang, f"<h1>{escape(_T['busy'][lang])}</h1>", 503)
+    page = _page(lang, f"<h1>{escape(_t('ack_busy', lang))}</h1>", 503)
     page.headers["Retry-After"] = "5"
     return page
 
 
-def _problem(request: Request, exc: TokenError) -> HTMLResponse:
-    lang = _lang(request)
-    return _page(lang, f"<h1>{escape(_T[exc.problem][lang])}</h1>", _STATUS[exc.problem])
+def _problem(
+    request: Request, exc: TokenError, service: AlertService, token: str
+) -> HTMLResponse:
+    # A used link still knows its person: answer "already used" in that person's language.
+    known = None
+    if exc.problem is TokenProblem.USED:
+        try:
+            person = service.config.person(service.check_token(token).person_id)
+        except TokenError:
+            person = None
+        known = person.languages[0] if person else None
+    lang = _lang(request, known)
+    body = f"<h1>{escape(_t(_PROBLEM_KEYS[exc.problem], lang))}</h1>"
+    return _page(lang, body, _STATUS[exc.problem])
 
 
 @router.get("/ack/{token}", response_class=HTMLResponse)
@@ -189,7 +179,7 @@ def ack_page(token: str, request: Request, service: Service) -> HTMLResponse:
     try:
         info = service.token_info(token, address=address)
     except TokenError as exc:
-        return _problem(request, exc)
+        return _problem(request, exc, service, token)
     except DATABASE_ERRORS as exc:
         if not is_busy(exc):
             raise
@@ -197,16 +187,16 @@ def ack_page(token: str, request: Request, service: Service) -> HTMLResponse:
     person = service.config.person(info.person_id)
     lang = _lang(request, person.languages[0] if person else None)
     body = _summary(info.alert, service.config, lang)
-    body += f"<p class=k>{escape(_T['for'][lang])}: {escape(info.person_name)}</p>"
+    body += f"<p class=k>{escape(_t('ack_link_for', lang))}: {escape(info.person_name)}</p>"
     if info.alert.state in ("raised", "notified"):
         body += (
             f'<form method="post" action="?lang={lang.value}">'
-            f'<label for="comment">{escape(_T["comment"][lang])}</label>'
+            f'<label for="comment">{escape(_t("ack_comment", lang))}</label>'
             '<textarea id="comment" name="comment" rows="2" maxlength="500"></textarea>'
-            f"<p><button type=submit>{escape(_T['ack'][lang])}</button></p></form>"
+            f"<p><button type=submit>{escape(_t('ack_button', lang))}</button></p></form>"
         )
     else:
-        body += f"<p>{escape(_T['late'][lang])}</p>"
+        body += f"<p>{escape(_t('ack_late', lang))}</p>"
     return _page(lang, body)
 
 
@@ -222,12 +212,12 @@ def ack_submit(
     try:
         done = service.acknowledge_with_token(token, comment or None, address=address)
     except TokenError as exc:
-        return _problem(request, exc)
+        return _problem(request, exc, service, token)
     except DATABASE_ERRORS as exc:
         if not is_busy(exc):
             raise
         return _busy(request)
     person = service.config.person(done.person_id)
     lang = _lang(request, person.languages[0] if person else None)
-    message = _T["done"][lang] if done.acknowledged else _T["late"][lang]
+    message = _t("ack_done", lang) if done.acknowledged else _t("ack_late", lang)
     return _page(lang, _summary(done.alert, service.config, lang) + f"<p>{escape(message)}</p>")

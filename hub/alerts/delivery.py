@@ -187,7 +187,7 @@ class Deliverer:
             timezone=zone,
             link=link,
             room=detail.get("room"),
-            explanation=str(explanation) if explanation else None,
+            explanation=explanation if isinstance(explanation, dict | str) else None,
             kits=len(kits) if view.kind == AREA_OUTAGE and isinstance(kits, list) else None,
             repeat=repeat,
             buttons=buttons,

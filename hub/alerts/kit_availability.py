@@ -12,6 +12,7 @@ import logging
 import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hub.alerts.config import AlertsConfig
 from hub.alerts.lifecycle import SYSTEM, AlertService, AlertState, Outcome
@@ -21,6 +22,7 @@ from hub.persistence import escalations as escalations_repo
 from hub.persistence import kits as kits_repo
 from hub.persistence.kits import KitAvailability
 from hub.persistence.records import NewAlert
+from mehr.catalogue import LANGUAGES, text
 
 __all__ = ["KitAvailabilityScanner"]
 
@@ -117,18 +119,26 @@ class KitAvailabilityScanner:
                 "kits": [k.kit_id for k in cluster],
                 "homes": sorted({k.home_id for k in cluster}),
                 "since": first.isoformat(),
-                "explanation": f"{len(cluster)} kits offline in {mahalla}",
+                "explanation": {
+                    lang: text("explain_area_outage", lang, mahalla=mahalla, n=len(cluster))
+                    for lang in LANGUAGES
+                },
             }
             alert_id = self._raise(area_home, AREA_OUTAGE, mahalla, now, area_detail)
             for kit in cluster:
                 self._record_outage(kit, mahalla, alert_id)
             return
+        zone = ZoneInfo(self.config.district.timezone)
         for kit in eligible:
             since = _since(kit)
+            local_since = since.astimezone(zone).strftime("%H:%M")
             kit_detail: dict[str, Any] = {
                 "kit": kit.kit_id,
                 "since": since.isoformat(),
-                "explanation": f"kit {kit.kit_id} offline since {since.strftime('%H:%M')} UTC",
+                # In the reader's language and the district's time, never UTC.
+                "explanation": {
+                    lang: text("explain_kit_offline", lang, at=local_since) for lang in LANGUAGES
+                },
             }
             alert_id = self._raise(kit.home_id, KIT_OFFLINE, mahalla, now, kit_detail)
             self._record_outage(kit, mahalla, alert_id)

@@ -2,17 +2,22 @@
 
 One SMS is 160 GSM-7 characters, or 70 when any character needs UCS-2 (Cyrillic does). A
 Russian text that cannot fit 70 characters with its link is sent transliterated to Latin, as
-Uzbek phones commonly receive Russian SMS, so it still fits one message.
+Uzbek phones commonly receive Russian SMS, so it still fits one message. The words come from
+the message catalogue (`mehr.catalogue`), like every page's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 from zoneinfo import ZoneInfo
 
 from hub.alerts.config import Language, MethodKind
+from mehr.catalogue import room_name
+from mehr.catalogue import text as catalogue_text
+from mehr.vocabulary import kind_label_key
 
 __all__ = [
     "SMS_GSM_LIMIT",
@@ -27,37 +32,6 @@ __all__ = [
 
 SMS_GSM_LIMIT: Final = 160
 SMS_UCS2_LIMIT: Final = 70
-
-_WHAT: Final[dict[str, tuple[str, str, str]]] = {
-    # kind: (uz, ru, en)
-    "help_button": ("Yordam tugmasi bosildi", "Нажата кнопка помощи", "Help button pressed"),
-    "fall": ("Yiqilish aniqlandi", "Обнаружено падение", "Fall detected"),
-    "unusual_inactivity": ("Uzoq vaqt harakat yo'q", "Долго нет движения", "Unusual inactivity"),
-    "not_up": ("Ertalab turmadi", "Не встал(а) утром", "Not up this morning"),
-    "long_bathroom": ("Hammomda uzoq qoldi", "Долго в ванной", "Long bathroom visit"),
-    "night_wandering": ("Tunda yurish", "Ночью не спит, ходит", "Night wandering"),
-    "not_back": ("Uyga qaytmadi", "Не вернулся(ась) домой", "Not back home"),
-    "kit_offline": ("Uskuna aloqada emas", "Комплект не на связи", "Kit offline"),
-    "area_outage": ("Hududda uzilish", "Отключение в махалле", "Area outage"),
-    "cold_home": ("Uyda sovuq", "В доме холодно", "Cold home"),
-    "cold_area": ("Mahallada uylar sovuq", "Холодно в домах махалли", "Cold homes in area"),
-}
-_OTHER: Final = ("Ogohlantirish", "Предупреждение", "Alert")
-_ACK: Final = {Language.UZ: "Tasdiqlash", Language.RU: "Подтвердить", Language.EN: "Acknowledge"}
-_INFO: Final = {
-    Language.UZ: "Ma'lumot uchun.",
-    Language.RU: "Для сведения.",
-    Language.EN: "For your information.",
-}
-_REPEAT: Final = {Language.UZ: "TAKROR", Language.RU: "ПОВТОР", Language.EN: "REPEAT"}
-_KITS: Final = {Language.UZ: "uskuna", Language.RU: "компл.", Language.EN: "kits"}
-_SUBJECT_TAIL: Final = {
-    Language.UZ: "Iltimos, tasdiqlang va boring.",
-    Language.RU: "Пожалуйста, подтвердите и выезжайте.",
-    Language.EN: "Please acknowledge and go.",
-}
-_EXPLAIN: Final = {Language.UZ: "Tafsilot", Language.RU: "Подробности", Language.EN: "Details"}
-_ROOM: Final = {Language.UZ: "Xona", Language.RU: "Комната", Language.EN: "Room"}
 
 # GSM 03.38 basic character set (the escape table is left out: those cost two characters).
 _GSM7: Final = frozenset(
@@ -88,7 +62,8 @@ class MessageFacts:
     timezone: str
     link: str | None
     room: str | None = None
-    explanation: str | None = None
+    # Why, in each language ({"uz": …, "ru": …, "en": …}, as the scanners store it) or one text.
+    explanation: Mapping[str, str] | str | None = None
     kits: int | None = None  # area outage: how many kits are dark
     repeat: bool = False
     # The reader acts with buttons under the message (Telegram bot), not with a link: the text
@@ -130,11 +105,7 @@ def _translit(text: str) -> str:
 
 def what_happened(kind: str, language: Language) -> str:
     """A short phrase for an alert kind in one language."""
-    index = list(Language).index(language)
-    if kind in _WHAT:
-        return _WHAT[kind][index]
-    base = _OTHER[index]
-    return f"{base}: {kind.replace('_', ' ')}"
+    return catalogue_text(kind_label_key(kind), language.value)
 
 
 def _local_time(moment: datetime, zone: str) -> str:
@@ -144,15 +115,19 @@ def _local_time(moment: datetime, zone: str) -> str:
 def _sms(facts: MessageFacts, language: Language, one_sms: bool = True) -> str:
     what = what_happened(facts.kind, language)
     if facts.repeat:
-        what = f"{_REPEAT[language]}: {what}"
+        what = f"{catalogue_text('sms_repeat', language.value)}: {what}"
     when = _local_time(facts.happened_at, facts.timezone)
     if facts.buttons:
         tail = ""
     else:
-        tail = f"{_ACK[language]}: {facts.link}" if facts.link else _INFO[language]
+        tail = (
+            f"{catalogue_text('sms_acknowledge', language.value)}: {facts.link}"
+            if facts.link
+            else catalogue_text("sms_for_information", language.value)
+        )
     address = facts.address
     if facts.kits is not None:
-        address = f"{facts.kits} {_KITS[language]}"
+        address = f"{facts.kits} {catalogue_text('sms_kits', language.value)}"
     resident = facts.resident
 
     def build(resident: str, address: str) -> str:
@@ -182,19 +157,27 @@ def _sms(facts: MessageFacts, language: Language, one_sms: bool = True) -> str:
     return text
 
 
+def _in_language(explanation: Mapping[str, str] | str | None, language: Language) -> str | None:
+    if explanation is None or isinstance(explanation, str):
+        return explanation
+    return explanation.get(language.value) or explanation.get(Language.EN.value)
+
+
 def render(facts: MessageFacts, language: Language, channel: MethodKind) -> Message:
     """Render one message for one recipient and channel (SMS: one message; others: fuller)."""
     what = what_happened(facts.kind, language)
     subject = f"Mehr: {what} — {facts.resident}"
     if facts.repeat:
-        subject = f"{_REPEAT[language]}: {subject}"
+        subject = f"{catalogue_text('sms_repeat', language.value)}: {subject}"
     if channel is MethodKind.SMS:
         return Message(subject=subject, body=_sms(facts, language))
     lines = [_sms(facts, language, one_sms=False)]
     if facts.room:
-        lines.append(f"{_ROOM[language]}: {facts.room}")
-    if facts.explanation:
-        lines.append(f"{_EXPLAIN[language]}: {facts.explanation}")
+        room = room_name(facts.room, language.value)
+        lines.append(f"{catalogue_text('room', language.value)}: {room}")
+    why = _in_language(facts.explanation, language)
+    if why:
+        lines.append(f"{catalogue_text('sms_details', language.value)}: {why}")
     if facts.link or facts.buttons:
-        lines.append(_SUBJECT_TAIL[language])
+        lines.append(catalogue_text("sms_please_go", language.value))
     return Message(subject=subject, body="\n".join(lines))

@@ -1,12 +1,15 @@
-"""Alert kinds and their severities: the vocabulary shared with the detectors and simulators.
+"""Alert kinds and their severities for the alert engine, as plain strings.
 
-Severity is decided here and nowhere else: whoever raises an alert asks `severity_for(kind)`.
+Severity is decided once, in `mehr.vocabulary` (`AlertKind.severity`); whoever raises or reads
+an alert asks `severity_for(kind)`, which reads that table.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Final
+
+from mehr import vocabulary
+from mehr.vocabulary import AlertKind, Severity
 
 __all__ = [
     "ALWAYS_ALERT_KINDS",
@@ -18,47 +21,20 @@ __all__ = [
     "severity_for",
 ]
 
+# Plain strings, as config files and database rows carry them.
+ALWAYS_ALERT_KINDS: Final[frozenset[str]] = frozenset(
+    k.value for k in vocabulary.ALWAYS_ALERT_KINDS
+)
+INACTIVITY_KINDS: Final[frozenset[str]] = frozenset(k.value for k in vocabulary.INACTIVITY_KINDS)
+KIT_OFFLINE: Final = AlertKind.KIT_OFFLINE
+AREA_OUTAGE: Final = AlertKind.AREA_OUTAGE
 
-class Severity(StrEnum):
-    """How urgent an alert is; each has its own escalation policy."""
-
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-
-KIT_OFFLINE: Final = "kit_offline"
-AREA_OUTAGE: Final = "area_outage"
-
-SEVERITY_BY_KIND: Final[dict[str, Severity]] = {
-    "help_button": Severity.CRITICAL,
-    "fall": Severity.CRITICAL,
-    "unusual_inactivity": Severity.HIGH,
-    "not_up": Severity.HIGH,
-    "long_bathroom": Severity.HIGH,
-    "night_wandering": Severity.MEDIUM,
-    "not_back": Severity.MEDIUM,
-    KIT_OFFLINE: Severity.MEDIUM,
-    # Many homes dark at once: a worker should look now, but nobody is known to be hurt.
-    AREA_OUTAGE: Severity.HIGH,
-    # Hypothermia in an older person develops over hours, not minutes: urgent, not critical.
-    "cold_home": Severity.HIGH,
-    "cold_area": Severity.HIGH,
-}
-# Kinds not listed (trends such as no_kitchen, kit upkeep such as sensor_silent) are LOW: worth
-# a look within the day. (The pages name every listed kind; tests/dashboards checks that.)
-
-# The person asked for help or fell: no mode, hold or "ask first" ever delays these.
-ALWAYS_ALERT_KINDS: Final = frozenset({"help_button", "fall"})
-
-# Alerts that only mean "the home has been too quiet": held back while a kit is offline (the
-# silence is the outage), in away/holiday/visitor modes, and asked of the resident first.
-INACTIVITY_KINDS: Final = frozenset({"unusual_inactivity", "not_up", "long_bathroom"})
+# Kept for the engine until it reads `AlertKind.severity` itself (the persistence rewrite).
+SEVERITY_BY_KIND: Final[dict[str, Severity]] = {kind.value: kind.severity for kind in AlertKind}
 
 
 def severity_for(kind: str, stored: str | None = None) -> Severity:
-    """The severity of an alert: the one stored with it if valid, else by kind (trends: low)."""
+    """The severity of an alert: the one stored with it if valid, else by kind (unknown: low)."""
     if stored is not None:
         try:
             return Severity(stored)

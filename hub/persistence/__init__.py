@@ -1,7 +1,7 @@
 """The persistence layer: the only package of the project that speaks SQL.
 
-`database` opens connections (one set of PRAGMAs, one place); `migrate` and the `schema_*` and `web_schema`
-modules version every table (components core, alerts, web); repositories by aggregate live
+`database` opens connections (one set of PRAGMAs, one place); `migrate`, the `schema_*` modules
+and `web_schema` version every table (components core, alerts, web); repositories by aggregate live
 beside them and take a connection; the rest of the hub and the web app call them with typed
 records in and out (`records`), with times converted in one place (`timestamps`).
 

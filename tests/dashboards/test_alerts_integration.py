@@ -285,10 +285,11 @@ def test_registry_import_sets_the_core_homes_risk_level(
 def test_every_engine_alert_kind_and_outcome_has_words_in_every_language() -> None:
     """Pages name what the engine raises; a kind without a translation would show its key."""
     from dashboards.alert_actions import OUTCOMES
-    from dashboards.i18n import MESSAGES
-    from hub.alerts.severity import SEVERITY_BY_KIND
+    from mehr.catalogue import LANGUAGES, entries
+    from mehr.vocabulary import AlertKind
 
-    for lang, table in MESSAGES.items():
-        missing = [f"kind_{k}" for k in SEVERITY_BY_KIND if f"kind_{k}" not in table]
+    for lang in LANGUAGES:
+        table = entries(lang)
+        missing = [k.label_key for k in AlertKind if k.label_key not in table]
         missing += [f"out_{o}" for o in OUTCOMES if f"out_{o}" not in table]
         assert missing == [], lang

@@ -125,7 +125,8 @@ def test_worker_acknowledges_and_resolves_and_family_updates_live(
     _shot(worker, "worker-1280")
     worker.click(f"#ack-{world.alert_a}")
     expect(worker.locator("#alert-state")).to_have_text("acknowledged")
-    expect(family.locator(".alerts")).to_contain_text("acknowledged by worker-a", timeout=10_000)
+    # The worker's name (display name), not the username.
+    expect(family.locator(".alerts")).to_contain_text("acknowledged by Worker-A", timeout=10_000)
     worker.click("#act-on_the_way")
     expect(worker.locator("#alert-state")).to_have_text("on the way")
     worker.select_option("#outcome", "resident_fine")
@@ -148,10 +149,10 @@ def test_language_switch_is_remembered(served: tuple[str, World], browser: Brows
     expect(page.locator("#h-today")).to_have_text("Сегодня по комнатам")
     page.select_option("#lang-select", "uz")
     page.click("#prefs-save")
-    expect(page.locator("#h-today")).to_have_text("Bugun xonalar bo‘yicha")
+    expect(page.locator("#h-today")).to_have_text("Bugun xonalar boʻyicha")
     page.context.close()
     again = _login(browser, base, "fam-b")  # a new browser context: no cookies from before
-    expect(again.locator("#h-today")).to_have_text("Bugun xonalar bo‘yicha")
+    expect(again.locator("#h-today")).to_have_text("Bugun xonalar boʻyicha")
     again.context.close()
 
 

@@ -61,7 +61,7 @@ def test_html_is_in_the_households_language_and_local_time(hub_db: Path) -> None
     assert "Oʻrnatish dalolatnomasi" in uz and "Yordam tugmasi" in uz
     assert "09:20:58" in uz and "04:20:58" not in uz
     assert "23.11.2026 09:20" in uz and "Asia/Tashkent" in uz
-    assert "ali" in uz and "Bedroom" in uz and "fall-radar" in uz
+    assert "ali" in uz and "Yotoqxona" in uz and "fall-radar" in uz
     assert "ishlamagan datchiklar: fall-radar" in uz
     ru = render_html(facts, "ru")
     assert "Акт установки" in ru and "Кнопка помощи" in ru and "не сработал" in ru
@@ -75,7 +75,7 @@ def test_pdf_carries_the_same_local_times_and_language(hub_db: Path) -> None:
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Акт установки" in text and "Кнопка помощи" in text
     assert "09:20:58" in text and "04:20:58" not in text
-    assert "ali" in text and "Bedroom" in text
+    assert "ali" in text and "Спальня" in text
 
 
 def test_kit_report_writes_html_and_pdf_sheets(hub_db: Path, tmp_path: Path) -> None:

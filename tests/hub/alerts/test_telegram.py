@@ -145,7 +145,7 @@ def test_alert_reaches_the_bot_api_with_buttons_in_the_workers_language_and_no_l
     bot.at(0)
     message = bot.fake.wait_message(WORKER)
     assert message.text.startswith("MEHR: Yordam tugmasi bosildi. Mavluda opa, Navbahor 12, 10:00")
-    assert "Xona: Bedroom" in message.text
+    assert "Xona: Yotoqxona" in message.text  # the kit's "Bedroom", in the worker's language
     assert "/ack/" not in message.text  # a forwarded copy carries no way to acknowledge
     assert message.labels() == ["✅ Qabul qildim", "🚗 Yoʻldaman", "📞 Qoʻngʻiroq"]
     rows = (message.reply_markup or {})["inline_keyboard"]
