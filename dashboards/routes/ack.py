@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from sqlite3 import OperationalError
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -101,6 +101,14 @@ _T: Final[dict[str, dict[Language, str]]] = {
     },
 }
 _STATUS: Final = {TokenProblem.INVALID: 404, TokenProblem.EXPIRED: 410, TokenProblem.USED: 409}
+# The same three problems in the OpenAPI document: a page (in the link's language) each.
+_PROBLEM_PAGES: Final[dict[int | str, dict[str, Any]]] = {
+    status: {
+        "description": f"A page saying the link is {problem.value}.",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+    for problem, status in _STATUS.items()
+}
 # The page is self-contained (it is also served without the app's static files), so its one
 # inline style is allowed by hash; the dashboards' CSP would otherwise block it.
 _STYLE: Final = (
@@ -177,7 +185,7 @@ def _problem(request: Request, exc: TokenError) -> HTMLResponse:
     return _page(lang, f"<h1>{escape(_T[exc.problem][lang])}</h1>", _STATUS[exc.problem])
 
 
-@router.get("/ack/{token}", response_class=HTMLResponse)
+@router.get("/ack/{token}", response_class=HTMLResponse, responses=_PROBLEM_PAGES)
 def ack_page(token: str, request: Request, service: Service) -> HTMLResponse:
     """Show what the link is for and a button; changes nothing (scanners prefetch links)."""
     address = request.client.host if request.client else ""
@@ -205,7 +213,7 @@ def ack_page(token: str, request: Request, service: Service) -> HTMLResponse:
     return _page(lang, body)
 
 
-@router.post("/ack/{token}", response_class=HTMLResponse)
+@router.post("/ack/{token}", response_class=HTMLResponse, responses=_PROBLEM_PAGES)
 def ack_submit(
     token: str,
     request: Request,

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends
 
 from dashboards.accounts import Role
 from dashboards.deps import Ctx, CurrentAuth, Db, VisibleKit, csrf_protect, require
+from dashboards.openapi import refusals
 from dashboards.queries import kits_view
+from dashboards.routes.api_models import KitOut
 from dashboards.tenancy import visible_homes
 
 __all__ = ["router"]
@@ -17,10 +19,11 @@ router = APIRouter(
     prefix="/api/v1",
     tags=["kits"],
     dependencies=[Depends(csrf_protect), Depends(require(Role.INSTALLER, Role.ADMIN))],
+    responses=refusals(401, 403),
 )
 
 
-@router.get("/kits")
+@router.get("/kits", response_model=list[KitOut])
 def api_kits(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
     """Every kit the user may see, with its latest walk-test (commissioning) report."""
     store = ctx.db.store()
@@ -31,7 +34,7 @@ def api_kits(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
     return [k.to_dict() for k in kits]
 
 
-@router.get("/kits/{kit_id}")
+@router.get("/kits/{kit_id}", response_model=KitOut, responses=refusals(404))
 def api_kit(ctx: Ctx, db: Db, found: VisibleKit) -> dict[str, Any]:
     """One kit."""
     kit_id, home = found

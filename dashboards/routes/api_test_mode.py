@@ -16,6 +16,7 @@ from dashboards.accounts import Role
 from dashboards.alert_actions import actor_of
 from dashboards.audit import audit
 from dashboards.deps import Ctx, CurrentAuth, Db, VisibleKit, csrf_protect, require
+from dashboards.openapi import refusals
 from hub.alerts.testmode import (
     DEFAULT_DURATION_S,
     MAX_DURATION_S,
@@ -30,6 +31,7 @@ router = APIRouter(
     prefix="/api/v1",
     tags=["kits"],
     dependencies=[Depends(csrf_protect), Depends(require(Role.INSTALLER, Role.ADMIN))],
+    responses=refusals(401, 403, 404),
 )
 
 
@@ -109,7 +111,11 @@ def get_test_mode(ctx: Ctx, db: Db, found: VisibleKit) -> TestModeOut:
     return _out(TestModes(db, ctx.clock), kit_id, home.id, home.timezone)
 
 
-@router.put("/kits/{kit_id}/test-mode", operation_id="start_kit_test_mode")
+@router.put(
+    "/kits/{kit_id}/test-mode",
+    operation_id="start_kit_test_mode",
+    responses=refusals(409, 415, 422),
+)
 def start_test_mode(
     ctx: Ctx, db: Db, auth: CurrentAuth, found: VisibleKit, body: TestModeIn | None = None
 ) -> TestModeOut:
