@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from dashboards.accounts import Role, User
 
-__all__ = ["HomeRow", "home_if_visible", "visible_homes"]
+__all__ = ["HomeRow", "home_if_visible", "kit_scope", "visible_homes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,21 @@ class HomeRow:
     name: str
     timezone: str
     mahalla: str
+
+
+def kit_scope(user: User, district_mahallas: Iterable[str]) -> User:
+    """The scope in which `user` may see kits (the installer's pages and the kits API).
+
+    An installer is sent to wherever the district installs next, so an installer scoped by
+    mahalla sees the kits of every mahalla of the district (the alerts config's mahallas) and
+    of homes not yet placed in one (provisioned without `--mahalla`): a new kit in the next
+    mahalla is theirs to walk-test. A home of a mahalla the district does not run stays out.
+    Everyone else, and an installer scoped to named homes only (a contractor), keeps their
+    own scope.
+    """
+    if user.role is not Role.INSTALLER or user.all_homes or not user.mahallas:
+        return user
+    return replace(user, mahallas=user.mahallas | frozenset(district_mahallas) | {""})
 
 
 def _row(r: sqlite3.Row) -> HomeRow:

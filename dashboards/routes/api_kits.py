@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from dashboards.accounts import Role
-from dashboards.deps import Ctx, CurrentAuth, Db, VisibleKit, csrf_protect, require
+from dashboards.deps import Ctx, Db, KitViewer, VisibleKit, csrf_protect, require
 from dashboards.openapi import refusals
 from dashboards.queries import kits_view
 from dashboards.routes.api_models import KitOut
@@ -24,11 +24,11 @@ router = APIRouter(
 
 
 @router.get("/kits", response_model=list[KitOut])
-def api_kits(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
+def api_kits(ctx: Ctx, db: Db, viewer: KitViewer) -> list[dict[str, Any]]:
     """Every kit the user may see, with its latest walk-test (commissioning) report."""
     store = ctx.db.store()
     try:
-        kits = kits_view(db, visible_homes(db, auth.user), store.commissioning_reports)
+        kits = kits_view(db, visible_homes(db, viewer), store.commissioning_reports)
     finally:
         store.close()
     return [k.to_dict() for k in kits]
