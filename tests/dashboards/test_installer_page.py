@@ -3,17 +3,19 @@ mahalla), and a kit's walk test ticked off from what the hub stored, in the home
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
+from dashboards import create_app
 from dashboards.accounts import Passwords, Role, create_user
 from dashboards.db import Database
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.store.base import NewEvent
 from hub.store.sqlite import SqliteStore
 from mehr.contract import SensorKind
-from tests.dashboards.conftest import PASSWORD, World, csrf_of, login
+from tests.dashboards.conftest import PASSWORD, World, csrf_of, login, settings_for
 
 
 def _register(world: World, home_id: str, kit_id: str, name: str, mahalla: str) -> None:
@@ -162,3 +164,30 @@ def test_walk_test_page_in_uzbek_says_a_new_kit_never_connected(
     assert "Hali bir marta ham ulanmagan" in page
     assert "Yordam tugmasi" in page and "Hall" in page
     assert "Sinov rejimini yoqish" in page
+
+
+def test_the_walk_test_stream_updates_when_test_mode_runs_out_by_the_clock(
+    world: World,
+) -> None:
+    """Nothing in the home changes when test mode reaches its end; the kit page's stream
+    still says 'update' (so the phone stops showing 'alerts page nobody')."""
+    settings = settings_for(world.db_path, live_poll_s=0.01, live_max_s=10.0)
+    app = create_app(settings, clock=world.clock)
+    with TestClient(app) as client:
+        login(client, "installer-a")
+        csrf = csrf_of(client, world.db_path)
+        client.post(
+            "/installer/kits/kit-a/test-mode",
+            data={"action": "start", "minutes": "15", "csrf_token": csrf},
+            follow_redirects=False,
+        )
+        updates = []
+        with client.stream("GET", "/installer/kits/kit-a/live") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    updates.append(json.loads(line[6:]))
+                    if len(updates) == 1:
+                        world.clock.advance(timedelta(minutes=15, seconds=1))
+                    else:
+                        break
+    assert [u["test_mode"] for u in updates] == [True, False]
