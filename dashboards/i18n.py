@@ -292,6 +292,7 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
         "Ещё ни разу не подключался: проверьте брокер и пароль (mehr edge --check)",
         "Has never connected: check the broker and its credentials (mehr edge --check)",
     ),
+    "never_connected_short": ("hali ulanmagan", "не подключался", "never connected"),
     "online_since": ("{at} dan beri aloqada", "На связи с {at}", "Online since {at}"),
     "offline_since": ("{at} dan beri aloqa yoʻq", "Нет связи с {at}", "Offline since {at}"),
     "heartbeat_at": ("Oxirgi signal: {at}", "Последний сигнал: {at}", "Last heartbeat: {at}"),
