@@ -1,5 +1,6 @@
 """The installer's pages, made for a phone in the home: every kit in scope, and one kit's walk
-test that ticks each sensor off live as the hub hears it, with test mode on and off."""
+test that ticks each sensor off live as the hub hears it, with test mode on and off, saved as
+the kit's commissioning report and printed as the household's handover sheet."""
 
 from __future__ import annotations
 
@@ -8,19 +9,21 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dashboards.accounts import Role
 from dashboards.alert_actions import display_actor
+from dashboards.audit import audit
 from dashboards.context import AppContext
 from dashboards.deps import Ctx, CurrentAuth, Db, KitViewer, VisibleKit, csrf_protect, require
 from dashboards.live import sse_response
-from dashboards.queries import KitView, kits_view
+from dashboards.queries import KitView, kits_view, resident
 from dashboards.routes.api_test_mode import end_kit_test_mode, start_kit_test_mode
 from dashboards.tenancy import HomeRow, visible_homes
-from dashboards.walk_test import walk_progress
+from dashboards.walk_test import WalkProgress, walk_progress
 from hub.alerts.testmode import DEFAULT_DURATION_S, MAX_DURATION_S, TestModes
+from hub.handover import HandoverError, handover_facts, render_html, render_pdf
 
 __all__ = ["kit_page_data", "router"]
 
@@ -99,7 +102,44 @@ def kit_page_data(
         ),
         "at": _local(ZoneInfo(home.timezone), now),
         "minutes": TEST_MINUTES,
+        "sheet_lang": household_lang(db, home),
         "default_minutes": int(DEFAULT_DURATION_S // 60),
+    }
+
+
+_SHEET_LANGS: dict[str, Literal["uz", "ru", "en"]] = {"uz": "uz", "ru": "ru", "en": "en"}
+
+
+def household_lang(db: sqlite3.Connection, home: HomeRow) -> Literal["uz", "ru", "en"]:
+    """The language the handover sheet is printed in: the resident's first, else Uzbek."""
+    person = resident(db, home.id) or {}
+    for lang in person.get("languages", []):
+        if lang in _SHEET_LANGS:
+            return _SHEET_LANGS[lang]
+    return "uz"
+
+
+def report_body(home: HomeRow, kit_id: str, progress: WalkProgress, finished: datetime
+                ) -> dict[str, Any]:
+    """The walk test as the commissioning report `mehr kit check` stores (WalkReport form)."""
+    assert progress.started_at is not None
+    return {
+        "home": home.id,
+        "kit": kit_id,
+        "started": progress.started_at.isoformat(),
+        "finished": finished.isoformat(),
+        "passed": progress.fired == progress.total,
+        "missing": [s.sensor_id for s in progress.silent],
+        "sensors": [
+            {
+                "sensor": s.sensor_id,
+                "kind": s.kind,
+                "room": s.room,
+                # The newest signal since the start (the page keeps no history of its own).
+                "first_signal": None if s.fired_at is None else s.fired_at.isoformat(),
+            }
+            for s in progress.sensors
+        ],
     }
 
 
@@ -184,3 +224,50 @@ def kit_test_mode(
         end_kit_test_mode(ctx, db, auth.user, kit_id, home)
         flash = "test_mode_ended"
     return RedirectResponse(f"/installer/kits/{kit_id}?flash={flash}", status_code=303)
+
+
+@router.post("/installer/kits/{kit_id}/finish")
+def finish_walk_test(ctx: Ctx, db: Db, auth: CurrentAuth, found: VisibleKit) -> Response:
+    """Save the walk test as the kit's commissioning report and end test mode (as kit check)."""
+    kit_id, home = found
+    data = kit_page_data(ctx, db, kit_id, home)
+    progress: WalkProgress = data["progress"]
+    if progress.started_at is None:
+        return RedirectResponse(f"/installer/kits/{kit_id}?flash=walk_not_started", 303)
+    finished = ctx.now()
+    body = report_body(home, kit_id, progress, finished)
+    store = ctx.db.store()
+    try:
+        report_id = store.save_commissioning_report(
+            kit_id, home.id, finished, bool(body["passed"]), body
+        )
+    finally:
+        store.close()
+    end_kit_test_mode(ctx, db, auth.user, kit_id, home)
+    audit(
+        db, auth.user, "kit.walk_test.save", f"kit:{kit_id}", ctx.now(),
+        report=report_id, passed=body["passed"], missing=body["missing"],
+    )  # fmt: skip
+    return RedirectResponse(f"/installer/kits/{kit_id}?flash=walk_saved", status_code=303)
+
+
+@router.get("/installer/kits/{kit_id}/handover")
+def handover_sheet(
+    db: Db,
+    found: VisibleKit,
+    lang: Literal["uz", "ru", "en"] = "uz",
+    format: Literal["html", "pdf"] = "html",
+) -> Response:
+    """The household's handover sheet of the kit's latest walk test (hub/handover.py)."""
+    kit_id, _ = found
+    try:
+        facts = handover_facts(db, kit_id)
+    except HandoverError:
+        raise HTTPException(404, "no_report") from None
+    if format == "pdf":
+        return Response(
+            render_pdf(facts, lang),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="handover-{kit_id}.pdf"'},
+        )
+    return HTMLResponse(render_html(facts, lang))

@@ -191,3 +191,35 @@ def test_the_walk_test_stream_updates_when_test_mode_runs_out_by_the_clock(
                     else:
                         break
     assert [u["test_mode"] for u in updates] == [True, False]
+
+
+def test_the_walk_test_is_saved_from_the_phone_and_printed_in_the_households_language(
+    world: World, clients: dict[str, TestClient]
+) -> None:
+    """Finish on the phone: the report the hub keeps (as `mehr kit check` stores it) names the
+    silent sensors, test mode ends, and the handover sheet is in Russian with Tashkent times
+    and the installer who ran the walk test; the PDF is a PDF."""
+    installer = clients["installer-a"]
+    csrf = csrf_of(installer, world.db_path)
+    too_early = installer.post("/installer/kits/kit-a/finish", data={"csrf_token": csrf},
+                               follow_redirects=False)
+    assert too_early.headers["location"].endswith("flash=walk_not_started")
+    installer.post("/installer/kits/kit-a/test-mode",
+                   data={"action": "start", "minutes": "30", "csrf_token": csrf})
+    world.clock.advance(timedelta(seconds=30))
+    _press(world, "help", "help_button", "pressed", "Bedroom", 100_001)
+    saved = installer.post("/installer/kits/kit-a/finish", data={"csrf_token": csrf},
+                           follow_redirects=False)
+    assert saved.headers["location"] == "/installer/kits/kit-a?flash=walk_saved"
+
+    report = installer.get("/api/v1/kits/kit-a").json()["commissioning"]
+    assert report["passed"] is False
+    assert sorted(report["missing"]) == ["door", "pir-bed", "pir-kitchen"]
+    assert installer.get("/api/v1/kits/kit-a/test-mode").json()["active"] is False
+    sheet = installer.get("/installer/kits/kit-a/handover", params={"lang": "ru"})
+    assert sheet.status_code == 200
+    assert "14:30:30" in sheet.text and "09:30:30" not in sheet.text  # Tashkent, not UTC
+    assert "installer-a" in sheet.text and "Кнопка помощи" in sheet.text
+    pdf = installer.get("/installer/kits/kit-a/handover", params={"format": "pdf"})
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content[:5] == b"%PDF-"
+    assert installer.get("/installer/kits/kit-b/handover").status_code == 404  # no report yet

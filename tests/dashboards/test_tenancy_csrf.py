@@ -102,6 +102,8 @@ CASES: dict[tuple[str, str], tuple[str, str | None, str]] = {
     ("GET", "/installer/kits/{kit_id}/panel"): (REFUSED, "installer-a", ""),
     ("GET", "/installer/kits/{kit_id}/live"): (REFUSED, "installer-a", ""),
     ("POST", "/installer/kits/{kit_id}/test-mode"): (REFUSED, "installer-a", "form:testmode"),
+    ("POST", "/installer/kits/{kit_id}/finish"): (REFUSED, "installer-a", "form:finish"),
+    ("GET", "/installer/kits/{kit_id}/handover"): (REFUSED, "installer-a", ""),
     # admin only: everyone else is refused
     ("GET", "/admin"): (REFUSED, "worker-a", ""),
     ("GET", "/admin/audit"): (REFUSED, "worker-a", ""),
@@ -127,6 +129,7 @@ FORMS: dict[str, dict[str, str]] = {
     "reqstate": {"state": "accepted"},
     "user": {"username": "newbie", "password": "long-enough-pw", "role": "family"},
     "testmode": {"action": "start", "minutes": "20"},
+    "finish": {},
 }
 JSONS: dict[str, dict[str, Any]] = {
     "away": {"mode": "away", "until": "2025-03-12T10:00:00+05:00"},
@@ -216,6 +219,7 @@ CSRF_ACTOR = {
     "/login": None,
     "/api/v1/kits/{kit_id}/test-mode": "installer-a",
     "/installer/kits/{kit_id}/test-mode": "installer-a",
+    "/installer/kits/{kit_id}/finish": "installer-a",
 }
 CSRF_EXEMPT = {
     # Takes JSON credentials and sets no cookie (returns a bearer token): nothing ambient to forge.
