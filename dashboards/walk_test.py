@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from dashboards.queries import KitView
 
@@ -66,6 +66,30 @@ class WalkProgress:
     def done(self) -> bool:
         """True when a walk test is on and every sensor fired."""
         return self.started_at is not None and self.fired == self.total
+
+    def report(self, home_id: str, kit_id: str, finished: datetime) -> dict[str, Any]:
+        """The commissioning report `mehr kit check` stores (edge/walktest.py WalkReport's
+        to_dict form), so the handover sheet and `mehr kit report` read it the same way."""
+        if self.started_at is None:
+            raise ValueError("no walk test is on (test mode is off)")
+        return {
+            "home": home_id,
+            "kit": kit_id,
+            "started": self.started_at.isoformat(),
+            "finished": finished.isoformat(),
+            "passed": self.fired == self.total,
+            "missing": [s.sensor_id for s in self.silent],
+            "sensors": [
+                {
+                    "sensor": s.sensor_id,
+                    "kind": s.kind,
+                    "room": s.room,
+                    # Its newest signal since the start: the page keeps no history of its own.
+                    "first_signal": None if s.fired_at is None else s.fired_at.isoformat(),
+                }
+                for s in self.sensors
+            ],
+        }
 
 
 def _on_hub_clock(kit_time: datetime | None, kit_ahead_s: float | None) -> datetime | None:

@@ -5,6 +5,7 @@ the kit's commissioning report and printed as the household's handover sheet."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -36,8 +37,9 @@ router = APIRouter(
 TEST_MINUTES = (15, int(DEFAULT_DURATION_S // 60), 60, 120, int(MAX_DURATION_S // 60))
 
 
-def _kits(ctx: AppContext, db: sqlite3.Connection, homes: list[HomeRow], kit_id: str | None = None
-          ) -> list[KitView]:
+def _kits(
+    ctx: AppContext, db: sqlite3.Connection, homes: list[HomeRow], kit_id: str | None = None
+) -> list[KitView]:
     store = ctx.db.store()
     try:
         return kits_view(db, homes, store.commissioning_reports, kit_id=kit_id)
@@ -54,7 +56,7 @@ def _places(ctx: AppContext, home_id: str, kit_id: str) -> dict[str, str]:
     return {sensor: place for (kit, sensor), place in places.items() if kit == kit_id}
 
 
-def _local(zone: ZoneInfo, now: datetime) -> Any:
+def _local(zone: ZoneInfo, now: datetime) -> Callable[[datetime | None], str]:
     """Times as the installer reads them: the home's zone; the date only when not today."""
 
     def show(moment: datetime | None) -> str:
@@ -119,31 +121,9 @@ def household_lang(db: sqlite3.Connection, home: HomeRow) -> Literal["uz", "ru",
     return "uz"
 
 
-def report_body(home: HomeRow, kit_id: str, progress: WalkProgress, finished: datetime
-                ) -> dict[str, Any]:
-    """The walk test as the commissioning report `mehr kit check` stores (WalkReport form)."""
-    assert progress.started_at is not None
-    return {
-        "home": home.id,
-        "kit": kit_id,
-        "started": progress.started_at.isoformat(),
-        "finished": finished.isoformat(),
-        "passed": progress.fired == progress.total,
-        "missing": [s.sensor_id for s in progress.silent],
-        "sensors": [
-            {
-                "sensor": s.sensor_id,
-                "kind": s.kind,
-                "room": s.room,
-                # The newest signal since the start (the page keeps no history of its own).
-                "first_signal": None if s.fired_at is None else s.fired_at.isoformat(),
-            }
-            for s in progress.sensors
-        ],
-    }
-
-
-def _live_state(ctx: AppContext, kit_id: str, home: HomeRow) -> Any:
+def _live_state(
+    ctx: AppContext, kit_id: str, home: HomeRow
+) -> Callable[[sqlite3.Connection], Hashable]:
     """What a kit page shows beyond the home's data: its test mode, on or off by the clock."""
 
     def state(conn: sqlite3.Connection) -> tuple[int | None, bool]:
@@ -235,7 +215,7 @@ def finish_walk_test(ctx: Ctx, db: Db, auth: CurrentAuth, found: VisibleKit) -> 
     if progress.started_at is None:
         return RedirectResponse(f"/installer/kits/{kit_id}?flash=walk_not_started", 303)
     finished = ctx.now()
-    body = report_body(home, kit_id, progress, finished)
+    body = progress.report(home.id, kit_id, finished)
     store = ctx.db.store()
     try:
         report_id = store.save_commissioning_report(
