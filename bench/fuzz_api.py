@@ -9,7 +9,9 @@ been sent, every operation of /api/v1/openapi.json is fuzzed by each caller (ano
 social_worker, duty_officer, supervisor, installer, admin; bearer tokens) in schemathesis's
 positive and negative generation modes, with path parameters either generated or set to ids
 that exist (so the handlers run, not only the 404s). Any HTTP 5xx or broken connection is a
-failure, printed with a curl command that reproduces it. Exit status 1 on any failure.
+failure, printed with a curl command that reproduces it; so is any other answer the document
+does not declare (an undeclared status, another content type, or a body that does not match the
+declared model: schemathesis's conformance checks). Exit status 1 on either.
 
 The test suite runs a short version (tests/dashboards/test_api_fuzz.py) through `fuzz()`.
 """
@@ -47,6 +49,12 @@ import schemathesis
 import yaml
 from hypothesis import HealthCheck, Phase, given
 from schemathesis import GenerationMode
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from dashboards.accounts import Passwords, Role, create_user, get_user_by_name
 from dashboards.db import Database
@@ -245,6 +253,9 @@ class FuzzResult:
     by_status: Counter[int] = field(default_factory=Counter)
     by_caller: Counter[str] = field(default_factory=Counter)
     failures: list[Failure] = field(default_factory=list)
+    # Answers below 500 that break the document: a status it does not declare, another
+    # content type, or a body that does not match the declared model.
+    nonconforming: list[Failure] = field(default_factory=list)
     unsatisfiable: int = 0  # (operation, caller, mode) targets with no case to generate
     server_s: Counter[str] = field(default_factory=Counter)  # time waiting for each operation
 
@@ -259,6 +270,7 @@ class FuzzResult:
         self.by_status.update(other.by_status)
         self.by_caller.update(other.by_caller)
         self.failures.extend(other.failures)
+        self.nonconforming.extend(other.nonconforming)
         self.unsatisfiable += other.unsatisfiable
         self.server_s.update(other.server_s)
 
@@ -276,6 +288,8 @@ class FuzzResult:
                 k: round(v, 1) for k, v in self.server_s.most_common(5)
             },
             "failures": [f.__dict__ for f in self.failures[:20]],
+            "nonconforming": len(self.nonconforming),
+            "nonconforming_first": [f.__dict__ for f in self.nonconforming[:20]],
         }
 
 
@@ -411,6 +425,20 @@ def _fuzz_share(
     raise AssertionError("unreachable")
 
 
+_CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def _conformance_problem(case: schemathesis.Case, response: requests.Response) -> str | None:
+    """None when the answer is one the OpenAPI document declares (status, type, body model)."""
+    try:
+        case.validate_response(response, checks=_CONFORMANCE)
+    except FailureGroup as group:
+        return "; ".join(str(e).strip().splitlines()[0] for e in group.exceptions)
+    except AssertionError as exc:  # one schemathesis Failure
+        return str(exc).strip().splitlines()[0]
+    return None
+
+
 def _negatable(operation: Any) -> bool:
     """True when the operation has an input that can be made invalid: a query, header, cookie
     or body, or a path parameter that is not a plain string (any string is a valid string,
@@ -466,6 +494,14 @@ def _run_cases(
         result.server_s[f"{case.method} {path}"] += float(response.elapsed)
         if response.status_code >= 500:
             failed(response.status_code, response.text)
+            return
+        problem = _conformance_problem(case, response)
+        if problem is not None:
+            curl = case.as_curl_command(headers=headers, base_url=base_url)
+            result.nonconforming.append(
+                Failure(case.method, case.formatted_path, who, response.status_code,
+                        problem[:300], curl)
+            )
 
     try:
         send()
@@ -507,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(figures, indent=2, ensure_ascii=False))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, ensure_ascii=False))
-    return 1 if result.server_errors or alive != 200 else 0
+    return 1 if result.server_errors or result.nonconforming or alive != 200 else 0
 
 
 if __name__ == "__main__":

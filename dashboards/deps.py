@@ -17,7 +17,7 @@ from dashboards.accounts import Role, User, get_user
 from dashboards.context import ANON_COOKIE, SESSION_COOKIE, AppContext, Auth
 from dashboards.queries import AlertView, alert_view
 from dashboards.sessions import check_anon_csrf, load_session
-from dashboards.tenancy import HomeRow, home_if_visible
+from dashboards.tenancy import HomeRow, home_if_visible, kit_scope
 from hub.persistence.read_models import alert_home_id, kit_home_id
 from hub.persistence.visits import request_by_id
 
@@ -26,6 +26,7 @@ __all__ = [
     "CurrentAuth",
     "CurrentUser",
     "Db",
+    "KitViewer",
     "MaybeAuth",
     "NotAuthenticatedError",
     "RowId",
@@ -173,8 +174,16 @@ def visible_alert(alert_id: RowId, user: CurrentUser, db: Db) -> tuple[AlertView
 VisibleAlert = Annotated[tuple[AlertView, HomeRow], Depends(visible_alert)]
 
 
-def visible_kit(kit_id: str, user: CurrentUser, db: Db) -> tuple[str, HomeRow]:
-    """The kit in the path and its home, if this user may see the home."""
+def kit_viewer(ctx: Ctx, user: CurrentUser) -> User:
+    """The user with the scope in which they may see kits (dashboards.tenancy.kit_scope)."""
+    return kit_scope(user, (m.name for m in ctx.alerts_config.mahallas))
+
+
+KitViewer = Annotated[User, Depends(kit_viewer)]
+
+
+def visible_kit(kit_id: str, user: KitViewer, db: Db) -> tuple[str, HomeRow]:
+    """The kit in the path and its home, if this user may see the home's kits."""
     home_id = kit_home_id(db, kit_id)
     home = None if home_id is None else home_if_visible(db, user, home_id)
     if home is None:

@@ -6,7 +6,7 @@ The page then fetches its server-rendered panel again; the stream itself stays s
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Any
 
 import anyio
@@ -25,11 +25,14 @@ def _look(
     home_ids: list[str],
     payload: Callable[[Connection], dict[str, Any]],
     last: tuple[Any, ...] | None,
+    also: Callable[[Connection], Hashable] | None = None,
 ) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
     """The current fingerprint, and the payload when it differs from the last one sent."""
     conn = ctx.db.connect()
     try:
         now = fingerprint(conn, home_ids)
+        if also is not None:
+            now = (*now, also(conn))
         return now, (payload(conn) if now != last else None)
     finally:
         conn.close()
@@ -40,8 +43,13 @@ def sse_response(
     ctx: AppContext,
     home_ids: list[str],
     payload: Callable[[Connection], dict[str, Any]],
+    also: Callable[[Connection], Hashable] | None = None,
 ) -> StreamingResponse:
-    """Stream 'update' events (with `payload`) on every change, for at most live_max_s."""
+    """Stream 'update' events (with `payload`) on every change, for at most live_max_s.
+
+    `also` adds what a page shows beyond the homes' data (a kit's test mode, which also ends by
+    itself when the clock passes its end) to what counts as a change.
+    """
     polls = max(1, int(ctx.settings.live_max_s / ctx.settings.live_poll_s))
 
     async def events() -> AsyncIterator[bytes]:
@@ -51,7 +59,9 @@ def sse_response(
             if await request.is_disconnected():
                 return
 
-            current, body = await anyio.to_thread.run_sync(_look, ctx, home_ids, payload, last)
+            current, body = await anyio.to_thread.run_sync(
+                _look, ctx, home_ids, payload, last, also
+            )
             if body is not None:
                 last = current
                 yield f"event: update\ndata: {json.dumps(body, default=str)}\n\n".encode()

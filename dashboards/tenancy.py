@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import replace
+
 from sqlalchemy import Connection
 
 from dashboards.accounts import Role, User
 from hub.persistence import read_models
 from hub.persistence.read_models import HomeRow, HomeScope
 
-__all__ = ["HomeRow", "home_if_visible", "scope_of", "visible_homes"]
+__all__ = ["HomeRow", "home_if_visible", "kit_scope", "scope_of", "visible_homes"]
+
+
+def kit_scope(user: User, district_mahallas: Iterable[str]) -> User:
+    """The scope in which `user` may see kits (the installer's pages and the kits API).
+
+    An installer is sent to wherever the district installs next, so an installer scoped by
+    mahalla sees the kits of every mahalla of the district (the alerts config's mahallas) and
+    of homes not yet placed in one (provisioned without `--mahalla`): a new kit in the next
+    mahalla is theirs to walk-test. A home of a mahalla the district does not run stays out.
+    Everyone else, and an installer scoped to named homes only (a contractor), keeps their
+    own scope.
+    """
+    if user.role is not Role.INSTALLER or user.all_homes or not user.mahallas:
+        return user
+    return replace(user, mahallas=user.mahallas | frozenset(district_mahallas) | {""})
 
 
 def scope_of(user: User) -> HomeScope:

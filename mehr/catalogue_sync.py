@@ -32,7 +32,8 @@ _CALL: Final = re.compile(
 # behind them are checked by tests/mehr/test_catalogue.py, not by this scan.
 _PREFIXES: Final = frozenset(
     {
-        "act_", "actor_", "audit_", "contact_", "did_", "explain_", "export_", "kind_", "lang_",
+        "act_", "actor_", "audit_", "contact_", "did_", "explain_", "export_", "how_", "kind_",
+        "lang_",
         "level_", "mode_", "out_", "place_", "reason_", "relation_", "req_state_", "request_",
         "risk_", "role_", "sensor_", "sev_", "state_", "target_", "tg_",
     }

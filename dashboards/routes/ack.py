@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -71,6 +71,14 @@ _PROBLEM_KEYS: Final = {
     TokenProblem.USED: "ack_used",
 }
 _STATUS: Final = {TokenProblem.INVALID: 404, TokenProblem.EXPIRED: 410, TokenProblem.USED: 409}
+# The same three problems in the OpenAPI document: a page (in the link's language) each.
+_PROBLEM_PAGES: Final[dict[int | str, dict[str, Any]]] = {
+    status: {
+        "description": f"A page saying the link is {problem.value}.",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+    for problem, status in _STATUS.items()
+}
 # The page is self-contained (it is also served without the app's static files), so its one
 # inline style is allowed by hash; the dashboards' CSP would otherwise block it.
 _STYLE: Final = (
@@ -172,7 +180,7 @@ def _problem(
     return _page(lang, body, _STATUS[exc.problem])
 
 
-@router.get("/ack/{token}", response_class=HTMLResponse)
+@router.get("/ack/{token}", response_class=HTMLResponse, responses=_PROBLEM_PAGES)
 def ack_page(token: str, request: Request, service: Service) -> HTMLResponse:
     """Show what the link is for and a button; changes nothing (scanners prefetch links)."""
     address = request.client.host if request.client else ""
@@ -200,7 +208,7 @@ def ack_page(token: str, request: Request, service: Service) -> HTMLResponse:
     return _page(lang, body)
 
 
-@router.post("/ack/{token}", response_class=HTMLResponse)
+@router.post("/ack/{token}", response_class=HTMLResponse, responses=_PROBLEM_PAGES)
 def ack_submit(
     token: str,
     request: Request,

@@ -18,8 +18,16 @@ from dashboards.deps import (
     csrf_protect,
     require,
 )
+from dashboards.openapi import refusals
 from dashboards.queries import caseload
-from dashboards.routes.api_models import ActionIn, RequestStateIn
+from dashboards.routes.api_models import (
+    ActionIn,
+    AlertOut,
+    CaseOut,
+    RequestOut,
+    RequestStateIn,
+    RequestStateOut,
+)
 from dashboards.routes.worker import act_on_alert, open_alerts
 from dashboards.tenancy import visible_homes
 from dashboards.visits import RequestError, list_requests, set_state
@@ -30,10 +38,11 @@ router = APIRouter(
     prefix="/api/v1",
     tags=["alerts"],
     dependencies=[Depends(csrf_protect), Depends(require(*WORKER_ROLES))],
+    responses=refusals(401, 403),
 )
 
 
-@router.get("/caseload")
+@router.get("/caseload", response_model=list[CaseOut])
 def api_caseload(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
     """The user's homes, most urgent first."""
     s = ctx.settings
@@ -46,7 +55,7 @@ def api_caseload(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/alerts")
+@router.get("/alerts", response_model=list[AlertOut])
 def api_alerts(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
     """Open alerts of the user's homes, most urgent first (state and progress as the engine's)."""
     ids = [h.id for h in visible_homes(db, auth.user)]
@@ -54,7 +63,7 @@ def api_alerts(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
     return [alert_dict(a, names=names) for a in open_alerts(ctx, db, auth.user, ids)]
 
 
-@router.get("/alerts/{alert_id}")
+@router.get("/alerts/{alert_id}", response_model=AlertOut, responses=refusals(404, 422))
 def api_alert(ctx: Ctx, db: Db, auth: CurrentAuth, found: VisibleAlert) -> dict[str, Any]:
     """One alert with its history (the engine's audit trail of changes)."""
     alert, _ = found
@@ -64,7 +73,11 @@ def api_alert(ctx: Ctx, db: Db, auth: CurrentAuth, found: VisibleAlert) -> dict[
     return alert_dict(view, changes(service, alert.id), ctx.person_names)
 
 
-@router.post("/alerts/{alert_id}/actions")
+@router.post(
+    "/alerts/{alert_id}/actions",
+    response_model=AlertOut,
+    responses=refusals(404, 409, 415, 422),
+)
 def api_alert_action(
     body: ActionIn, ctx: Ctx, db: Db, auth: CurrentAuth, found: VisibleAlert
 ) -> dict[str, Any]:
@@ -74,7 +87,7 @@ def api_alert_action(
     return alert_dict(view, names=ctx.person_names)
 
 
-@router.get("/requests")
+@router.get("/requests", response_model=list[RequestOut])
 def api_requests(db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
     """Open visit/call requests of the user's homes."""
     ids = [h.id for h in visible_homes(db, auth.user)]
@@ -84,7 +97,11 @@ def api_requests(db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
     ]
 
 
-@router.post("/requests/{request_id}/state")
+@router.post(
+    "/requests/{request_id}/state",
+    response_model=RequestStateOut,
+    responses=refusals(404, 409, 415, 422),
+)
 def api_request_state(
     body: RequestStateIn, ctx: Ctx, db: Db, auth: CurrentAuth, found: VisibleRequest
 ) -> dict[str, Any]:

@@ -18,8 +18,19 @@ from dashboards.alert_actions import (
 from dashboards.audit import audit
 from dashboards.deps import Ctx, CurrentAuth, Db, VisibleHome, csrf_protect, require
 from dashboards.live import sse_response
+from dashboards.openapi import refusals
 from dashboards.queries import alerts_of
-from dashboards.routes.api_models import AwayIn, RequestIn
+from dashboards.routes.api_models import (
+    AlertOut,
+    AwayIn,
+    AwayOut,
+    CreatedRequestOut,
+    HomeOut,
+    HomeStatusOut,
+    OkOut,
+    RequestIn,
+    ResidentOut,
+)
 from dashboards.routes.family import FAMILY_VIEW_ROLES
 from dashboards.routes.worker import resident_data
 from dashboards.tenancy import visible_homes
@@ -32,16 +43,17 @@ router = APIRouter(
     prefix="/api/v1",
     tags=["homes"],
     dependencies=[Depends(csrf_protect), Depends(require(*FAMILY_VIEW_ROLES))],
+    responses=refusals(401, 403),
 )
 
 
-@router.get("/homes")
+@router.get("/homes", response_model=list[HomeStatusOut])
 def api_homes(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
     """The homes this user may see, with their status."""
     return [status_of(ctx, db, h).to_dict() for h in visible_homes(db, auth.user)[:1000]]
 
 
-@router.get("/homes/{home_id}")
+@router.get("/homes/{home_id}", response_model=HomeOut, responses=refusals(404))
 def api_home(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str, Any]:
     """Everything the family page shows, as data."""
     audit(db, auth.user, "view", f"home:{home.id}", ctx.now(), via="api")
@@ -73,13 +85,17 @@ def api_home(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str
     }
 
 
-@router.get("/homes/{home_id}/alerts")
+@router.get(
+    "/homes/{home_id}/alerts", response_model=list[AlertOut], responses=refusals(404, 422)
+)
 def api_home_alerts(db: Db, home: VisibleHome, all: bool = False) -> list[dict[str, Any]]:
     """The home's alerts (open ones unless all=true)."""
     return [alert_dict(a) for a in alerts_of(db, [home.id], open_only=not all)]
 
 
-@router.put("/homes/{home_id}/away")
+@router.put(
+    "/homes/{home_id}/away", response_model=AwayOut, responses=refusals(404, 415, 422)
+)
 def api_set_away(
     body: AwayIn, ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome
 ) -> dict[str, Any]:
@@ -92,7 +108,7 @@ def api_set_away(
     return {"mode": mode.mode, "until": mode.ends_at.isoformat(), "set_by": mode.set_by}
 
 
-@router.delete("/homes/{home_id}/away")
+@router.delete("/homes/{home_id}/away", response_model=OkOut, responses=refusals(404))
 def api_clear_away(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str, bool]:
     """End away mode."""
     clear_away(ctx.alerts(db), home.id, actor_of(auth.user))
@@ -100,7 +116,12 @@ def api_clear_away(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> di
     return {"ok": True}
 
 
-@router.post("/homes/{home_id}/requests", status_code=201)
+@router.post(
+    "/homes/{home_id}/requests",
+    status_code=201,
+    response_model=CreatedRequestOut,
+    responses=refusals(404, 415, 422),
+)
 def api_request(
     body: RequestIn, ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome
 ) -> dict[str, Any]:
@@ -113,7 +134,12 @@ def api_request(
     return {"id": rid, "state": "open"}
 
 
-@router.get("/homes/{home_id}/resident", dependencies=[Depends(require(*WORKER_ROLES))])
+@router.get(
+    "/homes/{home_id}/resident",
+    dependencies=[Depends(require(*WORKER_ROLES))],
+    response_model=ResidentOut,
+    responses=refusals(404),
+)
 def api_resident(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str, Any]:
     """The resident card (workers only)."""
     audit(db, auth.user, "view", f"resident:{home.id}", ctx.now(), via="api")
@@ -130,7 +156,22 @@ def api_resident(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict
 @router.get(
     "/homes/{home_id}/live",
     response_class=Response,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {
+            "description": "`event: update` with the home's status (HomeStatusOut) as its "
+            "JSON data on every change, for at most the server's live_max_s.",
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {"$ref": "#/components/schemas/HomeStatusOut"},
+                    }
+                }
+            },
+        },
+        **refusals(404),
+    },
 )
 def api_live(request: Request, ctx: Ctx, home: VisibleHome) -> Response:
     """Server-sent events with the home's status whenever it changes."""

@@ -7,8 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from dashboards.accounts import Role
-from dashboards.deps import Ctx, CurrentAuth, Db, VisibleKit, csrf_protect, require
+from dashboards.deps import Ctx, Db, KitViewer, VisibleKit, csrf_protect, require
+from dashboards.openapi import refusals
 from dashboards.queries import kits_view
+from dashboards.routes.api_models import KitOut
 from dashboards.tenancy import visible_homes
 
 __all__ = ["router"]
@@ -17,21 +19,22 @@ router = APIRouter(
     prefix="/api/v1",
     tags=["kits"],
     dependencies=[Depends(csrf_protect), Depends(require(Role.INSTALLER, Role.ADMIN))],
+    responses=refusals(401, 403),
 )
 
 
-@router.get("/kits")
-def api_kits(ctx: Ctx, db: Db, auth: CurrentAuth) -> list[dict[str, Any]]:
+@router.get("/kits", response_model=list[KitOut])
+def api_kits(ctx: Ctx, db: Db, viewer: KitViewer) -> list[dict[str, Any]]:
     """Every kit the user may see, with its latest walk-test (commissioning) report."""
     store = ctx.db.store()
     try:
-        kits = kits_view(db, visible_homes(db, auth.user), store.commissioning_reports)
+        kits = kits_view(db, visible_homes(db, viewer), store.commissioning_reports)
     finally:
         store.close()
     return [k.to_dict() for k in kits]
 
 
-@router.get("/kits/{kit_id}")
+@router.get("/kits/{kit_id}", response_model=KitOut, responses=refusals(404))
 def api_kit(ctx: Ctx, db: Db, found: VisibleKit) -> dict[str, Any]:
     """One kit."""
     kit_id, home = found

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from dashboards.accounts import set_preferences
 from dashboards.deps import Ctx, CurrentAuth, Db, csrf_protect
-from dashboards.routes.api_models import LoginIn, PreferencesIn
+from dashboards.openapi import refusals
+from dashboards.routes.api_models import LoginIn, LoginOut, MeOut, OkOut, PreferencesIn
 from dashboards.routes.auth import authenticate
 from dashboards.sessions import create_session, delete_session
 
@@ -17,8 +16,8 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1", tags=["session"])
 
 
-@router.post("/login")
-def api_login(body: LoginIn, request: Request, ctx: Ctx, db: Db) -> dict[str, Any]:
+@router.post("/login", response_model=LoginOut, responses=refusals(401, 415, 422, 429))
+def api_login(body: LoginIn, request: Request, ctx: Ctx, db: Db) -> LoginOut:
     """Exchange credentials for a bearer token (rate-limited like the login form)."""
     address = request.client.host if request.client else ""
     result = authenticate(ctx, db, ctx.passwords, body.username, body.password, address)
@@ -27,11 +26,16 @@ def api_login(body: LoginIn, request: Request, ctx: Ctx, db: Db) -> dict[str, An
         code = 429 if result.error == "login_throttled" else 401
         raise HTTPException(code, result.error, headers=result.retry_after() or None)
     token, session = create_session(db, user.id, ctx.now(), ctx.settings.session_hours)
-    return {"token": token, "csrf": session.csrf, "expires_at": session.expires_at}
+    return LoginOut(token=token, csrf=session.csrf, expires_at=session.expires_at)
 
 
-@router.post("/logout", dependencies=[Depends(csrf_protect)])
-def api_logout(request: Request, db: Db, auth: CurrentAuth) -> dict[str, bool]:
+@router.post(
+    "/logout",
+    dependencies=[Depends(csrf_protect)],
+    response_model=OkOut,
+    responses=refusals(401, 403),
+)
+def api_logout(request: Request, db: Db, auth: CurrentAuth) -> OkOut:
     """End the current session (bearer or cookie)."""
     header = request.headers.get("authorization", "")
     token = (
@@ -40,27 +44,32 @@ def api_logout(request: Request, db: Db, auth: CurrentAuth) -> dict[str, bool]:
         else request.cookies.get("mehr_session", "")
     )
     delete_session(db, token)
-    return {"ok": True}
+    return OkOut(ok=True)
 
 
-@router.get("/me")
-def api_me(auth: CurrentAuth) -> dict[str, Any]:
+@router.get("/me", response_model=MeOut, responses=refusals(401))
+def api_me(auth: CurrentAuth) -> MeOut:
     """Who is signed in, their role, language and scope."""
     u = auth.user
-    return {
-        "username": u.username,
-        "display_name": u.display_name,
-        "role": u.role.value,
-        "lang": u.lang,
-        "large_text": u.large_text,
-        "homes": sorted(u.homes),
-        "mahallas": sorted(u.mahallas),
-        "all_homes": u.all_homes,
-    }
+    return MeOut(
+        username=u.username,
+        display_name=u.display_name,
+        role=u.role,
+        lang=u.lang,  # type: ignore[arg-type]  # accounts keep only uz/ru/en (LANGS)
+        large_text=u.large_text,
+        homes=sorted(u.homes),
+        mahallas=sorted(u.mahallas),
+        all_homes=u.all_homes,
+    )
 
 
-@router.post("/me/preferences", dependencies=[Depends(csrf_protect)])
-def api_preferences(body: PreferencesIn, db: Db, auth: CurrentAuth) -> dict[str, Any]:
+@router.post(
+    "/me/preferences",
+    dependencies=[Depends(csrf_protect)],
+    response_model=OkOut,
+    responses=refusals(401, 403, 415, 422),
+)
+def api_preferences(body: PreferencesIn, db: Db, auth: CurrentAuth) -> OkOut:
     """Remember language and text size."""
     set_preferences(db, auth.user.id, lang=body.lang, large=body.large_text)
-    return {"ok": True}
+    return OkOut(ok=True)

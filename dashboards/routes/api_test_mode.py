@@ -11,11 +11,15 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
 
-from dashboards.accounts import Role
+from dashboards.accounts import Role, User
 from dashboards.alert_actions import actor_of
 from dashboards.audit import audit
+from dashboards.context import AppContext
 from dashboards.deps import Ctx, CurrentAuth, Db, VisibleKit, csrf_protect, require
+from dashboards.openapi import refusals
+from dashboards.tenancy import HomeRow
 from hub.alerts.testmode import (
     DEFAULT_DURATION_S,
     MAX_DURATION_S,
@@ -25,12 +29,13 @@ from hub.alerts.testmode import (
 )
 from hub.persistence.web_database import driver_connection
 
-__all__ = ["TestModeIn", "TestModeOut", "router"]
+__all__ = ["TestModeIn", "TestModeOut", "end_kit_test_mode", "router", "start_kit_test_mode"]
 
 router = APIRouter(
     prefix="/api/v1",
     tags=["kits"],
     dependencies=[Depends(csrf_protect), Depends(require(Role.INSTALLER, Role.ADMIN))],
+    responses=refusals(401, 403, 404),
 )
 
 
@@ -103,6 +108,32 @@ def _out(modes: TestModes, kit_id: str, home_id: str, zone_name: str) -> TestMod
     )
 
 
+def start_kit_test_mode(
+    ctx: AppContext, db: Connection, user: User, kit_id: str, home: HomeRow, minutes: int
+) -> TestModePeriod:
+    """Put the kit in test mode for `minutes` as `user` (audited); 409 if the hub refuses."""
+    try:
+        period = TestModes(driver_connection(db), ctx.clock).start(
+            home.id, actor_of(user), kit_id=kit_id, duration_s=minutes * 60.0
+        )
+    except TestModeError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    audit(
+        db, user, "kit.test_mode.start", f"kit:{kit_id}", ctx.now(),
+        period=period.id, ends_at=period.ends_at.isoformat(),
+    )
+    return period
+
+
+def end_kit_test_mode(
+    ctx: AppContext, db: Connection, user: User, kit_id: str, home: HomeRow
+) -> int:
+    """End the kit's test mode now as `user` (audited); how many periods ended."""
+    ended = TestModes(driver_connection(db), ctx.clock).end(home.id, actor_of(user), kit_id=kit_id)
+    audit(db, user, "kit.test_mode.end", f"kit:{kit_id}", ctx.now(), ended=ended)
+    return ended
+
+
 @router.get("/kits/{kit_id}/test-mode", operation_id="get_kit_test_mode")
 def get_test_mode(ctx: Ctx, db: Db, found: VisibleKit) -> TestModeOut:
     """Whether the kit is in test mode, until when, and its test alerts."""
@@ -110,32 +141,24 @@ def get_test_mode(ctx: Ctx, db: Db, found: VisibleKit) -> TestModeOut:
     return _out(TestModes(driver_connection(db), ctx.clock), kit_id, home.id, home.timezone)
 
 
-@router.put("/kits/{kit_id}/test-mode", operation_id="start_kit_test_mode")
+@router.put(
+    "/kits/{kit_id}/test-mode",
+    operation_id="start_kit_test_mode",
+    responses=refusals(409, 415, 422),
+)
 def start_test_mode(
     ctx: Ctx, db: Db, auth: CurrentAuth, found: VisibleKit, body: TestModeIn | None = None
 ) -> TestModeOut:
     """Put the kit in test mode for `minutes` (default 30); replaces a period already on."""
     kit_id, home = found
     minutes = (body or TestModeIn()).minutes
-    modes = TestModes(driver_connection(db), ctx.clock)
-    try:
-        period = modes.start(
-            home.id, actor_of(auth.user), kit_id=kit_id, duration_s=minutes * 60.0
-        )
-    except TestModeError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    audit(
-        db, auth.user, "kit.test_mode.start", f"kit:{kit_id}", ctx.now(),
-        period=period.id, ends_at=period.ends_at.isoformat(),
-    )
-    return _out(modes, kit_id, home.id, home.timezone)
+    start_kit_test_mode(ctx, db, auth.user, kit_id, home, minutes)
+    return _out(TestModes(driver_connection(db), ctx.clock), kit_id, home.id, home.timezone)
 
 
 @router.delete("/kits/{kit_id}/test-mode", operation_id="end_kit_test_mode")
 def end_test_mode(ctx: Ctx, db: Db, auth: CurrentAuth, found: VisibleKit) -> TestModeOut:
     """End the kit's test mode now: from here on its alerts page people as usual."""
     kit_id, home = found
-    modes = TestModes(driver_connection(db), ctx.clock)
-    ended = modes.end(home.id, actor_of(auth.user), kit_id=kit_id)
-    audit(db, auth.user, "kit.test_mode.end", f"kit:{kit_id}", ctx.now(), ended=ended)
-    return _out(modes, kit_id, home.id, home.timezone)
+    end_kit_test_mode(ctx, db, auth.user, kit_id, home)
+    return _out(TestModes(driver_connection(db), ctx.clock), kit_id, home.id, home.timezone)

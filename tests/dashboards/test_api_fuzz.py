@@ -22,6 +22,9 @@ def test_schemathesis_cases_from_every_caller_get_no_server_error(tmp_path: Path
         result = fuzz(base, world, CASES, seed=7, per_target=1)
     assert result.cases >= CASES
     assert result.failures == []
+    nonconforming = sorted({(f.method, f.path, f.status, f.body[:120]) for f in
+                            result.nonconforming})
+    assert nonconforming == [], "\n".join(map(str, nonconforming))
     assert set(result.by_caller) == {c or "anonymous" for c in CALLERS}
     statuses = set(result.by_status)
     assert 200 in statuses and {401, 403, 404, 422} <= statuses, result.by_status

@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import uvicorn
@@ -14,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from dashboards import create_app
-from hub.store.base import NewAlert
+from hub.store.base import NewAlert, NewEvent
 from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from tests.dashboards.conftest import PASSWORD, START, World, build_world, settings_for
@@ -156,15 +157,47 @@ def test_language_switch_is_remembered(served: tuple[str, World], browser: Brows
     again.context.close()
 
 
-def test_installer_sees_kits(served: tuple[str, World], browser: Browser) -> None:
-    """Kits with heartbeat, outbox depth and each sensor's last signal; no resident pages."""
-    base, _ = served
+def test_installer_walks_a_kit_from_the_phone_and_each_press_ticks_live(
+    served: tuple[str, World], browser: Browser
+) -> None:
+    """At 360 px: the district's kits by home name, one kit's walk test, test mode started
+    from the page, and a help press the hub stores ticks its row in local time without a
+    reload; test mode ended from the page; no resident pages for an installer."""
+    base, world = served
     page = _login(browser, base, "installer-a")
     expect(page).to_have_url(f"{base}/installer")
-    expect(page.locator(".kit")).to_contain_text("kit-a")
-    expect(page.locator(".kit")).not_to_contain_text("kit-b")
+    expect(page.locator("#k-kit-a")).to_have_text("Karimova Aziza")
+    expect(page.locator("#k-kit-b")).to_have_text("Bobur Xolmatov")  # the next mahalla
     _shot(page, "installer-360")
+    page.click("#walk-kit-a")
+    expect(page).to_have_url(f"{base}/installer/kits/kit-a")
+    page.click("#test-start")
+    expect(page.locator("#test-mode-state")).to_contain_text("On until")
+    help_row = page.locator("#sensor-help")
+    expect(help_row).to_contain_text("waiting: press the button")
+    page.evaluate("window.__marker = 'same page'")  # gone if the page were reloaded
+
+    pressed = world.clock.advance(5)
+    store = SqliteStore(world.db_path)
+    try:
+        store.store_events(
+            [NewEvent("home-a", "kit-a", 9, 1, "help", "help_button", "pressed", "Bedroom",
+                      pressed, pressed)],
+            pressed,
+        )  # fmt: skip
+        store.commit()
+    finally:
+        store.close()
+    local = pressed.astimezone(ZoneInfo("Asia/Tashkent")).strftime("%H:%M:%S")
+    expect(help_row).to_contain_text(f"fired {local}", timeout=10_000)
+    expect(page.locator("#walk-count")).to_contain_text("1 of 4 sensors fired")
+    assert page.evaluate("window.__marker") == "same page"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360, "horizontal scrolling"
+    _shot(page, "installer-walk-360")
+    page.click("#test-end")
+    expect(page.locator("#test-mode-state")).to_contain_text("Off")
     page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{base}/installer")
     _shot(page, "installer-1280")
     response = page.goto(f"{base}/homes/home-a")
     assert response is not None and response.status == 403

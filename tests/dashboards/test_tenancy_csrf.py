@@ -1,23 +1,50 @@
 """Every route refuses another tenant, and every unsafe route refuses a missing CSRF token.
 
 Both tests are parametrised over the app's own route table: a new route without a case here
-fails `test_every_route_has_a_case`.
+fails `test_every_route_has_a_case`. An installer's tenant is the district (every mahalla the
+district runs: dashboards.tenancy.kit_scope), so the installer is tried with a kit of a home in
+a mahalla of another district.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from dashboards.app import route_table
-from tests.dashboards.conftest import World, csrf_of
+from hub.registry import HomeSpec, KitSpec, SensorSpec
+from hub.store.sqlite import SqliteStore
+from mehr.clock import ManualClock
+from mehr.contract import SensorKind
+from tests.dashboards.conftest import START, World, build_world, csrf_of
 
 REFUSED = "refused"  # the other tenant's resource: 403 or 404
 EXCLUDES = "excludes"  # a listing: 200 and nothing of the other tenant in it
 PUBLIC = "public"  # no tenant data (login, health, one's own account, the schema)
 FOREIGN_MARKERS = ("home-b", "Bobur", "kit-b")
+# The installer's other tenant: a kit in a mahalla the district (its alerts config) does not run.
+FOREIGN_TO_INSTALLER = ("home-c", "Qodirov", "kit-c")
+INSTALLERS = frozenset({"installer-a"})
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    """The two-tenant world, plus a home of another district for the installer's cases."""
+    seeded = build_world(tmp_path, ManualClock(START))
+    store = SqliteStore(seeded.db_path)
+    try:
+        help_button = SensorSpec(id="help", kind=SensorKind.HELP_BUTTON, room="Hall")
+        store.register_home(
+            HomeSpec(id="home-c", name="Zafar Qodirov", mahalla="Chilonzor-7",
+                     kits=[KitSpec(id="kit-c", sensors=[help_button])]),
+            START,
+        )  # fmt: skip
+    finally:
+        store.close()
+    return seeded
 
 # (method, path) -> (expectation, actor, body kind or reason)
 CASES: dict[tuple[str, str], tuple[str, str | None, str]] = {
@@ -71,6 +98,12 @@ CASES: dict[tuple[str, str], tuple[str, str | None, str]] = {
     ("GET", "/api/v1/kits/{kit_id}/test-mode"): (REFUSED, "installer-a", ""),
     ("PUT", "/api/v1/kits/{kit_id}/test-mode"): (REFUSED, "installer-a", "json:testmode"),
     ("DELETE", "/api/v1/kits/{kit_id}/test-mode"): (REFUSED, "installer-a", ""),
+    ("GET", "/installer/kits/{kit_id}"): (REFUSED, "installer-a", ""),
+    ("GET", "/installer/kits/{kit_id}/panel"): (REFUSED, "installer-a", ""),
+    ("GET", "/installer/kits/{kit_id}/live"): (REFUSED, "installer-a", ""),
+    ("POST", "/installer/kits/{kit_id}/test-mode"): (REFUSED, "installer-a", "form:testmode"),
+    ("POST", "/installer/kits/{kit_id}/finish"): (REFUSED, "installer-a", "form:finish"),
+    ("GET", "/installer/kits/{kit_id}/handover"): (REFUSED, "installer-a", ""),
     # admin only: everyone else is refused
     ("GET", "/admin"): (REFUSED, "worker-a", ""),
     ("GET", "/admin/audit"): (REFUSED, "worker-a", ""),
@@ -95,6 +128,8 @@ FORMS: dict[str, dict[str, str]] = {
     "ack": {"action": "acknowledge"},
     "reqstate": {"state": "accepted"},
     "user": {"username": "newbie", "password": "long-enough-pw", "role": "family"},
+    "testmode": {"action": "start", "minutes": "20"},
+    "finish": {},
 }
 JSONS: dict[str, dict[str, Any]] = {
     "away": {"mode": "away", "until": "2025-03-12T10:00:00+05:00"},
@@ -113,12 +148,13 @@ def test_every_route_has_a_case(app: Any) -> None:
     assert set(CASES) - table == set(), "cases for routes that no longer exist"
 
 
-def _url(path: str, world: World, own: bool) -> str:
+def _url(path: str, world: World, own: bool, actor: str | None = None) -> str:
+    foreign_kit = "kit-c" if actor in INSTALLERS else "kit-b"
     return path.format(
         home_id="home-a" if own else "home-b",
         alert_id=world.alert_a if own else world.alert_b,
         request_id=world.request_a if own else world.request_b,
-        kit_id="kit-a" if own else "kit-b",
+        kit_id="kit-a" if own else foreign_kit,
         what="alerts",
     )
 
@@ -152,12 +188,12 @@ def test_another_tenant_is_refused(
         pytest.skip(f"not tenant data: {body}")
     client = clients[actor] if actor else TestClient(app)
     csrf = csrf_of(client, world.db_path) if actor else None
-    response = _send(client, method, _url(path, world, own=False), body, csrf)
+    response = _send(client, method, _url(path, world, own=False, actor=actor), body, csrf)
     if expectation == REFUSED:
         assert response.status_code in (403, 404), (response.status_code, response.text[:300])
     else:
         assert response.status_code == 200, response.text[:300]
-        for marker in FOREIGN_MARKERS:
+        for marker in FOREIGN_TO_INSTALLER if actor in INSTALLERS else FOREIGN_MARKERS:
             assert marker not in response.text, f"{marker} leaked by {path}"
 
 
@@ -182,6 +218,8 @@ CSRF_ACTOR = {
     "/api/v1/me/preferences": "fam-a",
     "/login": None,
     "/api/v1/kits/{kit_id}/test-mode": "installer-a",
+    "/installer/kits/{kit_id}/test-mode": "installer-a",
+    "/installer/kits/{kit_id}/finish": "installer-a",
 }
 CSRF_EXEMPT = {
     # Takes JSON credentials and sets no cookie (returns a bearer token): nothing ambient to forge.
