@@ -261,7 +261,7 @@ def run_mqtt(args: argparse.Namespace) -> dict[str, Any]:
 
     def start_hub() -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mehr.cli", "hub", "--config", str(config)],
+            [sys.executable, "-m", "mehr_app", "hub", "--config", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=log.open("ab"),
         )

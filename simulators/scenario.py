@@ -2,7 +2,7 @@
 
 A scenario is YAML validated strictly (a typo is an error naming the field). `build()` turns it
 into simulated homes and incidents with UTC times; `judge()` compares the alerts a hub raised
-with the expectations. Running one end to end (broker + hub) is mehr.scenario_runner's job.
+with the expectations. Running one end to end (broker + hub) is mehr_app.scenario_runner's job.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from hub.broker_auth import BrokerUser, acl_text, hub_acl_rules, password_line
-from mehr.cli import main as mehr_main
+from mehr_app.cli import main as mehr_main
 from tests.support.mosquitto import MOSQUITTO, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -55,7 +55,7 @@ def test_hub_process_serves_ingest_counters_and_histogram_buckets(
         "stats_port": port,
     }))  # fmt: skip
     hub = subprocess.Popen(
-        [sys.executable, "-m", "mehr.cli", "hub", "--config", str(config)],
+        [sys.executable, "-m", "mehr_app", "hub", "--config", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

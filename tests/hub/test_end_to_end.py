@@ -14,8 +14,8 @@ from hub.broker_auth import BrokerUser
 from hub.config import HubSettings, MqttProtocol
 from hub.service import Hub
 from hub.store.sqlite import SqliteStore
-from mehr.cli import main
 from mehr.contract import SensorKind, TopicKind, make_event, topic_for
+from mehr_app.cli import main
 from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
 from tests.support.hub_config import write_registry

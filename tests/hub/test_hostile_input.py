@@ -52,7 +52,7 @@ class HubProcess:
     def start(self) -> None:
         """Start `mehr hub --config` and wait until it reports healthy."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mehr.cli", "hub", "--config", str(self.config)],
+            [sys.executable, "-m", "mehr_app", "hub", "--config", str(self.config)],
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
         )

@@ -53,7 +53,7 @@ def test_hub_killed_twice_mid_stream_loses_and_duplicates_nothing(
 
     def start_hub() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "mehr.cli", "hub", "--config", str(config)],
+            [sys.executable, "-m", "mehr_app", "hub", "--config", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=open(tmp_path / "hub.log", "ab"),
         )

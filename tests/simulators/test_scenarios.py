@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mehr.contract import SensorKind
-from mehr.scenario_runner import BrokerAccess, format_report, missing_capabilities, run_scenario
+from mehr_app.scenario_runner import BrokerAccess, format_report, missing_capabilities, run_scenario
 from simulators.incidents import IncidentKind
 from simulators.scenario import build, load_scenario
 from tests.conftest import HUB_USER, kit_user

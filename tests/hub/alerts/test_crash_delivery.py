@@ -97,7 +97,7 @@ def test_hub_killed_mid_delivery_sends_that_step_at_most_once_and_audits_it(
     def start_hub() -> subprocess.Popen[bytes]:
         with log.open("ab") as err:
             return subprocess.Popen(
-                [sys.executable, "-m", "mehr.cli", "hub", "--config", str(config)],
+                [sys.executable, "-m", "mehr_app", "hub", "--config", str(config)],
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )

@@ -94,7 +94,7 @@ def test_hub_process_sends_buttons_and_its_poller_acknowledges_once(
     env = {k: v for k, v in os.environ.items() if k != ENV}
     with log.open("ab") as err:
         hub = subprocess.Popen(
-            [sys.executable, "-m", "mehr.cli", "hub", "--config", str(config)],
+            [sys.executable, "-m", "mehr_app", "hub", "--config", str(config)],
             stdout=subprocess.DEVNULL, stderr=err, env=env,
         )
     kit = SimpleKit(

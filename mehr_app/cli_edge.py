@@ -53,7 +53,7 @@ def _cmd_edge(args: argparse.Namespace) -> int:
         print(f"{args.config}: OK ({len(config.sensors)} sensors, kit {config.kit_id})")
         if args.config_only:
             return 0
-        from mehr.broker_check import check_kit_broker
+        from mehr_app.broker_check import check_kit_broker
 
         check = check_kit_broker(config)
         print(f"mehr edge: {check.line}", file=sys.stdout if check.ok else sys.stderr)
@@ -229,7 +229,7 @@ def _broker_reachable(url: str, ca_file: Path | None) -> Callable[[], None]:
     """Before provisioning writes anything: does the broker the kit will use answer at all?"""
 
     def check() -> None:
-        from mehr.broker_check import check_broker
+        from mehr_app.broker_check import check_broker
 
         # The CA path is as the kit will see it; use it here only if it exists here too.
         ca = ca_file if ca_file is not None and ca_file.is_file() else None
@@ -355,7 +355,7 @@ def _kit_connection_problem(kit: KitRecord, kit_config: Path) -> str | None:
         return (f"kit {kit.id} {state}; check its broker and credentials on the kit with "
                 "`mehr edge --config /etc/mehr/kit.yaml --check`")
     from edge.config import load_kit_config
-    from mehr.broker_check import check_kit_broker
+    from mehr_app.broker_check import check_kit_broker
 
     check = check_kit_broker(load_kit_config(kit_config))
     if not check.ok:

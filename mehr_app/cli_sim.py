@@ -154,7 +154,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_scenario(args: argparse.Namespace) -> int:
-    from mehr.scenario_runner import BrokerAccess, format_report, local_broker, run_scenario
+    from mehr_app.scenario_runner import BrokerAccess, format_report, local_broker, run_scenario
 
     reports = []
     for path in args.files:

@@ -79,11 +79,11 @@ def _cmd_hub_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- demo (simulate and replay live in mehr.cli_sim) --------------------------------------------
+# -- demo (simulate and replay live in mehr_app.cli_sim) -------------------------------------
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from mehr.demo import run_demo
+    from mehr_app.demo import run_demo
 
     return run_demo(args.seconds, args.json, args.workdir, sys.stdout)
 
@@ -92,7 +92,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from mehr.evaluation import falls
+    from mehr_app.evaluation import falls
 
     if args.folds:
         result = falls.cross_validate(
@@ -105,9 +105,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval_inactivity(args: argparse.Namespace) -> int:
-    from mehr.evaluation.casas_home import load_casas_home
-    from mehr.evaluation.inactivity import evaluate_inactivity
-    from mehr.evaluation.ordonez import load_ordonez_home
+    from mehr_app.evaluation.casas_home import load_casas_home
+    from mehr_app.evaluation.inactivity import evaluate_inactivity
+    from mehr_app.evaluation.ordonez import load_ordonez_home
 
     if args.ordonez is not None:
         if args.home is None:
@@ -189,7 +189,7 @@ def _cmd_report_response(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from mehr.evaluation import falls
+    from mehr_app.evaluation import falls
 
     result = falls.train(args.sisfall, out=args.out, rate_hz=args.rate)
     print(json.dumps(result, indent=2))
@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr_falls.add_argument("--rate", type=float, default=50.0)
     tr_falls.set_defaults(func=_cmd_train)
 
-    from mehr import cli_backup, cli_certs, cli_edge, cli_sim, cli_web
+    from mehr_app import cli_backup, cli_certs, cli_edge, cli_sim, cli_web
 
     cli_backup.register(sub)
     cli_certs.register(sub)
