@@ -29,10 +29,10 @@ from mehr.clock import ManualClock, SystemClock
 from mehr.configfile import ConfigError
 from mehr.contract import SensorKind
 from mehr_app.cli_edge import run_walk_test
+from mehr_app.services.mosquitto import Mosquitto
 from simulators.zigbee import Zigbee2MqttSim, ZigbeeDevice
 from tests.conftest import kit_user
 from tests.edge.helpers import add_kit_user, start_hub, stored_events, wait_until, write_kit
-from tests.support.mosquitto import Mosquitto
 
 HOME, KIT = "home-z", "kit-z"
 T0 = datetime(2026, 1, 15, 22, 0, tzinfo=UTC)

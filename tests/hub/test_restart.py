@@ -14,11 +14,11 @@ import pytest
 
 from hub.store.sqlite import SqliteStore
 from mehr.contract import SensorKind
+from mehr_app.services.hub_config import write_hub_config
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
 from tests.conftest import kit_user
-from tests.support.hub_config import write_hub_config
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 TOTAL = 6000
 

@@ -24,12 +24,12 @@ from hub.alerts.config import load_alerts_config
 from hub.alerts.lifecycle import AlertService
 from mehr.clock import SystemClock
 from mehr.contract import SensorKind
+from mehr_app.services.http_sink import HttpSink
+from mehr_app.services.hub_config import write_hub_config
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
 from tests.conftest import kit_user
-from tests.support.http_sink import HttpSink
-from tests.support.hub_config import write_hub_config
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 
 def _healthy(port: int) -> bool:

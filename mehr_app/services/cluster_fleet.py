@@ -19,15 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.support.broker_cluster import ClusterUser
+from mehr_app.services.broker_cluster import ClusterUser
 
 HUB_CLIENT_ID = "mehr-hub"
 
 
 def new_client(client_id: str, user: ClusterUser, clean: bool) -> mqtt.Client:
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
+        CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv311,
         clean_session=clean,

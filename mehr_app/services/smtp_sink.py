@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import queue
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -14,12 +13,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from mehr_app.services.ports import free_port
 
 
 @dataclass(frozen=True)
@@ -42,7 +36,7 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
-    async def handle_RCPT(
+    async def handle_RCPT(  # noqa: N802 - the name aiosmtpd calls
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
         if address.startswith("unknown"):
@@ -50,7 +44,9 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(  # noqa: N802 - the name aiosmtpd calls
+        self, server: Any, session: Any, envelope: Any
+    ) -> str:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         msg = Received(time.perf_counter(), tuple(envelope.rcpt_tos), parsed)
         self.sink.inbox.put(msg)
