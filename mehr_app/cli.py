@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
-from mehr.configfile import ConfigError
+from mehr.configfile import DEFAULT_TIME_ZONE, ConfigError
 
 __all__ = ["main"]
 
@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=os.environ.get("MEHR_ALERTS_CONFIG"),
         help="the district's alerts YAML, for its time zone (default: $MEHR_ALERTS_CONFIG, "
-        "else Asia/Tashkent)",
+        f"else {DEFAULT_TIME_ZONE})",
     )
     resp.add_argument("--pretty", action="store_true")
     resp.set_defaults(func=_cmd_report_response)

@@ -35,6 +35,7 @@ from hub.service import Hub
 from hub.stats import HubStats
 from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
+from mehr.configfile import DEFAULT_TIME_ZONE
 from simulators.drive import DriveStats, ScenarioDriver, utc
 from simulators.home import HomeLayout
 from simulators.scenario import AlertSeen, Scenario, Verdict, build, judge, load_scenario
@@ -159,7 +160,7 @@ def district_config(layouts: list[HomeLayout]) -> dict[str, Any]:
     return {
         "district": {
             "name": "Simulated district",
-            "timezone": layouts[0].timezone if layouts else "Asia/Tashkent",
+            "timezone": layouts[0].timezone if layouts else DEFAULT_TIME_ZONE,
             "supervisor": "supervisor",
             "duty_officers": [{"person": "duty", "start": "00:00", "end": "00:00"}],
         },

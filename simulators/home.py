@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from mehr.configfile import DEFAULT_TIME_ZONE
 from mehr.contract import SensorKind
 from simulators.resident import Place, ResidentProfile, Segment, local_midnight_utc, plan_day
 
@@ -102,7 +103,7 @@ class HomeLayout:
     home_id: str
     kit_id: str
     sensors: tuple[SimSensor, ...]
-    timezone: str = "Asia/Tashkent"
+    timezone: str = DEFAULT_TIME_ZONE
     name: str = ""
     mahalla: str = ""
 
@@ -130,7 +131,7 @@ class HomeLayout:
         *,
         accelerometer: bool = True,
         occupancy: bool = False,
-        timezone: str = "Asia/Tashkent",
+        timezone: str = DEFAULT_TIME_ZONE,
         name: str = "",
         mahalla: str = "",
     ) -> HomeLayout:
