@@ -205,6 +205,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    _add_hub(sub)
+    _add_demo(sub)
+    _add_eval(sub)
+    _add_report(sub)
+    _add_train(sub)
+
+    from mehr_app import cli_backup, cli_certs, cli_edge, cli_sim, cli_web
+
+    cli_backup.register(sub)
+    cli_certs.register(sub)
+    cli_edge.register(sub)
+    cli_sim.register(sub)
+    cli_web.register(sub)
+    return parser
+
+
+def _add_hub(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hub = sub.add_parser("hub", help="run the hub (ingest, store, alerts)")
     hub.add_argument("--config", type=Path, help="hub settings YAML")
     hub.add_argument("--mqtt-url", help="override mqtt_url")
@@ -217,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--url", default="http://127.0.0.1:8787/stats")
     hub.set_defaults(func=_cmd_hub, hub_command=None)
 
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser("demo", help="embedded broker + hub + three simulated homes")
     demo.add_argument(
         "--for",
@@ -229,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, default=Path(".demo"))
     demo.set_defaults(func=_cmd_demo)
 
+
+def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev = sub.add_parser("eval", help="evaluate detectors on recorded data")
     ev_sub = ev.add_subparsers(dest="what", required=True)
     ev_falls = ev_sub.add_parser("falls", help="fall detection on SisFall (original layout)")
@@ -249,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev_falls.add_argument("--pretty", action="store_true")
     ev_falls.set_defaults(func=_cmd_eval)
+    _add_eval_inactivity(ev_sub)
+
+
+def _add_eval_inactivity(ev_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev_ina = ev_sub.add_parser(
         "inactivity", help="silence rules on a recorded home (CASAS or Ordonez format)"
     )
@@ -277,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev_ina.add_argument("--pretty", action="store_true")
     ev_ina.set_defaults(func=_cmd_eval_inactivity)
 
+
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rep = sub.add_parser("report", help="reports for the district")
     rep_sub = rep.add_subparsers(dest="what", required=True)
     resp = rep_sub.add_parser(
@@ -297,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     resp.add_argument("--pretty", action="store_true")
     resp.set_defaults(func=_cmd_report_response)
 
+
+def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tr = sub.add_parser("train", help="fit detector parameters that ship in the package")
     tr_sub = tr.add_subparsers(dest="what", required=True)
     tr_falls = tr_sub.add_parser("falls", help="fit the fall classifier on SisFall")
@@ -304,15 +333,6 @@ def build_parser() -> argparse.ArgumentParser:
     tr_falls.add_argument("--out", type=Path, default=None)
     tr_falls.add_argument("--rate", type=float, default=50.0)
     tr_falls.set_defaults(func=_cmd_train)
-
-    from mehr_app import cli_backup, cli_certs, cli_edge, cli_sim, cli_web
-
-    cli_backup.register(sub)
-    cli_certs.register(sub)
-    cli_edge.register(sub)
-    cli_sim.register(sub)
-    cli_web.register(sub)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,11 +48,6 @@ class ClusterUser:
     subscribe: tuple[str, ...]
 
 
-def mqtt_topic_to_subject(topic: str) -> str:
-    """NATS maps MQTT levels to subject tokens ('/' -> '.', '+' -> '*', '#' -> '>')."""
-    return topic.replace("/", ".").replace("+", "*").replace("#", ">")
-
-
 def kit_user(home_id: str, kit_id: str, password: str) -> ClusterUser:
     """A kit: publish only its own home's kit topics, subscribe only to its own commands."""
     base = f"mehr.v1.homes.{home_id}.kits.{kit_id}"
@@ -242,9 +237,6 @@ accounts {{
     def restart_index(self, index: int) -> None:
         """Start the node at `index` again on its ports and store."""
         self.start_node(self.nodes[index])
-
-    def node_for_port(self, port: int) -> NatsNode:
-        return next(node for node in self.nodes if node.mqtt_port == port)
 
     def stop(self) -> None:
         """Stop every node (SIGTERM, then SIGKILL if it lingers)."""
