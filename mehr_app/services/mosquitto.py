@@ -17,7 +17,7 @@ from pathlib import Path
 from hub.broker_auth import BrokerUser, acl_text, password_line
 from mehr_app.services.ports import free_port
 
-__all__ = ["HUB_USER", "SHIPPED_CONF", "Mosquitto", "free_port", "shipped_settings"]
+__all__ = ["HUB_USER", "MOSQUITTO", "SHIPPED_CONF", "Mosquitto", "free_port", "shipped_settings"]
 
 # The hub's broker user in local brokers (tests, benchmarks, the demo with Mosquitto).
 HUB_USER = "mehr-hub"
