@@ -10,6 +10,7 @@ WORKDIR /opt/mehr
 # Sources only (.dockerignore keeps venvs, databases and tests out of the build context).
 COPY pyproject.toml README.md LICENSE ./
 COPY mehr ./mehr
+COPY mehr_app ./mehr_app
 COPY hub ./hub
 COPY dashboards ./dashboards
 COPY detectors ./detectors

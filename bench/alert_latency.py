@@ -33,9 +33,9 @@ from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.service import Hub
 from mehr.clock import SystemClock
 from mehr.contract import SensorKind
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.smtp_sink import SmtpSink
 from simulators.simple_kit import SimpleKit
-from tests.hub.alerts.smtp import SmtpSink
-from tests.support.mosquitto import Mosquitto
 
 HOME, KIT = "home-1", "kit-1"
 

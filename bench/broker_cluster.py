@@ -46,14 +46,14 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.cluster.fleet import HUB_CLIENT_ID, connect_any, new_client, run_fleet
-from tests.support.broker_cluster import (
+from mehr_app.services.broker_cluster import (
     ClusterUser,
     NatsCluster,
     RabbitCluster,
     hub_user,
     kit_user,
 )
+from mehr_app.services.cluster_fleet import HUB_CLIENT_ID, connect_any, new_client, run_fleet
 
 
 class Cluster(Protocol):

@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hub.broker_auth import BrokerUser, hub_acl_rules, kit_acl_rules
 from mehr.contract import TopicKind, topic_for
+from mehr_app.services.mosquitto import Mosquitto
 from simulators.fleet import QosOnePublisher
-from tests.support.mosquitto import Mosquitto
 
 HUB, HUB_PW = "mehr-hub", "bench-hub-password"
 LOAD_PW = "bench-load-password"

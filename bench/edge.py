@@ -163,7 +163,7 @@ def main() -> None:
     import secrets
 
     from hub.broker_auth import BrokerUser, kit_acl_rules
-    from tests.support.mosquitto import Mosquitto
+    from mehr_app.services.mosquitto import Mosquitto
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

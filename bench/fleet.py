@@ -3,7 +3,7 @@
 Usage: python bench/fleet.py [--homes 10000] [--speed 60] [--seconds 60] [--workers 2]
        [--connections 1] [--transport raw|paho] [--heartbeat-s 60] [--runs 3]
 
-Starts a throwaway Mosquitto (mehr.scenario_runner.local_broker), plays the fleet for the given
+Starts a throwaway Mosquitto (mehr_app.scenario_runner.local_broker), plays the fleet for the given
 wall time at 08:00 local (everyone awake: the busiest hours) split over `--workers` processes,
 and prints one JSON object per run and the medians: events and messages per second published,
 how many the broker acknowledged (PUBACK) and how fast, the speed achieved up to the last
@@ -25,7 +25,7 @@ from pathlib import Path
 # Run as a script, bench/ is first on sys.path and bench/detectors.py would shadow the package.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from mehr.scenario_runner import local_broker  # noqa: E402 - after the sys.path fix above
+from mehr_app.scenario_runner import local_broker  # noqa: E402 - after the sys.path fix above
 from simulators.fleet import run_fleet  # noqa: E402
 
 _MEDIANS = (

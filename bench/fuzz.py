@@ -48,9 +48,9 @@ from mehr.contract import (
     parse_message,
     topic_for,
 )
+from mehr_app.services.homes import home_spec
+from mehr_app.services.mosquitto import Mosquitto, free_port
 from simulators.hostile import HOSTILE_TOPIC_KINDS, hostile_payload, wire_time
-from tests.hub.factories import home_spec
-from tests.support.mosquitto import Mosquitto, free_port
 
 HUB_USER = "mehr-hub"
 # Valid events and canaries have epochs of their own (hostile payloads use epoch 1).
@@ -261,7 +261,7 @@ def run_mqtt(args: argparse.Namespace) -> dict[str, Any]:
 
     def start_hub() -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mehr.cli", "hub", "--config", str(config)],
+            [sys.executable, "-m", "mehr_app", "hub", "--config", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=log.open("ab"),
         )

@@ -196,7 +196,7 @@ def serve_mehr_web(config: Path) -> Iterator[str]:
     port = yaml.safe_load(config.read_text())["port"]
     base = f"http://127.0.0.1:{port}"
     mehr = Path(sys.executable).with_name("mehr")
-    command = [str(mehr)] if mehr.exists() else [sys.executable, "-m", "mehr.cli"]
+    command = [str(mehr)] if mehr.exists() else [sys.executable, "-m", "mehr_app"]
     log_path = config.with_name("mehr-web.log")  # a file: a pipe nobody reads would fill up
     log = log_path.open("wb")
     proc = subprocess.Popen(

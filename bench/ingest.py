@@ -33,7 +33,7 @@ from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.service import Hub
 from hub.store.sqlite import SqliteStore
 from mehr.contract import SensorKind, TopicKind, encode, make_event, topic_for
-from tests.support.mosquitto import Mosquitto
+from mehr_app.services.mosquitto import Mosquitto
 
 HOME, KIT = "home-bench", "kit-bench"
 

@@ -28,6 +28,7 @@ from hub.persistence.web_database import driver_connection
 from hub.stats import HubStats
 from mehr.catalogue import has
 from mehr.clock import Clock
+from mehr.configfile import DEFAULT_TIME_ZONE
 
 __all__ = ["ANON_COOKIE", "LANG_COOKIE", "LARGE_COOKIE", "SESSION_COOKIE", "AppContext", "Auth"]
 
@@ -100,7 +101,7 @@ class AppContext:
         name: str,
         auth: Auth | None,
         status_code: int = 200,
-        tz: str = "Asia/Tashkent",
+        tz: str = DEFAULT_TIME_ZONE,
         **context: Any,
     ) -> HTMLResponse:
         """Render a page with the user's language, text size and the right CSRF token."""

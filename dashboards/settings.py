@@ -5,17 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    model_validator,
-)
+from pydantic import Field, model_validator
 
 from dashboards.sessions import LoginThrottle
 from hub.alerts.tokens import signing_key
 from hub.config import SECRET_RULE, check_secret, refuse_demo_switch, secret_problem
-from mehr.configfile import ConfigError, load_settings_model
+from mehr.configfile import (
+    DEFAULT_WEB_PORT,
+    AlertsLinkSection,
+    ConfigError,
+    DatabaseSection,
+    load_settings_model,
+)
 
 __all__ = ["DEMO_SECRET_PREFIX", "EXAMPLE_ALERTS_CONFIG", "WebSettings", "load_web_settings"]
 
@@ -40,10 +41,9 @@ def _check_web_secret(secret: str, where: str, demo: bool) -> None:
         raise ValueError(f"{where}: too easy to guess ({problem}); a secret needs {SECRET_RULE}")
 
 
-class WebSettings(BaseModel):
-    """Everything the dashboards need to run."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class WebSettings(DatabaseSection, AlertsLinkSection):
+    """Everything the dashboards need to run (db_path and the alerts file and link key come from
+    the sections they share with the hub)."""
 
     # First, so the secret validators below can see it. Set only by `mehr demo` (in code):
     # load_web_settings refuses it from a file or the environment.
@@ -51,7 +51,6 @@ class WebSettings(BaseModel):
         default=False,
         description="Demo mode (only `mehr demo`): allows demo-only secrets and keys.",
     )
-    db_path: Path = Field(default=Path("mehr.db"), description="The hub's SQLite database.")
     db_busy_timeout_s: float = Field(
         default=30.0,
         gt=0,
@@ -68,7 +67,9 @@ class WebSettings(BaseModel):
         default=None, description="File holding the secret key (preferred over secret_key)."
     )
     host: str = Field(default="127.0.0.1", description="Listen address for `mehr web`.")
-    port: int = Field(default=8080, ge=0, le=65535, description="Listen port (0: any free).")
+    port: int = Field(
+        default=DEFAULT_WEB_PORT, ge=0, le=65535, description="Listen port (0: any free)."
+    )
     cookie_secure: bool = Field(
         default=True,
         description="Send cookies only over HTTPS; False only for loopback demo and tests.",
@@ -111,21 +112,6 @@ class WebSettings(BaseModel):
         default=6 * 3600.0,
         gt=0,
         description="No activity for this long (while not away) means 'needs attention'.",
-    )
-    alerts_config: Path | None = Field(
-        default=None,
-        description="The district's alerts YAML (the hub's alerts_config): people, rotas, "
-        "policies. Required outside the demo; the demo uses the bundled example district.",
-    )
-    alerts_secret_file: Path | None = Field(
-        default=None,
-        description="File holding the key that signs acknowledge links (the hub's "
-        "alerts_secret_file: the same key, or the hub's links are refused).",
-    )
-    alerts_secret: str | None = Field(
-        default=None,
-        repr=False,
-        description="The signing key itself; only for the demo and tests (prefer the file).",
     )
     metrics_token: str | None = Field(
         default=None, repr=False, description="If set, /metrics requires 'Bearer <token>'."
@@ -189,12 +175,8 @@ class WebSettings(BaseModel):
         return key
 
 
-_ENV = {
-    "MEHR_DB": "db_path",
-    "MEHR_WEB_SECRET_FILE": "secret_key_file",
-    "MEHR_ALERTS_CONFIG": "alerts_config",
-    "MEHR_ALERTS_SECRET_FILE": "alerts_secret_file",
-}
+# Every field is MEHR_<FIELD> (mehr.configfile); these are older names that keep working.
+_ENV_ALIASES = {"MEHR_DB": "db_path", "MEHR_WEB_SECRET_FILE": "secret_key_file"}
 
 
 def load_web_settings(path: Path | None, **overrides: Any) -> WebSettings:
@@ -204,7 +186,9 @@ def load_web_settings(path: Path | None, **overrides: Any) -> WebSettings:
     (only `mehr demo` builds demo settings, in code) and a configured signing key for links is
     checked now, naming the file.
     """
-    settings, source = load_settings_model(path, WebSettings, _ENV, overrides, "web settings")
+    settings, source = load_settings_model(
+        path, WebSettings, _ENV_ALIASES, overrides, "web settings"
+    )
     refuse_demo_switch(source, "demo", settings.demo)
     if settings.alerts_config is not None:
         try:

@@ -54,13 +54,15 @@ class Timeline:
     mat_since_s: FloatArray  # when she sat or lay down (NaN when no mat is occupied)
 
 
-def presence_timeline(
+def presence_timeline(  # noqa: C901, PLR0912, PLR0915 - see below
     times_s: FloatArray,
     places: IntArray,
     kinds: IntArray,
     config: PresenceConfig | None = None,
 ) -> Timeline:
     """Run the state machine over sorted events (see the module docstring)."""
+    # One flat loop on purpose: the routine scan runs it over every home's history, and a
+    # method call per event for each transition would cost more than the transitions.
     cfg = config or PresenceConfig()
     n = int(times_s.size)
     away = np.zeros(n, dtype=bool)

@@ -121,7 +121,6 @@ class RoutineConfig:
     wake_margin_s: float = 60 * 60.0
     min_got_up_count: int = 20  # getting-ups seen before their own limit is trusted
     night_part_min_s: float = 60 * 60.0  # a quiet this long in the bedroom at night is sleep
-    bedtime_lead_s: float = 60 * 60.0  # going to the bedroom this long before the usual sleep
     min_bathroom_limit_s: float = 45 * 60.0  # a bath or an evening wash is not an emergency
     kitchen_check_after_s: float = 20 * 3600.0  # "no kitchen all day" is judged from 20:00
 
@@ -380,36 +379,16 @@ def learn_routine(
     margin = cfg.margins[sensitivity]
     keep = events.times_s <= now_s  # events "from the future" (clock jumps) are not history
     t = events.times_s[keep]
-    off = events.utc_offset_s
     history_days = float((now_s - t[0]) / DAY_S) if t.size else 0.0
-    night_start, night_end = cfg.default_night
-
-    hour_starts = np.asarray(np.arange(N_BINS) * BIN_S, dtype=np.float64)
-    default_row = np.where(
-        _in_night(hour_starts, (night_start - 2 * 3600.0) % DAY_S, night_end),
-        cfg.default_night_threshold_s,
-        cfg.default_day_threshold_s,
-    )
-    default_thr = np.tile(default_row, (N_CHANNELS, 1)).astype(np.float64)
-    defaults = Routine(
-        threshold_s=default_thr,
-        ask_threshold_s=default_thr.copy(),
-        usual_s=default_thr / 2.0,
-        history_days=history_days,
-        learned=False,
-        sleep_start_tod_s=night_start,
-        wake_tod_s=night_end,
-        wake_latest_tod_s=(night_end + 3 * 3600.0) % DAY_S,
-        bathroom_limit_s=cfg.default_bathroom_limit_s,
-        away_limit_s=cfg.default_away_limit_s,
-        door_at_night_rate=1.0,  # unknown: do not call a night door unusual yet
-        kitchen_day_rate=0.0,  # unknown: do not call a day without kitchen unusual yet
-        sensitivity=sensitivity,
-    )
+    defaults = _default_routine(cfg, sensitivity, history_days)
     if t.size < 2:
         return defaults
     ev = ActivityEvents(
-        t, events.places[keep], events.kinds[keep], tuple(np.asarray(events.rooms)[keep]), off
+        t,
+        events.places[keep],
+        events.kinds[keep],
+        tuple(np.asarray(events.rooms)[keep]),
+        events.utc_offset_s,
     )
     tl = presence_timeline(ev.times_s, ev.places, ev.kinds, cfg.presence)
     sil = _silences(ev, tl)
@@ -425,7 +404,9 @@ def learn_routine(
         # on her third afternoon will do so again; what the home showed only raises them,
         # judged with the low sensitivity's margin while a few days are all there is.
         unsure = cfg.margins["low"] / cfg.margins["normal"]
-        early = np.maximum(default_thr, np.minimum(limits[0] * scale * unsure, cfg.max_threshold_s))
+        early = np.maximum(
+            defaults.threshold_s, np.minimum(limits[0] * scale * unsure, cfg.max_threshold_s)
+        )
         return dataclasses.replace(
             defaults, threshold_s=early, ask_threshold_s=early.copy(), usual_s=early / 2.0
         )
@@ -436,10 +417,65 @@ def learn_routine(
     prompts = float(
         np.sum(np.where(sil.present[:, None], rate, 0.0) * np.exp(-(ask - BASE_S) / mean_excess))
     )
+    sleep_start, wake, wake_latest = _night(ev, tl, cfg, defaults)
+    return Routine(
+        threshold_s=np.asarray(thr, dtype=np.float64),
+        ask_threshold_s=np.asarray(ask, dtype=np.float64),
+        usual_s=np.asarray(np.minimum(usual, thr), dtype=np.float64),
+        history_days=history_days,
+        learned=True,
+        sleep_start_tod_s=sleep_start,
+        wake_tod_s=wake,
+        wake_latest_tod_s=wake_latest,
+        bathroom_limit_s=_bathroom_limit(ev, cfg, scale),
+        away_limit_s=_away_limit(ev, tl, cfg, scale),
+        door_at_night_rate=_night_door_rate(ev, sleep_start, wake),
+        kitchen_day_rate=_kitchen_day_rate(ev),
+        sensitivity=sensitivity,
+        prompts_per_day=prompts,
+        prompt_budget_per_day=float(budgets[1]),
+        answer_rate=float(rate_answer),
+        got_up_limit_s=_got_up_limit(ev, tl, cfg, scale),
+    )
 
-    # Night: from the first long quiet in the bedroom of an evening to the end of the last one
-    # of the morning. Night-time toilet visits split a night into parts; the wake is when the
-    # last part ends, not the end of the longest one (often the return from the toilet at 03:00).
+
+def _default_routine(cfg: RoutineConfig, sensitivity: Sensitivity, history_days: float) -> Routine:
+    """The routine of a home with too little history: fixed day and night limits."""
+    night_start, night_end = cfg.default_night
+    hour_starts = np.asarray(np.arange(N_BINS) * BIN_S, dtype=np.float64)
+    default_row = np.where(
+        _in_night(hour_starts, (night_start - 2 * 3600.0) % DAY_S, night_end),
+        cfg.default_night_threshold_s,
+        cfg.default_day_threshold_s,
+    )
+    default_thr = np.tile(default_row, (N_CHANNELS, 1)).astype(np.float64)
+    return Routine(
+        threshold_s=default_thr,
+        ask_threshold_s=default_thr.copy(),
+        usual_s=default_thr / 2.0,
+        history_days=history_days,
+        learned=False,
+        sleep_start_tod_s=night_start,
+        wake_tod_s=night_end,
+        wake_latest_tod_s=(night_end + 3 * 3600.0) % DAY_S,
+        bathroom_limit_s=cfg.default_bathroom_limit_s,
+        away_limit_s=cfg.default_away_limit_s,
+        door_at_night_rate=1.0,  # unknown: do not call a night door unusual yet
+        kitchen_day_rate=0.0,  # unknown: do not call a day without kitchen unusual yet
+        sensitivity=sensitivity,
+    )
+
+
+def _night(
+    ev: ActivityEvents, tl: Timeline, cfg: RoutineConfig, defaults: Routine
+) -> tuple[float, float, float]:
+    """Usual sleep start, wake and latest wake (times of day), or the defaults' if unclear.
+
+    Night: from the first long quiet in the bedroom of an evening to the end of the last one
+    of the morning. Night-time toilet visits split a night into parts; the wake is when the
+    last part ends, not the end of the longest one (often the return from the toilet at 03:00).
+    """
+    t, off = ev.times_s, ev.utc_offset_s
     home_gap = ~tl.away[:-1]
     gaps = np.diff(t)
     tod = local_time_of_day(t, off)
@@ -462,23 +498,29 @@ def learn_routine(
         if t[last + 1] - t[first] >= 3 * 3600.0:
             sleep_starts.append(float(tod[first]))
             wakes.append(float(tod[last + 1]))
-    if len(wakes) >= 5:
-        # Circular statistics around noon so 23:30 and 00:30 average to midnight.
-        ss = (np.asarray(sleep_starts) - 12 * 3600.0) % DAY_S
-        sleep_start = float((np.median(ss) + 12 * 3600.0) % DAY_S)
-        wake = float(np.median(wakes))
-        wake_latest = float((np.quantile(wakes, 0.95) + cfg.wake_margin_s) % DAY_S)
-    else:
-        sleep_start, wake = night_start, night_end
-        wake_latest = defaults.wake_latest_tod_s
+    if len(wakes) < 5:
+        return defaults.sleep_start_tod_s, defaults.wake_tod_s, defaults.wake_latest_tod_s
+    # Circular statistics around noon so 23:30 and 00:30 average to midnight.
+    ss = (np.asarray(sleep_starts) - 12 * 3600.0) % DAY_S
+    sleep_start = float((np.median(ss) + 12 * 3600.0) % DAY_S)
+    wake = float(np.median(wakes))
+    wake_latest = float((np.quantile(wakes, 0.95) + cfg.wake_margin_s) % DAY_S)
+    return sleep_start, wake, wake_latest
 
-    # Front door in the night window: on what share of nights?
+
+def _night_door_rate(ev: ActivityEvents, sleep_start: float, wake: float) -> float:
+    """On what share of nights the front door was used in the night window."""
+    t, off = ev.times_s, ev.utc_offset_s
+    day = _local_day(t - 12 * 3600.0, off)  # a "night" belongs to the evening it starts
     n_nights = max(1, len(np.unique(day)))
     door = (ev.places == Place.ENTRANCE) & (ev.kinds == Kind.DOOR)
-    night_door_days = np.unique(day[door & _in_night(tod, sleep_start, wake)])
-    door_rate = night_door_days.size / n_nights
+    night_door_days = np.unique(day[door & _in_night(local_time_of_day(t, off), sleep_start, wake)])
+    return float(night_door_days.size / n_nights)
 
-    # Bathroom stays: from entering to the first event elsewhere.
+
+def _bathroom_limit(ev: ActivityEvents, cfg: RoutineConfig, scale: float) -> float:
+    """Past the home's bathroom stays, each from entering to the first event elsewhere."""
+    t = ev.times_s
     bath = ev.places == Place.BATHROOM
     enter = np.flatnonzero(bath & ~np.append(False, bath[:-1]))
     leave = np.flatnonzero(~bath & np.append(False, bath[:-1]))
@@ -489,52 +531,45 @@ def learn_routine(
         k = np.searchsorted(leave, e)
         if k < leave.size and t[leave[k]] - t[e] <= cfg.max_bathroom_limit_s:
             stays.append(float(t[leave[k]] - t[e]))
-    bath_limit = cfg.default_bathroom_limit_s
-    if len(stays) >= 20:
-        # The longest ordinary stay counts too: a weekly bath is rarer than 1 % of visits.
-        bath_limit = _tail_limit(
-            np.asarray(stays), 0.99, scale, cfg.min_bathroom_limit_s, cfg.max_bathroom_limit_s
-        )
+    if len(stays) < 20:
+        return cfg.default_bathroom_limit_s
+    # The longest ordinary stay counts too: a weekly bath is rarer than 1 % of visits.
+    return _tail_limit(
+        np.asarray(stays), 0.99, scale, cfg.min_bathroom_limit_s, cfg.max_bathroom_limit_s
+    )
 
-    # Away: how long outings last, each from leaving to the first event after coming back.
+
+def _away_limit(
+    ev: ActivityEvents, tl: Timeline, cfg: RoutineConfig, scale: float
+) -> float:
+    """Past how long outings last, each from leaving to the first event after coming back."""
+    t = ev.times_s
     out = tl.away[:-1].astype(np.int8)
     starts = np.flatnonzero(np.diff(np.concatenate(([0], out))) == 1)
     ends = np.flatnonzero(np.diff(np.concatenate((out, [0]))) == -1)
     outings = t[ends + 1] - t[starts]
-    away_limit = cfg.default_away_limit_s
-    if outings.size >= 5:
-        away_limit = _tail_limit(outings, 0.95, scale, 2 * 3600.0, cfg.max_threshold_s)
+    if outings.size < 5:
+        return cfg.default_away_limit_s
+    return _tail_limit(outings, 0.95, scale, 2 * 3600.0, cfg.max_threshold_s)
 
-    # Getting up: the quiet after a mat is left, at home, until the next sign of life.
+
+def _got_up_limit(
+    ev: ActivityEvents, tl: Timeline, cfg: RoutineConfig, scale: float
+) -> float:
+    """Getting up: the quiet after a mat is left, at home, until the next sign of life."""
     up = np.flatnonzero((ev.kinds[:-1] == Kind.VACATED) & ~tl.away[:-1])
-    got_up_limit = 0.0
-    if up.size >= cfg.min_got_up_count:
-        got_up_limit = _tail_limit(gaps[up], 0.99, scale, cfg.min_threshold_s, cfg.max_threshold_s)
+    if up.size < cfg.min_got_up_count:
+        return 0.0
+    gaps = np.diff(ev.times_s)
+    return _tail_limit(gaps[up], 0.99, scale, cfg.min_threshold_s, cfg.max_threshold_s)
 
-    cal_day = _local_day(t, off)
+
+def _kitchen_day_rate(ev: ActivityEvents) -> float:
+    """The share of the home's days with the kitchen used."""
+    cal_day = _local_day(ev.times_s, ev.utc_offset_s)
     days = np.unique(cal_day)
     kitchen_days = np.unique(cal_day[ev.places == Place.KITCHEN])
-    kitchen_rate = kitchen_days.size / max(1, days.size)
-
-    return Routine(
-        threshold_s=np.asarray(thr, dtype=np.float64),
-        ask_threshold_s=np.asarray(ask, dtype=np.float64),
-        usual_s=np.asarray(np.minimum(usual, thr), dtype=np.float64),
-        history_days=history_days,
-        learned=True,
-        sleep_start_tod_s=sleep_start,
-        wake_tod_s=wake,
-        wake_latest_tod_s=wake_latest,
-        bathroom_limit_s=bath_limit,
-        away_limit_s=away_limit,
-        door_at_night_rate=door_rate,
-        kitchen_day_rate=kitchen_rate,
-        sensitivity=sensitivity,
-        prompts_per_day=prompts,
-        prompt_budget_per_day=float(budgets[1]),
-        answer_rate=float(rate_answer),
-        got_up_limit_s=got_up_limit,
-    )
+    return float(kitchen_days.size / max(1, days.size))
 
 
 @dataclass(frozen=True, slots=True)
@@ -646,126 +681,181 @@ def check_home(
         return []
     off = events.utc_offset_s
     state = _watched(current_state(events, now_s, cfg), watched_since_s, off)
-    findings: list[Finding] = []
     if state.clock_behind:
         # Time ran backwards: every duration would be negative. Say nothing rather than guess.
-        return findings
+        return []
+    day = _Today(events, now_s, _tod(now_s, off))
+    findings = _quiet_findings(routine, state, now_s, off, ask_first=ask_first)
+    for rule in (_not_up, _night_door, _no_kitchen):
+        found = rule(routine, state, day, cfg, watched_since_s)
+        if found is not None:
+            findings.append(found)
+    return findings
 
-    def tod(x: float) -> float:
-        return float(local_time_of_day(np.array([x]), off)[0])
 
+def _tod(x: float, utc_offset_s: float) -> float:
+    return float(local_time_of_day(np.array([x]), utc_offset_s)[0])
+
+
+@dataclass(frozen=True, slots=True)
+class _Today:
+    """The events of one check, with the local day they are judged in."""
+
+    events: ActivityEvents
+    now_s: float
+    now_tod: float
+
+    @property
+    def start(self) -> float:
+        return self.now_s - self.now_tod
+
+    @property
+    def today(self) -> BoolArray:
+        t = self.events.times_s
+        return np.asarray((t >= self.start) & (t <= self.now_s), dtype=np.bool_)
+
+    @property
+    def inside(self) -> BoolArray:
+        ev = self.events
+        return np.asarray((ev.kinds != Kind.DOOR) & (ev.places != Place.ENTRANCE), dtype=np.bool_)
+
+
+def _quiet_findings(
+    routine: Routine, state: HomeState, now_s: float, off: float, *, ask_first: bool
+) -> list[Finding]:
+    """Out too long; or, at home, a silence past its limit and a bathroom stay past its limit."""
     if state.away:
         out_for = now_s - state.away_since_s
-        if out_for > routine.away_limit_s:
-            findings.append(
-                Finding(
-                    "not_back",
-                    state.away_since_s,
-                    out_for,
-                    routine.away_limit_s,
-                    routine.away_limit_s / 1.5,
-                    state.last_room,
-                    tod(state.away_since_s),
-                )
+        if out_for <= routine.away_limit_s:
+            return []
+        return [
+            Finding(
+                "not_back",
+                state.away_since_s,
+                out_for,
+                routine.away_limit_s,
+                routine.away_limit_s / 1.5,
+                state.last_room,
+                _tod(state.away_since_s, off),
             )
-    else:
-        # One decision for one home and for the hub's 100,000: the vectorised scan.
-        limit = silence_limit(routine, state, off, ask_first=ask_first)
-        verdict = scan_silences(np.array([limit]), np.array([state.silence_since_s]), now_s)
-        if verdict.overdue[0]:
-            findings.append(
-                Finding(
-                    "unusual_inactivity",
-                    state.silence_since_s,
-                    float(verdict.silence_s[0]),
-                    limit,
-                    float(routine.usual_s[state.channel, state.silence_bin]),
-                    state.last_room,
-                    tod(state.silence_since_s),
-                    seated=state.seated,
-                    asking=ask_first and not state.answered,
-                )
-            )
-        if np.isfinite(state.bathroom_since_s) and not state.seated:
-            stay = now_s - state.bathroom_since_s
-            if stay > routine.bathroom_limit_s:
-                findings.append(
-                    Finding(
-                        "long_bathroom",
-                        state.bathroom_since_s,
-                        stay,
-                        routine.bathroom_limit_s,
-                        routine.bathroom_limit_s / 1.5,
-                        state.last_room,
-                        tod(state.bathroom_since_s),
-                    )
-                )
-
-    now_tod = tod(now_s)
-    today_start = now_s - now_tod
-    t = events.times_s
-    today = (t >= today_start) & (t <= now_s)
-    inside = (events.kinds != Kind.DOOR) & (events.places != Place.ENTRANCE)
-
-    # Not up: past the latest usual wake time, at home, and nothing inside since the night began.
-    if routine.learned and not state.away and routine.wake_tod_s < now_tod < 14 * 3600.0:
-        since_wake = inside & (t >= today_start + routine.wake_tod_s - 2 * 3600.0)
-        watched = watched_since_s is None or watched_since_s <= (
-            today_start + routine.wake_tod_s - 2 * 3600.0
-        )
-        if now_tod > routine.wake_latest_tod_s and watched and not since_wake.any():
-            findings.append(
-                Finding(
-                    "not_up",
-                    state.last_activity_s,
-                    now_s - state.last_activity_s,
-                    routine.wake_latest_tod_s,
-                    routine.wake_tod_s,
-                    state.last_room,
-                    tod(state.last_activity_s),
-                )
-            )
-
-    # Night door: the front door used in the night window when this home almost never does.
-    recent_door = (events.places == Place.ENTRANCE) & (events.kinds == Kind.DOOR)
-    recent_door &= (t > now_s - 3600.0) & (t <= now_s)
-    if routine.learned and routine.door_at_night_rate < 0.05 and recent_door.any():
-        j = int(np.flatnonzero(recent_door)[-1])
-        if _in_night(np.array([tod(float(t[j]))]), routine.sleep_start_tod_s, routine.wake_tod_s)[
-            0
-        ]:
-            findings.append(
-                Finding(
-                    "night_door",
-                    float(t[j]),
-                    now_s - float(t[j]),
-                    0.0,
-                    routine.door_at_night_rate,
-                    events.rooms[j],
-                    tod(float(t[j])),
-                )
-            )
-
-    # No kitchen all day, judged in the evening, for homes that use the kitchen daily.
-    if (
-        routine.learned
-        and routine.kitchen_day_rate >= 0.9
-        and now_tod >= cfg.kitchen_check_after_s
-        and not (today & (events.places == Place.KITCHEN)).any()
-        and (today & inside).any()
-    ):
+        ]
+    findings: list[Finding] = []
+    # One decision for one home and for the hub's 100,000: the vectorised scan.
+    limit = silence_limit(routine, state, off, ask_first=ask_first)
+    verdict = scan_silences(np.array([limit]), np.array([state.silence_since_s]), now_s)
+    if verdict.overdue[0]:
         findings.append(
             Finding(
-                "no_kitchen",
-                today_start,
-                now_tod,
-                cfg.kitchen_check_after_s,
-                routine.kitchen_day_rate,
+                "unusual_inactivity",
+                state.silence_since_s,
+                float(verdict.silence_s[0]),
+                limit,
+                float(routine.usual_s[state.channel, state.silence_bin]),
                 state.last_room,
-                0.0,
+                _tod(state.silence_since_s, off),
+                seated=state.seated,
+                asking=ask_first and not state.answered,
             )
         )
+    if np.isfinite(state.bathroom_since_s) and not state.seated:
+        stay = now_s - state.bathroom_since_s
+        if stay > routine.bathroom_limit_s:
+            findings.append(
+                Finding(
+                    "long_bathroom",
+                    state.bathroom_since_s,
+                    stay,
+                    routine.bathroom_limit_s,
+                    routine.bathroom_limit_s / 1.5,
+                    state.last_room,
+                    _tod(state.bathroom_since_s, off),
+                )
+            )
     return findings
+
+
+def _not_up(
+    routine: Routine,
+    state: HomeState,
+    day: _Today,
+    cfg: RoutineConfig,
+    watched_since_s: float | None,
+) -> Finding | None:
+    """Past the latest usual wake time, at home, and nothing inside since the night began."""
+    if not (routine.learned and not state.away and routine.wake_tod_s < day.now_tod < 14 * 3600.0):
+        return None
+    t = day.events.times_s
+    night_began = day.start + routine.wake_tod_s - 2 * 3600.0
+    since_wake = day.inside & (t >= night_began)
+    watched = watched_since_s is None or watched_since_s <= night_began
+    if not (day.now_tod > routine.wake_latest_tod_s and watched and not since_wake.any()):
+        return None
+    return Finding(
+        "not_up",
+        state.last_activity_s,
+        day.now_s - state.last_activity_s,
+        routine.wake_latest_tod_s,
+        routine.wake_tod_s,
+        state.last_room,
+        _tod(state.last_activity_s, day.events.utc_offset_s),
+    )
+
+
+def _night_door(
+    routine: Routine,
+    state: HomeState,
+    day: _Today,
+    cfg: RoutineConfig,
+    watched_since_s: float | None,
+) -> Finding | None:
+    """The front door used in the night window when this home almost never does."""
+    events, now_s, off = day.events, day.now_s, day.events.utc_offset_s
+    t = events.times_s
+    recent_door = (events.places == Place.ENTRANCE) & (events.kinds == Kind.DOOR)
+    recent_door &= (t > now_s - 3600.0) & (t <= now_s)
+    if not (routine.learned and routine.door_at_night_rate < 0.05 and recent_door.any()):
+        return None
+    j = int(np.flatnonzero(recent_door)[-1])
+    door_tod = _tod(float(t[j]), off)
+    if not _in_night(np.array([door_tod]), routine.sleep_start_tod_s, routine.wake_tod_s)[0]:
+        return None
+    return Finding(
+        "night_door",
+        float(t[j]),
+        now_s - float(t[j]),
+        0.0,
+        routine.door_at_night_rate,
+        events.rooms[j],
+        door_tod,
+    )
+
+
+def _no_kitchen(
+    routine: Routine,
+    state: HomeState,
+    day: _Today,
+    cfg: RoutineConfig,
+    watched_since_s: float | None,
+) -> Finding | None:
+    """No kitchen all day, judged in the evening, for homes that use the kitchen daily."""
+    today = day.today
+    if not (
+        routine.learned
+        and routine.kitchen_day_rate >= 0.9
+        and day.now_tod >= cfg.kitchen_check_after_s
+        and not (today & (day.events.places == Place.KITCHEN)).any()
+        and (today & day.inside).any()
+    ):
+        return None
+    return Finding(
+        "no_kitchen",
+        day.start,
+        day.now_tod,
+        cfg.kitchen_check_after_s,
+        routine.kitchen_day_rate,
+        state.last_room,
+        0.0,
+    )
 
 
 def _tail_limit(

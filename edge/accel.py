@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 __all__ = ["AccelSampler", "AnalogChannel", "Capture", "ImpactTrigger"]
@@ -174,8 +174,3 @@ class AccelSampler:
             self._thread.join(timeout=5)
         for channel in self.channels:
             channel.close()
-
-
-def window_duration(capture: Capture) -> timedelta:
-    """How long a capture spans."""
-    return timedelta(seconds=len(capture.samples) / capture.rate_hz)

@@ -11,8 +11,6 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -20,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from mehr.configfile import TimeZoneName, load_model
+from mehr.configfile import DEFAULT_TIME_ZONE, StrictModel, TimeZoneName, load_model
 from mehr.contract import ID_PATTERN, SensorKind
 
 __all__ = [
@@ -52,11 +50,7 @@ _ID = Field(pattern=ID_PATTERN.pattern, description="Sensor id: a-z, 0-9, '-', '
 _ROOM = Field(min_length=1, max_length=64, description="Room the sensor is in, shown to people.")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _DigitalSensor(_Strict):
+class _DigitalSensor(StrictModel):
     id: str = _ID
     room: str = _ROOM
     pin: Pin
@@ -68,7 +62,7 @@ class _DigitalSensor(_Strict):
     )
 
 
-class MotionSensorConfig(_Strict):
+class MotionSensorConfig(StrictModel):
     """A PIR motion sensor (HC-SR501 style: its output goes high while it sees motion)."""
 
     kind: Literal["motion"]
@@ -132,7 +126,7 @@ class ApplianceSensor(_DigitalSensor):
     kind: Literal["appliance"]
 
 
-class AccelerometerSensor(_Strict):
+class AccelerometerSensor(StrictModel):
     """An analog 3-axis accelerometer (ADXL335 style) read through an MCP3008 on SPI0."""
 
     kind: Literal["accelerometer"]
@@ -212,7 +206,7 @@ DEFAULT_HELP_ACTIONS = (
 )
 
 
-class ZigbeeSource(_Strict):
+class ZigbeeSource(StrictModel):
     """Where a Zigbee sensor's readings come from: one Zigbee2MQTT device and one property."""
 
     friendly_name: str = Field(
@@ -242,7 +236,7 @@ class ZigbeeSource(_Strict):
         return value
 
 
-class ZigbeeSensor(_Strict):
+class ZigbeeSensor(StrictModel):
     """A sensor read through Zigbee2MQTT on the kit's Pi instead of a GPIO pin.
 
     Motion (Aqara RTCGQ11LM), door (MCCGQ11LM: contact true means closed), help button
@@ -295,7 +289,7 @@ CONTRACT_KIND: dict[str, SensorKind] = {
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-class ZigbeeBridgeConfig(_Strict):
+class ZigbeeBridgeConfig(StrictModel):
     """The Zigbee2MQTT broker on the kit's own Pi (used only when a sensor has `zigbee:`)."""
 
     url: str = Field(
@@ -344,7 +338,7 @@ class ZigbeeBridgeConfig(_Strict):
         return parts.hostname or "", parts.port or (8883 if tls else 1883), tls
 
 
-class OutputsConfig(_Strict):
+class OutputsConfig(StrictModel):
     """Optional outputs the hub can drive: a buzzer, an LED and an "I'm OK" button."""
 
     buzzer_pin: Pin | None = None
@@ -352,7 +346,7 @@ class OutputsConfig(_Strict):
     ok_button_pin: Pin | None = None
 
 
-class BrokerConfig(_Strict):
+class BrokerConfig(StrictModel):
     """How the kit reaches the district's broker."""
 
     url: str = Field(
@@ -395,7 +389,7 @@ class BrokerConfig(_Strict):
         return parts.hostname or "", parts.port or (8883 if tls else 1883), tls
 
 
-class OutboxConfig(_Strict):
+class OutboxConfig(StrictModel):
     """The durable outbox on the kit's SD card."""
 
     path: Path = Field(default=Path("/var/lib/mehr/outbox.db"), description="SQLite file.")
@@ -407,13 +401,13 @@ class OutboxConfig(_Strict):
     )
 
 
-class KitConfig(_Strict):
+class KitConfig(StrictModel):
     """One kit: who it belongs to, how it talks, and what is wired to it."""
 
     home_id: str = Field(pattern=ID_PATTERN.pattern, description="The home this kit is in.")
     kit_id: str = Field(pattern=ID_PATTERN.pattern, description="This kit's id (broker user).")
     timezone: TimeZoneName = Field(
-        default="Asia/Tashkent", description="IANA time zone of the home."
+        default=DEFAULT_TIME_ZONE, description="IANA time zone of the home."
     )
     broker: BrokerConfig
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)

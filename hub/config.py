@@ -10,9 +10,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from mehr.configfile import ConfigError, load_settings_model
+from mehr.configfile import (
+    DEFAULT_PUBLIC_URL,
+    AlertsLinkSection,
+    ConfigError,
+    DatabaseSection,
+    load_settings_model,
+)
 
 __all__ = [
     "SECRET_RULE",
@@ -104,10 +110,9 @@ class MqttProtocol(StrEnum):
     V311 = "3.1.1"
 
 
-class HubSettings(BaseModel):
-    """Everything the hub process needs to run."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class HubSettings(DatabaseSection, AlertsLinkSection):
+    """Everything the hub process needs to run (db_path and the alerts file and link key come
+    from the sections it shares with the web app)."""
 
     mqtt_url: str = Field(
         default="mqtt://127.0.0.1:1883",
@@ -145,7 +150,6 @@ class HubSettings(BaseModel):
         default=None,
         description="MQTT v5 shared-subscription group, when several hub workers split homes.",
     )
-    db_path: Path = Field(default=Path("mehr.db"), description="SQLite database file.")
     db_synchronous: str = Field(
         default="FULL",
         pattern="^(FULL|NORMAL)$",
@@ -205,22 +209,10 @@ class HubSettings(BaseModel):
     )
     stats_host: str = Field(default="127.0.0.1")
     stats_port: int = Field(default=8787, ge=0, le=65535, description="0 picks a free port.")
-    alerts_config: Path | None = Field(
-        default=None,
-        description="Alerts YAML (people, rotas, policies; see docs/alerts.md). None: the hub "
-        "stores alerts but routes and escalates nothing.",
-    )
     public_base_url: str = Field(
-        default="http://127.0.0.1:8000",
-        description="Where people reach the web app; acknowledge links start with it.",
-    )
-    alerts_secret_file: Path | None = Field(
-        default=None, description="File holding the key that signs acknowledge links."
-    )
-    alerts_secret: str | None = Field(
-        default=None,
-        description="The signing key itself; only for the demo and tests (prefer the file).",
-        repr=False,
+        default=DEFAULT_PUBLIC_URL,
+        description="Where people reach the web app; acknowledge links start with it (the "
+        "default is where `mehr web` listens by default).",
     )
     demo_mode: bool = Field(
         default=False, description="Demo only: allows a built-in signing key for links."
@@ -287,13 +279,8 @@ class HubSettings(BaseModel):
         return self.mqtt_password
 
 
-_ENV_OVERRIDES = {
-    "MEHR_MQTT_URL": "mqtt_url",
-    "MEHR_MQTT_USERNAME": "mqtt_username",
-    "MEHR_MQTT_PASSWORD_FILE": "mqtt_password_file",
-    "MEHR_MQTT_PROTOCOL": "mqtt_protocol",
-    "MEHR_DB": "db_path",
-}
+# Every field is MEHR_<FIELD> (mehr.configfile); these are older names that keep working.
+_ENV_ALIASES = {"MEHR_DB": "db_path"}
 
 
 def _secret_source(field: str, secret_file: Path | None) -> str:
@@ -321,7 +308,7 @@ def load_settings(path: Path | None, **overrides: Any) -> HubSettings:
     alerts signing key is checked now (naming the file), not at the first alert.
     """
     settings, source = load_settings_model(
-        path, HubSettings, _ENV_OVERRIDES, overrides, "settings"
+        path, HubSettings, _ENV_ALIASES, overrides, "settings"
     )
     refuse_demo_switch(source, "demo_mode", settings.demo_mode)
     if settings.alerts_config is not None:

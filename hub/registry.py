@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from mehr.configfile import TimeZoneName, load_model
+from mehr.configfile import DEFAULT_TIME_ZONE, StrictModel, TimeZoneName, load_model
 from mehr.contract import ID_PATTERN, SensorKind
 from mehr.vocabulary import Place
 
@@ -27,10 +27,8 @@ RiskLevel = Literal["low", "medium", "high"]
 _ID = Field(pattern=ID_PATTERN.pattern, description="Lower-case id: a-z, 0-9, '-', '_'.")
 
 
-class SensorSpec(BaseModel):
+class SensorSpec(StrictModel):
     """One sensor of a kit."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = _ID
     kind: SensorKind
@@ -42,10 +40,8 @@ class SensorSpec(BaseModel):
     )
 
 
-class KitSpec(BaseModel):
+class KitSpec(StrictModel):
     """One kit (a Raspberry Pi) and its sensors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = _ID
     sensors: list[SensorSpec] = Field(default_factory=list)
@@ -60,15 +56,13 @@ class KitSpec(BaseModel):
         return self
 
 
-class HomeSpec(BaseModel):
+class HomeSpec(StrictModel):
     """One resident's home."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = _ID
     name: str = Field(default="", max_length=200, description="How workers refer to the home.")
     timezone: TimeZoneName = Field(
-        default="Asia/Tashkent", description="IANA time zone for routines."
+        default=DEFAULT_TIME_ZONE, description="IANA time zone for routines."
     )
     mahalla: str = Field(default="", max_length=200)
     risk_level: RiskLevel = Field(
@@ -78,10 +72,8 @@ class HomeSpec(BaseModel):
     kits: list[KitSpec] = Field(default_factory=list)
 
 
-class RegistryFile(BaseModel):
+class RegistryFile(StrictModel):
     """The whole registry file."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     homes: list[HomeSpec] = Field(default_factory=list)
 

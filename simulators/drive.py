@@ -18,6 +18,7 @@ as a real power loss would.
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,10 @@ _ROUTINE_INCIDENTS = {
 }
 
 
+# (time, insertion order, what, home, payload): one entry of the driver's queue.
+_Queued = tuple[float, int, str, str, Any]
+
+
 def utc(t: float) -> datetime:
     """UTC datetime of UTC seconds."""
     return datetime.fromtimestamp(t, UTC)
@@ -94,9 +99,10 @@ class ScenarioDriver:
         self.tick = tick
         self.progress = progress
         self.stats = DriveStats()
+        # Ties in the queue break by insertion order, so a run is the same every time.
+        self._order = itertools.count()
         self.kits: dict[str, SimpleKit] = {}
         self.down: set[str] = set()
-        self.ticks = 0
         # Per home: the last sign of life, and the room (and since when) it has been in.
         self._last_life: dict[str, float] = {}
         self._room: dict[str, tuple[str, float]] = {}
@@ -127,7 +133,6 @@ class ScenarioDriver:
         self.settle(self.stats.messages)
         if self.tick is not None:
             self.tick()
-            self.ticks += 1
 
     def _next_step(self, t: float, spans: list[tuple[float, float]]) -> float:
         """The end of the step that starts at `t`."""
@@ -142,65 +147,17 @@ class ScenarioDriver:
         """Play every day of the scenario; returns what was sent."""
         built = self.built
         spans = self.focus()
-        beat = built.scenario.heartbeat_s
         self.clock.set(utc(built.start_utc))
         for sim in built.homes.values():
             self._connect(sim.layout, epoch=None)
-        # One queue of everything that happens, by time: (t, order, kind, home, payload).
-        queue: list[tuple[float, int, str, str, Any]] = []
-        order = 0
-        for home in built.homes:
-            queue.append((built.start_utc + beat, order, "beat", home, None))
-            order += 1
-        for inc in built.incidents:
-            if (down := inc.kit_down()) is not None:
-                queue.append((down[0], order, "cut", inc.home_id, None))
-                queue.append((down[1], order + 1, "restore", inc.home_id, None))
-                order += 2
-        heapq.heapify(queue)
+        queue = self._first_queue()
         days_made = 0
         t = built.start_utc
         while t < built.end_utc:
             t_next = self._next_step(t, spans)
-            # Keep a day of events ahead so PIR offs that spill past midnight sort correctly.
-            while days_made < built.scenario.days and built.start_utc + days_made * 86_400.0 <= (
-                t_next + 3600.0
-            ):
-                for home, sim in built.homes.items():
-                    for ev in sim.day(days_made):
-                        heapq.heappush(queue, (ev.t, order, "event", home, ev))
-                        order += 1
-                days_made += 1
+            days_made = self._make_days(queue, days_made, t_next)
             while queue and queue[0][0] <= t_next:
-                at, _, what, home, payload = heapq.heappop(queue)
-                if what == "event" and home not in self.down and self._spell_ends(home, payload):
-                    # The scan sees the spell at its longest just before the event ending it.
-                    if at - 1.0 > self.clock.now().timestamp():
-                        self.clock.set(utc(at - 1.0))
-                    self._tick()
-                if at > self.clock.now().timestamp():
-                    self.clock.set(utc(at))
-                if what == "beat":
-                    if home not in self.down:
-                        self.kits[home].heartbeat()
-                        self.stats.messages += 1
-                        self.stats.heartbeats += 1
-                    heapq.heappush(queue, (at + beat, order, "beat", home, None))
-                    order += 1
-                elif what == "cut":
-                    self.kits[home].power_loss()
-                    self.down.add(home)
-                    self.stats.messages += 1  # the broker's will
-                    self.stats.power_cuts += 1
-                    # The hub stamps availability when it arrives: let it take the will now.
-                    self.settle(self.stats.messages)
-                elif what == "restore":
-                    old = self.kits[home]
-                    self.down.discard(home)
-                    self._connect(built.homes[home].layout, old.epoch, old.seq)
-                    self.settle(self.stats.messages)
-                else:
-                    self._publish(home, payload)
+                self._play(queue, *heapq.heappop(queue))
             self.clock.set(utc(t_next))
             self._tick()
             if self.progress is not None:
@@ -212,6 +169,67 @@ class ScenarioDriver:
                 self.stats.messages += 1
         self.settle(self.stats.messages)
         return self.stats
+
+    def _first_queue(self) -> list[_Queued]:
+        """One queue of everything that happens, by time: the first heartbeats and the power
+        cuts and restores of the incidents (events join it a day at a time)."""
+        built = self.built
+        queue: list[_Queued] = [
+            (built.start_utc + built.scenario.heartbeat_s, next(self._order), "beat", home, None)
+            for home in built.homes
+        ]
+        for inc in built.incidents:
+            if (down := inc.kit_down()) is not None:
+                queue.append((down[0], next(self._order), "cut", inc.home_id, None))
+                queue.append((down[1], next(self._order), "restore", inc.home_id, None))
+        heapq.heapify(queue)
+        return queue
+
+    def _make_days(self, queue: list[_Queued], days_made: int, t_next: float) -> int:
+        """Queue the homes' events a day ahead of `t_next`; return how many days are made."""
+        built = self.built
+        # Keep a day of events ahead so PIR offs that spill past midnight sort correctly.
+        while days_made < built.scenario.days and built.start_utc + days_made * 86_400.0 <= (
+            t_next + 3600.0
+        ):
+            for home, sim in built.homes.items():
+                for ev in sim.day(days_made):
+                    heapq.heappush(queue, (ev.t, next(self._order), "event", home, ev))
+            days_made += 1
+        return days_made
+
+    def _play(
+        self, queue: list[_Queued], at: float, _order: int, what: str, home: str, payload: Any
+    ) -> None:
+        """Move the clock to `at` and make one queued thing happen."""
+        if what == "event" and home not in self.down and self._spell_ends(home, payload):
+            # The scan sees the spell at its longest just before the event ending it.
+            if at - 1.0 > self.clock.now().timestamp():
+                self.clock.set(utc(at - 1.0))
+            self._tick()
+        if at > self.clock.now().timestamp():
+            self.clock.set(utc(at))
+        if what == "beat":
+            if home not in self.down:
+                self.kits[home].heartbeat()
+                self.stats.messages += 1
+                self.stats.heartbeats += 1
+            beat = self.built.scenario.heartbeat_s
+            heapq.heappush(queue, (at + beat, next(self._order), "beat", home, None))
+        elif what == "cut":
+            self.kits[home].power_loss()
+            self.down.add(home)
+            self.stats.messages += 1  # the broker's will
+            self.stats.power_cuts += 1
+            # The hub stamps availability when it arrives: let it take the will now.
+            self.settle(self.stats.messages)
+        elif what == "restore":
+            old = self.kits[home]
+            self.down.discard(home)
+            self._connect(self.built.homes[home].layout, old.epoch, old.seq)
+            self.settle(self.stats.messages)
+        else:
+            self._publish(home, payload)
 
     def _spell_ends(self, home: str, ev: SensorEvent) -> bool:
         """True if `ev` ends a quiet spell or a long stay in one room (tick before it)."""

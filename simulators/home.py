@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from mehr.configfile import DEFAULT_TIME_ZONE
 from mehr.contract import SensorKind
 from simulators.resident import Place, ResidentProfile, Segment, local_midnight_utc, plan_day
 
@@ -102,7 +103,7 @@ class HomeLayout:
     home_id: str
     kit_id: str
     sensors: tuple[SimSensor, ...]
-    timezone: str = "Asia/Tashkent"
+    timezone: str = DEFAULT_TIME_ZONE
     name: str = ""
     mahalla: str = ""
 
@@ -130,7 +131,7 @@ class HomeLayout:
         *,
         accelerometer: bool = True,
         occupancy: bool = False,
-        timezone: str = "Asia/Tashkent",
+        timezone: str = DEFAULT_TIME_ZONE,
         name: str = "",
         mahalla: str = "",
     ) -> HomeLayout:
@@ -405,36 +406,12 @@ class HomeSimulator:
             for sensor in self.layout.motions_for(seg.place):
                 times: list[float] = []
                 if sensor.doorway:
-                    # Passing the doorway on the way in and on the way out; of the room beyond
-                    # it sees only `coverage` of the movements.
-                    if seg.place is not prev:
-                        times.append(seg.start + rng.uniform(*phys.pir_latency_s))
-                    if after is not seg.place:
-                        times.append(max(seg.start, seg.end - rng.uniform(0.5, 3.0)))
-                    # The bed and the armchair are out of a doorway sensor's sight.
-                    rate = 0.0 if seg.on_mat else seg.rate * sensor.coverage / 60.0
-                    t = seg.start
-                    while rate > 0:
-                        t += rng.expovariate(rate)
-                        if t >= seg.end:
-                            break
-                        times.append(t)
+                    times = self._doorway_times(seg, prev, after, sensor, rng)
                 elif not sensor.sees or seg.label in sensor.sees:
-                    rate = seg.rate * (2.0 if seg.visitor else 1.0) * sensor.coverage / 60.0
-                    entering = seg.place is not prev or (
+                    entering = seg.place is not prev or bool(
                         sensor.sees and i > 0 and segs[i - 1].label not in sensor.sees
                     )
-                    if entering and seg.rate > 0 and rng.random() < sensor.coverage:
-                        # Walking in is several movements in a few seconds, each of which the
-                        # PIR may miss: missing all of them (and so a whole arrival) is rare.
-                        first = seg.start + rng.uniform(*phys.pir_latency_s)
-                        times += [first + k * rng.uniform(0.8, 2.0) for k in range(3)]
-                    t = seg.start
-                    while rate > 0:
-                        t += rng.expovariate(rate)
-                        if t >= seg.end:
-                            break
-                        times.append(t)
+                    times = self._room_times(seg, entering, sensor, rng)
                 detections[sensor.id] += [
                     (x, seg.label) for x in times if x < seg.end and rng.random() >= phys.pir_miss_p
                 ]
@@ -450,6 +427,38 @@ class HomeSimulator:
                 label = labels.get(t, "") if value else label
                 out.append(SensorEvent(t, t, sid, SensorKind.MOTION, value, sensor.room, label))
         return out
+
+    def _doorway_times(
+        self,
+        seg: Segment,
+        prev: Place | None,
+        after: Place,
+        sensor: SimSensor,
+        rng: random.Random,
+    ) -> list[float]:
+        """A doorway sensor: passing it on the way in and on the way out; of the room beyond
+        it sees only `coverage` of the movements."""
+        times: list[float] = []
+        if seg.place is not prev:
+            times.append(seg.start + rng.uniform(*self.physics.pir_latency_s))
+        if after is not seg.place:
+            times.append(max(seg.start, seg.end - rng.uniform(0.5, 3.0)))
+        # The bed and the armchair are out of a doorway sensor's sight.
+        rate = 0.0 if seg.on_mat else seg.rate * sensor.coverage / 60.0
+        return times + _movements(seg, rate, rng)
+
+    def _room_times(
+        self, seg: Segment, entering: bool, sensor: SimSensor, rng: random.Random
+    ) -> list[float]:
+        """A sensor covering the room: the arrival, then movements at the activity's rate."""
+        rate = seg.rate * (2.0 if seg.visitor else 1.0) * sensor.coverage / 60.0
+        times: list[float] = []
+        if entering and seg.rate > 0 and rng.random() < sensor.coverage:
+            # Walking in is several movements in a few seconds, each of which the
+            # PIR may miss: missing all of them (and so a whole arrival) is rare.
+            first = seg.start + rng.uniform(*self.physics.pir_latency_s)
+            times += [first + k * rng.uniform(0.8, 2.0) for k in range(3)]
+        return times + _movements(seg, rate, rng)
 
     def _occupancy(self, segs: list[Segment], rng: random.Random) -> list[SensorEvent]:
         """Mats: true when she sits or lies down where the mat is, false when she gets up."""
@@ -500,6 +509,25 @@ class HomeSimulator:
         if door is None:
             return []
         phys = self.physics
+        out: list[SensorEvent] = []
+        for t, value, label in self._door_edges(segs, rng):
+            out.append(SensorEvent(t, t, door.id, SensorKind.DOOR, value, door.room, label))
+            if rng.random() < phys.door_bounce_p:
+                other = "closed" if value == "open" else "open"
+                bt = t
+                for _ in range(rng.randint(*phys.door_bounce_edges)):
+                    for v in (other, value):
+                        bt += rng.uniform(0.002, 0.015)
+                        out.append(
+                            SensorEvent(
+                                bt, bt, door.id, SensorKind.DOOR, v, door.room, label, bounce=True
+                            )
+                        )
+        return out
+
+    def _door_edges(self, segs: list[Segment], rng: random.Random) -> list[tuple[float, str, str]]:
+        """The front door's open/closed edges: leaving, coming back, and visitors."""
+        phys = self.physics
         edges: list[tuple[float, str, str]] = []
         for i, seg in enumerate(segs):
             before = segs[i - 1] if i > 0 else None
@@ -515,21 +543,7 @@ class HomeSimulator:
                         (at, "open", "Visitor"),
                         (at + rng.uniform(*phys.door_open_s), "closed", "Visitor"),
                     ]
-        out: list[SensorEvent] = []
-        for t, value, label in edges:
-            out.append(SensorEvent(t, t, door.id, SensorKind.DOOR, value, door.room, label))
-            if rng.random() < phys.door_bounce_p:
-                other = "closed" if value == "open" else "open"
-                bt = t
-                for _ in range(rng.randint(*phys.door_bounce_edges)):
-                    for v in (other, value):
-                        bt += rng.uniform(0.002, 0.015)
-                        out.append(
-                            SensorEvent(
-                                bt, bt, door.id, SensorKind.DOOR, v, door.room, label, bounce=True
-                            )
-                        )
-        return out
+        return edges
 
     def _batteries(self, day_index: int, lo: float) -> list[SensorEvent]:
         out = []
@@ -605,3 +619,15 @@ class HomeSimulator:
                 )
             )
         return out
+
+
+def _movements(seg: Segment, rate_per_s: float, rng: random.Random) -> list[float]:
+    """Movements during `seg` as a Poisson process at `rate_per_s` (none at rate 0)."""
+    times: list[float] = []
+    t = seg.start
+    while rate_per_s > 0:
+        t += rng.expovariate(rate_per_s)
+        if t >= seg.end:
+            break
+        times.append(t)
+    return times

@@ -89,11 +89,6 @@ class Incident:
     seed: int = 0
 
     @property
-    def expected_alert(self) -> str:
-        """The alert kind this incident should raise."""
-        return EXPECTED_ALERT[self.kind]
-
-    @property
     def end(self) -> float:
         """When the incident's consequence ends."""
         return self.at + self.duration_s

@@ -219,6 +219,7 @@ def plan_day(
     Deterministic for (profile.seed, day): the same day is the same whatever else is simulated.
     A late evening (bed time past midnight) continues at the start of the next day's plan.
     """
+    # The helpers draw from `rng` in a fixed order: changing that order changes every day.
     rng = random.Random(f"{profile.seed}:{day.isoformat()}")
     p = profile.for_week(day_index / 7.0)
     weekend = day.weekday() >= 5
@@ -231,6 +232,25 @@ def plan_day(
 
     # A zero-length start so `plan.now` is defined; dropped at the end.
     plan.segments.append(Segment(midnight, midnight, Place.BEDROOM, "Sleep"))
+    _plan_night(plan, rng, p, asleep_h, wake_h)
+    _plan_morning(plan, rng, p)
+    evening_end = min(bed_h, 24.0)
+    last_bathroom = _play_agenda(plan, rng, p, _agenda(rng, p, weekend, bed_h), evening_end)
+    last_bathroom = _fill(plan, rng, plan.at(evening_end), p, last_bathroom)
+    if bed_h <= 24.0:
+        plan.add(rng.uniform(5.0, 12.0), Place.BATHROOM, "Personal_Hygiene")
+        plan.until(plan.at(24.0), Place.BEDROOM, "Sleep")
+    # Clip to the day: a late evening may run over midnight by a few minutes.
+    end = plan.at(24.0)
+    out = [s if s.end <= end else replace(s, end=end) for s in plan.segments if s.start < end]
+    return [s for s in out if s.end > s.start]
+
+
+def _plan_night(
+    plan: _Planner, rng: random.Random, p: ResidentProfile, asleep_h: float, wake_h: float
+) -> None:
+    """From midnight to waking: a late evening's end, sleep, and bathroom visits."""
+    midnight = plan.midnight
     if asleep_h > 0.0:
         # Still up from last evening: the armchair until bed time, then the bathroom.
         _fill(plan, rng, plan.at(asleep_h) - 600, p, midnight - 3600)
@@ -250,6 +270,10 @@ def plan_day(
         plan.add(rng.uniform(2.5, 7.0), Place.BATHROOM, "Bed_to_Toilet")
         plan.add(rng.uniform(0.3, 0.8), Place.HALL, "Bed_to_Toilet")
     plan.until(plan.at(wake_h), Place.BEDROOM, "Sleep")
+
+
+def _plan_morning(plan: _Planner, rng: random.Random, p: ResidentProfile) -> None:
+    """Getting up, washing (a shower some days) and breakfast."""
     plan.add(rng.uniform(1.0, 4.0), Place.BEDROOM, "Wake")
     if rng.random() < 0.4:
         # A shower day: washing and the shower together take about as long as a wash.
@@ -260,8 +284,12 @@ def plan_day(
     plan.add(p.breakfast_min * rng.uniform(0.3, 0.5), Place.KITCHEN, "Meal_Preparation")
     plan.add(p.breakfast_min * rng.uniform(0.5, 0.7), Place.KITCHEN, "Eat")
 
-    # Fixed points of the day, then filler between them.
-    agenda: list[tuple[float, str, float]] = []  # (local hour, what, minutes)
+
+def _agenda(
+    rng: random.Random, p: ResidentProfile, weekend: bool, bed_h: float
+) -> list[tuple[float, str, float]]:
+    """The day's fixed points, sorted: (local hour, what, minutes)."""
+    agenda: list[tuple[float, str, float]] = []
     if rng.random() < (p.outing_weekend_p if weekend else p.outing_weekday_p):
         starts = [rng.uniform(*p.outing_start_h)]
         starts += [rng.uniform(14.0, 19.5) for _ in range(_poisson(rng, p.outings_extra))]
@@ -278,8 +306,18 @@ def plan_day(
         agenda.append((rng.uniform(15.0, 17.5), "visitor", rng.uniform(30, 90)))
     agenda.append((rng.gauss(p.dinner_h, p.meal_sd_h), "dinner", rng.uniform(40, 70)))
     agenda.sort()
+    return agenda
+
+
+def _play_agenda(
+    plan: _Planner,
+    rng: random.Random,
+    p: ResidentProfile,
+    agenda: list[tuple[float, str, float]],
+    evening_end: float,
+) -> float:
+    """Each fixed point in turn, with free time before it; returns the last toilet visit."""
     last_bathroom = plan.now
-    evening_end = min(bed_h, 24.0)
     for hour, what, minutes in agenda:
         target = max(plan.at(hour), plan.now)
         if target >= plan.at(evening_end) - 1800:
@@ -302,14 +340,7 @@ def plan_day(
             plan.add(minutes * 0.5, Place.KITCHEN, "Meal_Preparation")
             plan.add(minutes * 0.4, Place.KITCHEN, "Eat")
             plan.add(minutes * 0.1, Place.KITCHEN, "Wash_Dishes")
-    last_bathroom = _fill(plan, rng, plan.at(evening_end), p, last_bathroom)
-    if bed_h <= 24.0:
-        plan.add(rng.uniform(5.0, 12.0), Place.BATHROOM, "Personal_Hygiene")
-        plan.until(plan.at(24.0), Place.BEDROOM, "Sleep")
-    # Clip to the day: a late evening may run over midnight by a few minutes.
-    end = plan.at(24.0)
-    out = [s if s.end <= end else replace(s, end=end) for s in plan.segments if s.start < end]
-    return [s for s in out if s.end > s.start]
+    return last_bathroom
 
 
 def _fill(

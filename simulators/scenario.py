@@ -2,7 +2,7 @@
 
 A scenario is YAML validated strictly (a typo is an error naming the field). `build()` turns it
 into simulated homes and incidents with UTC times; `judge()` compares the alerts a hub raised
-with the expectations. Running one end to end (broker + hub) is mehr.scenario_runner's job.
+with the expectations. Running one end to end (broker + hub) is mehr_app.scenario_runner's job.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from mehr.configfile import load_model
+from mehr.configfile import StrictModel, load_model
 from mehr.contract import ID_PATTERN
 from simulators.accel import FALL_KINDS
 from simulators.home import HomeLayout, HomeSimulator, SensorPhysics
@@ -52,11 +52,7 @@ CAPABILITIES: tuple[str, ...] = (
 )
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ProfileOverrides(_Strict):
+class ProfileOverrides(StrictModel):
     """Resident habits that differ from the defaults (see simulators.resident)."""
 
     wake_h: float | None = Field(default=None, ge=3, le=12)
@@ -72,7 +68,7 @@ class ProfileOverrides(_Strict):
     drift_night_visits_per_week: float | None = None
 
 
-class PhysicsOverrides(_Strict):
+class PhysicsOverrides(StrictModel):
     """Sensor physics that differ from the defaults (see simulators.home.SensorPhysics)."""
 
     pir_miss_p: float | None = Field(default=None, ge=0, le=1)
@@ -86,7 +82,7 @@ class PhysicsOverrides(_Strict):
     ) = None
 
 
-class HomeEntry(_Strict):
+class HomeEntry(StrictModel):
     """One home (or `count` alike homes, ids suffixed -01, -02, ...)."""
 
     id: str = Field(pattern=ID_PATTERN.pattern, description="Home id.")
@@ -106,7 +102,7 @@ class HomeEntry(_Strict):
     physics: PhysicsOverrides = Field(default_factory=PhysicsOverrides)
 
 
-class IncidentEntry(_Strict):
+class IncidentEntry(StrictModel):
     """One incident at a home (or at every home of a mahalla, for an area outage)."""
 
     kind: IncidentKind
@@ -133,7 +129,7 @@ class IncidentEntry(_Strict):
         return self
 
 
-class ExpectEntry(_Strict):
+class ExpectEntry(StrictModel):
     """An alert that must be raised: kind, home, and by when after its incident began."""
 
     kind: str = Field(description="Alert kind, e.g. fall, help_button, not_up.")
@@ -144,7 +140,7 @@ class ExpectEntry(_Strict):
     within_minutes: float = Field(gt=0, description="Deadline after the incident began.")
 
 
-class Scenario(_Strict):
+class Scenario(StrictModel):
     """A whole scenario file."""
 
     name: str = Field(min_length=1, max_length=100)

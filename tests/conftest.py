@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from hub.broker_auth import BrokerUser, hub_acl_rules, kit_acl_rules
-from tests.support.mosquitto import Mosquitto
-
-HUB_USER = "mehr-hub"
+from mehr_app.services.mosquitto import HUB_USER, Mosquitto
 
 
 @pytest.fixture

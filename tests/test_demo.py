@@ -18,7 +18,7 @@ def test_demo_reports_the_help_button_alert_of_the_simulated_home(tmp_path: Path
         [
             sys.executable,
             "-m",
-            "mehr.cli",
+            "mehr_app",
             "demo",
             "--for",
             "14",

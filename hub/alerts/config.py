@@ -14,10 +14,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from hub.alerts.severity import ALWAYS_ALERT_KINDS, INACTIVITY_KINDS, Severity
-from mehr.configfile import TimeZoneName, load_model
+from mehr.configfile import DEFAULT_TIME_ZONE, StrictModel, TimeZoneName, load_model
 
 __all__ = [
     "AlertsConfig",
@@ -50,10 +50,6 @@ __all__ = [
 _PERSON_ID = Annotated[
     str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="Lower-case person id.")
 ]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Language(StrEnum):
@@ -96,7 +92,7 @@ UZ_MOBILE = re.compile(r"^998\d{9}$")
 TELEGRAM_CHAT = re.compile(r"^[1-9]\d{0,15}$")
 
 
-class ContactMethod(_Strict):
+class ContactMethod(StrictModel):
     """One way to reach a person: an apprise URL; methods are tried in the order listed."""
 
     url: str = Field(
@@ -126,7 +122,7 @@ class ContactMethod(_Strict):
         return _SCHEME_KINDS.get(self.url.split("://", 1)[0].lower(), MethodKind.OTHER)
 
 
-class Person(_Strict):
+class Person(StrictModel):
     """Anyone who may be told: a social worker, duty officer, supervisor or family member."""
 
     id: _PERSON_ID
@@ -156,7 +152,7 @@ class Weekday(StrEnum):
 _ALL_DAYS = list(Weekday)
 
 
-class Shift(_Strict):
+class Shift(StrictModel):
     """A person on call on some days between two local times (end <= start runs past midnight)."""
 
     person: _PERSON_ID
@@ -180,7 +176,7 @@ class Shift(_Strict):
         )
 
 
-class Mahalla(_Strict):
+class Mahalla(StrictModel):
     """A mahalla: its on-call rota of social workers and, optionally, its own supervisor."""
 
     name: str = Field(min_length=1, max_length=200, description="As in the homes' registry.")
@@ -190,12 +186,12 @@ class Mahalla(_Strict):
     )
 
 
-class District(_Strict):
+class District(StrictModel):
     """The district's Inson centre: its time zone, duty officers and supervisor."""
 
     name: str = Field(min_length=1, max_length=200)
     timezone: TimeZoneName = Field(
-        default="Asia/Tashkent", description="Zone the rota times are in."
+        default=DEFAULT_TIME_ZONE, description="Zone the rota times are in."
     )
     duty_officers: list[Shift] = Field(default_factory=list, description="Duty officer rota.")
     supervisor: _PERSON_ID = Field(description="Last step of every escalation, and fallback.")
@@ -209,14 +205,14 @@ class FamilyPreference(StrEnum):
     INFORMED = "informed"  # told, not asked to act; no acknowledge link
 
 
-class FamilyContact(_Strict):
+class FamilyContact(StrictModel):
     """A family member of one resident."""
 
     person: _PERSON_ID
     preference: FamilyPreference = FamilyPreference.WITH_WORKER
 
 
-class HomeContacts(_Strict):
+class HomeContacts(StrictModel):
     """What messages say about a home, and whom of the family to tell."""
 
     home: str = Field(min_length=1, max_length=64, description="Home id as in the registry.")
@@ -245,14 +241,14 @@ class Target(StrEnum):
     FAMILY_INFORMED = "family_informed"
 
 
-class Step(_Strict):
+class Step(StrictModel):
     """One escalation step: whom to notify, and when (seconds after the round starts)."""
 
     after_s: float = Field(ge=0, le=7 * 24 * 3600)
     notify: list[Target] = Field(min_length=1)
 
 
-class Policy(_Strict):
+class Policy(StrictModel):
     """How one severity escalates."""
 
     steps: list[Step] = Field(min_length=1)
@@ -273,7 +269,7 @@ class Policy(_Strict):
         return self
 
 
-class AskFirstConfig(_Strict):
+class AskFirstConfig(StrictModel):
     """Ask the resident ("I'm OK" button) before alerting anyone, for these kinds."""
 
     kinds: list[str] = Field(default_factory=lambda: sorted(INACTIVITY_KINDS))
@@ -288,7 +284,7 @@ class AskFirstConfig(_Strict):
         return value
 
 
-class ModesConfig(_Strict):
+class ModesConfig(StrictModel):
     """What away, holiday and visitor modes hold back."""
 
     suppress_kinds: list[str] = Field(default_factory=lambda: sorted(INACTIVITY_KINDS))
@@ -302,7 +298,7 @@ class ModesConfig(_Strict):
         return value
 
 
-class GroupingConfig(_Strict):
+class GroupingConfig(StrictModel):
     """Kit-offline alerts and their grouping into one area outage."""
 
     offline_grace_s: float = Field(default=600, ge=0, description="Offline this long: alert.")
@@ -313,7 +309,7 @@ class GroupingConfig(_Strict):
     scan_every_s: float = Field(default=5, gt=0, description="How often kit state is scanned.")
 
 
-class _GatewayAccount(_Strict):
+class _GatewayAccount(StrictModel):
     """An SMS gateway account whose password comes from the environment or a file."""
 
     _section: ClassVar[str] = "gateways"
@@ -393,7 +389,7 @@ class PlayMobileGateway(_GatewayAccount):
     )
 
 
-class TelegramBot(_Strict):
+class TelegramBot(StrictModel):
     """The district's Telegram bot (from BotFather); contact methods use tgbot://<chat id>."""
 
     token_env: str | None = Field(
@@ -437,7 +433,7 @@ class TelegramBot(_Strict):
         return value
 
 
-class GatewaysConfig(_Strict):
+class GatewaysConfig(StrictModel):
     """SMS gateway accounts and the Telegram bot, used by contact methods with their own URL
     scheme."""
 
@@ -450,7 +446,7 @@ class GatewaysConfig(_Strict):
     )
 
 
-class DeliveryConfig(_Strict):
+class DeliveryConfig(StrictModel):
     """Retries of one contact method before falling to the next."""
 
     attempts_per_method: int = Field(default=3, ge=1, le=10)
@@ -461,7 +457,7 @@ class DeliveryConfig(_Strict):
     )
 
 
-class AlertsConfig(_Strict):
+class AlertsConfig(StrictModel):
     """The whole alerts file of one district."""
 
     district: District

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.wait import wait_until
+from mehr_app.services.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = ROOT / "bench" / "capacity.py"

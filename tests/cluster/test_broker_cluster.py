@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.fleet import run_fleet
-from tests.support.broker_cluster import RABBITMQ_SERVER, RabbitCluster, hub_user, kit_user
+from mehr_app.services.broker_cluster import RABBITMQ_SERVER, RabbitCluster, hub_user, kit_user
+from mehr_app.services.cluster_fleet import run_fleet
 
 pytestmark = [
     pytest.mark.slow,

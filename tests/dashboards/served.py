@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,14 +10,9 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from mehr_app.services.ports import free_port
+
 __all__ = ["free_port", "serve"]
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -23,8 +23,8 @@ from dashboards.registry_io import import_registry, parse_file
 from hub.alerts.report import response_report
 from hub.persistence.database import open_sqlite
 from hub.store.sqlite import SqliteStore
-from mehr.cli import main
 from mehr.configfile import ConfigError
+from mehr_app.cli import main
 from tests.dashboards.conftest import PASSWORD, World, csrf_of, form_csrf, login
 from tests.hub.alerts.conftest import SECRET, T0, Rig, config_dict, make_rig
 

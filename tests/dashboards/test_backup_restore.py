@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dashboards import create_app
-from mehr.cli import main
+from mehr_app.cli import main
 from tests.dashboards.conftest import World, login, settings_for
 
 

@@ -10,8 +10,8 @@ import pytest
 from dashboards.accounts import LANGS, Role, get_user_by_name
 from dashboards.db import Database
 from dashboards.registry_io import EXPORTS
-from mehr import cli_web
-from mehr.cli import main
+from mehr_app import cli_web
+from mehr_app.cli import main
 
 
 def test_cli_choices_match_the_code() -> None:

@@ -19,7 +19,7 @@ from hub.alerts.tokens import DEMO_SIGNING_KEY, TokenSigner
 from hub.store.base import NewAlert
 from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
-from mehr.demo import _DEMO_ALERTS, _DEMO_SPEEDUP, _spec
+from mehr_app.demo import _DEMO_ALERTS, _DEMO_SPEEDUP, _spec
 from simulators.demo_homes import DEMO_HOMES
 from tests.hub.alerts.conftest import T0
 

@@ -24,8 +24,8 @@ from dashboards import WebSettings, create_app, load_web_settings
 from dashboards.db import Database
 from dashboards.registry_io import import_registry, parse_file, to_csv
 from hub.config import load_settings
-from mehr.cli import main
 from mehr.configfile import ConfigError
+from mehr_app.cli import main
 from tests.dashboards.conftest import PASSWORD, World, csrf_of, form_csrf, settings_for
 from tests.dashboards.served import serve
 from tests.hub.alerts.conftest import config_dict

@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from hub.broker_auth import BrokerUser, acl_text, hub_acl_rules, password_line
-from mehr.cli import main as mehr_main
-from tests.support.mosquitto import MOSQUITTO, free_port
+from mehr_app.cli import main as mehr_main
+from mehr_app.services.mosquitto import MOSQUITTO, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose.yaml"

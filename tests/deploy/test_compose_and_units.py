@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from mehr_app.services.wait import wait_until
 from tests.deploy.district import (
     COMPOSE,
     MEHR,
@@ -22,7 +23,6 @@ from tests.deploy.district import (
     port_open,
     unit_exec_start,
 )
-from tests.support.wait import wait_until
 
 _CORE = ("mosquitto", "hub", "web")
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import yaml
 
 from mehr.contract import SensorKind, TopicKind, topic_for
+from mehr_app.services.mosquitto import Mosquitto, free_port
+from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
 from tests.hub.test_end_to_end import write_registry
-from tests.support.mosquitto import Mosquitto, free_port
-from tests.support.wait import wait_until
 
 
 def _scrape(url: str) -> str:
@@ -55,7 +55,7 @@ def test_hub_process_serves_ingest_counters_and_histogram_buckets(
         "stats_port": port,
     }))  # fmt: skip
     hub = subprocess.Popen(
-        [sys.executable, "-m", "mehr.cli", "hub", "--config", str(config)],
+        [sys.executable, "-m", "mehr_app", "hub", "--config", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -16,8 +16,8 @@ from hub.service import Hub
 from hub.store.sqlite import SqliteStore
 from mehr.clock import SystemClock
 from mehr.contract import SensorKind
+from mehr_app.services.mosquitto import Mosquitto
 from tests.conftest import HUB_USER
-from tests.support.mosquitto import Mosquitto
 
 # Eight sensors, as on a house kit without the accelerometer (the bench uses this set too).
 EIGHT_SENSORS: list[dict[str, Any]] = [

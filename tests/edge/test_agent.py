@@ -22,6 +22,7 @@ from mehr.contract import (
     encode,
     topic_for,
 )
+from mehr_app.services.mosquitto import Mosquitto
 from tests.conftest import HUB_USER, kit_user
 from tests.edge.helpers import (
     EIGHT_SENSORS,
@@ -32,7 +33,6 @@ from tests.edge.helpers import (
     wait_until,
     write_kit,
 )
-from tests.support.mosquitto import Mosquitto
 
 HOME, KIT = "home-a", "kit-a"
 

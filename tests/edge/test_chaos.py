@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from mehr_app.services.mosquitto import Mosquitto
 from tests.conftest import kit_user
 from tests.edge.helpers import (
     add_kit_user,
@@ -26,7 +27,6 @@ from tests.edge.helpers import (
     wait_until,
     write_kit,
 )
-from tests.support.mosquitto import Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
 HOME, KIT = "home-chaos", "kit-chaos"

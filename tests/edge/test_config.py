@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from edge.config import KitConfig, load_kit_config
-from mehr.cli import main
 from mehr.configfile import ConfigError
+from mehr_app.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -120,7 +120,7 @@ def test_the_real_command_exits_non_zero_before_touching_hardware(tmp_path: Path
     path = tmp_path / "kit.yaml"
     path.write_text(_mistake("pin_twice"))
     proc = subprocess.run(
-        [sys.executable, "-m", "mehr.cli", "edge", "--config", str(path)],
+        [sys.executable, "-m", "mehr_app", "edge", "--config", str(path)],
         check=False, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 2

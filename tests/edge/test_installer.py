@@ -13,11 +13,11 @@ from edge.agent import EdgeAgent
 from edge.config import load_kit_config
 from hub.broker_auth import BrokerUser, kit_acl_rules
 from hub.store.sqlite import SqliteStore
-from mehr.cli import main
-from mehr.cli_edge import provision_kit, run_walk_test
 from mehr.clock import ManualClock, SystemClock
+from mehr_app.cli import main
+from mehr_app.cli_edge import provision_kit, run_walk_test
+from mehr_app.services.mosquitto import Mosquitto
 from tests.edge.helpers import start_hub, wait_until
-from tests.support.mosquitto import Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
 

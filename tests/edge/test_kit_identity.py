@@ -15,10 +15,10 @@ from edge.agent import EdgeAgent
 from edge.config import load_kit_config
 from hub.broker_auth import BrokerUser
 from mehr.contract import TopicKind, topic_for
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from tests.conftest import kit_user
 from tests.edge.helpers import write_kit
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 SENSORS = [{"id": "help", "kind": "help_button", "pin": 19, "room": "bedroom", "bounce_s": 0}]
 SENTINEL = "test/sentinel"

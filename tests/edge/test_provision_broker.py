@@ -18,12 +18,12 @@ from edge.agent import EdgeAgent
 from edge.config import KitConfig, load_kit_config
 from hub.broker_auth import BrokerUser, hub_acl_rules, kit_acl_rules
 from hub.store.sqlite import SqliteStore
-from mehr.broker_check import check_kit_broker
-from mehr.cli import main
+from mehr_app.broker_check import check_kit_broker
+from mehr_app.cli import main
+from mehr_app.services.mosquitto import Mosquitto, free_port
+from mehr_app.services.wait import wait_until
 from tests.conftest import HUB_USER
 from tests.edge.helpers import start_hub, stored_events
-from tests.support.mosquitto import Mosquitto, free_port
-from tests.support.wait import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "firmware_configs" / "flat-one-room.yaml"

@@ -14,6 +14,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge.agent import EdgeAgent
 from edge.config import load_kit_config
 from mehr.contract import SensorKind, TopicKind, encode, make_event, topic_for
+from mehr_app.services.mosquitto import Mosquitto, free_port
 from tests.conftest import HUB_USER, kit_user
 from tests.edge.helpers import (
     add_kit_user,
@@ -23,7 +24,6 @@ from tests.edge.helpers import (
     wait_until,
     write_kit,
 )
-from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.tls import KitPKI
 
 SENSORS = [{"id": "help", "kind": "help_button", "pin": 19, "room": "bedroom", "bounce_s": 0}]

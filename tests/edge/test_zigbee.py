@@ -25,14 +25,14 @@ from edge.zigbee import Signal, ZigbeeTranslator
 from hub.broker_auth import BrokerUser
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.store.sqlite import SqliteStore
-from mehr.cli_edge import run_walk_test
 from mehr.clock import ManualClock, SystemClock
 from mehr.configfile import ConfigError
 from mehr.contract import SensorKind
+from mehr_app.cli_edge import run_walk_test
+from mehr_app.services.mosquitto import Mosquitto
 from simulators.zigbee import Zigbee2MqttSim, ZigbeeDevice
 from tests.conftest import kit_user
 from tests.edge.helpers import add_kit_user, start_hub, stored_events, wait_until, write_kit
-from tests.support.mosquitto import Mosquitto
 
 HOME, KIT = "home-z", "kit-z"
 T0 = datetime(2026, 1, 15, 22, 0, tzinfo=UTC)
@@ -390,7 +390,7 @@ def test_walk_test_does_not_wait_for_battery_reports() -> None:
 
 
 def test_provisioning_a_zigbee_kit_registers_each_devices_battery(tmp_path: Path) -> None:
-    from mehr.cli_edge import provision_kit
+    from mehr_app.cli_edge import provision_kit
 
     repo = Path(__file__).resolve().parents[2]
     (tmp_path / "broker").mkdir()

@@ -6,31 +6,12 @@ import json
 from datetime import UTC, datetime
 
 from hub.ingest import RawMessage
-from hub.registry import HomeSpec, KitSpec, SensorSpec
 from mehr.contract import SensorKind, TopicKind, encode, make_event, topic_for
+from mehr_app.services.homes import home_spec
+
+__all__ = ["T0", "event_bytes", "home_spec", "raw", "raw_event"]
 
 T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
-
-
-def home_spec(home_id: str = "home-1", kit_id: str = "kit-1") -> HomeSpec:
-    """A home with one kit: motion in two rooms, a front door and a help button."""
-    return HomeSpec(
-        id=home_id,
-        name=f"Resident of {home_id}",
-        mahalla="Navbahor",
-        kits=[
-            KitSpec(
-                id=kit_id,
-                sensors=[
-                    SensorSpec(id="pir-kitchen", kind=SensorKind.MOTION, room="Kitchen"),
-                    SensorSpec(id="pir-bath", kind=SensorKind.MOTION, room="Bathroom"),
-                    SensorSpec(id="door-front", kind=SensorKind.DOOR, room="Hallway"),
-                    SensorSpec(id="help", kind=SensorKind.HELP_BUTTON, room="Bedroom"),
-                    SensorSpec(id="fall-radar", kind=SensorKind.FALL, room="Bathroom"),
-                ],
-            )
-        ],
-    )
 
 
 def event_bytes(

@@ -14,9 +14,9 @@ from hub.config import HubSettings
 from hub.mqtt_link import MqttLink, QueuedMessage
 from mehr.clock import SystemClock
 from mehr.contract import TopicKind, topic_for
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from tests.conftest import HUB_USER, kit_user
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 WHILE_AWAY = 300
 

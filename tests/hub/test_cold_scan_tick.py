@@ -10,10 +10,10 @@ from hub.service import Hub
 from hub.store.base import NewEvent
 from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
+from mehr_app.services.mosquitto import Mosquitto
 from tests.conftest import HUB_USER
 from tests.hub.factories import T0
 from tests.hub.test_end_to_end import write_registry
-from tests.support.mosquitto import Mosquitto
 
 
 def test_tick_raises_one_cold_home_alert_for_a_home_that_stays_cold(

@@ -8,8 +8,8 @@ import pytest
 
 from hub.config import load_settings
 from hub.registry import load_registry
-from mehr.cli import main
 from mehr.configfile import ConfigError
+from mehr_app.cli import main
 
 
 @pytest.mark.parametrize(

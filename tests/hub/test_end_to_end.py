@@ -14,13 +14,13 @@ from hub.broker_auth import BrokerUser
 from hub.config import HubSettings, MqttProtocol
 from hub.service import Hub
 from hub.store.sqlite import SqliteStore
-from mehr.cli import main
 from mehr.contract import SensorKind, TopicKind, make_event, topic_for
+from mehr_app.cli import main
+from mehr_app.services.hub_config import write_registry
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
-from tests.support.hub_config import write_registry
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from hub.alerts.engine import open_alerts_db
 from hub.alerts.testmode import TestModes
 from hub.handover import HandoverFacts, handover_facts, render_html, render_pdf
 from hub.store.sqlite import SqliteStore
-from mehr.cli import main
 from mehr.clock import ManualClock
+from mehr_app.cli import main
 from tests.hub.factories import home_spec
 
 # A 09:20 visit in Tashkent (UTC+5) is 04:20 UTC: the sheet must say 09:20.

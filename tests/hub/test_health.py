@@ -15,12 +15,12 @@ from hub.config import HubSettings, MqttProtocol
 from hub.service import Hub
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
 from tests.hub.factories import T0
 from tests.hub.test_end_to_end import write_registry
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 
 def _healthz(hub: Hub) -> tuple[int, dict[str, Any]]:

@@ -26,10 +26,10 @@ from hub.home_assistant_link import HomeAssistantLink
 from hub.service import Hub
 from hub.store.base import NewAlert, NewEvent
 from hub.store.sqlite import SqliteStore
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from tests.conftest import HUB_USER
 from tests.hub.factories import T0, home_spec
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 
 class FamilyHA:

@@ -27,13 +27,13 @@ from hub.service import Hub
 from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind, TopicKind, topic_for
+from mehr_app.services.hub_config import write_hub_config, write_registry
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from simulators.hostile import wire_time
 from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
 from tests.hub.factories import T0
-from tests.support.hub_config import write_hub_config, write_registry
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 EVENTS = topic_for("home-1", "kit-1", TopicKind.EVENTS)
 HEARTBEAT = topic_for("home-1", "kit-1", TopicKind.HEARTBEAT)
@@ -52,7 +52,7 @@ class HubProcess:
     def start(self) -> None:
         """Start `mehr hub --config` and wait until it reports healthy."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mehr.cli", "hub", "--config", str(self.config)],
+            [sys.executable, "-m", "mehr_app", "hub", "--config", str(self.config)],
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
         )

@@ -14,11 +14,11 @@ import pytest
 
 from hub.store.sqlite import SqliteStore
 from mehr.contract import SensorKind
+from mehr_app.services.hub_config import write_hub_config
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
 from tests.conftest import kit_user
-from tests.support.hub_config import write_hub_config
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 TOTAL = 6000
 
@@ -53,7 +53,7 @@ def test_hub_killed_twice_mid_stream_loses_and_duplicates_nothing(
 
     def start_hub() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "mehr.cli", "hub", "--config", str(config)],
+            [sys.executable, "-m", "mehr_app", "hub", "--config", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=open(tmp_path / "hub.log", "ab"),
         )

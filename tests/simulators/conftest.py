@@ -12,9 +12,9 @@ from hub.config import HubSettings, MqttProtocol
 from hub.registry import HomeSpec
 from hub.service import Hub
 from mehr.clock import Clock
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from tests.conftest import HUB_USER
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 StartHub = Callable[..., Hub]
 

@@ -92,7 +92,7 @@ def test_mapping_file_is_strict(tmp_path: Path) -> None:
 
 def test_mats_and_appliances_survive_the_export_and_reach_the_evaluation(tmp_path: Path) -> None:
     from detectors import Kind
-    from mehr.evaluation.casas_home import load_casas_home
+    from mehr_app.evaluation.casas_home import load_casas_home
 
     layout = HomeLayout.standard("home-1", "kit-1", occupancy=True, accelerometer=False)
     sim = HomeSimulator(layout, ResidentProfile(seed=12), SensorPhysics())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mehr.cli import main
+from mehr_app.cli import main
 from simulators.casas import read_casas
 
 

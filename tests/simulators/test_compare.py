@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mehr.cli import main
+from mehr_app.cli import main
 from simulators.compare import (
     activations_of,
     calibrate_sitting,

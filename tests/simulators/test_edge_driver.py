@@ -16,6 +16,8 @@ from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from simulators.accel import record
 from simulators.edge_driver import (
     ACCEL_SENSOR_ID,
@@ -29,8 +31,6 @@ from simulators.edge_driver import (
 from simulators.home import HomeLayout, SensorPhysics
 from tests.conftest import kit_user
 from tests.simulators.conftest import StartHub
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 HOME, KIT = "home-e", "kit-e"
 

@@ -11,10 +11,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from hub.broker_auth import BrokerUser
 from mehr.contract import Heartbeat, parse_message
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from simulators.fleet import FleetModel, QosOnePublisher, run_fleet
 from tests.conftest import HUB_USER, kit_user
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 START = datetime(2026, 3, 2, 3, tzinfo=UTC)  # 08:00 in Tashkent
 

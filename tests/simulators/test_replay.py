@@ -7,6 +7,8 @@ from pathlib import Path
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from simulators.casas import read_casas, write_casas
 from simulators.home import HomeLayout, HomeSimulator, SensorPhysics
 from simulators.replay import plan_replay, replay
@@ -14,8 +16,6 @@ from simulators.resident import ResidentProfile
 from simulators.simple_kit import SimpleKit
 from tests.conftest import kit_user
 from tests.simulators.conftest import StartHub
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 
 def test_casas_replay_reaches_the_hub_event_for_event(

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from mehr.contract import SensorKind
-from mehr.scenario_runner import BrokerAccess, format_report, missing_capabilities, run_scenario
+from mehr_app.scenario_runner import BrokerAccess, format_report, missing_capabilities, run_scenario
+from mehr_app.services.mosquitto import Mosquitto
 from simulators.incidents import IncidentKind
 from simulators.scenario import build, load_scenario
 from tests.conftest import HUB_USER, kit_user
-from tests.support.mosquitto import Mosquitto
 
 # Scenarios that expose a detector limitation, with the reason (strict: the mark must go when
 # the detector improves). None today: residents who live like people and the per-room routine

@@ -24,12 +24,12 @@ from hub.alerts.config import load_alerts_config
 from hub.alerts.lifecycle import AlertService
 from mehr.clock import SystemClock
 from mehr.contract import SensorKind
+from mehr_app.services.http_sink import HttpSink
+from mehr_app.services.hub_config import write_hub_config
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
 from tests.conftest import kit_user
-from tests.support.http_sink import HttpSink
-from tests.support.hub_config import write_hub_config
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 
 def _healthy(port: int) -> bool:
@@ -97,7 +97,7 @@ def test_hub_killed_mid_delivery_sends_that_step_at_most_once_and_audits_it(
     def start_hub() -> subprocess.Popen[bytes]:
         with log.open("ab") as err:
             return subprocess.Popen(
-                [sys.executable, "-m", "mehr.cli", "hub", "--config", str(config)],
+                [sys.executable, "-m", "mehr_app", "hub", "--config", str(config)],
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )

@@ -21,13 +21,13 @@ from hub.config import HubSettings, MqttProtocol
 from hub.service import Hub
 from mehr.clock import SystemClock
 from mehr.contract import SensorKind
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.smtp_sink import SmtpSink, free_port
+from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
-from tests.hub.alerts.smtp import SmtpSink, free_port
 from tests.hub.alerts.webapp import AckServer
 from tests.hub.test_end_to_end import write_registry
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 SECRET = "an-end-to-end-signing-key-of-48-characters-xxxxx"
 

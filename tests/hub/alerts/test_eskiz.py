@@ -22,8 +22,8 @@ from hub.alerts.eskiz import EskizChannel, token_expiry
 from hub.alerts.gateways import with_gateways
 from hub.alerts.tokens import TokenSigner
 from mehr.clock import ManualClock
+from mehr_app.services.http_sink import HttpSink, Reply, SeenRequest
 from tests.hub.alerts.conftest import SECRET, T0, config_dict, make_rig, person
-from tests.support.http_sink import HttpSink, Reply, SeenRequest
 
 EMAIL = "mehr@inson.test"
 PASSWORD = "eskiz-test-password-7Qm"

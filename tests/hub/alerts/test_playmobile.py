@@ -17,8 +17,8 @@ from hub.alerts.config import AlertsConfig, PlayMobileGateway
 from hub.alerts.engine import AlertEngine
 from hub.alerts.playmobile import PlayMobileChannel
 from hub.alerts.tokens import TokenSigner
+from mehr_app.services.http_sink import HttpSink, Reply, SeenRequest
 from tests.hub.alerts.conftest import SECRET, config_dict, make_rig, person
-from tests.support.http_sink import HttpSink, Reply, SeenRequest
 
 USER = "inson-yunusobod"
 PASSWORD = "pm-test-password-x9"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hub.alerts import AlertService
 from hub.alerts.report import response_report
-from mehr.cli import main
+from mehr_app.cli import main
 from tests.hub.alerts.conftest import T0, Rig, home, make_rig
 
 

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from hub.alerts.channels import AppriseChannel
 from hub.alerts.config import AlertsConfig, MethodKind, load_alerts_config
+from mehr_app.services.http_sink import HttpSink
 from tests.hub.alerts.conftest import config_dict, person
-from tests.support.http_sink import HttpSink
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "hub" / "alerts" / "examples" / "district.yaml"
 HTTP_SCHEMES = ("json", "form")

@@ -21,13 +21,13 @@ from hub.alerts.config import load_alerts_config
 from hub.alerts.lifecycle import AlertService
 from mehr.clock import SystemClock
 from mehr.contract import SensorKind
+from mehr_app.services.hub_config import write_hub_config
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
 from tests.conftest import kit_user
 from tests.hub.alerts.test_crash_delivery import _healthy
-from tests.support.hub_config import write_hub_config
-from tests.support.mosquitto import Mosquitto
 from tests.support.telegram_fake import FakeBotApi
-from tests.support.wait import wait_until
 
 TOKEN = "7000000002:AAH-end-to-end-token-for-the-fake-api"
 ENV = "MEHR_E2E_TELEGRAM_TOKEN"
@@ -94,7 +94,7 @@ def test_hub_process_sends_buttons_and_its_poller_acknowledges_once(
     env = {k: v for k, v in os.environ.items() if k != ENV}
     with log.open("ab") as err:
         hub = subprocess.Popen(
-            [sys.executable, "-m", "mehr.cli", "hub", "--config", str(config)],
+            [sys.executable, "-m", "mehr_app", "hub", "--config", str(config)],
             stdout=subprocess.DEVNULL, stderr=err, env=env,
         )
     kit = SimpleKit(

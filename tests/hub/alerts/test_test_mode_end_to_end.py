@@ -22,13 +22,13 @@ from hub.config import HubSettings, MqttProtocol
 from hub.service import Hub
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.smtp_sink import SmtpSink
+from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
-from tests.hub.alerts.smtp import SmtpSink
 from tests.hub.alerts.test_webhook import Hook
 from tests.hub.test_end_to_end import write_registry
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 SECRET = "a-test-mode-signing-key-of-at-least-48-characters-x"
 

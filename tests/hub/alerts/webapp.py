@@ -9,7 +9,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from dashboards.routes.ack import AckContext, router
-from tests.hub.alerts.smtp import free_port
+from mehr_app.services.smtp_sink import free_port
 
 
 class AckServer:

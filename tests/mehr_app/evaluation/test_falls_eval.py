@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from detectors.loader import load_fall_params
-from mehr.evaluation.falls import cross_validate, evaluate, train
-from mehr.evaluation.sisfall import SisFallError, list_trials, read_adxl345
+from mehr_app.evaluation.falls import cross_validate, evaluate, train
+from mehr_app.evaluation.sisfall import SisFallError, list_trials, read_adxl345
 from tests.detectors import signals
 
 COUNTS_PER_G = 8192 / 32
@@ -153,7 +153,7 @@ def test_unknown_rotation_mode_is_refused(sisfall: Path) -> None:
 def test_cli_eval_falls_rotate_random_with_seed_prints_the_rotation_section(
     sisfall: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mehr.cli import main
+    from mehr_app.cli import main
 
     argv = ["eval", "falls", "--sisfall", str(sisfall), "--rotate", "random", "--seed", "5"]
     assert main(argv) == 0

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from mehr.configfile import DEFAULT_TIME_ZONE
+
 __all__ = ["register"]
 
 
@@ -154,7 +156,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_scenario(args: argparse.Namespace) -> int:
-    from mehr.scenario_runner import BrokerAccess, format_report, local_broker, run_scenario
+    from mehr_app.scenario_runner import BrokerAccess, format_report, local_broker, run_scenario
 
     reports = []
     for path in args.files:
@@ -289,7 +291,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rep.add_argument("--kit", help="kit id (default: HOME-kit)")
     rep.add_argument("--speed", type=float, default=0.0, help="x real time (0: at once)")
     rep.add_argument("--mapping", type=Path, help="YAML: sensor name -> room, kind (and id)")
-    rep.add_argument("--timezone", default="Asia/Tashkent", help="the recording's local zone")
+    rep.add_argument("--timezone", default=DEFAULT_TIME_ZONE, help="the recording's local zone")
     rep.add_argument(
         "--print-sensors", action="store_true", help="print the sensors to register, do not send"
     )

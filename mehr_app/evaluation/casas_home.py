@@ -8,7 +8,7 @@ from pathlib import Path
 from detectors import Kind, Place
 from hub.places import guess_place
 from mehr.contract import SensorKind
-from mehr.evaluation.inactivity import HomeRecording, recording_from
+from mehr_app.evaluation.inactivity import HomeRecording, recording_from
 from simulators.casas import SensorMapping, infer_mapping, load_mapping, read_casas
 
 __all__ = ["load_casas_home"]

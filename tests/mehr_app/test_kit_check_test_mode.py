@@ -12,8 +12,8 @@ import pytest
 from hub.alerts.engine import open_alerts_db
 from hub.alerts.testmode import TestModes
 from hub.store.sqlite import SqliteStore
-from mehr.cli import main
 from mehr.clock import SystemClock
+from mehr_app.cli import main
 from tests.hub.factories import home_spec
 
 

@@ -23,7 +23,9 @@ from mehr.clock import Clock, SystemClock
 from mehr.configfile import ConfigError
 
 if TYPE_CHECKING:
+    from edge.config import KitConfig
     from edge.walktest import WalkReport, WalkTest
+    from hub.broker_auth import BrokerUser
     from hub.store.base import KitRecord, Store
 
 __all__ = ["provision_kit", "register", "run_walk_test"]
@@ -53,7 +55,7 @@ def _cmd_edge(args: argparse.Namespace) -> int:
         print(f"{args.config}: OK ({len(config.sensors)} sensors, kit {config.kit_id})")
         if args.config_only:
             return 0
-        from mehr.broker_check import check_kit_broker
+        from mehr_app.broker_check import check_kit_broker
 
         check = check_kit_broker(config)
         print(f"mehr edge: {check.line}", file=sys.stdout if check.ok else sys.stderr)
@@ -128,43 +130,9 @@ def provision_kit(
     The broker's password and ACL files are replaced atomically with the owner and mode they
     had (a new file goes to `broker_user`), so Mosquitto can read them after the reload.
     """
-    import yaml
-    from pydantic import ValidationError
+    from hub.broker_auth import BrokerUser, kit_acl_rules
 
-    from edge.config import KitConfig
-    from hub.broker_auth import (
-        BrokerUser,
-        acl_text,
-        kit_acl_rules,
-        password_line,
-        replace_broker_file,
-    )
-    from hub.registry import HomeSpec, KitSpec, SensorSpec
-    from hub.store.sqlite import SqliteStore
-    from mehr.configfile import describe_validation_error, load_model
-
-    base = load_model(template, KitConfig)
-    password = secrets.token_urlsafe(24)
-    plain = broker_url.startswith("mqtt://")
-    broker: dict[str, Any] = {
-        "url": broker_url,
-        "password_file": f"{kit_id}.password",
-        "insecure_plain_tcp": plain,
-        "protocol": base.broker.protocol,
-    }
-    if ca_file is not None:
-        broker["ca_file"] = str(ca_file)
-    data = base.model_dump(mode="json", exclude_none=True)
-    data.update(
-        home_id=home_id,
-        kit_id=kit_id,
-        broker=broker,
-        timezone=timezone or base.timezone,
-    )
-    try:
-        config = KitConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(f"provision {kit_id}", exc)) from None
+    config = _kit_config(template, home_id, kit_id, broker_url, ca_file, timezone)
     if not hub_db.is_file():
         raise ConfigError(
             f"--hub-db {hub_db}: no such database (a mistyped path would register the kit "
@@ -172,47 +140,11 @@ def provision_kit(
         )
     if before_changes is not None:
         before_changes()  # the caller's last word (the broker check) before anything is written
-
-    home = HomeSpec(
-        id=home_id,
-        name=home_name,
-        timezone=config.timezone,
-        mahalla=mahalla,
-        kits=[
-            KitSpec(
-                id=kit_id,
-                sensors=[
-                    SensorSpec(id=sensor_id, kind=kind, room=room)
-                    for sensor_id, kind, room in config.registered_sensors()
-                ],
-            )
-        ],
-    )
-    store = SqliteStore(hub_db)
-    try:
-        store.register_home(home, (clock or SystemClock()).now())
-    finally:
-        store.close()
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    kit_yaml = out_dir / f"{kit_id}.yaml"
-    header = (
-        f"# Mehr kit {kit_id} of home {home_id}, made by `mehr kit provision`.\n"
-        f"# Copy this file and {kit_id}.password to /etc/mehr/ on the kit.\n"
-    )
-    body = yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)
-    kit_yaml.write_text(header + body, encoding="utf-8")
-    _write_private(out_dir / f"{kit_id}.password", password + "\n")
-
+    _register_at_hub(hub_db, config, home_name, mahalla, clock or SystemClock())
+    password = secrets.token_urlsafe(24)
+    kit_yaml = _write_kit_files(out_dir, config, password)
     user = BrokerUser(kit_id, password, kit_acl_rules(home_id, kit_id))
-    if passwd_file is not None:
-        old = passwd_file.read_text(encoding="utf-8") if passwd_file.exists() else ""
-        replace_broker_file(
-            passwd_file, _replace_line(old, kit_id, password_line(kit_id, password)), broker_user
-        )
-    if acl_file is not None:
-        old = acl_file.read_text(encoding="utf-8") if acl_file.exists() else ""
-        replace_broker_file(acl_file, _replace_block(old, kit_id, acl_text([user])), broker_user)
+    _update_broker_files(user, passwd_file, acl_file, broker_user)
     return {
         "home": home_id,
         "kit": kit_id,
@@ -225,11 +157,109 @@ def provision_kit(
     }
 
 
+def _kit_config(
+    template: Path,
+    home_id: str,
+    kit_id: str,
+    broker_url: str,
+    ca_file: Path | None,
+    timezone: str | None,
+) -> KitConfig:
+    """The template's sensors and settings, with this kit's ids, broker and time zone."""
+    from pydantic import ValidationError
+
+    from edge.config import KitConfig
+    from mehr.configfile import describe_validation_error, load_model
+
+    base = load_model(template, KitConfig)
+    broker: dict[str, Any] = {
+        "url": broker_url,
+        "password_file": f"{kit_id}.password",
+        "insecure_plain_tcp": broker_url.startswith("mqtt://"),
+        "protocol": base.broker.protocol,
+    }
+    if ca_file is not None:
+        broker["ca_file"] = str(ca_file)
+    data = base.model_dump(mode="json", exclude_none=True)
+    data.update(
+        home_id=home_id,
+        kit_id=kit_id,
+        broker=broker,
+        timezone=timezone or base.timezone,
+    )
+    try:
+        return KitConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(f"provision {kit_id}", exc)) from None
+
+
+def _register_at_hub(
+    hub_db: Path, config: KitConfig, home_name: str, mahalla: str, clock: Clock
+) -> None:
+    """Register the home with this kit and its sensors in the hub's database."""
+    from hub.registry import HomeSpec, KitSpec, SensorSpec
+    from hub.store.sqlite import SqliteStore
+
+    home = HomeSpec(
+        id=config.home_id,
+        name=home_name,
+        timezone=config.timezone,
+        mahalla=mahalla,
+        kits=[
+            KitSpec(
+                id=config.kit_id,
+                sensors=[
+                    SensorSpec(id=sensor_id, kind=kind, room=room)
+                    for sensor_id, kind, room in config.registered_sensors()
+                ],
+            )
+        ],
+    )
+    store = SqliteStore(hub_db)
+    try:
+        store.register_home(home, clock.now())
+    finally:
+        store.close()
+
+
+def _write_kit_files(out_dir: Path, config: KitConfig, password: str) -> Path:
+    """The kit's YAML and its password file (0600), for the installer to copy; the YAML's path."""
+    import yaml
+
+    kit_id = config.kit_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kit_yaml = out_dir / f"{kit_id}.yaml"
+    header = (
+        f"# Mehr kit {kit_id} of home {config.home_id}, made by `mehr kit provision`.\n"
+        f"# Copy this file and {kit_id}.password to /etc/mehr/ on the kit.\n"
+    )
+    body = yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    kit_yaml.write_text(header + body, encoding="utf-8")
+    _write_private(out_dir / f"{kit_id}.password", password + "\n")
+    return kit_yaml
+
+
+def _update_broker_files(
+    user: BrokerUser, passwd_file: Path | None, acl_file: Path | None, broker_user: str
+) -> None:
+    """Put the kit's line in the broker's password file and its block in the ACL file."""
+    from hub.broker_auth import acl_text, password_line, replace_broker_file
+
+    kit_id = user.username
+    if passwd_file is not None:
+        old = passwd_file.read_text(encoding="utf-8") if passwd_file.exists() else ""
+        line = password_line(kit_id, user.password)
+        replace_broker_file(passwd_file, _replace_line(old, kit_id, line), broker_user)
+    if acl_file is not None:
+        old = acl_file.read_text(encoding="utf-8") if acl_file.exists() else ""
+        replace_broker_file(acl_file, _replace_block(old, kit_id, acl_text([user])), broker_user)
+
+
 def _broker_reachable(url: str, ca_file: Path | None) -> Callable[[], None]:
     """Before provisioning writes anything: does the broker the kit will use answer at all?"""
 
     def check() -> None:
-        from mehr.broker_check import check_broker
+        from mehr_app.broker_check import check_broker
 
         # The CA path is as the kit will see it; use it here only if it exists here too.
         ca = ca_file if ca_file is not None and ca_file.is_file() else None
@@ -355,7 +385,7 @@ def _kit_connection_problem(kit: KitRecord, kit_config: Path) -> str | None:
         return (f"kit {kit.id} {state}; check its broker and credentials on the kit with "
                 "`mehr edge --config /etc/mehr/kit.yaml --check`")
     from edge.config import load_kit_config
-    from mehr.broker_check import check_kit_broker
+    from mehr_app.broker_check import check_kit_broker
 
     check = check_kit_broker(load_kit_config(kit_config))
     if not check.ok:

@@ -35,6 +35,7 @@ from hub.service import Hub
 from hub.stats import HubStats
 from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
+from mehr.configfile import DEFAULT_TIME_ZONE
 from simulators.drive import DriveStats, ScenarioDriver, utc
 from simulators.home import HomeLayout
 from simulators.scenario import AlertSeen, Scenario, Verdict, build, judge, load_scenario
@@ -159,7 +160,7 @@ def district_config(layouts: list[HomeLayout]) -> dict[str, Any]:
     return {
         "district": {
             "name": "Simulated district",
-            "timezone": layouts[0].timezone if layouts else "Asia/Tashkent",
+            "timezone": layouts[0].timezone if layouts else DEFAULT_TIME_ZONE,
             "supervisor": "supervisor",
             "duty_officers": [{"person": "duty", "start": "00:00", "end": "00:00"}],
         },
@@ -320,17 +321,54 @@ def run_scenario(
     built = build(scenario, base)
     work = workdir or Path(tempfile.mkdtemp(prefix="mehr-scenario-"))
     work.mkdir(parents=True, exist_ok=True)
+    _clear_retained(broker, built.layouts)
+    settings = _scenario_settings(broker, work, built.layouts)
+    clock = ManualClock(utc(built.start_utc))
+    channel = RecordingChannel()
+    hub = Hub(settings, clock=clock, alert_channel=channel)
+    stats = hub.stats = _CommitStats()  # before start(): the ingest worker takes it from there
+    hub.start()
+    try:
+        _wait(hub.link.connected.is_set, 15, "the hub to connect")
+        bar = _progress(built.end_utc - built.start_utc, scenario.name) if progress else None
+        driver = ScenarioDriver(
+            built,
+            clock,
+            _kit_maker(broker, clock),
+            _settler(stats),
+            bar.update if bar else None,
+            tick=lambda: _tick(hub),
+        )
+        try:
+            sent = driver.run()
+        finally:
+            if bar is not None:
+                bar.close()
+    finally:
+        hub.stop()  # finishes the batch in hand, so the store holds everything received
+    alerts = _alerts_stored(settings.db_path)
+    return ScenarioReport(
+        scenario.name,
+        judge(built, alerts),
+        None,
+        sent,
+        alerts,
+        time.monotonic() - started,
+        len(channel.sent),
+    )
+
+
+def _scenario_settings(broker: BrokerAccess, work: Path, layouts: list[HomeLayout]) -> HubSettings:
+    """The hub's settings for one run, with its registry, alerts file and a fresh database."""
     registry = work / "registry.yaml"
     registry.write_text(
-        yaml.safe_dump({"homes": [home_spec(lay).model_dump(mode="json") for lay in built.layouts]})
+        yaml.safe_dump({"homes": [home_spec(lay).model_dump(mode="json") for lay in layouts]})
     )
-    _clear_retained(broker, built.layouts)
     alerts_file = work / "alerts.yaml"
-    alerts_file.write_text(yaml.safe_dump(district_config(built.layouts), allow_unicode=True))
+    alerts_file.write_text(yaml.safe_dump(district_config(layouts), allow_unicode=True))
     db = work / "hub.db"
     db.unlink(missing_ok=True)
-    clock = ManualClock(utc(built.start_utc))
-    settings = HubSettings(
+    return HubSettings(
         mqtt_url=broker.url,
         mqtt_username=broker.hub_username,
         mqtt_password=broker.hub_password,
@@ -346,84 +384,76 @@ def run_scenario(
         # at each step, so the background one only needs to stay out of the way.
         scan_interval_s=3600,
     )
-    channel = RecordingChannel()
-    hub = Hub(settings, clock=clock, alert_channel=channel)
-    stats = hub.stats = _CommitStats()  # before start(): the ingest worker takes it from there
-    hub.start()
-    try:
-        _wait(hub.link.connected.is_set, 15, "the hub to connect")
 
-        def settle(messages: int) -> None:
-            _wait(
-                # Retained states of other runs' kits reach the hub too; it rejects them (unknown
-                # kit), so they are counted out. One of ours rejected never settles: a timeout.
-                lambda: stats.committed >= messages + stats.rejected(),
-                60,
-                f"the hub to take {messages} messages",
-            )
 
-        def tick() -> None:
-            # AlertRunner.run_pass waits for two engine passes but wakes the loop once, so the
-            # second pass only comes after the engine's idle timeout (1 s of wall time per
-            # tick). Until that is fixed in hub/alerts, keep waking it while tick() waits.
-            alerts = hub.alerts
-            done = threading.Event()
+def _settler(stats: _CommitStats) -> Callable[[int], None]:
+    """Wait until the hub has committed `messages` (plus what it rejected)."""
 
-            def nudge() -> None:
-                while alerts is not None and not done.wait(0.002):
-                    alerts.wake()
-
-            nudger = threading.Thread(target=nudge, name="scenario-nudge", daemon=True)
-            nudger.start()
-            try:
-                hub.tick()
-            finally:
-                done.set()
-                nudger.join()
-
-        def make_kit(layout: HomeLayout, epoch: int | None, seq: int) -> SimpleKit:
-            user, password = (
-                broker.kit_credentials(layout.kit_id) if broker.kit_credentials else (None, None)
-            )
-            kit = SimpleKit(
-                layout.home_id,
-                layout.kit_id,
-                broker.host,
-                broker.port,
-                user,
-                password,
-                mqtt_v5=broker.v5,
-                clock=clock,
-                epoch=epoch,
-            )
-            kit.seq = seq
-            return kit
-
-        bar = _progress(built.end_utc - built.start_utc, scenario.name) if progress else None
-        driver = ScenarioDriver(
-            built, clock, make_kit, settle, bar.update if bar else None, tick=tick
+    def settle(messages: int) -> None:
+        _wait(
+            # Retained states of other runs' kits reach the hub too; it rejects them (unknown
+            # kit), so they are counted out. One of ours rejected never settles: a timeout.
+            lambda: stats.committed >= messages + stats.rejected(),
+            60,
+            f"the hub to take {messages} messages",
         )
-        try:
-            sent = driver.run()
-        finally:
-            if bar is not None:
-                bar.close()
+
+    return settle
+
+
+def _tick(hub: Hub) -> None:
+    """One scan and alert pass of the hub at the manual clock's time."""
+    # AlertRunner.run_pass waits for two engine passes but wakes the loop once, so the
+    # second pass only comes after the engine's idle timeout (1 s of wall time per
+    # tick). Until that is fixed in hub/alerts, keep waking it while tick() waits.
+    alerts = hub.alerts
+    done = threading.Event()
+
+    def nudge() -> None:
+        while alerts is not None and not done.wait(0.002):
+            alerts.wake()
+
+    nudger = threading.Thread(target=nudge, name="scenario-nudge", daemon=True)
+    nudger.start()
+    try:
+        hub.tick()
     finally:
-        hub.stop()  # finishes the batch in hand, so the store holds everything received
+        done.set()
+        nudger.join()
+
+
+def _kit_maker(
+    broker: BrokerAccess, clock: ManualClock
+) -> Callable[[HomeLayout, int | None, int], SimpleKit]:
+    """How the driver makes (and remakes, after a power cut) a home's kit."""
+
+    def make_kit(layout: HomeLayout, epoch: int | None, seq: int) -> SimpleKit:
+        user, password = (
+            broker.kit_credentials(layout.kit_id) if broker.kit_credentials else (None, None)
+        )
+        kit = SimpleKit(
+            layout.home_id,
+            layout.kit_id,
+            broker.host,
+            broker.port,
+            user,
+            password,
+            mqtt_v5=broker.v5,
+            clock=clock,
+            epoch=epoch,
+        )
+        kit.seq = seq
+        return kit
+
+    return make_kit
+
+
+def _alerts_stored(db: Path) -> list[AlertSeen]:
     store = SqliteStore(db)
     try:
-        alerts = [AlertSeen(a.kind, a.home_id, a.raised_at.timestamp()) for a in store.alerts()]
+        return [AlertSeen(a.kind, a.home_id, a.raised_at.timestamp()) for a in store.alerts()]
     finally:
         store.close()
-    return ScenarioReport(
-        scenario.name,
-        judge(built, alerts),
-        None,
-        sent,
-        alerts,
-        time.monotonic() - started,
-        len(channel.sent),
-    )
 
 
 def _progress(total_s: float, name: str) -> Any:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from detectors import Kind, Place
-from mehr.cli import main
-from mehr.evaluation.inactivity import evaluate_inactivity, recording_from
+from mehr_app.cli import main
+from mehr_app.evaluation.inactivity import evaluate_inactivity, recording_from
 from tests.detectors.homes import OFFSET, live
 
 _NAMES = {
@@ -79,7 +79,7 @@ def test_too_short_a_recording_is_a_clear_error() -> None:
 
 
 def test_a_door_and_a_motion_sensor_sharing_a_name_are_both_read(tmp_path: Path) -> None:
-    from mehr.evaluation.casas_home import load_casas_home
+    from mehr_app.evaluation.casas_home import load_casas_home
 
     casas = tmp_path / "home.txt"
     casas.write_text(
@@ -133,7 +133,7 @@ def test_eval_reads_an_ordonez_home_in_place(
 
 
 def test_a_miss_counts_as_infinite_delay() -> None:
-    from mehr.evaluation.inactivity import _quantile_with_misses
+    from mehr_app.evaluation.inactivity import _quantile_with_misses
 
     assert _quantile_with_misses([10.0, 20.0, float("inf")], 0.5) == 20.0
     assert _quantile_with_misses([10.0, float("inf"), float("inf")], 0.5) == float("inf")

@@ -1,5 +1,5 @@
 """`mehr certs ca|server|kit`: issue the district's CA, the broker's server certificate and
-per-kit client certificates (mehr.pki does the work; imported only when the command runs, so
+per-kit client certificates (mehr_app.pki does the work; imported only when the command runs, so
 `mehr edge` on a kit never loads `cryptography`)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ __all__ = ["register"]
 
 
 def _cmd_certs(args: argparse.Namespace) -> int:
-    from mehr.pki import CA_DAYS, LEAF_DAYS, CertError, issue_ca, issue_kit, issue_server
+    from mehr_app.pki import CA_DAYS, LEAF_DAYS, CertError, issue_ca, issue_kit, issue_server
 
     try:
         if args.what == "ca":

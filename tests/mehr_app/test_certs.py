@@ -13,10 +13,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from mehr.cli import main
 from mehr.contract import TopicKind, topic_for
+from mehr_app.cli import main
+from mehr_app.services.mosquitto import Mosquitto, free_port
 from tests.conftest import HUB_USER, kit_user
-from tests.support.mosquitto import Mosquitto, free_port
 
 _TOPIC = topic_for("home-1", "kit-1", TopicKind.EVENTS)
 

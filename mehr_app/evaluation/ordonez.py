@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from detectors import Kind, Place
-from mehr.evaluation.inactivity import HomeRecording, recording_from
+from mehr_app.evaluation.inactivity import HomeRecording, recording_from
 from simulators.ordonez import (
     OrdonezError,
     OrdonezEvent,

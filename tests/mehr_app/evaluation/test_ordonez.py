@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from detectors import Kind, Place
-from mehr.evaluation.ordonez import (
+from mehr_app.evaluation.ordonez import (
     OrdonezError,
     load_ordonez_home,
     ordonez_events,

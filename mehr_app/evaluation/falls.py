@@ -38,7 +38,7 @@ from detectors.fall import (
     trigger_impacts,
 )
 from detectors.loader import default_fall_params_path, load_fall_params
-from mehr.evaluation.sisfall import Trial, iter_trials
+from mehr_app.evaluation.sisfall import Trial, iter_trials
 
 __all__ = ["ROTATE_MODES", "cross_validate", "evaluate", "train"]
 

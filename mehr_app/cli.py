@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
-from mehr.configfile import ConfigError
+from mehr.configfile import DEFAULT_TIME_ZONE, ConfigError
 
 __all__ = ["main"]
 
@@ -79,11 +79,11 @@ def _cmd_hub_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- demo (simulate and replay live in mehr.cli_sim) --------------------------------------------
+# -- demo (simulate and replay live in mehr_app.cli_sim) -------------------------------------
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from mehr.demo import run_demo
+    from mehr_app.demo import run_demo
 
     return run_demo(args.seconds, args.json, args.workdir, sys.stdout)
 
@@ -92,7 +92,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from mehr.evaluation import falls
+    from mehr_app.evaluation import falls
 
     if args.folds:
         result = falls.cross_validate(
@@ -105,9 +105,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval_inactivity(args: argparse.Namespace) -> int:
-    from mehr.evaluation.casas_home import load_casas_home
-    from mehr.evaluation.inactivity import evaluate_inactivity
-    from mehr.evaluation.ordonez import load_ordonez_home
+    from mehr_app.evaluation.casas_home import load_casas_home
+    from mehr_app.evaluation.inactivity import evaluate_inactivity
+    from mehr_app.evaluation.ordonez import load_ordonez_home
 
     if args.ordonez is not None:
         if args.home is None:
@@ -189,7 +189,7 @@ def _cmd_report_response(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from mehr.evaluation import falls
+    from mehr_app.evaluation import falls
 
     result = falls.train(args.sisfall, out=args.out, rate_hz=args.rate)
     print(json.dumps(result, indent=2))
@@ -205,6 +205,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    _add_hub(sub)
+    _add_demo(sub)
+    _add_eval(sub)
+    _add_report(sub)
+    _add_train(sub)
+
+    from mehr_app import cli_backup, cli_certs, cli_edge, cli_sim, cli_web
+
+    cli_backup.register(sub)
+    cli_certs.register(sub)
+    cli_edge.register(sub)
+    cli_sim.register(sub)
+    cli_web.register(sub)
+    return parser
+
+
+def _add_hub(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hub = sub.add_parser("hub", help="run the hub (ingest, store, alerts)")
     hub.add_argument("--config", type=Path, help="hub settings YAML")
     hub.add_argument("--mqtt-url", help="override mqtt_url")
@@ -217,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--url", default="http://127.0.0.1:8787/stats")
     hub.set_defaults(func=_cmd_hub, hub_command=None)
 
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser("demo", help="embedded broker + hub + three simulated homes")
     demo.add_argument(
         "--for",
@@ -229,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, default=Path(".demo"))
     demo.set_defaults(func=_cmd_demo)
 
+
+def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev = sub.add_parser("eval", help="evaluate detectors on recorded data")
     ev_sub = ev.add_subparsers(dest="what", required=True)
     ev_falls = ev_sub.add_parser("falls", help="fall detection on SisFall (original layout)")
@@ -249,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev_falls.add_argument("--pretty", action="store_true")
     ev_falls.set_defaults(func=_cmd_eval)
+    _add_eval_inactivity(ev_sub)
+
+
+def _add_eval_inactivity(ev_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev_ina = ev_sub.add_parser(
         "inactivity", help="silence rules on a recorded home (CASAS or Ordonez format)"
     )
@@ -277,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev_ina.add_argument("--pretty", action="store_true")
     ev_ina.set_defaults(func=_cmd_eval_inactivity)
 
+
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rep = sub.add_parser("report", help="reports for the district")
     rep_sub = rep.add_subparsers(dest="what", required=True)
     resp = rep_sub.add_parser(
@@ -292,11 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=os.environ.get("MEHR_ALERTS_CONFIG"),
         help="the district's alerts YAML, for its time zone (default: $MEHR_ALERTS_CONFIG, "
-        "else Asia/Tashkent)",
+        f"else {DEFAULT_TIME_ZONE})",
     )
     resp.add_argument("--pretty", action="store_true")
     resp.set_defaults(func=_cmd_report_response)
 
+
+def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tr = sub.add_parser("train", help="fit detector parameters that ship in the package")
     tr_sub = tr.add_subparsers(dest="what", required=True)
     tr_falls = tr_sub.add_parser("falls", help="fit the fall classifier on SisFall")
@@ -304,15 +333,6 @@ def build_parser() -> argparse.ArgumentParser:
     tr_falls.add_argument("--out", type=Path, default=None)
     tr_falls.add_argument("--rate", type=float, default=50.0)
     tr_falls.set_defaults(func=_cmd_train)
-
-    from mehr import cli_backup, cli_certs, cli_edge, cli_sim, cli_web
-
-    cli_backup.register(sub)
-    cli_certs.register(sub)
-    cli_edge.register(sub)
-    cli_sim.register(sub)
-    cli_web.register(sub)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

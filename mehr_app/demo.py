@@ -9,8 +9,9 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
@@ -26,6 +27,10 @@ from simulators.demo_homes import DEMO_HOMES, DemoHome, run_home
 from simulators.simple_kit import SimpleKit
 
 __all__ = ["run_demo"]
+
+if TYPE_CHECKING:
+    from dashboards.demo_web import DemoWeb
+    from hub.embedded_broker import EmbeddedBroker
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,39 +59,13 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
     from dashboards.demo_web import free_port, start_demo_web
 
     web_port = free_port()  # chosen first: the hub's acknowledge links point at the dashboard
-
-    broker = None
-    url = os.environ.get("MEHR_MQTT_URL")
-    protocol = MqttProtocol(os.environ.get("MEHR_MQTT_PROTOCOL", MqttProtocol.V5.value))
-    if not url:
-        from hub.embedded_broker import EmbeddedBroker
-
-        broker = EmbeddedBroker()
-        broker.start()
-        url = broker.url
-        protocol = MqttProtocol.V311  # amqtt speaks MQTT 3.1.1 only
-    settings = HubSettings(
-        mqtt_url=url,
-        mqtt_username=os.environ.get("MEHR_MQTT_USERNAME"),
-        mqtt_password=os.environ.get("MEHR_MQTT_PASSWORD"),
-        mqtt_protocol=protocol,
-        mqtt_client_id="mehr-demo-hub",
-        db_path=db_path,
-        stats_port=0,
-        alerts_config=_demo_alerts_config(workdir),
-        public_base_url=f"http://127.0.0.1:{web_port}",
-        demo_mode=True,  # a built-in key signs the demo's acknowledge links
-    )
-    store = SqliteStore(db_path)
-    for home in DEMO_HOMES:
-        store.register_home(_spec(home), SystemClock().now())
-    store.close()
+    broker, url, protocol = _start_broker()
+    settings = _demo_settings(url, protocol, workdir, db_path, web_port)
+    _register_demo_homes(db_path)
 
     started = time.monotonic()
-    alerts_seen: list[AlertRecord] = []
 
     def on_alert(alert: AlertRecord) -> None:
-        alerts_seen.append(alert)
         at = time.monotonic() - started
         say(
             f"[{at:5.1f}s] ALERT {alert.kind} ({alert.severity}) in {alert.home_id}: "
@@ -101,48 +80,14 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
     # Same alerts config and (demo) signing key as the hub: a worker's acknowledgement on the
     # page stops the hub's escalation, and the printed links open this dashboard.
     web = start_demo_web(db_path, hub.stats, alerts_config=settings.alerts_config, port=web_port)
-    say("Mehr demo")
-    say(f"  dashboard: {web.url}  (log in as one of these; demo-only passwords)")
-    for acct in web.accounts:
-        say(f"    {acct['role']:<14} {acct['username']:<11} {acct['password']}")
-    say(f"  broker:   {url} ({'embedded amqtt' if broker else 'MEHR_MQTT_URL'})")
-    say(f"  database: {db_path}")
-    say(f"  hub stats: {hub.stats_url}")
-    say(
-        f"  alerts:   {_DEMO_ALERTS.name} (one district, two mahallas; escalation delays "
-        f"÷{_DEMO_SPEEDUP:.0f} so the demo shows them; messages are printed, not sent)"
-    )
-    for home in DEMO_HOMES:
-        note = f" (presses the help button at {home.help_at_s:.0f} s)" if home.help_at_s else ""
-        say(f"  {home.home_id}: {home.name}, mahalla {home.mahalla}{note}")
-    say("Press Ctrl-C to stop." if duration_s is None else f"Running for {duration_s:.0f} s.")
+    broker_note = "embedded amqtt" if broker else "MEHR_MQTT_URL"
+    _print_banner(say, web, f"{url} ({broker_note})", db_path, hub.stats_url, duration_s)
 
-    host, port, _ = settings.broker_address()
     stop = threading.Event()
     log: list[str] = []
-    kits: list[SimpleKit] = []
-    threads: list[threading.Thread] = []
-    for home in DEMO_HOMES:
-        kit = SimpleKit(
-            home.home_id,
-            home.kit_id,
-            host,
-            port,
-            username=os.environ.get("MEHR_KIT_USERNAME"),
-            password=os.environ.get("MEHR_KIT_PASSWORD"),
-            mqtt_v5=protocol is MqttProtocol.V5,
-        )
-        kit.connect()
-        kits.append(kit)
-        thread = threading.Thread(target=run_home, args=(home, kit, stop, log), daemon=True)
-        thread.start()
-        threads.append(thread)
+    kits, threads = _start_kits(settings, protocol, stop, log)
     try:
-        if duration_s is None:
-            while True:
-                time.sleep(1)  # the CLI waits for Ctrl-C; nothing here depends on this timing
-        else:
-            stop.wait(duration_s)
+        _wait(duration_s, stop)
     except KeyboardInterrupt:
         say("stopping…")
     finally:
@@ -169,6 +114,101 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
         )
         say(f"Look: sqlite3 {db_path} 'select * from alerts'")
     return 0
+
+
+def _start_broker() -> tuple[EmbeddedBroker | None, str, MqttProtocol]:
+    """The broker named by MEHR_MQTT_URL, or an embedded one (then MQTT 3.1.1)."""
+    url = os.environ.get("MEHR_MQTT_URL")
+    protocol = MqttProtocol(os.environ.get("MEHR_MQTT_PROTOCOL", MqttProtocol.V5.value))
+    if url:
+        return None, url, protocol
+    from hub.embedded_broker import EmbeddedBroker
+
+    broker = EmbeddedBroker()
+    broker.start()
+    return broker, broker.url, MqttProtocol.V311  # amqtt speaks MQTT 3.1.1 only
+
+
+def _demo_settings(
+    url: str, protocol: MqttProtocol, workdir: Path, db_path: Path, web_port: int
+) -> HubSettings:
+    return HubSettings(
+        mqtt_url=url,
+        mqtt_username=os.environ.get("MEHR_MQTT_USERNAME"),
+        mqtt_password=os.environ.get("MEHR_MQTT_PASSWORD"),
+        mqtt_protocol=protocol,
+        mqtt_client_id="mehr-demo-hub",
+        db_path=db_path,
+        stats_port=0,
+        alerts_config=_demo_alerts_config(workdir),
+        public_base_url=f"http://127.0.0.1:{web_port}",
+        demo_mode=True,  # a built-in key signs the demo's acknowledge links
+    )
+
+
+def _register_demo_homes(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    for home in DEMO_HOMES:
+        store.register_home(_spec(home), SystemClock().now())
+    store.close()
+
+
+def _print_banner(
+    say: Callable[[str], None],
+    web: DemoWeb,
+    broker: str,
+    db_path: Path,
+    stats_url: str | None,
+    duration_s: float | None,
+) -> None:
+    say("Mehr demo")
+    say(f"  dashboard: {web.url}  (log in as one of these; demo-only passwords)")
+    for acct in web.accounts:
+        say(f"    {acct['role']:<14} {acct['username']:<11} {acct['password']}")
+    say(f"  broker:   {broker}")
+    say(f"  database: {db_path}")
+    say(f"  hub stats: {stats_url}")
+    say(
+        f"  alerts:   {_DEMO_ALERTS.name} (one district, two mahallas; escalation delays "
+        f"÷{_DEMO_SPEEDUP:.0f} so the demo shows them; messages are printed, not sent)"
+    )
+    for home in DEMO_HOMES:
+        note = f" (presses the help button at {home.help_at_s:.0f} s)" if home.help_at_s else ""
+        say(f"  {home.home_id}: {home.name}, mahalla {home.mahalla}{note}")
+    say("Press Ctrl-C to stop." if duration_s is None else f"Running for {duration_s:.0f} s.")
+
+
+def _start_kits(
+    settings: HubSettings, protocol: MqttProtocol, stop: threading.Event, log: list[str]
+) -> tuple[list[SimpleKit], list[threading.Thread]]:
+    """One simulated kit per demo home, each played by its own thread until `stop`."""
+    host, port, _ = settings.broker_address()
+    kits: list[SimpleKit] = []
+    threads: list[threading.Thread] = []
+    for home in DEMO_HOMES:
+        kit = SimpleKit(
+            home.home_id,
+            home.kit_id,
+            host,
+            port,
+            username=os.environ.get("MEHR_KIT_USERNAME"),
+            password=os.environ.get("MEHR_KIT_PASSWORD"),
+            mqtt_v5=protocol is MqttProtocol.V5,
+        )
+        kit.connect()
+        kits.append(kit)
+        thread = threading.Thread(target=run_home, args=(home, kit, stop, log), daemon=True)
+        thread.start()
+        threads.append(thread)
+    return kits, threads
+
+
+def _wait(duration_s: float | None, stop: threading.Event) -> None:
+    if duration_s is None:
+        while True:
+            time.sleep(1)  # the CLI waits for Ctrl-C; nothing here depends on this timing
+    else:
+        stop.wait(duration_s)
 
 
 _DEMO_ALERTS = Path(__file__).resolve().parents[1] / "hub" / "alerts" / "examples" / "district.yaml"
