@@ -481,15 +481,7 @@ class AlertsConfig(StrictModel):
         if dupes:
             raise ValueError(f"person id {dupes[0]!r} is used twice")
         known = set(ids)
-        refs: list[tuple[str, str]] = [("district.supervisor", self.district.supervisor)]
-        refs += [("district.duty_officers", s.person) for s in self.district.duty_officers]
-        for m in self.mahallas:
-            refs += [(f"mahalla {m.name!r} rota", s.person) for s in m.rota]
-            if m.supervisor:
-                refs.append((f"mahalla {m.name!r} supervisor", m.supervisor))
-        for h in self.homes:
-            refs += [(f"home {h.home!r} family", f.person) for f in h.family]
-        for where, person in refs:
+        for where, person in self._person_references():
             if person not in known:
                 raise ValueError(f"{where}: unknown person {person!r}")
         missing = [s.value for s in Severity if s not in self.policies]
@@ -502,6 +494,18 @@ class AlertsConfig(StrictModel):
             for method in someone.methods:
                 self._check_gateway_url(someone.id, method.url)
         return self
+
+    def _person_references(self) -> list[tuple[str, str]]:
+        """Every place the config names a person, with where it is (for the error)."""
+        refs: list[tuple[str, str]] = [("district.supervisor", self.district.supervisor)]
+        refs += [("district.duty_officers", s.person) for s in self.district.duty_officers]
+        for m in self.mahallas:
+            refs += [(f"mahalla {m.name!r} rota", s.person) for s in m.rota]
+            if m.supervisor:
+                refs.append((f"mahalla {m.name!r} supervisor", m.supervisor))
+        for h in self.homes:
+            refs += [(f"home {h.home!r} family", f.person) for f in h.family]
+        return refs
 
     def _check_gateway_url(self, person_id: str, url: str) -> None:
         scheme, rest = url.split("://", 1)

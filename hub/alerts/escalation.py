@@ -118,8 +118,14 @@ class Escalator:
                 renotify_at = now + timedelta(seconds=policy.renotify_every_s)
             escalations_repo.record_step(self.conn, alert_id, nxt, next_at, renotify_at)
             self.service.audit(
-                alert_id, SYSTEM, "escalation_step", at=now, round=esc.round, step=index,
-                notify=created, problems=problems,
+                alert_id,
+                SYSTEM,
+                "escalation_step",
+                at=now,
+                round=esc.round,
+                step=index,
+                notify=created,
+                problems=problems,
             )
             if next_at is None and not self.anyone_reachable(alert_id, esc.round):
                 self.fallback(alert_id, esc.round, now, "no step reached anyone")
@@ -149,47 +155,47 @@ class Escalator:
         self, esc: Escalation, targets: list[Target], now: datetime
     ) -> tuple[list[_Recipient], list[str]]:
         """Who each target means for this alert now, and why a target reached nobody."""
-        cfg = self.config
-        local = now.astimezone(ZoneInfo(cfg.district.timezone))
-        mahalla = cfg.mahalla(esc.mahalla or "")
-        contacts = cfg.home(esc.home_id)
+        local = now.astimezone(ZoneInfo(self.config.district.timezone))
         out: list[_Recipient] = []
         problems: list[str] = []
-
-        def add(person_ids: list[str], target: Target) -> None:
+        for target in targets:
+            person_ids, why = self._people_for(target, esc, local)
+            problems += why
             for pid in person_ids:
-                person = cfg.person(pid)
+                person = self.config.person(pid)
                 if person is None:
                     problems.append(f"{target.value}: unknown person {pid!r}")
                 else:
                     out.append(_Recipient(person, target))
-
-        for target in targets:
-            if target is Target.ON_CALL:
-                if mahalla is None:
-                    problems.append(f"on_call: mahalla {esc.mahalla!r} has no rota")
-                    continue
-                on = [s.person for s in mahalla.rota if s.covers(local)]
-                if not on:
-                    problems.append(f"on_call: nobody on shift in {mahalla.name}")
-                add(on, target)
-            elif target is Target.DUTY_OFFICER:
-                on = [s.person for s in cfg.district.duty_officers if s.covers(local)]
-                if not on:
-                    problems.append("duty_officer: nobody on shift")
-                add(on, target)
-            elif target is Target.SUPERVISOR:
-                sup = (mahalla.supervisor if mahalla else None) or cfg.district.supervisor
-                add([sup], target)
-            else:
-                if esc.kind == AREA_OUTAGE:
-                    continue  # an area has no one family
-                if contacts is None:
-                    problems.append(f"{target.value}: home {esc.home_id!r} has no contacts")
-                    continue
-                wanted = _FAMILY_PREFERENCE[target]
-                add([f.person for f in contacts.family if f.preference is wanted], target)
         return out, problems
+
+    def _people_for(
+        self, target: Target, esc: Escalation, local: datetime
+    ) -> tuple[list[str], list[str]]:
+        """The person ids one target means for this alert at local time, and any problem."""
+        cfg = self.config
+        mahalla = cfg.mahalla(esc.mahalla or "")
+        if target is Target.ON_CALL:
+            if mahalla is None:
+                return [], [f"on_call: mahalla {esc.mahalla!r} has no rota"]
+            on = [s.person for s in mahalla.rota if s.covers(local)]
+            return on, ([] if on else [f"on_call: nobody on shift in {mahalla.name}"])
+        if target is Target.DUTY_OFFICER:
+            on = [s.person for s in cfg.district.duty_officers if s.covers(local)]
+            return on, ([] if on else ["duty_officer: nobody on shift"])
+        if target is Target.SUPERVISOR:
+            return [(mahalla.supervisor if mahalla else None) or cfg.district.supervisor], []
+        return self._family_for(target, esc)
+
+    def _family_for(self, target: Target, esc: Escalation) -> tuple[list[str], list[str]]:
+        """The home's family members who asked for this target's messages."""
+        if esc.kind == AREA_OUTAGE:
+            return [], []  # an area has no one family
+        contacts = self.config.home(esc.home_id)
+        if contacts is None:
+            return [], [f"{target.value}: home {esc.home_id!r} has no contacts"]
+        wanted = _FAMILY_PREFERENCE[target]
+        return [f.person for f in contacts.family if f.preference is wanted], []
 
     # -- re-notification and acknowledgement deadlines ------------------------------------------
 
@@ -218,7 +224,11 @@ class Escalator:
                     self.conn, alert_id, now + timedelta(seconds=policy.renotify_every_s), count
                 )
                 self.service.audit(
-                    alert_id, SYSTEM, "renotify", at=now, n=count,
+                    alert_id,
+                    SYSTEM,
+                    "renotify",
+                    at=now,
+                    n=count,
                     people=[p.person_id for p in people],
                 )
 
@@ -232,8 +242,14 @@ class Escalator:
                 alerts_repo.reopen_after_ack_timeout(self.conn, esc.alert_id, now)
                 self.start_round(esc.alert_id, esc.round + 1, now)
                 self.service.audit(
-                    esc.alert_id, SYSTEM, "ack_timeout", "acknowledged", "notified", now,
-                    acknowledged_by=esc.acknowledged_by, progress=esc.progress,
+                    esc.alert_id,
+                    SYSTEM,
+                    "ack_timeout",
+                    "acknowledged",
+                    "notified",
+                    now,
+                    acknowledged_by=esc.acknowledged_by,
+                    progress=esc.progress,
                 )
 
     # -- when delivery could not reach someone --------------------------------------------------
