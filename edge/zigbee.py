@@ -304,7 +304,9 @@ class ZigbeeBridge:
                 )
             except (OSError, ssl.SSLError) as exc:
                 raise TransportConfigError(f"zigbee: TLS files unusable: {exc}") from None
+        self._subscribe_mid: int | None = None
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
 
@@ -337,8 +339,18 @@ class ZigbeeBridge:
         if reason_code.is_failure:
             _LOGGER.warning("Zigbee2MQTT broker refused the connection: %s", reason_code)
             return
-        for topic in self.translator.topics():
-            client.subscribe(topic, qos=1)
+        # "Connected" only once the broker has granted the subscriptions (SUBACK): Zigbee2MQTT's
+        # device messages are not retained, so a press published before then would be lost.
+        _, self._subscribe_mid = client.subscribe([(t, 1) for t in self.translator.topics()])
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any
+    ) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [code for code in reason_codes if code.is_failure]
+        if refused:
+            _LOGGER.warning("Zigbee2MQTT broker refused subscriptions: %s", refused)
         self.connected.set()
         _LOGGER.info("listening to Zigbee2MQTT at %s:%s", self._host, self._port)
 
