@@ -1,8 +1,8 @@
-"""A real PostgreSQL server on a free loopback port, in a temporary directory (OS package
-binaries in /usr/lib/postgresql/<version>/bin), as tests/support/mosquitto.py does for Mosquitto.
+"""A real PostgreSQL server on a free loopback port, for the persistence layer's tests.
 
-initdb refuses to run as root, so as root the server runs as the `postgres` system user.
-Trust authentication on 127.0.0.1 only; fsync off (a test server, thrown away after the run).
+Started from the OS packages (Debian `postgresql`) the way Mosquitto is: initdb into a fresh
+directory, pg_ctl start, one database per test, pg_ctl stop. PostgreSQL refuses to run as
+root, so as root the server runs as the packages' `postgres` user.
 """
 
 from __future__ import annotations
@@ -13,61 +13,107 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.support.mosquitto import free_port
 
-__all__ = ["Postgres", "postgres_bin"]
+__all__ = ["PostgresServer", "find_pg_bin", "running_postgres"]
+
+_SEARCH = ("/usr/lib/postgresql",)
 
 
-def postgres_bin() -> Path | None:
-    """The newest installed PostgreSQL's bin directory, or None."""
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
-    return versions[0].parent if versions else None
+def find_pg_bin() -> Path | None:
+    """The directory holding initdb and pg_ctl (the newest version installed), or None."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    for root in _SEARCH:
+        versions = sorted(Path(root).glob("*/bin/initdb"), reverse=True)
+        if versions:
+            return versions[0].parent
+    return None
 
 
-class Postgres:
-    """One PostgreSQL server; `url` is a SQLAlchemy/psycopg URL to its `postgres` database."""
+class PostgresServer:
+    """One running server: its port and how to reach a fresh database on it."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, workdir: Path, port: int, user: str | None) -> None:
         self.bin_dir = bin_dir
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="mehr-pg-"))
-        self.data = self.dir / "data"
-        self._as: list[str] = []
-        if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
-            os.chown(self.dir, user.pw_uid, user.pw_gid)
-            self._as = ["runuser", "-u", "postgres", "--"]
+        self.workdir = workdir
+        self.port = port
+        self._run_as = user
 
-    @property
-    def url(self) -> str:
-        """Where tests connect."""
-        return f"postgresql://mehr@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, args: Sequence[str]) -> None:
-        subprocess.run([*self._as, *args], check=True, capture_output=True, timeout=120)
+    def _cmd(self, *args: str) -> list[str]:
+        cmd = [str(self.bin_dir / args[0]), *args[1:]]
+        return ["runuser", "-u", self._run_as, "--", *cmd] if self._run_as else cmd
 
     def start(self) -> None:
-        """initdb and start; returns when the server accepts connections."""
-        self._run([
-            str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "mehr", "--auth=trust",
-            "-E", "UTF8", "--no-sync",
-        ])
-        options = (
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off"
+        """initdb, then start and wait until it accepts connections."""
+        data = self.workdir / "data"
+        subprocess.run(
+            self._cmd("initdb", "-D", str(data), "-A", "trust", "-U", "mehr", "-E", "UTF8"),
+            check=True,
+            capture_output=True,
         )
-        self._run([
-            str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
-            str(self.dir / "server.log"), "-w", "start",
-        ])
+        options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            self._cmd(
+                "pg_ctl",
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(self.workdir / "log"),
+                "-w",
+                "start",
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     def stop(self) -> None:
-        """Stop the server and remove its directory."""
-        # A server that never started (or stopped already) has nothing to stop.
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                       "stop"])
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Stop at once (the data is thrown away)."""
+        subprocess.run(
+            self._cmd("pg_ctl", "-D", str(self.workdir / "data"), "-m", "immediate", "stop"),
+            check=False,
+            capture_output=True,
+        )
+
+    def url(self, database: str = "postgres") -> str:
+        """A postgresql:// URL for one database on this server."""
+        return f"postgresql://mehr@127.0.0.1:{self.port}/{database}"
+
+    def fresh_database(self) -> str:
+        """Create an empty database; return its URL."""
+        import psycopg  # the driver the persistence layer uses; only needed with a server
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=mehr dbname=postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A server for the duration of the block, in a directory of its own."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        raise FileNotFoundError("PostgreSQL is not installed (apt-get install postgresql)")
+    workdir = Path(tempfile.mkdtemp(prefix="mehr-pg-"))
+    user = None
+    if os.geteuid() == 0:
+        user = "postgres"
+        entry = pwd.getpwnam(user)
+        os.chown(workdir, entry.pw_uid, entry.pw_gid)
+    server = PostgresServer(bin_dir, workdir, free_port(), user)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

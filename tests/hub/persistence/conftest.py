@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,20 +16,17 @@ from hub.persistence.schema_alerts import MIGRATIONS as ALERT_MIGRATIONS
 from hub.persistence.schema_core import MIGRATIONS as CORE_MIGRATIONS
 from hub.persistence.web_database import create_web_engine
 from hub.persistence.web_schema import create_web_tables, migrate_web
-from tests.support.postgres import Postgres, postgres_bin
-from tests.support.postgres_web import PostgresServer, find_pg_bin, running_postgres
+from tests.support.postgres import PostgresServer, find_pg_bin, running_postgres
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[Postgres]:
-    """One PostgreSQL server for the session (skipped where the OS package is missing)."""
-    bin_dir = postgres_bin()
-    if bin_dir is None:
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, a fresh database per test (skipped only where the
+    OS package is missing: `make test` installs it)."""
+    if find_pg_bin() is None:
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    server = Postgres(bin_dir)
-    server.start()
-    yield server
-    server.stop()
+    with running_postgres() as server:
+        yield server
 
 
 def _sqlite(tmp_path: Path) -> Iterator[Connection]:
@@ -40,14 +36,10 @@ def _sqlite(tmp_path: Path) -> Iterator[Connection]:
     conn.close()
 
 
-def _postgres(server: Postgres) -> Iterator[Connection]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(
-        server.url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine = create_engine(server.url.rsplit("/", 1)[0] + f"/{name}")
+def _postgres(server: PostgresServer) -> Iterator[Connection]:
+    url = server.fresh_database()
+    name = url.rsplit("/", 1)[1]
+    engine = create_engine(url)
     try:
         with engine.connect() as conn:
             apply_migrations_core(conn, "core", CORE_MIGRATIONS, name)
@@ -55,9 +47,6 @@ def _postgres(server: Postgres) -> Iterator[Connection]:
             yield CoreConnection(conn)
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE {name}")
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -67,15 +56,6 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Connection]:
         yield from _sqlite(tmp_path)
     else:
         yield from _postgres(request.getfixturevalue("postgres_server"))
-
-
-@pytest.fixture(scope="session")
-def web_postgres_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL server for the session; skipped where the OS package is missing."""
-    if find_pg_bin() is None:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    with running_postgres() as server:
-        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -90,7 +70,7 @@ def web_conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sqlalch
         raw.close()
         engine = create_web_engine(path, busy_timeout_s=5)
     else:
-        server: PostgresServer = request.getfixturevalue("web_postgres_server")
+        server: PostgresServer = request.getfixturevalue("postgres_server")
         engine = create_web_engine(server.fresh_database(), busy_timeout_s=5)
         with engine.connect() as conn:
             create_web_tables(conn)
