@@ -9,6 +9,7 @@ feeds them from the store and turns findings into alerts.
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -78,6 +79,14 @@ class ScanSettings:
 
     history: timedelta = timedelta(days=28)
     relearn_every: timedelta = timedelta(hours=6)
+    # Each home's routine goes stale up to this much before `relearn_every`, by a fixed share
+    # of it per home: routines learned in one pass (a restart, a new district) are re-learned
+    # spread over this span instead of all in one pass every 6 h.
+    relearn_jitter: timedelta = timedelta(hours=1)
+    # Stale routines re-learned in one pass at most; the rest keep their routine (a few hours
+    # old is still the resident's routine) until a later pass. Homes without any routine are
+    # always learned. Bounds a pass's CPU so the scan keeps its minute.
+    max_relearns_per_pass: int = 500
     recent: timedelta = timedelta(hours=36)
     sensor_silent_after: timedelta = timedelta(days=3)
 
@@ -107,11 +116,19 @@ class RoutineScanner:
         # answers set how low its asking limit may go. None: the prior answer rate only.
         self.answers = answers
         self._routines: dict[str, tuple[datetime, Routine]] = {}
+        self._relearns_left = self.settings.max_relearns_per_pass
 
     def scan(self) -> list[AlertRecord]:
-        """Check every home once at the clock's now; return the alerts newly raised."""
+        """Check every home once at the clock's now; return the alerts newly raised.
+
+        Each home's writes (its routine, its alerts) are committed on their own before the next
+        home is read: the pass never holds the database's write lock for longer than one home,
+        so ingest and help presses never wait behind a pass, and an alert found early in a
+        long pass reaches the engine at once instead of at the pass's end.
+        """
         now = self.clock.now()
         raised: list[AlertRecord] = []
+        self._relearns_left = self.settings.max_relearns_per_pass
         kits_by_home: dict[str, list[str | None]] = {}
         for kit in self.store.kits():
             kits_by_home.setdefault(kit.home_id, []).append(kit.availability)
@@ -120,19 +137,30 @@ class RoutineScanner:
         }
         for home in self.store.homes():
             try:
-                raised.extend(self._scan_home(home, now, home.id in offline_homes))
+                found = self._scan_home(home, now, home.id in offline_homes)
+                self.store.commit()
             except DetectorError as exc:
                 # One home's odd data must not stop the scan of the others.
+                self.store.rollback()
                 self.stats.incr("scan_errors")
                 _LOGGER.warning("routine scan of %s failed: %s", home.id, exc)
-        self.store.commit()
+                continue
+            raised.extend(found)
+            for alert in found:
+                self.stats.incr("alerts_raised")
+                _LOGGER.warning(
+                    "ALERT %s (%s) in home %s", alert.kind, alert.severity, alert.home_id
+                )
+                if self.on_alert is not None:
+                    self.on_alert(alert)
         self.stats.incr("scans")
-        for alert in raised:
-            self.stats.incr("alerts_raised")
-            _LOGGER.warning("ALERT %s (%s) in home %s", alert.kind, alert.severity, alert.home_id)
-            if self.on_alert is not None:
-                self.on_alert(alert)
         return raised
+
+    def _stale(self, home_id: str, learned_at: datetime, now: datetime) -> bool:
+        """Whether a routine learned at `learned_at` is due for re-learning (per-home jitter)."""
+        share = zlib.crc32(home_id.encode()) / 0xFFFFFFFF
+        lifetime = self.settings.relearn_every - share * self.settings.relearn_jitter
+        return now - learned_at >= lifetime
 
     def _events(
         self, home: HomeRecord, since: datetime, offset_s: float, now: datetime
@@ -162,14 +190,16 @@ class RoutineScanner:
                     cached = (stored[0], Routine.from_dict(stored[1]))
                 except DetectorError:
                     cached = None  # an unreadable stored routine is learned again below
-        fresh = cached is not None and now - cached[0] < self.settings.relearn_every
-        if (
-            cached is not None
-            and fresh
-            and cached[1].sensitivity == _SENSITIVITY.get(home.risk_level, "normal")
+        if cached is not None and cached[1].sensitivity == _SENSITIVITY.get(
+            home.risk_level, "normal"
         ):
             self._routines[home.id] = cached
-            return cached[1]
+            if not self._stale(home.id, cached[0], now):
+                return cached[1]
+            if self._relearns_left <= 0:
+                self.stats.incr("relearns_deferred")
+                return cached[1]
+            self._relearns_left -= 1
         history = self._events(home, now - self.settings.history, offset_s, now)
         answer_rate = None
         if self.answers is not None:

@@ -38,6 +38,8 @@ __all__ = ["Hub", "HubStartError"]
 
 _LOGGER = logging.getLogger(__name__)
 _RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+# Urgent messages per transaction: a handful that arrived together, never a bulk batch.
+_URGENT_BATCH_MAX = 16
 
 
 class HubStartError(RuntimeError):
@@ -71,20 +73,25 @@ class Hub:
         # Publishes opted-in homes for their families' Home Assistant (home_assistant_file).
         self.home_assistant: HomeAssistantLink | None = None
         self.inbox: queue.Queue[QueuedMessage] = queue.Queue()
-        self.link = MqttLink(settings, self.clock, self.inbox)
+        # Help, "I'm OK" and fall messages: their own queue and writer, so a backlog of routine
+        # traffic never sits in front of them (hub/triage.py decides which they are).
+        self.urgent_inbox: queue.Queue[QueuedMessage] = queue.Queue()
+        self.link = MqttLink(settings, self.clock, self.inbox, urgent=self.urgent_inbox)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self._urgent_worker: threading.Thread | None = None
         self._scanner_thread: threading.Thread | None = None
         self._http: ThreadingHTTPServer | None = None
         self._ready = threading.Event()
+        self._urgent_ready = threading.Event()
         self._worker_error: BaseException | None = None
         self._scan_lock = threading.Lock()
         self._tick_local = threading.local()
         self._tick_stores: list[SqliteStore] = []
         # What /healthz needs to see a stalled ingest: when the batch in hand was received, and
         # how many store attempts in a row have failed.
-        self._in_hand_since: datetime | None = None
-        self._store_failures_in_row = 0
+        self._in_hand_since: dict[str, datetime] = {}
+        self._store_failures_in_row: dict[str, int] = {}
 
     @property
     def stats_url(self) -> str | None:
@@ -107,13 +114,28 @@ class Hub:
             store.close()
         self._start_alerts()
         self._start_influx()
-        self._worker = threading.Thread(target=self._run_worker, name="hub-ingest", daemon=True)
+        self._worker = threading.Thread(
+            target=self._run_worker,
+            args=("bulk", self.inbox, self.settings.batch_max, self._ready),
+            name="hub-ingest",
+            daemon=True,
+        )
         self._worker.start()
+        # Urgent batches stay small: each press is committed and acknowledged on its own
+        # transaction as soon as it arrives, not after up to batch_max others.
+        self._urgent_worker = threading.Thread(
+            target=self._run_worker,
+            args=("urgent", self.urgent_inbox, _URGENT_BATCH_MAX, self._urgent_ready),
+            name="hub-ingest-urgent",
+            daemon=True,
+        )
+        self._urgent_worker.start()
         self._scanner_thread = threading.Thread(
             target=self._run_scanner, name="hub-routine-scan", daemon=True
         )
         self._scanner_thread.start()
         self._ready.wait(timeout=30)
+        self._urgent_ready.wait(timeout=30)
         if self._worker_error is not None:
             raise RuntimeError("hub ingest worker failed to start") from self._worker_error
         self._start_http()
@@ -151,8 +173,9 @@ class Hub:
             self.home_assistant.stop()
         self.link.stop()
         self._stop.set()
-        if self._worker is not None:
-            self._worker.join(timeout=30)
+        for worker in (self._worker, self._urgent_worker):
+            if worker is not None:
+                worker.join(timeout=30)
         if self._scanner_thread is not None:
             self._scanner_thread.join(timeout=30)
         if self.alerts is not None:
@@ -214,12 +237,20 @@ class Hub:
 
     # -- ingest worker --------------------------------------------------------------------------
 
-    def _run_worker(self) -> None:
+    def _run_worker(
+        self,
+        name: str,
+        inbox: queue.Queue[QueuedMessage],
+        batch_max: int,
+        ready: threading.Event,
+    ) -> None:
+        """Store what arrives in `inbox` in batches on this thread's own connection; acknowledge
+        each batch only after it has committed."""
         try:
             store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
         except BaseException as exc:
             self._worker_error = exc
-            self._ready.set()
+            ready.set()
             raise
         ingestor = Ingestor(
             store,
@@ -234,26 +265,27 @@ class Hub:
                 self.clock, self.settings.reject_log_first, self.settings.reject_log_every_s
             ),
         )
-        self._ready.set()
+        ready.set()
         try:
             while not self._stop.is_set():
                 try:
-                    first = self.inbox.get(timeout=0.2)
+                    first = inbox.get(timeout=0.2)
                 except queue.Empty:
                     ingestor.reject_log.flush()
                     continue
-                self._in_hand_since = first.raw.received_at
+                self._in_hand_since[name] = first.raw.received_at
                 batch = [first]
-                while len(batch) < self.settings.batch_max:
+                while len(batch) < batch_max:
                     try:
-                        batch.append(self.inbox.get_nowait())
+                        batch.append(inbox.get_nowait())
                     except queue.Empty:
                         break
-                self.stats.queue_depth = self.inbox.qsize()
-                if self._store_with_retry(ingestor, batch):
+                if inbox is self.inbox:
+                    self.stats.queue_depth = inbox.qsize()
+                if self._store_with_retry(name, ingestor, batch):
                     for message in batch:
                         self.link.ack(message)
-                self._in_hand_since = None
+                self._in_hand_since.pop(name, None)
         finally:
             store.close()
 
@@ -319,14 +351,16 @@ class Hub:
         if self.alerts is not None:
             self.alerts.run_pass()
 
-    def _store_with_retry(self, ingestor: Ingestor, batch: list[QueuedMessage]) -> bool:
+    def _store_with_retry(
+        self, name: str, ingestor: Ingestor, batch: list[QueuedMessage]
+    ) -> bool:
         """Store a batch, retrying storage errors; False only if the hub is stopping."""
         attempt = 0
         while True:
             try:
                 ingestor.process_batch([m.raw for m in batch])
                 self.stats.incr("batches")
-                self._store_failures_in_row = 0
+                self._store_failures_in_row[name] = 0
                 return True
             except Exception:
                 # Only errors that say nothing about the data come here (database locked, disk
@@ -334,7 +368,8 @@ class Hub:
                 # stays with the broker, so nothing is lost even if the hub never recovers; we
                 # keep retrying while it runs, and /healthz reports it.
                 self.stats.incr("store_errors")
-                self._store_failures_in_row += 1
+                failures = self._store_failures_in_row.get(name, 0) + 1
+                self._store_failures_in_row[name] = failures
                 delay = _RETRY_DELAYS_S[min(attempt, len(_RETRY_DELAYS_S) - 1)]
                 _LOGGER.exception("storing a batch of %d failed; retry in %ss", len(batch), delay)
                 attempt += 1
@@ -354,15 +389,17 @@ class Hub:
         problems: list[str] = []
         if not self.link.connected.is_set():
             problems.append("broker_disconnected")
-        oldest = self._in_hand_since
-        with self.inbox.mutex:
-            if self.inbox.queue:
-                head = self.inbox.queue[0].raw.received_at
-                oldest = head if oldest is None else min(oldest, head)
+        in_hand = list(self._in_hand_since.values())
+        oldest = min(in_hand) if in_hand else None
+        for inbox in (self.inbox, self.urgent_inbox):
+            with inbox.mutex:
+                if inbox.queue:
+                    head = inbox.queue[0].raw.received_at
+                    oldest = head if oldest is None else min(oldest, head)
         waiting_s = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
         if waiting_s > self.settings.ingest_stall_s:
             problems.append("ingest_stalled")
-        failures = self._store_failures_in_row
+        failures = max(self._store_failures_in_row.values(), default=0)
         if failures >= self.settings.store_error_limit:
             problems.append("store_errors")
         return {
