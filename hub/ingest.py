@@ -135,6 +135,8 @@ class Ingestor:
         self.reject_log = reject_log or RejectLog(clock)
         self._kits: dict[str, tuple[KitRecord, datetime]] = {}
         self._missing_checked: dict[str, datetime] = {}
+        # When a kit was last read because a message contradicted the cache.
+        self._forced_reads: dict[str, datetime] = {}
 
     def _kit(self, kit_id: str, fresh: bool = False) -> KitRecord | None:
         now = self.clock.now()
@@ -142,10 +144,13 @@ class Ingestor:
         # Re-read now and then, so a kit re-provisioned with other sensors is seen without
         # restarting the hub. `fresh`: the cache was contradicted; read again, at most once
         # per _UNKNOWN_KIT_RELOAD_S so a kit that keeps naming a stray sensor costs no reads.
-        if cached is not None:
-            age_s = (now - cached[1]).total_seconds()
-            if age_s < _KIT_REFRESH_S and not (fresh and age_s >= _UNKNOWN_KIT_RELOAD_S):
+        if cached is not None and (now - cached[1]).total_seconds() < _KIT_REFRESH_S:
+            if not fresh:
                 return cached[0]
+            forced = self._forced_reads.get(kit_id)
+            if forced is not None and (now - forced).total_seconds() < _UNKNOWN_KIT_RELOAD_S:
+                return cached[0]
+            self._forced_reads[kit_id] = now
         checked = self._missing_checked.get(kit_id)
         if checked is not None and (now - checked).total_seconds() < _UNKNOWN_KIT_RELOAD_S:
             return None
@@ -163,6 +168,7 @@ class Ingestor:
         """Drop a cached kit so its registration is read again (after provisioning)."""
         self._kits.pop(kit_id, None)
         self._missing_checked.pop(kit_id, None)
+        self._forced_reads.pop(kit_id, None)
 
     def _reject(
         self, raw: RawMessage, reason: RejectReason, detail: str, kit_id: str | None = None
