@@ -168,6 +168,12 @@ class HubSettings(BaseModel):
         description="How often every home is checked against its routine (unusual silence, "
         "not up, long bathroom visit, not back, night door).",
     )
+    scan_process: bool = Field(
+        default=True,
+        description="Run the routine and cold-home scans in a process of their own (the second "
+        "core; re-learning routines never competes with ingest for Python's lock). False: a "
+        "thread of the hub. A hub on an injected test clock always uses the thread.",
+    )
     max_clock_ahead_s: float = Field(
         default=300.0,
         ge=0,

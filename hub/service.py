@@ -29,6 +29,7 @@ from hub.mqtt_link import MqttLink, QueuedMessage
 from hub.registry import load_registry
 from hub.reject_log import RejectLog
 from hub.routine_scan import RoutineScanner
+from hub.scan_process import ScanProcess
 from hub.stats import HubStats
 from hub.store.base import AlertRecord
 from hub.store.sqlite import SqliteStore
@@ -81,6 +82,7 @@ class Hub:
         self._worker: threading.Thread | None = None
         self._urgent_worker: threading.Thread | None = None
         self._scanner_thread: threading.Thread | None = None
+        self._scan_process: ScanProcess | None = None
         self._http: ThreadingHTTPServer | None = None
         self._ready = threading.Event()
         self._urgent_ready = threading.Event()
@@ -130,10 +132,14 @@ class Hub:
             daemon=True,
         )
         self._urgent_worker.start()
-        self._scanner_thread = threading.Thread(
-            target=self._run_scanner, name="hub-routine-scan", daemon=True
-        )
-        self._scanner_thread.start()
+        if self.settings.scan_process and isinstance(self.clock, SystemClock):
+            self._scan_process = ScanProcess(self.settings, self.stats, self._alert_raised)
+            self._scan_process.start()
+        else:  # an injected clock lives in this process: so must the scan that reads it
+            self._scanner_thread = threading.Thread(
+                target=self._run_scanner, name="hub-routine-scan", daemon=True
+            )
+            self._scanner_thread.start()
         self._ready.wait(timeout=30)
         self._urgent_ready.wait(timeout=30)
         if self._worker_error is not None:
@@ -178,6 +184,8 @@ class Hub:
                 worker.join(timeout=30)
         if self._scanner_thread is not None:
             self._scanner_thread.join(timeout=30)
+        if self._scan_process is not None:
+            self._scan_process.stop()
         if self.alerts is not None:
             self.alerts.stop()
         if self.influx is not None:

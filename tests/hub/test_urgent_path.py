@@ -4,6 +4,7 @@ accelerometer messages are told apart from routine traffic before parsing."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
 from tests.hub.alerts.smtp import SmtpSink
 from tests.hub.alerts.test_end_to_end import SECRET, alerts_yaml
-from tests.hub.factories import event_bytes
+from tests.hub.factories import event_bytes, home_spec
 from tests.support.hub_config import write_registry
 from tests.support.mosquitto import Mosquitto
 from tests.support.wait import wait_until
@@ -32,8 +33,9 @@ from tests.support.wait import wait_until
 HOMES = [("home-1", "kit-1"), ("home-2", "kit-2")]
 
 
-def _history(db: Path, now: datetime) -> None:
-    """Two weeks of kitchen and bathroom motion, 07:00-22:00 in Tashkent, for both homes."""
+def _history(db: Path, now: datetime, bathroom_quiet_days: int = 0) -> None:
+    """Two weeks of kitchen and bathroom motion, 15 h a day up to now, for both homes; home-1's
+    bathroom sensor quiet for the last `bathroom_quiet_days`."""
     store = SqliteStore(db)
     for home, kit in HOMES:
         events = []
@@ -45,6 +47,8 @@ def _history(db: Path, now: datetime) -> None:
                     break
                 seq += 1
                 sensor, room = ("pir-kitchen", "Kitchen") if seq % 2 else ("pir-bath", "Bathroom")
+                if home == "home-1" and sensor == "pir-bath" and day < bathroom_quiet_days:
+                    sensor, room = "pir-kitchen", "Kitchen"
                 events.append(NewEvent(home, kit, 1, seq, sensor, "motion", True, room, at, at))
         store.store_events(events, now)
         store.commit()
@@ -154,3 +158,44 @@ def test_triage_sends_help_ok_and_fall_events_down_the_urgent_path(
 
 def test_triage_sends_every_accelerometer_window_down_the_urgent_path() -> None:
     assert is_urgent(topic_for("home-1", "kit-1", TopicKind.ACCEL), b"{}")
+
+
+def test_the_scan_runs_in_its_own_process_and_its_alerts_reach_the_engine(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str, smtp: SmtpSink
+) -> None:
+    db = tmp_path / "hub.db"
+    now = datetime.now(UTC)
+    settings = HubSettings(
+        mqtt_url=mosquitto.url,
+        mqtt_username=HUB_USER,
+        mqtt_password=hub_password,
+        mqtt_protocol=MqttProtocol.V5,
+        db_path=db,
+        registry_file=write_registry(tmp_path / "registry.yaml", HOMES),
+        stats_port=0,
+        alerts_config=alerts_yaml(tmp_path / "alerts.yaml", smtp),
+        alerts_secret=SECRET,
+        scan_interval_s=0.5,
+    )
+    store = SqliteStore(db)
+    for home, kit in HOMES:
+        store.register_home(home_spec(home, kit), now)
+    store.close()
+    _history(db, now, bathroom_quiet_days=4)  # home-1's bathroom sensor: silent 4 days
+    hub_ = Hub(settings)
+    hub_.start()
+    try:
+        wait_until(lambda: hub_.stats.get("scans") >= 1, 60, "a scan pass reported")
+        assert hub_._scan_process is not None and hub_._scan_process.pid != os.getpid()
+        assert hub_.stats.get("routines_learned") == 2
+        mail = smtp.wait_for("sw@mehr.test", timeout=30)
+        assert "Bathroom" in mail.body
+        conn = sqlite3.connect(db)
+        (state,) = conn.execute(
+            "SELECT state FROM alerts WHERE kind='sensor_silent' AND home_id='home-1'"
+        ).fetchone()
+        conn.close()
+        assert state in ("notified", "raised")
+    finally:
+        hub_.stop()
+    assert not hub_._scan_process.alive()
