@@ -155,6 +155,13 @@ class HubSettings(BaseModel):
         default=None, description="YAML of homes, kits and sensors loaded into the store at start."
     )
     batch_max: int = Field(default=500, ge=1, le=10000, description="Events per transaction.")
+    batch_linger_s: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="How long routine ingest waits for more messages to share a transaction "
+        "(and its fsync) once one has arrived. Help, I'm OK and fall messages never wait.",
+    )
     receive_maximum: int = Field(
         default=1000,
         ge=1,

@@ -6,6 +6,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
@@ -118,7 +119,13 @@ class Hub:
         self._start_influx()
         self._worker = threading.Thread(
             target=self._run_worker,
-            args=("bulk", self.inbox, self.settings.batch_max, self._ready),
+            args=(
+                "bulk",
+                self.inbox,
+                self.settings.batch_max,
+                self._ready,
+                self.settings.batch_linger_s,
+            ),
             name="hub-ingest",
             daemon=True,
         )
@@ -127,7 +134,7 @@ class Hub:
         # transaction as soon as it arrives, not after up to batch_max others.
         self._urgent_worker = threading.Thread(
             target=self._run_worker,
-            args=("urgent", self.urgent_inbox, _URGENT_BATCH_MAX, self._urgent_ready),
+            args=("urgent", self.urgent_inbox, _URGENT_BATCH_MAX, self._urgent_ready, 0.0),
             name="hub-ingest-urgent",
             daemon=True,
         )
@@ -251,9 +258,11 @@ class Hub:
         inbox: queue.Queue[QueuedMessage],
         batch_max: int,
         ready: threading.Event,
+        linger_s: float,
     ) -> None:
         """Store what arrives in `inbox` in batches on this thread's own connection; acknowledge
-        each batch only after it has committed."""
+        each batch only after it has committed. A batch waits up to `linger_s` after its first
+        message for others to share its commit (one fsync for many under load)."""
         try:
             store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
         except BaseException as exc:
@@ -283,9 +292,19 @@ class Hub:
                     continue
                 self._in_hand_since[name] = first.raw.received_at
                 batch = [first]
+                # Measured on the monotonic clock: a wait for the queue, not the hub's time.
+                close_at = time.monotonic() + linger_s
                 while len(batch) < batch_max:
                     try:
                         batch.append(inbox.get_nowait())
+                        continue
+                    except queue.Empty:
+                        pass
+                    left = close_at - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        batch.append(inbox.get(timeout=left))
                     except queue.Empty:
                         break
                 if inbox is self.inbox:

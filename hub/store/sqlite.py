@@ -184,6 +184,7 @@ class SqliteStore:
         stored = to_ts(stored_at)
         ids: list[int | None] = []
         for ev in events:
+            value = json.dumps(ev.value, separators=(",", ":"))  # once: events and sensor_state
             cur = self._db.execute(
                 "INSERT INTO events(home_id, kit_id, epoch, seq, sensor_id, kind, value, room, "
                 "occurred_at, received_at, stored_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
@@ -195,7 +196,7 @@ class SqliteStore:
                     ev.seq,
                     ev.sensor_id,
                     ev.kind,
-                    json.dumps(ev.value, separators=(",", ":")),
+                    value,
                     ev.room,
                     to_ts(ev.occurred_at),
                     to_ts(ev.received_at),
@@ -223,7 +224,7 @@ class SqliteStore:
                     ev.home_id,
                     ev.kind,
                     ev.room,
-                    json.dumps(ev.value, separators=(",", ":")),
+                    value,
                     to_ts(ev.occurred_at),
                     to_ts(ev.received_at) + _FUTURE_STATE_MARGIN_S,
                 ),
