@@ -78,7 +78,13 @@ class Hub:
         # Help, "I'm OK" and fall messages: their own queue and writer, so a backlog of routine
         # traffic never sits in front of them (hub/triage.py decides which they are).
         self.urgent_inbox: queue.Queue[QueuedMessage] = queue.Queue()
-        self.link = MqttLink(settings, self.clock, self.inbox, urgent=self.urgent_inbox)
+        self.link = MqttLink(
+            settings,
+            self.clock,
+            self.inbox,
+            on_connection_change=self._connection_changed,
+            urgent=self.urgent_inbox,
+        )
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._urgent_worker: threading.Thread | None = None
@@ -308,13 +314,22 @@ class Hub:
                     except queue.Empty:
                         break
                 if inbox is self.inbox:
-                    self.stats.queue_depth = inbox.qsize()
+                    depth = inbox.qsize()
+                    self.stats.queue_depth = depth
+                    # The inbox should stay under receive_maximum (the broker holds the rest);
+                    # its high-water mark shows when it does not (redeliveries after reconnects).
+                    self.stats.raise_to("inbox_peak", depth + len(batch))
                 if self._store_with_retry(name, ingestor, batch):
                     for message in batch:
                         self.link.ack(message)
                 self._in_hand_since.pop(name, None)
         finally:
             store.close()
+
+    def _connection_changed(self, connected: bool) -> None:
+        # Each reconnect has the broker resend every unacknowledged message: counted, so an
+        # inbox above receive_maximum can be told from a broker that ignores it.
+        self.stats.incr("broker_connects" if connected else "broker_disconnects")
 
     def _asks_first(self, home_id: str) -> bool:
         """Whether a home's kit asks "Are you OK?" first (the scan then uses the asking limit)."""
