@@ -378,8 +378,8 @@ def _analyse_scans(
     stats: StatsProbe, hub_up_at: float, interval_s: float, homes: int, run_end: float
 ) -> dict[str, Any]:
     """Scan passes from the `scans` counter. The re-learn is the span of the passes that
-    learned routines (the first pass, which reads them back, aside): one pass of every home on
-    a hub that re-learns them all at once, several on one that spreads them."""
+    learned routines: one pass of every home on a hub that re-learns them all at once, several
+    on one that spreads them (with per-home jitter some are already stale at the first pass)."""
     ends = stats.pass_ends()
     learned_at_end = {}
     for at, body, _ in stats.samples:
@@ -394,7 +394,7 @@ def _analyse_scans(
         start = end + interval_s
     last_learned = stats.samples[-1][1].get("routines_learned", 0) if stats.samples else 0
     still_learning = last_learned - prev_learned > 0  # a pass had begun and not finished
-    learning = [p for p in passes[1:] if p[2] > 0]
+    learning = [p for p in passes if p[2] > 0]
     if still_learning:
         learning.append((start, run_end, last_learned - prev_learned))
     relearned = sum(p[2] for p in learning)
