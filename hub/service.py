@@ -90,6 +90,10 @@ class Hub:
         self._urgent_worker: threading.Thread | None = None
         self._scanner_thread: threading.Thread | None = None
         self._scan_process: ScanProcess | None = None
+        # One bounded reject log for both writers: a flood split across them logs no more.
+        self._reject_log = RejectLog(
+            self.clock, settings.reject_log_first, settings.reject_log_every_s
+        )
         self._http: ThreadingHTTPServer | None = None
         self._ready = threading.Event()
         self._urgent_ready = threading.Event()
@@ -284,9 +288,7 @@ class Hub:
                 max_ahead_s=self.settings.max_clock_ahead_s,
                 max_age_s=self.settings.max_event_age_s,
             ),
-            reject_log=RejectLog(
-                self.clock, self.settings.reject_log_first, self.settings.reject_log_every_s
-            ),
+            reject_log=self._reject_log,
         )
         ready.set()
         try:
