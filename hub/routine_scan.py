@@ -31,7 +31,7 @@ from detectors import (
 from detectors.routine import Sensitivity, answer_rate_estimate
 from hub.explain import explain_finding
 from hub.stats import HubStats
-from hub.store.base import AlertRecord, HomeRecord, NewAlert
+from hub.store.base import AlertRecord, HomeRecord, KitRecord, NewAlert
 from hub.store.sqlite import SqliteStore
 from mehr.clock import Clock
 
@@ -117,6 +117,7 @@ class RoutineScanner:
         self.answers = answers
         self._routines: dict[str, tuple[datetime, Routine]] = {}
         self._relearns_left = self.settings.max_relearns_per_pass
+        self._kits_by_home: dict[str, list[KitRecord]] = {}
 
     def scan(self) -> list[AlertRecord]:
         """Check every home once at the clock's now; return the alerts newly raised.
@@ -129,11 +130,15 @@ class RoutineScanner:
         now = self.clock.now()
         raised: list[AlertRecord] = []
         self._relearns_left = self.settings.max_relearns_per_pass
-        kits_by_home: dict[str, list[str | None]] = {}
+        # Every kit once per pass (not once per home again for its silent sensors).
+        kits_by_home: dict[str, list[KitRecord]] = {}
         for kit in self.store.kits():
-            kits_by_home.setdefault(kit.home_id, []).append(kit.availability)
+            kits_by_home.setdefault(kit.home_id, []).append(kit)
+        self._kits_by_home = kits_by_home
         offline_homes = {
-            home for home, states in kits_by_home.items() if all(s == "offline" for s in states)
+            home
+            for home, kits in kits_by_home.items()
+            if all(k.availability == "offline" for k in kits)
         }
         for home in self.store.homes():
             try:
@@ -260,7 +265,7 @@ class RoutineScanner:
         if not last_seen or now - max(last_seen.values()) > timedelta(hours=24):
             return None  # the whole home is quiet: that is the silence rules' business
         quiet = []
-        for kit in self.store.kits_of_home(home.id):
+        for kit in self._kits_by_home.get(home.id, []):
             for sensor_id, (kind, room) in kit.sensors.items():
                 if kind != "motion":
                     continue
