@@ -137,13 +137,16 @@ class SqliteStore:
                 ],
             )
 
-    def _kit_from_row(self, row: sqlite3.Row) -> KitRecord:
-        sensors = {
-            s["id"]: (s["kind"], s["room"])
-            for s in self._db.execute(
-                "SELECT id, kind, room FROM sensors WHERE kit_id=?", (row["id"],)
-            )
-        }
+    def _kit_from_row(
+        self, row: sqlite3.Row, sensors: dict[str, tuple[str, str]] | None = None
+    ) -> KitRecord:
+        if sensors is None:
+            sensors = {
+                s["id"]: (s["kind"], s["room"])
+                for s in self._db.execute(
+                    "SELECT id, kind, room FROM sensors WHERE kit_id=?", (row["id"],)
+                )
+            }
         return KitRecord(
             id=row["id"],
             home_id=row["home_id"],
@@ -160,9 +163,13 @@ class SqliteStore:
         return None if row is None else self._kit_from_row(row)
 
     def kits(self) -> list[KitRecord]:
-        """Return every registered kit."""
+        """Return every registered kit (two queries, not one per kit: the scan reads them all
+        every pass)."""
         rows = self._db.execute("SELECT * FROM kits ORDER BY id").fetchall()
-        return [self._kit_from_row(row) for row in rows]
+        sensors: dict[str, dict[str, tuple[str, str]]] = {}
+        for s in self._db.execute("SELECT kit_id, id, kind, room FROM sensors"):
+            sensors.setdefault(s["kit_id"], {})[s["id"]] = (s["kind"], s["room"])
+        return [self._kit_from_row(row, sensors.get(row["id"], {})) for row in rows]
 
     def kits_of_home(self, home_id: str) -> list[KitRecord]:
         """Return the kits of one home."""
