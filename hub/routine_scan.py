@@ -217,6 +217,8 @@ class RoutineScanner:
             answer_rate=answer_rate,
         )
         self.store.save_routine(home.id, now, routine.to_dict())
+        # Committed at once: the rest of this home's check must not run holding the lock.
+        self.store.commit()
         self._routines[home.id] = (now, routine)
         self.stats.incr("routines_learned")
         return routine
