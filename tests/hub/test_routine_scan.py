@@ -338,7 +338,7 @@ def test_routines_learned_together_are_relearned_spread_out_not_in_one_pass(
         store.store_events(days, START)
         store.commit()
     learned_at = START + timedelta(days=20, hours=9)
-    settings = ScanSettings(max_relearns_per_pass=1)
+    settings = ScanSettings(max_relearns_per_pass=1, relearn_jitter=timedelta(hours=1))
     clock = ManualClock(learned_at)
     stats = HubStats()
     scanner = RoutineScanner(store, clock, stats, settings=settings)
