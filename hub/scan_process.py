@@ -137,12 +137,16 @@ class ScanProcess:
         self._relay = threading.Thread(target=self._run_relay, name="hub-scan-relay", daemon=True)
         self._relay.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask the process to finish its pass and stop; kill it if it does not."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the process to stop; terminate it if it is still in a pass after `timeout`.
+
+        A pass commits home by home, so a pass cut short loses nothing: the next pass (after
+        a restart) checks those homes again.
+        """
         self._stop.set()
         self._process.join(timeout)
         if self._process.is_alive():
-            _LOGGER.warning("scan process did not stop in %.0f s: terminating it", timeout)
+            _LOGGER.info("scan process still in a pass after %.0f s: terminating it", timeout)
             self._process.terminate()
             self._process.join(5)
         self._relay_stop.set()
