@@ -42,6 +42,7 @@ _LOGGER = logging.getLogger(__name__)
 _RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 # Urgent messages per transaction: a handful that arrived together, never a bulk batch.
 _URGENT_BATCH_MAX = 16
+_CHECKPOINT_EVERY_S = 1.0
 
 
 class HubStartError(RuntimeError):
@@ -88,6 +89,7 @@ class Hub:
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._urgent_worker: threading.Thread | None = None
+        self._checkpointer: threading.Thread | None = None
         self._scanner_thread: threading.Thread | None = None
         self._scan_process: ScanProcess | None = None
         # One bounded reject log for both writers: a flood split across them logs no more.
@@ -149,6 +151,10 @@ class Hub:
             daemon=True,
         )
         self._urgent_worker.start()
+        self._checkpointer = threading.Thread(
+            target=self._run_checkpoints, name="hub-wal-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
         if self.settings.scan_process and isinstance(self.clock, SystemClock):
             self._scan_process = ScanProcess(self.settings, self.stats, self._alert_raised)
             self._scan_process.start()
@@ -196,7 +202,7 @@ class Hub:
             self.home_assistant.stop()
         self.link.stop()
         self._stop.set()
-        for worker in (self._worker, self._urgent_worker):
+        for worker in (self._worker, self._urgent_worker, self._checkpointer):
             if worker is not None:
                 worker.join(timeout=30)
         if self._scanner_thread is not None:
@@ -290,6 +296,9 @@ class Hub:
             ),
             reject_log=self._reject_log,
         )
+        # Checkpoints run in their own thread (_run_checkpoints), not inside an ingest commit:
+        # copying the WAL into a large database file and fsyncing it held batches for ~1 s.
+        store.connection.execute("PRAGMA wal_autocheckpoint=0")
         ready.set()
         try:
             while not self._stop.is_set():
@@ -325,6 +334,19 @@ class Hub:
                     for message in batch:
                         self.link.ack(message)
                 self._in_hand_since.pop(name, None)
+        finally:
+            store.close()
+
+    def _run_checkpoints(self) -> None:
+        """Move the WAL into the database every `_CHECKPOINT_EVERY_S`, on a connection of its
+        own (PASSIVE: never waits for a writer or blocks one)."""
+        store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+        try:
+            while not self._stop.wait(_CHECKPOINT_EVERY_S):
+                try:
+                    store.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except Exception:
+                    _LOGGER.exception("WAL checkpoint failed; the next one retries")
         finally:
             store.close()
 
