@@ -161,8 +161,12 @@ class Child:
             self._log.close()
 
 
-def _broker_config(workdir: Path, port: int, users: list[BrokerUser]) -> Path:
-    """The shipped Mosquitto config, moved onto loopback `port` and into `workdir`."""
+def _broker_config(
+    workdir: Path, port: int, users: list[BrokerUser], autosave_interval_s: int | None = None
+) -> Path:
+    """The shipped Mosquitto config, moved onto loopback `port` and into `workdir`; with
+    `autosave_interval_s`, the broker snapshots on that schedule instead of after every change
+    (to measure the hub rather than the broker's snapshot cost)."""
     (workdir / "passwd").write_text(
         "".join(password_line(u.username, u.password) + "\n" for u in users)
     )
@@ -172,7 +176,11 @@ def _broker_config(workdir: Path, port: int, users: list[BrokerUser]) -> Path:
         key = line.strip().lstrip("#").strip().split(" ", 1)[0]
         if key in _MACHINE_KEYS:
             continue
+        if autosave_interval_s is not None and key in ("autosave_on_changes", "autosave_interval"):
+            continue
         kept.append(line)
+    if autosave_interval_s is not None:
+        kept += ["autosave_on_changes false", f"autosave_interval {autosave_interval_s}"]
     conf = workdir / "mosquitto.conf"
     conf.write_text(
         "\n".join(
@@ -356,6 +364,8 @@ class Options:
     drain_s: float
     workdir: Path | None
     keep: bool
+    prepared: Path | None = None
+    broker_autosave_interval_s: int | None = None
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -376,8 +386,9 @@ def _workdir(opts: Options) -> Iterator[Path]:
 def _analyse_scans(
     stats: StatsProbe, hub_up_at: float, interval_s: float, homes: int, run_end: float
 ) -> dict[str, Any]:
-    """Scan passes from the `scans` counter; the re-learn pass is the one in which
-    `routines_learned` grew by at least half the homes."""
+    """Scan passes from the `scans` counter. The re-learn is the span of the passes that
+    learned routines: one pass of every home on a hub that re-learns them all at once, several
+    on one that spreads them (with per-home jitter some are already stale at the first pass)."""
     ends = stats.pass_ends()
     learned_at_end = {}
     for at, body, _ in stats.samples:
@@ -390,21 +401,72 @@ def _analyse_scans(
         passes.append((start, end, learned - prev_learned))
         prev_learned = learned
         start = end + interval_s
-    relearn = next((p for p in passes if p[2] >= homes / 2), None)
-    relearn_open = None
-    if relearn is None:
-        last_learned = stats.samples[-1][1].get("routines_learned", 0) if stats.samples else 0
-        if last_learned - prev_learned > 0:  # the re-learn pass had begun and not finished
-            relearn_open = (start, run_end, last_learned - prev_learned)
+    last_learned = stats.samples[-1][1].get("routines_learned", 0) if stats.samples else 0
+    still_learning = last_learned - prev_learned > 0  # a pass had begun and not finished
+    learning = [p for p in passes if p[2] > 0]
+    if still_learning:
+        learning.append((start, run_end, last_learned - prev_learned))
+    relearned = sum(p[2] for p in learning)
+    relearn = (learning[0][0], learning[-1][1], relearned) if learning else None
     # Pass ends are seen at the next poll, so a short pass can come out slightly negative.
-    normal = [max(0.0, end - begin) for begin, end, learned in passes[1:] if learned < homes / 2]
+    normal = [max(0.0, end - begin) for begin, end, learned in passes[1:] if learned == 0]
     return {
         "passes": [(b, round(e - b, 2), n) for b, e, n in passes],
         "scan_pass_s": round(float(np.median(normal)), 2) if normal else None,
         "first_pass_s": round(max(0.0, passes[0][1] - passes[0][0]), 2) if passes else None,
-        "relearn": relearn or relearn_open,
-        "relearn_finished": relearn is not None,
+        "relearn": relearn,
+        "relearn_finished": relearned >= homes and not still_learning,
     }
+
+
+def _prepared_key(opts: Options) -> dict[str, Any]:
+    return {
+        "homes": opts.homes, "history_days": opts.history_days, "workers": opts.workers,
+        "bursts_per_hour": opts.history_bursts_per_hour, "seed": opts.seed,
+    }  # fmt: skip
+
+
+def _prepare(opts: Options, work: Path) -> tuple[int, datetime]:
+    """Register the homes, write their history and learn their routines into work/hub.db;
+    keep a copy in `--prepared` for the next run when asked."""
+    t0 = time.monotonic()
+    history_end = datetime.now(UTC)
+    rows = load_fleet_homes(
+        work / "hub.db",
+        opts.homes,
+        history_end,
+        HistorySpec(opts.history_days, opts.history_bursts_per_hour, opts.seed),
+        workers=opts.workers,
+    )
+    progress(
+        "%d homes registered, %d history rows (%.1f days) in %.0f s",
+        opts.homes, rows, opts.history_days, time.monotonic() - t0,
+    )  # fmt: skip
+    t1 = time.monotonic()
+    learned = prelearn_routines(work / "hub.db", history_end)
+    progress("%d routines learned by the hub's scanner in %.0f s", learned, time.monotonic() - t1)
+    if opts.prepared is not None:
+        with sqlite3.connect(work / "hub.db") as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        opts.prepared.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(work / "hub.db", opts.prepared / "hub.db")
+        meta = {**_prepared_key(opts), "rows": rows, "history_end": history_end.isoformat()}
+        (opts.prepared / "prepared.json").write_text(json.dumps(meta))
+    return rows, history_end
+
+
+def _reuse_prepared(opts: Options, work: Path) -> tuple[int, datetime] | None:
+    """Copy a database prepared by an earlier run with the same homes, history and seed, so
+    two hubs (old and new code) can be measured on the same data in the same hour. Its history
+    ends when it was prepared: the gap until the run is in the summary (`history_gap_s`)."""
+    if opts.prepared is None or not (opts.prepared / "prepared.json").exists():
+        return None
+    meta = json.loads((opts.prepared / "prepared.json").read_text())
+    if {k: meta.get(k) for k in _prepared_key(opts)} != _prepared_key(opts):
+        progress("prepared database in %s is for other options: preparing anew", opts.prepared)
+        return None
+    shutil.copyfile(opts.prepared / "hub.db", work / "hub.db")
+    return int(meta["rows"]), datetime.fromisoformat(meta["history_end"])
 
 
 def run(opts: Options) -> dict[str, Any]:
@@ -421,24 +483,15 @@ def run(opts: Options) -> dict[str, Any]:
         work = stack.enter_context(_workdir(opts))
         progress("workdir %s; load average %s", work, _load_average())
         # -- homes, history, routines (before any server runs: a quiet machine for the load)
-        t0 = time.monotonic()
-        history_end = datetime.now(UTC)
-        rows = load_fleet_homes(
-            work / "hub.db",
-            opts.homes,
-            history_end,
-            HistorySpec(opts.history_days, opts.history_bursts_per_hour, opts.seed),
-            workers=opts.workers,
-        )
-        progress(
-            "%d homes registered, %d history rows (%.1f days) in %.0f s",
-            opts.homes, rows, opts.history_days, time.monotonic() - t0,
-        )  # fmt: skip
-        t1 = time.monotonic()
-        learned = prelearn_routines(work / "hub.db", history_end)
-        progress(
-            "%d routines learned by the hub's scanner in %.0f s", learned, time.monotonic() - t1
-        )
+        reused = _reuse_prepared(opts, work)
+        if reused is not None:
+            rows, history_end = reused
+            progress(
+                "prepared database of %s copied: %d history rows ending %.0f s ago",
+                opts.prepared, rows, (datetime.now(UTC) - history_end).total_seconds(),
+            )  # fmt: skip
+        else:
+            rows, history_end = _prepare(opts, work)
         db_bytes = sum(p.stat().st_size for p in work.glob("hub.db*"))
 
         # -- broker, webhook, hub
@@ -451,7 +504,7 @@ def run(opts: Options) -> dict[str, Any]:
             BrokerUser(_LOAD_USER, load_password, (f"topic write {TOPIC_ROOT}/#",)),
         ]
         broker_port = _free_port()
-        conf = _broker_config(work, broker_port, users)
+        conf = _broker_config(work, broker_port, users, opts.broker_autosave_interval_s)
         broker = Child("mosquitto", [_MOSQUITTO, "-c", str(conf)], work / "mosquitto.out")
         stack.callback(broker.stop)
         _wait_listening(broker_port, broker, 15)
@@ -551,11 +604,19 @@ def run(opts: Options) -> dict[str, Any]:
         }
 
     # -- figures (everything above has been stopped)
-    return _summary(
+    summary = _summary(
         opts, result, before, end_sample, final, stats, dbprobe, presser, notes, hub_up_at,
         fleet_end, drained_at, offered, relearn_after, rows, db_bytes, hub_alive_at_end,
         work, logs,
     )  # fmt: skip
+    # How long the homes had been quiet when the hub started (a prepared database's history
+    # ends when it was prepared; a fresh one's, just before the hub starts).
+    summary["history_gap_s"] = round(hub_up_at - history_end.timestamp(), 1)
+    summary["broker_autosave"] = (
+        "shipped" if opts.broker_autosave_interval_s is None
+        else f"every {opts.broker_autosave_interval_s} s"
+    )  # fmt: skip
+    return summary
 
 
 def _taken_in(stats: dict[str, Any]) -> int:
@@ -671,7 +732,9 @@ def _summary(
         "help_p99_during_relearn_ms": _percentile_ms(during, 99),
         "scan_pass_s": scans["scan_pass_s"],
         "first_scan_pass_s": scans["first_pass_s"],
+        # From the first pass that re-learned routines to the end of the last one.
         "relearn_pass_s": round(max(0.0, relearn[1] - relearn[0]), 1) if relearn else None,
+        "routines_relearned": relearn[2] if relearn else 0,
         "relearn_finished": scans["relearn_finished"],
         "relearn_started_after_s": (
             round(relearn[0] - result.started_at, 1) if relearn else None
@@ -737,13 +800,21 @@ def _parse(argv: Sequence[str] | None) -> Options:
     )  # fmt: skip
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the workdir (logs, database)")
+    parser.add_argument(
+        "--prepared", type=Path, default=None,
+        help="keep the prepared database here, and start from it when it matches the options",
+    )  # fmt: skip
+    parser.add_argument(
+        "--broker-autosave-interval-s", type=int, default=None,
+        help="broker snapshots on this schedule, not after every change (default: as shipped)",
+    )  # fmt: skip
     a = parser.parse_args(argv)
     if a.homes < 1 or a.minutes <= 0:
         parser.error("--homes must be >= 1 and --minutes > 0")
     return Options(
         a.homes, a.minutes, a.json, a.press_every_s, a.relearn_after_s, a.scan_interval_s,
         a.history_days, a.history_bursts_per_hour, a.workers, a.seed, a.drain_s, a.workdir,
-        a.keep,
+        a.keep, a.prepared, a.broker_autosave_interval_s,
     )  # fmt: skip
 
 

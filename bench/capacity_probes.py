@@ -105,8 +105,20 @@ class ProcSample:
     peak_rss_kb: int
 
 
-def proc_sample(pid: int) -> ProcSample:
-    """Read /proc/<pid>/stat and /proc/<pid>/status (Linux)."""
+def _descendants(pid: int) -> list[int]:
+    """The process and every process it started (the hub's scan process), depth first."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = task.read_text().split()
+        except OSError:
+            continue  # the thread ended while we looked
+        for child in children:
+            found += _descendants(int(child))
+    return found
+
+
+def _one_proc(pid: int) -> tuple[float, int, int]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / _CLOCK_TICK
     rss = peak = 0
@@ -115,6 +127,23 @@ def proc_sample(pid: int) -> ProcSample:
             rss = int(line.split()[1])
         elif line.startswith("VmHWM:"):
             peak = int(line.split()[1])
+    return cpu, rss, peak
+
+
+def proc_sample(pid: int) -> ProcSample:
+    """Read /proc/<pid>/stat and /proc/<pid>/status (Linux) of the hub and of the processes it
+    started (its scan process): CPU and RSS summed (pages they share count twice), peak RSS
+    the sum of each one's peak."""
+    cpu = 0.0
+    rss = peak = 0
+    for one in _descendants(pid):
+        try:
+            c, r, p = _one_proc(one)
+        except OSError:
+            if one == pid:
+                raise
+            continue  # a child that ended while we looked
+        cpu, rss, peak = cpu + c, rss + r, peak + p
     return ProcSample(time.time(), cpu, rss, peak)
 
 

@@ -159,6 +159,13 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         default=None, description="YAML of homes, kits and sensors loaded into the store at start."
     )
     batch_max: int = Field(default=500, ge=1, le=10000, description="Events per transaction.")
+    batch_linger_s: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="How long routine ingest waits for more messages to share a transaction "
+        "(and its fsync) once one has arrived. Help, I'm OK and fall messages never wait.",
+    )
     receive_maximum: int = Field(
         default=1000,
         ge=1,
@@ -171,6 +178,12 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         le=3600,
         description="How often every home is checked against its routine (unusual silence, "
         "not up, long bathroom visit, not back, night door).",
+    )
+    scan_process: bool = Field(
+        default=True,
+        description="Run the routine and cold-home scans in a process of their own (the second "
+        "core; re-learning routines never competes with ingest for Python's lock). False: a "
+        "thread of the hub. A hub on an injected test clock always uses the thread.",
     )
     max_clock_ahead_s: float = Field(
         default=300.0,

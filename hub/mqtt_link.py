@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 
 from hub.config import HubSettings, MqttProtocol
 from hub.ingest import RawMessage
+from hub.triage import is_urgent
 from mehr.clock import Clock
 from mehr.contract import QOS, subscriptions_for_hub
 
@@ -41,7 +42,8 @@ class QueuedMessage:
 
 
 class MqttLink:
-    """Owns the paho client; received messages go to `inbox`, acks come back via `ack`."""
+    """Owns the paho client; received messages go to `inbox` (urgent ones to `urgent`, when
+    given: help, "I'm OK", falls), acks come back via `ack`."""
 
     def __init__(
         self,
@@ -49,10 +51,12 @@ class MqttLink:
         clock: Clock,
         inbox: queue.Queue[QueuedMessage],
         on_connection_change: Callable[[bool], None] | None = None,
+        urgent: queue.Queue[QueuedMessage] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.inbox = inbox
+        self.urgent = urgent
         self.on_connection_change = on_connection_change
         self.connected = threading.Event()
         # Set at the broker's first answer; `refused` holds its reason when it said no.
@@ -169,5 +173,10 @@ class MqttLink:
             topic = msg.topic
         except UnicodeDecodeError:
             topic = bytes(msg._topic).decode("utf-8", errors="replace")
-        raw = RawMessage(topic=topic, payload=bytes(msg.payload), received_at=self.clock.now())
-        self.inbox.put(QueuedMessage(raw, msg.mid, msg.qos, self.generation))
+        payload = bytes(msg.payload)
+        raw = RawMessage(topic=topic, payload=payload, received_at=self.clock.now())
+        queued = QueuedMessage(raw, msg.mid, msg.qos, self.generation)
+        if self.urgent is not None and is_urgent(topic, payload):
+            self.urgent.put(queued)
+        else:
+            self.inbox.put(queued)

@@ -6,6 +6,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
@@ -26,9 +27,11 @@ from hub.influx_sink import InfluxSettings, InfluxSink
 from hub.ingest import Ingestor, TimeLimits
 from hub.metrics import build_hub_registry
 from hub.mqtt_link import MqttLink, QueuedMessage
+from hub.persistence.database import checkpoint_passive, disable_auto_checkpoint
 from hub.registry import load_registry
 from hub.reject_log import RejectLog
 from hub.routine_scan import RoutineScanner
+from hub.scan_process import ScanProcess
 from hub.stats import HubStats
 from hub.store.base import AlertRecord
 from hub.store.sqlite import SqliteStore
@@ -38,6 +41,9 @@ __all__ = ["Hub", "HubStartError"]
 
 _LOGGER = logging.getLogger(__name__)
 _RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+# Urgent messages per transaction: a handful that arrived together, never a bulk batch.
+_URGENT_BATCH_MAX = 16
+_CHECKPOINT_EVERY_S = 1.0
 
 
 class HubStartError(RuntimeError):
@@ -71,20 +77,37 @@ class Hub:
         # Publishes opted-in homes for their families' Home Assistant (home_assistant_file).
         self.home_assistant: HomeAssistantLink | None = None
         self.inbox: queue.Queue[QueuedMessage] = queue.Queue()
-        self.link = MqttLink(settings, self.clock, self.inbox)
+        # Help, "I'm OK" and fall messages: their own queue and writer, so a backlog of routine
+        # traffic never sits in front of them (hub/triage.py decides which they are).
+        self.urgent_inbox: queue.Queue[QueuedMessage] = queue.Queue()
+        self.link = MqttLink(
+            settings,
+            self.clock,
+            self.inbox,
+            on_connection_change=self._connection_changed,
+            urgent=self.urgent_inbox,
+        )
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self._urgent_worker: threading.Thread | None = None
+        self._checkpointer: threading.Thread | None = None
         self._scanner_thread: threading.Thread | None = None
+        self._scan_process: ScanProcess | None = None
+        # One bounded reject log for both writers: a flood split across them logs no more.
+        self._reject_log = RejectLog(
+            self.clock, settings.reject_log_first, settings.reject_log_every_s
+        )
         self._http: ThreadingHTTPServer | None = None
         self._ready = threading.Event()
+        self._urgent_ready = threading.Event()
         self._worker_error: BaseException | None = None
         self._scan_lock = threading.Lock()
         self._tick_local = threading.local()
         self._tick_stores: list[SqliteStore] = []
         # What /healthz needs to see a stalled ingest: when the batch in hand was received, and
         # how many store attempts in a row have failed.
-        self._in_hand_since: datetime | None = None
-        self._store_failures_in_row = 0
+        self._in_hand_since: dict[str, datetime] = {}
+        self._store_failures_in_row: dict[str, int] = {}
 
     @property
     def stats_url(self) -> str | None:
@@ -107,13 +130,42 @@ class Hub:
             store.close()
         self._start_alerts()
         self._start_influx()
-        self._worker = threading.Thread(target=self._run_worker, name="hub-ingest", daemon=True)
-        self._worker.start()
-        self._scanner_thread = threading.Thread(
-            target=self._run_scanner, name="hub-routine-scan", daemon=True
+        self._worker = threading.Thread(
+            target=self._run_worker,
+            args=(
+                "bulk",
+                self.inbox,
+                self.settings.batch_max,
+                self._ready,
+                self.settings.batch_linger_s,
+            ),
+            name="hub-ingest",
+            daemon=True,
         )
-        self._scanner_thread.start()
+        self._worker.start()
+        # Urgent batches stay small: each press is committed and acknowledged on its own
+        # transaction as soon as it arrives, not after up to batch_max others.
+        self._urgent_worker = threading.Thread(
+            target=self._run_worker,
+            args=("urgent", self.urgent_inbox, _URGENT_BATCH_MAX, self._urgent_ready, 0.0),
+            name="hub-ingest-urgent",
+            daemon=True,
+        )
+        self._urgent_worker.start()
+        self._checkpointer = threading.Thread(
+            target=self._run_checkpoints, name="hub-wal-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+        if self.settings.scan_process and isinstance(self.clock, SystemClock):
+            self._scan_process = ScanProcess(self.settings, self.stats, self._alert_raised)
+            self._scan_process.start()
+        else:  # an injected clock lives in this process: so must the scan that reads it
+            self._scanner_thread = threading.Thread(
+                target=self._run_scanner, name="hub-routine-scan", daemon=True
+            )
+            self._scanner_thread.start()
         self._ready.wait(timeout=30)
+        self._urgent_ready.wait(timeout=30)
         if self._worker_error is not None:
             raise RuntimeError("hub ingest worker failed to start") from self._worker_error
         self._start_http()
@@ -151,14 +203,10 @@ class Hub:
             self.home_assistant.stop()
         self.link.stop()
         self._stop.set()
-        if self._worker is not None:
-            self._worker.join(timeout=30)
-        if self._scanner_thread is not None:
-            self._scanner_thread.join(timeout=30)
-        if self.alerts is not None:
-            self.alerts.stop()
-        if self.influx is not None:
-            self.influx.stop()
+        self._join_workers()
+        for part in (self.alerts, self.influx):
+            if part is not None:
+                part.stop()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -167,6 +215,16 @@ class Hub:
                 store.close()
             except Exception:  # a connection of another thread: it closes with the process
                 _LOGGER.debug("tick store left to the process exit")
+
+    def _join_workers(self) -> None:
+        """Let the ingest, checkpoint and scan workers finish what they hold."""
+        for worker in (self._worker, self._urgent_worker, self._checkpointer):
+            if worker is not None:
+                worker.join(timeout=30)
+        if self._scanner_thread is not None:
+            self._scanner_thread.join(timeout=30)
+        if self._scan_process is not None:
+            self._scan_process.stop()
 
     # -- alert engine ---------------------------------------------------------------------------
 
@@ -214,12 +272,22 @@ class Hub:
 
     # -- ingest worker --------------------------------------------------------------------------
 
-    def _run_worker(self) -> None:
+    def _run_worker(
+        self,
+        name: str,
+        inbox: queue.Queue[QueuedMessage],
+        batch_max: int,
+        ready: threading.Event,
+        linger_s: float,
+    ) -> None:
+        """Store what arrives in `inbox` in batches on this thread's own connection; acknowledge
+        each batch only after it has committed. A batch waits up to `linger_s` after its first
+        message for others to share its commit (one fsync for many under load)."""
         try:
             store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
         except BaseException as exc:
             self._worker_error = exc
-            self._ready.set()
+            ready.set()
             raise
         ingestor = Ingestor(
             store,
@@ -230,32 +298,51 @@ class Hub:
                 max_ahead_s=self.settings.max_clock_ahead_s,
                 max_age_s=self.settings.max_event_age_s,
             ),
-            reject_log=RejectLog(
-                self.clock, self.settings.reject_log_first, self.settings.reject_log_every_s
-            ),
+            reject_log=self._reject_log,
         )
-        self._ready.set()
+        # Checkpoints run in their own thread (_run_checkpoints), not inside an ingest commit:
+        # copying the WAL into a large database file and fsyncing it held batches for ~1 s.
+        disable_auto_checkpoint(store.connection)
+        ready.set()
         try:
             while not self._stop.is_set():
                 try:
-                    first = self.inbox.get(timeout=0.2)
+                    first = inbox.get(timeout=0.2)
                 except queue.Empty:
                     ingestor.reject_log.flush()
                     continue
-                self._in_hand_since = first.raw.received_at
-                batch = [first]
-                while len(batch) < self.settings.batch_max:
-                    try:
-                        batch.append(self.inbox.get_nowait())
-                    except queue.Empty:
-                        break
-                self.stats.queue_depth = self.inbox.qsize()
-                if self._store_with_retry(ingestor, batch):
+                self._in_hand_since[name] = first.raw.received_at
+                batch = _collect_batch(inbox, first, batch_max, linger_s)
+                if inbox is self.inbox:
+                    depth = inbox.qsize()
+                    self.stats.queue_depth = depth
+                    # The inbox should stay under receive_maximum (the broker holds the rest);
+                    # its high-water mark shows when it does not (redeliveries after reconnects).
+                    self.stats.raise_to("inbox_peak", depth + len(batch))
+                if self._store_with_retry(name, ingestor, batch):
                     for message in batch:
                         self.link.ack(message)
-                self._in_hand_since = None
+                self._in_hand_since.pop(name, None)
         finally:
             store.close()
+
+    def _run_checkpoints(self) -> None:
+        """Move the WAL into the database every `_CHECKPOINT_EVERY_S`, on a connection of its
+        own (PASSIVE: never waits for a writer or blocks one)."""
+        store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+        try:
+            while not self._stop.wait(_CHECKPOINT_EVERY_S):
+                try:
+                    checkpoint_passive(store.connection)
+                except Exception:
+                    _LOGGER.exception("WAL checkpoint failed; the next one retries")
+        finally:
+            store.close()
+
+    def _connection_changed(self, connected: bool) -> None:
+        # Each reconnect has the broker resend every unacknowledged message: counted, so an
+        # inbox above receive_maximum can be told from a broker that ignores it.
+        self.stats.incr("broker_connects" if connected else "broker_disconnects")
 
     def _asks_first(self, home_id: str) -> bool:
         """Whether a home's kit asks "Are you OK?" first (the scan then uses the asking limit)."""
@@ -319,14 +406,16 @@ class Hub:
         if self.alerts is not None:
             self.alerts.run_pass()
 
-    def _store_with_retry(self, ingestor: Ingestor, batch: list[QueuedMessage]) -> bool:
+    def _store_with_retry(
+        self, name: str, ingestor: Ingestor, batch: list[QueuedMessage]
+    ) -> bool:
         """Store a batch, retrying storage errors; False only if the hub is stopping."""
         attempt = 0
         while True:
             try:
                 ingestor.process_batch([m.raw for m in batch])
                 self.stats.incr("batches")
-                self._store_failures_in_row = 0
+                self._store_failures_in_row[name] = 0
                 return True
             except Exception:
                 # Only errors that say nothing about the data come here (database locked, disk
@@ -334,7 +423,8 @@ class Hub:
                 # stays with the broker, so nothing is lost even if the hub never recovers; we
                 # keep retrying while it runs, and /healthz reports it.
                 self.stats.incr("store_errors")
-                self._store_failures_in_row += 1
+                failures = self._store_failures_in_row.get(name, 0) + 1
+                self._store_failures_in_row[name] = failures
                 delay = _RETRY_DELAYS_S[min(attempt, len(_RETRY_DELAYS_S) - 1)]
                 _LOGGER.exception("storing a batch of %d failed; retry in %ss", len(batch), delay)
                 attempt += 1
@@ -354,15 +444,17 @@ class Hub:
         problems: list[str] = []
         if not self.link.connected.is_set():
             problems.append("broker_disconnected")
-        oldest = self._in_hand_since
-        with self.inbox.mutex:
-            if self.inbox.queue:
-                head = self.inbox.queue[0].raw.received_at
-                oldest = head if oldest is None else min(oldest, head)
+        in_hand = list(self._in_hand_since.values())
+        oldest = min(in_hand) if in_hand else None
+        for inbox in (self.inbox, self.urgent_inbox):
+            with inbox.mutex:
+                if inbox.queue:
+                    head = inbox.queue[0].raw.received_at
+                    oldest = head if oldest is None else min(oldest, head)
         waiting_s = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
         if waiting_s > self.settings.ingest_stall_s:
             problems.append("ingest_stalled")
-        failures = self._store_failures_in_row
+        failures = max(self._store_failures_in_row.values(), default=0)
         if failures >= self.settings.store_error_limit:
             problems.append("store_errors")
         return {
@@ -421,3 +513,26 @@ class Hub:
             (self.settings.stats_host, self.settings.stats_port), Handler
         )
         threading.Thread(target=self._http.serve_forever, name="hub-stats", daemon=True).start()
+
+
+def _collect_batch(
+    inbox: queue.Queue[QueuedMessage], first: QueuedMessage, batch_max: int, linger_s: float
+) -> list[QueuedMessage]:
+    """`first` and whatever else arrives within `linger_s` of it, up to `batch_max` messages."""
+    batch = [first]
+    # Measured on the monotonic clock: a wait for the queue, not the hub's time.
+    close_at = time.monotonic() + linger_s
+    while len(batch) < batch_max:
+        try:
+            batch.append(inbox.get_nowait())
+            continue
+        except queue.Empty:
+            pass
+        left = close_at - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            batch.append(inbox.get(timeout=left))
+        except queue.Empty:
+            break
+    return batch

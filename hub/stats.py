@@ -108,6 +108,18 @@ class HubStats:
                 return sum(self._rejected.values())
             return self._rejected[reason]
 
+    def raise_to(self, name: str, value: int) -> None:
+        """Keep a named counter at the highest value seen (a high-water mark)."""
+        with self._lock:
+            self._counts[name] = max(self._counts[name], value)
+
+    def take_counts(self) -> dict[str, int]:
+        """Return the named counters and reset them (a worker process reports its deltas)."""
+        with self._lock:
+            counts = dict(self._counts)
+            self._counts.clear()
+            return counts
+
     def snapshot(self) -> dict[str, Any]:
         """Return all counters as a JSON-able dict."""
         latency = self.latency_quantiles()

@@ -101,6 +101,17 @@ def open_sqlite(
     return conn
 
 
+def disable_auto_checkpoint(conn: sqlite3.Connection) -> None:
+    """Never checkpoint inside this connection's commits (a checkpoint thread does it instead:
+    copying the WAL into a large database file and fsyncing it held ingest batches for ~1 s)."""
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def checkpoint_passive(conn: sqlite3.Connection) -> None:
+    """Move what the WAL holds into the database file without waiting for or blocking a writer."""
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
 def create_engine(
     url: DatabaseUrl | str | Path,
     *,

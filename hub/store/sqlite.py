@@ -125,13 +125,16 @@ class SqliteStore:
                 ],
             )
 
-    def _kit_from_row(self, row: sqlite3.Row) -> KitRecord:
-        sensors = {
-            s["id"]: (s["kind"], s["room"])
-            for s in self._db.execute(
-                "SELECT id, kind, room FROM sensors WHERE kit_id=?", (row["id"],)
-            )
-        }
+    def _kit_from_row(
+        self, row: sqlite3.Row, sensors: dict[str, tuple[str, str]] | None = None
+    ) -> KitRecord:
+        if sensors is None:
+            sensors = {
+                s["id"]: (s["kind"], s["room"])
+                for s in self._db.execute(
+                    "SELECT id, kind, room FROM sensors WHERE kit_id=?", (row["id"],)
+                )
+            }
         return KitRecord(
             id=row["id"],
             home_id=row["home_id"],
@@ -148,9 +151,13 @@ class SqliteStore:
         return None if row is None else self._kit_from_row(row)
 
     def kits(self) -> list[KitRecord]:
-        """Return every registered kit."""
+        """Return every registered kit (two queries, not one per kit: the scan reads them all
+        every pass)."""
         rows = self._db.execute("SELECT * FROM kits ORDER BY id").fetchall()
-        return [self._kit_from_row(row) for row in rows]
+        sensors: dict[str, dict[str, tuple[str, str]]] = {}
+        for s in self._db.execute("SELECT kit_id, id, kind, room FROM sensors"):
+            sensors.setdefault(s["kit_id"], {})[s["id"]] = (s["kind"], s["room"])
+        return [self._kit_from_row(row, sensors.get(row["id"], {})) for row in rows]
 
     def kits_of_home(self, home_id: str) -> list[KitRecord]:
         """Return the kits of one home."""
@@ -172,6 +179,7 @@ class SqliteStore:
         stored = to_epoch(stored_at)
         ids: list[int | None] = []
         for ev in events:
+            value = json.dumps(ev.value, separators=(",", ":"))  # once: events and sensor_state
             cur = self._db.execute(
                 "INSERT INTO events(home_id, kit_id, epoch, seq, sensor_id, kind, value, room, "
                 "occurred_at, received_at, stored_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
@@ -183,7 +191,7 @@ class SqliteStore:
                     ev.seq,
                     ev.sensor_id,
                     ev.kind,
-                    json.dumps(ev.value, separators=(",", ":")),
+                    value,
                     ev.room,
                     to_epoch(ev.occurred_at),
                     to_epoch(ev.received_at),
@@ -211,7 +219,7 @@ class SqliteStore:
                     ev.home_id,
                     ev.kind,
                     ev.room,
-                    json.dumps(ev.value, separators=(",", ":")),
+                    value,
                     to_epoch(ev.occurred_at),
                     to_epoch(ev.received_at) + _FUTURE_STATE_MARGIN_S,
                 ),

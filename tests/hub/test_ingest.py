@@ -284,3 +284,34 @@ def test_a_reprovisioned_kit_is_seen_without_restarting_the_hub(ingestor: Ingest
     ingestor.clock.advance(61)
     ingestor.process_batch([raw_event(2, sensor="pir-hall")])
     assert ingestor.store.events()[-1].room == "Hallway"
+
+
+def test_a_new_sensor_is_seen_at_its_first_message_after_reprovisioning(
+    ingestor: Ingestor,
+) -> None:
+    ingestor.process_batch([raw_event(1, sensor="pir-kitchen")])  # kit-1 now cached
+    spec = home_spec()
+    kit = spec.kits[0]
+    sensors = [*kit.sensors, SensorSpec(id="pir-hall", kind=SensorKind.MOTION, room="Hallway")]
+    ingestor.store.register_home(
+        spec.model_copy(update={"kits": [kit.model_copy(update={"sensors": sensors})]}), T0
+    )
+    ingestor.process_batch([raw_event(2, sensor="pir-hall")])  # no time has passed
+    assert ingestor.store.events()[-1].room == "Hallway"
+    assert ingestor.stats.get("unregistered_sensor") == 0
+
+
+def test_registered_kits_are_not_read_again_per_message(ingestor: Ingestor) -> None:
+    reads: list[str] = []
+    ingestor.store.connection.set_trace_callback(
+        lambda sql: reads.append(sql) if "FROM kits" in sql else None
+    )
+    assert isinstance(ingestor.clock, ManualClock)
+    for minute in range(10):  # ten minutes of one kit's traffic, then a stray sensor's
+        ingestor.process_batch([raw_event(minute + 1)])
+        ingestor.clock.advance(60)
+    assert len(reads) == 1
+    for seq in range(20, 30):  # a sensor nobody registered: one read per 5 s at most
+        ingestor.process_batch([raw_event(seq, sensor="pir-stray")])
+        ingestor.clock.advance(1)
+    assert len(reads) == 3

@@ -12,7 +12,7 @@ import pytest
 from detectors import Place
 from hub.explain import explain_finding
 from hub.places import guess_place
-from hub.routine_scan import RoutineScanner
+from hub.routine_scan import RoutineScanner, ScanSettings
 from hub.stats import HubStats
 from hub.store.base import NewEvent
 from hub.store.sqlite import SqliteStore
@@ -321,3 +321,42 @@ def test_a_silence_while_the_kit_was_dark_is_timed_from_its_return(tmp_path: Pat
     clock.set(back + timedelta(seconds=limit_s + 120))
     (alert,) = scanner.scan()
     assert alert.kind == "unusual_inactivity"
+
+
+def test_routines_learned_together_are_relearned_spread_out_not_in_one_pass(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "spread.db")
+    homes = [f"home-{i}" for i in range(1, 5)]
+    for i, home_id in enumerate(homes, start=1):
+        store.register_home(home_spec(home_id, f"kit-{i}"), START)
+        days = []
+        for day in range(20):  # the kitchen every half hour from 07:00
+            for n in range(30):
+                at = START + timedelta(days=day, hours=7, minutes=30 * n)
+                days.append(
+                    NewEvent(home_id, f"kit-{i}", 1, day * 40 + n, "pir-kitchen", "motion",
+                             True, "Kitchen", at, at)
+                )  # fmt: skip
+        store.store_events(days, START)
+        store.commit()
+    learned_at = START + timedelta(days=20, hours=9)
+    settings = ScanSettings(max_relearns_per_pass=1, relearn_jitter=timedelta(hours=1))
+    clock = ManualClock(learned_at)
+    stats = HubStats()
+    scanner = RoutineScanner(store, clock, stats, settings=settings)
+    scanner.scan()
+    assert stats.get("routines_learned") == 4, "a home without a routine is always learned"
+
+    clock.set(learned_at + settings.relearn_every - settings.relearn_jitter - timedelta(seconds=1))
+    scanner.scan()
+    assert stats.get("routines_learned") == 4, "no routine is stale before its jitter allows"
+
+    clock.set(learned_at + settings.relearn_every)  # every routine is stale now
+    for passes in range(1, 5):
+        scanner.scan()
+        assert stats.get("routines_learned") == 4 + passes, "one re-learn per pass at most"
+        clock.advance(60)
+    assert stats.get("relearns_deferred") == 3 + 2 + 1
+    scanner.scan()
+    assert stats.get("routines_learned") == 8, "each home re-learned once, then fresh again"

@@ -1,0 +1,169 @@
+"""The routine and cold-home scans in a process of their own, so their CPU (re-learning
+routines, checking every home) runs on the second core instead of sharing ingest's GIL.
+
+The process has its own database connection and writes in short transactions (one home at a
+time). What the hub needs back comes over one bounded queue: each alert as it is raised (the
+hub wakes the alert engine with it) and, after each pass, the pass's counters.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event as MpEvent
+from typing import Any
+
+from hub.config import HubSettings
+from hub.stats import HubStats
+from hub.store.base import AlertRecord
+
+__all__ = ["ScanProcess"]
+
+_LOGGER = logging.getLogger(__name__)
+# Alerts and counter updates waiting for the hub; a pass raises far fewer than this. Full, the
+# scan process waits: it never drops an alert (the alert is in the database either way).
+_QUEUE_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    """A pass's counters, added to the hub's."""
+
+    counts: dict[str, int]
+
+
+def _scan_main(
+    settings: HubSettings, out: Any, stop: MpEvent, parent_pid: int, log_level: int
+) -> None:
+    """The scan process: scan every `scan_interval_s` until told to stop or orphaned."""
+    # Imported here: the parent does not need the detectors' import time twice.
+    from hub.alerts.config import load_alerts_config
+    from hub.alerts.prompts import prompt_answers
+    from hub.cold_scan import ColdHomeScanner
+    from hub.routine_scan import RoutineScanner
+    from hub.store.sqlite import SqliteStore
+    from mehr.clock import SystemClock
+
+    logging.basicConfig(
+        level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    clock = SystemClock()
+    stats = HubStats()
+    store = SqliteStore(settings.db_path, settings.db_synchronous)
+    config = (
+        load_alerts_config(settings.alerts_config) if settings.alerts_config is not None else None
+    )
+
+    def ask_first(home_id: str) -> bool:
+        # As the hub's own _asks_first: only homes whose contacts say the kit asks first.
+        contacts = config.home(home_id) if config is not None else None
+        return contacts is not None and contacts.ask_first
+
+    def send(item: AlertRecord | _Counts) -> None:
+        out.put(item)
+
+    scanner = RoutineScanner(
+        store,
+        clock,
+        stats,
+        on_alert=send,
+        ask_first=ask_first,
+        answers=partial(prompt_answers, store.connection),
+    )
+    cold = ColdHomeScanner(store, clock, stats, on_alert=send)
+    try:
+        while not stop.wait(settings.scan_interval_s):
+            if os.getppid() != parent_pid:
+                return  # the hub died without stopping us: do not scan for nobody
+            try:
+                scanner.scan()
+                cold.scan()
+            except Exception:
+                # The scan must outlive a bad night of data; ingest is not affected.
+                store.rollback()
+                stats.incr("scan_errors")
+                _LOGGER.exception("routine scan failed")
+            send(_Counts(stats.take_counts()))
+    finally:
+        store.close()
+
+
+class ScanProcess:
+    """Starts the scan process and relays what it reports to the hub's stats and alert path."""
+
+    def __init__(
+        self, settings: HubSettings, stats: HubStats, on_alert: Callable[[AlertRecord], None]
+    ) -> None:
+        self.settings = settings
+        self.stats = stats
+        self.on_alert = on_alert
+        ctx = mp.get_context("spawn")  # the hub has threads: never fork it
+        self._out: Any = ctx.Queue(_QUEUE_MAX)
+        self._stop = ctx.Event()
+        self._process: SpawnProcess = ctx.Process(
+            target=_scan_main,
+            args=(
+                settings,
+                self._out,
+                self._stop,
+                os.getpid(),
+                logging.getLogger().getEffectiveLevel(),
+            ),
+            name="mehr-hub-scan",
+            daemon=True,
+        )
+        self._relay: threading.Thread | None = None
+        self._relay_stop = threading.Event()
+
+    @property
+    def pid(self) -> int | None:
+        """The scan process's id, once started."""
+        return self._process.pid
+
+    def alive(self) -> bool:
+        """True while the scan process runs."""
+        return self._process.is_alive()
+
+    def start(self) -> None:
+        """Start the process and the thread that relays its reports."""
+        self._process.start()
+        self._relay = threading.Thread(target=self._run_relay, name="hub-scan-relay", daemon=True)
+        self._relay.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the process to stop; terminate it if it is still in a pass after `timeout`.
+
+        A pass commits home by home, so a pass cut short loses nothing: the next pass (after
+        a restart) checks those homes again.
+        """
+        self._stop.set()
+        self._process.join(timeout)
+        if self._process.is_alive():
+            _LOGGER.info("scan process still in a pass after %.0f s: terminating it", timeout)
+            self._process.terminate()
+            self._process.join(5)
+        self._relay_stop.set()
+        if self._relay is not None:
+            self._relay.join(5)
+        self._out.close()
+
+    def _run_relay(self) -> None:
+        while not self._relay_stop.is_set():
+            try:
+                item = self._out.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            except (EOFError, OSError):
+                return
+            if isinstance(item, _Counts):
+                for name, amount in item.counts.items():
+                    self.stats.incr(name, amount)
+            else:
+                self.on_alert(item)

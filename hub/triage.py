@@ -1,0 +1,32 @@
+"""Which received messages are urgent: help, "I'm OK", falls and accelerometer windows.
+
+Urgent messages go to their own queue and writer, so no backlog of routine traffic, scan or
+re-learn sits in front of them. The test runs on the raw bytes in paho's network thread, before
+any parsing: it must be cheap, and a false positive only sends one ordinary message down the
+fast path (it is validated and stored there exactly as on the bulk path).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from mehr.contract import SensorKind, TopicKind
+
+__all__ = ["is_urgent"]
+
+_ACCEL_SUFFIX: Final = "/" + TopicKind.ACCEL.value
+_EVENTS_SUFFIX: Final = "/" + TopicKind.EVENTS.value
+# The kind values as they appear quoted in a JSON payload.
+_URGENT_KINDS: Final = tuple(
+    f'"{kind.value}"'.encode()
+    for kind in (SensorKind.HELP_BUTTON, SensorKind.OK_BUTTON, SensorKind.FALL)
+)
+
+
+def is_urgent(topic: str, payload: bytes) -> bool:
+    """True for an accelerometer window or an event naming a help, OK or fall sensor kind."""
+    if topic.endswith(_ACCEL_SUFFIX):
+        return True
+    if not topic.endswith(_EVENTS_SUFFIX):
+        return False
+    return any(kind in payload for kind in _URGENT_KINDS)
