@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, Place, SensorSpec
 from hub.routine_scan import RoutineScanner
 from hub.stats import HubStats
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
 from simulators.fleet import FleetModel

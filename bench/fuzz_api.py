@@ -60,9 +60,9 @@ from dashboards.accounts import Passwords, Role, create_user, get_user_by_name
 from dashboards.db import Database
 from dashboards.sessions import create_session
 from dashboards.settings import EXAMPLE_ALERTS_CONFIG
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.store.base import NewAlert, NewEvent
-from hub.store.sqlite import SqliteStore
 from mehr.contract import SensorKind
 
 __all__ = ["FuzzResult", "fuzz", "seed_world", "serve_mehr_web", "write_web_config"]

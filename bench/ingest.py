@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hub.broker_auth import BrokerUser, hub_acl_rules, kit_acl_rules
 from hub.config import HubSettings, MqttProtocol
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.service import Hub
-from hub.store.sqlite import SqliteStore
 from mehr.contract import SensorKind, TopicKind, encode, make_event, topic_for
 from mehr_app.services.mosquitto import Mosquitto
 

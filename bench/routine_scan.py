@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.routine_scan import RoutineScanner
 from hub.stats import HubStats
 from hub.store.base import NewEvent
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from hub.alerts.engine import open_alerts_db
+from hub.persistence.sqlite_store import SqliteStore
 from hub.persistence.web_database import DATABASE_ERRORS, create_web_engine, is_busy
 from hub.persistence.web_schema import migrate_web
-from hub.store.sqlite import SqliteStore
 
 __all__ = ["DATABASE_ERRORS", "DEFAULT_BUSY_TIMEOUT_S", "Database", "is_busy"]
 

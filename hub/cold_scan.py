@@ -23,9 +23,9 @@ from detectors.errors import DetectorError
 from hub.alerts.severity import severity_for
 from hub.persistence import alerts as alerts_repo
 from hub.persistence.events import readings
+from hub.persistence.sqlite_store import SqliteStore
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, NewAlert
-from hub.store.sqlite import SqliteStore
 from mehr.catalogue import LANGUAGES, text
 from mehr.clock import Clock
 from mehr.vocabulary import AlertKind

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from hub.persistence.reports import home_snapshot
-from hub.store.sqlite import SqliteStore
+from hub.persistence.sqlite_store import SqliteStore
 from mehr.contract import validate_id
 
 __all__ = [

@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.home_assistant import HUB_AVAILABILITY_TOPIC, HomeAssistantPublisher, Language
-from hub.store.sqlite import SqliteStore
+from hub.persistence.sqlite_store import SqliteStore
 from mehr.configfile import load_model
 from mehr.contract import validate_id
 

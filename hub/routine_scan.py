@@ -30,9 +30,9 @@ from detectors import (
 )
 from detectors.routine import Sensitivity, answer_rate_estimate
 from hub.explain import explain_finding
+from hub.persistence.sqlite_store import SqliteStore
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, KitRecord, NewAlert
-from hub.store.sqlite import SqliteStore
 from mehr.catalogue import LANGUAGES, room_name, text
 from mehr.clock import Clock
 from mehr.vocabulary import AlertKind

@@ -47,8 +47,8 @@ def _scan_main(
     from hub.alerts.config import load_alerts_config
     from hub.alerts.prompts import prompt_answers
     from hub.cold_scan import ColdHomeScanner
+    from hub.persistence.sqlite_store import SqliteStore
     from hub.routine_scan import RoutineScanner
-    from hub.store.sqlite import SqliteStore
     from mehr.clock import SystemClock
 
     logging.basicConfig(

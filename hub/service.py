@@ -28,13 +28,13 @@ from hub.ingest import Ingestor, TimeLimits
 from hub.metrics import build_hub_registry
 from hub.mqtt_link import MqttLink, QueuedMessage
 from hub.persistence.database import checkpoint_passive, disable_auto_checkpoint
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import load_registry
 from hub.reject_log import RejectLog
 from hub.routine_scan import RoutineScanner
 from hub.scan_process import ScanProcess
 from hub.stats import HubStats
 from hub.store.base import AlertRecord
-from hub.store.sqlite import SqliteStore
 from mehr.clock import Clock, SystemClock
 
 __all__ = ["Hub", "HubStartError"]

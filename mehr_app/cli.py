@@ -174,7 +174,7 @@ def _district_zone(alerts_config: Path | None) -> tzinfo:
 def _cmd_report_response(args: argparse.Namespace) -> int:
     from hub.alerts.report import response_report
     from hub.persistence.schema_alerts import migrate_alerts
-    from hub.store.sqlite import SqliteStore
+    from hub.persistence.sqlite_store import SqliteStore
 
     zone = _district_zone(args.alerts_config)
     start, end = _moment(args.start, zone), _moment(args.end, zone, end_of_day=True)

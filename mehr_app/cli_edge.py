@@ -197,8 +197,8 @@ def _register_at_hub(
     hub_db: Path, config: KitConfig, home_name: str, mahalla: str, clock: Clock
 ) -> None:
     """Register the home with this kit and its sensors in the hub's database."""
+    from hub.persistence.sqlite_store import SqliteStore
     from hub.registry import HomeSpec, KitSpec, SensorSpec
-    from hub.store.sqlite import SqliteStore
 
     home = HomeSpec(
         id=config.home_id,
@@ -396,7 +396,7 @@ def _kit_connection_problem(kit: KitRecord, kit_config: Path) -> str | None:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from hub.alerts.testmode import kit_in_test_mode, walk_test_duration_s
-    from hub.store.sqlite import SqliteStore
+    from hub.persistence.sqlite_store import SqliteStore
 
     store = SqliteStore(args.hub_db)
     try:
@@ -435,7 +435,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from edge.walktest import WalkReport
-    from hub.store.sqlite import SqliteStore
+    from hub.persistence.sqlite_store import SqliteStore
 
     store = SqliteStore(args.hub_db)
     try:

@@ -18,10 +18,10 @@ import yaml
 from hub.alerts.channels import PrintChannel
 from hub.alerts.config import load_alerts_config, scaled_for_demo
 from hub.config import HubSettings, MqttProtocol
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.service import Hub
 from hub.store.base import AlertRecord
-from hub.store.sqlite import SqliteStore
 from mehr.clock import SystemClock
 from simulators.demo_homes import DEMO_HOMES, DemoHome, run_home
 from simulators.simple_kit import SimpleKit

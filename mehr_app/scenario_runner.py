@@ -30,10 +30,10 @@ import yaml
 
 from hub.alerts.channels import RecordingChannel
 from hub.config import HubSettings, MqttProtocol
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.service import Hub
 from hub.stats import HubStats
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.configfile import DEFAULT_TIME_ZONE
 from simulators.drive import DriveStats, ScenarioDriver, utc

@@ -75,7 +75,7 @@ class AlertState(StrEnum):
     TEST = "test"  # raised during an installer's test mode: shown to the installer only
 
 
-# The same three states the core store merges repeats into (hub/store/sqlite.py), so
+# The same three states the core store merges repeats into (hub/persistence/sqlite_store.py), so
 # "on the way" and "arrived" live in `progress`, not in `state`.
 OPEN_STATES: Final = (AlertState.RAISED, AlertState.NOTIFIED, AlertState.ACKNOWLEDGED)
 _UNACKED: Final = (AlertState.RAISED.value, AlertState.NOTIFIED.value)

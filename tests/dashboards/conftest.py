@@ -17,9 +17,9 @@ from dashboards import WebSettings, create_app
 from dashboards.accounts import Passwords, Role, create_user
 from dashboards.db import Database
 from hub.persistence.database import open_sqlite
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.store.base import NewAlert, NewEvent
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
 

@@ -22,7 +22,7 @@ from dashboards.db import Database
 from dashboards.registry_io import import_registry, parse_file
 from hub.alerts.report import response_report
 from hub.persistence.database import open_sqlite
-from hub.store.sqlite import SqliteStore
+from hub.persistence.sqlite_store import SqliteStore
 from mehr.configfile import ConfigError
 from mehr_app.cli import main
 from tests.dashboards.conftest import PASSWORD, World, csrf_of, form_csrf, login

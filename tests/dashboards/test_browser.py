@@ -15,8 +15,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from dashboards import create_app
+from hub.persistence.sqlite_store import SqliteStore
 from hub.store.base import NewAlert, NewEvent
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from tests.dashboards.conftest import PASSWORD, START, World, build_world, settings_for
 

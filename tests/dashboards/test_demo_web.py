@@ -16,8 +16,8 @@ from hub.alerts.config import load_alerts_config, scaled_for_demo
 from hub.alerts.engine import AlertEngine, open_alerts_db
 from hub.alerts.severity import Severity
 from hub.alerts.tokens import DEMO_SIGNING_KEY, TokenSigner
+from hub.persistence.sqlite_store import SqliteStore
 from hub.store.base import NewAlert
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr_app.demo import _DEMO_ALERTS, _DEMO_SPEEDUP, _spec
 from simulators.demo_homes import DEMO_HOMES

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from dashboards.i18n import translator
 from hub.ingest import Ingestor, RawMessage
+from hub.persistence.sqlite_store import SqliteStore
 from hub.stats import HubStats
-from hub.store.sqlite import SqliteStore
 from mehr.contract import TopicKind, topic_for
 from simulators.hostile import wire_time
 from tests.dashboards.conftest import World

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from dashboards import create_app
 from dashboards.accounts import Passwords, Role, create_user
 from dashboards.db import Database
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.store.base import NewEvent
-from hub.store.sqlite import SqliteStore
 from mehr.contract import SensorKind
 from tests.dashboards.conftest import PASSWORD, World, csrf_of, login, settings_for
 

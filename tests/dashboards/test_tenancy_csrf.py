@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dashboards.app import route_table
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, SensorSpec
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
 from tests.dashboards.conftest import START, World, build_world, csrf_of

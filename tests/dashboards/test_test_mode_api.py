@@ -12,8 +12,8 @@ from hub.alerts.channels import RecordingChannel
 from hub.alerts.config import AlertsConfig
 from hub.alerts.engine import AlertEngine, open_alerts_db
 from hub.persistence.database import open_sqlite
+from hub.persistence.sqlite_store import SqliteStore
 from hub.store.base import NewAlert, NewEvent
-from hub.store.sqlite import SqliteStore
 from tests.dashboards.conftest import World, csrf_of
 from tests.hub.alerts.conftest import config_dict
 

@@ -11,9 +11,9 @@ import yaml
 
 from hub.broker_auth import BrokerUser
 from hub.config import HubSettings
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.service import Hub
-from hub.store.sqlite import SqliteStore
 from mehr.clock import SystemClock
 from mehr.contract import SensorKind
 from mehr_app.services.mosquitto import Mosquitto

@@ -82,7 +82,7 @@ def test_pin_changes_reach_the_hub_once_each(
 
 
 def _alerts(db: Path) -> list:
-    from hub.store.sqlite import SqliteStore
+    from hub.persistence.sqlite_store import SqliteStore
 
     store = SqliteStore(db)
     try:
@@ -170,7 +170,7 @@ MATS = [
 def test_sitting_lying_and_flushing_reach_the_hub_as_booleans(
     tmp_path: Path, mosquitto: Mosquitto, hub_password: str, mock_factory: MockFactory
 ) -> None:
-    from hub.store.sqlite import SqliteStore
+    from hub.persistence.sqlite_store import SqliteStore
 
     config = load_kit_config(_setup(tmp_path, mosquitto, sensors=MATS))
     db = tmp_path / "hub.db"

@@ -12,7 +12,7 @@ from gpiozero.pins.mock import MockFactory
 from edge.agent import EdgeAgent
 from edge.config import load_kit_config
 from hub.broker_auth import BrokerUser, kit_acl_rules
-from hub.store.sqlite import SqliteStore
+from hub.persistence.sqlite_store import SqliteStore
 from mehr.clock import ManualClock, SystemClock
 from mehr_app.cli import main
 from mehr_app.cli_edge import provision_kit, run_walk_test
@@ -179,7 +179,7 @@ def test_report_command_prints_the_stored_report(
     test = WalkTest("h", "kit-x", {"a": ("motion", "hall"), "b": ("door", "hall")},
                     datetime(2025, 3, 1, tzinfo=UTC))
     test.observe("a", datetime(2025, 3, 1, 0, 1, tzinfo=UTC))
-    from hub.store.sqlite import SqliteStore
+    from hub.persistence.sqlite_store import SqliteStore
 
     report = test.report(datetime(2025, 3, 1, 0, 5, tzinfo=UTC))
     store = SqliteStore(tmp_path / "hub.db")

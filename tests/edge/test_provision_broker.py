@@ -17,7 +17,7 @@ from gpiozero.pins.mock import MockFactory
 from edge.agent import EdgeAgent
 from edge.config import KitConfig, load_kit_config
 from hub.broker_auth import BrokerUser, hub_acl_rules, kit_acl_rules
-from hub.store.sqlite import SqliteStore
+from hub.persistence.sqlite_store import SqliteStore
 from mehr_app.broker_check import check_kit_broker
 from mehr_app.cli import main
 from mehr_app.services.mosquitto import Mosquitto, free_port

@@ -23,8 +23,8 @@ from edge.config import KitConfig, ZigbeeBridgeConfig, ZigbeeSensor, load_kit_co
 from edge.walktest import WalkTest
 from edge.zigbee import Signal, ZigbeeTranslator
 from hub.broker_auth import BrokerUser
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, SensorSpec
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock, SystemClock
 from mehr.configfile import ConfigError
 from mehr.contract import SensorKind

@@ -12,8 +12,8 @@ import yaml
 
 from hub.broker_auth import BrokerUser
 from hub.config import HubSettings, MqttProtocol
+from hub.persistence.sqlite_store import SqliteStore
 from hub.service import Hub
-from hub.store.sqlite import SqliteStore
 from mehr.contract import SensorKind, TopicKind, make_event, topic_for
 from mehr_app.cli import main
 from mehr_app.services.hub_config import write_registry

@@ -14,7 +14,7 @@ from edge.walktest import WalkTest
 from hub.alerts.engine import open_alerts_db
 from hub.alerts.testmode import TestModes
 from hub.handover import HandoverFacts, handover_facts, render_html, render_pdf
-from hub.store.sqlite import SqliteStore
+from hub.persistence.sqlite_store import SqliteStore
 from mehr.clock import ManualClock
 from mehr_app.cli import main
 from tests.hub.factories import home_spec

@@ -23,9 +23,9 @@ from hub.home_assistant import (
     publisher_acl_rules,
 )
 from hub.home_assistant_link import HomeAssistantLink
+from hub.persistence.sqlite_store import SqliteStore
 from hub.service import Hub
 from hub.store.base import NewAlert, NewEvent
-from hub.store.sqlite import SqliteStore
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
 from tests.conftest import HUB_USER

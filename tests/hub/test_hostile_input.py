@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from hub.config import HubSettings, MqttProtocol
+from hub.persistence.sqlite_store import SqliteStore
 from hub.service import Hub
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind, TopicKind, topic_for
 from mehr_app.services.hub_config import write_hub_config, write_registry

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from hub.ingest import Ingestor, Outcome, RawMessage, TimeLimits
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import SensorSpec
 from hub.stats import HubStats
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind, TopicKind, topic_for
 from tests.detectors import signals

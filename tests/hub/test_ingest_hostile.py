@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.ingest import Ingestor, Outcome, RawMessage, TimeLimits
+from hub.persistence.sqlite_store import SqliteStore
 from hub.stats import HubStats
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind, TopicKind, encode, make_event, parse_message, topic_for
 from simulators.hostile import HOSTILE_TOPIC_KINDS, hostile_payload, wire_time

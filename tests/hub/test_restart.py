@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.store.sqlite import SqliteStore
+from hub.persistence.sqlite_store import SqliteStore
 from mehr.contract import SensorKind
 from mehr_app.services.hub_config import write_hub_config
 from mehr_app.services.mosquitto import Mosquitto

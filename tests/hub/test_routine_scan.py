@@ -11,11 +11,11 @@ import pytest
 
 from detectors import Place
 from hub.explain import explain_finding
+from hub.persistence.sqlite_store import SqliteStore
 from hub.places import guess_place
 from hub.routine_scan import RoutineScanner, ScanSettings
 from hub.stats import HubStats
 from hub.store.base import NewEvent
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
 from tests.hub.factories import home_spec

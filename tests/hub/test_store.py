@@ -10,8 +10,8 @@ import pytest
 
 from hub.persistence.migrate import SchemaTooNewError, apply_migrations
 from hub.persistence.schema_core import MIGRATIONS
+from hub.persistence.sqlite_store import SqliteStore
 from hub.store.base import NewAlert, NewEvent
-from hub.store.sqlite import SqliteStore
 from tests.hub.factories import T0, home_spec
 
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from hub.config import HubSettings, MqttProtocol
+from hub.persistence.sqlite_store import SqliteStore
 from hub.service import Hub
 from hub.store.base import NewEvent
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr_app.services.mosquitto import Mosquitto
 from tests.conftest import HUB_USER

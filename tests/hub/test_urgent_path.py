@@ -16,9 +16,9 @@ import pytest
 
 import hub.routine_scan
 from hub.config import HubSettings, MqttProtocol
+from hub.persistence.sqlite_store import SqliteStore
 from hub.service import Hub
 from hub.store.base import NewEvent
-from hub.store.sqlite import SqliteStore
 from hub.triage import is_urgent
 from mehr.contract import SensorKind, TopicKind, topic_for
 from simulators.simple_kit import SimpleKit

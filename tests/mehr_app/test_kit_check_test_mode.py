@@ -11,7 +11,7 @@ import pytest
 
 from hub.alerts.engine import open_alerts_db
 from hub.alerts.testmode import TestModes
-from hub.store.sqlite import SqliteStore
+from hub.persistence.sqlite_store import SqliteStore
 from mehr.clock import SystemClock
 from mehr_app.cli import main
 from tests.hub.factories import home_spec

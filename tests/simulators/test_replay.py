@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, SensorSpec
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until

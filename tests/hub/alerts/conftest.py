@@ -15,9 +15,9 @@ from hub.alerts.channels import RecordingChannel
 from hub.alerts.config import AlertsConfig
 from hub.alerts.engine import AlertEngine, open_alerts_db
 from hub.alerts.tokens import TokenSigner
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.store.base import NewAlert
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
 

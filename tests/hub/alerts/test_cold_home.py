@@ -10,9 +10,9 @@ from pathlib import Path
 from hub.alerts.config import Language
 from hub.alerts.messages import what_happened
 from hub.cold_scan import COLD_AREA, COLD_HOME, ColdHomeScanner
+from hub.persistence.sqlite_store import SqliteStore
 from hub.stats import HubStats
 from hub.store.base import NewEvent
-from hub.store.sqlite import SqliteStore
 from tests.hub.alerts.conftest import T0, Rig, home, make_rig
 
 NIGHT_H = 12.0  # T0 is 10:00 in Tashkent; the night starts at 22:00

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from hub.alerts.prompts import prompt_answers
 from hub.persistence.schema_alerts import migrate_alerts
+from hub.persistence.sqlite_store import SqliteStore
 from hub.store.base import NewAlert
-from hub.store.sqlite import SqliteStore
 from tests.hub.factories import home_spec
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)

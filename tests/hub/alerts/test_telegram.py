@@ -24,9 +24,9 @@ from hub.alerts.lifecycle import AlertService, TokenError
 from hub.alerts.telegram import TelegramChannel
 from hub.alerts.telegram_bot import TelegramPoller
 from hub.alerts.tokens import TokenSigner
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec
 from hub.store.base import NewAlert
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from tests.hub.alerts.conftest import SECRET, T0, config_dict, home, person
 from tests.support.telegram_fake import FakeBotApi, SentMessage

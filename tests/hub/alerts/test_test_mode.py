@@ -10,9 +10,9 @@ import pytest
 
 from hub.alerts.report import response_report
 from hub.alerts.testmode import MAX_DURATION_S, TestModeError, TestModes
+from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.store.base import NewAlert, NewEvent
-from hub.store.sqlite import SqliteStore
 from mehr.contract import SensorKind
 from tests.hub.alerts.conftest import T0, Rig, make_rig
 

@@ -18,9 +18,9 @@ from hub.persistence.records import NewAlert
 from hub.persistence.schema_alerts import MIGRATIONS as ALERT_MIGRATIONS
 from hub.persistence.schema_alerts import migrate_alerts
 from hub.persistence.schema_core import MIGRATIONS as CORE_MIGRATIONS
+from hub.persistence.sqlite_store import SqliteStore
 from hub.persistence.web_schema import WEB_MIGRATIONS
 from hub.routine_scan import RULE_ALERTS
-from hub.store.sqlite import SqliteStore
 from mehr.clock import ManualClock
 from tests.hub.alerts.conftest import config_dict, home
 

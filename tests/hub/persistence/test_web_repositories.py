@@ -20,11 +20,11 @@ from hub.persistence.accounts import NewAccount, UsernameTakenError
 from hub.persistence.database import open_sqlite
 from hub.persistence.read_models import HomeScope
 from hub.persistence.sessions import LoginThrottle, SessionRecord
+from hub.persistence.sqlite_store import SqliteStore
 from hub.persistence.web_database import atomic, create_web_engine, is_busy
 from hub.persistence.web_schema import WEB_TABLES, migrate_web
 from hub.registry import HomeSpec, KitSpec, SensorSpec
 from hub.store.base import NewAlert, NewEvent
-from hub.store.sqlite import SqliteStore
 from mehr.contract import SensorKind
 
 NOW = datetime(2025, 3, 10, 9, 30, tzinfo=UTC)  # 14:30 in Tashkent
