@@ -21,14 +21,14 @@ from hub.service import Hub
 from hub.store.base import NewEvent
 from hub.triage import is_urgent
 from mehr.contract import SensorKind, TopicKind, topic_for
+from mehr_app.services.hub_config import write_registry
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.smtp_sink import SmtpSink
+from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
-from tests.hub.alerts.smtp import SmtpSink
 from tests.hub.alerts.test_end_to_end import SECRET, alerts_yaml
 from tests.hub.factories import event_bytes, home_spec
-from tests.support.hub_config import write_registry
-from tests.support.mosquitto import Mosquitto
-from tests.support.wait import wait_until
 
 HOMES = [("home-1", "kit-1"), ("home-2", "kit-2")]
 

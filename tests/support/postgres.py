@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.mosquitto import free_port
+from mehr_app.services.ports import free_port
 
 __all__ = ["PostgresServer", "find_pg_bin", "running_postgres"]
 
