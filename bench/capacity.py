@@ -96,6 +96,11 @@ _BROKER_CONF = _ROOT / "firmware_configs" / "mosquitto" / "mehr.conf"
 _MACHINE_KEYS = (
     "listener", "protocol", "cafile", "certfile", "keyfile", "tls_version", "password_file",
     "acl_file", "persistence_location", "log_dest", "require_certificate",
+    # A listener option of the shipped listeners (dropped above). It is not carried to the
+    # bench's listener: the fleet publishes for many homes through one load user over several
+    # connections, which one-client-id-per-user would knock off each other (per-kit identity
+    # is tested in tests/hub/test_broker_identity.py).
+    "use_username_as_clientid",
 )  # fmt: skip
 _PRESS_EPOCH = 2  # the help presser's own outbox (the fleet publishes as epoch 1)
 _HUB_USER = "mehr-hub"
@@ -188,12 +193,15 @@ def _broker_config(
                 f"# {_BROKER_CONF.relative_to(_ROOT)} on loopback for bench/capacity.py",
                 # As root, mosquitto would drop to the "mosquitto" user and could not write here.
                 f"user {getpass.getuser()}",
+                # The listener first: a listener option kept from the shipped file then belongs
+                # to it; before any `listener` line it would make Mosquitto open its default
+                # 1883 too (the run then failed whenever something else held 1883).
+                f"listener {port} 127.0.0.1",
                 *kept,
                 f"password_file {workdir / 'passwd'}",
                 f"acl_file {workdir / 'acl'}",
                 f"persistence_location {workdir}/",
                 f"log_dest file {workdir / 'mosquitto.log'}",
-                f"listener {port} 127.0.0.1",
                 "",
             ]
         )
