@@ -179,8 +179,7 @@ def _install_handlers(app: FastAPI, ctx: AppContext) -> None:
 
     async def database_error(request: Request, exc: Exception) -> Response:
         if not is_busy(exc):
-            _LOGGER.error("database error on %s %s", request.method, request.url.path,
-                          exc_info=exc)
+            _LOGGER.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
             return JSONResponse({"detail": "internal error"}, status_code=500)
         # Another writer held the database past the busy timeout; the transaction rolled back.
         headers = {"Retry-After": "5"}

@@ -40,6 +40,7 @@ from dashboards.queries import (
 )
 from dashboards.tenancy import visible_homes
 from dashboards.views import status_of
+from dashboards.visit_card import visit_card
 from dashboards.visits import RequestError, list_requests, set_state
 from hub.alerts.lifecycle import AlertView
 
@@ -110,7 +111,9 @@ def alert_page(
         history=changes(service, alert.id),
         people=ctx.person_names,
         home=home,
-        resident=resident(db, home.id),
+        card=visit_card(
+            db, ctx.alerts_config, service, home.id, home.name, home.mahalla, ctx.now()
+        ),
         outcomes=OUTCOMES,
     )
 
