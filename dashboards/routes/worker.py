@@ -15,8 +15,8 @@ from dashboards.alert_actions import (
     AlertActionError,
     actor_of,
     apply_action,
-    changes,
 )
+from dashboards.alert_page import alert_page_data
 from dashboards.audit import audit
 from dashboards.context import AppContext
 from dashboards.deps import (
@@ -40,7 +40,6 @@ from dashboards.queries import (
 )
 from dashboards.tenancy import visible_homes
 from dashboards.views import status_of
-from dashboards.visit_card import visit_card
 from dashboards.visits import RequestError, list_requests, set_state
 from hub.alerts.lifecycle import AlertView
 
@@ -101,21 +100,8 @@ def alert_page(
     """One alert with its history and the actions."""
     alert, home = found
     audit(db, auth.user, "view", f"alert:{alert.id}", ctx.now())
-    service = ctx.alerts(db)
-    return ctx.render(
-        request,
-        "alert.html",
-        auth,
-        tz=home.timezone,
-        alert=service.get_alert(alert.id, actor_of(auth.user)),  # audited by the engine too
-        history=changes(service, alert.id),
-        people=ctx.person_names,
-        home=home,
-        card=visit_card(
-            db, ctx.alerts_config, service, home.id, home.name, home.mahalla, ctx.now()
-        ),
-        outcomes=OUTCOMES,
-    )
+    data = alert_page_data(ctx, db, auth.user, alert.id, home, can_act=True)
+    return ctx.render(request, "alert.html", auth, **data)
 
 
 def act_on_alert(
