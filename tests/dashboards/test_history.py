@@ -63,7 +63,7 @@ def test_the_family_sees_its_past_alert_with_who_took_it_and_how_it_ended(
     _speak(family, world, lang)
     page = family.get("/history")
     assert page.status_code == 200
-    row = re.search(rf'<tr id="past-{world.alert_a}">(.*?)</tr>', page.text, re.S)
+    row = re.search(rf'<li class="card" id="past-{world.alert_a}">(.*?)</li>', page.text, re.S)
     assert row, "the resolved alert is not in the family's history"
     cells = visible_text(row.group(1))
     assert "Worker-A" in cells and "worker-a" not in cells  # the name, never the login
