@@ -97,7 +97,7 @@ def worker_live(request: Request, ctx: Ctx, db: Db, auth: CurrentAuth) -> Respon
 def alert_page(
     request: Request, ctx: Ctx, db: Db, auth: CurrentAuth, found: VisibleAlert
 ) -> Response:
-    """One alert with its history and the actions."""
+    """One alert: where to go and whom to call, its story, and the actions."""
     alert, home = found
     audit(db, auth.user, "view", f"alert:{alert.id}", ctx.now())
     data = alert_page_data(ctx, db, auth.user, alert.id, home, can_act=True)
