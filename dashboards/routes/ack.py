@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Connection
 
+from dashboards.accounts import get_user_by_name
 from dashboards.alert_actions import display_actor, phase
 from dashboards.db import DATABASE_ERRORS, DEFAULT_BUSY_TIMEOUT_S, Database, is_busy
 from dashboards.i18n import pick_lang
@@ -189,7 +190,18 @@ def _visit_html(card: VisitCard, lang: Language, tz: str) -> str:
     return "".join(rows)
 
 
-def _summary(alert: AlertView, config: AlertsConfig, lang: Language, card_html: str = "") -> str:
+def _taken_by(conn: Connection, config: AlertsConfig, alert: AlertView) -> str:
+    """Who acknowledged, by name: a web user's display name, a link's person's name."""
+    kind, _, value = (alert.acknowledged_by or "").partition(":")
+    if kind == "user":
+        found = get_user_by_name(conn, value)
+        return (found[0].display_name or value) if found else value
+    return display_actor(alert.acknowledged_by, {p.id: p.name for p in config.people})
+
+
+def _summary(
+    alert: AlertView, config: AlertsConfig, lang: Language, card_html: str = "", taken_by: str = ""
+) -> str:
     local = alert.raised_at.astimezone(ZoneInfo(config.district.timezone))
     rows = [
         f"<h1>{escape(what_happened(alert.kind, lang))}</h1>",
@@ -205,8 +217,7 @@ def _summary(alert: AlertView, config: AlertsConfig, lang: Language, card_html: 
         f"<strong>{escape(_t('state_' + phase(alert), lang))}</strong>",
     ]
     if alert.acknowledged_by:
-        names = {p.id: p.name for p in config.people}
-        who_took = display_actor(alert.acknowledged_by, names)
+        who_took = taken_by or display_actor(alert.acknowledged_by)
         rows.append(f"<br>{escape(_t('ack_by', lang))}: {escape(who_took)}")
     rows.append("</p>")
     return "".join(rows)
@@ -242,6 +253,7 @@ def ack_page(token: str, request: Request, service: Service, conn: AckConnection
     try:
         info = service.token_info(token, address=address)
         card, tz = _card(conn, service, info.alert)
+        taken_by = _taken_by(conn, service.config, info.alert)
     except TokenError as exc:
         return _problem(request, exc, service, token)
     except DATABASE_ERRORS as exc:
@@ -250,7 +262,7 @@ def ack_page(token: str, request: Request, service: Service, conn: AckConnection
         return _busy(request)
     person = service.config.person(info.person_id)
     lang = _lang(request, person.languages[0] if person else None)
-    body = _summary(info.alert, service.config, lang, _visit_html(card, lang, tz))
+    body = _summary(info.alert, service.config, lang, _visit_html(card, lang, tz), taken_by)
     body += f"<p class=k>{escape(_t('ack_link_for', lang))}: {escape(info.person_name)}</p>"
     if info.alert.state in ("raised", "notified"):
         body += (
@@ -277,6 +289,7 @@ def ack_submit(
     try:
         done = service.acknowledge_with_token(token, comment or None, address=address)
         card, tz = _card(conn, service, done.alert)
+        taken_by = _taken_by(conn, service.config, done.alert)
     except TokenError as exc:
         return _problem(request, exc, service, token)
     except DATABASE_ERRORS as exc:
@@ -286,5 +299,5 @@ def ack_submit(
     person = service.config.person(done.person_id)
     lang = _lang(request, person.languages[0] if person else None)
     message = _t("ack_done", lang) if done.acknowledged else _t("ack_late", lang)
-    summary = _summary(done.alert, service.config, lang, _visit_html(card, lang, tz))
+    summary = _summary(done.alert, service.config, lang, _visit_html(card, lang, tz), taken_by)
     return _page(lang, summary + f"<p>{escape(message)}</p>")

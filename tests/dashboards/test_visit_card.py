@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from dashboards.db import Database
 from dashboards.registry_io import import_registry, parse_file
 from dashboards.visit_card import tel_href
-from tests.dashboards.conftest import World, csrf_of
+from tests.dashboards.conftest import World, csrf_of, form_csrf, login
 from tests.dashboards.test_alerts_integration import _web
 from tests.hub.alerts.conftest import Rig, config_dict, make_rig
 from tests.support.untranslated import problems, visible_text
@@ -154,3 +154,26 @@ def test_the_sms_link_page_says_where_to_go_with_the_phone_as_a_tel_link(
     done = web.post(link, data={})
     assert done.status_code == 200 and 'href="tel:+998712345678"' in done.text
     assert rig.engine.service.peek(alert_id).state == "acknowledged"
+
+
+def test_the_link_page_names_the_worker_who_took_the_alert_in_the_app(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """Someone else's link, after a worker acknowledged in the app: their name, not a login."""
+    web = _web(rig, tmp_path, _config_with_phone())
+    rig.conn.execute("UPDATE web_users SET display_name='Aziza Rahimova' WHERE username='sw'")
+    alert_id = rig.raise_alert("home-1", "help_button")
+    rig.at(1)
+    bodies = [body for url, _, body in rig.channel.sent if "sw-day@" in url]
+    match = re.search(r"https://mehr\.test/ack/([A-Za-z0-9_-]+)", bodies[0])
+    assert match, bodies[0]
+    login(web, "sw")
+    page = web.get(f"/alerts/{alert_id}")
+    r = web.post(
+        f"/alerts/{alert_id}/action",
+        data={"action": "acknowledge", "csrf_token": form_csrf(page.text)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    shown = visible_text(web.get(f"/ack/{match.group(1)}?lang=en").text)
+    assert "Acknowledged by: Aziza Rahimova" in shown  # was "Acknowledged by: sw"
