@@ -30,6 +30,7 @@ from dashboards.routes import (
     api_test_mode,
     auth,
     family,
+    history,
     installer,
     ops,
     reports,
@@ -119,7 +120,7 @@ def create_app(
         settings.db_path, alerts_config, signer, clock, settings.db_busy_timeout_s
     )
     app.state.metrics_registry = build_registry(ctx)
-    for module in (auth, family, worker, reports, installer, admin, ops, ack_links):
+    for module in (auth, family, worker, history, reports, installer, admin, ops, ack_links):
         app.include_router(module.router)
     for module in (api_session, api_homes, api_alerts, api_kits, api_test_mode, api_admin):
         app.include_router(module.router)
@@ -179,8 +180,7 @@ def _install_handlers(app: FastAPI, ctx: AppContext) -> None:
 
     async def database_error(request: Request, exc: Exception) -> Response:
         if not is_busy(exc):
-            _LOGGER.error("database error on %s %s", request.method, request.url.path,
-                          exc_info=exc)
+            _LOGGER.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
             return JSONResponse({"detail": "internal error"}, status_code=500)
         # Another writer held the database past the busy timeout; the transaction rolled back.
         headers = {"Retry-After": "5"}

@@ -506,9 +506,7 @@ def kits_view(
         for s in rm.sensors_of_kit(conn, kit.id):
             candidates = []
             if signals.get(s.id):
-                candidates.append(
-                    datetime.fromisoformat(str(signals[s.id]).replace("Z", "+00:00"))
-                )
+                candidates.append(datetime.fromisoformat(str(signals[s.id]).replace("Z", "+00:00")))
             if s.id in seen:
                 candidates.append(seen[s.id])
             sensors.append(

@@ -19,16 +19,20 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import Connection
 
+from dashboards.accounts import get_user_by_name
 from dashboards.alert_actions import display_actor, phase
 from dashboards.db import DATABASE_ERRORS, DEFAULT_BUSY_TIMEOUT_S, Database, is_busy
 from dashboards.i18n import pick_lang
+from dashboards.visit_card import VisitCard, visit_card
 from hub.alerts.config import AlertsConfig, Language
 from hub.alerts.lifecycle import AlertService, AlertView, TokenError, TokenProblem
 from hub.alerts.messages import what_happened
 from hub.alerts.tokens import TokenSigner
+from hub.persistence.read_models import HomeScope, home_if_visible
 from hub.persistence.web_database import driver_connection
-from mehr.catalogue import room_name, text
+from mehr.catalogue import relation_name, room_name, text
 from mehr.clock import Clock
 
 __all__ = ["AckContext", "router"]
@@ -52,15 +56,28 @@ class AckContext:
         object.__setattr__(self, "database", Database(self.db_path, self.busy_timeout_s))
 
 
-def _service(request: Request) -> Iterator[AlertService]:
+def _context(request: Request) -> AckContext:
     ctx: AckContext | None = getattr(request.app.state, "mehr_ack", None)
     if ctx is None:
         raise HTTPException(503, "acknowledge links are not configured on this server")
+    return ctx
+
+
+def _connection(request: Request) -> Iterator[Connection]:
     # The web app's one way to open a connection: a connection of this request's own, which
     # may move between worker threads with it (a driver's default connection may not: that
     # was issue #10's "8 % of valid links fail").
-    with ctx.database.connection() as conn:
-        yield AlertService(driver_connection(conn), ctx.config, ctx.clock, ctx.signer)
+    with _context(request).database.connection() as conn:
+        yield conn
+
+
+AckConnection = Annotated[Connection, Depends(_connection)]
+
+
+def _service(request: Request, conn: AckConnection) -> AlertService:
+    # The same connection as the page's own reads (FastAPI gives one per request).
+    ctx = _context(request)
+    return AlertService(driver_connection(conn), ctx.config, ctx.clock, ctx.signer)
 
 
 Service = Annotated[AlertService, Depends(_service)]
@@ -130,14 +147,65 @@ def _page(lang: Language, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
 
-def _summary(alert: AlertView, config: AlertsConfig, lang: Language) -> str:
-    contacts = config.home(alert.home_id)
-    who = contacts.resident if contacts else alert.home_id
-    where = contacts.address if contacts else (alert.mahalla or "")
+def _card(conn: Connection, service: AlertService, alert: AlertView) -> tuple[VisitCard, str]:
+    """Where to go for the alert, and the home's time zone (the district's if unknown)."""
+    home = home_if_visible(conn, HomeScope(all_homes=True), alert.home_id)
+    name = home.name if home else ""
+    tz = home.timezone if home else service.config.district.timezone
+    now = service.clock.now()
+    return visit_card(
+        conn, service.config, service, alert.home_id, name, alert.mahalla or "", now
+    ), tz
+
+
+def _visit_html(card: VisitCard, lang: Language, tz: str) -> str:
+    """The visit card as the link page shows it: the same facts as the worker's alert page."""
+    if card.address:
+        directions = text(
+            "visit_directions", lang.value, address=card.address, mahalla=card.mahalla
+        )
+    else:
+        directions = _t("visit_no_address", lang)
+    rows = [
+        f"<h2>{escape(_t('visit_title', lang))}</h2>",
+        f"<p><strong>{escape(card.resident)}</strong><br>{escape(directions)}</p>",
+    ]
+    if card.mode:
+        until = card.mode.ends_at.astimezone(ZoneInfo(tz))
+        mode = _t("mode_" + card.mode.mode, lang)
+        said = text("visit_mode", lang.value, mode=mode, until=f"{until:%d.%m %H:%M}")
+        rows.append(f"<p>{escape(said)}</p>")
+    phones = []
+    for p in card.phones:
+        whose = (
+            _t("visit_home_phone", lang) if p.is_resident else relation_name(p.relation, lang.value)
+        )
+        label = f"{p.name} ({whose})" if whose else p.name
+        phones.append(f'<li>{escape(label)} <a href="{escape(p.href)}">{escape(p.number)}</a></li>')
+    rows.append(
+        f"<h2>{escape(_t('visit_phones', lang))}</h2><ul>"
+        + ("".join(phones) or f"<li>{escape(_t('visit_no_phones', lang))}</li>")
+        + "</ul>"
+    )
+    return "".join(rows)
+
+
+def _taken_by(conn: Connection, config: AlertsConfig, alert: AlertView) -> str:
+    """Who acknowledged, by name: a web user's display name, a link's person's name."""
+    kind, _, value = (alert.acknowledged_by or "").partition(":")
+    if kind == "user":
+        found = get_user_by_name(conn, value)
+        return (found[0].display_name or value) if found else value
+    return display_actor(alert.acknowledged_by, {p.id: p.name for p in config.people})
+
+
+def _summary(
+    alert: AlertView, config: AlertsConfig, lang: Language, card_html: str = "", taken_by: str = ""
+) -> str:
     local = alert.raised_at.astimezone(ZoneInfo(config.district.timezone))
     rows = [
         f"<h1>{escape(what_happened(alert.kind, lang))}</h1>",
-        f"<p><strong>{escape(who)}</strong><br>{escape(where)}</p>",
+        card_html,
         f"<p class=k>{local:%Y-%m-%d %H:%M}"
         + (
             f" · {escape(room_name(str(alert.detail['room']), lang.value))}"
@@ -149,8 +217,7 @@ def _summary(alert: AlertView, config: AlertsConfig, lang: Language) -> str:
         f"<strong>{escape(_t('state_' + phase(alert), lang))}</strong>",
     ]
     if alert.acknowledged_by:
-        names = {p.id: p.name for p in config.people}
-        who_took = display_actor(alert.acknowledged_by, names)
+        who_took = taken_by or display_actor(alert.acknowledged_by)
         rows.append(f"<br>{escape(_t('ack_by', lang))}: {escape(who_took)}")
     rows.append("</p>")
     return "".join(rows)
@@ -164,9 +231,7 @@ def _busy(request: Request) -> HTMLResponse:
     return page
 
 
-def _problem(
-    request: Request, exc: TokenError, service: AlertService, token: str
-) -> HTMLResponse:
+def _problem(request: Request, exc: TokenError, service: AlertService, token: str) -> HTMLResponse:
     # A used link still knows its person: answer "already used" in that person's language.
     known = None
     if exc.problem is TokenProblem.USED:
@@ -181,11 +246,14 @@ def _problem(
 
 
 @router.get("/ack/{token}", response_class=HTMLResponse, responses=_PROBLEM_PAGES)
-def ack_page(token: str, request: Request, service: Service) -> HTMLResponse:
-    """Show what the link is for and a button; changes nothing (scanners prefetch links)."""
+def ack_page(token: str, request: Request, service: Service, conn: AckConnection) -> HTMLResponse:
+    """Show what the link is for, where to go, whom to call, and a button; changes nothing
+    (scanners prefetch links)."""
     address = request.client.host if request.client else ""
     try:
         info = service.token_info(token, address=address)
+        card, tz = _card(conn, service, info.alert)
+        taken_by = _taken_by(conn, service.config, info.alert)
     except TokenError as exc:
         return _problem(request, exc, service, token)
     except DATABASE_ERRORS as exc:
@@ -194,7 +262,7 @@ def ack_page(token: str, request: Request, service: Service) -> HTMLResponse:
         return _busy(request)
     person = service.config.person(info.person_id)
     lang = _lang(request, person.languages[0] if person else None)
-    body = _summary(info.alert, service.config, lang)
+    body = _summary(info.alert, service.config, lang, _visit_html(card, lang, tz), taken_by)
     body += f"<p class=k>{escape(_t('ack_link_for', lang))}: {escape(info.person_name)}</p>"
     if info.alert.state in ("raised", "notified"):
         body += (
@@ -213,12 +281,15 @@ def ack_submit(
     token: str,
     request: Request,
     service: Service,
+    conn: AckConnection,
     comment: Annotated[str | None, Form(max_length=500)] = None,
 ) -> HTMLResponse:
     """Acknowledge as the link's person; the link works once."""
     address = request.client.host if request.client else ""
     try:
         done = service.acknowledge_with_token(token, comment or None, address=address)
+        card, tz = _card(conn, service, done.alert)
+        taken_by = _taken_by(conn, service.config, done.alert)
     except TokenError as exc:
         return _problem(request, exc, service, token)
     except DATABASE_ERRORS as exc:
@@ -228,4 +299,5 @@ def ack_submit(
     person = service.config.person(done.person_id)
     lang = _lang(request, person.languages[0] if person else None)
     message = _t("ack_done", lang) if done.acknowledged else _t("ack_late", lang)
-    return _page(lang, _summary(done.alert, service.config, lang) + f"<p>{escape(message)}</p>")
+    summary = _summary(done.alert, service.config, lang, _visit_html(card, lang, tz), taken_by)
+    return _page(lang, summary + f"<p>{escape(message)}</p>")

@@ -47,9 +47,7 @@ def api_users(db: Db) -> list[dict[str, Any]]:
     ]
 
 
-@router.post(
-    "/users", status_code=201, response_model=CreatedUserOut, responses=refusals(415, 422)
-)
+@router.post("/users", status_code=201, response_model=CreatedUserOut, responses=refusals(415, 422))
 def api_add_user(body: UserIn, ctx: Ctx, db: Db, auth: CurrentAuth) -> dict[str, Any]:
     """Create an account."""
     try:

@@ -85,17 +85,13 @@ def api_home(ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome) -> dict[str
     }
 
 
-@router.get(
-    "/homes/{home_id}/alerts", response_model=list[AlertOut], responses=refusals(404, 422)
-)
+@router.get("/homes/{home_id}/alerts", response_model=list[AlertOut], responses=refusals(404, 422))
 def api_home_alerts(db: Db, home: VisibleHome, all: bool = False) -> list[dict[str, Any]]:
     """The home's alerts (open ones unless all=true)."""
     return [alert_dict(a) for a in alerts_of(db, [home.id], open_only=not all)]
 
 
-@router.put(
-    "/homes/{home_id}/away", response_model=AwayOut, responses=refusals(404, 415, 422)
-)
+@router.put("/homes/{home_id}/away", response_model=AwayOut, responses=refusals(404, 415, 422))
 def api_set_away(
     body: AwayIn, ctx: Ctx, db: Db, auth: CurrentAuth, home: VisibleHome
 ) -> dict[str, Any]:

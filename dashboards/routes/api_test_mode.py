@@ -92,9 +92,7 @@ def _out(modes: TestModes, kit_id: str, home_id: str, zone_name: str) -> TestMod
     if period is not None:
         for a in modes.test_alerts(period.id):
             raised = datetime.fromisoformat(a["raised_at"])
-            alerts.append(
-                TestAlertOut(**a, raised_at_local=_local(raised, zone, "%H:%M:%S"))
-            )
+            alerts.append(TestAlertOut(**a, raised_at_local=_local(raised, zone, "%H:%M:%S")))
     return TestModeOut(
         kit_id=kit_id,
         home_id=home_id,
@@ -119,8 +117,13 @@ def start_kit_test_mode(
     except TestModeError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     audit(
-        db, user, "kit.test_mode.start", f"kit:{kit_id}", ctx.now(),
-        period=period.id, ends_at=period.ends_at.isoformat(),
+        db,
+        user,
+        "kit.test_mode.start",
+        f"kit:{kit_id}",
+        ctx.now(),
+        period=period.id,
+        ends_at=period.ends_at.isoformat(),
     )
     return period
 

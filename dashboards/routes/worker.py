@@ -15,8 +15,8 @@ from dashboards.alert_actions import (
     AlertActionError,
     actor_of,
     apply_action,
-    changes,
 )
+from dashboards.alert_page import alert_page_data
 from dashboards.audit import audit
 from dashboards.context import AppContext
 from dashboards.deps import (
@@ -97,22 +97,11 @@ def worker_live(request: Request, ctx: Ctx, db: Db, auth: CurrentAuth) -> Respon
 def alert_page(
     request: Request, ctx: Ctx, db: Db, auth: CurrentAuth, found: VisibleAlert
 ) -> Response:
-    """One alert with its history and the actions."""
+    """One alert: where to go and whom to call, its story, and the actions."""
     alert, home = found
     audit(db, auth.user, "view", f"alert:{alert.id}", ctx.now())
-    service = ctx.alerts(db)
-    return ctx.render(
-        request,
-        "alert.html",
-        auth,
-        tz=home.timezone,
-        alert=service.get_alert(alert.id, actor_of(auth.user)),  # audited by the engine too
-        history=changes(service, alert.id),
-        people=ctx.person_names,
-        home=home,
-        resident=resident(db, home.id),
-        outcomes=OUTCOMES,
-    )
+    data = alert_page_data(ctx, db, auth.user, alert.id, home, can_act=True)
+    return ctx.render(request, "alert.html", auth, **data)
 
 
 def act_on_alert(

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -39,10 +40,10 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     r.conn.close()
 
 
-def _web(rig: Rig, tmp_path: Path) -> TestClient:
+def _web(rig: Rig, tmp_path: Path, cfg: dict[str, Any] | None = None) -> TestClient:
     """The real app (not demo mode) over the engine's database, its config, key and clock."""
     alerts_yaml = tmp_path / "alerts.yaml"
-    alerts_yaml.write_text(yaml.safe_dump(config_dict()))
+    alerts_yaml.write_text(yaml.safe_dump(cfg or config_dict()))
     settings = WebSettings(
         db_path=rig.db_path,
         secret_key=WEB_SECRET,
@@ -59,8 +60,15 @@ def _web(rig: Rig, tmp_path: Path) -> TestClient:
         ("fam", Role.FAMILY, ["home-1"], []),
     ):
         create_user(
-            conn, Passwords(1, 8), username=username, password=PASSWORD, role=role,
-            now=rig.clock.now(), homes=homes, mahallas=mahallas, lang="en",
+            conn,
+            Passwords(1, 8),
+            username=username,
+            password=PASSWORD,
+            role=role,
+            now=rig.clock.now(),
+            homes=homes,
+            mahallas=mahallas,
+            lang="en",
         )
     conn.close()
     return TestClient(app)
@@ -96,27 +104,36 @@ def test_web_acknowledgement_stops_the_next_escalation_step(rig: Rig, tmp_path: 
     assert _notified(rig, "duty") == {ignored}
     rig.at(700)  # and the supervisor's, and re-notification in between
     assert _notified(rig, "sup") == {ignored}
-    assert rig.conn.execute(
-        "SELECT COUNT(*) FROM alert_notifications WHERE alert_id=? AND purpose='renotify'",
-        (taken,),
-    ).fetchone()[0] == 0
+    assert (
+        rig.conn.execute(
+            "SELECT COUNT(*) FROM alert_notifications WHERE alert_id=? AND purpose='renotify'",
+            (taken,),
+        ).fetchone()[0]
+        == 0
+    )
     # The page and the API follow the engine's state and progress.
     shown = web.get(f"/api/v1/alerts/{taken}").json()
     assert (shown["state"], shown["progress"], shown["acknowledged_by"]) == (
-        "acknowledged", None, "sw",
+        "acknowledged",
+        None,
+        "sw",
     )
     assert [h["action"] for h in shown["history"]][-1] == "acknowledge"
     csrf = csrf_of(web, rig.db_path)
     moved = web.post(
-        f"/api/v1/alerts/{taken}/actions", json={"action": "on_the_way"},
+        f"/api/v1/alerts/{taken}/actions",
+        json={"action": "on_the_way"},
         headers={"X-CSRF-Token": csrf},
     ).json()
     assert (moved["state"], moved["progress"], moved["phase"]) == (
-        "acknowledged", "on_the_way", "on_the_way",
+        "acknowledged",
+        "on_the_way",
+        "on_the_way",
     )
     assert "on the way" in web.get(f"/alerts/{taken}").text
     again = web.post(
-        f"/api/v1/alerts/{taken}/actions", json={"action": "acknowledge"},
+        f"/api/v1/alerts/{taken}/actions",
+        json={"action": "acknowledge"},
         headers={"X-CSRF-Token": csrf},
     )
     assert again.status_code == 409  # the engine refuses a second acknowledgement
@@ -200,8 +217,9 @@ def test_app_refuses_to_start_without_alerts_config_outside_the_demo(tmp_path: P
     # With the config but no signing key it refuses too (the hub's key is needed for links).
     alerts_yaml = tmp_path / "alerts.yaml"
     alerts_yaml.write_text(yaml.safe_dump(config_dict()))
-    keyless = WebSettings(db_path=tmp_path / "m.db", secret_key=WEB_SECRET,
-                          alerts_config=alerts_yaml)
+    keyless = WebSettings(
+        db_path=tmp_path / "m.db", secret_key=WEB_SECRET, alerts_config=alerts_yaml
+    )
     with pytest.raises(ConfigError, match="alerts_secret"):
         create_app(keyless)
 
@@ -242,7 +260,10 @@ def test_installer_sees_walk_test_report_from_the_store(
     for hours, passed, missing in ((3, False, ["door"]), (1, True, [])):
         at = world.clock.now() - timedelta(hours=hours)
         store.save_commissioning_report(
-            "kit-a", "home-a", at, passed,
+            "kit-a",
+            "home-a",
+            at,
+            passed,
             {"kit": "kit-a", "finished": at.isoformat(), "passed": passed, "missing": missing},
         )
     store.close()
@@ -273,9 +294,10 @@ def test_registry_import_sets_the_core_homes_risk_level(
             database, conn, parse_file("r.csv", rows.replace("yuqori", "2").encode()), T0
         )
         assert changed.updated == 1
-        assert conn.exec_driver_sql(
-            "SELECT risk_level FROM homes WHERE id='home-a'"
-        ).fetchone()[0] == "medium"
+        assert (
+            conn.exec_driver_sql("SELECT risk_level FROM homes WHERE id='home-a'").fetchone()[0]
+            == "medium"
+        )
     finally:
         conn.close()
     case = clients["worker-a"].get("/api/v1/caseload").json()

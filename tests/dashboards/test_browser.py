@@ -15,6 +15,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from dashboards import create_app
+from dashboards.db import Database
+from dashboards.registry_io import import_registry
 from hub.persistence.sqlite_store import SqliteStore
 from hub.store.base import NewAlert, NewEvent
 from mehr.clock import ManualClock
@@ -324,3 +326,61 @@ def test_duty_officer_sees_the_response_report(
     _assert_every_control_named(page)
     _shot(page, "report-1280")
     page.context.close()
+
+
+def test_worker_finds_where_to_go_and_family_then_reads_the_history_at_360px(
+    served: tuple[str, World], browser: Browser
+) -> None:
+    """On a phone, in Russian: the alert page names the address and calls by tel: link; after
+    the worker resolves it, the family (in Uzbek) finds it in the history and opens its story."""
+    base, world = served
+    database = Database(world.db_path)
+    conn = database.connect()
+    try:
+        resident = {
+            "person_id": "p-b", "full_name": "Xolmatov Bobur", "mahalla": "Bog'ishamol",
+            "address": "Bogʻishamol koʻchasi 45, maktab roʻparasi", "home_id": "home-b",
+            "contacts": [{"name": "Malika Xolmatova", "relation": "daughter",
+                          "phone": "+998 93 555 44 33"}],
+        }  # fmt: skip
+        assert import_registry(database, conn, [resident], world.clock.now()).rejected == []
+    finally:
+        conn.close()
+    store = SqliteStore(world.db_path)
+    fall, _ = store.raise_alert(
+        NewAlert("home-b", "fall", "critical", world.clock.now(), None, {"room": "Kitchen"})
+    )
+    store.commit()
+    store.close()
+    worker = _login(browser, base, "worker-b")
+    worker.select_option("#lang-select", "ru")
+    worker.click("#prefs-save")
+    worker.goto(f"{base}/alerts/{fall.id}")
+    expect(worker.locator("#visit-directions")).to_contain_text("Bogʻishamol koʻchasi 45")
+    call = worker.locator('.phones a[href="tel:+998935554433"]')
+    expect(call).to_be_visible()
+    expect(worker.locator(".phones")).to_contain_text("Malika Xolmatova (дочь)")
+    assert worker.evaluate("document.documentElement.scrollWidth") <= 360, "horizontal scrolling"
+    _shot(worker, "alert-visit-360")
+    worker.click("#act-acknowledge")
+    worker.click("#act-arrived")
+    worker.select_option("#outcome", "resident_fine")
+    worker.click("#act-resolve")
+    expect(worker.locator("#alert-state")).to_have_text("закрыта")
+    worker.select_option("#lang-select", "en")  # the other tests read worker-b in English
+    worker.click("#prefs-save")
+    worker.context.close()
+    family = _login(browser, base, "fam-b")
+    family.select_option("#lang-select", "uz")
+    family.click("#prefs-save")
+    family.click("nav >> text=Tarix")
+    row = family.locator(f"#past-{fall.id}")
+    expect(row).to_contain_text("Yiqilish")
+    expect(row).to_contain_text("Worker-B")
+    assert family.evaluate("document.documentElement.scrollWidth") <= 360, "horizontal scrolling"
+    _shot(family, "history-360")
+    row.locator("a").click()
+    expect(family.locator("ol.history")).to_contain_text("Worker-B")
+    expect(family.locator("#act-resolve")).to_have_count(0)
+    _shot(family, "history-alert-360")
+    family.context.close()

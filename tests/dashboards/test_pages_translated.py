@@ -108,9 +108,12 @@ def _act(client: TestClient, db_path: Path, alert_id: int, action: str) -> None:
 
 def _pages(world: World) -> dict[str, list[str]]:
     a = world.alert_a
-    worker = ["/worker", "/worker/panel", f"/alerts/{a}", "/residents/home-a", "/reports/response"]
+    worker = [
+        "/worker", "/worker/panel", f"/alerts/{a}", "/residents/home-a", "/reports/response",
+        "/history",
+    ]  # fmt: skip
     return {
-        "fam-a": ["/homes", "/homes/home-a", "/homes/home-a/panel"],
+        "fam-a": ["/homes", "/homes/home-a", "/homes/home-a/panel", "/history", f"/history/{a}"],
         "worker-a": worker,
         "duty-a": worker,
         "super-a": worker,

@@ -67,6 +67,8 @@ CASES: dict[tuple[str, str], tuple[str, str | None, str]] = {
     ("GET", "/homes/{home_id}/live"): (REFUSED, "fam-a", ""),
     ("POST", "/homes/{home_id}/away"): (REFUSED, "fam-a", "form:away"),
     ("POST", "/homes/{home_id}/requests"): (REFUSED, "fam-a", "form:request"),
+    ("GET", "/history"): (EXCLUDES, "fam-a", ""),
+    ("GET", "/history/{alert_id}"): (REFUSED, "fam-a", ""),
     ("GET", "/api/v1/homes"): (EXCLUDES, "fam-a", ""),
     ("GET", "/api/v1/homes/{home_id}"): (REFUSED, "fam-a", ""),
     ("GET", "/api/v1/homes/{home_id}/alerts"): (REFUSED, "fam-a", ""),

@@ -16,6 +16,9 @@ class AckServer:
     """A minimal FastAPI app with the ack router, run by uvicorn in a thread."""
 
     def __init__(self, context: AckContext) -> None:
+        # The link page reads the registry (where to go, whom to call) from the web app's
+        # tables; in production dashboards.create_app prepares them, here the server does.
+        context.database.prepare()
         app = FastAPI()
         app.state.mehr_ack = context
         app.include_router(router)
