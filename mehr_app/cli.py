@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument(
         "--lang",
-        dest="cli_lang",
+        dest="language",
         choices=CLI_LANGUAGES,
         help="language of the installer's commands (kit, edge --check); default: $MEHR_LANG, "
         "else LC_ALL/LC_MESSAGES/LANG if uz, ru or en, else uz. Developer commands speak English",
@@ -348,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.cli_lang = choose_language(args.cli_lang, os.environ)
+        args.language = choose_language(args.language, os.environ)
     except ValueError as exc:
         parser.error(str(exc))
     _setup_logging(args.verbose)

@@ -67,7 +67,7 @@ def _cmd_edge(args: argparse.Namespace) -> int:
 
     config = load_kit_config(args.config)
     if args.check:
-        say = _edge_speaker(args.cli_lang)
+        say = _edge_speaker(args.language)
         print(say("cli_edge_config_ok", path=args.config, n=len(config.sensors), kit=config.kit_id))
         if args.config_only:
             return 0
@@ -318,7 +318,7 @@ def _broker_reachable(url: str, ca_file: Path | None) -> Callable[[], None]:
 def _cmd_provision(args: argparse.Namespace) -> int:
     from hub.broker_auth import BrokerFileError
 
-    say = speaker(args.cli_lang)
+    say = speaker(args.language)
     try:
         return _provision_and_report(args, say)
     except BrokerCheckFailed as exc:
@@ -449,7 +449,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from hub.persistence.sqlite_store import SqliteStore
     from mehr_app.walk_report_text import render_walk_report, sensor_line
 
-    lang = args.cli_lang
+    lang = args.language
     say = speaker(lang)
     store = SqliteStore(args.hub_db)
     try:
@@ -496,7 +496,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from hub.persistence.sqlite_store import SqliteStore
     from mehr_app.walk_report_text import render_walk_report
 
-    lang = args.cli_lang
+    lang = args.language
     say = speaker(lang)
     store = SqliteStore(args.hub_db)
     try:

@@ -205,3 +205,20 @@ def test_kit_provision_speaks_the_installers_language(
     err = capsys.readouterr().err
     assert code == 2 and str(missing) in err
     assert problems(err, lang, allow_ids=_allowed(tmp_path, "home-p", "kit-p")) == []
+
+
+def test_every_cli_key_the_commands_name_has_words_in_every_language() -> None:
+    # The broker check names its keys beside their English (`_found`), where the catalogue's own
+    # scan of `say(...)` calls does not look.
+    import re
+
+    from mehr.catalogue import LANGUAGES, entries
+
+    source = "".join(
+        path.read_text(encoding="utf-8")
+        for path in (Path(__file__).resolve().parents[2] / "mehr_app").glob("*.py")
+    )
+    named = set(re.findall(r"[\"'](cli_[a-z0-9_]+)[\"']", source))
+    assert {"cli_broker_refused", "cli_walk_pass"} <= named
+    for lang in LANGUAGES:
+        assert sorted(named - set(entries(lang))) == [], lang
