@@ -222,3 +222,16 @@ def test_every_cli_key_the_commands_name_has_words_in_every_language() -> None:
     assert {"cli_broker_refused", "cli_walk_pass"} <= named
     for lang in LANGUAGES:
         assert sorted(named - set(entries(lang))) == [], lang
+
+
+def test_edge_check_on_a_kit_without_babel_speaks_english(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The Pi installs only the edge extra: no Babel, so the catalogue cannot be imported there.
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mehr.catalogue", None)
+    path = write_kit(tmp_path / "kit", "home-c", "kit-c", "pw", "mqtt://127.0.0.1:1")
+    code = main(["--lang", "uz", "edge", "--config", str(path), "--check", "--config-only"])
+    assert code == 0
+    assert capsys.readouterr().out.strip() == f"{path}: OK (8 sensors, kit kit-c)"
