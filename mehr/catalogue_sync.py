@@ -23,10 +23,11 @@ from mehr.catalogue import DOMAIN, FALLBACK_LANGUAGE, LANGUAGES, po_path
 __all__ = ["SOURCE_ROOTS", "check", "code_keys", "main", "sync"]
 
 _REPO: Final = Path(__file__).resolve().parent.parent
-# The packages whose texts people read (the kit's agent and the simulators speak to developers).
-SOURCE_ROOTS: Final = tuple(_REPO / name for name in ("mehr", "hub", "dashboards"))
+# The packages whose texts people read (the kit's agent and the simulators speak to developers;
+# mehr_app holds the installer's commands, which speak the catalogue too).
+SOURCE_ROOTS: Final = tuple(_REPO / name for name in ("mehr", "mehr_app", "hub", "dashboards"))
 _CALL: Final = re.compile(
-    r"(?<![A-Za-z0-9.])(?:_|_t|t|N_|text|catalogue_text)\(\s*[\"']([a-z][a-z0-9_]*)[\"']"
+    r"(?<![A-Za-z0-9.])(?:_|_t|t|N_|say|text|catalogue_text)\(\s*[\"']([a-z][a-z0-9_]*)[\"']"
 )
 # Prefixes the pages complete at run time ("state_" + state): the vocabulary and the enums
 # behind them are checked by tests/mehr/test_catalogue.py, not by this scan.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,11 +32,21 @@ class BrokerCheck:
 
     problem: str | None  # "unreachable", "refused", "not-authorised" or None
     line: str
+    # The same finding as a catalogue key (`cli_broker_…`) and its values, so the installer's
+    # command can say it in their language; `line` is its English, for the kit without Babel.
+    key: str | None = None
+    values: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         """True when the broker answered as it should."""
         return self.problem is None
+
+
+def _found(problem: str | None, key: str, english: str, **values: object) -> BrokerCheck:
+    """A finding: its English line (the same text as en.po's `key`) and its key and values."""
+    texts = {name: str(value) for name, value in values.items()}
+    return BrokerCheck(problem, english.format(**texts), key, texts)
 
 
 def _address(url: str) -> tuple[str, int, bool]:
@@ -59,7 +69,7 @@ def check_broker(
 ) -> BrokerCheck:
     """Connect once; with no username, any answer (even a refusal) proves the broker is there."""
     host, port, tls = _address(url)
-    where = f"broker {host}:{port}"
+    where = f"{host}:{port}"
     v5 = protocol == "5"
     client = mqtt.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
@@ -83,9 +93,12 @@ def check_broker(
             )
         client.connect(host, port, keepalive=30)
     except ssl.SSLError as exc:
-        return BrokerCheck("unreachable", f"{where}: TLS failed: {exc.reason or exc}")
+        return _found("unreachable", "cli_broker_tls_failed",
+                      "broker {where}: TLS failed: {reason}", where=where, reason=exc.reason or exc)
     except OSError as exc:
-        return BrokerCheck("unreachable", f"{where} unreachable: {exc.strerror or exc}")
+        return _found("unreachable", "cli_broker_unreachable",
+                      "broker {where} unreachable: {reason}", where=where,
+                      reason=exc.strerror or exc)
     client.loop_start()
     try:
         return _converse(client, answers, where, username, write_topic if v5 else None,
@@ -107,14 +120,19 @@ def _converse(
     try:
         code = answers.get(timeout=timeout_s)
     except queue.Empty:
-        return BrokerCheck("unreachable", f"{where} did not answer within {timeout_s:.0f} s")
+        return _found("unreachable", "cli_broker_no_answer",
+                      "broker {where} did not answer within {seconds} s",
+                      where=where, seconds=f"{timeout_s:.0f}")
     if username is None:
-        return BrokerCheck(None, f"{where} answers")
+        return _found(None, "cli_broker_answers", "broker {where} answers", where=where)
     if code.is_failure:
-        return BrokerCheck("refused", f"{where} refused the credentials of {username} ({code})")
+        return _found("refused", "cli_broker_refused",
+                      "broker {where} refused the credentials of {user} ({code})",
+                      where=where, user=username, code=code)
     if write_topic is None:
-        return BrokerCheck(None, f"{where} accepts {username} (its topics are checked only over "
-                                 "MQTT 5)")
+        return _found(None, "cli_broker_accepts_v311",
+                      "broker {where} accepts {user} (its topics are checked only over MQTT 5)",
+                      where=where, user=username)
     return _authorised(client, answers, where, username, write_topic, timeout_s)
 
 
@@ -131,14 +149,18 @@ def _authorised(
     try:
         code = answers.get(timeout=timeout_s)
     except queue.Empty:
-        return BrokerCheck("unreachable", f"{where} did not acknowledge a publish")
+        return _found("unreachable", "cli_broker_no_puback",
+                      "broker {where} did not acknowledge a publish", where=where)
     if code.is_failure:
-        return BrokerCheck(
-            "not-authorised",
-            f"{where} accepts {username} but refuses its topics ({code}): its ACL block is "
+        return _found(
+            "not-authorised", "cli_broker_not_authorised",
+            "broker {where} accepts {user} but refuses its topics ({code}): its ACL block is "
             "missing, names another home, or the broker was not reloaded",
+            where=where, user=username, code=code,
         )
-    return BrokerCheck(None, f"{where} accepts {username}, authorised for its topics")
+    return _found(None, "cli_broker_authorised",
+                  "broker {where} accepts {user}, authorised for its topics",
+                  where=where, user=username)
 
 
 def check_kit_broker(config: KitConfig, timeout_s: float = 10.0) -> BrokerCheck:
@@ -147,10 +169,9 @@ def check_kit_broker(config: KitConfig, timeout_s: float = 10.0) -> BrokerCheck:
     try:
         password = broker.password_file.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        return BrokerCheck(
-            "refused", f"cannot read the broker password file {broker.password_file}: "
-            f"{exc.strerror}"
-        )
+        return _found("refused", "cli_broker_no_password",
+                      "cannot read the broker password file {path}: {reason}",
+                      path=broker.password_file, reason=exc.strerror)
     return check_broker(
         broker.url,
         username=config.username,

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from mehr.configfile import DEFAULT_TIME_ZONE, ConfigError
+from mehr_app.cli_language import CLI_LANGUAGES, choose_language
 
 __all__ = ["main"]
 
@@ -203,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser for all subcommands."""
     parser = argparse.ArgumentParser(prog="mehr", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--lang",
+        dest="language",
+        choices=CLI_LANGUAGES,
+        help="language of the installer's commands (kit, edge --check); default: $MEHR_LANG, "
+        "else LC_ALL/LC_MESSAGES/LANG if uz, ru or en, else uz. Developer commands speak English",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     _add_hub(sub)
@@ -337,7 +345,12 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mehr` command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.language = choose_language(args.language, os.environ)
+    except ValueError as exc:
+        parser.error(str(exc))
     _setup_logging(args.verbose)
     try:
         return int(args.func(args))

@@ -18,15 +18,18 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+from zoneinfo import ZoneInfo
 
 from mehr.clock import Clock, SystemClock
-from mehr.configfile import ConfigError
+from mehr.configfile import DEFAULT_TIME_ZONE, ConfigError
+from mehr_app.cli_language import Say, speaker
 
 if TYPE_CHECKING:
     from edge.config import KitConfig
     from edge.walktest import WalkReport, WalkTest
     from hub.broker_auth import BrokerUser
     from hub.store.base import KitRecord, Store
+    from mehr_app.broker_check import BrokerCheck
 
 __all__ = ["provision_kit", "register", "run_walk_test"]
 
@@ -35,8 +38,20 @@ _LOGGER = logging.getLogger("mehr.kit")
 EXIT_BROKER = 3
 
 
+class NoHubDatabase(ConfigError):
+    """`--hub-db` names no database: a mistyped path would register the kit nowhere."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class BrokerCheckFailed(Exception):
-    """The broker check before a change said no; the message is the one line to show."""
+    """The broker check before a change said no; `check` says what it found."""
+
+    def __init__(self, check: BrokerCheck) -> None:
+        super().__init__(check.line)
+        self.check = check
 
 
 # -- mehr edge ----------------------------------------------------------------------------------
@@ -52,13 +67,15 @@ def _cmd_edge(args: argparse.Namespace) -> int:
 
     config = load_kit_config(args.config)
     if args.check:
-        print(f"{args.config}: OK ({len(config.sensors)} sensors, kit {config.kit_id})")
+        say = _edge_speaker(args.language)
+        print(say("cli_edge_config_ok", path=args.config, n=len(config.sensors), kit=config.kit_id))
         if args.config_only:
             return 0
         from mehr_app.broker_check import check_kit_broker
 
         check = check_kit_broker(config)
-        print(f"mehr edge: {check.line}", file=sys.stdout if check.ok else sys.stderr)
+        print(say("cli_edge_broker", line=_broker_line(check, say)),
+              file=sys.stdout if check.ok else sys.stderr)
         return 0 if check.ok else EXIT_BROKER
     notifier = Notifier()
     agent = EdgeAgent(config, watchdog=notifier if notifier.enabled else None)
@@ -78,6 +95,33 @@ def _cmd_edge(args: argparse.Namespace) -> int:
     notifier.stopping()
     agent.stop()
     return 0
+
+
+# The two lines `mehr edge --check` prints, for a kit that has no Babel (the Pi installs only
+# the edge extra): there it speaks English, as the kit's logs do. Same texts as en.po.
+_EDGE_ENGLISH = {
+    "cli_edge_config_ok": "{path}: OK ({n} sensors, kit {kit})",
+    "cli_edge_broker": "mehr edge: {line}",
+}
+
+
+def _edge_speaker(lang: str) -> Say:
+    """The catalogue in `lang` where Babel is installed (the hub machine), else English."""
+    try:
+        return speaker(lang)
+    except ImportError:
+
+        def english(key: str, **values: object) -> str:
+            return _EDGE_ENGLISH.get(key, key).format(**values)
+
+        return english
+
+
+def _broker_line(check: BrokerCheck, say: Say) -> str:
+    """What the broker check found, in the reader's language (its English line as the fallback)."""
+    if check.key is None:
+        return check.line
+    return say(check.key, **check.values)
 
 
 # -- mehr kit provision -------------------------------------------------------------------------
@@ -134,7 +178,8 @@ def provision_kit(
 
     config = _kit_config(template, home_id, kit_id, broker_url, ca_file, timezone)
     if not hub_db.is_file():
-        raise ConfigError(
+        raise NoHubDatabase(
+            hub_db,
             f"--hub-db {hub_db}: no such database (a mistyped path would register the kit "
             "where the hub never looks); give the hub's database, which `mehr hub` creates"
         )
@@ -265,7 +310,7 @@ def _broker_reachable(url: str, ca_file: Path | None) -> Callable[[], None]:
         ca = ca_file if ca_file is not None and ca_file.is_file() else None
         result = check_broker(url, ca_file=ca)
         if not result.ok:
-            raise BrokerCheckFailed(result.line)
+            raise BrokerCheckFailed(result)
 
     return check
 
@@ -273,17 +318,22 @@ def _broker_reachable(url: str, ca_file: Path | None) -> Callable[[], None]:
 def _cmd_provision(args: argparse.Namespace) -> int:
     from hub.broker_auth import BrokerFileError
 
+    say = speaker(args.language)
     try:
-        return _provision_and_report(args)
+        return _provision_and_report(args, say)
     except BrokerCheckFailed as exc:
-        print(f"mehr kit provision: {exc}; nothing was changed", file=sys.stderr)
+        print(say("cli_provision_broker_failed", problem=_broker_line(exc.check, say)),
+              file=sys.stderr)
         return EXIT_BROKER
+    except NoHubDatabase as exc:
+        print(say("cli_provision_no_hub_db", db=exc.path), file=sys.stderr)
+        return 2
     except BrokerFileError as exc:
         print(f"mehr kit provision: {exc}", file=sys.stderr)
         return 1
 
 
-def _provision_and_report(args: argparse.Namespace) -> int:
+def _provision_and_report(args: argparse.Namespace, say: Say) -> int:
     check = None if args.no_broker_check else _broker_reachable(args.broker_url, args.ca_file)
     result = provision_kit(
         home_id=args.home,
@@ -304,12 +354,12 @@ def _provision_and_report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"registered kit {args.kit} ({result['sensors']} sensors) in home {args.home}")
-        print(f"kit config: {result['kit_config']} (+ {result['password_file']})")
+        print(say("cli_provision_registered", kit=args.kit, n=result["sensors"], home=args.home))
+        print(say("cli_provision_config", path=result["kit_config"],
+                  password=result["password_file"]))
         if args.passwd_file:
-            print(f"broker user written to {args.passwd_file} and {args.acl_file};"
-                  " reload Mosquitto (systemctl reload mosquitto), then prove the credentials:"
-                  f" mehr edge --config {result['kit_config']} --check")
+            print(say("cli_provision_broker_files", passwd=args.passwd_file, acl=args.acl_file,
+                      config=result["kit_config"]))
     return 0
 
 
@@ -362,16 +412,17 @@ def run_walk_test(
     return test.report(clock.now())
 
 
-def _print_progress(out: TextIO) -> Callable[[str, WalkTest], None]:
+def _print_progress(out: TextIO, say: Say) -> Callable[[str, WalkTest], None]:
     def show(sensor_id: str, test: WalkTest) -> None:
         bar = "#" * test.fired + "." * (test.total - test.fired)
-        out.write(f"[{bar}] {test.fired}/{test.total}  fired: {sensor_id}\n")
+        line = say("cli_walk_progress", fired=test.fired, total=test.total, sensor=sensor_id)
+        out.write(f"[{bar}] {line}\n")
         out.flush()
 
     return show
 
 
-def _kit_connection_problem(kit: KitRecord, kit_config: Path) -> str | None:
+def _kit_connection_problem(kit: KitRecord, kit_config: Path, say: Say) -> str | None:
     """None if the hub sees the kit online; else one line saying what is wrong.
 
     A kit the hub sees online has working credentials: it is not disturbed. Otherwise the
@@ -380,47 +431,52 @@ def _kit_connection_problem(kit: KitRecord, kit_config: Path) -> str | None:
     """
     if kit.availability == "online":
         return None
-    state = "has never connected" if kit.availability is None else "is offline"
+    state = say("cli_kit_never_connected" if kit.availability is None else "cli_kit_offline")
     if not kit_config.is_file():
-        return (f"kit {kit.id} {state}; check its broker and credentials on the kit with "
-                "`mehr edge --config /etc/mehr/kit.yaml --check`")
+        return say("cli_check_no_kit_config", kit=kit.id, state=state)
     from edge.config import load_kit_config
     from mehr_app.broker_check import check_kit_broker
 
     check = check_kit_broker(load_kit_config(kit_config))
     if not check.ok:
-        return f"kit {kit.id} {state}: {check.line}"
-    return (f"kit {kit.id} {state}, though the broker accepts its credentials: is its agent "
-            "running and on the network? (on the kit: systemctl status mehr-edge)")
+        return say("cli_check_broker_problem", kit=kit.id, state=state,
+                   problem=_broker_line(check, say))
+    return say("cli_check_agent_down", kit=kit.id, state=state)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from hub.alerts.testmode import kit_in_test_mode, walk_test_duration_s
     from hub.persistence.sqlite_store import SqliteStore
+    from mehr_app.walk_report_text import render_walk_report, sensor_line
 
+    lang = args.language
+    say = speaker(lang)
     store = SqliteStore(args.hub_db)
     try:
         kit = store.kit(args.kit)
         if kit is None:
-            raise ConfigError(f"kit {args.kit!r}: not registered at {args.hub_db}")
+            print(say("cli_kit_not_registered", kit=args.kit, db=args.hub_db), file=sys.stderr)
+            return 2
         kit_config = args.kit_config or Path("firmware_configs/provisioned") / f"{kit.id}.yaml"
-        problem = _kit_connection_problem(kit, kit_config)
+        problem = _kit_connection_problem(kit, kit_config, say)
         if problem is not None:
-            print(f"mehr kit check: {problem}", file=sys.stderr)
+            print(say("cli_check_failed", problem=problem), file=sys.stderr)
             return EXIT_BROKER
-        print(f"walk test of kit {args.kit}: trigger every sensor now "
-              f"({len(kit.sensors)} sensors, {args.timeout:.0f} s)")
+        print(say("cli_walk_start", kit=args.kit, n=len(kit.sensors),
+                  seconds=f"{args.timeout:.0f}"))
         for sid, (kind, room) in sorted(kit.sensors.items()):
-            print(f"  waiting for {sid} ({kind}, {room})")
+            kind_name, room_words = sensor_line(say, lang, kind, room)
+            print("  " + say("cli_walk_waiting", sensor=sid, kind=kind_name, room=room_words))
         # Test mode (hub/alerts/testmode.py): presses during the walk test page nobody.
         with kit_in_test_mode(
             args.hub_db, args.kit, f"installer:{getpass.getuser()}", SystemClock(),
             walk_test_duration_s(args.timeout),
         ) as (period, zone):
-            print(period.describe(zone))
+            end = period.ends_at.astimezone(ZoneInfo(zone)).strftime("%H:%M")
+            print(say("cli_test_mode_on", kit=args.kit, end=end, zone=zone))
             report = run_walk_test(
                 store, args.kit, clock=SystemClock(), timeout_s=args.timeout, poll_s=args.poll,
-                on_fire=_print_progress(sys.stdout),
+                on_fire=_print_progress(sys.stdout, say),
             )
         store.save_commissioning_report(
             args.kit, kit.home_id, report.finished, report.passed, report.to_dict()
@@ -428,32 +484,39 @@ def _cmd_check(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print()
-    print(json.dumps(report.to_dict()) if args.json else report.render())
-    print(f"\nreport stored at the hub ({args.hub_db})")
+    print(json.dumps(report.to_dict()) if args.json
+          else render_walk_report(report, say, lang, zone))
+    print()
+    print(say("cli_report_stored", db=args.hub_db))
     return 0 if report.passed else 1
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from edge.walktest import WalkReport
     from hub.persistence.sqlite_store import SqliteStore
+    from mehr_app.walk_report_text import render_walk_report
 
+    lang = args.language
+    say = speaker(lang)
     store = SqliteStore(args.hub_db)
     try:
         reports = store.commissioning_reports(args.kit)
+        zones = {home.id: home.timezone for home in store.homes()}
     finally:
         store.close()
     if not reports:
-        print(f"mehr kit report: no walk test of kit {args.kit} at {args.hub_db}", file=sys.stderr)
+        print(say("cli_report_none", kit=args.kit, db=args.hub_db), file=sys.stderr)
         return 1
     report = WalkReport.from_dict(reports[0])
-    print(report.render())
+    zone = zones.get(report.home_id, DEFAULT_TIME_ZONE)
+    print(render_walk_report(report, say, lang, zone))
     if args.html or args.pdf:  # the handover sheets: household's language, home's local time
         from hub.handover import write_handover
 
         for path in write_handover(
             args.hub_db, args.kit, args.lang, args.html, args.pdf, args.installer
         ):
-            print(f"written: {path}")
+            print(say("cli_report_written", path=path))
     return 0 if report.passed else 1
 
 

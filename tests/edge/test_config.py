@@ -35,7 +35,7 @@ def _run_edge_check(
 ) -> tuple[int, str]:
     path = tmp_path / "kit.yaml"
     path.write_text(text)
-    code = main(["edge", "--config", str(path), "--check"])
+    code = main(["--lang", "en", "edge", "--config", str(path), "--check"])
     err = capsys.readouterr().err.strip()
     return code, err
 
@@ -50,7 +50,7 @@ def test_example_kit_configs_are_valid(name: str) -> None:
 def test_good_config_passes_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "kit.yaml"
     path.write_text(yaml.safe_dump(_good()))
-    assert main(["edge", "--config", str(path), "--check", "--config-only"]) == 0
+    assert main(["--lang", "en", "edge", "--config", str(path), "--check", "--config-only"]) == 0
     assert "OK (3 sensors" in capsys.readouterr().out
 
 
@@ -112,7 +112,7 @@ def test_bad_yaml_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_missing_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["edge", "--config", str(tmp_path / "nope.yaml")]) == 2
+    assert main(["--lang", "en", "edge", "--config", str(tmp_path / "nope.yaml")]) == 2
     assert "nope.yaml: cannot read" in capsys.readouterr().err
 
 

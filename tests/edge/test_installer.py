@@ -60,6 +60,7 @@ def test_provision_cli_refuses_a_bad_id(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main([
+        "--lang", "en",
         "kit", "provision", "--home", "Home P", "--kit", "kit-p",
         "--hub-db", str(tmp_path / "h.db"),
         "--template", str(REPO / "firmware_configs" / "flat-one-room.yaml"),
@@ -185,10 +186,11 @@ def test_report_command_prints_the_stored_report(
     store = SqliteStore(tmp_path / "hub.db")
     store.save_commissioning_report("kit-x", "h", report.finished, report.passed, report.to_dict())
     store.close()
-    code = main(["kit", "report", "--kit", "kit-x", "--hub-db", str(tmp_path / "hub.db")])
+    code = main(["--lang", "en", "kit", "report", "--kit", "kit-x",
+                 "--hub-db", str(tmp_path / "hub.db")])
     out = capsys.readouterr().out
     assert code == 1
-    assert "a       hall  motion         00:01:00" in out
+    assert "a       hall  Motion  05:01:00" in out  # the home's zone: Asia/Tashkent by default
     assert "FAIL: never fired: b" in out
 
 

@@ -58,6 +58,7 @@ def own_user_broker(hub_password: str) -> Iterator[Mosquitto]:
 
 def _provision(tmp_path: Path, broker: Mosquitto, kit: str, home: str, *extra: str) -> int:
     return main([
+        "--lang", "en",
         "kit", "provision", "--home", home, "--kit", kit, "--template", str(TEMPLATE),
         "--hub-db", str(tmp_path / "hub.db"), "--broker-url", broker.url,
         "--out-dir", str(tmp_path / "out"), "--passwd-file", str(broker.passwd_file),
@@ -91,7 +92,7 @@ def test_three_kits_provisioned_one_after_another_all_stay_connected_and_publish
             # SIGHUP is handled in the broker's next loop pass: poll until it took effect.
             wait_until(lambda c=config: check_kit_broker(c).ok, 10, f"{kit} accepted")  # type: ignore[misc]
             capsys.readouterr()
-            assert main(["edge", "--config", str(tmp_path / "out" / f"{kit}.yaml"),
+            assert main(["--lang", "en", "edge", "--config", str(tmp_path / "out" / f"{kit}.yaml"),
                          "--check"]) == 0
             assert "authorised for its topics" in capsys.readouterr().out
             factory = MockFactory()
@@ -127,6 +128,7 @@ def test_provision_refuses_a_hub_database_that_does_not_exist(
 ) -> None:
     missing = tmp_path / "typo" / "hub.db"
     code = main([
+        "--lang", "en",
         "kit", "provision", "--home", "home-x", "--kit", "kit-x", "--template", str(TEMPLATE),
         "--hub-db", str(missing), "--broker-url", "mqtt://127.0.0.1:1",
         "--out-dir", str(tmp_path / "out"), "--no-broker-check",
@@ -142,6 +144,7 @@ def test_provision_checks_the_broker_first_and_changes_nothing_when_it_is_down(
     SqliteStore(tmp_path / "hub.db").close()
     passwd = tmp_path / "passwd"
     code = main([
+        "--lang", "en",
         "kit", "provision", "--home", "home-x", "--kit", "kit-x", "--template", str(TEMPLATE),
         "--hub-db", str(tmp_path / "hub.db"), "--broker-url", f"mqtt://127.0.0.1:{free_port()}",
         "--out-dir", str(tmp_path / "out"), "--passwd-file", str(passwd),
@@ -159,7 +162,7 @@ def test_provision_checks_the_broker_first_and_changes_nothing_when_it_is_down(
 
 def _edge_check(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
     capsys.readouterr()
-    code = main(["edge", "--config", str(path), "--check"])
+    code = main(["--lang", "en", "edge", "--config", str(path), "--check"])
     return code, capsys.readouterr().err.strip().splitlines()
 
 
@@ -208,7 +211,8 @@ def test_kit_check_says_the_kit_never_connected_instead_of_waiting(
     assert _provision_plain(tmp_path, mosquitto) == 0
     capsys.readouterr()
     # The broker was not reloaded: the kit's new credentials are not in force yet.
-    code = main(["kit", "check", "--kit", "kit-k", "--hub-db", str(db), "--timeout", "600",
+    code = main(["--lang", "en", "kit", "check", "--kit", "kit-k", "--hub-db", str(db),
+                 "--timeout", "600",
                  "--kit-config", str(tmp_path / "out" / "kit-k.yaml")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 3
@@ -218,6 +222,7 @@ def test_kit_check_says_the_kit_never_connected_instead_of_waiting(
 
 def _provision_plain(tmp_path: Path, broker: Mosquitto) -> int:
     return main([
+        "--lang", "en",
         "kit", "provision", "--home", "home-k", "--kit", "kit-k", "--template", str(TEMPLATE),
         "--hub-db", str(tmp_path / "hub.db"), "--broker-url", broker.url,
         "--out-dir", str(tmp_path / "out"), "--passwd-file", str(tmp_path / "passwd"),

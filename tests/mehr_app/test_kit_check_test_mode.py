@@ -29,7 +29,8 @@ def test_kit_check_turns_test_mode_on_at_start_and_off_at_end(
     store.close()
 
     # Nothing fires within the (zero) timeout: the walk test fails, test mode still ends.
-    code = main(["kit", "check", "--kit", "kit-1", "--hub-db", str(db_path), "--timeout", "0"])
+    code = main(["--lang", "en", "kit", "check", "--kit", "kit-1", "--hub-db", str(db_path),
+                 "--timeout", "0"])
     assert code == 1
     out = capsys.readouterr().out
     assert "test mode on for kit kit-1 until" in out and "(Asia/Tashkent)" in out
