@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 from zoneinfo import ZoneInfo
 
 from mehr.clock import Clock, SystemClock
@@ -243,13 +243,23 @@ def _register_at_hub(
 ) -> None:
     """Register the home with this kit and its sensors in the hub's database."""
     from hub.persistence.sqlite_store import SqliteStore
-    from hub.registry import HomeSpec, KitSpec, SensorSpec
+    from hub.registry import HomeSpec, KitSpec, RiskLevel, SensorSpec
 
+    store = SqliteStore(hub_db)
+    try:
+        known = store.home(config.home_id)
+    except BaseException:
+        store.close()
+        raise
+    # A second kit for a known home, or a kit provisioned again, must not wipe what the district
+    # set: without --mahalla the home would leave its workers' view, and the care plan's risk
+    # level is never the installer's to change.
     home = HomeSpec(
         id=config.home_id,
-        name=home_name,
+        name=home_name or (known.name if known else ""),
         timezone=config.timezone,
-        mahalla=mahalla,
+        mahalla=mahalla or (known.mahalla if known else ""),
+        risk_level=cast(RiskLevel, known.risk_level) if known else "medium",
         kits=[
             KitSpec(
                 id=config.kit_id,
@@ -260,7 +270,6 @@ def _register_at_hub(
             )
         ],
     )
-    store = SqliteStore(hub_db)
     try:
         store.register_home(home, clock.now())
     finally:

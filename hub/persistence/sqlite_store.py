@@ -119,8 +119,13 @@ class SqliteStore:
             self._db.executemany(
                 "INSERT INTO sensors(kit_id, id, kind, room, place) VALUES (?,?,?,?,?)",
                 [
-                    (kit.id, s.id, s.kind.value, s.room,
-                     (s.place or guess_place(s.kind, s.room, s.id)).value)
+                    (
+                        kit.id,
+                        s.id,
+                        s.kind.value,
+                        s.room,
+                        (s.place or guess_place(s.kind, s.room, s.id)).value,
+                    )
                     for s in kit.sensors
                 ],
             )
@@ -163,6 +168,15 @@ class SqliteStore:
         """Return the kits of one home."""
         rows = self._db.execute("SELECT * FROM kits WHERE home_id=? ORDER BY id", (home_id,))
         return [self._kit_from_row(row) for row in rows.fetchall()]
+
+    def home(self, home_id: str) -> HomeRecord | None:
+        """Return one registered home, or None."""
+        r = self._db.execute("SELECT * FROM homes WHERE id=?", (home_id,)).fetchone()
+        return (
+            None
+            if r is None
+            else HomeRecord(r["id"], r["name"], r["timezone"], r["mahalla"], r["risk_level"])
+        )
 
     def homes(self) -> list[HomeRecord]:
         """Return every registered home."""

@@ -238,3 +238,26 @@ def test_walk_test_ticks_off_a_mat_when_someone_sits_on_it(
         checker.join(1)
         agent.stop()
         hub.stop()
+
+
+def test_a_second_kit_keeps_the_homes_mahalla_name_and_care_plan(tmp_path: Path) -> None:
+    """Provisioning another kit for a known home without --mahalla/--name once reset its
+    mahalla to "" (the home left its workers' view) and its care-plan risk level to medium."""
+    (tmp_path / "broker").mkdir()
+    _provision(tmp_path, "mqtts://broker.example:8883")
+    store = SqliteStore(tmp_path / "hub.db")
+    store.set_risk_level("home-p", "high")
+    store.close()
+    provision_kit(
+        home_id="home-p", kit_id="kit-q", template=REPO / "firmware_configs" / "flat-one-room.yaml",
+        hub_db=tmp_path / "hub.db", broker_url="mqtts://broker.example:8883",
+        out_dir=tmp_path / "out-q", passwd_file=tmp_path / "broker" / "passwd",
+        acl_file=tmp_path / "broker" / "acl",
+    )
+    store = SqliteStore(tmp_path / "hub.db")
+    home = store.home("home-p")
+    kits = [k.id for k in store.kits_of_home("home-p")]
+    store.close()
+    assert home is not None
+    assert (home.name, home.mahalla, home.risk_level) == ("Karimova", "Chilonzor-7", "high")
+    assert kits == ["kit-p", "kit-q"]
