@@ -85,7 +85,9 @@ class MqttLink:
                 cert_reqs=ssl.CERT_REQUIRED,
             )
         self._host, self._port = host, port
+        self._subscribe_mid: int | None = None
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
 
@@ -144,11 +146,23 @@ class MqttLink:
             self._generation += 1
         session = getattr(flags, "session_present", False)
         _LOGGER.info("connected to broker (session present: %s)", session)
-        client.subscribe(
+        # "Connected" only once the broker granted the subscriptions (SUBACK): before that, a
+        # stop would leave a persistent session without them, and what kits publish meanwhile
+        # would be queued for nobody.
+        _, self._subscribe_mid = client.subscribe(
             [(topic, QOS) for topic in subscriptions_for_hub(self.settings.shared_group)]
         )
-        self.connected.set()
         self.answered.set()
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any
+    ) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [code for code in reason_codes if code.is_failure]
+        if refused:
+            _LOGGER.error("broker refused the hub's subscriptions: %s", refused)
+        self.connected.set()
         if self.on_connection_change:
             self.on_connection_change(True)
 

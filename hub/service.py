@@ -180,7 +180,10 @@ class Hub:
                 f"broker {self.settings.mqtt_url} refused user "
                 f"{self.settings.mqtt_username!r}: {reason}"
             )
-        if not self.link.connected.is_set():
+        # Connected means subscribed too: the SUBACK follows the CONNACK by a round trip.
+        if not self.link.connected.wait(
+            self.settings.connect_wait_s if self.link.answered.is_set() else 0
+        ):
             _LOGGER.warning("broker %s not reachable yet; retrying", self.settings.mqtt_url)
         self._start_home_assistant()
         _LOGGER.info("hub started; stats at %s", self.stats_url)
@@ -192,8 +195,15 @@ class Hub:
         host, port, tls = self.settings.broker_address()
         password = ha.password_file.read_text(encoding="utf-8").strip()
         self.home_assistant = HomeAssistantLink(
-            self.settings.db_path, host, port, ha.username, password, ha.homes, ha.every_s,
-            tls=tls, ca_file=self.settings.mqtt_ca_file,
+            self.settings.db_path,
+            host,
+            port,
+            ha.username,
+            password,
+            ha.homes,
+            ha.every_s,
+            tls=tls,
+            ca_file=self.settings.mqtt_ca_file,
         )
         self.home_assistant.start()
 
@@ -406,9 +416,7 @@ class Hub:
         if self.alerts is not None:
             self.alerts.run_pass()
 
-    def _store_with_retry(
-        self, name: str, ingestor: Ingestor, batch: list[QueuedMessage]
-    ) -> bool:
+    def _store_with_retry(self, name: str, ingestor: Ingestor, batch: list[QueuedMessage]) -> bool:
         """Store a batch, retrying storage errors; False only if the hub is stopping."""
         attempt = 0
         while True:
