@@ -303,7 +303,7 @@ class AlertService:
             return self._row(alert_id)
 
     def reassign(self, alert_id: int, actor: str, to_actor: str, reason: str) -> AlertView:
-        """A supervisor hands an open alert to another worker (an unassigned one is assigned).
+        """A supervisor hands an open alert nobody has reached to another worker.
 
         The new holder starts from "acknowledged" with no progress and a fresh ack timeout, so
         if they do not arrive in time escalation re-opens the alert as it would for anyone.
@@ -313,8 +313,14 @@ class AlertService:
         now = self.clock.now()
         with self.tx():
             row = self._row(alert_id)
-            if row.state not in (*_UNACKED, AlertState.ACKNOWLEDGED.value):
-                raise InvalidTransitionError(f"alert #{alert_id} is {row.state}")
+            # Once someone is with the resident the alert is theirs to close: handing it on
+            # then would send a second person to a home that already has one.
+            if row.state not in (*_UNACKED, AlertState.ACKNOWLEDGED.value) or (
+                row.progress == Progress.ARRIVED
+            ):
+                raise InvalidTransitionError(
+                    f"alert #{alert_id} is {row.state}/{row.progress or '-'}"
+                )
             if row.acknowledged_by == to_actor:
                 raise InvalidTransitionError(f"alert #{alert_id} is already held by {to_actor}")
             repo.set_state(self.conn,
@@ -325,7 +331,6 @@ class AlertService:
                 acknowledged_at=now,
                 progress=None,
                 on_the_way_at=None,
-                arrived_at=None,
             )
             policy = self.config.policies[severity_for(row.kind, row.severity)]
             deadline = (

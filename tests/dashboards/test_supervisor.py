@@ -156,3 +156,22 @@ def test_supervisor_page_reads_in_the_language(
     page = sup.get("/supervisor").text
     assert f'<html lang="{lang}' in page
     assert problems(visible_text(page), lang, allow_ids=("Worker-A", "Super-A")) == []
+
+
+def test_an_alert_someone_has_reached_has_no_reassign_form_and_is_refused(
+    world: World, clients: dict[str, TestClient]
+) -> None:
+    worker = clients["worker-a"]
+    for action in ("acknowledge", "arrived"):
+        r = worker.post(
+            f"/alerts/{world.alert_a}/action",
+            data={"action": action, "csrf_token": csrf_of(worker, world.db_path)},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+    sup = clients["super-a"]
+    page = sup.get("/supervisor").text
+    assert f'id="held-{world.alert_a}"' in page
+    assert f'id="reassign-{world.alert_a}"' not in page
+    _add_worker(world, "worker-a2", "Dilshod Karimov", "Navbahor")
+    assert _reassign(sup, world, world.alert_a, "worker-a2", "second pair of hands") == 409
