@@ -34,6 +34,7 @@ from dashboards.routes import (
     installer,
     ops,
     reports,
+    supervisor,
     worker,
 )
 from dashboards.routes.ack import AckContext
@@ -120,7 +121,9 @@ def create_app(
         settings.db_path, alerts_config, signer, clock, settings.db_busy_timeout_s
     )
     app.state.metrics_registry = build_registry(ctx)
-    for module in (auth, family, worker, history, reports, installer, admin, ops, ack_links):
+    for module in (
+        auth, family, worker, supervisor, history, reports, installer, admin, ops, ack_links
+    ):
         app.include_router(module.router)
     for module in (api_session, api_homes, api_alerts, api_kits, api_test_mode, api_admin):
         app.include_router(module.router)

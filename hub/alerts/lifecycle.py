@@ -302,6 +302,48 @@ class AlertService:
             )
             return self._row(alert_id)
 
+    def reassign(self, alert_id: int, actor: str, to_actor: str, reason: str) -> AlertView:
+        """A supervisor hands an open alert nobody has reached to another worker.
+
+        The new holder starts from "acknowledged" with no progress and a fresh ack timeout, so
+        if they do not arrive in time escalation re-opens the alert as it would for anyone.
+        """
+        if not reason.strip():
+            raise InvalidTransitionError("a reassignment needs a reason")
+        now = self.clock.now()
+        with self.tx():
+            row = self._row(alert_id)
+            # Once someone is with the resident the alert is theirs to close: handing it on
+            # then would send a second person to a home that already has one.
+            if row.state not in (*_UNACKED, AlertState.ACKNOWLEDGED.value) or (
+                row.progress == Progress.ARRIVED
+            ):
+                raise InvalidTransitionError(
+                    f"alert #{alert_id} is {row.state}/{row.progress or '-'}"
+                )
+            if row.acknowledged_by == to_actor:
+                raise InvalidTransitionError(f"alert #{alert_id} is already held by {to_actor}")
+            repo.set_state(self.conn,
+                alert_id,
+                AlertState.ACKNOWLEDGED,
+                now,
+                acknowledged_by=to_actor,
+                acknowledged_at=now,
+                progress=None,
+                on_the_way_at=None,
+            )
+            policy = self.config.policies[severity_for(row.kind, row.severity)]
+            deadline = (
+                now + timedelta(seconds=policy.ack_timeout_s) if policy.ack_timeout_s else None
+            )
+            repo.wait_for_arrival(self.conn, alert_id, deadline)
+            repo.cancel_pending_notifications(self.conn, alert_id)
+            self.audit(
+                alert_id, actor, "reassign", row.state, "acknowledged", now,
+                to=to_actor, previous=row.acknowledged_by, comment=reason.strip(),
+            )  # fmt: skip
+            return self._row(alert_id)
+
     def on_the_way(self, alert_id: int, actor: str) -> AlertView:
         """The acknowledging worker is on the way (the ack timeout still runs until arrival)."""
         now = self.clock.now()

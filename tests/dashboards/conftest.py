@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser
 
 from dashboards import WebSettings, create_app
 from dashboards.accounts import Passwords, Role, create_user
@@ -24,6 +25,7 @@ from mehr.clock import ManualClock
 from mehr.contract import SensorKind
 
 PASSWORD = "correct-horse-battery"
+CHROMIUM = "/usr/bin/chromium"
 START = datetime(2025, 3, 10, 9, 30, tzinfo=UTC)  # 14:30 in Tashkent
 
 
@@ -256,3 +258,18 @@ def clients(app: FastAPI) -> Iterator[dict[str, TestClient]]:
     yield Lazy()
     for c in made.values():
         c.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One Chromium for the whole session (here, not in a test module: Playwright's sync API
+    allows one instance per process, and test_browser*.py all share it)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from dashboards import create_app
@@ -20,9 +20,15 @@ from dashboards.registry_io import import_registry
 from hub.persistence.sqlite_store import SqliteStore
 from hub.store.base import NewAlert, NewEvent
 from mehr.clock import ManualClock
-from tests.dashboards.conftest import PASSWORD, START, World, build_world, settings_for
+from tests.dashboards.conftest import (
+    CHROMIUM,
+    PASSWORD,
+    START,
+    World,
+    build_world,
+    settings_for,
+)
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="needs Debian chromium (make system-deps)"
@@ -56,18 +62,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worl
     yield f"http://127.0.0.1:{port}", world
     server.should_exit = True
     thread.join(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """One Chromium for the whole session."""
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 def _login(browser: Browser, base: str, user: str, width: int = 360) -> Page:

@@ -115,10 +115,10 @@ def _pages(world: World) -> dict[str, list[str]]:
     return {
         "fam-a": ["/homes", "/homes/home-a", "/homes/home-a/panel", "/history", f"/history/{a}"],
         "worker-a": worker,
-        "duty-a": worker,
-        "super-a": worker,
+        "duty-a": [*worker, "/supervisor"],
+        "super-a": [*worker, "/supervisor"],
         "installer-a": ["/installer"],
-        "admin": ["/admin", "/admin/audit", "/installer", *worker],
+        "admin": ["/admin", "/admin/audit", "/installer", "/supervisor", *worker],
     }
 
 

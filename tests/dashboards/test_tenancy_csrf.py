@@ -93,6 +93,9 @@ CASES: dict[tuple[str, str], tuple[str, str | None, str]] = {
     ("GET", "/api/v1/requests"): (EXCLUDES, "worker-a", ""),
     ("POST", "/api/v1/requests/{request_id}/state"): (REFUSED, "worker-a", "json:reqstate"),
     ("GET", "/api/v1/homes/{home_id}/resident"): (REFUSED, "worker-a", ""),
+    # supervisors (district roles): a worker is refused the page and the form (test_supervisor.py)
+    ("GET", "/supervisor"): (EXCLUDES, "super-a", ""),
+    ("POST", "/supervisor/alerts/{alert_id}/reassign"): (REFUSED, "super-a", "form:reassign"),
     # installers
     ("GET", "/installer"): (EXCLUDES, "installer-a", ""),
     ("GET", "/api/v1/kits"): (EXCLUDES, "installer-a", ""),
@@ -132,6 +135,7 @@ FORMS: dict[str, dict[str, str]] = {
     "user": {"username": "newbie", "password": "long-enough-pw", "role": "family"},
     "testmode": {"action": "start", "minutes": "20"},
     "finish": {},
+    "reassign": {"to": "worker-a", "reason": "Jasur is at another home"},
 }
 JSONS: dict[str, dict[str, Any]] = {
     "away": {"mode": "away", "until": "2025-03-12T10:00:00+05:00"},
@@ -208,6 +212,7 @@ CSRF_ACTOR = {
     "/api/v1/homes/{home_id}/requests": "fam-a",
     "/alerts/{alert_id}/action": "worker-a",
     "/requests/{request_id}/state": "worker-a",
+    "/supervisor/alerts/{alert_id}/reassign": "super-a",
     "/api/v1/alerts/{alert_id}/actions": "worker-a",
     "/api/v1/requests/{request_id}/state": "worker-a",
     "/admin/users": "admin",
