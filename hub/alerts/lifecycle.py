@@ -291,16 +291,19 @@ class AlertService:
                 acknowledged_at=now,
                 ack_comment=comment,
             )
-            policy = self.config.policies[severity_for(row.kind, row.severity)]
-            deadline = (
-                now + timedelta(seconds=policy.ack_timeout_s) if policy.ack_timeout_s else None
-            )
-            repo.wait_for_arrival(self.conn, alert_id, deadline)
-            repo.cancel_pending_notifications(self.conn, alert_id)
+            self._await_arrival(row, now)
             self.audit(
                 alert_id, actor, "acknowledge", row.state, "acknowledged", now, comment=comment
             )
             return self._row(alert_id)
+
+    def _await_arrival(self, row: AlertView, now: datetime) -> None:
+        """Someone holds the alert now: stop its pending messages and give them the policy's
+        acknowledge timeout to arrive before escalation re-opens it."""
+        policy = self.config.policies[severity_for(row.kind, row.severity)]
+        deadline = now + timedelta(seconds=policy.ack_timeout_s) if policy.ack_timeout_s else None
+        repo.wait_for_arrival(self.conn, row.id, deadline)
+        repo.cancel_pending_notifications(self.conn, row.id)
 
     def reassign(self, alert_id: int, actor: str, to_actor: str, reason: str) -> AlertView:
         """A supervisor hands an open alert nobody has reached to another worker.
@@ -332,12 +335,7 @@ class AlertService:
                 progress=None,
                 on_the_way_at=None,
             )
-            policy = self.config.policies[severity_for(row.kind, row.severity)]
-            deadline = (
-                now + timedelta(seconds=policy.ack_timeout_s) if policy.ack_timeout_s else None
-            )
-            repo.wait_for_arrival(self.conn, alert_id, deadline)
-            repo.cancel_pending_notifications(self.conn, alert_id)
+            self._await_arrival(row, now)
             self.audit(
                 alert_id, actor, "reassign", row.state, "acknowledged", now,
                 to=to_actor, previous=row.acknowledged_by, comment=reason.strip(),
