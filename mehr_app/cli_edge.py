@@ -248,29 +248,25 @@ def _register_at_hub(
     store = SqliteStore(hub_db)
     try:
         known = store.home(config.home_id)
-    except BaseException:
-        store.close()
-        raise
-    # A second kit for a known home, or a kit provisioned again, must not wipe what the district
-    # set: without --mahalla the home would leave its workers' view, and the care plan's risk
-    # level is never the installer's to change.
-    home = HomeSpec(
-        id=config.home_id,
-        name=home_name or (known.name if known else ""),
-        timezone=config.timezone,
-        mahalla=mahalla or (known.mahalla if known else ""),
-        risk_level=cast(RiskLevel, known.risk_level) if known else "medium",
-        kits=[
-            KitSpec(
-                id=config.kit_id,
-                sensors=[
-                    SensorSpec(id=sensor_id, kind=kind, room=room)
-                    for sensor_id, kind, room in config.registered_sensors()
-                ],
-            )
-        ],
-    )
-    try:
+        # A second kit for a known home, or a kit provisioned again, must not wipe what the
+        # district set: without --mahalla the home would leave its workers' view, and the care
+        # plan's risk level is never the installer's to change.
+        home = HomeSpec(
+            id=config.home_id,
+            name=home_name or (known.name if known else ""),
+            timezone=config.timezone,
+            mahalla=mahalla or (known.mahalla if known else ""),
+            risk_level=cast(RiskLevel, known.risk_level) if known else "medium",
+            kits=[
+                KitSpec(
+                    id=config.kit_id,
+                    sensors=[
+                        SensorSpec(id=sensor_id, kind=kind, room=room)
+                        for sensor_id, kind, room in config.registered_sensors()
+                    ],
+                )
+            ],
+        )
         store.register_home(home, clock.now())
     finally:
         store.close()
