@@ -353,6 +353,11 @@ class BrokerConfig(StrictModel):
         description="mqtts://host:8883 (TLS; the broker's certificate must name this host), "
         "or mqtt://host:1883 for a lab only."
     )
+    fallback_urls: list[str] = Field(
+        default_factory=list,
+        description="Other nodes of the same broker cluster, same scheme as url; when the "
+        "current node fails the kit goes to the next, in turn.",
+    )
     username: str | None = Field(default=None, description="Broker user; defaults to the kit id.")
     password_file: Path = Field(description="File holding the kit's broker password.")
     ca_file: Path | None = Field(default=None, description="CA certificate(s) of the broker.")
@@ -378,15 +383,31 @@ class BrokerConfig(StrictModel):
             raise ValueError(
                 "url: mqtt:// is plain TCP; use mqtts:// or set insecure_plain_tcp: true (lab only)"
             )
+        for index, other in enumerate(self.fallback_urls):
+            # One TLS set-up serves every node: a plain node among TLS ones would be a way
+            # around the rule above.
+            other_parts = urlsplit(other)
+            if other_parts.scheme != parts.scheme or not other_parts.hostname:
+                raise ValueError(
+                    f"fallback_urls[{index}]: expected {parts.scheme}://host:port, like url"
+                )
         if self.client_key is not None and self.client_cert is None:
             raise ValueError("client_key: given without client_cert")
         return self
 
     def address(self) -> tuple[str, int, bool]:
-        """Return host, port and whether TLS is used."""
-        parts = urlsplit(self.url)
-        tls = parts.scheme == "mqtts"
-        return parts.hostname or "", parts.port or (8883 if tls else 1883), tls
+        """Return host, port and whether TLS is used (of the first node, `url`)."""
+        return _address(self.url)
+
+    def nodes(self) -> list[tuple[str, int]]:
+        """Host and port of every node the kit may use, `url` first."""
+        return [_address(url)[:2] for url in (self.url, *self.fallback_urls)]
+
+
+def _address(url: str) -> tuple[str, int, bool]:
+    parts = urlsplit(url)
+    tls = parts.scheme == "mqtts"
+    return parts.hostname or "", parts.port or (8883 if tls else 1883), tls
 
 
 class OutboxConfig(StrictModel):

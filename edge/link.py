@@ -68,6 +68,9 @@ class BrokerLink:
         self.on_command = on_command
         broker = config.broker
         self._host, self._port, tls = broker.address()
+        # The broker's nodes (one, or a cluster's): after a failure the kit tries the next.
+        self._nodes = broker.nodes()
+        self._node = 0
         self.backoff = backoff or Backoff(broker.backoff_initial_s, broker.backoff_max_s)
         self._v5 = broker.protocol == "5"
         self.client = mqtt.Client(
@@ -199,6 +202,7 @@ class BrokerLink:
                 _LOGGER.log(level, "cannot reach broker %s:%s: %s; retry in %.1fs",
                             self._host, self._port, exc, delay)
                 first = first and not isinstance(exc, ssl.SSLError)
+                first = self._next_node() or first
                 self._stop.wait(delay)
                 continue
             rc = MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -211,7 +215,17 @@ class BrokerLink:
                 break
             delay = self.backoff.next()
             _LOGGER.warning("connection lost (%s); reconnect in %.1fs", rc, delay)
+            first = self._next_node() or first
             self._stop.wait(delay)
+
+    def _next_node(self) -> bool:
+        """Go to the broker's next node; True when that means connecting anew (paho's
+        `reconnect` goes back to the host it last connected to)."""
+        if len(self._nodes) == 1:
+            return False
+        self._node = (self._node + 1) % len(self._nodes)
+        self._host, self._port = self._nodes[self._node]
+        return True
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from mehr.configfile import (
     DEFAULT_PUBLIC_URL,
@@ -118,6 +118,11 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         default="mqtt://127.0.0.1:1883",
         title="Broker URL",
         description="mqtt://host:port (plain, loopback or lab only) or mqtts://host:port (TLS).",
+    )
+    mqtt_fallback_urls: list[str] = Field(
+        default_factory=list,
+        description="Other nodes of the same broker cluster (docs/scale.md), same scheme as "
+        "mqtt_url; when the current node fails the hub goes to the next, in turn.",
     )
     mqtt_username: str | None = Field(default=None, description="The hub's broker user.")
     mqtt_password_file: Path | None = Field(
@@ -249,16 +254,34 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
     @field_validator("mqtt_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
-            raise ValueError("expected mqtt://host:port or mqtts://host:port")
+        _check_broker_url(value)
         return value
 
+    @field_validator("mqtt_fallback_urls")
+    @classmethod
+    def _check_fallback_urls(cls, values: list[str]) -> list[str]:
+        for value in values:
+            _check_broker_url(value)
+        return values
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> HubSettings:
+        # One TLS set-up serves every node, so a cluster is all mqtts:// or all mqtt://.
+        schemes = {urlsplit(url).scheme for url in (self.mqtt_url, *self.mqtt_fallback_urls)}
+        if len(schemes) > 1:
+            raise ValueError(
+                "mqtt_fallback_urls: expected the same scheme as mqtt_url "
+                f"({urlsplit(self.mqtt_url).scheme}://) for every node"
+            )
+        return self
+
     def broker_address(self) -> tuple[str, int, bool]:
-        """Return host, port and whether TLS is used."""
-        parts = urlsplit(self.mqtt_url)
-        tls = parts.scheme == "mqtts"
-        return parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), tls
+        """Return host, port and whether TLS is used (of the first node, mqtt_url)."""
+        return _address(self.mqtt_url)
+
+    def broker_nodes(self) -> list[tuple[str, int]]:
+        """Host and port of every node the hub may use, mqtt_url first."""
+        return [_address(url)[:2] for url in (self.mqtt_url, *self.mqtt_fallback_urls)]
 
     def alerts_secret_bytes(self) -> bytes:
         """The key for acknowledge links; refuses a missing or guessable key outside the demo."""
@@ -290,6 +313,18 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
                     f"mqtt_password_file: cannot read {self.mqtt_password_file}: {exc.strerror}"
                 ) from None
         return self.mqtt_password
+
+
+def _check_broker_url(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
+        raise ValueError("expected mqtt://host:port or mqtts://host:port")
+
+
+def _address(url: str) -> tuple[str, int, bool]:
+    parts = urlsplit(url)
+    tls = parts.scheme == "mqtts"
+    return parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), tls
 
 
 # Every field is MEHR_<FIELD> (mehr.configfile); these are older names that keep working.

@@ -85,8 +85,14 @@ class MqttLink:
                 cert_reqs=ssl.CERT_REQUIRED,
             )
         self._host, self._port = host, port
+        # The broker's nodes (one, or a cluster's): on a failure the hub goes to the next.
+        self._nodes = settings.broker_nodes()
+        self._node = 0
+        self._had_connack = False
+        self._stopping = False
         self._subscribe_mid: int | None = None
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -97,24 +103,48 @@ class MqttLink:
         with self._gen_lock:
             return self._generation
 
+    @property
+    def node(self) -> tuple[str, int]:
+        """The broker node the hub is using or trying now."""
+        return self._nodes[self._node]
+
     def start(self) -> None:
         """Connect (retrying in the background) and start the network thread."""
-        props: Properties | None = None
-        if self.settings.mqtt_protocol is MqttProtocol.V5:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = self.settings.session_expiry_s
-            props.ReceiveMaximum = self.settings.receive_maximum
-            self.client.connect_async(
-                self._host, self._port, keepalive=30, clean_start=False, properties=props
-            )
-        else:
-            self.client.connect_async(self._host, self._port, keepalive=30)
+        self._connect_async_to(self._nodes[0])
         self.client.loop_start()
 
     def stop(self) -> None:
         """Disconnect cleanly (the session stays at the broker) and stop the network thread."""
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
+
+    def _connect_async_to(self, node: tuple[str, int]) -> None:
+        host, port = node
+        if self.settings.mqtt_protocol is MqttProtocol.V5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self.settings.session_expiry_s
+            props.ReceiveMaximum = self.settings.receive_maximum
+            self.client.connect_async(host, port, keepalive=30, clean_start=False, properties=props)
+        else:
+            self.client.connect_async(host, port, keepalive=30)
+
+    def _next_node(self, why: str) -> None:
+        """Point paho's next reconnect at the next node (a no-op with one node).
+
+        paho reconnects to the host it was given; `connect_async` is its way to change that
+        host, and called from its own callbacks it only sets where the next attempt goes (the
+        reconnect delay and loop stay paho's). Never while stopping: that would undo the
+        disconnect.
+        """
+        if len(self._nodes) == 1 or self._stopping:
+            return
+        failed = self._nodes[self._node]
+        self._node = (self._node + 1) % len(self._nodes)
+        _LOGGER.warning(
+            "broker node %s:%s %s; next try %s:%s", *failed, why, *self._nodes[self._node]
+        )
+        self._connect_async_to(self._nodes[self._node])
 
     def ack(self, message: QueuedMessage) -> None:
         """Acknowledge a stored message, if it belongs to the current connection."""
@@ -142,10 +172,11 @@ class MqttLink:
             self.answered.set()
             return
         self.refused = None
+        self._had_connack = True
         with self._gen_lock:
             self._generation += 1
         session = getattr(flags, "session_present", False)
-        _LOGGER.info("connected to broker (session present: %s)", session)
+        _LOGGER.info("connected to broker %s:%s (session present: %s)", *self.node, session)
         # "Connected" only once the broker granted the subscriptions (SUBACK): before that, a
         # stop would leave a persistent session without them, and what kits publish meanwhile
         # would be queued for nobody.
@@ -176,8 +207,16 @@ class MqttLink:
     ) -> None:
         self.connected.clear()
         _LOGGER.warning("disconnected from broker: %s", reason_code)
+        # Only a connection that was up moves the hub on here; a failed attempt is
+        # `_on_connect_fail`'s (paho reports it to both, and one failure is one step).
+        if self._had_connack:
+            self._had_connack = False
+            self._next_node("lost")
         if self.on_connection_change:
             self.on_connection_change(False)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._next_node("unreachable")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # Nothing here may raise: an exception in a paho callback ends the network thread. A
