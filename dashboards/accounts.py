@@ -22,6 +22,7 @@ from hub.persistence.accounts import (
     set_lang,
     set_large_text,
 )
+from mehr.vocabulary import LANGUAGE_CODES
 
 __all__ = [
     "LANGS",
@@ -36,7 +37,7 @@ __all__ = [
     "set_preferences",
 ]
 
-LANGS = ("uz", "ru", "en")
+LANGS = LANGUAGE_CODES
 
 
 class Role(StrEnum):

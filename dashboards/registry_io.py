@@ -21,6 +21,7 @@ from hub.persistence import web_registry as stored
 from hub.persistence.read_models import home_risk
 from hub.persistence.web_registry import ResidentValues
 from hub.registry import HomeSpec
+from mehr.vocabulary import LanguageCode
 
 __all__ = [
     "EXPORTS",
@@ -48,7 +49,7 @@ _CSV_FIELDS = (
 )
 
 
-Lang = Literal["uz", "ru", "en"]
+Lang = LanguageCode
 RiskLevel = Literal["low", "medium", "high"]
 
 # How registries write care-plan risk (codes, Uzbek, Russian, English) onto the hub's three

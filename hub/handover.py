@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment
@@ -24,7 +24,7 @@ from hub.persistence.commissioning import latest_walk_test, test_mode_opener
 from hub.persistence.database import open_sqlite
 from mehr.catalogue import room_name
 from mehr.catalogue import text as catalogue_text
-from mehr.vocabulary import sensor_label_key
+from mehr.vocabulary import LanguageCode, sensor_label_key
 
 __all__ = [
     "DEFAULT_FONT",
@@ -37,7 +37,7 @@ __all__ = [
     "write_handover",
 ]
 
-Language = Literal["uz", "ru", "en"]
+Language = LanguageCode  # the name this module's callers import
 DEFAULT_FONT: Final = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 _DATE_FORMAT: Final = {"uz": "%d.%m.%Y %H:%M", "ru": "%d.%m.%Y %H:%M", "en": "%Y-%m-%d %H:%M"}
 

@@ -21,6 +21,7 @@ from typing import Any, Final, Literal
 from hub.persistence.reports import home_snapshot
 from hub.persistence.sqlite_store import SqliteStore
 from mehr.contract import validate_id
+from mehr.vocabulary import LanguageCode
 
 __all__ = [
     "HA_ROOT",
@@ -39,7 +40,7 @@ HA_ROOT: Final = "mehr-ha"
 # One topic for the hub's own liveness: the publisher's last will sets it offline, so every
 # family's entities turn "unavailable" when the hub dies instead of showing a stale "OK".
 HUB_AVAILABILITY_TOPIC: Final = f"{HA_ROOT}/_hub/availability"
-Language = Literal["uz", "ru", "en"]
+Language = LanguageCode  # the name this module's callers import
 
 # Entity names as the family reads them in Home Assistant.
 _NAMES: Final[dict[str, tuple[str, str, str]]] = {

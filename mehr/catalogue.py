@@ -17,6 +17,8 @@ from typing import Final
 
 from babel.messages.pofile import read_po
 
+from mehr.vocabulary import LANGUAGE_CODES
+
 __all__ = [
     "DEFAULT_LANGUAGE",
     "DOMAIN",
@@ -34,7 +36,7 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-LANGUAGES: Final = ("uz", "ru", "en")
+LANGUAGES: Final = LANGUAGE_CODES
 DEFAULT_LANGUAGE: Final = "uz"
 # A key missing in one language shows its English text rather than the raw key.
 FALLBACK_LANGUAGE: Final = "en"

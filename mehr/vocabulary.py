@@ -8,14 +8,17 @@ extractor finds them although the pages look them up by value (docs/translating.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final
+from typing import Final, Literal
 
 __all__ = [
     "ALWAYS_ALERT_KINDS",
     "INACTIVITY_KINDS",
+    "LANGUAGE_CODES",
     "N_",
     "SENSOR_KIND_LABELS",
     "AlertKind",
+    "Language",
+    "LanguageCode",
     "Place",
     "Severity",
     "kind_label_key",
@@ -27,6 +30,20 @@ __all__ = [
 def N_(key: str) -> str:  # noqa: N802 - the gettext convention for "translate later"
     """Mark a catalogue key for extraction without translating it now."""
     return key
+
+
+class Language(StrEnum):
+    """Languages of messages and pages: Uzbek (Latin) first, Russian, English."""
+
+    UZ = "uz"
+    RU = "ru"
+    EN = "en"
+
+
+# The same three as a type for plain strings (pydantic fields, page arguments) and as a tuple;
+# tests/mehr/test_vocabulary_languages.py holds the three spellings together.
+LanguageCode = Literal["uz", "ru", "en"]
+LANGUAGE_CODES: Final = tuple(language.value for language in Language)
 
 
 class Severity(StrEnum):

@@ -18,6 +18,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from hub.alerts.severity import ALWAYS_ALERT_KINDS, INACTIVITY_KINDS, Severity
 from mehr.configfile import DEFAULT_TIME_ZONE, StrictModel, TimeZoneName, load_model
+from mehr.vocabulary import Language
 
 __all__ = [
     "AlertsConfig",
@@ -50,14 +51,6 @@ __all__ = [
 _PERSON_ID = Annotated[
     str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="Lower-case person id.")
 ]
-
-
-class Language(StrEnum):
-    """Languages of messages and pages: Uzbek (Latin) first, Russian, English."""
-
-    UZ = "uz"
-    RU = "ru"
-    EN = "en"
 
 
 class MethodKind(StrEnum):
