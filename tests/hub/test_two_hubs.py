@@ -146,13 +146,11 @@ def _requests_for(sink: HttpSink, path: str, home: str) -> int:
     )
 
 
-def run_two_hubs(
-    workdir: Path, hub_settings: dict[str, Any], kit_broker: tuple[str, int],
-    kit_users: dict[str, tuple[str, str]], db: Path, sink: HttpSink,
-) -> tuple[Outcome, HubProcess, HubProcess]:
-    """Start hubs a and b on `hub_settings` (database, broker), let kits publish, press help in
-    homes of both, SIGKILL b, press help in b's homes again; return what happened."""
-    homes = [(f"home-{i:02d}", f"kit-{i:02d}") for i in range(HOMES)]
+def start_two_hubs(
+    workdir: Path, hub_settings: dict[str, Any], homes: list[tuple[str, str]], db: Path
+) -> tuple[HubProcess, HubProcess, dict[str, str]]:
+    """Start hubs a then b on `hub_settings` (database, broker) and wait until they share the
+    partitions; return them and which hub each home belongs to."""
     registry = write_registry(workdir / "reg.yaml", homes)
     hubs = []
     for hub_id in ("hub-a", "hub-b"):
@@ -170,9 +168,6 @@ def run_two_hubs(
         config.write_text(yaml.safe_dump(settings))
         hubs.append(HubProcess(hub_id, config, port, workdir / f"{hub_id}.log"))
     a, b = hubs
-    outcome = Outcome()
-    kits: dict[str, SimpleKit] = {}
-    host, port = kit_broker
     a.start()
     wait_until(a.healthy, 30, "hub a connected")
     b.start()
@@ -183,12 +178,40 @@ def run_two_hubs(
         30, "partitions shared between the two hubs",
     )
     holders = _holders(db)
-    owner = {home: holders[partition_of(home, PARTITIONS)] for home, _ in homes}
+    return a, b, {home: holders[partition_of(home, PARTITIONS)] for home, _ in homes}
+
+
+def _connect_kits(
+    homes: list[tuple[str, str]], broker: tuple[str, int], users: dict[str, tuple[str, str]]
+) -> dict[str, SimpleKit]:
+    kits = {}
     for home, kit_id in homes:
-        username, password = kit_users[kit_id]
-        kit = SimpleKit(home, kit_id, host, port, username, password, mqtt_v5=True)
+        username, password = users[kit_id]
+        kit = SimpleKit(home, kit_id, *broker, username, password, mqtt_v5=True)
         kit.connect()
         kits[home] = kit
+    return kits
+
+
+def _kill(hub: HubProcess) -> float:
+    """SIGKILL the hub; return when (monotonic)."""
+    assert hub.process is not None
+    os.kill(hub.process.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    hub.process.wait(timeout=10)
+    return killed_at
+
+
+def run_two_hubs(
+    workdir: Path, hub_settings: dict[str, Any], kit_broker: tuple[str, int],
+    kit_users: dict[str, tuple[str, str]], db: Path, sink: HttpSink,
+) -> tuple[Outcome, HubProcess, HubProcess]:
+    """Start hubs a and b on `hub_settings` (database, broker), let kits publish, press help in
+    homes of both, SIGKILL b, press help in b's homes again; return what happened."""
+    homes = [(f"home-{i:02d}", f"kit-{i:02d}") for i in range(HOMES)]
+    a, b, owner = start_two_hubs(workdir, hub_settings, homes, db)
+    outcome = Outcome()
+    kits = _connect_kits(homes, kit_broker, kit_users)
     of_a = [h for h, _ in homes if owner[h] == "hub-a"]
     of_b = [h for h, _ in homes if owner[h] == "hub-b"]
     assert len(of_a) >= 3 and len(of_b) >= 3, owner
@@ -202,10 +225,7 @@ def run_two_hubs(
     for kit in kits.values():
         kit.flush()
     # b is killed while it may still be storing, adopting or sending any of that.
-    assert b.process is not None
-    os.kill(b.process.pid, signal.SIGKILL)
-    killed_at = time.monotonic()
-    b.process.wait(timeout=10)
+    killed_at = _kill(b)
     # Phase 2: the kits go on; the dead hub's homes press help again (new homes of b's).
     for n in range(EVENTS_PER_KIT // 2):
         for kit in kits.values():
@@ -245,17 +265,9 @@ def test_two_hubs_store_once_alert_once_and_take_over_a_killed_hubs_homes(
     sink = HttpSink()
     sink.start()
     db = tmp_path / "hub.db"
-    settings = {
-        "mqtt_url": mosquitto.url,
-        "mqtt_username": HUB_USER,
-        "mqtt_password": hub_password,
-        "mqtt_protocol": "5",
-        "db_path": str(db),
-        "alerts_config": str(_alerts_yaml(tmp_path / "alerts.yaml", sink)),
-        "alerts_secret": secrets.token_urlsafe(48),
-        "public_base_url": "https://mehr.test",
-        "scan_process": False,
-    }
+    settings = _hub_settings(
+        mosquitto, hub_password, db, _alerts_yaml(tmp_path / "alerts.yaml", sink)
+    )
     kit_users = {kit: (u.username, u.password) for kit, u in users.items()}
     a: HubProcess | None = None
     b: HubProcess | None = None
@@ -320,3 +332,82 @@ def _stored(db: Path) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
     finally:
         conn.close()
+
+
+def _hub_settings(
+    mosquitto: Mosquitto, hub_password: str, db: Path, alerts: Path
+) -> dict[str, Any]:
+    return {
+        "mqtt_url": mosquitto.url,
+        "mqtt_username": HUB_USER,
+        "mqtt_password": hub_password,
+        "mqtt_protocol": "5",
+        "db_path": str(db),
+        "alerts_config": str(alerts),
+        "alerts_secret": secrets.token_urlsafe(48),
+        "public_base_url": "https://mehr.test",
+        "scan_process": False,
+    }
+
+
+@pytest.mark.slow
+def test_a_step_the_killed_hub_was_sending_is_not_sent_again_by_the_hub_that_took_over(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+) -> None:
+    homes = [(f"home-{i:02d}", f"kit-{i:02d}") for i in range(8)]
+    users = {kit: kit_user(home, kit) for home, kit in homes}
+    for user in users.values():
+        mosquitto.add_user(user)
+    mosquitto.restart()
+    sink = HttpSink(hold_paths={"/sw"})  # the worker's phone takes the call... and hangs
+    sink.start()
+    db = tmp_path / "hub.db"
+    alerts = _alerts_yaml(tmp_path / "alerts.yaml", sink)
+    a: HubProcess | None = None
+    b: HubProcess | None = None
+    kits: dict[str, SimpleKit] = {}
+    try:
+        a, b, owner = start_two_hubs(
+            tmp_path, _hub_settings(mosquitto, hub_password, db, alerts), homes, db
+        )
+        home = next(h for h, _ in homes if owner[h] == "hub-b")
+        kits = _connect_kits(
+            homes, (mosquitto.host, mosquitto.port),
+            {k: (u.username, u.password) for k, u in users.items()},
+        )
+        kits[home].event("help", SensorKind.HELP_BUTTON, "pressed")
+        kits[home].flush()
+        # b (the home's hub) is inside the send to the worker: kill it there.
+        sink.wait_for("/sw", timeout=30)
+        _kill(b)
+        sink.release()
+        # a takes the home over, finds b's send without an outcome, does not repeat it, and
+        # goes on with the next step.
+        sink.wait_for("/duty", timeout=TTL_S + RENEW_S + 30)
+    finally:
+        for kit in kits.values():
+            kit.close()
+        for hub in (a, b):
+            if hub is not None:
+                hub.stop()
+        sink.stop()
+    assert sink.count("/sw") == 1, "the worker got the step once, not again after the takeover"
+    assert sink.count("/duty") == 1
+    conn = sqlite3.connect(db)
+    try:
+        outcomes = dict(
+            conn.execute(
+                "SELECT n.person_id, d.outcome FROM alert_notifications n "
+                "JOIN alert_delivery_attempts d ON d.notification_id = n.id"
+            ).fetchall()
+        )
+        audit = [
+            r[0]
+            for r in conn.execute(
+                "SELECT action FROM alert_audit WHERE action = 'delivery_outcome_unknown'"
+            )
+        ]
+    finally:
+        conn.close()
+    assert outcomes == {"sw": "unknown", "duty": "sent"}
+    assert audit == ["delivery_outcome_unknown"]
