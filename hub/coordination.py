@@ -211,9 +211,11 @@ class LeaseCoordinator:
         """Say we are alive, renew what we hold, then give up or claim partitions so that the
         live hubs hold equal shares. One transaction."""
         settings = self.settings
-        now = self.clock.now()
-        until = now + timedelta(seconds=settings.ttl_s)
         with self.transaction() as conn:
+            # Read the clock once the transaction holds the database (SQLite's BEGIN IMMEDIATE
+            # may have waited for the write lock): a lease runs a full TTL from its commit.
+            now = self.clock.now()
+            until = now + timedelta(seconds=settings.ttl_s)
             leases_repo.heartbeat(conn, self.hub_id, now, until)
             mine = {lease.partition: lease for lease in leases_repo.renew(conn, self.hub_id, until)}
             live = set(leases_repo.live_members(conn, now)) | {self.hub_id}

@@ -443,6 +443,9 @@ class Hub:
         The background threads do the same on their own schedule; this is for callers that
         move a manual clock (scenarios, tests) and need the result before moving it again.
         """
+        if self.coordinator is not None:
+            # A manual clock may have jumped past the leases' expiry: renew before the work.
+            self.coordinator.run_round()
         # One scanner per calling thread, kept between ticks: SQLite connections belong to
         # their thread, and the scanner's routine cache saves re-reading every routine.
         scanner: RoutineScanner | None = getattr(self._tick_local, "scanner", None)
