@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 )
             ports.append(port)
-            _wait(lambda p=port: _healthy(p), 60, f"hub-{j} healthy")
+            _wait(lambda p=port: _healthy(p), 180, f"hub-{j} healthy")
         _wait(
             lambda: len(set(_holders(db).values())) == args.hubs
             and len(_holders(db)) == PARTITIONS,

@@ -152,7 +152,9 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
     )
     shared_group: str | None = Field(
         default=None,
-        description="MQTT v5 shared-subscription group, when several hub workers split homes.",
+        description="MQTT v5 shared-subscription group. Leave unset with several hubs "
+        "(hub_id, docs/scale.md): each must receive everything, and a stopped member's share "
+        "would wait in its session.",
     )
     db_synchronous: str = Field(
         default="FULL",
