@@ -226,20 +226,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             lambda: _query(db, "SELECT COUNT(*) FROM events")[0][0] >= total // 3,
             args.budget, "a third of the events stored",
         )
-        # A machine dies: broker node 3 and the last hub, together.
-        dead.add(2)
-        cluster.kill_index(2)
-        killed_hub = hubs[-1]
-        os.kill(killed_hub.pid, signal.SIGKILL)
-        killed_at = time.monotonic()
-        killed_wall = time.time()
-        killed_hub.wait(timeout=10)
-        live = {f"hub-{j}" for j in range(args.hubs - 1)}
-        _wait(
-            lambda: len(_holders(db)) == PARTITIONS and set(_holders(db).values()) <= live,
-            args.ttl + args.renew + 60, "the killed hub's partitions taken over",
-        )
-        takeover_s = time.monotonic() - killed_at
+        killed_at = killed_wall = None
+        takeover_s = None
+        if args.kill:
+            # A machine dies: broker node 3 and the last hub, together.
+            dead.add(2)
+            cluster.kill_index(2)
+            killed_hub = hubs[-1]
+            os.kill(killed_hub.pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            killed_wall = time.time()
+            killed_hub.wait(timeout=10)
+            live = {f"hub-{j}" for j in range(args.hubs - 1)}
+            _wait(
+                lambda: len(_holders(db)) == PARTITIONS and set(_holders(db).values()) <= live,
+                args.ttl + args.renew + 60, "the killed hub's partitions taken over",
+            )
+            takeover_s = time.monotonic() - killed_at
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         acked = sum(len(r.acked) for r in records.values())
@@ -280,7 +283,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 latency[home] = min(arrivals) - at
         around_kill = [
             latency[h] for h in latency
-            if killed_at - 5 <= payloads[h].pressed_at[presses[h]] <= killed_at + takeover_s + 5
+            if killed_at is not None and takeover_s is not None
+            and killed_at - 5 <= payloads[h].pressed_at[presses[h]] <= killed_at + takeover_s + 5
         ]
         steps_twice = {
             (path, home)
@@ -307,9 +311,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "kits_unfinished": sum(1 for r in records.values() if not r.finished),
             "events_per_s_stored": round(stored / max(1e-9, last_stored - first_stored), 1),
             "fleet_s": round(fleet_s, 1),
-            "killed": {"broker_node": 3, "hub": f"hub-{args.hubs - 1}",
-                       "its_homes": killed_homes, "at_s": round(killed_wall - first_stored, 1)},
-            "takeover_s": round(takeover_s, 1),
+            "killed": None if killed_wall is None else {
+                "broker_node": 3, "hub": f"hub-{args.hubs - 1}", "its_homes": killed_homes,
+                "at_s": round(killed_wall - first_stored, 1),
+            },
+            "takeover_s": None if takeover_s is None else round(takeover_s, 1),
             "takeover_bound_s": args.ttl + args.renew,
             "presses": len(pressed),
             "alerts_per_press_max": max(alerts_per_home.values(), default=0),
@@ -355,12 +361,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--homes", type=int, default=100)
     parser.add_argument("--events", type=int, default=100, help="events per kit")
     parser.add_argument("--rate", type=float, default=5.0, help="events/s per kit (0: burst)")
-    parser.add_argument("--hubs", type=int, default=2, choices=(2, 3))
+    parser.add_argument(
+        "--hubs", type=int, default=2, choices=(1, 2, 3),
+        help="hub processes (1: the cost of replicated ingest, compared; never killed)",
+    )
     parser.add_argument("--presses", type=int, default=20, help="help presses in the run")
     parser.add_argument("--ttl", type=float, default=15.0, help="lease TTL, s")
     parser.add_argument("--renew", type=float, default=5.0, help="lease renewal period, s")
+    parser.add_argument(
+        "--no-kill", dest="kill", action="store_false",
+        help="kill nothing (the baseline the kill run is compared with)",
+    )
     parser.add_argument("--budget", type=float, default=180.0, help="fleet deadline, s")
     args = parser.parse_args(argv)
+    if args.hubs == 1 and args.kill:
+        parser.error("one hub is never killed here: add --no-kill")
     print(json.dumps(run(args)))
     return 0
 

@@ -258,7 +258,8 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         "'Several hubs'): each stores every event, and does the scans and alert work of the "
         "homes whose partition it leases. Unset (the default): the only hub, doing all the "
         "work without leases. With a hub_id and the default mqtt_client_id the client id "
-        "becomes mehr-hub-<hub_id>, so each hub keeps a persistent session of its own.",
+        "becomes mehr-hub-<hub_id>, so each hub keeps a persistent session of its own; on "
+        "Mosquitto (client id = username) give each hub its own broker user of that name.",
     )
     lease_partitions: int = Field(
         default=64,

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
+from hub.broker_auth import BrokerUser, hub_acl_rules
 from hub.coordination import partition_of
 from mehr.contract import SensorKind
 from mehr_app.services.http_sink import HttpSink
@@ -147,10 +148,15 @@ def _requests_for(sink: HttpSink, path: str, home: str) -> int:
 
 
 def start_two_hubs(
-    workdir: Path, hub_settings: dict[str, Any], homes: list[tuple[str, str]], db: Path
+    workdir: Path,
+    hub_settings: dict[str, Any],
+    homes: list[tuple[str, str]],
+    db: Path,
+    per_hub: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[HubProcess, HubProcess, dict[str, str]]:
-    """Start hubs a then b on `hub_settings` (database, broker) and wait until they share the
-    partitions; return them and which hub each home belongs to."""
+    """Start hubs a then b on `hub_settings` (database, broker) plus `per_hub[hub_id]` (each
+    hub's broker user) and wait until they share the partitions; return them and which hub
+    each home belongs to."""
     registry = write_registry(workdir / "reg.yaml", homes)
     hubs = []
     for hub_id in ("hub-a", "hub-b"):
@@ -164,6 +170,7 @@ def start_two_hubs(
             "lease_partitions": PARTITIONS,
             "lease_ttl_s": TTL_S,
             "lease_renew_s": RENEW_S,
+            **(per_hub or {}).get(hub_id, {}),
         }
         config.write_text(yaml.safe_dump(settings))
         hubs.append(HubProcess(hub_id, config, port, workdir / f"{hub_id}.log"))
@@ -205,11 +212,12 @@ def _kill(hub: HubProcess) -> float:
 def run_two_hubs(
     workdir: Path, hub_settings: dict[str, Any], kit_broker: tuple[str, int],
     kit_users: dict[str, tuple[str, str]], db: Path, sink: HttpSink,
+    per_hub: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Outcome, HubProcess, HubProcess]:
     """Start hubs a and b on `hub_settings` (database, broker), let kits publish, press help in
     homes of both, SIGKILL b, press help in b's homes again; return what happened."""
     homes = [(f"home-{i:02d}", f"kit-{i:02d}") for i in range(HOMES)]
-    a, b, owner = start_two_hubs(workdir, hub_settings, homes, db)
+    a, b, owner = start_two_hubs(workdir, hub_settings, homes, db, per_hub)
     outcome = Outcome()
     kits = _connect_kits(homes, kit_broker, kit_users)
     of_a = [h for h, _ in homes if owner[h] == "hub-a"]
@@ -261,6 +269,7 @@ def test_two_hubs_store_once_alert_once_and_take_over_a_killed_hubs_homes(
     users = {f"kit-{i:02d}": kit_user(f"home-{i:02d}", f"kit-{i:02d}") for i in range(HOMES)}
     for user in users.values():
         mosquitto.add_user(user)
+    per_hub = _hub_users(mosquitto)
     mosquitto.restart()
     sink = HttpSink()
     sink.start()
@@ -273,7 +282,7 @@ def test_two_hubs_store_once_alert_once_and_take_over_a_killed_hubs_homes(
     b: HubProcess | None = None
     try:
         outcome, a, b = run_two_hubs(
-            tmp_path, settings, (mosquitto.host, mosquitto.port), kit_users, db, sink
+            tmp_path, settings, (mosquitto.host, mosquitto.port), kit_users, db, sink, per_hub
         )
         pressed = outcome.presses_before_kill + outcome.presses_after_kill
         # Every alert's second step (the duty officer, 2 s after the first) has gone out.
@@ -323,6 +332,7 @@ def test_two_hubs_store_once_alert_once_and_take_over_a_killed_hubs_homes(
         outcome.takeover_s, bound, [round(s, 1) for s in outcome.press_to_notification_s],
     )
     assert outcome.takeover_s <= bound + 3.0
+    _kept_their_sessions(tmp_path)
     assert "Traceback" not in (tmp_path / "hub-a.log").read_text()
 
 
@@ -332,6 +342,29 @@ def _stored(db: Path) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
     finally:
         conn.close()
+
+
+def _hub_users(mosquitto: Mosquitto) -> dict[str, dict[str, Any]]:
+    """A broker user per hub, named as its client id: the shipped Mosquitto config makes every
+    client id its username (use_username_as_clientid), so two hubs on one user would share one
+    session and knock each other off in turn."""
+    per_hub = {}
+    for hub_id in ("hub-a", "hub-b"):
+        user = BrokerUser(f"mehr-hub-{hub_id}", secrets.token_urlsafe(16), hub_acl_rules())
+        mosquitto.add_user(user)
+        per_hub[hub_id] = {"mqtt_username": user.username, "mqtt_password": user.password}
+    return per_hub
+
+
+def _kept_their_sessions(workdir: Path) -> None:
+    """Neither hub was knocked off the broker (what sharing one client id does)."""
+    for hub_id in ("hub-a", "hub-b"):
+        lines = (workdir / f"{hub_id}.log").read_text().splitlines()
+        dropped = [
+            line for line in lines
+            if "disconnected from broker" in line and "Normal disconnection" not in line
+        ]
+        assert not dropped, f"{hub_id} lost its broker connection: {dropped[:3]}"
 
 
 def _hub_settings(
@@ -358,6 +391,7 @@ def test_a_step_the_killed_hub_was_sending_is_not_sent_again_by_the_hub_that_too
     users = {kit: kit_user(home, kit) for home, kit in homes}
     for user in users.values():
         mosquitto.add_user(user)
+    per_hub = _hub_users(mosquitto)
     mosquitto.restart()
     sink = HttpSink(hold_paths={"/sw"})  # the worker's phone takes the call... and hangs
     sink.start()
@@ -368,7 +402,7 @@ def test_a_step_the_killed_hub_was_sending_is_not_sent_again_by_the_hub_that_too
     kits: dict[str, SimpleKit] = {}
     try:
         a, b, owner = start_two_hubs(
-            tmp_path, _hub_settings(mosquitto, hub_password, db, alerts), homes, db
+            tmp_path, _hub_settings(mosquitto, hub_password, db, alerts), homes, db, per_hub
         )
         home = next(h for h, _ in homes if owner[h] == "hub-b")
         kits = _connect_kits(
@@ -411,3 +445,4 @@ def test_a_step_the_killed_hub_was_sending_is_not_sent_again_by_the_hub_that_too
         conn.close()
     assert outcomes == {"sw": "unknown", "duty": "sent"}
     assert audit == ["delivery_outcome_unknown"]
+    _kept_their_sessions(tmp_path)
