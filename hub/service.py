@@ -318,6 +318,10 @@ class Hub:
         self.influx.start()
         _LOGGER.info("influx sink started: %s", self.settings.influx_url)
 
+    def _wake_alerts(self) -> None:
+        if self.alerts is not None:
+            self.alerts.wake()
+
     def _alert_raised(self, alert: AlertRecord) -> None:
         """A new alert was committed: wake the engine at once, then tell the embedder."""
         if self.alerts is not None:
@@ -377,6 +381,11 @@ class Hub:
                 if self._store_with_retry(name, ingestor, batch):
                     for message in batch:
                         self.link.ack(message)
+                    if inbox is self.urgent_inbox and self.settings.hub_id is not None:
+                        # Several hubs: another hub may have stored this press first and
+                        # raised its alert; if the home is ours, our engine adopts it now,
+                        # not at its next idle pass (up to a second later).
+                        self._wake_alerts()
                 self._in_hand_since.pop(name, None)
         finally:
             store.close()
