@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import escalations as escalations_repo
 from hub.persistence import notifications as notifications_repo
+from hub.persistence import test_modes as test_modes_repo
 from hub.persistence.connection import Connection
 from hub.persistence.notifications import Recipient
 from hub.persistence.records import NewAlert
@@ -120,3 +121,17 @@ def test_a_message_both_hubs_saw_due_is_sent_by_one(hubs_db: HubsDatabase) -> No
         attempts = conn.execute("SELECT COUNT(*) FROM alert_delivery_attempts").fetchone()[0]
         assert notifications_repo.due(conn, T0 + timedelta(hours=1)) == []
     assert attempts == 1
+
+
+def test_a_test_mode_both_hubs_saw_run_out_is_ended_once(hubs_db: HubsDatabase) -> None:
+    with hubs_db.transactions()() as conn:
+        period = test_modes_repo.add(
+            conn, home_id="home-1", kit_id=None, starts_at=T0,
+            ends_at=T0 + timedelta(minutes=30), set_by="installer", set_at=T0,
+        )
+    later = T0 + timedelta(minutes=31)
+    ended = hubs_db.race(
+        lambda conn: test_modes_repo.end(conn, period, "system", later),
+        lambda conn: test_modes_repo.end(conn, period, "system", later),
+    )
+    assert ended == (True, False)
