@@ -152,11 +152,13 @@ def start_two_hubs(
     hub_settings: dict[str, Any],
     homes: list[tuple[str, str]],
     db: Path,
-    per_hub: dict[str, dict[str, Any]] | None = None,
+    per_hub: dict[str, dict[str, Any]],
+    started: list[HubProcess],
 ) -> tuple[HubProcess, HubProcess, dict[str, str]]:
     """Start hubs a then b on `hub_settings` (database, broker) plus `per_hub[hub_id]` (each
     hub's broker user) and wait until they share the partitions; return them and which hub
-    each home belongs to."""
+    each home belongs to. Each is added to `started` as it starts (the caller stops them, even
+    when a wait here fails)."""
     registry = write_registry(workdir / "reg.yaml", homes)
     hubs = []
     for hub_id in ("hub-a", "hub-b"):
@@ -170,14 +172,16 @@ def start_two_hubs(
             "lease_partitions": PARTITIONS,
             "lease_ttl_s": TTL_S,
             "lease_renew_s": RENEW_S,
-            **(per_hub or {}).get(hub_id, {}),
+            **per_hub.get(hub_id, {}),
         }
         config.write_text(yaml.safe_dump(settings))
         hubs.append(HubProcess(hub_id, config, port, workdir / f"{hub_id}.log"))
     a, b = hubs
     a.start()
+    started.append(a)
     wait_until(a.healthy, 30, "hub a connected")
     b.start()
+    started.append(b)
     wait_until(b.healthy, 30, "hub b connected")
     # Balanced: each holds half the partitions (b claims what a hands over).
     wait_until(
@@ -212,12 +216,12 @@ def _kill(hub: HubProcess) -> float:
 def run_two_hubs(
     workdir: Path, hub_settings: dict[str, Any], kit_broker: tuple[str, int],
     kit_users: dict[str, tuple[str, str]], db: Path, sink: HttpSink,
-    per_hub: dict[str, dict[str, Any]] | None = None,
-) -> tuple[Outcome, HubProcess, HubProcess]:
+    per_hub: dict[str, dict[str, Any]], started: list[HubProcess],
+) -> Outcome:
     """Start hubs a and b on `hub_settings` (database, broker), let kits publish, press help in
     homes of both, SIGKILL b, press help in b's homes again; return what happened."""
     homes = [(f"home-{i:02d}", f"kit-{i:02d}") for i in range(HOMES)]
-    a, b, owner = start_two_hubs(workdir, hub_settings, homes, db, per_hub)
+    _, b, owner = start_two_hubs(workdir, hub_settings, homes, db, per_hub, started)
     outcome = Outcome()
     kits = _connect_kits(homes, kit_broker, kit_users)
     of_a = [h for h, _ in homes if owner[h] == "hub-a"]
@@ -259,7 +263,7 @@ def run_two_hubs(
     outcome.published = {home: kit.seq for home, kit in kits.items()}
     for kit in kits.values():
         kit.close()
-    return outcome, a, b
+    return outcome
 
 
 @pytest.mark.slow
@@ -278,11 +282,11 @@ def test_two_hubs_store_once_alert_once_and_take_over_a_killed_hubs_homes(
         mosquitto, hub_password, db, _alerts_yaml(tmp_path / "alerts.yaml", sink)
     )
     kit_users = {kit: (u.username, u.password) for kit, u in users.items()}
-    a: HubProcess | None = None
-    b: HubProcess | None = None
+    started: list[HubProcess] = []
     try:
-        outcome, a, b = run_two_hubs(
-            tmp_path, settings, (mosquitto.host, mosquitto.port), kit_users, db, sink, per_hub
+        outcome = run_two_hubs(
+            tmp_path, settings, (mosquitto.host, mosquitto.port), kit_users, db, sink, per_hub,
+            started,
         )
         pressed = outcome.presses_before_kill + outcome.presses_after_kill
         # Every alert's second step (the duty officer, 2 s after the first) has gone out.
@@ -292,9 +296,8 @@ def test_two_hubs_store_once_alert_once_and_take_over_a_killed_hubs_homes(
         )
         wait_until(lambda: _stored(db) >= sum(outcome.published.values()), 60, "all stored")
     finally:
-        for hub in (a, b):
-            if hub is not None:
-                hub.stop()
+        for hub in started:
+            hub.stop()
         sink.stop()
 
     conn = sqlite3.connect(db)
@@ -397,12 +400,12 @@ def test_a_step_the_killed_hub_was_sending_is_not_sent_again_by_the_hub_that_too
     sink.start()
     db = tmp_path / "hub.db"
     alerts = _alerts_yaml(tmp_path / "alerts.yaml", sink)
-    a: HubProcess | None = None
-    b: HubProcess | None = None
+    started: list[HubProcess] = []
     kits: dict[str, SimpleKit] = {}
     try:
-        a, b, owner = start_two_hubs(
-            tmp_path, _hub_settings(mosquitto, hub_password, db, alerts), homes, db, per_hub
+        _, b, owner = start_two_hubs(
+            tmp_path, _hub_settings(mosquitto, hub_password, db, alerts), homes, db, per_hub,
+            started,
         )
         home = next(h for h, _ in homes if owner[h] == "hub-b")
         kits = _connect_kits(
@@ -421,9 +424,8 @@ def test_a_step_the_killed_hub_was_sending_is_not_sent_again_by_the_hub_that_too
     finally:
         for kit in kits.values():
             kit.close()
-        for hub in (a, b):
-            if hub is not None:
-                hub.stop()
+        for hub in started:
+            hub.stop()
         sink.stop()
     assert sink.count("/sw") == 1, "the worker got the step once, not again after the takeover"
     assert sink.count("/duty") == 1
