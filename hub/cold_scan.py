@@ -21,6 +21,7 @@ import numpy as np
 from detectors.cold_home import SAFE_INDOOR_C, ColdHome, check_cold_home, onset_clusters
 from detectors.errors import DetectorError
 from hub.alerts.severity import severity_for
+from hub.coordination import EVERY_HOME, Ownership, area_key
 from hub.persistence import alerts as alerts_repo
 from hub.persistence.events import readings
 from hub.persistence.sqlite_store import SqliteStore
@@ -62,7 +63,11 @@ class ColdHomeScanner:
         stats: HubStats,
         on_alert: Callable[[AlertRecord], None] | None = None,
         settings: ColdScanSettings | None = None,
+        ownership: Ownership = EVERY_HOME,
     ) -> None:
+        # Homes are grouped by mahalla (cold areas), so this scan is partitioned by area: the
+        # hub holding `area:<mahalla>` checks its homes (hub/coordination.py).
+        self.ownership = ownership
         self.store = store
         self.clock = clock
         self.stats = stats
@@ -74,6 +79,8 @@ class ColdHomeScanner:
         now = self.clock.now()
         found: dict[str, list[tuple[HomeRecord, ColdHome]]] = {}
         for home in self.store.homes():
+            if not self.ownership.owns(area_key(home.mahalla, home.id)):
+                continue
             try:
                 spell = self._check(home, now)
             except DetectorError as exc:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from hub.coordination import LeaseSettings
 from mehr.configfile import (
     DEFAULT_PUBLIC_URL,
     AlertsLinkSection,
@@ -103,6 +104,9 @@ def check_secret(secret: str, where: str) -> None:
         raise ConfigError(f"{where}: too easy to guess ({problem}); a secret needs {SECRET_RULE}")
 
 
+_DEFAULT_CLIENT_ID = "mehr-hub"
+
+
 class MqttProtocol(StrEnum):
     """MQTT protocol version: v5 against Mosquitto, 3.1.1 against the embedded demo broker."""
 
@@ -135,7 +139,7 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
     )
     mqtt_protocol: MqttProtocol = Field(default=MqttProtocol.V5)
     mqtt_client_id: str = Field(
-        default="mehr-hub",
+        default=_DEFAULT_CLIENT_ID,
         description="Fixed, so the broker keeps the hub's persistent session across restarts.",
     )
     mqtt_ca_file: Path | None = Field(default=None, description="CA bundle for mqtts://.")
@@ -153,7 +157,9 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
     )
     shared_group: str | None = Field(
         default=None,
-        description="MQTT v5 shared-subscription group, when several hub workers split homes.",
+        description="MQTT v5 shared-subscription group. Leave unset with several hubs "
+        "(hub_id, docs/scale.md): each must receive everything, and a stopped member's share "
+        "would wait in its session.",
     )
     db_synchronous: str = Field(
         default="FULL",
@@ -250,6 +256,56 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
     influx_token_file: Path | None = Field(
         default=None, description="File holding the InfluxDB API token (not the token)."
     )
+    hub_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+        description="Set on every hub when several share one database (docs/scale.md, "
+        "'Several hubs'): each stores every event, and does the scans and alert work of the "
+        "homes whose partition it leases. Unset (the default): the only hub, doing all the "
+        "work without leases. With a hub_id and the default mqtt_client_id the client id "
+        "becomes mehr-hub-<hub_id>, so each hub keeps a persistent session of its own; on "
+        "Mosquitto (client id = username) give each hub its own broker user of that name.",
+    )
+    lease_partitions: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="Partitions the homes are split into (every hub of a database must use "
+        "the same number).",
+    )
+    lease_ttl_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="A lease not renewed for this long expires; a live hub then takes it: a "
+        "dead hub's homes are taken over within lease_ttl_s + lease_renew_s.",
+    )
+    lease_renew_s: float = Field(
+        default=5.0, gt=0, le=100, description="How often a hub renews and balances its leases."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _client_id_of_hub(cls, data: Any) -> Any:
+        # Two hubs with one client id would knock each other off the broker in turn.
+        if isinstance(data, dict) and data.get("hub_id") and not data.get("mqtt_client_id"):
+            data = {**data, "mqtt_client_id": f"{_DEFAULT_CLIENT_ID}-{data['hub_id']}"}
+        return data
+
+    @model_validator(mode="after")
+    def _lease_timings(self) -> HubSettings:
+        if self.lease_renew_s >= self.lease_ttl_s:
+            raise ValueError("lease_renew_s must be shorter than lease_ttl_s")
+        return self
+
+    def lease_settings(self) -> LeaseSettings:
+        """The lease timings of this hub (hub/coordination.py)."""
+        return LeaseSettings(
+            partitions=self.lease_partitions,
+            ttl_s=self.lease_ttl_s,
+            renew_s=self.lease_renew_s,
+            margin_s=min(1.0, (self.lease_ttl_s - self.lease_renew_s) / 2),
+        )
 
     @field_validator("mqtt_url")
     @classmethod

@@ -29,6 +29,7 @@ from detectors import (
     learn_routine,
 )
 from detectors.routine import Sensitivity, answer_rate_estimate
+from hub.coordination import EVERY_HOME, Ownership
 from hub.explain import explain_finding
 from hub.persistence.sqlite_store import SqliteStore
 from hub.stats import HubStats
@@ -112,7 +113,10 @@ class RoutineScanner:
         settings: ScanSettings | None = None,
         ask_first: Callable[[str], bool] | None = None,
         answers: Callable[[str, datetime], tuple[int, int]] | None = None,
+        ownership: Ownership = EVERY_HOME,
     ) -> None:
+        # Several hubs: only the homes whose partition this hub holds (hub/coordination.py).
+        self.ownership = ownership
         self.store = store
         self.clock = clock
         self.stats = stats
@@ -150,6 +154,8 @@ class RoutineScanner:
             if all(k.availability == "offline" for k in kits)
         }
         for home in self.store.homes():
+            if not self.ownership.owns(home.id):
+                continue
             try:
                 found = self._scan_home(home, now, home.id in offline_homes)
                 self.store.commit()

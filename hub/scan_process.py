@@ -47,6 +47,7 @@ def _scan_main(
     from hub.alerts.config import load_alerts_config
     from hub.alerts.prompts import prompt_answers
     from hub.cold_scan import ColdHomeScanner
+    from hub.coordination import EVERY_HOME, HeldLeases, Ownership
     from hub.persistence.sqlite_store import SqliteStore
     from hub.routine_scan import RoutineScanner
     from mehr.clock import SystemClock
@@ -69,6 +70,13 @@ def _scan_main(
     def send(item: AlertRecord | _Counts) -> None:
         out.put(item)
 
+    # Several hubs: the leases the hub process holds, read from the database each pass.
+    held = (
+        HeldLeases(store.connection, settings.hub_id, clock, settings.lease_settings())
+        if settings.hub_id is not None
+        else None
+    )
+    ownership: Ownership = held if held is not None else EVERY_HOME
     scanner = RoutineScanner(
         store,
         clock,
@@ -76,13 +84,16 @@ def _scan_main(
         on_alert=send,
         ask_first=ask_first,
         answers=partial(prompt_answers, store.connection),
+        ownership=ownership,
     )
-    cold = ColdHomeScanner(store, clock, stats, on_alert=send)
+    cold = ColdHomeScanner(store, clock, stats, on_alert=send, ownership=ownership)
     try:
         while not stop.wait(settings.scan_interval_s):
             if os.getppid() != parent_pid:
                 return  # the hub died without stopping us: do not scan for nobody
             try:
+                if held is not None:
+                    held.refresh()  # the hub process renews them; we read them each pass
                 scanner.scan()
                 cold.scan()
             except Exception:

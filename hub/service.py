@@ -22,11 +22,13 @@ from hub.alerts.prompts import prompt_answers
 from hub.alerts.tokens import TokenSigner
 from hub.cold_scan import ColdHomeScanner
 from hub.config import HubSettings
+from hub.coordination import EVERY_HOME, LeaseCoordinator, Ownership, SqliteTransactions
 from hub.home_assistant_link import HomeAssistantLink, load_home_assistant_config
 from hub.influx_sink import InfluxSettings, InfluxSink
 from hub.ingest import Ingestor, TimeLimits
 from hub.metrics import build_hub_registry
 from hub.mqtt_link import MqttLink, QueuedMessage
+from hub.persistence import leases as leases_repo
 from hub.persistence.database import checkpoint_passive, disable_auto_checkpoint
 from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import load_registry
@@ -98,6 +100,11 @@ class Hub:
             self.clock, settings.reject_log_first, settings.reject_log_every_s
         )
         self._http: ThreadingHTTPServer | None = None
+        # Which homes' scans and alert work are ours: all of them for the only hub; with a
+        # hub_id, those whose partition this hub leases (hub/coordination.py).
+        self.coordinator: LeaseCoordinator | None = None
+        self._lease_transactions: SqliteTransactions | None = None
+        self.ownership: Ownership = EVERY_HOME
         self._ready = threading.Event()
         self._urgent_ready = threading.Event()
         self._worker_error: BaseException | None = None
@@ -126,8 +133,10 @@ class Hub:
                 for home in registry.homes:
                     store.register_home(home, self.clock.now())
                 _LOGGER.info("registry: %d homes loaded", len(registry.homes))
+            self._check_alone(store)
         finally:
             store.close()
+        self._start_leases()
         self._start_alerts()
         self._start_influx()
         self._worker = threading.Thread(
@@ -188,6 +197,36 @@ class Hub:
         self._start_home_assistant()
         _LOGGER.info("hub started; stats at %s", self.stats_url)
 
+    def _check_alone(self, store: SqliteStore) -> None:
+        """A hub without a hub_id does every home's work: refuse to run beside hubs that
+        share the work by leases (both would scan and page for the same homes)."""
+        if self.settings.hub_id is not None:
+            return
+        others = leases_repo.live_members(store.connection, self.clock.now())
+        if others:
+            raise HubStartError(
+                f"{self.settings.db_path}: hubs {', '.join(others)} share this database by "
+                "leases; set hub_id on this hub too (docs/scale.md, 'Several hubs')"
+            )
+
+    def _start_leases(self) -> None:
+        """With a hub_id: take this hub's share of the partitions before any work starts."""
+        if self.settings.hub_id is None:
+            return
+        self._lease_transactions = SqliteTransactions(self.settings.db_path)
+        self.coordinator = LeaseCoordinator(
+            self._lease_transactions,
+            self.settings.hub_id,
+            self.clock,
+            self.settings.lease_settings(),
+        )
+        self.coordinator.start()
+        self.ownership = self.coordinator
+        _LOGGER.info(
+            "hub %s holds %d of %d partitions",
+            self.settings.hub_id, len(self.coordinator.held()), self.settings.lease_partitions,
+        )
+
     def _start_home_assistant(self) -> None:
         if self.settings.home_assistant_file is None:
             return
@@ -217,6 +256,11 @@ class Hub:
         for part in (self.alerts, self.influx):
             if part is not None:
                 part.stop()
+        if self.coordinator is not None:
+            # Last: the work above has stopped, so the partitions can be handed over now.
+            self.coordinator.stop()
+        if self._lease_transactions is not None:
+            self._lease_transactions.close()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -253,6 +297,7 @@ class Hub:
             signer,
             self.settings.public_base_url,
             publish=self.link.publish,
+            ownership=self.ownership,
         )
         self.alerts.start()
         _LOGGER.info("alert engine started with %s", self.settings.alerts_config)
@@ -272,6 +317,10 @@ class Hub:
         )
         self.influx.start()
         _LOGGER.info("influx sink started: %s", self.settings.influx_url)
+
+    def _wake_alerts(self) -> None:
+        if self.alerts is not None:
+            self.alerts.wake()
 
     def _alert_raised(self, alert: AlertRecord) -> None:
         """A new alert was committed: wake the engine at once, then tell the embedder."""
@@ -332,6 +381,11 @@ class Hub:
                 if self._store_with_retry(name, ingestor, batch):
                     for message in batch:
                         self.link.ack(message)
+                    if inbox is self.urgent_inbox and self.settings.hub_id is not None:
+                        # Several hubs: another hub may have stored this press first and
+                        # raised its alert; if the home is ours, our engine adopts it now,
+                        # not at its next idle pass (up to a second later).
+                        self._wake_alerts()
                 self._in_hand_since.pop(name, None)
         finally:
             store.close()
@@ -372,8 +426,11 @@ class Hub:
             on_alert=self._alert_raised,
             ask_first=self._asks_first,
             answers=partial(prompt_answers, store.connection),
+            ownership=self.ownership,
         )
-        cold = ColdHomeScanner(store, self.clock, self.stats, on_alert=self._alert_raised)
+        cold = ColdHomeScanner(
+            store, self.clock, self.stats, on_alert=self._alert_raised, ownership=self.ownership
+        )
         try:
             while not self._stop.wait(self.settings.scan_interval_s):
                 try:
@@ -395,6 +452,9 @@ class Hub:
         The background threads do the same on their own schedule; this is for callers that
         move a manual clock (scenarios, tests) and need the result before moving it again.
         """
+        if self.coordinator is not None:
+            # A manual clock may have jumped past the leases' expiry: renew before the work.
+            self.coordinator.run_round()
         # One scanner per calling thread, kept between ticks: SQLite connections belong to
         # their thread, and the scanner's routine cache saves re-reading every routine.
         scanner: RoutineScanner | None = getattr(self._tick_local, "scanner", None)
@@ -407,12 +467,16 @@ class Hub:
                 on_alert=self._alert_raised,
                 ask_first=self._asks_first,
                 answers=partial(prompt_answers, store.connection),
+                ownership=self.ownership,
             )
             self._tick_local.scanner = scanner
             self._tick_stores.append(store)
         with self._scan_lock:
             scanner.scan()
-            ColdHomeScanner(scanner.store, self.clock, self.stats, self._alert_raised).scan()
+            ColdHomeScanner(
+                scanner.store, self.clock, self.stats, self._alert_raised,
+                ownership=self.ownership,
+            ).scan()
         if self.alerts is not None:
             self.alerts.run_pass()
 
@@ -479,6 +543,7 @@ class Hub:
         link = self.link
         health = self.health
         influx = self.influx
+        ownership = self.ownership
         # The hub's own Prometheus endpoint: in the two-service layout the web app's /metrics
         # runs in another process and cannot see these counters.
         registry = build_hub_registry(
@@ -498,6 +563,7 @@ class Hub:
                     body: dict[str, Any] = {
                         **stats.snapshot(),
                         "broker_connected": link.connected.is_set(),
+                        "partitions_held": sorted(ownership.held()),
                     }
                     self._send(200, body)
                 elif self.path == "/healthz":

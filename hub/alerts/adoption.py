@@ -19,6 +19,7 @@ from hub.alerts.escalation import Escalator
 from hub.alerts.lifecycle import SYSTEM, AlertService, AlertState
 from hub.alerts.severity import INACTIVITY_KINDS, KIT_OFFLINE, severity_for
 from hub.alerts.testmode import TestModes
+from hub.coordination import EVERY_HOME, Ownership
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import escalations as escalations_repo
 from hub.persistence import events as events_repo
@@ -44,7 +45,9 @@ class Adopter:
         test_modes: TestModes,
         escalator: Escalator,
         publish: Publish | None,
+        ownership: Ownership = EVERY_HOME,
     ) -> None:
+        self.ownership = ownership
         self.conn = conn
         self.config = config
         self.service = service
@@ -55,6 +58,8 @@ class Adopter:
     def adopt_new(self, now: datetime) -> None:
         """Adopt every raised alert without an escalation row (each in its own transaction)."""
         for item in alerts_repo.to_adopt(self.conn):
+            if not self.ownership.owns(item.alert.home_id):
+                continue  # another hub holds this home's partition
             try:
                 self._adopt(item, now)
             except Exception:
@@ -67,8 +72,9 @@ class Adopter:
         svc = self.service
         publish_ask = False
         with svc.tx():
+            if not escalations_repo.start(self.conn, alert_id, severity.value):
+                return  # adopted meanwhile by the hub that held the home before us
             alerts_repo.set_routing(self.conn, alert_id, item.mahalla, severity.value)
-            escalations_repo.start(self.conn, alert_id, severity.value)
             svc.audit(alert_id, SYSTEM, "raised", None, "raised", now, kind=kind)
             if self._is_test(item):
                 return
@@ -133,6 +139,8 @@ class Adopter:
     def asks_due(self, now: datetime) -> None:
         """An answer cancels the alert; a window run out starts the escalation."""
         for esc in escalations_repo.asking(self.conn):
+            if not self.ownership.owns(esc.home_id):
+                continue
             # The contract has no "I'm OK" event yet; until it does, an `ok_button` event (or
             # AlertService.resident_ok) is the answer. See docs/alerts.md.
             assert esc.ask_started_at is not None and esc.ask_until is not None  # set together
@@ -141,12 +149,15 @@ class Adopter:
                 continue
             if esc.ask_until <= now:
                 with self.service.tx():
-                    self.escalator.start_round(esc.alert_id, 0, now)
-                    self.service.audit(
-                        esc.alert_id, SYSTEM, "resident_no_answer", at=now,
-                        window_s=self.config.ask_first.window_s,
-                    )
-                self._command(esc.home_id, CommandAction.CANCEL_ASK, now)
+                    claimed = escalations_repo.claim(self.conn, esc)
+                    if claimed:
+                        self.escalator.start_round(esc.alert_id, 0, now)
+                        self.service.audit(
+                            esc.alert_id, SYSTEM, "resident_no_answer", at=now,
+                            window_s=self.config.ask_first.window_s,
+                        )
+                if claimed:
+                    self._command(esc.home_id, CommandAction.CANCEL_ASK, now)
 
     def _command(self, home_id: str, action: CommandAction, now: datetime) -> None:
         if self.publish is None:

@@ -21,6 +21,7 @@ from hub.alerts.messages import MessageFacts, render
 from hub.alerts.severity import AREA_OUTAGE
 from hub.alerts.telegram import SCHEME as TELEGRAM_SCHEME
 from hub.alerts.tokens import TokenSigner
+from hub.coordination import EVERY_HOME, Ownership
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import kits as kits_repo
 from hub.persistence import notifications as notifications_repo
@@ -33,6 +34,9 @@ _LOGGER = logging.getLogger(__name__)
 _ACKABLE: Final = ("alert", "renotify")
 _UNACKED: Final = ("raised", "notified")
 _UNKNOWN_ERROR: Final = "the hub stopped during this send: whether it arrived is unknown"
+# Due notifications read per round: the few of other hubs' homes (due at most until their
+# partitions are taken over) are skipped; this many leaves room for ours behind them.
+_DUE_READ: Final = 500
 
 
 class Deliverer:
@@ -48,7 +52,9 @@ class Deliverer:
         escalator: Escalator,
         signer: TokenSigner | None,
         public_base_url: str,
+        ownership: Ownership = EVERY_HOME,
     ) -> None:
+        self.ownership = ownership
         self.conn = conn
         self.config = config
         self.clock = clock
@@ -63,7 +69,11 @@ class Deliverer:
         """Send what is due; True if someone could not be reached (escalation moved)."""
         self._gave_up = False
         for _ in range(100):
-            due = notifications_repo.due(self.conn, self.clock.now())
+            due = [
+                note
+                for note in notifications_repo.due(self.conn, self.clock.now(), _DUE_READ)
+                if self.ownership.owns(note.home_id)
+            ]
             if not due:
                 break
             for note in due:
@@ -101,10 +111,16 @@ class Deliverer:
         # The intent: committed before the send, so a send the hub is killed in is on record
         # and is not repeated after the restart.
         with self.service.tx():
-            link, token = self._link(note, now)
-            attempt_id = notifications_repo.record_intent(
-                self.conn, note.id, now, index, method.method_kind.value, destination
-            )
+            # Claimed in the same transaction as the intent: of two hubs holding one reading
+            # of this due row, only one sends it.
+            claimed = notifications_repo.claim_attempt(self.conn, note, now)
+            if claimed:
+                link, token = self._link(note, now)
+                attempt_id = notifications_repo.record_intent(
+                    self.conn, note.id, now, index, method.method_kind.value, destination
+                )
+        if not claimed:
+            return
         # The Telegram bot carries the token in its buttons, so its text carries no link.
         actions = None
         if token is not None and method.url.split("://", 1)[0].lower() == TELEGRAM_SCHEME:
@@ -213,8 +229,10 @@ class Deliverer:
 
     def _give_up(self, note: Notification, now: datetime, reason: str) -> None:
         """Every method of this person failed: record it and escalate to the next step now."""
-        self._gave_up = True
         with self.service.tx():
+            if not notifications_repo.claim_attempt(self.conn, note, now):
+                return  # another hub got to this reading of it first
+            self._gave_up = True
             notifications_repo.mark_failed(self.conn, note.id, reason)
             self.service.audit(
                 note.alert_id, SYSTEM, "delivery_failed", at=now, person=note.person_id,
@@ -236,6 +254,8 @@ class Deliverer:
         to the supervisor.
         """
         for send in notifications_repo.interrupted_sends(self.conn, notification_id):
+            if not self.ownership.owns(send.home_id):
+                continue  # another live hub's send, perhaps under way right now
             with self.service.tx():
                 notifications_repo.mark_attempt_unknown(
                     self.conn, send.attempt_id, _UNKNOWN_ERROR, now

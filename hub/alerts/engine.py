@@ -24,6 +24,7 @@ from hub.alerts.kit_availability import KitAvailabilityScanner
 from hub.alerts.lifecycle import SYSTEM, AlertService
 from hub.alerts.testmode import TestModes
 from hub.alerts.tokens import TokenSigner
+from hub.coordination import EVERY_HOME, Ownership
 from hub.persistence import escalations as escalations_repo
 from hub.persistence.database import open_sqlite
 from hub.persistence.schema_alerts import migrate_alerts
@@ -32,6 +33,7 @@ from mehr.clock import Clock
 __all__ = ["SYSTEM", "AlertEngine", "AlertRunner", "Publish", "open_alerts_db"]
 
 _LOGGER = logging.getLogger(__name__)
+_OTHERS_DUE_FLOOR = timedelta(seconds=0.25)
 
 
 def open_alerts_db(path: Path) -> sqlite3.Connection:
@@ -59,15 +61,19 @@ class AlertEngine:
         signer: TokenSigner | None = None,
         public_base_url: str = "http://127.0.0.1:8000",
         publish: Publish | None = None,
+        ownership: Ownership = EVERY_HOME,
     ) -> None:
+        # Several hubs: this engine acts only on alerts of homes whose partition this hub
+        # holds (hub/coordination.py); one hub alone holds them all.
+        self.ownership = ownership
         self.service = AlertService(conn, config, clock, signer)
         self.conn = conn
         self.config = config
         self.clock = clock
         self.test_modes = TestModes(conn, clock)
-        self.escalation = Escalator(conn, config, self.service)
+        self.escalation = Escalator(conn, config, self.service, ownership)
         self.adoption = Adopter(
-            conn, config, self.service, self.test_modes, self.escalation, publish
+            conn, config, self.service, self.test_modes, self.escalation, publish, ownership
         )
         # SMS gateways with an account (eskiz://) get their own channel; see gateways.py.
         self.delivery = Deliverer(
@@ -79,10 +85,12 @@ class AlertEngine:
             self.escalation,
             signer,
             public_base_url.rstrip("/"),
+            ownership,
         )
-        self.kits = KitAvailabilityScanner(conn, config, self.service)
+        self.kits = KitAvailabilityScanner(conn, config, self.service, ownership)
         self._last_scan: datetime | None = None
         self._recovered = False
+        self._held: dict[int, int] = {}
 
     @property
     def channel(self) -> Channel:
@@ -98,11 +106,14 @@ class AlertEngine:
     def run_due(self) -> datetime | None:
         """Do everything that is due now; return when something is next due (None: nothing)."""
         now = self.clock.now()
-        if not self._recovered:
-            # Sends a previous process was killed in. Only at start: while this engine runs,
-            # an intent without an outcome is its own send under way.
+        held = self.ownership.held()
+        if not self._recovered or held.items() - self._held.items():
+            # Sends a previous process was killed in: at start, and whenever this hub takes
+            # partitions over (the sends of the hub that held them). Never between passes of
+            # our own: the sends of this engine all happen inside its passes.
             self.delivery.resolve_interrupted_sends(now)
             self._recovered = True
+        self._held = held
         # Before adopting: an alert raised after a test mode's end must see it ended. (The
         # decision itself goes by the alert's raised_at, so a late pass changes nothing.)
         self._end_test_modes(now)
@@ -132,7 +143,12 @@ class AlertEngine:
         scan = (self._last_scan or self.clock.now()) + timedelta(
             seconds=self.config.grouping.scan_every_s
         )
-        return scan if due is None else min(due, scan)
+        due = scan if due is None else min(due, scan)
+        if self.ownership is not EVERY_HOME:
+            # The timers read here are every hub's: one overdue on a hub that died is not ours
+            # until its partition is taken over; do not spin on it meanwhile.
+            due = max(due, self.clock.now() + _OTHERS_DUE_FLOOR)
+        return due
 
     def _end_test_modes(self, now: datetime) -> None:
         for period in self.test_modes.expire_due(now):
@@ -154,8 +170,9 @@ class AlertRunner:
         public_base_url: str,
         publish: Publish | None = None,
         max_idle_s: float = 1.0,
+        ownership: Ownership = EVERY_HOME,
     ) -> None:
-        self._args = (config, clock, channel, signer, public_base_url, publish)
+        self._args = (config, clock, channel, signer, public_base_url, publish, ownership)
         self.db_path = db_path
         # Button presses under Telegram alerts, when the district has a bot (and the channel
         # delivers for real: the demo's recording channel never polls Telegram).

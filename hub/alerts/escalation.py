@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from hub.alerts.config import AlertsConfig, FamilyPreference, Person, Policy, Target
 from hub.alerts.lifecycle import SYSTEM, AlertService
 from hub.alerts.severity import AREA_OUTAGE, severity_for
+from hub.coordination import EVERY_HOME, Ownership
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import escalations as escalations_repo
 from hub.persistence import notifications as notifications_repo
@@ -45,8 +46,13 @@ class Escalator:
     """The escalation timers of every adopted alert, on one connection."""
 
     def __init__(
-        self, conn: sqlite3.Connection, config: AlertsConfig, service: AlertService
+        self,
+        conn: sqlite3.Connection,
+        config: AlertsConfig,
+        service: AlertService,
+        ownership: Ownership = EVERY_HOME,
     ) -> None:
+        self.ownership = ownership
         self.conn = conn
         self.config = config
         self.service = service
@@ -64,7 +70,11 @@ class Escalator:
     def steps_due(self, now: datetime) -> None:
         """Fire every step due by `now` (a step that reaches nobody falls through at once)."""
         for _ in range(1000):  # bounded: each pass fires at least one step or returns
-            due = escalations_repo.steps_due(self.conn, now)
+            due = [
+                esc
+                for esc in escalations_repo.steps_due(self.conn, now)
+                if self.ownership.owns(esc.home_id)
+            ]
             if not due:
                 return
             for esc in due:
@@ -82,6 +92,8 @@ class Escalator:
         policy = self.policy(esc.severity)
         index = esc.next_step
         with self.service.tx():
+            if not escalations_repo.claim(self.conn, esc):
+                return  # fired meanwhile by another hub (a takeover race): never twice
             if esc.alert_state not in _UNACKED or index >= len(policy.steps):
                 escalations_repo.set_next_step_at(self.conn, alert_id, None)
                 return
@@ -202,9 +214,13 @@ class Escalator:
     def renotify_due(self, now: datetime) -> None:
         """Repeat the alert to everyone alerted in the round, every renotify_every_s."""
         for esc in escalations_repo.renotify_due(self.conn, now):
+            if not self.ownership.owns(esc.home_id):
+                continue
             policy = self.policy(esc.severity)
             alert_id = esc.alert_id
             with self.service.tx():
+                if not escalations_repo.claim(self.conn, esc):
+                    continue
                 if esc.alert_state not in _UNACKED or not policy.renotify_every_s:
                     escalations_repo.set_renotify(self.conn, alert_id, None)
                     continue
@@ -235,7 +251,11 @@ class Escalator:
     def ack_timeouts_due(self, now: datetime) -> None:
         """An acknowledgement without "arrived" in time re-opens the alert in a new round."""
         for esc in escalations_repo.acks_overdue(self.conn, now):
+            if not self.ownership.owns(esc.home_id):
+                continue
             with self.service.tx():
+                if not escalations_repo.claim(self.conn, esc):
+                    continue
                 if esc.alert_state != "acknowledged" or esc.progress == "arrived":
                     escalations_repo.stop_ack_deadline(self.conn, esc.alert_id)
                     continue

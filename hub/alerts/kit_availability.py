@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from hub.alerts.config import AlertsConfig
 from hub.alerts.lifecycle import SYSTEM, AlertService, AlertState, Outcome
 from hub.alerts.severity import AREA_OUTAGE, KIT_OFFLINE, severity_for
+from hub.coordination import EVERY_HOME, Ownership, area_key
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import escalations as escalations_repo
 from hub.persistence import kits as kits_repo
@@ -34,8 +35,15 @@ class KitAvailabilityScanner:
     """One pass over every kit's availability; call `scan(now)` every grouping.scan_every_s."""
 
     def __init__(
-        self, conn: sqlite3.Connection, config: AlertsConfig, service: AlertService
+        self,
+        conn: sqlite3.Connection,
+        config: AlertsConfig,
+        service: AlertService,
+        ownership: Ownership = EVERY_HOME,
     ) -> None:
+        # Outages are grouped by mahalla (one area alert for many homes), so this scan is
+        # partitioned by area: the hub holding `area:<mahalla>` watches its kits.
+        self.ownership = ownership
         self.conn = conn
         self.config = config
         self.service = service
@@ -46,6 +54,7 @@ class KitAvailabilityScanner:
             k.kit_id: k
             for k in kits_repo.kit_availability(self.conn)
             if k.availability == "offline" and k.availability_at is not None
+            and self.ownership.owns(area_key(k.mahalla, k.home_id))
         }
         with self.service.tx():
             self._close_ended(offline, now)
@@ -57,6 +66,8 @@ class KitAvailabilityScanner:
         # closes the area outage.
         ended_alerts: set[int] = set()
         for outage in kits_repo.open_outages(self.conn):
+            if not self.ownership.owns(area_key(outage.mahalla, outage.home_id)):
+                continue
             kit = offline.get(outage.kit_id)
             if kit is None or kit.availability_at != outage.since:
                 kits_repo.end_outage(self.conn, outage.kit_id, outage.since, now)
@@ -73,6 +84,8 @@ class KitAvailabilityScanner:
     def _drop_holds_of_ended_outages(self) -> None:
         # Inactivity held back while a kit was offline: the silence was the outage.
         for held in escalations_repo.held_for_offline_kit(self.conn):
+            if not self.ownership.owns(held.home_id):
+                continue
             if not kits_repo.home_has_offline_kit(self.conn, held.home_id):
                 self.service.close_without_alerting(
                     held.alert_id, SYSTEM, AlertState.SUPPRESSED,

@@ -130,9 +130,11 @@ class TestModes:
                 self._end_row(period.id, actor, now, "end")
         return len(periods)
 
-    def _end_row(self, period_id: int, actor: str, at: datetime, action: str) -> None:
-        repo.end(self.conn, period_id, actor, at)
+    def _end_row(self, period_id: int, actor: str, at: datetime, action: str) -> bool:
+        if not repo.end(self.conn, period_id, actor, at):
+            return False  # ended meanwhile (another hub's engine, or a person): audited there
         self._audit(period_id, actor, action, at)
+        return True
 
     def _open_of_scope(
         self, home_id: str, kit_id: str | None, now: datetime
@@ -159,9 +161,11 @@ class TestModes:
     def expire_due(self, now: datetime) -> list[TestModePeriod]:
         """End, as the system and at their end time, the periods whose time is up; audited."""
         with self._tx():
-            periods = repo.due_to_expire(self.conn, now)
-            for period in periods:
-                self._end_row(period.id, SYSTEM, period.ends_at, "expired")
+            periods = [
+                period
+                for period in repo.due_to_expire(self.conn, now)
+                if self._end_row(period.id, SYSTEM, period.ends_at, "expired")
+            ]
         return [replace(p, ended_at=p.ends_at, ended_by=SYSTEM) for p in periods]
 
     def next_end(self) -> datetime | None:

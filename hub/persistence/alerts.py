@@ -42,6 +42,8 @@ __all__ = [
 OPEN_ALERT_STATES: Final = ("raised", "notified", "acknowledged")
 
 _COMPACT: Final = (",", ":")
+# The predicate of the alerts_one_open index, word for word (an upsert must name it).
+_OPEN_CONDITION: Final = "state IN ('raised', 'notified', 'acknowledged')"
 
 
 def alert_from_row(row: Any) -> AlertRecord:
@@ -85,15 +87,6 @@ def raise_alert(
     severity (the people already told were told about that one). `mahalla` is set by callers
     that know it already (the kit scanner); the alert engine fills it in on adoption otherwise.
     """
-    current = find_open_alert(conn, alert.home_id, alert.kind)
-    if current is not None:
-        conn.execute(
-            "UPDATE alerts SET count=count+1, updated_at=:at WHERE id=:id",
-            {"at": to_epoch(alert.raised_at), "id": current.id},
-        )
-        merged = alert_by_id(conn, current.id)
-        assert merged is not None  # updated in this very transaction
-        return merged, False
     values = {
         "home": alert.home_id,
         "kind": alert.kind,
@@ -105,13 +98,19 @@ def raise_alert(
     }
     # `mahalla` is the alert engine's column: a database with the core schema alone lacks it.
     mahalla_column, mahalla_value = (", mahalla", ", :mahalla") if mahalla is not None else ("", "")
+    # One statement, decided by the one-open-alert index (schema_coordination.py), not by a
+    # read before the insert: two hubs, or two connections on PostgreSQL, raising the same
+    # alert at once get one row (the second merges), where a read-then-insert let both insert.
     row = conn.execute(
         "INSERT INTO alerts(home_id, kind, severity, state, raised_at, updated_at, "
         f"source_event_id, detail{mahalla_column}) VALUES (:home, :kind, :severity, 'raised', "
-        f":at, :at, :source, :detail{mahalla_value}) RETURNING *",
+        f":at, :at, :source, :detail{mahalla_value}) "
+        f"ON CONFLICT (home_id, kind) WHERE {_OPEN_CONDITION} "
+        "DO UPDATE SET count = alerts.count + 1, updated_at = excluded.updated_at RETURNING *",
         values,
     ).fetchone()
-    return alert_from_row(row), True
+    # A new row starts at count 1; a merge makes it at least 2 (count only ever grows).
+    return alert_from_row(row), int(row["count"]) == 1
 
 
 def alerts(conn: Connection, home_id: str | None = None) -> list[AlertRecord]:

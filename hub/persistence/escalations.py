@@ -21,6 +21,7 @@ __all__ = [
     "acks_overdue",
     "asking",
     "by_alert",
+    "claim",
     "earliest_due",
     "held_for_offline_kit",
     "hold_for_offline_kit",
@@ -99,12 +100,39 @@ def _many(conn: Connection, where: str, params: dict[str, object]) -> list[Escal
     return [_escalation(r) for r in conn.execute(f"{_SELECT} WHERE {where}", params)]
 
 
-def start(conn: Connection, alert_id: int, severity: str) -> None:
-    """Adopt an alert: its escalation row, with nothing scheduled yet."""
-    conn.execute(
-        "INSERT INTO alert_escalations(alert_id, severity) VALUES (:id, :severity)",
+def start(conn: Connection, alert_id: int, severity: str) -> bool:
+    """Adopt an alert: its escalation row, with nothing scheduled yet. False if it was adopted
+    already (by another hub that got there first): the caller then does nothing."""
+    cur = conn.execute(
+        "INSERT INTO alert_escalations(alert_id, severity) VALUES (:id, :severity) "
+        "ON CONFLICT (alert_id) DO NOTHING",
         {"id": alert_id, "severity": severity},
     )
+    return cur.rowcount == 1
+
+
+def claim(conn: Connection, esc: Escalation) -> bool:
+    """Make sure nobody moved this escalation since `esc` was read; call first in the
+    transaction that acts on it (fires a step, re-notifies, reopens, ends an ask).
+
+    The update changes nothing but takes the row: on PostgreSQL a second hub acting on the same
+    reading waits for the first to commit, then finds round, step, re-notify count or hold
+    changed and gets False; on SQLite the single writer orders them the same way. So two hubs,
+    or a hub and the one that took its homes over, never fire one step twice.
+    """
+    cur = conn.execute(
+        "UPDATE alert_escalations SET round = round WHERE alert_id = :id AND round = :round "
+        "AND next_step = :step AND renotify_count = :count AND COALESCE(hold, '') = :hold "
+        "AND done = 0",
+        {
+            "id": esc.alert_id,
+            "round": esc.round,
+            "step": esc.next_step,
+            "count": esc.renotify_count,
+            "hold": esc.hold or "",
+        },
+    )
+    return cur.rowcount == 1
 
 
 def by_alert(conn: Connection, alert_id: int) -> Escalation | None:

@@ -20,6 +20,7 @@ __all__ = [
     "add",
     "anyone_reachable",
     "cancel",
+    "claim_attempt",
     "due",
     "interrupted_sends",
     "issue_token",
@@ -55,6 +56,7 @@ class Notification:
     attempts: int
     next_attempt_at: datetime | None
     alert_state: str
+    home_id: str  # of its alert: the hub holding this home's partition sends it
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,7 @@ class InterruptedSend:
     person_id: str
     status: str
     method_index: int
+    home_id: str  # of its alert
 
 
 def add(
@@ -146,7 +149,7 @@ def anyone_reachable(conn: Connection, alert_id: int, round_no: int) -> bool:
 def due(conn: Connection, now: datetime, limit: int = 50) -> list[Notification]:
     """Pending notifications due by `now`, earliest first."""
     rows = conn.execute(
-        "SELECT n.*, a.state AS alert_state FROM alert_notifications n JOIN alerts a "
+        "SELECT n.*, a.state AS alert_state, a.home_id FROM alert_notifications n JOIN alerts a "
         "ON a.id = n.alert_id WHERE n.status = 'pending' AND n.next_attempt_at <= :now "
         "ORDER BY n.next_attempt_at, n.id LIMIT :limit",
         {"now": to_epoch(now), "limit": limit},
@@ -166,6 +169,7 @@ def due(conn: Connection, now: datetime, limit: int = 50) -> list[Notification]:
             attempts=r["attempts"],
             next_attempt_at=from_epoch_or_none(r["next_attempt_at"]),
             alert_state=r["alert_state"],
+            home_id=r["home_id"],
         )
         for r in rows
     ]
@@ -238,6 +242,29 @@ def mark_unknown(conn: Connection, notification_id: int, error: str) -> None:
     )
 
 
+def claim_attempt(conn: Connection, note: Notification, now: datetime) -> bool:
+    """Take this attempt of a due notification for this hub; False if another hub took it (or
+    it is no longer due). Call first in the transaction that records the intent.
+
+    The notification leaves the due list (next_attempt_at NULL) until the outcome schedules a
+    retry or ends it: a second hub reading the same due row finds it gone. A sender that dies
+    after this leaves an intent without an outcome; the hub that takes the home over marks it
+    "unknown" and never sends it again (at most once per attempt; docs/scale.md).
+    """
+    cur = conn.execute(
+        "UPDATE alert_notifications SET next_attempt_at = NULL WHERE id = :id "
+        "AND status = 'pending' AND attempts = :attempts AND method_index = :method "
+        "AND next_attempt_at IS NOT NULL AND next_attempt_at <= :now",
+        {
+            "id": note.id,
+            "attempts": note.attempts,
+            "method": note.method_index,
+            "now": to_epoch(now),
+        },
+    )
+    return cur.rowcount == 1
+
+
 def record_intent(
     conn: Connection,
     notification_id: int,
@@ -308,8 +335,9 @@ def interrupted_sends(
     rows = conn.execute(
         "SELECT d.id AS attempt_id, d.at AS started_at, d.method_index AS attempt_method, "
         "d.channel, d.destination, n.id, n.alert_id, n.round, n.purpose, n.person_id, "
-        "n.status, n.method_index FROM alert_delivery_attempts d JOIN alert_notifications n "
-        f"ON n.id = d.notification_id WHERE {where} ORDER BY d.id",
+        "n.status, n.method_index, a.home_id FROM alert_delivery_attempts d "
+        "JOIN alert_notifications n ON n.id = d.notification_id "
+        f"JOIN alerts a ON a.id = n.alert_id WHERE {where} ORDER BY d.id",
         params,
     )
     return [
@@ -326,6 +354,7 @@ def interrupted_sends(
             person_id=r["person_id"],
             status=r["status"],
             method_index=r["method_index"],
+            home_id=r["home_id"],
         )
         for r in rows
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 from hub.persistence.migrate import apply_migrations
+from hub.persistence.schema_coordination import migrate_coordination
 from hub.persistence.schema_core import MIGRATIONS as CORE_MIGRATIONS
 
 __all__ = ["MIGRATIONS", "migrate_alerts"]
@@ -171,6 +172,8 @@ MIGRATIONS: tuple[str, ...] = (
 
 
 def migrate_alerts(db: sqlite3.Connection, source: str = "database") -> int:
-    """Bring the core and alerts schemas up to date on an autocommit connection."""
+    """Bring the core, coordination and alerts schemas up to date on an autocommit
+    connection."""
     apply_migrations(db, "core", CORE_MIGRATIONS, source)
+    migrate_coordination(db, source)
     return apply_migrations(db, "alerts", MIGRATIONS, source)

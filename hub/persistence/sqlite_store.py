@@ -13,6 +13,7 @@ from typing import Any
 from hub.persistence import alerts as alerts_repo
 from hub.persistence.database import open_sqlite
 from hub.persistence.migrate import apply_migrations, schema_version
+from hub.persistence.schema_coordination import migrate_coordination
 from hub.persistence.schema_core import MIGRATIONS
 from hub.persistence.timestamps import from_epoch, from_epoch_or_none, to_epoch
 from hub.places import guess_place
@@ -51,6 +52,8 @@ class SqliteStore:
 
     def _migrate(self) -> None:
         apply_migrations(self._db, "core", MIGRATIONS, str(self.path))
+        # raise_alert's merge relies on the coordination schema's one-open-alert index.
+        migrate_coordination(self._db, str(self.path))
 
     def schema_version(self, component: str = "core") -> int:
         """Return the schema version of one component of the open database."""

@@ -160,13 +160,15 @@ def add(
     return int(row[0])
 
 
-def end(conn: Connection, period_id: int, actor: str, at: datetime) -> None:
-    """End a period at `at` (a no-op if it has ended already)."""
-    conn.execute(
+def end(conn: Connection, period_id: int, actor: str, at: datetime) -> bool:
+    """End a period at `at`; False (a no-op) if it has ended already — by another hub's
+    engine too, so its expiry is recorded once."""
+    cur = conn.execute(
         "UPDATE test_modes SET ended_at = :at, ended_by = :actor WHERE id = :id "
         "AND ended_at IS NULL",
         {"at": to_epoch(at), "actor": actor, "id": period_id},
     )
+    return cur.rowcount == 1
 
 
 def open_of_scope(

@@ -116,17 +116,23 @@ def _run_kit(  # noqa: C901, PLR0915 - moved as is; see the comment below
     window: int = 10,
     ack_timeout_s: float = 5.0,
     rate_per_s: float = 0.0,
+    topic: str | None = None,
     payload: Callable[[int], bytes] | None = None,
 ) -> None:
     """Publish `events` QoS 1 events; re-send what was not acknowledged after a reconnect.
 
-    `payload(i)` gives the bytes of event i (0-based) at each send, e.g. a contract event for a
-    real hub; by default a small JSON naming home and number, for the hub-like subscriber.
+    By default a small JSON body per sequence number on kit k1's events topic; `topic` and
+    `payload(seq)` make them real contract events (bench/hubs_cluster.py), the same bytes on
+    every re-send of one sequence number.
     """
     # Moved unchanged from tests/cluster/ with the benches' other services; only the opt-in
     # `make test-cluster` (3 RabbitMQ nodes, ~70 s) exercises it, so it is split with that work
     # (issue 14), where each step can be checked against the cluster.
-    topic = f"mehr/v1/homes/{home}/kits/k1/events"
+    topic = topic or f"mehr/v1/homes/{home}/kits/k1/events"
+
+    def body(seq: int) -> bytes:
+        return payload(seq) if payload is not None else json.dumps({"h": home, "s": seq}).encode()
+
     pending = deque(range(events))
     inflight: dict[int, int] = {}
     last_progress = [time.monotonic()]
@@ -185,8 +191,7 @@ def _run_kit(  # noqa: C901, PLR0915 - moved as is; see the comment below
                     break
                 seq = pending.popleft()
             # Not under our lock: paho's network thread takes its own lock, then ours.
-            body = payload(seq) if payload is not None else json.dumps({"h": home, "s": seq})
-            info = client.publish(topic, body, qos=1)
+            info = client.publish(topic, body(seq), qos=1)
             with lock:
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
                     pending.appendleft(seq)

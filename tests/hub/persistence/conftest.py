@@ -13,9 +13,11 @@ from hub.persistence.connection import Connection, CoreConnection
 from hub.persistence.database import create_engine
 from hub.persistence.migrate import apply_migrations_core
 from hub.persistence.schema_alerts import MIGRATIONS as ALERT_MIGRATIONS
+from hub.persistence.schema_coordination import MIGRATIONS as COORDINATION_MIGRATIONS
 from hub.persistence.schema_core import MIGRATIONS as CORE_MIGRATIONS
 from hub.persistence.web_database import create_web_engine
 from hub.persistence.web_schema import create_web_tables, migrate_web
+from tests.hub.persistence.multi import HubsDatabase, hubs_database
 from tests.support.postgres import PostgresServer, find_pg_bin, running_postgres
 
 
@@ -43,6 +45,7 @@ def _postgres(server: PostgresServer) -> Iterator[Connection]:
     try:
         with engine.connect() as conn:
             apply_migrations_core(conn, "core", CORE_MIGRATIONS, name)
+            apply_migrations_core(conn, "coordination", COORDINATION_MIGRATIONS, name)
             apply_migrations_core(conn, "alerts", ALERT_MIGRATIONS, name)
             yield CoreConnection(conn)
     finally:
@@ -79,3 +82,9 @@ def web_conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sqlalch
             yield conn
     finally:
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hubs_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HubsDatabase]:
+    """One migrated database that several hubs (connections of their own) share."""
+    yield from hubs_database(request, tmp_path)
