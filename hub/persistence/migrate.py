@@ -1,6 +1,8 @@
 """Versioned schema migrations per component (core, alerts, web), each in order once.
 
-Written for SQLite; `apply_migrations_core` runs the same steps on PostgreSQL (`postgres_ddl`).
+Written for SQLite; on a PostgreSQL connection the same runner applies each step in
+PostgreSQL's dialect (`postgres_ddl`), so one list of steps versions both. (`apply_migrations_core`
+does the same over a SQLAlchemy connection that is not in autocommit mode.)
 
 Components own their tables and evolve independently; `schema_migrations` remembers how far
 each one has come. Never edit a released step; add a new one.
@@ -14,6 +16,9 @@ import sqlite3
 from collections.abc import Sequence
 
 import sqlalchemy
+
+from hub.persistence.connection import Connection
+from hub.persistence.database import dialect_of, write_transaction
 
 __all__ = [
     "SchemaTooNewError",
@@ -30,26 +35,30 @@ class SchemaTooNewError(RuntimeError):
     """The database was written by a newer version of Mehr than this one."""
 
 
-def schema_version(db: sqlite3.Connection, component: str) -> int:
+def schema_version(db: Connection, component: str) -> int:
     """Return how many steps of `component` the database has applied (0: none)."""
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
     )
     row = db.execute(
-        "SELECT version FROM schema_migrations WHERE component=?", (component,)
+        "SELECT version FROM schema_migrations WHERE component=:c", {"c": component}
     ).fetchone()
     return int(row[0]) if row else 0
 
 
 def apply_migrations(
-    db: sqlite3.Connection, component: str, steps: Sequence[str], source: str = "database"
+    db: Connection, component: str, steps: Sequence[str], source: str = "database"
 ) -> int:
     """Apply the steps of `component` the database lacks; return the resulting version.
 
-    `db` must be in autocommit mode (isolation_level=None); each step runs in its own
-    transaction, so a failing step leaves the previous version intact.
+    `db` must be in autocommit mode (`database.open_connection`, or sqlite3 with
+    isolation_level=None); each step runs in its own transaction, so a failing step leaves the
+    previous version intact (PostgreSQL's DDL is transactional too). Two processes starting at
+    once on PostgreSQL: the second waits on the first's step and then skips it (the version
+    row is re-read under a lock inside the step's transaction).
     """
+    postgres = dialect_of(db) == "postgresql"
     version = schema_version(db, component)
     if version > len(steps):
         raise SchemaTooNewError(
@@ -57,20 +66,20 @@ def apply_migrations(
             f"(knows v{len(steps)}); upgrade Mehr"
         )
     for number, script in enumerate(steps[version:], start=version + 1):
-        _LOGGER.info("migrating %s: %s to v%s", source, component, number)
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _statements(script):
+        with write_transaction(db):
+            if postgres:
+                # Migrations of one database queue here (SQLite's BEGIN IMMEDIATE does it there).
+                db.execute("LOCK TABLE schema_migrations IN EXCLUSIVE MODE")
+                if schema_version(db, component) >= number:
+                    continue  # another process applied this step while we waited
+            _LOGGER.info("migrating %s: %s to v%s", source, component, number)
+            for statement in _statements(postgres_ddl(script) if postgres else script):
                 db.execute(statement)
             db.execute(
-                "INSERT INTO schema_migrations(component, version) VALUES (?, ?) "
+                "INSERT INTO schema_migrations(component, version) VALUES (:c, :v) "
                 "ON CONFLICT(component) DO UPDATE SET version=excluded.version",
-                (component, number),
+                {"c": component, "v": number},
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
     return len(steps)
 
 

@@ -79,3 +79,13 @@ def web_conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sqlalch
             yield conn
     finally:
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty hub database on each backend: a SQLite file path, then a fresh
+    database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "hub.db")
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.fresh_database()
