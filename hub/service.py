@@ -28,7 +28,8 @@ from hub.ingest import Ingestor, TimeLimits
 from hub.metrics import build_hub_registry
 from hub.mqtt_link import MqttLink, QueuedMessage
 from hub.persistence.database import checkpoint_passive, disable_auto_checkpoint
-from hub.persistence.sqlite_store import SqliteStore
+from hub.persistence.schema_alerts import migrate_alerts
+from hub.persistence.sqlite_store import SqliteStore, SqlStore, open_store
 from hub.registry import load_registry
 from hub.reject_log import RejectLog
 from hub.routine_scan import RoutineScanner
@@ -103,7 +104,7 @@ class Hub:
         self._worker_error: BaseException | None = None
         self._scan_lock = threading.Lock()
         self._tick_local = threading.local()
-        self._tick_stores: list[SqliteStore] = []
+        self._tick_stores: list[SqlStore] = []
         # What /healthz needs to see a stalled ingest: when the batch in hand was received, and
         # how many store attempts in a row have failed.
         self._in_hand_since: dict[str, datetime] = {}
@@ -119,8 +120,12 @@ class Hub:
 
     def start(self) -> None:
         """Prepare the database, load the registry, then start ingest, stats and the broker link."""
-        store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+        store = self._open_store()
         try:
+            if not self.settings.uses_sqlite():
+                # Every table in place before any part reads it: on PostgreSQL a read of a
+                # missing table would abort the reader's transaction, not just return nothing.
+                migrate_alerts(store.connection, store.source)
             if self.settings.registry_file is not None:
                 registry = load_registry(self.settings.registry_file)
                 for home in registry.homes:
@@ -152,10 +157,12 @@ class Hub:
             daemon=True,
         )
         self._urgent_worker.start()
-        self._checkpointer = threading.Thread(
-            target=self._run_checkpoints, name="hub-wal-checkpoint", daemon=True
-        )
-        self._checkpointer.start()
+        if self.settings.uses_sqlite():
+            # SQLite's WAL only: PostgreSQL checkpoints by itself.
+            self._checkpointer = threading.Thread(
+                target=self._run_checkpoints, name="hub-wal-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
         if self.settings.scan_process and isinstance(self.clock, SystemClock):
             self._scan_process = ScanProcess(self.settings, self.stats, self._alert_raised)
             self._scan_process.start()
@@ -195,7 +202,7 @@ class Hub:
         host, port, tls = self.settings.broker_address()
         password = ha.password_file.read_text(encoding="utf-8").strip()
         self.home_assistant = HomeAssistantLink(
-            self.settings.db_path,
+            self.settings.database(),
             host,
             port,
             ha.username,
@@ -246,7 +253,7 @@ class Hub:
         self._alerts_config = config
         signer = TokenSigner(self.settings.alerts_secret_bytes())
         self.alerts = AlertRunner(
-            self.settings.db_path,
+            self.settings.database(),
             config,
             self.clock,
             self.alert_channel or AppriseChannel(),
@@ -262,7 +269,7 @@ class Hub:
         if self.settings.influx_url is None:
             return
         self.influx = InfluxSink(
-            str(self.settings.db_path),
+            self.settings.database(),
             InfluxSettings(
                 url=self.settings.influx_url,
                 org=self.settings.influx_org,
@@ -294,7 +301,7 @@ class Hub:
         each batch only after it has committed. A batch waits up to `linger_s` after its first
         message for others to share its commit (one fsync for many under load)."""
         try:
-            store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+            store = self._open_store()
         except BaseException as exc:
             self._worker_error = exc
             ready.set()
@@ -312,7 +319,8 @@ class Hub:
         )
         # Checkpoints run in their own thread (_run_checkpoints), not inside an ingest commit:
         # copying the WAL into a large database file and fsyncing it held batches for ~1 s.
-        disable_auto_checkpoint(store.connection)
+        if isinstance(store, SqliteStore):
+            disable_auto_checkpoint(store.connection)
         ready.set()
         try:
             while not self._stop.is_set():
@@ -335,6 +343,10 @@ class Hub:
                 self._in_hand_since.pop(name, None)
         finally:
             store.close()
+
+    def _open_store(self) -> SqlStore:
+        """A store of this thread's own on the configured database (db_path or database_url)."""
+        return open_store(self.settings.database(), self.settings.db_synchronous)
 
     def _run_checkpoints(self) -> None:
         """Move the WAL into the database every `_CHECKPOINT_EVERY_S`, on a connection of its
@@ -364,7 +376,7 @@ class Hub:
 
     def _run_scanner(self) -> None:
         """Check every home against its routine every `scan_interval_s`, on the hub's clock."""
-        store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+        store = self._open_store()
         scanner = RoutineScanner(
             store,
             self.clock,
@@ -399,7 +411,7 @@ class Hub:
         # their thread, and the scanner's routine cache saves re-reading every routine.
         scanner: RoutineScanner | None = getattr(self._tick_local, "scanner", None)
         if scanner is None:
-            store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+            store = self._open_store()
             scanner = RoutineScanner(
                 store,
                 self.clock,

@@ -8,7 +8,6 @@ neither loses nor repeats one. Delivery (hub/alerts/delivery.py) sends what this
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -20,6 +19,7 @@ from hub.alerts.severity import AREA_OUTAGE, severity_for
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import escalations as escalations_repo
 from hub.persistence import notifications as notifications_repo
+from hub.persistence.connection import Connection
 from hub.persistence.escalations import Escalation
 from hub.persistence.notifications import Recipient
 
@@ -45,7 +45,7 @@ class Escalator:
     """The escalation timers of every adopted alert, on one connection."""
 
     def __init__(
-        self, conn: sqlite3.Connection, config: AlertsConfig, service: AlertService
+        self, conn: Connection, config: AlertsConfig, service: AlertService
     ) -> None:
         self.conn = conn
         self.config = config

@@ -9,7 +9,6 @@ the routine scan use, so a repeat merges into the open alert exactly as theirs d
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +19,7 @@ from hub.alerts.severity import AREA_OUTAGE, KIT_OFFLINE, severity_for
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import escalations as escalations_repo
 from hub.persistence import kits as kits_repo
+from hub.persistence.connection import Connection
 from hub.persistence.kits import KitAvailability
 from hub.persistence.records import NewAlert
 from mehr.catalogue import LANGUAGES, text
@@ -34,7 +34,7 @@ class KitAvailabilityScanner:
     """One pass over every kit's availability; call `scan(now)` every grouping.scan_every_s."""
 
     def __init__(
-        self, conn: sqlite3.Connection, config: AlertsConfig, service: AlertService
+        self, conn: Connection, config: AlertsConfig, service: AlertService
     ) -> None:
         self.conn = conn
         self.config = config

@@ -21,7 +21,8 @@ from hub.alerts.lifecycle import SYSTEM, AlertError
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import kits as kits_repo
 from hub.persistence import test_modes as repo
-from hub.persistence.database import open_sqlite, write_transaction
+from hub.persistence.connection import Connection
+from hub.persistence.database import in_transaction, open_sqlite, write_transaction
 from hub.persistence.schema_alerts import migrate_alerts
 from hub.persistence.test_modes import TestModePeriod
 from mehr.clock import Clock
@@ -56,17 +57,20 @@ class TestModes:
 
     __test__: ClassVar[bool] = False
 
-    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
-        if conn.isolation_level is not None:
-            raise ValueError("TestModes needs an autocommit connection (isolation_level=None)")
-        conn.row_factory = sqlite3.Row
+    def __init__(self, conn: Connection, clock: Clock) -> None:
+        if isinstance(conn, sqlite3.Connection):
+            if conn.isolation_level is not None:
+                raise ValueError(
+                    "TestModes needs an autocommit connection (isolation_level=None)"
+                )
+            conn.row_factory = sqlite3.Row
         self.conn = conn
         self.clock = clock
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
         # Join the caller's transaction (the engine adopting an alert) or open one.
-        if self.conn.in_transaction:
+        if in_transaction(self.conn):
             yield
             return
         with write_transaction(self.conn):
@@ -203,7 +207,7 @@ def _open(db_path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _home_of(conn: sqlite3.Connection, kit_id: str) -> str:
+def _home_of(conn: Connection, kit_id: str) -> str:
     home_id = kits_repo.home_of_kit(conn, kit_id)
     if home_id is None:
         raise TestModeError(f"kit {kit_id!r} is not registered at the hub")

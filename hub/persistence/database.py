@@ -32,6 +32,7 @@ __all__ = [
     "connect",
     "create_engine",
     "dialect_of",
+    "in_transaction",
     "is_transient_error",
     "open_connection",
     "open_sqlite",
@@ -175,6 +176,20 @@ def is_transient_error(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - psycopg is a dependency of the project
         return False
     return isinstance(exc, psycopg.OperationalError)
+
+
+def in_transaction(conn: Connection) -> bool:
+    """Whether a BEGIN is open on this autocommit connection (a unit of work to join)."""
+    if isinstance(conn, sqlite3.Connection):
+        return conn.in_transaction
+    if not isinstance(conn, CoreConnection):
+        raise TypeError(f"not a connection of the persistence layer: {type(conn).__name__}")
+    import psycopg
+
+    raw = conn.core.connection.driver_connection
+    if not isinstance(raw, psycopg.Connection):
+        return bool(conn.core.in_transaction())
+    return raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
 
 def dialect_of(conn: Connection) -> Literal["sqlite", "postgresql"]:

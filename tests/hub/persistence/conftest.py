@@ -10,12 +10,12 @@ import sqlalchemy
 
 from hub.persistence import migrate_alerts, open_sqlite
 from hub.persistence.connection import Connection, CoreConnection
-from hub.persistence.database import create_engine
+from hub.persistence.database import connect, create_engine
 from hub.persistence.migrate import apply_migrations_core
 from hub.persistence.schema_alerts import MIGRATIONS as ALERT_MIGRATIONS
 from hub.persistence.schema_core import MIGRATIONS as CORE_MIGRATIONS
 from hub.persistence.web_database import create_web_engine
-from hub.persistence.web_schema import create_web_tables, migrate_web
+from hub.persistence.web_schema import migrate_web
 from tests.support.postgres import PostgresServer, find_pg_bin, running_postgres
 
 
@@ -71,9 +71,10 @@ def web_conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sqlalch
         engine = create_web_engine(path, busy_timeout_s=5)
     else:
         server: PostgresServer = request.getfixturevalue("postgres_server")
-        engine = create_web_engine(server.fresh_database(), busy_timeout_s=5)
-        with engine.connect() as conn:
-            create_web_tables(conn)
+        url = server.fresh_database()
+        with connect(url) as raw_pg:  # the same versioned runner as on SQLite
+            migrate_web(raw_pg, url)
+        engine = create_web_engine(url, busy_timeout_s=5)
     try:
         with engine.connect() as conn:
             yield conn

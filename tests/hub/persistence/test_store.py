@@ -66,6 +66,17 @@ def test_a_new_epoch_is_not_a_duplicate(store: SqlStore) -> None:
     assert store.count_events() == 2
 
 
+def test_a_kit_s_63_bit_random_epoch_is_stored_whole(store: SqlStore) -> None:
+    # Kits pick a random 63-bit epoch at boot: PostgreSQL's INTEGER (4 bytes) would refuse it.
+    epoch = 2**63 - 7
+    (new_id,) = store.store_events([_event(1, epoch=epoch)], T0)
+    store.commit()
+    assert new_id is not None
+    assert store.store_events([_event(1, epoch=epoch)], T0) == [None]
+    store.commit()
+    assert [e.epoch for e in store.events()] == [epoch]
+
+
 def test_rollback_stores_nothing(store: SqlStore) -> None:
     store.store_events([_event(1)], T0)
     store.rollback()

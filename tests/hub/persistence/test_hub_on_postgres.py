@@ -1,0 +1,92 @@
+"""The running hub on PostgreSQL (`database_url`), through real parts: a kit on a real
+Mosquitto, the hub storing its events once each, a help press raised and emailed to the
+on-call worker at a real SMTP server on loopback, and the rows read back from the server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.alerts.config import load_alerts_config
+from hub.alerts.lifecycle import AlertService
+from hub.config import HubSettings, MqttProtocol
+from hub.persistence.database import connect
+from hub.persistence.sqlite_store import open_store
+from hub.service import Hub
+from mehr.clock import SystemClock
+from mehr.contract import SensorKind
+from mehr_app.services.hub_config import write_registry
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.smtp_sink import SmtpSink
+from mehr_app.services.wait import wait_until
+from simulators.simple_kit import SimpleKit
+from tests.conftest import HUB_USER, kit_user
+from tests.hub.alerts.test_end_to_end import SECRET, alerts_yaml
+from tests.support.postgres import PostgresServer
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+def test_hub_on_postgresql_stores_events_once_and_emails_a_help_press(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    hub_password: str,
+    smtp: SmtpSink,
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.fresh_database()
+    user = kit_user("home-1", "kit-1")
+    mosquitto.add_user(user)
+    mosquitto.restart()
+    settings = HubSettings(
+        mqtt_url=mosquitto.url,
+        mqtt_username=HUB_USER,
+        mqtt_password=hub_password,
+        mqtt_protocol=MqttProtocol.V5,
+        database_url=url,
+        registry_file=write_registry(tmp_path / "registry.yaml", [("home-1", "kit-1")]),
+        stats_port=0,
+        alerts_config=alerts_yaml(tmp_path / "alerts.yaml", smtp),
+        alerts_secret=SECRET,
+    )
+    hub = Hub(settings)
+    hub.start()
+    kit = SimpleKit(
+        "home-1", "kit-1", mosquitto.host, mosquitto.port, user.username, user.password,
+        mqtt_v5=True,
+    )
+    try:
+        wait_until(hub.link.connected.is_set, 10, "hub connected")
+        kit.connect()
+        for i in range(40):
+            kit.event("pir-kitchen", SensorKind.MOTION, i % 2 == 0)
+        kit.event("help", SensorKind.HELP_BUTTON, "pressed")
+        mail = smtp.wait_for("sw@mehr.test", timeout=30)
+        assert "Mavluda opa" in mail.body
+        wait_until(lambda: hub.stats.get("stored") >= 41, 15, "every event stored")
+    finally:
+        kit.close()
+        hub.stop()
+    assert not (tmp_path / "mehr.db").exists() and not Path("mehr.db").exists()
+    store = open_store(url)
+    try:
+        events = store.events("home-1")
+        assert len(events) == 41
+        assert len({(e.kit_id, e.epoch, e.seq) for e in events}) == 41
+        assert {s.sensor_id for s in store.sensor_states("home-1")} == {"pir-kitchen", "help"}
+    finally:
+        store.close()
+    with connect(url) as conn:
+        service = AlertService(conn, load_alerts_config(tmp_path / "alerts.yaml"), SystemClock())
+        (alert,) = service.list_alerts("test")
+        assert (alert.kind, alert.state) == ("help_button", "notified")
+        notes = {n.person_id: n.status for n in service.notifications(alert.id)}
+        assert notes["sw"] == "sent"
