@@ -10,7 +10,9 @@ batch one transaction, on a fresh SQLite file per round (the store the hub opens
 REV:hub/persistence/sqlite_store.py > /tmp/old.py`) the two stores run in alternating rounds on
 the same machine and the ratio of medians is printed: the side-by-side figure the
 PostgreSQL-capable store was measured with. `--postgres-url` adds the same run on an empty
-PostgreSQL database (tables are created; rows are deleted between rounds).
+PostgreSQL database (tables are created; rows are deleted between rounds); `--postgres` starts a
+throwaway server from the OS packages on loopback for it (tests/support/postgres.py, fsync on,
+PostgreSQL's defaults otherwise: synchronous_commit on).
 """
 
 from __future__ import annotations
@@ -105,7 +107,20 @@ def main() -> None:
     parser.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL")
     parser.add_argument("--baseline", type=Path)
     parser.add_argument("--postgres-url")
+    parser.add_argument("--postgres", action="store_true", help="start a throwaway server")
     args = parser.parse_args()
+    if args.postgres:
+        from tests.support.postgres import running_postgres
+
+        with running_postgres(fsync=True) as server:
+            args.postgres_url = server.fresh_database()
+            measure(args)
+    else:
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Run the rounds the arguments ask for and print one JSON line."""
     baseline = load_baseline(args.baseline) if args.baseline else None
     rates: dict[str, list[float]] = {"store": [], "baseline": [], "postgresql": []}
     with tempfile.TemporaryDirectory() as tmp:

@@ -39,11 +39,14 @@ def find_pg_bin() -> Path | None:
 class PostgresServer:
     """One running server: its port and how to reach a fresh database on it."""
 
-    def __init__(self, bin_dir: Path, workdir: Path, port: int, user: str | None) -> None:
+    def __init__(
+        self, bin_dir: Path, workdir: Path, port: int, user: str | None, fsync: bool = False
+    ) -> None:
         self.bin_dir = bin_dir
         self.workdir = workdir
         self.port = port
         self._run_as = user
+        self._fsync = fsync
 
     def _cmd(self, *args: str) -> list[str]:
         cmd = [str(self.bin_dir / args[0]), *args[1:]]
@@ -57,7 +60,9 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
-        options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        # fsync off for tests (the data is thrown away); on for a benchmark's durable commits.
+        fsync = "on" if self._fsync else "off"
+        options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync={fsync}"
         subprocess.run(
             self._cmd(
                 "pg_ctl",
@@ -99,8 +104,9 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
-    """A server for the duration of the block, in a directory of its own."""
+def running_postgres(fsync: bool = False) -> Iterator[PostgresServer]:
+    """A server for the duration of the block, in a directory of its own (fsync=True for
+    benchmarks: commits as durable as a production server's)."""
     bin_dir = find_pg_bin()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -110,7 +116,7 @@ def running_postgres() -> Iterator[PostgresServer]:
         user = "postgres"
         entry = pwd.getpwnam(user)
         os.chown(workdir, entry.pw_uid, entry.pw_gid)
-    server = PostgresServer(bin_dir, workdir, free_port(), user)
+    server = PostgresServer(bin_dir, workdir, free_port(), user, fsync)
     try:
         server.start()
         yield server

@@ -11,11 +11,12 @@ import pytest
 
 from hub.alerts.config import load_alerts_config
 from hub.alerts.lifecycle import AlertService
+from hub.alerts.testmode import TestModeError, kit_test_mode_off, kit_test_mode_on
 from hub.config import HubSettings, MqttProtocol
 from hub.persistence.database import connect
 from hub.persistence.sqlite_store import open_store
 from hub.service import Hub
-from mehr.clock import SystemClock
+from mehr.clock import ManualClock, SystemClock
 from mehr.contract import SensorKind
 from mehr_app.services.hub_config import write_registry
 from mehr_app.services.mosquitto import Mosquitto
@@ -24,6 +25,7 @@ from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
 from tests.hub.alerts.test_end_to_end import SECRET, alerts_yaml
+from tests.hub.factories import T0, home_spec
 from tests.support.postgres import PostgresServer
 
 
@@ -90,3 +92,20 @@ def test_hub_on_postgresql_stores_events_once_and_emails_a_help_press(
         assert (alert.kind, alert.state) == ("help_button", "notified")
         notes = {n.person_id: n.status for n in service.notifications(alert.id)}
         assert notes["sw"] == "sent"
+
+
+def test_an_installer_s_test_mode_opens_and_ends_on_postgresql(
+    postgres_server: PostgresServer,
+) -> None:
+    # What `mehr kit check --hub-db postgresql://…` does first and last.
+    url = postgres_server.fresh_database()
+    store = open_store(url)
+    store.register_home(home_spec(), T0)
+    store.close()
+    clock = ManualClock(T0)
+    period = kit_test_mode_on(url, "kit-1", "installer:aziz", clock, duration_s=600)
+    assert (period.home_id, period.kit_id, period.set_by) == ("home-1", "kit-1", "installer:aziz")
+    assert period.active_at(T0)
+    assert kit_test_mode_off(url, "kit-1", "installer:aziz", clock) == 1
+    with pytest.raises(TestModeError, match="not registered"):
+        kit_test_mode_on(url, "kit-9", "installer:aziz", clock, duration_s=600)
