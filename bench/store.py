@@ -11,7 +11,7 @@ REV:hub/persistence/sqlite_store.py > /tmp/old.py`) the two stores run in altern
 the same machine and the ratio of medians is printed: the side-by-side figure the
 PostgreSQL-capable store was measured with. `--postgres-url` adds the same run on an empty
 PostgreSQL database (tables are created; rows are deleted between rounds); `--postgres` starts a
-throwaway server from the OS packages on loopback for it (tests/support/postgres.py, fsync on,
+throwaway server from the OS packages on loopback for it (mehr_app/services/postgres.py, fsync on,
 PostgreSQL's defaults otherwise: synchronous_commit on).
 """
 
@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="start a throwaway server")
     args = parser.parse_args()
     if args.postgres:
-        from tests.support.postgres import running_postgres
+        from mehr_app.services.postgres import running_postgres
 
         with running_postgres(fsync=True) as server:
             args.postgres_url = server.fresh_database()
