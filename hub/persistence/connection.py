@@ -103,7 +103,18 @@ class CoreConnection:
             self._owned_engine.dispose()
 
     def execute(self, sql: str, parameters: Mapping[str, Any] | None = None, /) -> _Cursor:
-        return _Cursor(self.core.execute(sqlalchemy.text(sql), dict(parameters or {})))
+        return self._run(sql, dict(parameters or {}))
 
     def executemany(self, sql: str, parameters: Iterable[Mapping[str, Any]], /) -> _Cursor:
-        return _Cursor(self.core.execute(sqlalchemy.text(sql), [dict(p) for p in parameters]))
+        return self._run(sql, [dict(p) for p in parameters])
+
+    def _run(self, sql: str, parameters: dict[str, Any] | list[dict[str, Any]]) -> _Cursor:
+        try:
+            return _Cursor(self.core.execute(sqlalchemy.text(sql), parameters))
+        except sqlalchemy.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                # The server went away (restart, failover). Clear SQLAlchemy's dead
+                # transaction so the caller's retry opens a new connection, instead of
+                # "Can't reconnect until invalid transaction is rolled back" forever.
+                self.core.rollback()
+            raise

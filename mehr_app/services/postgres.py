@@ -60,6 +60,13 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
+        self._pg_ctl("start")
+
+    def restart(self) -> None:
+        """Stop (fast: clients are disconnected) and start again, on the same port and data."""
+        self._pg_ctl("restart", "-m", "fast")
+
+    def _pg_ctl(self, action: str, *extra: str) -> None:
         # fsync off for tests (the data is thrown away); on for a benchmark's durable commits.
         fsync = "on" if self._fsync else "off"
         options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync={fsync}"
@@ -67,13 +74,14 @@ class PostgresServer:
             self._cmd(
                 "pg_ctl",
                 "-D",
-                str(data),
+                str(self.workdir / "data"),
                 "-o",
                 options,
                 "-l",
                 str(self.workdir / "log"),
                 "-w",
-                "start",
+                action,
+                *extra,
             ),
             check=True,
             capture_output=True,

@@ -1,10 +1,12 @@
 """The running hub on PostgreSQL (`database_url`), through real parts: a kit on a real
 Mosquitto, the hub storing its events once each, a help press raised and emailed to the
-on-call worker at a real SMTP server on loopback, and the rows read back from the server."""
+on-call worker at a real SMTP server on loopback, and the rows read back from the server; an
+installer's test mode there; a batch cut by a server restart, retried and stored."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from hub.config import HubSettings, MqttProtocol
 from hub.persistence.database import connect
 from hub.persistence.sqlite_store import open_store
 from hub.service import Hub
+from hub.store.base import NewEvent, is_transient
 from mehr.clock import ManualClock, SystemClock
 from mehr.contract import SensorKind
 from mehr_app.services.hub_config import write_registry
@@ -26,7 +29,7 @@ from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
 from tests.hub.alerts.test_end_to_end import SECRET, alerts_yaml
 from tests.hub.factories import T0, home_spec
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import PostgresServer, running_postgres
 
 
 @pytest.fixture
@@ -109,3 +112,32 @@ def test_an_installer_s_test_mode_opens_and_ends_on_postgresql(
     assert kit_test_mode_off(url, "kit-1", "installer:aziz", clock) == 1
     with pytest.raises(TestModeError, match="not registered"):
         kit_test_mode_on(url, "kit-9", "installer:aziz", clock, duration_s=600)
+
+
+def test_a_batch_cut_by_a_postgresql_restart_is_transient_and_its_retry_is_stored() -> None:
+    # A server restart (or failover) under a running hub: the batch in hand fails as a
+    # transient error (ingest retries it, the kit's messages stay unacknowledged meanwhile),
+    # and the same store's retry reconnects and stores it. A server of its own: it restarts.
+    with running_postgres() as server:
+        url = server.fresh_database()
+        store = open_store(url)
+        try:
+            store.register_home(home_spec(), T0)
+            store.store_events([_motion(1)], T0)
+            store.commit()
+            server.restart()
+            with pytest.raises(Exception) as cut:
+                store.store_events([_motion(2)], T0)
+                store.commit()
+            assert is_transient(cut.value)
+            store.rollback()
+            assert store.store_events([_motion(2)], T0) != [None]
+            store.commit()
+            assert [e.seq for e in store.events()] == [1, 2]
+        finally:
+            store.close()
+
+
+def _motion(seq: int) -> NewEvent:
+    at = T0 + timedelta(minutes=seq)
+    return NewEvent("home-1", "kit-1", 1, seq, "pir-kitchen", "motion", True, "Kitchen", at, at)
