@@ -32,6 +32,7 @@ __all__ = [
     "connect",
     "create_engine",
     "dialect_of",
+    "has_column",
     "in_transaction",
     "is_transient_error",
     "open_connection",
@@ -190,6 +191,20 @@ def in_transaction(conn: Connection) -> bool:
     if not isinstance(raw, psycopg.Connection):
         return bool(conn.core.in_transaction())
     return raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+
+def has_column(conn: Connection, table: str, column: str) -> bool:
+    """Whether `table` has `column` (asked of the catalogue, never by trying: a failed
+    statement aborts a PostgreSQL transaction)."""
+    if dialect_of(conn) == "sqlite":
+        # PRAGMA takes no parameters; the names are the callers' constants.
+        return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
+    found = conn.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = :table AND column_name = :column",
+        {"table": table, "column": column},
+    )
+    return found.fetchone() is not None
 
 
 def dialect_of(conn: Connection) -> Literal["sqlite", "postgresql"]:
