@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger(__name__)
+# PostgreSQL advisory lock key of "migrating this database" (any constant the project owns).
+_MIGRATION_LOCK = 0x4D656872  # "Mehr"
 
 
 class SchemaTooNewError(RuntimeError):
@@ -54,11 +56,23 @@ def apply_migrations(
 
     `db` must be in autocommit mode (`database.open_connection`, or sqlite3 with
     isolation_level=None); each step runs in its own transaction, so a failing step leaves the
-    previous version intact (PostgreSQL's DDL is transactional too). Two processes starting at
-    once on PostgreSQL: the second waits on the first's step and then skips it (the version
-    row is re-read under a lock inside the step's transaction).
+    previous version intact (PostgreSQL's DDL is transactional too). Processes starting at
+    once (the hub and the web app on a new database) apply each step once: each re-reads the
+    version inside the step's transaction (SQLite's BEGIN IMMEDIATE queues them) and skips a
+    step another one applied meanwhile; on PostgreSQL they queue on an advisory lock first.
     """
-    postgres = dialect_of(db) == "postgresql"
+    if dialect_of(db) == "postgresql":
+        db.execute("SELECT pg_advisory_lock(:key)", {"key": _MIGRATION_LOCK})
+        try:
+            return _apply(db, component, steps, source, postgres=True)
+        finally:
+            db.execute("SELECT pg_advisory_unlock(:key)", {"key": _MIGRATION_LOCK})
+    return _apply(db, component, steps, source, postgres=False)
+
+
+def _apply(
+    db: Connection, component: str, steps: Sequence[str], source: str, *, postgres: bool
+) -> int:
     version = schema_version(db, component)
     if version > len(steps):
         raise SchemaTooNewError(
@@ -67,11 +81,8 @@ def apply_migrations(
         )
     for number, script in enumerate(steps[version:], start=version + 1):
         with write_transaction(db):
-            if postgres:
-                # Migrations of one database queue here (SQLite's BEGIN IMMEDIATE does it there).
-                db.execute("LOCK TABLE schema_migrations IN EXCLUSIVE MODE")
-                if schema_version(db, component) >= number:
-                    continue  # another process applied this step while we waited
+            if schema_version(db, component) >= number:
+                continue  # another process applied this step while we waited for the lock
             _LOGGER.info("migrating %s: %s to v%s", source, component, number)
             for statement in _statements(postgres_ddl(script) if postgres else script):
                 db.execute(statement)

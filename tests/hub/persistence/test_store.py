@@ -207,3 +207,32 @@ def test_every_component_s_schema_is_created_by_the_one_runner(store_url: str) -
         "alerts": len(ALERT_MIGRATIONS),
         "web": len(WEB_MIGRATIONS),
     }
+
+
+def test_two_processes_starting_at_once_migrate_the_database_once(store_url: str) -> None:
+    # The hub and the web app (or two hubs) start together on an empty database.
+    failures: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def migrate() -> None:
+        try:
+            with connect(store_url) as conn:
+                start.wait()
+                migrate_alerts(conn, "test")
+                migrate_web(conn, "test")
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failures == []
+    with connect(store_url) as conn:
+        rows = conn.execute("SELECT component, version FROM schema_migrations").fetchall()
+    assert sorted((r[0], r[1]) for r in rows) == [
+        ("alerts", len(ALERT_MIGRATIONS)),
+        ("core", len(MIGRATIONS)),
+        ("web", len(WEB_MIGRATIONS)),
+    ]
