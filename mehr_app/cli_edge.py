@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from mehr.clock import Clock, SystemClock
 from mehr.configfile import DEFAULT_TIME_ZONE, ConfigError
+from mehr_app.cli_database import hub_database
 from mehr_app.cli_language import Say, speaker
 
 if TYPE_CHECKING:
@@ -36,14 +37,6 @@ __all__ = ["provision_kit", "register", "run_walk_test"]
 _LOGGER = logging.getLogger("mehr.kit")
 # Exit status of an installer command whose broker check failed (2 is a config error).
 EXIT_BROKER = 3
-
-
-def hub_database(value: str) -> Path | str:
-    """`--hub-db`: the hub's SQLite file, or its PostgreSQL URL (kept as text: a Path would fold
-    the URL's `//`)."""
-    if value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        return value
-    return Path(value)
 
 
 class NoHubDatabase(ConfigError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -21,6 +22,7 @@ from hub.service import Hub
 from hub.store.base import NewEvent, is_transient
 from mehr.clock import ManualClock, SystemClock
 from mehr.contract import SensorKind
+from mehr_app.cli import main
 from mehr_app.services.hub_config import write_registry
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.smtp_sink import SmtpSink
@@ -46,6 +48,7 @@ def test_hub_on_postgresql_stores_events_once_and_emails_a_help_press(
     hub_password: str,
     smtp: SmtpSink,
     postgres_server: PostgresServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url = postgres_server.fresh_database()
     user = kit_user("home-1", "kit-1")
@@ -95,6 +98,11 @@ def test_hub_on_postgresql_stores_events_once_and_emails_a_help_press(
         assert (alert.kind, alert.state) == ("help_button", "notified")
         notes = {n.person_id: n.status for n in service.notifications(alert.id)}
         assert notes["sw"] == "sent"
+    # The district's response report reads the same server (`mehr report response --db URL`).
+    day = alert.raised_at.astimezone(ZoneInfo("Asia/Tashkent")).date().isoformat()
+    capsys.readouterr()
+    assert main(["report", "response", "--db", url, "--from", day, "--to", day]) == 0
+    assert '"alerts": 1' in capsys.readouterr().out
 
 
 def test_an_installer_s_test_mode_opens_and_ends_on_postgresql(
