@@ -13,15 +13,17 @@ hub), help press → first webhook (p50/p99/max, all presses and those pressed a
 and the checks: events acknowledged to kits stored exactly once, one alert per press, no step
 sent twice.
 
-    .venv/bin/python bench/hubs_cluster.py --homes 100 --events 100 --rate 5 --hubs 2
+    .venv/bin/python bench/hubs_cluster.py --homes 100 --events 100 --rate 5 --hubs 3
 
-The database is SQLite (one machine) until the hub opens PostgreSQL by URL (branch `pg`); then
-the hubs' `db_path` becomes `database_url` and `_query` reads through that URL.
+The hubs share one PostgreSQL database (`database_url`; the OS package's server on a free
+loopback port, fsync on), or with `--database sqlite` one SQLite file (hubs on one machine).
+Each hub starts at its own broker node and has the other two as `mqtt_fallback_urls`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -50,6 +52,7 @@ from mehr_app.services.cluster_fleet import KitRecord, run_kit
 from mehr_app.services.http_sink import HttpSink
 from mehr_app.services.hub_config import write_registry
 from mehr_app.services.ports import free_port
+from mehr_app.services.postgres import running_postgres
 
 PARTITIONS = 64
 
@@ -87,7 +90,13 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+def _query(db: Path | str, sql: str) -> list[tuple[Any, ...]]:
+    """Read the hubs' database from outside, as an operator would (a file or a URL)."""
+    if isinstance(db, str):
+        import psycopg
+
+        with psycopg.connect(db, autocommit=True) as pg:
+            return list(pg.execute(sql).fetchall())
     conn = sqlite3.connect(db, timeout=30)
     try:
         return conn.execute(sql).fetchall()
@@ -95,7 +104,7 @@ def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def _holders(db: Path) -> dict[int, str]:
+def _holders(db: Path | str) -> dict[int, str]:
     now = time.time()
     rows = _query(db, "SELECT partition_no, holder, expires_at FROM hub_leases")
     return {int(p): str(h) for p, h, until in rows if until > now}
@@ -150,20 +159,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cluster.start()
     cluster_start_s = time.monotonic() - started
     sink.start()
-    db = workdir / "hub.db"
+    databases = contextlib.ExitStack()
+    db: Path | str = workdir / "hub.db"
+    if args.database == "postgresql":
+        db = databases.enter_context(running_postgres(fsync=True)).fresh_database()
     try:
         registry = write_registry(workdir / "reg.yaml", homes)
         alerts = _alerts_yaml(workdir / "alerts.yaml", sink)
         ports = []
         for j in range(args.hubs):
-            host, mqtt_port = cluster.mqtt_addresses[j % 3]
+            nodes = [f"mqtt://{h}:{p}" for h, p in cluster.mqtt_addresses]
+            first = j % 3
             port = free_port()
             settings: dict[str, Any] = {
-                "mqtt_url": f"mqtt://{host}:{mqtt_port}",
+                "mqtt_url": nodes[first],
+                "mqtt_fallback_urls": nodes[first + 1 :] + nodes[:first],
                 "mqtt_username": hub_account.username,
                 "mqtt_password": hub_account.password,
                 "mqtt_protocol": "3.1.1",
-                "db_path": str(db),
+                **({"database_url": db} if isinstance(db, str) else {"db_path": str(db)}),
                 "registry_file": str(registry),
                 "stats_port": port,
                 "alerts_config": str(alerts),
@@ -180,7 +194,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 hubs.append(
                     subprocess.Popen(
                         [sys.executable, "-m", "mehr_app", "hub", "--config", str(config)],
-                        stdout=subprocess.DEVNULL, stderr=err,
+                        stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
                     )
                 )
             ports.append(port)
@@ -233,7 +247,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             dead.add(2)
             cluster.kill_index(2)
             killed_hub = hubs[-1]
-            os.kill(killed_hub.pid, signal.SIGKILL)
+            os.killpg(killed_hub.pid, signal.SIGKILL)  # with its scan process
             killed_at = time.monotonic()
             killed_wall = time.time()
             killed_hub.wait(timeout=10)
@@ -298,6 +312,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         return {
             "hubs": args.hubs,
+            "database": args.database,
             "homes": args.homes,
             "events_offered": total,
             "rate_per_kit": args.rate,
@@ -337,6 +352,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 proc.kill()
         cluster.stop()
         sink.stop()
+        databases.close()
         if os.environ.get("MEHR_BENCH_KEEP"):
             print(f"kept {workdir}", file=sys.stderr)
         else:
@@ -373,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
         help="kill nothing (the baseline the kill run is compared with)",
     )
     parser.add_argument("--budget", type=float, default=180.0, help="fleet deadline, s")
+    parser.add_argument(
+        "--database", choices=("postgresql", "sqlite"), default="postgresql",
+        help="the hubs' shared database (default PostgreSQL on loopback)",
+    )
     args = parser.parse_args(argv)
     if args.hubs == 1 and args.kill:
         parser.error("one hub is never killed here: add --no-kill")

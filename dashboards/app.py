@@ -93,7 +93,7 @@ def create_app(
     """
     alerts_config = load_alerts_config(settings.alerts_config_path())
     signer = TokenSigner(settings.alerts_secret_bytes())
-    database = Database(settings.db_path, settings.db_busy_timeout_s)
+    database = Database(settings.database(), settings.db_busy_timeout_s)
     database.prepare()
     clock = clock or SystemClock()
     ctx = AppContext(
@@ -118,7 +118,7 @@ def create_app(
     # The signed links in alert messages (dashboards/routes/ack.py): same database, config,
     # key and clock as the hub's engine, so a link it sends works here.
     app.state.mehr_ack = AckContext(
-        settings.db_path, alerts_config, signer, clock, settings.db_busy_timeout_s
+        settings.database(), alerts_config, signer, clock, settings.db_busy_timeout_s
     )
     app.state.metrics_registry = build_registry(ctx)
     for module in (

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from hub.alerts.engine import open_alerts_db
-from hub.persistence.sqlite_store import SqliteStore
+from hub.alerts.engine import open_alerts_connection
+from hub.persistence.database import DatabaseUrl, parse_database_url
+from hub.persistence.sqlite_store import SqlStore, open_store
 from hub.persistence.web_database import DATABASE_ERRORS, create_web_engine, is_busy
 from hub.persistence.web_schema import migrate_web
 
@@ -29,19 +30,22 @@ DEFAULT_BUSY_TIMEOUT_S = 30.0
 class Database:
     """Where the database is; opens connections. Holds no connection itself (thread-safe)."""
 
-    def __init__(self, path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
-        self.path = path
+    def __init__(
+        self, path: DatabaseUrl | str | Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
+    ) -> None:
+        # A SQLite file (db_path) or a PostgreSQL URL (database_url).
+        self.path = path if isinstance(path, DatabaseUrl) else parse_database_url(path)
         self.busy_timeout_s = busy_timeout_s
-        self._engine = create_web_engine(path, busy_timeout_s)
+        self._engine = create_web_engine(self.path, busy_timeout_s)
 
     def prepare(self) -> None:
         """Create or upgrade the core, alerts and web schemas (called once by the app factory).
 
         The alerts schema too: the web app may start before the hub has ever run its engine.
         """
-        conn = open_alerts_db(self.path)  # core, then the alert engine's migrations (and WAL)
+        conn = open_alerts_connection(self.path)  # core, then the alert engine's migrations
         try:
-            migrate_web(conn, str(self.path))
+            migrate_web(conn, self.path.describe())
         finally:
             conn.close()
 
@@ -58,6 +62,6 @@ class Database:
         finally:
             conn.close()
 
-    def store(self) -> SqliteStore:
+    def store(self) -> SqlStore:
         """Open the hub's store (for writes that go through its interface)."""
-        return SqliteStore(self.path)
+        return open_store(self.path)

@@ -24,7 +24,7 @@ from hub.alerts.severity import severity_for
 from hub.coordination import EVERY_HOME, Ownership, area_key
 from hub.persistence import alerts as alerts_repo
 from hub.persistence.events import readings
-from hub.persistence.sqlite_store import SqliteStore
+from hub.persistence.sqlite_store import SqlStore
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, NewAlert
 from mehr.catalogue import LANGUAGES, text
@@ -58,7 +58,7 @@ class ColdHomeScanner:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: SqlStore,
         clock: Clock,
         stats: HubStats,
         on_alert: Callable[[AlertRecord], None] | None = None,

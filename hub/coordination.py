@@ -17,7 +17,6 @@ import hashlib
 import logging
 import math
 import random
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -30,18 +29,18 @@ import sqlalchemy
 
 from hub.persistence import leases as leases_repo
 from hub.persistence.connection import Connection, CoreConnection
-from hub.persistence.database import open_sqlite, write_transaction
+from hub.persistence.database import open_connection, write_transaction
 from hub.persistence.leases import Lease
 from mehr.clock import Clock
 
 __all__ = [
     "EVERY_HOME",
     "CoreTransactions",
+    "DatabaseTransactions",
     "HeldLeases",
     "LeaseCoordinator",
     "LeaseSettings",
     "Ownership",
-    "SqliteTransactions",
     "Transactions",
     "area_key",
     "partition_of",
@@ -151,18 +150,19 @@ class HeldLeases:
         return {p: lease.epoch for p, lease in self._held.items()}
 
 
-class SqliteTransactions:
-    """Write transactions on one SQLite connection of the coordinator's own (opened on first
-    use; used by one thread at a time: start() and then the renewal thread)."""
+class DatabaseTransactions:
+    """Write transactions on one connection of the coordinator's own to the hub's database
+    (a SQLite file or a PostgreSQL URL; opened on first use, used by one thread at a time:
+    start() and then the renewal thread)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
+    def __init__(self, database: Path | str) -> None:
+        self.database = database
+        self._conn: Connection | None = None
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[Connection]:
         if self._conn is None:
-            self._conn = open_sqlite(self.path, shared_between_threads=True)
+            self._conn = open_connection(self.database, shared_between_threads=True)
         with write_transaction(self._conn) as conn:
             yield conn
 

@@ -11,7 +11,6 @@ with a TTF font from the system (Debian's fonts-dejavu-core), so Cyrillic and Uz
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +20,8 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment
 
 from hub.persistence.commissioning import latest_walk_test, test_mode_opener
-from hub.persistence.database import open_sqlite
+from hub.persistence.connection import Connection
+from hub.persistence.database import open_connection, parse_database_url
 from mehr.catalogue import room_name
 from mehr.catalogue import text as catalogue_text
 from mehr.vocabulary import LanguageCode, sensor_label_key
@@ -73,7 +73,7 @@ class HandoverFacts:
     sensors: list[SensorLine]
 
 
-def _installer(conn: sqlite3.Connection, kit_id: str, finished: datetime) -> str | None:
+def _installer(conn: Connection, kit_id: str, finished: datetime) -> str | None:
     # The test-mode period `mehr kit check` opened for this walk test (or one the installer
     # opened from the phone): the latest one that started before the walk test finished.
     actor = test_mode_opener(conn, kit_id, finished)
@@ -83,7 +83,7 @@ def _installer(conn: sqlite3.Connection, kit_id: str, finished: datetime) -> str
 
 
 def handover_facts(
-    conn: sqlite3.Connection, kit_id: str, installer: str | None = None
+    conn: Connection, kit_id: str, installer: str | None = None
 ) -> HandoverFacts:
     """The facts of the kit's latest walk test from the hub's database."""
     test = latest_walk_test(conn, kit_id)
@@ -222,7 +222,7 @@ def render_pdf(facts: HandoverFacts, lang: Language, font: Path = DEFAULT_FONT) 
 
 
 def write_handover(
-    db_path: Path,
+    db_path: Path | str,
     kit_id: str,
     lang: Language,
     html: Path | None = None,
@@ -230,9 +230,10 @@ def write_handover(
     installer: str | None = None,
 ) -> list[Path]:
     """Write the kit's handover report as HTML and/or PDF (what `mehr kit report` calls)."""
-    if not db_path.exists():
+    parsed = parse_database_url(db_path)  # a SQLite file or a PostgreSQL URL
+    if parsed.sqlite_path is not None and not parsed.sqlite_path.exists():
         raise HandoverError(f"no hub database at {db_path}")
-    conn = open_sqlite(db_path)
+    conn = open_connection(parsed)
     try:
         facts = handover_facts(conn, kit_id, installer)
     finally:

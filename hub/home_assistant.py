@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
+from hub.persistence.connection import Connection
 from hub.persistence.reports import home_snapshot
-from hub.persistence.sqlite_store import SqliteStore
+from hub.persistence.sqlite_store import SqlStore
 from mehr.contract import validate_id
 from mehr.vocabulary import LanguageCode
 
@@ -174,7 +174,7 @@ class HomeState:
         }
 
 
-def home_state(conn: sqlite3.Connection, home_id: str) -> HomeState:
+def home_state(conn: Connection, home_id: str) -> HomeState:
     """The home's status from the store: open alerts, last sign of life, kits, batteries."""
     snapshot = home_snapshot(conn, home_id)
     kits = snapshot.kit_availability
@@ -200,7 +200,7 @@ class HomeAssistantPublisher:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: SqlStore,
         publish: Publish,
         homes: dict[str, Language],
     ) -> None:

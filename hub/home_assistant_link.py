@@ -19,7 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.home_assistant import HUB_AVAILABILITY_TOPIC, HomeAssistantPublisher, Language
-from hub.persistence.sqlite_store import SqliteStore
+from hub.persistence.database import DatabaseUrl
+from hub.persistence.sqlite_store import open_store
 from mehr.configfile import load_model
 from mehr.contract import validate_id
 
@@ -70,7 +71,7 @@ class HomeAssistantLink:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: DatabaseUrl | str | Path,
         host: str,
         port: int,
         username: str,
@@ -137,7 +138,7 @@ class HomeAssistantLink:
         self._wake.set()
 
     def _run(self) -> None:
-        store = SqliteStore(self._db_path)
+        store = open_store(self._db_path)
         publisher = HomeAssistantPublisher(store, self._publish, self._homes)
         try:
             while not self._stop.is_set():

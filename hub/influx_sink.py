@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,8 @@ from typing import Any
 import influxdb_client as _influx
 
 from hub.persistence import outbox
-from hub.persistence.database import open_sqlite
+from hub.persistence.connection import Connection
+from hub.persistence.database import DatabaseUrl, open_connection
 
 # influxdb-client is only partly typed; treat its classes as Any rather than scatter ignores.
 _client_lib: Any = _influx
@@ -52,8 +52,8 @@ class InfluxSettings:
 class InfluxSink:
     """Tails the hub's database into InfluxDB; start() and stop()."""
 
-    def __init__(self, db_path: str, settings: InfluxSettings) -> None:
-        self.db_path = db_path
+    def __init__(self, db_path: DatabaseUrl | str | Path, settings: InfluxSettings) -> None:
+        self.db_path = db_path  # a SQLite file or a database URL
         self.settings = settings
         self._lock = threading.Lock()
         self.counts = {"queued": 0, "written": 0, "failed": 0, "retried": 0}
@@ -124,8 +124,8 @@ class InfluxSink:
         self._write.close()
         self._client.close()
 
-    def _connect(self) -> sqlite3.Connection:
-        return open_sqlite(Path(self.db_path))
+    def _connect(self) -> Connection:
+        return open_connection(self.db_path)
 
     def _run(self) -> None:
         while not self._stop.is_set():

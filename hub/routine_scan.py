@@ -31,7 +31,7 @@ from detectors import (
 from detectors.routine import Sensitivity, answer_rate_estimate
 from hub.coordination import EVERY_HOME, Ownership
 from hub.explain import explain_finding
-from hub.persistence.sqlite_store import SqliteStore
+from hub.persistence.sqlite_store import SqlStore
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, KitRecord, NewAlert
 from mehr.catalogue import LANGUAGES, room_name, text
@@ -106,7 +106,7 @@ class RoutineScanner:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: SqlStore,
         clock: Clock,
         stats: HubStats,
         on_alert: Callable[[AlertRecord], None] | None = None,

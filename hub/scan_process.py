@@ -48,7 +48,7 @@ def _scan_main(
     from hub.alerts.prompts import prompt_answers
     from hub.cold_scan import ColdHomeScanner
     from hub.coordination import EVERY_HOME, HeldLeases, Ownership
-    from hub.persistence.sqlite_store import SqliteStore
+    from hub.persistence.sqlite_store import open_store
     from hub.routine_scan import RoutineScanner
     from mehr.clock import SystemClock
 
@@ -57,7 +57,7 @@ def _scan_main(
     )
     clock = SystemClock()
     stats = HubStats()
-    store = SqliteStore(settings.db_path, settings.db_synchronous)
+    store = open_store(settings.database(), settings.db_synchronous)
     config = (
         load_alerts_config(settings.alerts_config) if settings.alerts_config is not None else None
     )

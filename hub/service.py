@@ -22,7 +22,7 @@ from hub.alerts.prompts import prompt_answers
 from hub.alerts.tokens import TokenSigner
 from hub.cold_scan import ColdHomeScanner
 from hub.config import HubSettings
-from hub.coordination import EVERY_HOME, LeaseCoordinator, Ownership, SqliteTransactions
+from hub.coordination import EVERY_HOME, DatabaseTransactions, LeaseCoordinator, Ownership
 from hub.home_assistant_link import HomeAssistantLink, load_home_assistant_config
 from hub.influx_sink import InfluxSettings, InfluxSink
 from hub.ingest import Ingestor, TimeLimits
@@ -30,7 +30,8 @@ from hub.metrics import build_hub_registry
 from hub.mqtt_link import MqttLink, QueuedMessage
 from hub.persistence import leases as leases_repo
 from hub.persistence.database import checkpoint_passive, disable_auto_checkpoint
-from hub.persistence.sqlite_store import SqliteStore
+from hub.persistence.schema_alerts import migrate_alerts
+from hub.persistence.sqlite_store import SqliteStore, SqlStore, open_store
 from hub.registry import load_registry
 from hub.reject_log import RejectLog
 from hub.routine_scan import RoutineScanner
@@ -103,14 +104,14 @@ class Hub:
         # Which homes' scans and alert work are ours: all of them for the only hub; with a
         # hub_id, those whose partition this hub leases (hub/coordination.py).
         self.coordinator: LeaseCoordinator | None = None
-        self._lease_transactions: SqliteTransactions | None = None
+        self._lease_transactions: DatabaseTransactions | None = None
         self.ownership: Ownership = EVERY_HOME
         self._ready = threading.Event()
         self._urgent_ready = threading.Event()
         self._worker_error: BaseException | None = None
         self._scan_lock = threading.Lock()
         self._tick_local = threading.local()
-        self._tick_stores: list[SqliteStore] = []
+        self._tick_stores: list[SqlStore] = []
         # What /healthz needs to see a stalled ingest: when the batch in hand was received, and
         # how many store attempts in a row have failed.
         self._in_hand_since: dict[str, datetime] = {}
@@ -126,8 +127,12 @@ class Hub:
 
     def start(self) -> None:
         """Prepare the database, load the registry, then start ingest, stats and the broker link."""
-        store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+        store = self._open_store()
         try:
+            if not self.settings.uses_sqlite():
+                # Every table in place before any part reads it: on PostgreSQL a read of a
+                # missing table would abort the reader's transaction, not just return nothing.
+                migrate_alerts(store.connection, store.source)
             if self.settings.registry_file is not None:
                 registry = load_registry(self.settings.registry_file)
                 for home in registry.homes:
@@ -161,10 +166,12 @@ class Hub:
             daemon=True,
         )
         self._urgent_worker.start()
-        self._checkpointer = threading.Thread(
-            target=self._run_checkpoints, name="hub-wal-checkpoint", daemon=True
-        )
-        self._checkpointer.start()
+        if self.settings.uses_sqlite():
+            # SQLite's WAL only: PostgreSQL checkpoints by itself.
+            self._checkpointer = threading.Thread(
+                target=self._run_checkpoints, name="hub-wal-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
         if self.settings.scan_process and isinstance(self.clock, SystemClock):
             self._scan_process = ScanProcess(self.settings, self.stats, self._alert_raised)
             self._scan_process.start()
@@ -197,7 +204,7 @@ class Hub:
         self._start_home_assistant()
         _LOGGER.info("hub started; stats at %s", self.stats_url)
 
-    def _check_alone(self, store: SqliteStore) -> None:
+    def _check_alone(self, store: SqlStore) -> None:
         """A hub without a hub_id does every home's work: refuse to run beside hubs that
         share the work by leases (both would scan and page for the same homes)."""
         if self.settings.hub_id is not None:
@@ -205,7 +212,7 @@ class Hub:
         others = leases_repo.live_members(store.connection, self.clock.now())
         if others:
             raise HubStartError(
-                f"{self.settings.db_path}: hubs {', '.join(others)} share this database by "
+                f"{store.source}: hubs {', '.join(others)} share this database by "
                 "leases; set hub_id on this hub too (docs/scale.md, 'Several hubs')"
             )
 
@@ -213,7 +220,7 @@ class Hub:
         """With a hub_id: take this hub's share of the partitions before any work starts."""
         if self.settings.hub_id is None:
             return
-        self._lease_transactions = SqliteTransactions(self.settings.db_path)
+        self._lease_transactions = DatabaseTransactions(self.settings.database())
         self.coordinator = LeaseCoordinator(
             self._lease_transactions,
             self.settings.hub_id,
@@ -234,7 +241,7 @@ class Hub:
         host, port, tls = self.settings.broker_address()
         password = ha.password_file.read_text(encoding="utf-8").strip()
         self.home_assistant = HomeAssistantLink(
-            self.settings.db_path,
+            self.settings.database(),
             host,
             port,
             ha.username,
@@ -290,7 +297,7 @@ class Hub:
         self._alerts_config = config
         signer = TokenSigner(self.settings.alerts_secret_bytes())
         self.alerts = AlertRunner(
-            self.settings.db_path,
+            self.settings.database(),
             config,
             self.clock,
             self.alert_channel or AppriseChannel(),
@@ -307,7 +314,7 @@ class Hub:
         if self.settings.influx_url is None:
             return
         self.influx = InfluxSink(
-            str(self.settings.db_path),
+            self.settings.database(),
             InfluxSettings(
                 url=self.settings.influx_url,
                 org=self.settings.influx_org,
@@ -343,7 +350,7 @@ class Hub:
         each batch only after it has committed. A batch waits up to `linger_s` after its first
         message for others to share its commit (one fsync for many under load)."""
         try:
-            store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+            store = self._open_store()
         except BaseException as exc:
             self._worker_error = exc
             ready.set()
@@ -361,7 +368,8 @@ class Hub:
         )
         # Checkpoints run in their own thread (_run_checkpoints), not inside an ingest commit:
         # copying the WAL into a large database file and fsyncing it held batches for ~1 s.
-        disable_auto_checkpoint(store.connection)
+        if isinstance(store, SqliteStore):
+            disable_auto_checkpoint(store.connection)
         ready.set()
         try:
             while not self._stop.is_set():
@@ -389,6 +397,10 @@ class Hub:
                 self._in_hand_since.pop(name, None)
         finally:
             store.close()
+
+    def _open_store(self) -> SqlStore:
+        """A store of this thread's own on the configured database (db_path or database_url)."""
+        return open_store(self.settings.database(), self.settings.db_synchronous)
 
     def _run_checkpoints(self) -> None:
         """Move the WAL into the database every `_CHECKPOINT_EVERY_S`, on a connection of its
@@ -418,7 +430,7 @@ class Hub:
 
     def _run_scanner(self) -> None:
         """Check every home against its routine every `scan_interval_s`, on the hub's clock."""
-        store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+        store = self._open_store()
         scanner = RoutineScanner(
             store,
             self.clock,
@@ -459,7 +471,7 @@ class Hub:
         # their thread, and the scanner's routine cache saves re-reading every routine.
         scanner: RoutineScanner | None = getattr(self._tick_local, "scanner", None)
         if scanner is None:
-            store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+            store = self._open_store()
             scanner = RoutineScanner(
                 store,
                 self.clock,

@@ -19,7 +19,15 @@ from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "DEFAULT_PUBLIC_URL",
@@ -73,10 +81,53 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# What `database_url` may start with (hub/persistence/database.py opens them with psycopg 3).
+_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
 class DatabaseSection(StrictModel):
-    """The database the hub writes and the web app reads and writes (one file for both)."""
+    """The database the hub writes and the web app reads and writes (the same one for both):
+    a SQLite file (`db_path`, the default) or a PostgreSQL server (`database_url`)."""
 
     db_path: Path = Field(default=Path("mehr.db"), description="SQLite database file.")
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE (psycopg 3) instead of "
+        "the SQLite file; the operator creates the database and its owner, the hub creates "
+        "the tables. Set this or db_path, not both.",
+        repr=False,  # may carry a password
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, _, rest = value.partition("://")
+        if scheme not in _POSTGRES_SCHEMES or not rest.strip("/"):
+            raise ValueError(
+                "expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE "
+                "(for a SQLite file, set db_path instead)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_database(self) -> DatabaseSection:
+        if self.database_url is not None and "db_path" in self.model_fields_set:
+            raise ValueError(
+                "db_path and database_url both set: expected one of the two "
+                "(db_path for a SQLite file, database_url for PostgreSQL)"
+            )
+        return self
+
+    def database(self) -> str | Path:
+        """Where the database is, for hub.persistence.database: the PostgreSQL URL when one
+        is set, else the SQLite file."""
+        return self.database_url if self.database_url is not None else self.db_path
+
+    def uses_sqlite(self) -> bool:
+        """True unless a PostgreSQL database_url is set (the SQLite-only parts can run)."""
+        return self.database_url is None
 
 
 class AlertsLinkSection(StrictModel):

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from mehr.configfile import DEFAULT_TIME_ZONE, ConfigError
+from mehr_app.cli_database import hub_database
 from mehr_app.cli_language import CLI_LANGUAGES, choose_language
 
 __all__ = ["main"]
@@ -175,13 +176,13 @@ def _district_zone(alerts_config: Path | None) -> tzinfo:
 def _cmd_report_response(args: argparse.Namespace) -> int:
     from hub.alerts.report import response_report
     from hub.persistence.schema_alerts import migrate_alerts
-    from hub.persistence.sqlite_store import SqliteStore
+    from hub.persistence.sqlite_store import open_store
 
     zone = _district_zone(args.alerts_config)
     start, end = _moment(args.start, zone), _moment(args.end, zone, end_of_day=True)
-    store = SqliteStore(args.db)  # brings the schema up to date before reading
+    store = open_store(args.db)  # brings the schema up to date before reading
     try:
-        migrate_alerts(store.connection, str(args.db))
+        migrate_alerts(store.connection, store.source)
         report = response_report(store.connection, start, end)
     finally:
         store.close()
@@ -317,7 +318,10 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     resp = rep_sub.add_parser(
         "response", help="time to notify, acknowledge and arrive, per mahalla, vs. targets"
     )
-    resp.add_argument("--db", type=Path, required=True, help="the hub's database")
+    resp.add_argument(
+        "--db", type=hub_database, required=True,
+        help="the hub's SQLite database, or its postgresql:// URL",
+    )
     resp.add_argument(
         "--from", dest="start", required=True, help="date or ISO time (district local time)"
     )

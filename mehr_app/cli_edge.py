@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from mehr.clock import Clock, SystemClock
 from mehr.configfile import DEFAULT_TIME_ZONE, ConfigError
+from mehr_app.cli_database import hub_database
 from mehr_app.cli_language import Say, speaker
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ EXIT_BROKER = 3
 class NoHubDatabase(ConfigError):
     """`--hub-db` names no database: a mistyped path would register the kit nowhere."""
 
-    def __init__(self, path: Path, message: str) -> None:
+    def __init__(self, path: Path | str, message: str) -> None:
         super().__init__(message)
         self.path = path
 
@@ -156,7 +157,7 @@ def provision_kit(
     home_id: str,
     kit_id: str,
     template: Path,
-    hub_db: Path,
+    hub_db: Path | str,
     broker_url: str,
     out_dir: Path,
     passwd_file: Path | None,
@@ -177,7 +178,7 @@ def provision_kit(
     from hub.broker_auth import BrokerUser, kit_acl_rules
 
     config = _kit_config(template, home_id, kit_id, broker_url, ca_file, timezone)
-    if not hub_db.is_file():
+    if isinstance(hub_db, Path) and not hub_db.is_file():
         raise NoHubDatabase(
             hub_db,
             f"--hub-db {hub_db}: no such database (a mistyped path would register the kit "
@@ -239,13 +240,13 @@ def _kit_config(
 
 
 def _register_at_hub(
-    hub_db: Path, config: KitConfig, home_name: str, mahalla: str, clock: Clock
+    hub_db: Path | str, config: KitConfig, home_name: str, mahalla: str, clock: Clock
 ) -> None:
     """Register the home with this kit and its sensors in the hub's database."""
-    from hub.persistence.sqlite_store import SqliteStore
+    from hub.persistence.sqlite_store import open_store
     from hub.registry import HomeSpec, KitSpec, RiskLevel, SensorSpec
 
-    store = SqliteStore(hub_db)
+    store = open_store(hub_db)
     try:
         known = store.home(config.home_id)
         # A second kit for a known home, or a kit provisioned again, must not wipe what the
@@ -451,12 +452,12 @@ def _kit_connection_problem(kit: KitRecord, kit_config: Path, say: Say) -> str |
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from hub.alerts.testmode import kit_in_test_mode, walk_test_duration_s
-    from hub.persistence.sqlite_store import SqliteStore
+    from hub.persistence.sqlite_store import open_store
     from mehr_app.walk_report_text import render_walk_report, sensor_line
 
     lang = args.language
     say = speaker(lang)
-    store = SqliteStore(args.hub_db)
+    store = open_store(args.hub_db)
     try:
         kit = store.kit(args.kit)
         if kit is None:
@@ -498,12 +499,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from edge.walktest import WalkReport
-    from hub.persistence.sqlite_store import SqliteStore
+    from hub.persistence.sqlite_store import open_store
     from mehr_app.walk_report_text import render_walk_report
 
     lang = args.language
     say = speaker(lang)
-    store = SqliteStore(args.hub_db)
+    store = open_store(args.hub_db)
     try:
         reports = store.commissioning_reports(args.kit)
         zones = {home.id: home.timezone for home in store.homes()}
@@ -548,7 +549,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     prov.add_argument("--kit", required=True)
     prov.add_argument("--template", type=Path, required=True,
                       help="kit YAML whose sensors and outputs this kit has")
-    prov.add_argument("--hub-db", type=Path, required=True, help="the hub's SQLite database")
+    prov.add_argument(
+        "--hub-db", type=hub_database, required=True,
+        help="the hub's SQLite database, or its postgresql:// URL",
+    )
     prov.add_argument("--broker-url", required=True, help="mqtts://broker:8883")
     prov.add_argument("--ca-file", type=Path, help="CA file path as the kit will see it")
     prov.add_argument("--out-dir", type=Path, default=Path("firmware_configs/provisioned"))
@@ -568,7 +572,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                            ("walk-test", "same as check")):
         check = kit_sub.add_parser(name, help=helptext)
         check.add_argument("--kit", required=True)
-        check.add_argument("--hub-db", type=Path, required=True)
+        check.add_argument("--hub-db", type=hub_database, required=True)
         check.add_argument("--timeout", type=float, default=600.0, help="seconds to wait")
         check.add_argument("--poll", type=float, default=0.5, help="seconds between polls")
         check.add_argument("--json", action="store_true")
@@ -580,7 +584,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     report = kit_sub.add_parser("report", help="print the latest walk-test report of a kit")
     report.add_argument("--kit", required=True)
-    report.add_argument("--hub-db", type=Path, required=True)
+    report.add_argument("--hub-db", type=hub_database, required=True)
     report.add_argument("--lang", choices=("uz", "ru", "en"), default="uz",
                         help="the household's language for --html/--pdf")
     report.add_argument("--html", type=Path, help="write the printable handover sheet here")

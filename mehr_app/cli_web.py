@@ -72,7 +72,7 @@ def _cmd_user_add(args: argparse.Namespace) -> int:
     password = args.password
     if password is None:
         password = getpass.getpass(f"password for {args.username}: ")
-    database = Database(settings.db_path)
+    database = Database(settings.database())
     database.prepare()
     conn = database.connect()
     try:
@@ -104,7 +104,7 @@ def _cmd_registry(args: argparse.Namespace) -> int:
     from mehr.clock import SystemClock
 
     settings = _settings(args)
-    database = Database(settings.db_path)
+    database = Database(settings.database())
     database.prepare()
     conn = database.connect()
     try:

@@ -44,7 +44,7 @@ router = APIRouter(tags=["ack"])
 class AckContext:
     """What the acknowledge pages need: the database, the alerts config, the signer, a clock."""
 
-    db_path: Path
+    db_path: str | Path  # the SQLite file or the PostgreSQL URL
     config: AlertsConfig
     signer: TokenSigner
     clock: Clock

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -25,6 +24,7 @@ from hub.persistence import escalations as escalations_repo
 from hub.persistence import events as events_repo
 from hub.persistence import kits as kits_repo
 from hub.persistence.alerts import AlertToAdopt
+from hub.persistence.connection import Connection
 from mehr.contract import PROTOCOL_VERSION, Command, CommandAction, TopicKind, encode, topic_for
 
 __all__ = ["Adopter", "Publish"]
@@ -39,7 +39,7 @@ class Adopter:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         config: AlertsConfig,
         service: AlertService,
         test_modes: TestModes,

@@ -9,7 +9,6 @@ in: it is marked "unknown", audited, and never sent again automatically (docs/al
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -25,6 +24,7 @@ from hub.coordination import EVERY_HOME, Ownership
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import kits as kits_repo
 from hub.persistence import notifications as notifications_repo
+from hub.persistence.connection import Connection
 from hub.persistence.notifications import Notification
 from mehr.clock import Clock
 
@@ -44,7 +44,7 @@ class Deliverer:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         config: AlertsConfig,
         clock: Clock,
         channel: Channel,

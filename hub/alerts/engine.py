@@ -26,20 +26,48 @@ from hub.alerts.testmode import TestModes
 from hub.alerts.tokens import TokenSigner
 from hub.coordination import EVERY_HOME, Ownership
 from hub.persistence import escalations as escalations_repo
-from hub.persistence.database import open_sqlite
+from hub.persistence.connection import Connection
+from hub.persistence.database import (
+    DatabaseUrl,
+    open_connection,
+    open_sqlite,
+    parse_database_url,
+)
 from hub.persistence.schema_alerts import migrate_alerts
 from mehr.clock import Clock
 
-__all__ = ["SYSTEM", "AlertEngine", "AlertRunner", "Publish", "open_alerts_db"]
+__all__ = [
+    "SYSTEM",
+    "AlertEngine",
+    "AlertRunner",
+    "Publish",
+    "open_alerts_connection",
+    "open_alerts_db",
+]
 
 _LOGGER = logging.getLogger(__name__)
 _OTHERS_DUE_FLOOR = timedelta(seconds=0.25)
 
 
 def open_alerts_db(path: Path) -> sqlite3.Connection:
-    """Open the hub's database for the alert engine (WAL, autocommit) and migrate it."""
+    """Open the hub's SQLite file for the alert engine (WAL, autocommit) and migrate it."""
     conn = open_sqlite(path, shared_between_threads=True)
     migrate_alerts(conn, str(path))
+    return conn
+
+
+def open_alerts_connection(database: DatabaseUrl | str | Path) -> Connection:
+    """Open the hub's database (a SQLite file or PostgreSQL, by URL) for the alert engine, in
+    autocommit mode, and migrate it."""
+    parsed = database if isinstance(database, DatabaseUrl) else parse_database_url(database)
+    if parsed.sqlite_path is not None:
+        return open_alerts_db(parsed.sqlite_path)
+    conn = open_connection(parsed)
+    try:
+        migrate_alerts(conn, parsed.describe())
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -54,7 +82,7 @@ class AlertEngine:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         config: AlertsConfig,
         clock: Clock,
         channel: Channel,
@@ -162,7 +190,7 @@ class AlertRunner:
 
     def __init__(
         self,
-        db_path: Path,
+        database: DatabaseUrl | str | Path,
         config: AlertsConfig,
         clock: Clock,
         channel: Channel,
@@ -173,11 +201,11 @@ class AlertRunner:
         ownership: Ownership = EVERY_HOME,
     ) -> None:
         self._args = (config, clock, channel, signer, public_base_url, publish, ownership)
-        self.db_path = db_path
+        self.database = database
         # Button presses under Telegram alerts, when the district has a bot (and the channel
         # delivers for real: the demo's recording channel never polls Telegram).
         self.telegram = telegram_poller(
-            channel, config, lambda: open_alerts_db(db_path), clock, signer
+            channel, config, lambda: open_alerts_connection(database), clock, signer
         )
         self.clock = clock
         self.max_idle_s = max_idle_s
@@ -233,7 +261,7 @@ class AlertRunner:
 
     def _run(self) -> None:
         try:
-            conn = open_alerts_db(self.db_path)
+            conn = open_alerts_connection(self.database)
             engine = AlertEngine(conn, *self._args)
         except BaseException as exc:
             self._error = exc

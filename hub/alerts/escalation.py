@@ -8,7 +8,6 @@ neither loses nor repeats one. Delivery (hub/alerts/delivery.py) sends what this
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -21,6 +20,7 @@ from hub.coordination import EVERY_HOME, Ownership
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import escalations as escalations_repo
 from hub.persistence import notifications as notifications_repo
+from hub.persistence.connection import Connection
 from hub.persistence.escalations import Escalation
 from hub.persistence.notifications import Recipient
 
@@ -47,7 +47,7 @@ class Escalator:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         config: AlertsConfig,
         service: AlertService,
         ownership: Ownership = EVERY_HOME,

@@ -5,7 +5,6 @@ sends through `with_gateways(channel, ...)`.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
 from hub.alerts.channels import AlertActions, AppriseChannel, Channel, SendResult, send_message
@@ -18,6 +17,7 @@ from hub.alerts.telegram import SCHEME as TELEGRAM_SCHEME
 from hub.alerts.telegram import BotApi, TelegramChannel
 from hub.alerts.telegram_bot import TelegramPoller
 from hub.alerts.tokens import TokenSigner
+from hub.persistence.connection import Connection
 from mehr.clock import Clock
 
 __all__ = ["SchemeRouter", "telegram_poller", "with_gateways"]
@@ -64,7 +64,7 @@ def with_gateways(channel: Channel, gateways: GatewaysConfig, clock: Clock) -> C
 def telegram_poller(
     channel: Channel,
     config: AlertsConfig,
-    connect: Callable[[], sqlite3.Connection],
+    connect: Callable[[], Connection],
     clock: Clock,
     signer: TokenSigner | None,
 ) -> TelegramPoller | None:

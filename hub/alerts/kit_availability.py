@@ -9,7 +9,6 @@ the routine scan use, so a repeat merges into the open alert exactly as theirs d
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +20,7 @@ from hub.coordination import EVERY_HOME, Ownership, area_key
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import escalations as escalations_repo
 from hub.persistence import kits as kits_repo
+from hub.persistence.connection import Connection
 from hub.persistence.kits import KitAvailability
 from hub.persistence.records import NewAlert
 from mehr.catalogue import LANGUAGES, text
@@ -36,7 +36,7 @@ class KitAvailabilityScanner:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         config: AlertsConfig,
         service: AlertService,
         ownership: Ownership = EVERY_HOME,

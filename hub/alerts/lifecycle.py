@@ -25,6 +25,7 @@ from hub.alerts.config import AlertsConfig
 from hub.alerts.severity import severity_for
 from hub.alerts.tokens import TokenSigner
 from hub.persistence import lifecycle as repo
+from hub.persistence.connection import Connection
 from hub.persistence.database import write_transaction
 from hub.persistence.lifecycle import AckToken
 from hub.persistence.records import (
@@ -160,14 +161,17 @@ class AlertService:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         config: AlertsConfig,
         clock: Clock,
         signer: TokenSigner | None = None,
     ) -> None:
-        if conn.isolation_level is not None:
-            raise ValueError("AlertService needs an autocommit connection (isolation_level=None)")
-        conn.row_factory = sqlite3.Row
+        if isinstance(conn, sqlite3.Connection):
+            if conn.isolation_level is not None:
+                raise ValueError(
+                    "AlertService needs an autocommit connection (isolation_level=None)"
+                )
+            conn.row_factory = sqlite3.Row
         self.conn = conn
         self.config = config
         self.clock = clock
@@ -177,7 +181,7 @@ class AlertService:
     # -- plumbing -------------------------------------------------------------------------------
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> Iterator[Connection]:
         """One write transaction (nested calls join the outer one)."""
         if self._depth:
             self._depth += 1
@@ -216,7 +220,7 @@ class AlertService:
         )
 
     @staticmethod
-    def view_from_row(r: sqlite3.Row) -> AlertView:
+    def view_from_row(r: Any) -> AlertView:
         """Build an AlertView from an `alerts` row (its severity decided as everywhere)."""
         return _with_severity(repo.view_from_row(r))
 

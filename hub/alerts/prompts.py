@@ -7,9 +7,9 @@ limit may go (`detectors.routine.prompt_budget`). Read-only; the alert engine wr
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import datetime
 
+from hub.persistence.connection import Connection
 from hub.persistence.reports import prompt_counts
 
 __all__ = ["prompt_answers"]
@@ -17,7 +17,7 @@ __all__ = ["prompt_answers"]
 _LOGGER = logging.getLogger(__name__)
 
 
-def prompt_answers(conn: sqlite3.Connection, home_id: str, since: datetime) -> tuple[int, int]:
+def prompt_answers(conn: Connection, home_id: str, since: datetime) -> tuple[int, int]:
     """(answered, unanswered) prompts of a home asked since `since`; (0, 0) without the tables.
 
     Asked: an `ask_resident` audit row; unanswered: `resident_no_answer`; a prompt still

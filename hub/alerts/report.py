@@ -6,12 +6,12 @@ within 60 s and 99 % within 180 s ("answered" here: acknowledged by a person).
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any, Final
 
 import numpy as np
 
+from hub.persistence.connection import Connection
 from hub.persistence.reports import AlertTimes, alert_times
 
 __all__ = ["ANCHORS", "response_report"]
@@ -69,7 +69,7 @@ def _group(rows: list[AlertTimes]) -> dict[str, Any]:
     return out
 
 
-def response_report(conn: sqlite3.Connection, start: datetime, end: datetime) -> dict[str, Any]:
+def response_report(conn: Connection, start: datetime, end: datetime) -> dict[str, Any]:
     """Response times of alerts raised in [start, end), for the district and each mahalla."""
     rows = alert_times(conn, start, end)
     by_mahalla: dict[str, list[AlertTimes]] = {}

@@ -12,7 +12,6 @@ the link: single use, expiry, audit.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from hub.alerts.telegram import (
 )
 from hub.alerts.telegram_texts import Text, language_of, say
 from hub.alerts.tokens import TokenSigner
+from hub.persistence.connection import Connection
 from hub.persistence.kits import home_label
 from mehr.clock import Clock
 
@@ -242,7 +242,7 @@ class TelegramPoller:
 
     def __init__(
         self,
-        connect: Callable[[], sqlite3.Connection],
+        connect: Callable[[], Connection],
         config: AlertsConfig,
         clock: Clock,
         signer: TokenSigner | None,
@@ -258,7 +258,7 @@ class TelegramPoller:
         self.offset: int | None = None
         self.handled = 0
         self.errors = 0
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Connection | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Held while a batch of presses is answered, so stopping never cuts one in half.

@@ -21,7 +21,13 @@ from hub.alerts.lifecycle import SYSTEM, AlertError
 from hub.persistence import alerts as alerts_repo
 from hub.persistence import kits as kits_repo
 from hub.persistence import test_modes as repo
-from hub.persistence.database import open_sqlite, write_transaction
+from hub.persistence.connection import Connection
+from hub.persistence.database import (
+    in_transaction,
+    open_connection,
+    parse_database_url,
+    write_transaction,
+)
 from hub.persistence.schema_alerts import migrate_alerts
 from hub.persistence.test_modes import TestModePeriod
 from mehr.clock import Clock
@@ -56,17 +62,20 @@ class TestModes:
 
     __test__: ClassVar[bool] = False
 
-    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
-        if conn.isolation_level is not None:
-            raise ValueError("TestModes needs an autocommit connection (isolation_level=None)")
-        conn.row_factory = sqlite3.Row
+    def __init__(self, conn: Connection, clock: Clock) -> None:
+        if isinstance(conn, sqlite3.Connection):
+            if conn.isolation_level is not None:
+                raise ValueError(
+                    "TestModes needs an autocommit connection (isolation_level=None)"
+                )
+            conn.row_factory = sqlite3.Row
         self.conn = conn
         self.clock = clock
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
         # Join the caller's transaction (the engine adopting an alert) or open one.
-        if self.conn.in_transaction:
+        if in_transaction(self.conn):
             yield
             return
         with write_transaction(self.conn):
@@ -198,16 +207,22 @@ class TestModes:
         ]
 
 
-def _open(db_path: Path) -> sqlite3.Connection:
-    if not db_path.exists():
+def _open(db_path: Path | str) -> Connection:
+    """The hub's database: a SQLite file (which must exist) or a PostgreSQL URL."""
+    parsed = parse_database_url(db_path)
+    if parsed.sqlite_path is not None and not parsed.sqlite_path.exists():
         # A mistyped path must not create an empty database the hub never reads.
         raise TestModeError(f"no hub database at {db_path}")
-    conn = open_sqlite(db_path)
-    migrate_alerts(conn, str(db_path))
+    conn = open_connection(parsed)
+    try:
+        migrate_alerts(conn, parsed.describe())
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
-def _home_of(conn: sqlite3.Connection, kit_id: str) -> str:
+def _home_of(conn: Connection, kit_id: str) -> str:
     home_id = kits_repo.home_of_kit(conn, kit_id)
     if home_id is None:
         raise TestModeError(f"kit {kit_id!r} is not registered at the hub")
@@ -215,7 +230,7 @@ def _home_of(conn: sqlite3.Connection, kit_id: str) -> str:
 
 
 def kit_test_mode_on(
-    db_path: Path,
+    db_path: Path | str,
     kit_id: str,
     actor: str,
     clock: Clock,
@@ -231,7 +246,7 @@ def kit_test_mode_on(
         conn.close()
 
 
-def kit_test_mode_off(db_path: Path, kit_id: str, actor: str, clock: Clock) -> int:
+def kit_test_mode_off(db_path: Path | str, kit_id: str, actor: str, clock: Clock) -> int:
     """End one kit's test mode now (what `mehr kit check` calls last); return how many ended."""
     conn = _open(db_path)
     try:
@@ -242,7 +257,7 @@ def kit_test_mode_off(db_path: Path, kit_id: str, actor: str, clock: Clock) -> i
 
 @contextmanager
 def kit_in_test_mode(
-    db_path: Path, kit_id: str, actor: str, clock: Clock, duration_s: float
+    db_path: Path | str, kit_id: str, actor: str, clock: Clock, duration_s: float
 ) -> Iterator[tuple[TestModePeriod, str]]:
     """A kit in test mode for a walk test: on at the start, off at the end (also on error);
     yields the period and the home's time zone. A killed process leaves a period that still

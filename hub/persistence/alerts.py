@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from hub.persistence.connection import Connection
+from hub.persistence.database import has_column
 from hub.persistence.records import AlertRecord, NewAlert
 from hub.persistence.timestamps import from_epoch, to_epoch
 
@@ -213,9 +214,7 @@ def set_mahalla(conn: Connection, alert_id: int, mahalla: str) -> None:
     An area alert has no home row to take its mahalla from. A hub without the alert engine
     (the core schema alone) has no such column and nothing that routes: a no-op there.
     """
-    # Schema introspection is dialect-specific: PostgreSQL will read information_schema.
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(alerts)")}
-    if "mahalla" in columns:
+    if has_column(conn, "alerts", "mahalla"):
         conn.execute(
             "UPDATE alerts SET mahalla = :mahalla WHERE id = :id",
             {"mahalla": mahalla, "id": alert_id},

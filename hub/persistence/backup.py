@@ -23,6 +23,18 @@ class BackupError(RuntimeError):
     """A backup or restore cannot be done as asked."""
 
 
+_POSTGRES_SCHEMES = ("postgresql:", "postgres:", "postgresql+psycopg:")
+
+
+def _refuse_postgres(db: Path | str) -> None:
+    # A database_url handed to --db: say what to use instead of "does not exist".
+    if str(db).startswith(_POSTGRES_SCHEMES):
+        raise BackupError(
+            "mehr backup and restore copy a SQLite file (db_path); a PostgreSQL database is "
+            "backed up with pg_dump or pg_basebackup and WAL archiving (docs/persistence.md)"
+        )
+
+
 def _check(path: Path) -> None:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -37,6 +49,7 @@ def backup_database(db: Path, out: Path) -> int:
     """Copy a live database with SQLite's online backup API into `out` (must not exist), check
     the copy's integrity and return its size in bytes. `cp` of a WAL database can miss
     committed transactions still in the -wal file; the backup API cannot."""
+    _refuse_postgres(db)
     if not db.exists():
         raise BackupError(f"{db} does not exist")
     if out.exists():
@@ -61,6 +74,7 @@ def backup_database(db: Path, out: Path) -> int:
 def restore_database(backup: Path, db: Path, force: bool = False) -> None:
     """Put a backup in place of the hub's database (stop the hub and the web app first): the
     old database, if any, is kept beside it as `<name>.before-restore`."""
+    _refuse_postgres(db)
     _check(backup)
     if db.exists():
         if not force:

@@ -37,6 +37,8 @@ class Connection(Protocol):
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor: ...
 
+    def close(self) -> None: ...
+
 
 class _Row:
     """A result row readable as row["column"] and row[0], and unpackable, like sqlite3.Row."""
@@ -83,14 +85,36 @@ class _Cursor:
 class CoreConnection:
     """A SQLAlchemy Core connection with the repositories' `execute` shape.
 
-    Transactions are SQLAlchemy's (the connection begins one on first use; the owner commits).
+    Transactions are SQLAlchemy's (the connection begins one on first use; the owner commits),
+    or, on a connection in AUTOCOMMIT mode, the caller's own BEGIN and COMMIT
+    (`database.write_transaction`).
     """
 
-    def __init__(self, conn: sqlalchemy.Connection) -> None:
+    def __init__(
+        self, conn: sqlalchemy.Connection, owned_engine: sqlalchemy.Engine | None = None
+    ) -> None:
         self.core = conn
+        self._owned_engine = owned_engine
+
+    def close(self) -> None:
+        """Close the connection (and the engine opened for it alone)."""
+        self.core.close()
+        if self._owned_engine is not None:
+            self._owned_engine.dispose()
 
     def execute(self, sql: str, parameters: Mapping[str, Any] | None = None, /) -> _Cursor:
-        return _Cursor(self.core.execute(sqlalchemy.text(sql), dict(parameters or {})))
+        return self._run(sql, dict(parameters or {}))
 
     def executemany(self, sql: str, parameters: Iterable[Mapping[str, Any]], /) -> _Cursor:
-        return _Cursor(self.core.execute(sqlalchemy.text(sql), [dict(p) for p in parameters]))
+        return self._run(sql, [dict(p) for p in parameters])
+
+    def _run(self, sql: str, parameters: dict[str, Any] | list[dict[str, Any]]) -> _Cursor:
+        try:
+            return _Cursor(self.core.execute(sqlalchemy.text(sql), parameters))
+        except sqlalchemy.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                # The server went away (restart, failover). Clear SQLAlchemy's dead
+                # transaction so the caller's retry opens a new connection, instead of
+                # "Can't reconnect until invalid transaction is rolled back" forever.
+                self.core.rollback()
+            raise

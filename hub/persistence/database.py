@@ -22,11 +22,20 @@ from typing import Any, Literal
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+from hub.persistence.connection import Connection, CoreConnection
 
 __all__ = [
     "DatabaseUrl",
     "Synchronous",
+    "connect",
     "create_engine",
+    "dialect_of",
+    "has_column",
+    "in_transaction",
+    "is_transient_error",
+    "open_connection",
     "open_sqlite",
     "parse_database_url",
     "write_transaction",
@@ -49,6 +58,13 @@ class DatabaseUrl:
     @classmethod
     def sqlite(cls, path: Path) -> DatabaseUrl:
         return cls(dialect="sqlite", sqlite_path=path)
+
+    def describe(self) -> str:
+        """Where it is, for a log line or an error message (never a password)."""
+        if self.sqlite_path is not None:
+            return str(self.sqlite_path)
+        assert self.postgres_url is not None
+        return sqlalchemy.make_url(self.postgres_url).render_as_string(hide_password=True)
 
 
 def parse_database_url(value: str | Path) -> DatabaseUrl:
@@ -148,14 +164,119 @@ def create_engine(
     return engine
 
 
-@contextmanager
-def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction on an autocommit connection from `open_sqlite`.
+def is_transient_error(exc: BaseException) -> bool:
+    """True for an error that says nothing about the data: locked or busy (SQLite), a deadlock
+    or serialisation failure between two writers, a server restarting (PostgreSQL), disk or
+    I/O. Retrying the same unit of work is right; a constraint or type error is not that."""
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        exc = exc.orig if exc.orig is not None else exc
+    if isinstance(exc, sqlite3.OperationalError | OSError | sqlalchemy.exc.OperationalError):
+        return True
+    try:
+        import psycopg  # only present where PostgreSQL is used
+    except ImportError:  # pragma: no cover - psycopg is a dependency of the project
+        return False
+    return isinstance(exc, psycopg.OperationalError)
 
-    BEGIN IMMEDIATE takes the write lock at the start, so two writers queue at BEGIN instead
-    of one failing halfway through; any exception (even KeyboardInterrupt) rolls back.
+
+def in_transaction(conn: Connection) -> bool:
+    """Whether a BEGIN is open on this autocommit connection (a unit of work to join)."""
+    if isinstance(conn, sqlite3.Connection):
+        return conn.in_transaction
+    if not isinstance(conn, CoreConnection):
+        raise TypeError(f"not a connection of the persistence layer: {type(conn).__name__}")
+    import psycopg
+
+    raw = conn.core.connection.driver_connection
+    if not isinstance(raw, psycopg.Connection):
+        return bool(conn.core.in_transaction())
+    return raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+
+def has_column(conn: Connection, table: str, column: str) -> bool:
+    """Whether `table` has `column` (asked of the catalogue, never by trying: a failed
+    statement aborts a PostgreSQL transaction)."""
+    if dialect_of(conn) == "sqlite":
+        # PRAGMA takes no parameters; the names are the callers' constants.
+        return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
+    found = conn.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = :table AND column_name = :column",
+        {"table": table, "column": column},
+    )
+    return found.fetchone() is not None
+
+
+def dialect_of(conn: Connection) -> Literal["sqlite", "postgresql"]:
+    """Which database a connection from `open_connection` talks to."""
+    if isinstance(conn, sqlite3.Connection):
+        return "sqlite"
+    if isinstance(conn, CoreConnection) and conn.core.dialect.name == "postgresql":
+        return "postgresql"
+    if isinstance(conn, CoreConnection) and conn.core.dialect.name == "sqlite":
+        return "sqlite"
+    raise TypeError(f"not a connection of the persistence layer: {type(conn).__name__}")
+
+
+def open_connection(
+    url: DatabaseUrl | str | Path,
+    *,
+    synchronous: Synchronous = "FULL",
+    busy_timeout_s: float = 30.0,
+    shared_between_threads: bool = False,
+) -> Connection:
+    """One autocommit connection to the hub's database; the caller closes it (`close()`).
+
+    SQLite: the DB-API connection of `open_sqlite` (the ingest hot path stays plain sqlite3).
+    PostgreSQL: a `CoreConnection` in autocommit mode over psycopg 3. Either way a unit of work
+    is `write_transaction(conn)`, so code written against one runs on the other.
     """
-    conn.execute("BEGIN IMMEDIATE")
+    parsed = url if isinstance(url, DatabaseUrl) else parse_database_url(url)
+    if parsed.dialect == "sqlite":
+        assert parsed.sqlite_path is not None
+        return open_sqlite(
+            parsed.sqlite_path,
+            synchronous=synchronous,
+            busy_timeout_s=busy_timeout_s,
+            shared_between_threads=shared_between_threads,
+        )
+    assert parsed.postgres_url is not None
+    # One long-lived connection per component (store, engine, scan): no pool to share.
+    engine = sqlalchemy.create_engine(
+        parsed.postgres_url, poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        return CoreConnection(engine.connect(), owned_engine=engine)
+    except BaseException:
+        engine.dispose()
+        raise
+
+
+@contextmanager
+def connect(
+    url: DatabaseUrl | str | Path,
+    *,
+    synchronous: Synchronous = "FULL",
+    busy_timeout_s: float = 30.0,
+) -> Iterator[Connection]:
+    """`open_connection` for the length of a block (closed at its end, even on an error)."""
+    conn = open_connection(url, synchronous=synchronous, busy_timeout_s=busy_timeout_s)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def write_transaction(conn: Connection) -> Iterator[Connection]:
+    """One write transaction on an autocommit connection from `open_connection`.
+
+    On SQLite, BEGIN IMMEDIATE takes the write lock at the start, so two writers queue at
+    BEGIN instead of one failing halfway through; on PostgreSQL rows are locked as they are
+    written (unique keys and ON CONFLICT keep two writers from doubling anything). Any
+    exception (even KeyboardInterrupt) rolls back.
+    """
+    conn.execute("BEGIN IMMEDIATE" if dialect_of(conn) == "sqlite" else "BEGIN")
     try:
         yield conn
     except BaseException:

@@ -146,7 +146,7 @@ def risk_levels(conn: Connection, home_ids: Sequence[str]) -> dict[str, str]:
 
 def _views(rows: Sequence[RowMapping]) -> list[AlertView]:
     # The engine's own row-to-view mapping: one place turns an alert row into an object.
-    return [AlertService.view_from_row(r) for r in rows]  # type: ignore[arg-type]
+    return [AlertService.view_from_row(r) for r in rows]
 
 
 def alerts_by_id(conn: Connection, alert_id: int) -> AlertView | None:

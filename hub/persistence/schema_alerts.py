@@ -8,8 +8,7 @@ are REAL epoch seconds like the core schema. Never edit a released step; add a n
 
 from __future__ import annotations
 
-import sqlite3
-
+from hub.persistence.connection import Connection
 from hub.persistence.migrate import apply_migrations
 from hub.persistence.schema_coordination import migrate_coordination
 from hub.persistence.schema_core import MIGRATIONS as CORE_MIGRATIONS
@@ -171,7 +170,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def migrate_alerts(db: sqlite3.Connection, source: str = "database") -> int:
+def migrate_alerts(db: Connection, source: str = "database") -> int:
     """Bring the core, coordination and alerts schemas up to date on an autocommit
     connection."""
     apply_migrations(db, "core", CORE_MIGRATIONS, source)

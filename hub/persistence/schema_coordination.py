@@ -9,8 +9,7 @@ epoch seconds like the core schema. Never edit a released step; add a new one.
 
 from __future__ import annotations
 
-import sqlite3
-
+from hub.persistence.connection import Connection
 from hub.persistence.migrate import apply_migrations
 
 __all__ = ["MIGRATIONS", "migrate_coordination"]
@@ -41,6 +40,6 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def migrate_coordination(db: sqlite3.Connection, source: str = "database") -> int:
+def migrate_coordination(db: Connection, source: str = "database") -> int:
     """Bring the coordination schema up to date (after core) on an autocommit connection."""
     return apply_migrations(db, "coordination", MIGRATIONS, source)

@@ -20,6 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from hub.persistence.connection import Connection as RepositoryConnection
+from hub.persistence.connection import CoreConnection
 from hub.persistence.database import DatabaseUrl, open_sqlite, parse_database_url
 
 __all__ = [
@@ -79,16 +81,18 @@ def atomic(conn: Connection) -> Iterator[Connection]:
     conn.exec_driver_sql("COMMIT")
 
 
-def driver_connection(conn: Connection) -> sqlite3.Connection:
-    """The DB-API connection under `conn`, for services that still take one (AlertService).
+def driver_connection(conn: Connection) -> RepositoryConnection:
+    """`conn` in the repositories' shape, for the hub's services (AlertService, TestModes).
 
-    Autocommit mode means the engine holds no transaction open on it, so the service's own
-    BEGIN IMMEDIATE works as on a connection of its own.
+    On SQLite the DB-API connection under it (the services' hot path, as in the hub); on
+    PostgreSQL a `CoreConnection` over it. Autocommit mode means the engine holds no
+    transaction open on it, so the service's own BEGIN (IMMEDIATE) works as on a connection of
+    its own.
     """
     raw: Any = conn.connection.driver_connection
-    if not isinstance(raw, sqlite3.Connection):
-        raise TypeError("the alert service runs on SQLite only (issue 14 brings PostgreSQL)")
-    return raw
+    if isinstance(raw, sqlite3.Connection):
+        return raw
+    return CoreConnection(conn)
 
 
 def is_busy(exc: BaseException) -> bool:

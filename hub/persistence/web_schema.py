@@ -8,8 +8,6 @@ until the hub's one migration runner takes both over; a test keeps the two alike
 
 from __future__ import annotations
 
-import sqlite3
-
 from sqlalchemy import (
     CheckConstraint,
     Column,
@@ -24,6 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
+from hub.persistence.connection import Connection as RepositoryConnection
 from hub.persistence.migrate import apply_migrations
 
 __all__ = ["WEB_MIGRATIONS", "WEB_TABLES", "create_web_tables", "migrate_web"]
@@ -103,7 +102,7 @@ WEB_MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def migrate_web(conn: sqlite3.Connection, source: str = "database") -> int:
+def migrate_web(conn: RepositoryConnection, source: str = "database") -> int:
     """Bring the web tables up to date; return the resulting version."""
     return apply_migrations(conn, "web", WEB_MIGRATIONS, source)
 

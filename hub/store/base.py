@@ -1,4 +1,4 @@
-"""The storage interface of the hub; SQLite implements it now, PostgreSQL can follow.
+"""The storage interface of the hub; `SqlStore` implements it on SQLite and PostgreSQL.
 
 Everything the hub must not lose (events, alerts, kit state) goes through these methods, so
 the rest of the hub never writes SQL.
@@ -6,11 +6,11 @@ the rest of the hub never writes SQL.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from hub.persistence.database import is_transient_error
 from hub.persistence.records import (
     AlertRecord,
     EventRecord,
@@ -41,7 +41,7 @@ def is_transient(exc: BaseException) -> bool:
     Such a batch is retried whole until it goes in; any other error is blamed on a message,
     which ingest then isolates and rejects so that the rest is stored.
     """
-    return isinstance(exc, sqlite3.OperationalError | OSError)
+    return is_transient_error(exc)
 
 
 class Store(Protocol):

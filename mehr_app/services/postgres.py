@@ -1,5 +1,4 @@
-"""A real PostgreSQL server on a free loopback port, for the persistence layer's tests and the
-several-hubs benchmark (bench/multihub.py).
+"""A real PostgreSQL server on a free loopback port, for the persistence tests and benchmarks.
 
 Started from the OS packages (Debian `postgresql`) the way Mosquitto is: initdb into a fresh
 directory, pg_ctl start, one database per test, pg_ctl stop. PostgreSQL refuses to run as
@@ -41,14 +40,13 @@ class PostgresServer:
     """One running server: its port and how to reach a fresh database on it."""
 
     def __init__(
-        self, bin_dir: Path, workdir: Path, port: int, user: str | None, durable: bool = False
+        self, bin_dir: Path, workdir: Path, port: int, user: str | None, fsync: bool = False
     ) -> None:
         self.bin_dir = bin_dir
         self.workdir = workdir
         self.port = port
         self._run_as = user
-        # Tests throw the data away, so they skip fsync; a benchmark measures with it on.
-        self.durable = durable
+        self._fsync = fsync
 
     def _cmd(self, *args: str) -> list[str]:
         cmd = [str(self.bin_dir / args[0]), *args[1:]]
@@ -62,20 +60,28 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
-        options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1"
-        if not self.durable:
-            options += " -c fsync=off"
+        self._pg_ctl("start")
+
+    def restart(self) -> None:
+        """Stop (fast: clients are disconnected) and start again, on the same port and data."""
+        self._pg_ctl("restart", "-m", "fast")
+
+    def _pg_ctl(self, action: str, *extra: str) -> None:
+        # fsync off for tests (the data is thrown away); on for a benchmark's durable commits.
+        fsync = "on" if self._fsync else "off"
+        options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync={fsync}"
         subprocess.run(
             self._cmd(
                 "pg_ctl",
                 "-D",
-                str(data),
+                str(self.workdir / "data"),
                 "-o",
                 options,
                 "-l",
                 str(self.workdir / "log"),
                 "-w",
-                "start",
+                action,
+                *extra,
             ),
             check=True,
             capture_output=True,
@@ -94,21 +100,22 @@ class PostgresServer:
         return f"postgresql://mehr@127.0.0.1:{self.port}/{database}"
 
     def fresh_database(self) -> str:
-        """Create an empty database; return its URL."""
-        import psycopg  # the driver the persistence layer uses; only needed with a server
-
+        """Create an empty database (PostgreSQL's own `createdb`, as an operator would); return
+        its URL."""
         name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(
-            f"host=127.0.0.1 port={self.port} user=mehr dbname=postgres", autocommit=True
-        ) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        subprocess.run(
+            [str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
+             "mehr", name],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
         return self.url(name)
 
 
 @contextlib.contextmanager
-def running_postgres(durable: bool = False) -> Iterator[PostgresServer]:
-    """A server for the duration of the block, in a directory of its own (fsync on when
-    `durable`)."""
+def running_postgres(fsync: bool = False) -> Iterator[PostgresServer]:
+    """A server for the duration of the block, in a directory of its own (fsync=True for
+    benchmarks: commits as durable as a production server's)."""
     bin_dir = find_pg_bin()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -118,7 +125,7 @@ def running_postgres(durable: bool = False) -> Iterator[PostgresServer]:
         user = "postgres"
         entry = pwd.getpwnam(user)
         os.chown(workdir, entry.pw_uid, entry.pw_gid)
-    server = PostgresServer(bin_dir, workdir, free_port(), user, durable)
+    server = PostgresServer(bin_dir, workdir, free_port(), user, fsync)
     try:
         server.start()
         yield server

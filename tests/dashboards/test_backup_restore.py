@@ -72,3 +72,13 @@ def test_restore_refuses_to_replace_a_database_without_force_and_keeps_the_old_o
     assert "--force" in capsys.readouterr().err
     assert main(["restore", "--from", str(backup), "--db", str(world.db_path), "--force"]) == 0
     assert world.db_path.with_name(world.db_path.name + ".before-restore").exists()
+
+
+def test_backup_of_a_postgresql_url_is_refused_naming_what_to_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "copy.db"
+    code = main(["backup", "--db", "postgresql://mehr@127.0.0.1/mehr", "--out", str(out)])
+    assert code == 1
+    assert "pg_dump" in capsys.readouterr().err
+    assert not out.exists()

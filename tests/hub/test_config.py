@@ -21,6 +21,18 @@ from mehr_app.cli import main
         ("batch_max: 0\n", "batch_max: Input should be greater than or equal to 1"),
         ("mqtt_url: [unclosed\n", "bad YAML at line 2"),
         ("- a list\n", "(top level): expected a mapping"),
+        (
+            "database_url: mysql://hub@db/mehr\n",
+            "database_url: Value error, expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+        ),
+        (
+            "database_url: postgresql://\n",
+            "database_url: Value error, expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+        ),
+        (
+            "db_path: hub.db\ndatabase_url: postgresql://mehr@db/mehr\n",
+            "db_path and database_url both set: expected one of the two",
+        ),
     ],
 )
 def test_bad_settings_name_file_field_and_expectation(
@@ -72,3 +84,16 @@ def test_hub_command_refuses_a_bad_config_with_one_line_and_exit_2(
     assert main(["hub", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"mehr: {path}: db_pth: Extra inputs are not permitted (got 'x.db')"
+
+
+def test_a_database_url_names_postgresql_and_db_path_stays_the_sqlite_default(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hub.yaml"
+    path.write_text("database_url: postgresql://mehr:secret@db.local:5433/mehr\n")
+    settings = load_settings(path)
+    assert settings.database() == "postgresql://mehr:secret@db.local:5433/mehr"
+    assert not settings.uses_sqlite()
+    assert "secret@" not in repr(settings)  # the URL may carry a password
+    path.write_text("db_path: district.db\n")
+    assert load_settings(path).database() == Path("district.db")

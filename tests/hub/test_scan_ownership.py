@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from hub.cold_scan import ColdHomeScanner
-from hub.coordination import LeaseCoordinator, LeaseSettings, SqliteTransactions, area_key
+from hub.coordination import DatabaseTransactions, LeaseCoordinator, LeaseSettings, area_key
 from hub.persistence.sqlite_store import SqliteStore
 from hub.routine_scan import RoutineScanner
 from hub.stats import HubStats
@@ -46,7 +46,7 @@ def test_two_hubs_scan_every_home_exactly_once_between_them(tmp_path: Path) -> N
         spec = home_spec(home_id, f"kit-{home_id}")
         store.register_home(spec.model_copy(update={"mahalla": f"mahalla-{n % 4}"}), T0)
     settings = LeaseSettings(partitions=64)
-    hubs = [LeaseCoordinator(SqliteTransactions(db), f"hub-{x}", clock, settings) for x in "ab"]
+    hubs = [LeaseCoordinator(DatabaseTransactions(db), f"hub-{x}", clock, settings) for x in "ab"]
     for hub in hubs + hubs:
         hub.run_round()
     routine = [

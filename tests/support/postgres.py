@@ -1,5 +1,6 @@
-"""The PostgreSQL runner the tests use (it lives with the other local services, so benchmarks
-can start one too)."""
+"""The PostgreSQL server the persistence tests start (mehr_app/services/postgres.py)."""
+
+from __future__ import annotations
 
 from mehr_app.services.postgres import PostgresServer, find_pg_bin, running_postgres
 

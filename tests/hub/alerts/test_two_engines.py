@@ -12,7 +12,7 @@ from pathlib import Path
 from hub.alerts.channels import RecordingChannel
 from hub.alerts.engine import AlertEngine, open_alerts_db
 from hub.alerts.tokens import TokenSigner
-from hub.coordination import LeaseCoordinator, LeaseSettings, SqliteTransactions
+from hub.coordination import DatabaseTransactions, LeaseCoordinator, LeaseSettings
 from tests.hub.alerts.conftest import SECRET, home, make_rig
 
 LEASES = LeaseSettings(partitions=64, ttl_s=15.0, renew_s=5.0, margin_s=1.0)
@@ -28,7 +28,7 @@ def test_each_engine_escalates_only_its_homes_and_takes_a_dead_hubs_homes_over(
 ) -> None:
     rig = make_rig(tmp_path, homes=[home(h, f"kit-{h}") for h in HOMES])
     hubs = {
-        name: LeaseCoordinator(SqliteTransactions(rig.db_path), name, rig.clock, LEASES)
+        name: LeaseCoordinator(DatabaseTransactions(rig.db_path), name, rig.clock, LEASES)
         for name in ("hub-a", "hub-b")
     }
     for coordinator in hubs.values():

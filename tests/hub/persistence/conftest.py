@@ -10,13 +10,13 @@ import sqlalchemy
 
 from hub.persistence import migrate_alerts, open_sqlite
 from hub.persistence.connection import Connection, CoreConnection
-from hub.persistence.database import create_engine
+from hub.persistence.database import connect, create_engine
 from hub.persistence.migrate import apply_migrations_core
 from hub.persistence.schema_alerts import MIGRATIONS as ALERT_MIGRATIONS
 from hub.persistence.schema_coordination import MIGRATIONS as COORDINATION_MIGRATIONS
 from hub.persistence.schema_core import MIGRATIONS as CORE_MIGRATIONS
 from hub.persistence.web_database import create_web_engine
-from hub.persistence.web_schema import create_web_tables, migrate_web
+from hub.persistence.web_schema import migrate_web
 from tests.hub.persistence.multi import HubsDatabase, hubs_database
 from tests.support.postgres import PostgresServer, find_pg_bin, running_postgres
 
@@ -74,9 +74,10 @@ def web_conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sqlalch
         engine = create_web_engine(path, busy_timeout_s=5)
     else:
         server: PostgresServer = request.getfixturevalue("postgres_server")
-        engine = create_web_engine(server.fresh_database(), busy_timeout_s=5)
-        with engine.connect() as conn:
-            create_web_tables(conn)
+        url = server.fresh_database()
+        with connect(url) as raw_pg:  # the same versioned runner as on SQLite
+            migrate_web(raw_pg, url)
+        engine = create_web_engine(url, busy_timeout_s=5)
     try:
         with engine.connect() as conn:
             yield conn
@@ -88,3 +89,13 @@ def web_conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sqlalch
 def hubs_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HubsDatabase]:
     """One migrated database that several hubs (connections of their own) share."""
     yield from hubs_database(request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty hub database on each backend: a SQLite file path, then a fresh
+    database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "hub.db")
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.fresh_database()

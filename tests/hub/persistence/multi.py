@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from hub.coordination import CoreTransactions, SqliteTransactions, Transactions
+from hub.coordination import CoreTransactions, DatabaseTransactions, Transactions
 from hub.persistence import migrate_alerts, open_sqlite
 from hub.persistence.connection import Connection, CoreConnection
 from hub.persistence.database import create_engine
@@ -33,14 +33,14 @@ class HubsDatabase:
     def __init__(self, path: Path | None, engine: sqlalchemy.Engine | None) -> None:
         self.path = path
         self.engine = engine
-        self._opened: list[SqliteTransactions] = []
+        self._opened: list[DatabaseTransactions] = []
 
     def transactions(self) -> Transactions:
         """Write transactions on a connection of their own."""
         if self.engine is not None:
             return CoreTransactions(self.engine)
         assert self.path is not None
-        made = SqliteTransactions(self.path)
+        made = DatabaseTransactions(self.path)
         self._opened.append(made)
         return made
 

@@ -156,3 +156,14 @@ def test_an_outage_is_recorded_once_and_read_back_by_the_same_moment(db: Connect
     assert kits_repo.alert_has_open_outage(db, alert.id)
     kits_repo.end_outage(db, "kit-1", since, T0)
     assert not kits_repo.alert_has_open_outage(db, alert.id)
+
+
+def test_an_area_alert_is_routed_by_the_mahalla_it_is_given(db: Connection) -> None:
+    # An area alert (cold spell, outage) has no home row to take its mahalla from.
+    _register(db)
+    alert, _ = alerts_repo.raise_alert(
+        db, NewAlert("area:Navbahor", "cold_area", "high", T0, None, {})
+    )
+    alerts_repo.set_mahalla(db, alert.id, "Navbahor")
+    row = db.execute("SELECT mahalla FROM alerts WHERE id = :id", {"id": alert.id}).fetchone()
+    assert row[0] == "Navbahor"
