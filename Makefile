@@ -42,8 +42,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# The suite on several pytest-xdist workers (tests/support/schedule.py says how it is spread).
+# More workers than the 2 cores: a good part of the suite waits on brokers, processes and
+# timeouts rather than computing. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 3
 test: $(STAMP) system-deps lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The 3-node RabbitMQ cluster test (docs/scale.md), apart from `make test`.
 test-cluster: $(STAMP)
