@@ -13,7 +13,7 @@ import pytest
 
 from hub.broker_auth import BrokerUser, hub_acl_rules, kit_acl_rules
 from mehr_app.services.mosquitto import HUB_USER, Mosquitto
-from tests.support.schedule import UNITS_FILE_KEY, SharedFixtureScheduling, order_and_write_units
+from tests.support.schedule import UNITS_FILE_KEY, make_scheduler, order_and_write_units
 
 _UNITS_DIR = pytest.StashKey[Path]()
 
@@ -22,7 +22,7 @@ _UNITS_DIR = pytest.StashKey[Path]()
 
 def pytest_configure(config: pytest.Config) -> None:
     """In the controller of a `--dist loadgroup` run: a directory for the workers' units file."""
-    if config.getvalue("dist") == "loadgroup" and not hasattr(config, "workerinput"):
+    if config.getoption("dist", None) == "loadgroup" and not hasattr(config, "workerinput"):
         config.stash[_UNITS_DIR] = Path(tempfile.mkdtemp(prefix="mehr-xdist-"))
 
 
@@ -33,6 +33,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown to pytest without xdist
 def pytest_configure_node(node: Any) -> None:
     """Tell each worker where to write the units (an xdist hook, called in the controller)."""
     directory = node.config.stash.get(_UNITS_DIR, None)
@@ -40,6 +41,7 @@ def pytest_configure_node(node: Any) -> None:
         node.workerinput[UNITS_FILE_KEY] = str(directory / "units.json")
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadgroup`: our scheduler, which reads the units the workers wrote."""
     directory = config.stash.get(_UNITS_DIR, None)
@@ -47,7 +49,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     # Keep the workers' order (slow tests first) rather than xdist's largest-unit-first.
     config.option.loadscopereorder = False
-    return SharedFixtureScheduling(config, log, directory / "units.json")
+    return make_scheduler(config, log, directory / "units.json")
 
 
 @pytest.hookimpl(tryfirst=True)

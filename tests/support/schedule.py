@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from xdist.scheduler import LoadScopeScheduling
 
-__all__ = ["UNITS_FILE_KEY", "SharedFixtureScheduling", "order_and_write_units"]
+__all__ = ["UNITS_FILE_KEY", "make_scheduler", "order_and_write_units"]
 
 # The key of the workers' input (set by the controller) that names the units file.
 UNITS_FILE_KEY = "mehr_schedule_units"
@@ -63,17 +62,24 @@ def order_and_write_units(items: list[pytest.Item], units_file: Path) -> None:
     partial.replace(units_file)
 
 
-class SharedFixtureScheduling(LoadScopeScheduling):
-    """xdist's scope scheduling with a unit per test, except tests sharing a wider fixture."""
+def make_scheduler(config: pytest.Config, log: Any, units_file: Path) -> Any:
+    """xdist's scope scheduling with a unit per test, except tests sharing a wider fixture.
 
-    def __init__(self, config: pytest.Config, log: Any, units_file: Path) -> None:
-        super().__init__(config, log)
-        self._units_file = units_file
-        self._units: dict[str, str] | None = None
+    Built here, not at import: conftest imports this module in every run, also in a venv made
+    before pytest-xdist joined the dev extras, where only serial runs work.
+    """
+    from xdist.scheduler import LoadScopeScheduling
 
-    def _split_scope(self, nodeid: str) -> str:
-        # Called first when every worker has finished collecting, so the file is there.
-        if self._units is None:
-            exists = self._units_file.exists()  # not when nothing was collected
-            self._units = json.loads(self._units_file.read_text("utf-8")) if exists else {}
-        return self._units.get(nodeid, nodeid)
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def __init__(self) -> None:
+            super().__init__(config, log)
+            self._units: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            # Called first when every worker has finished collecting, so the file is there.
+            if self._units is None:
+                exists = units_file.exists()  # not when nothing was collected
+                self._units = json.loads(units_file.read_text("utf-8")) if exists else {}
+            return self._units.get(nodeid, nodeid)
+
+    return SharedFixtureScheduling()
