@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: demo test test-cluster lint messages system-deps venv clean
+.PHONY: demo test test-long test-cluster lint messages system-deps venv clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,8 +42,17 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# The suite on several pytest-xdist workers (tests/support/schedule.py says how it is spread).
+# More workers than the 2 cores: a good part of the suite waits on brokers, processes and
+# timeouts rather than computing. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 3
 test: $(STAMP) system-deps lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+
+# Soak sizes of tests whose short size `make test` runs (marked `long`: the chaos test with
+# 10,000 events and a 30 s broker outage).
+test-long: $(STAMP) system-deps
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m long
 
 # The 3-node RabbitMQ cluster test (docs/scale.md), apart from `make test`.
 test-cluster: $(STAMP)

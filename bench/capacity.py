@@ -830,7 +830,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print progress, then the JSON summary as the last line."""
     opts = _parse(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # SIGINT too, explicitly: a Python started from a non-interactive shell's background job
+    # inherits SIGINT ignored and would never see the KeyboardInterrupt that stops the run.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         summary = run(opts)
     except KeyboardInterrupt:

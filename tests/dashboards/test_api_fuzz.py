@@ -7,11 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from bench.fuzz_api import CALLERS, fuzz, seed_world, serve_mehr_web, write_web_config
 
 CASES = 400
 
 
+@pytest.mark.slow
 def test_schemathesis_cases_from_every_caller_get_no_server_error(tmp_path: Path) -> None:
     """Every operation, caller and generation mode once (seed 7): 0 HTTP 5xx, the server alive
     afterwards, and both refusals and successes among the answers (the fuzz reaches handlers)."""

@@ -114,6 +114,7 @@ def _start_broker(district: District) -> None:
     assert proc.poll() is None, district.log("mosquitto")
 
 
+@pytest.mark.slow
 def test_compose_services_start_with_the_shipped_configs_and_pass_their_health_checks(
     district: District,
 ) -> None:
@@ -131,6 +132,7 @@ def test_compose_services_start_with_the_shipped_configs_and_pass_their_health_c
     assert web.poll() is None, district.log("web")
 
 
+@pytest.mark.slow
 def test_systemd_units_start_with_the_shipped_configs_and_pass_their_health_checks(
     district: District,
 ) -> None:

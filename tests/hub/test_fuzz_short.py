@@ -8,6 +8,8 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "fuzz.py"
 
 
@@ -19,6 +21,7 @@ def _load_bench() -> ModuleType:
     return module
 
 
+@pytest.mark.slow
 def test_a_few_thousand_hostile_payloads_neither_crash_nor_stall_nor_pollute_the_hub() -> None:
     fuzz = _load_bench()
     args = argparse.Namespace(

@@ -160,6 +160,7 @@ def test_triage_sends_every_accelerometer_window_down_the_urgent_path() -> None:
     assert is_urgent(topic_for("home-1", "kit-1", TopicKind.ACCEL), b"{}")
 
 
+@pytest.mark.slow
 def test_the_scan_runs_in_its_own_process_and_its_alerts_reach_the_engine(
     tmp_path: Path, mosquitto: Mosquitto, hub_password: str, smtp: SmtpSink
 ) -> None:

@@ -78,6 +78,7 @@ def test_scenario_ground_truth_is_in_the_simulated_events(path: Path) -> None:
             assert not during  # a kit without power records nothing
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "path",
     [
