@@ -18,8 +18,8 @@ import pytest
 from hub.persistence.database import connect
 from hub.persistence.migrate import SchemaTooNewError, apply_migrations
 from hub.persistence.schema_alerts import MIGRATIONS as ALERT_MIGRATIONS
-from hub.persistence.schema_coordination import MIGRATIONS as COORDINATION_MIGRATIONS
 from hub.persistence.schema_alerts import migrate_alerts
+from hub.persistence.schema_coordination import MIGRATIONS as COORDINATION_MIGRATIONS
 from hub.persistence.schema_core import MIGRATIONS
 from hub.persistence.sqlite_store import SqliteStore, SqlStore, open_store
 from hub.persistence.web_schema import WEB_MIGRATIONS, migrate_web
