@@ -235,6 +235,7 @@ def test_two_processes_starting_at_once_migrate_the_database_once(store_url: str
         rows = conn.execute("SELECT component, version FROM schema_migrations").fetchall()
     assert sorted((r[0], r[1]) for r in rows) == [
         ("alerts", len(ALERT_MIGRATIONS)),
+        ("coordination", len(COORDINATION_MIGRATIONS)),
         ("core", len(MIGRATIONS)),
         ("web", len(WEB_MIGRATIONS)),
     ]
