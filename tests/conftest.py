@@ -13,6 +13,7 @@ import pytest
 
 from hub.broker_auth import BrokerUser, hub_acl_rules, kit_acl_rules
 from mehr_app.services.mosquitto import HUB_USER, Mosquitto
+from tests.support.postgres import PostgresServer, find_pg_bin, running_postgres
 from tests.support.schedule import UNITS_FILE_KEY, make_scheduler, order_and_write_units
 
 _UNITS_DIR = pytest.StashKey[Path]()
@@ -81,3 +82,13 @@ def mosquitto(tmp_path: Path, hub_password: str) -> Iterator[Mosquitto]:
 def kit_user(home_id: str, kit_id: str) -> BrokerUser:
     """A broker user for one kit, allowed only its own home's topics."""
     return BrokerUser(kit_id, secrets.token_urlsafe(12), kit_acl_rules(home_id, kit_id))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, a fresh database per test (skipped only where the
+    OS package is missing: `make test` installs it)."""
+    if find_pg_bin() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with running_postgres() as server:
+        yield server

@@ -17,7 +17,6 @@ import os
 import re
 import secrets
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import yaml
 
 from hub.broker_auth import BrokerUser, hub_acl_rules
 from hub.coordination import partition_of
+from hub.persistence.database import open_connection
 from mehr.contract import SensorKind
 from mehr_app.services.http_sink import HttpSink
 from mehr_app.services.hub_config import write_registry
@@ -46,6 +46,9 @@ TTL_S, RENEW_S = 6.0, 2.0
 PARTITIONS = 64
 _HOME = re.compile(rb"home-\d+")
 _LOGGER = logging.getLogger(__name__)
+
+# The hubs' shared database: a SQLite file, or a PostgreSQL URL.
+Database = Path | str
 
 
 def _alerts_yaml(path: Path, sink: HttpSink) -> Path:
@@ -129,8 +132,8 @@ class Outcome:
     press_to_notification_s: list[float] = field(default_factory=list)
 
 
-def _holders(db: Path) -> dict[int, str]:
-    conn = sqlite3.connect(db, timeout=30)
+def _holders(db: Database) -> dict[int, str]:
+    conn = open_connection(db)
     try:
         now = time.time()
         rows = conn.execute("SELECT partition_no, holder, expires_at FROM hub_leases").fetchall()
@@ -151,7 +154,7 @@ def start_two_hubs(
     workdir: Path,
     hub_settings: dict[str, Any],
     homes: list[tuple[str, str]],
-    db: Path,
+    db: Database,
     per_hub: dict[str, dict[str, Any]],
     started: list[HubProcess],
 ) -> tuple[HubProcess, HubProcess, dict[str, str]]:
@@ -215,7 +218,7 @@ def _kill(hub: HubProcess) -> float:
 
 def run_two_hubs(
     workdir: Path, hub_settings: dict[str, Any], kit_broker: tuple[str, int],
-    kit_users: dict[str, tuple[str, str]], db: Path, sink: HttpSink,
+    kit_users: dict[str, tuple[str, str]], db: Database, sink: HttpSink,
     per_hub: dict[str, dict[str, Any]], started: list[HubProcess],
 ) -> Outcome:
     """Start hubs a and b on `hub_settings` (database, broker), let kits publish, press help in
@@ -267,8 +270,10 @@ def run_two_hubs(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_two_hubs_store_once_alert_once_and_take_over_a_killed_hubs_homes(
-    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str, backend: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     users = {f"kit-{i:02d}": kit_user(f"home-{i:02d}", f"kit-{i:02d}") for i in range(HOMES)}
     for user in users.values():
@@ -277,7 +282,9 @@ def test_two_hubs_store_once_alert_once_and_take_over_a_killed_hubs_homes(
     mosquitto.restart()
     sink = HttpSink()
     sink.start()
-    db = tmp_path / "hub.db"
+    db: Database = tmp_path / "hub.db"
+    if backend == "postgresql":
+        db = request.getfixturevalue("postgres_server").fresh_database()
     settings = _hub_settings(
         mosquitto, hub_password, db, _alerts_yaml(tmp_path / "alerts.yaml", sink)
     )
@@ -300,7 +307,7 @@ def test_two_hubs_store_once_alert_once_and_take_over_a_killed_hubs_homes(
             hub.stop()
         sink.stop()
 
-    conn = sqlite3.connect(db)
+    conn = open_connection(db)
     try:
         per_kit = dict(conn.execute("SELECT home_id, COUNT(*) FROM events GROUP BY home_id"))
         assert per_kit == outcome.published, "every event stored exactly once"
@@ -312,7 +319,7 @@ def test_two_hubs_store_once_alert_once_and_take_over_a_killed_hubs_homes(
         attempts = conn.execute(
             "SELECT n.person_id, a.home_id, COUNT(d.id), MAX(d.outcome) FROM alert_notifications n "
             "JOIN alerts a ON a.id = n.alert_id LEFT JOIN alert_delivery_attempts d "
-            "ON d.notification_id = n.id GROUP BY n.id"
+            "ON d.notification_id = n.id GROUP BY n.id, n.person_id, a.home_id"
         ).fetchall()
     finally:
         conn.close()
@@ -339,8 +346,8 @@ def test_two_hubs_store_once_alert_once_and_take_over_a_killed_hubs_homes(
     assert "Traceback" not in (tmp_path / "hub-a.log").read_text()
 
 
-def _stored(db: Path) -> int:
-    conn = sqlite3.connect(db, timeout=30)
+def _stored(db: Database) -> int:
+    conn = open_connection(db)
     try:
         return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
     finally:
@@ -371,14 +378,14 @@ def _kept_their_sessions(workdir: Path) -> None:
 
 
 def _hub_settings(
-    mosquitto: Mosquitto, hub_password: str, db: Path, alerts: Path
+    mosquitto: Mosquitto, hub_password: str, db: Database, alerts: Path
 ) -> dict[str, Any]:
     return {
+        **({"database_url": db} if isinstance(db, str) else {"db_path": str(db)}),
         "mqtt_url": mosquitto.url,
         "mqtt_username": HUB_USER,
         "mqtt_password": hub_password,
         "mqtt_protocol": "5",
-        "db_path": str(db),
         "alerts_config": str(alerts),
         "alerts_secret": secrets.token_urlsafe(48),
         "public_base_url": "https://mehr.test",
@@ -429,7 +436,7 @@ def test_a_step_the_killed_hub_was_sending_is_not_sent_again_by_the_hub_that_too
         sink.stop()
     assert sink.count("/sw") == 1, "the worker got the step once, not again after the takeover"
     assert sink.count("/duty") == 1
-    conn = sqlite3.connect(db)
+    conn = open_connection(db)
     try:
         outcomes = dict(
             conn.execute(

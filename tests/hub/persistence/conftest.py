@@ -18,17 +18,7 @@ from hub.persistence.schema_core import MIGRATIONS as CORE_MIGRATIONS
 from hub.persistence.web_database import create_web_engine
 from hub.persistence.web_schema import migrate_web
 from tests.hub.persistence.multi import HubsDatabase, hubs_database
-from tests.support.postgres import PostgresServer, find_pg_bin, running_postgres
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL server for the session, a fresh database per test (skipped only where the
-    OS package is missing: `make test` installs it)."""
-    if find_pg_bin() is None:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    with running_postgres() as server:
-        yield server
+from tests.support.postgres import PostgresServer
 
 
 def _sqlite(tmp_path: Path) -> Iterator[Connection]:
