@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -310,6 +311,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             1 for h, _ in homes
             if owner_before[partition_of(h, PARTITIONS)] == f"hub-{args.hubs - 1}"
         )
+        # Who does each home's work (scans, alerts) before the kill and at the end.
+        owner_after = _holders(db)
+        homes_per_hub: dict[str, dict[str, int]] = {}
+        for when, owner in (("before_kill", owner_before), ("at_end", owner_after)):
+            count = Counter(owner.get(partition_of(h, PARTITIONS), "none") for h, _ in homes)
+            homes_per_hub[when] = {hub_id: count[hub_id] for hub_id in sorted(count)}
         return {
             "hubs": args.hubs,
             "database": args.database,
@@ -332,6 +339,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             },
             "takeover_s": None if takeover_s is None else round(takeover_s, 1),
             "takeover_bound_s": args.ttl + args.renew,
+            "homes_per_hub": homes_per_hub,
             "presses": len(pressed),
             "alerts_per_press_max": max(alerts_per_home.values(), default=0),
             "alert_counts_max": max(counts, default=0),
