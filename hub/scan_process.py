@@ -48,6 +48,7 @@ def _scan_main(
     from hub.alerts.prompts import prompt_answers
     from hub.cold_scan import ColdHomeScanner
     from hub.persistence.sqlite_store import SqliteStore
+    from hub.retention import RetentionJob, retention_settings
     from hub.routine_scan import RoutineScanner
     from mehr.clock import SystemClock
 
@@ -78,6 +79,7 @@ def _scan_main(
         answers=partial(prompt_answers, store.connection),
     )
     cold = ColdHomeScanner(store, clock, stats, on_alert=send)
+    retention = RetentionJob(store, clock, stats, retention_settings(settings))
     try:
         while not stop.wait(settings.scan_interval_s):
             if os.getppid() != parent_pid:
@@ -85,6 +87,7 @@ def _scan_main(
             try:
                 scanner.scan()
                 cold.scan()
+                retention.run()
             except Exception:
                 # The scan must outlive a bad night of data; ingest is not affected.
                 store.rollback()

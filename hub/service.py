@@ -31,6 +31,7 @@ from hub.persistence.database import checkpoint_passive, disable_auto_checkpoint
 from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import load_registry
 from hub.reject_log import RejectLog
+from hub.retention import RetentionJob, retention_settings
 from hub.routine_scan import RoutineScanner
 from hub.scan_process import ScanProcess
 from hub.stats import HubStats
@@ -374,12 +375,14 @@ class Hub:
             answers=partial(prompt_answers, store.connection),
         )
         cold = ColdHomeScanner(store, self.clock, self.stats, on_alert=self._alert_raised)
+        retention = RetentionJob(store, self.clock, self.stats, retention_settings(self.settings))
         try:
             while not self._stop.wait(self.settings.scan_interval_s):
                 try:
                     with self._scan_lock:
                         scanner.scan()
                         cold.scan()
+                        retention.run()
                 except Exception:
                     # The scan must outlive a bad night of data; ingest is not affected.
                     store.rollback()

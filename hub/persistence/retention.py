@@ -1,0 +1,148 @@
+"""Retention of raw events (component "retention" in hub/persistence/migrate.py): old events
+become hourly counts per home, sensor and kind, in small transactions.
+
+Raw events are what the detectors read (the routine learns from 28 days); past the retention
+window each hour of a sensor keeps how many events it sent and how many were signs of life,
+enough for activity-over-months views and reports, at a fraction of the bytes. Events an alert
+points at (`alerts.source_event_id`) are kept with the alert. The newest event is never removed,
+so event ids keep growing (the routine scan follows the table by id).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass
+
+from hub.persistence.migrate import apply_migrations
+from hub.persistence.sqlite_store import SqliteStore
+
+__all__ = [
+    "MIGRATIONS",
+    "RetentionBatch",
+    "delete_old_summaries",
+    "migrate_retention",
+    "summarise_old_events",
+]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: hourly summaries of events past the raw-event retention window.
+    """
+    CREATE TABLE event_hours (
+        id INTEGER PRIMARY KEY,
+        home_id TEXT NOT NULL,
+        hour_s REAL NOT NULL,
+        sensor_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        room TEXT,
+        events INTEGER NOT NULL,
+        active INTEGER NOT NULL,
+        UNIQUE (home_id, hour_s, sensor_id, kind)
+    );
+    """,
+)
+
+_HOUR_S = 3600.0
+# Sign-of-life values as SqliteStore.activity_events reads them (a motion start, a door, a
+# press, a mat sat on or left): the summary's `active` count.
+_ALWAYS_ACTIVE = frozenset({"door", "help_button", "ok_button", "occupancy"})
+_ACTIVE_WHEN_TRUE = frozenset({"motion", "appliance"})
+
+
+def migrate_retention(db: sqlite3.Connection, source: str = "database") -> int:
+    """Bring the retention schema up to date on an autocommit connection."""
+    return apply_migrations(db, "retention", MIGRATIONS, source)
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionBatch:
+    """What one small transaction did, and where the next one starts."""
+
+    summarised: int  # events folded into hourly counts and deleted
+    next_after_id: int  # continue after this id
+    done: bool  # reached events stored within the window (or the table's end)
+
+
+def summarise_old_events(
+    store: SqliteStore, after_id: int, cutoff_s: float, batch: int
+) -> RetentionBatch:
+    """Fold up to `batch` events with ids above `after_id`, stamped and stored before
+    `cutoff_s`, into `event_hours` and delete them, in one transaction the caller commits.
+
+    Walks by id (the order events were stored): it stops at the first event stored after the
+    cutoff. An event stamped in the window but stored long ago (a kit clock ahead) is skipped.
+    """
+    conn = store.connection
+    rows = conn.execute(
+        "SELECT id, home_id, sensor_id, kind, value, room, occurred_at, stored_at FROM events "
+        "WHERE id > :after AND id < (SELECT MAX(id) FROM events) ORDER BY id LIMIT :batch",
+        {"after": after_id, "batch": batch},
+    ).fetchall()
+    keep = {
+        int(r[0])
+        for r in conn.execute(
+            "SELECT source_event_id FROM alerts WHERE source_event_id > :after "
+            "AND source_event_id <= :last",
+            {"after": after_id, "last": int(rows[-1][0]) if rows else after_id},
+        )
+    }
+    events: Counter[tuple[str, float, str, str]] = Counter()
+    active: Counter[tuple[str, float, str, str]] = Counter()
+    rooms: dict[tuple[str, float, str, str], str | None] = {}
+    gone: list[int] = []
+    last = after_id
+    done = len(rows) < batch
+    for r in rows:
+        if float(r[7]) >= cutoff_s:
+            done = True  # stored within the window: so is (nearly) everything after it
+            break
+        last = int(r[0])
+        if float(r[6]) >= cutoff_s or last in keep:
+            continue
+        kind, value = str(r[3]), str(r[4])
+        key = (str(r[1]), (float(r[6]) // _HOUR_S) * _HOUR_S, str(r[2]), kind)
+        rooms[key] = r[5]
+        events[key] += 1
+        active[key] += kind in _ALWAYS_ACTIVE or (kind in _ACTIVE_WHEN_TRUE and value == "true")
+        gone.append(last)
+    if gone:
+        # The write lock from here to the caller's commit: one batch of upserts and a delete.
+        store._begin()  # the store's own transaction (same package)
+    for key, room in rooms.items():
+        home, hour, sensor, kind = key
+        conn.execute(
+            "INSERT INTO event_hours(home_id, hour_s, sensor_id, kind, room, events, active) "
+            "VALUES (:home, :hour, :sensor, :kind, :room, :events, :active) "
+            "ON CONFLICT(home_id, hour_s, sensor_id, kind) DO UPDATE SET "
+            "events = event_hours.events + excluded.events, "
+            "active = event_hours.active + excluded.active",
+            {
+                "home": home,
+                "hour": hour,
+                "sensor": sensor,
+                "kind": kind,
+                "room": room,
+                "events": events[key],
+                "active": active[key],
+            },
+        )
+    if gone:
+        conn.execute(
+            "DELETE FROM events WHERE id >= :lo AND id <= :hi AND occurred_at < :cutoff "
+            "AND stored_at < :cutoff AND id NOT IN ("
+            "SELECT source_event_id FROM alerts WHERE source_event_id >= :lo "
+            "AND source_event_id <= :hi)",
+            {"lo": gone[0], "hi": gone[-1], "cutoff": cutoff_s},
+        )
+    return RetentionBatch(len(gone), last, done)
+
+
+def delete_old_summaries(store: SqliteStore, cutoff_s: float, batch: int) -> int:
+    """Delete up to `batch` hourly summaries older than `cutoff_s`; the caller commits."""
+    store._begin()  # the store's own transaction (same package)
+    cur = store.connection.execute(
+        "DELETE FROM event_hours WHERE id IN (SELECT id FROM event_hours WHERE hour_s < :cut "
+        "ORDER BY id LIMIT :batch)",
+        {"cut": cutoff_s, "batch": batch},
+    )
+    return max(0, int(cur.rowcount))

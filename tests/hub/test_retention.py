@@ -1,0 +1,138 @@
+"""Retention on an injected clock: raw events past the window become hourly counts, the window's
+events and an alert's own event stay, and the routine learned afterwards is the same."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.persistence.sqlite_store import SqliteStore
+from hub.retention import RetentionJob, RetentionSettings
+from hub.routine_scan import RoutineScanner, ScanSettings
+from hub.stats import HubStats
+from hub.store.base import NewAlert, NewEvent
+from mehr.clock import ManualClock
+from tests.hub.factories import home_spec
+
+NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)  # 12:00 in Tashkent
+DAYS = 60
+
+
+def _history(store: SqliteStore) -> None:
+    """Sixty days: the kitchen and the bathroom through each day, the door once a day."""
+    seq = 0
+    rows = []
+    start = NOW - timedelta(days=DAYS)
+    for day in range(DAYS):
+        for hour in (7.0, 8.5, 10.0, 12.5, 15.0, 18.0, 20.5):
+            for sensor, room in (("pir-kitchen", "Kitchen"), ("pir-bath", "Bathroom")):
+                late = 0.3 if room == "Bathroom" else 0.0
+                at = start + timedelta(days=day, hours=hour - 5 + late)
+                for value, later in ((True, 0), (False, 8)):
+                    seq += 1
+                    when = at + timedelta(seconds=later)
+                    rows.append(
+                        NewEvent("home-1", "kit-1", 1, seq, sensor, "motion", value, room,
+                                 when, when)
+                    )  # fmt: skip
+        seq += 1
+        door = start + timedelta(days=day, hours=11 - 5)
+        rows.append(
+            NewEvent("home-1", "kit-1", 1, seq, "door-front", "door", "open", "Hallway",
+                     door, door)
+        )  # fmt: skip
+    for row in rows:  # stored as they happened: stored_at is the event's own time
+        store.store_events([row], row.occurred_at)
+    store.commit()
+
+
+def _routine(store: SqliteStore) -> dict[str, object]:
+    settings = ScanSettings(gated=False)
+    scanner = RoutineScanner(store, ManualClock(NOW), HubStats(), settings=settings)
+    scanner.scan()
+    stored = store.load_routine("home-1")
+    assert stored is not None
+    return stored[1]
+
+
+def _count(store: SqliteStore, sql: str, *args: object) -> int:
+    return int(store.connection.execute(sql, args).fetchone()[0])
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    s = SqliteStore(tmp_path / "hub.db")
+    s.register_home(home_spec(), NOW - timedelta(days=DAYS + 1))
+    _history(s)
+    return s
+
+
+def test_old_events_become_hourly_counts_and_the_detectors_lose_nothing(
+    store: SqliteStore,
+) -> None:
+    before = _routine(store)
+    cutoff = (NOW - timedelta(days=35)).timestamp()
+    old = _count(store, "SELECT COUNT(*) FROM events WHERE occurred_at < ?", cutoff)
+    kept = _count(store, "SELECT COUNT(*) FROM events WHERE occurred_at >= ?", cutoff)
+    first = store.events(limit=1)[0]
+    alert, _ = store.raise_alert(
+        NewAlert("home-1", "unusual_inactivity", "high", first.occurred_at, first.id, {})
+    )
+    store.commit()
+    assert old > 500 and kept > 500
+
+    stats = HubStats()
+    job = RetentionJob(
+        store, ManualClock(NOW), stats, RetentionSettings(batch=200), monotonic=lambda: 0.0
+    )
+    assert job.run() == old - 1, "every old event but the alert's own is folded"
+
+    assert _count(store, "SELECT COUNT(*) FROM events WHERE occurred_at < ?", cutoff) == 1
+    assert store.events(limit=1)[0].id == first.id, "the alert still points at its event"
+    assert _count(store, "SELECT COUNT(*) FROM events WHERE occurred_at >= ?", cutoff) == kept
+    assert stats.get("retention_batches") > (old - 1) // 200, "small transactions, not one"
+    assert _count(store, "SELECT SUM(events) FROM event_hours") == old - 1
+    # Each old hour with motion: ON and OFF are two events, one of them a sign of life (but
+    # the first hour, whose ON stays with its alert).
+    per_hour = store.connection.execute(
+        "SELECT events, active FROM event_hours WHERE sensor_id='pir-kitchen' ORDER BY hour_s"
+    ).fetchall()
+    assert (per_hour[0][0], per_hour[0][1]) == (1, 0)
+    assert len(per_hour) > 100 and all((r[0], r[1]) == (2, 1) for r in per_hour[1:])
+    doors = _count(store, "SELECT SUM(active) FROM event_hours WHERE kind='door'")
+    assert doors == DAYS - 35 - 1 or doors == DAYS - 35, "a door event is a sign of life"
+
+    assert _routine(store) == before, "the routine learns from 28 days: retention changes nothing"
+    assert job.run() == 0, "nothing left to fold"
+    assert alert.id is not None
+
+
+def test_hourly_counts_go_after_their_own_window(store: SqliteStore) -> None:
+    clock = ManualClock(NOW)
+    settings = RetentionSettings(keep_summaries=timedelta(days=40), batch=500)
+    job = RetentionJob(store, clock, HubStats(), settings, monotonic=lambda: 0.0)
+    job.run()
+    hours = _count(store, "SELECT COUNT(*) FROM event_hours")
+    assert hours > 0
+    oldest = _count(store, "SELECT MIN(hour_s) FROM event_hours")
+    clock.set(datetime.fromtimestamp(oldest, UTC) + timedelta(days=40, hours=12))
+    job.run()
+    left = _count(store, "SELECT COUNT(*) FROM event_hours")
+    assert 0 < left < hours
+    assert _count(store, "SELECT MIN(hour_s) FROM event_hours") > oldest
+
+
+def test_the_newest_event_is_never_removed_so_ids_keep_growing(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "quiet.db")
+    store.register_home(home_spec(), NOW - timedelta(days=90))
+    at = NOW - timedelta(days=80)
+    for seq in (1, 2, 3):
+        store.store_events(
+            [NewEvent("home-1", "kit-1", 1, seq, "pir-kitchen", "motion", True, "Kitchen", at, at)],
+            at,
+        )
+    store.commit()
+    RetentionJob(store, ManualClock(NOW), HubStats(), monotonic=lambda: 0.0).run()
+    assert [e.seq for e in store.events()] == [3]
