@@ -37,7 +37,9 @@ class RetentionSettings:
     keep_events: timedelta = timedelta(days=35)
     keep_summaries: timedelta = timedelta(days=400)
     batch: int = 1000  # events per transaction
-    budget_s: float = 2.0  # work per call to `run`
+    budget_s: float = 5.0  # work per call to `run` (one scan pass)
+    # Events in a row with nothing to fold after which the walk has reached the window.
+    lookahead: int = 20_000
 
 
 def retention_settings(hub: HubSettings) -> RetentionSettings:
@@ -64,11 +66,19 @@ class RetentionJob:
         self.stats = stats
         self.settings = settings or RetentionSettings()
         self._monotonic = monotonic
-        self._after_id = 0  # events up to here were looked at in this process
+        self._after_id = 0  # the walk's position in the events table (by id)
+        self._idle_run = 0  # events in a row with nothing to fold
         migrate_retention(store.connection)
 
     def run(self) -> int:
-        """Fold old events until caught up or out of budget; return how many were folded."""
+        """Fold old events until caught up or out of budget; return how many were folded.
+
+        Walks the events table by id from where the last call stopped. Ids follow storage
+        order, so past the oldest events lies a run of events stored within the window: after
+        `lookahead` events in a row with nothing to fold the walk ends, and the next one
+        starts again from the table's head (where the now-oldest events are). An event that
+        was skipped (a kit clock ahead, an alert's own) is looked at again then.
+        """
         s = self.settings
         now_s = self.clock.now().timestamp()
         cutoff = now_s - s.keep_events.total_seconds()
@@ -84,7 +94,11 @@ class RetentionJob:
             self.stats.incr("retention_batches")
             folded += batch.summarised
             self._after_id = batch.next_after_id
-            if batch.done or self._monotonic() >= stop_at:
+            self._idle_run = 0 if batch.summarised else self._idle_run + batch.scanned
+            if batch.at_end or self._idle_run >= s.lookahead:
+                self._after_id, self._idle_run = 0, 0  # caught up: from the head next time
+                break
+            if self._monotonic() >= stop_at:
                 break
         while self._monotonic() < stop_at:
             gone = delete_old_summaries(

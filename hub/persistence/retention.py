@@ -59,18 +59,18 @@ class RetentionBatch:
     """What one small transaction did, and where the next one starts."""
 
     summarised: int  # events folded into hourly counts and deleted
+    scanned: int  # events looked at (folded or not)
     next_after_id: int  # continue after this id
-    done: bool  # reached events stored within the window (or the table's end)
+    at_end: bool  # reached the newest event
 
 
 def summarise_old_events(
     store: SqliteStore, after_id: int, cutoff_s: float, batch: int
 ) -> RetentionBatch:
-    """Fold up to `batch` events with ids above `after_id`, stamped and stored before
-    `cutoff_s`, into `event_hours` and delete them, in one transaction the caller commits.
-
-    Walks by id (the order events were stored): it stops at the first event stored after the
-    cutoff. An event stamped in the window but stored long ago (a kit clock ahead) is skipped.
+    """Fold the events among the next `batch` ids above `after_id` that were stamped and
+    stored before `cutoff_s` into `event_hours` and delete them, in one transaction the caller
+    commits. The others (stored within the window, a kit clock ahead, an alert's own event)
+    are left as they are.
     """
     conn = store.connection
     rows = conn.execute(
@@ -78,63 +78,59 @@ def summarise_old_events(
         "WHERE id > :after AND id < (SELECT MAX(id) FROM events) ORDER BY id LIMIT :batch",
         {"after": after_id, "batch": batch},
     ).fetchall()
+    if not rows:
+        return RetentionBatch(0, 0, after_id, True)
+    first, last = int(rows[0][0]), int(rows[-1][0])
     keep = {
         int(r[0])
         for r in conn.execute(
-            "SELECT source_event_id FROM alerts WHERE source_event_id > :after "
-            "AND source_event_id <= :last",
-            {"after": after_id, "last": int(rows[-1][0]) if rows else after_id},
+            "SELECT source_event_id FROM alerts WHERE source_event_id >= :lo "
+            "AND source_event_id <= :hi",
+            {"lo": first, "hi": last},
         )
     }
     events: Counter[tuple[str, float, str, str]] = Counter()
     active: Counter[tuple[str, float, str, str]] = Counter()
     rooms: dict[tuple[str, float, str, str], str | None] = {}
-    gone: list[int] = []
-    last = after_id
-    done = len(rows) < batch
+    folded = 0
     for r in rows:
-        if float(r[7]) >= cutoff_s:
-            done = True  # stored within the window: so is (nearly) everything after it
-            break
-        last = int(r[0])
-        if float(r[6]) >= cutoff_s or last in keep:
+        if float(r[6]) >= cutoff_s or float(r[7]) >= cutoff_s or int(r[0]) in keep:
             continue
         kind, value = str(r[3]), str(r[4])
         key = (str(r[1]), (float(r[6]) // _HOUR_S) * _HOUR_S, str(r[2]), kind)
         rooms[key] = r[5]
         events[key] += 1
         active[key] += kind in _ALWAYS_ACTIVE or (kind in _ACTIVE_WHEN_TRUE and value == "true")
-        gone.append(last)
-    if gone:
+        folded += 1
+    if folded:
         # The write lock from here to the caller's commit: one batch of upserts and a delete.
         store._begin()  # the store's own transaction (same package)
-    for key, room in rooms.items():
-        home, hour, sensor, kind = key
-        conn.execute(
-            "INSERT INTO event_hours(home_id, hour_s, sensor_id, kind, room, events, active) "
-            "VALUES (:home, :hour, :sensor, :kind, :room, :events, :active) "
-            "ON CONFLICT(home_id, hour_s, sensor_id, kind) DO UPDATE SET "
-            "events = event_hours.events + excluded.events, "
-            "active = event_hours.active + excluded.active",
-            {
-                "home": home,
-                "hour": hour,
-                "sensor": sensor,
-                "kind": kind,
-                "room": room,
-                "events": events[key],
-                "active": active[key],
-            },
-        )
-    if gone:
+        for key, room in rooms.items():
+            home, hour, sensor, kind = key
+            conn.execute(
+                "INSERT INTO event_hours(home_id, hour_s, sensor_id, kind, room, events, "
+                "active) VALUES (:home, :hour, :sensor, :kind, :room, :events, :active) "
+                "ON CONFLICT(home_id, hour_s, sensor_id, kind) DO UPDATE SET "
+                "events = event_hours.events + excluded.events, "
+                "active = event_hours.active + excluded.active",
+                {
+                    "home": home,
+                    "hour": hour,
+                    "sensor": sensor,
+                    "kind": kind,
+                    "room": room,
+                    "events": events[key],
+                    "active": active[key],
+                },
+            )
         conn.execute(
             "DELETE FROM events WHERE id >= :lo AND id <= :hi AND occurred_at < :cutoff "
             "AND stored_at < :cutoff AND id NOT IN ("
             "SELECT source_event_id FROM alerts WHERE source_event_id >= :lo "
             "AND source_event_id <= :hi)",
-            {"lo": gone[0], "hi": gone[-1], "cutoff": cutoff_s},
+            {"lo": first, "hi": last, "cutoff": cutoff_s},
         )
-    return RetentionBatch(len(gone), last, done)
+    return RetentionBatch(folded, len(rows), last, len(rows) < batch)
 
 
 def delete_old_summaries(store: SqliteStore, cutoff_s: float, batch: int) -> int:

@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)  # 12:00 in Tashkent
 DAYS = 60
 
 
-def _history(store: SqliteStore) -> None:
+def _history(store: SqliteStore, home: str = "home-1", kit: str = "kit-1") -> None:
     """Sixty days: the kitchen and the bathroom through each day, the door once a day."""
     seq = 0
     rows = []
@@ -34,13 +34,13 @@ def _history(store: SqliteStore) -> None:
                     seq += 1
                     when = at + timedelta(seconds=later)
                     rows.append(
-                        NewEvent("home-1", "kit-1", 1, seq, sensor, "motion", value, room,
+                        NewEvent(home, kit, 1, seq, sensor, "motion", value, room,
                                  when, when)
                     )  # fmt: skip
         seq += 1
         door = start + timedelta(days=day, hours=11 - 5)
         rows.append(
-            NewEvent("home-1", "kit-1", 1, seq, "door-front", "door", "open", "Hallway",
+            NewEvent(home, kit, 1, seq, "door-front", "door", "open", "Hallway",
                      door, door)
         )  # fmt: skip
     for row in rows:  # stored as they happened: stored_at is the event's own time
@@ -114,14 +114,16 @@ def test_hourly_counts_go_after_their_own_window(store: SqliteStore) -> None:
     settings = RetentionSettings(keep_summaries=timedelta(days=40), batch=500)
     job = RetentionJob(store, clock, HubStats(), settings, monotonic=lambda: 0.0)
     job.run()
-    hours = _count(store, "SELECT COUNT(*) FROM event_hours")
-    assert hours > 0
     oldest = _count(store, "SELECT MIN(hour_s) FROM event_hours")
-    clock.set(datetime.fromtimestamp(oldest, UTC) + timedelta(days=40, hours=12))
+    assert oldest >= (NOW - timedelta(days=40)).timestamp() - 3600, "older counts went at once"
+    cut = oldest + 12 * 3600
+    older = _count(store, "SELECT COUNT(*) FROM event_hours WHERE hour_s < ?", cut)
+    newer = _count(store, "SELECT COUNT(*) FROM event_hours WHERE hour_s >= ?", cut)
+    assert older > 0 and newer > 0
+    clock.set(datetime.fromtimestamp(cut, UTC) + timedelta(days=40))
     job.run()
-    left = _count(store, "SELECT COUNT(*) FROM event_hours")
-    assert 0 < left < hours
-    assert _count(store, "SELECT MIN(hour_s) FROM event_hours") > oldest
+    assert _count(store, "SELECT COUNT(*) FROM event_hours WHERE hour_s < ?", cut) == 0
+    assert _count(store, "SELECT COUNT(*) FROM event_hours WHERE hour_s >= ?", cut) >= newer
 
 
 def test_the_newest_event_is_never_removed_so_ids_keep_growing(tmp_path: Path) -> None:
@@ -136,3 +138,14 @@ def test_the_newest_event_is_never_removed_so_ids_keep_growing(tmp_path: Path) -
     store.commit()
     RetentionJob(store, ManualClock(NOW), HubStats(), monotonic=lambda: 0.0).run()
     assert [e.seq for e in store.events()] == [3]
+
+
+def test_old_events_stored_after_recent_ones_are_folded_too(store: SqliteStore) -> None:
+    """Ids need not follow time (an import, a restored backup): home-2's whole history is
+    stored after home-1's recent weeks, and its old events go as well."""
+    store.register_home(home_spec("home-2", "kit-2"), NOW - timedelta(days=DAYS + 1))
+    _history(store, "home-2", "kit-2")
+    cutoff = (NOW - timedelta(days=35)).timestamp()
+    settings = RetentionSettings(batch=100, lookahead=2000)
+    RetentionJob(store, ManualClock(NOW), HubStats(), settings, monotonic=lambda: 0.0).run()
+    assert _count(store, "SELECT COUNT(*) FROM events WHERE occurred_at < ?", cutoff) == 0
