@@ -66,7 +66,7 @@ def run(db: Path, keep_days: float, seconds: float, workdir: Path) -> dict[str, 
             tx_ms.append((time.perf_counter() - a) * 1000)
             folded += batch.summarised
             after = batch.next_after_id
-            if batch.done:
+            if batch.at_end:
                 break
         wall = time.monotonic() - t0
         summaries = int(store.connection.execute("SELECT COUNT(*) FROM event_hours").fetchone()[0])

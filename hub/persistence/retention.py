@@ -1,11 +1,12 @@
 """Retention of raw events (component "retention" in hub/persistence/migrate.py): old events
-become hourly counts per home, sensor and kind, in small transactions.
+become one row per home and hour, in small transactions.
 
 Raw events are what the detectors read (the routine learns from 28 days); past the retention
-window each hour of a sensor keeps how many events it sent and how many were signs of life,
-enough for activity-over-months views and reports, at a fraction of the bytes. Events an alert
-points at (`alerts.source_event_id`) are kept with the alert. The newest event is never removed,
-so event ids keep growing (the routine scan follows the table by id).
+window each hour of a home keeps how many events it stored and its signs of life per place
+(kitchen, bathroom, bedroom, living room, entrance, other: what the routine rules reason
+about), enough for activity-over-months views and reports, at a fraction of the bytes.
+Events an alert points at (`alerts.source_event_id`) are kept with the alert. The newest event
+is never removed, so event ids keep growing (the routine scan follows the table by id).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from hub.persistence.sqlite_store import SqliteStore
 
 __all__ = [
     "MIGRATIONS",
+    "PLACES",
     "RetentionBatch",
     "delete_old_summaries",
     "migrate_retention",
@@ -32,12 +34,14 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY,
         home_id TEXT NOT NULL,
         hour_s REAL NOT NULL,
-        sensor_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        room TEXT,
         events INTEGER NOT NULL,
-        active INTEGER NOT NULL,
-        UNIQUE (home_id, hour_s, sensor_id, kind)
+        kitchen INTEGER NOT NULL,
+        bathroom INTEGER NOT NULL,
+        bedroom INTEGER NOT NULL,
+        living INTEGER NOT NULL,
+        entrance INTEGER NOT NULL,
+        other INTEGER NOT NULL,
+        UNIQUE (home_id, hour_s)
     );
     """,
 )
@@ -47,6 +51,8 @@ _HOUR_S = 3600.0
 # press, a mat sat on or left): the summary's `active` count.
 _ALWAYS_ACTIVE = frozenset({"door", "help_button", "ok_button", "occupancy"})
 _ACTIVE_WHEN_TRUE = frozenset({"motion", "appliance"})
+# The places of mehr.vocabulary.Place, as the summary's columns (a sensor without one: other).
+PLACES = ("kitchen", "bathroom", "bedroom", "living", "entrance", "other")
 
 
 def migrate_retention(db: sqlite3.Connection, source: str = "database") -> int:
@@ -74,8 +80,10 @@ def summarise_old_events(
     """
     conn = store.connection
     rows = conn.execute(
-        "SELECT id, home_id, sensor_id, kind, value, room, occurred_at, stored_at FROM events "
-        "WHERE id > :after AND id < (SELECT MAX(id) FROM events) ORDER BY id LIMIT :batch",
+        "SELECT e.id, e.home_id, s.place, e.kind, e.value, e.occurred_at, e.stored_at "
+        "FROM events e LEFT JOIN sensors s ON s.kit_id = e.kit_id AND s.id = e.sensor_id "
+        "WHERE e.id > :after AND e.id < (SELECT MAX(id) FROM events) ORDER BY e.id "
+        "LIMIT :batch",
         {"after": after_id, "batch": batch},
     ).fetchall()
     if not rows:
@@ -89,39 +97,36 @@ def summarise_old_events(
             {"lo": first, "hi": last},
         )
     }
-    events: Counter[tuple[str, float, str, str]] = Counter()
-    active: Counter[tuple[str, float, str, str]] = Counter()
-    rooms: dict[tuple[str, float, str, str], str | None] = {}
+    events: Counter[tuple[str, float]] = Counter()
+    alive: dict[tuple[str, float], Counter[str]] = {}
     folded = 0
     for r in rows:
-        if float(r[6]) >= cutoff_s or float(r[7]) >= cutoff_s or int(r[0]) in keep:
+        if float(r[5]) >= cutoff_s or float(r[6]) >= cutoff_s or int(r[0]) in keep:
             continue
         kind, value = str(r[3]), str(r[4])
-        key = (str(r[1]), (float(r[6]) // _HOUR_S) * _HOUR_S, str(r[2]), kind)
-        rooms[key] = r[5]
+        key = (str(r[1]), (float(r[5]) // _HOUR_S) * _HOUR_S)
         events[key] += 1
-        active[key] += kind in _ALWAYS_ACTIVE or (kind in _ACTIVE_WHEN_TRUE and value == "true")
+        per_place = alive.setdefault(key, Counter())
+        if kind in _ALWAYS_ACTIVE or (kind in _ACTIVE_WHEN_TRUE and value == "true"):
+            per_place[r[2] if r[2] in PLACES else "other"] += 1
         folded += 1
     if folded:
         # The write lock from here to the caller's commit: one batch of upserts and a delete.
         store._begin()  # the store's own transaction (same package)
-        for key, room in rooms.items():
-            home, hour, sensor, kind = key
+        for (home, hour), count in events.items():
             conn.execute(
-                "INSERT INTO event_hours(home_id, hour_s, sensor_id, kind, room, events, "
-                "active) VALUES (:home, :hour, :sensor, :kind, :room, :events, :active) "
-                "ON CONFLICT(home_id, hour_s, sensor_id, kind) DO UPDATE SET "
-                "events = event_hours.events + excluded.events, "
-                "active = event_hours.active + excluded.active",
-                {
-                    "home": home,
-                    "hour": hour,
-                    "sensor": sensor,
-                    "kind": kind,
-                    "room": room,
-                    "events": events[key],
-                    "active": active[key],
-                },
+                "INSERT INTO event_hours(home_id, hour_s, events, kitchen, bathroom, bedroom, "
+                "living, entrance, other) VALUES (:home, :hour, :events, :kitchen, :bathroom, "
+                ":bedroom, :living, :entrance, :other) ON CONFLICT(home_id, hour_s) DO UPDATE "
+                "SET events = event_hours.events + excluded.events, "
+                "kitchen = event_hours.kitchen + excluded.kitchen, "
+                "bathroom = event_hours.bathroom + excluded.bathroom, "
+                "bedroom = event_hours.bedroom + excluded.bedroom, "
+                "living = event_hours.living + excluded.living, "
+                "entrance = event_hours.entrance + excluded.entrance, "
+                "other = event_hours.other + excluded.other",
+                {"home": home, "hour": hour, "events": count}
+                | {place: alive[(home, hour)][place] for place in PLACES},
             )
         conn.execute(
             "DELETE FROM events WHERE id >= :lo AND id <= :hi AND occurred_at < :cutoff "

@@ -75,6 +75,11 @@ def test_old_events_become_hourly_counts_and_the_detectors_lose_nothing(
     before = _routine(store)
     cutoff = (NOW - timedelta(days=35)).timestamp()
     old = _count(store, "SELECT COUNT(*) FROM events WHERE occurred_at < ?", cutoff)
+    on = "SELECT COUNT(*) FROM events WHERE sensor_id=? AND value=? AND occurred_at < ?"
+    kitchen_on = _count(store, on, "pir-kitchen", "true", cutoff)
+    bath_on = _count(store, on, "pir-bath", "true", cutoff)
+    doors = _count(store, on, "door-front", '"open"', cutoff)
+    assert kitchen_on > 100 and doors > 10
     kept = _count(store, "SELECT COUNT(*) FROM events WHERE occurred_at >= ?", cutoff)
     first = store.events(limit=1)[0]
     alert, _ = store.raise_alert(
@@ -94,16 +99,19 @@ def test_old_events_become_hourly_counts_and_the_detectors_lose_nothing(
     assert _count(store, "SELECT COUNT(*) FROM events WHERE occurred_at >= ?", cutoff) == kept
     assert stats.get("retention_batches") > (old - 1) // 200, "small transactions, not one"
     assert _count(store, "SELECT SUM(events) FROM event_hours") == old - 1
-    # Each old hour with motion: ON and OFF are two events, one of them a sign of life (but
-    # the first hour, whose ON stays with its alert).
-    per_hour = store.connection.execute(
-        "SELECT events, active FROM event_hours WHERE sensor_id='pir-kitchen' ORDER BY hour_s"
-    ).fetchall()
-    assert (per_hour[0][0], per_hour[0][1]) == (1, 0)
-    assert len(per_hour) > 100 and all((r[0], r[1]) == (2, 1) for r in per_hour[1:])
-    doors = _count(store, "SELECT SUM(active) FROM event_hours WHERE kind='door'")
-    assert doors == DAYS - 35 - 1 or doors == DAYS - 35, "a door event is a sign of life"
+    # Signs of life per place: a motion's ON (not its OFF), a door; the alert's own event
+    # (the first kitchen ON) stays raw.
+    def old(sensor: str, value: str) -> int:
+        return _count(
+            store,
+            "SELECT COUNT(*) FROM events WHERE sensor_id=? AND value=? AND occurred_at < ?",
+            sensor, value, cutoff,
+        )  # fmt: skip
 
+    assert _count(store, "SELECT SUM(kitchen) FROM event_hours") == kitchen_on - 1
+    assert _count(store, "SELECT SUM(bathroom) FROM event_hours") == bath_on
+    assert _count(store, "SELECT SUM(entrance) FROM event_hours") == doors
+    assert old("pir-kitchen", "true") == 1
     assert _routine(store) == before, "the routine learns from 28 days: retention changes nothing"
     assert job.run() == 0, "nothing left to fold"
     assert alert.id is not None
