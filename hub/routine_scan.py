@@ -371,7 +371,9 @@ class RoutineScanner:
         if self.gate is None:
             return
         now_s = now.timestamp()
-        ahead = first_event_after(self.store.connection, home.id, now_s)
+        ahead = first_event_after(
+            self.store.connection, home.id, now_s, self.gate.tail_id or 0
+        )
         kitchen = recent.times_s[recent.places == Place.KITCHEN]
         nan = float("nan")
         if routine is None:

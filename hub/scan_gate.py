@@ -177,8 +177,10 @@ class ScanGate:
             dtype=bool,
             count=len(known),
         )
-        # Events a home's last look already saw are in its plan.
-        new = ids > self.seen_id[row]
+        # Events a home's last look saw are in its plan: those stored before it (id up to
+        # seen_id) and stamped up to the pass's now it was judged at (a long pass looks at a
+        # home after events stamped later were stored; those are new to the plan).
+        new = (ids > self.seen_id[row]) | (t > self.checked_at[row])
         future = new & (t > now_s)
         # A kit clock ahead: the event becomes history at its own time; look then.
         np.minimum.at(self.other_due, row[future], t[future])

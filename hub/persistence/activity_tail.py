@@ -47,10 +47,14 @@ def activity_after(conn: Connection, after_id: int, limit: int) -> list[TailRow]
     return [TailRow(int(r[0]), r[1], float(r[2]), r[3], r[4]) for r in rows]
 
 
-def first_event_after(conn: Connection, home_id: str, when_s: float) -> float | None:
-    """The earliest event of a home stamped after `when_s` (a kit clock ahead), or None."""
+def first_event_after(
+    conn: Connection, home_id: str, when_s: float, up_to_id: int
+) -> float | None:
+    """The earliest event of a home stamped after `when_s` (a kit clock ahead) among those
+    with an id up to `up_to_id` (later ones reach the scan through the tail), or None."""
     row = conn.execute(
-        "SELECT MIN(occurred_at) FROM events WHERE home_id = :home AND occurred_at > :when",
-        {"home": home_id, "when": when_s},
+        "SELECT MIN(occurred_at) FROM events WHERE home_id = :home AND occurred_at > :when "
+        "AND id <= :up_to",
+        {"home": home_id, "when": when_s, "up_to": up_to_id},
     ).fetchone()
     return None if row is None or row[0] is None else float(row[0])

@@ -246,3 +246,32 @@ def test_the_gated_scan_raises_what_the_per_home_scan_raises(tmp_path: Path, see
     print(f"compared {compared} passes, {raised} alerts, read {gated_stats.get('scan_homes_read')}")
     assert raised >= 10, "the run must exercise the rules, not only quiet passes"
     assert gated_stats.get("scan_homes_read") < plain.stats.get("scans") * len(homes) / 2
+
+
+def test_a_home_read_late_in_a_long_pass_keeps_events_stamped_after_its_start() -> None:
+    """A long pass judges every home at its start; a home read late in it was read with events
+    stored meanwhile but stamped after that start, which its plan does not include. The next
+    tail brings them: they count as new (with the lead), not as seen, and not as late."""
+    from detectors import CheckPlan
+    from hub.persistence.activity_tail import TailRow
+    from hub.scan_gate import HomeLook, ScanGate
+
+    gate = ScanGate(timedelta(days=1000))  # no hourly net: the plan and the lead alone
+    gate.sync_homes({"h": ()})
+    gate.tail_id = 0
+    plan = CheckPlan(50.0, 10_000.0, float("inf"))
+    look = HomeLook(plan, 3000.0, 3000.0, 90.0, 90.0, float("nan"), False, 72_000.0, 0.0, 20, False)
+    gate.looked("h", 100.0, look)
+    gate.feed(
+        [
+            TailRow(9, "h", 90.0, "motion", "kitchen"),  # in the plan
+            TailRow(10, "h", 105.0, "motion", "kitchen"),  # stored before the look, stamped after
+            TailRow(21, "h", 110.0, "motion", "kitchen"),  # stored after the look
+        ],
+        now_s=160.0,
+    )
+    assert gate.new_since[0] == 105.0
+    assert gate.new_deadline[0] == 105.0 + 3000.0
+    assert not gate.immediate[0], "not older than what the look saw"
+    assert gate.due(3104.0, recent_s=36 * 3600.0, relearn_budget=0) == []
+    assert gate.due(3106.0, recent_s=36 * 3600.0, relearn_budget=0) == ["h"]
