@@ -743,6 +743,8 @@ def _summary(
         # From the first pass that re-learned routines to the end of the last one.
         "relearn_pass_s": round(max(0.0, relearn[1] - relearn[0]), 1) if relearn else None,
         "routines_relearned": relearn[2] if relearn else 0,
+        # Homes the scan read in all passes (the gated scan's counter; None on a hub without).
+        "scan_homes_read": (final[1].get("scan_homes_read") if final else None),
         "relearn_finished": scans["relearn_finished"],
         "relearn_started_after_s": (
             round(relearn[0] - result.started_at, 1) if relearn else None

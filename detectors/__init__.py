@@ -33,6 +33,7 @@ from detectors.inactivity import (
 from detectors.loader import load_fall_params
 from detectors.routine import (
     ActivityEvents,
+    CheckPlan,
     Finding,
     Kind,
     Place,
@@ -40,6 +41,8 @@ from detectors.routine import (
     RoutineConfig,
     check_home,
     learn_routine,
+    new_event_lead_s,
+    plan_next_check,
     time_bins,
 )
 
@@ -48,6 +51,7 @@ __all__ = [
     "ActivityEvents",
     "BadParameters",
     "BadShape",
+    "CheckPlan",
     "DetectorError",
     "EmptyInput",
     "FallBatch",
@@ -70,6 +74,8 @@ __all__ = [
     "extract_windows",
     "learn_routine",
     "load_fall_params",
+    "new_event_lead_s",
+    "plan_next_check",
     "scan_inactivity",
     "stack_routines",
     "time_bins",

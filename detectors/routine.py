@@ -36,6 +36,7 @@ __all__ = [
     "N_CHANNELS",
     "N_PLACES",
     "ActivityEvents",
+    "CheckPlan",
     "Finding",
     "HomeState",
     "Kind",
@@ -51,6 +52,8 @@ __all__ = [
     "home_silence_stats",
     "learn_routine",
     "local_time_of_day",
+    "new_event_lead_s",
+    "plan_next_check",
     "prompt_budget",
     "silence_limit",
     "time_bins",
@@ -691,6 +694,89 @@ def check_home(
         if found is not None:
             findings.append(found)
     return findings
+
+
+@dataclass(frozen=True, slots=True)
+class CheckPlan:
+    """When `check_home` on the same events could next find something (a scan's gate).
+
+    The at-home silence is kept apart (`silence_since_s`, `silence_limit_s`) so a scan over
+    many homes decides it for all of them in one `scan_silences` call; `other_due_s` is the
+    earliest moment any other rule could speak. Both hold only while no new event arrives:
+    `new_event_lead_s` bounds how soon a new event can make a rule speak.
+    """
+
+    silence_since_s: float  # NaN: no at-home silence is being timed (out, or no events)
+    silence_limit_s: float
+    other_due_s: float  # inf: no other rule can speak without new events
+
+
+def plan_next_check(
+    routine: Routine,
+    events: ActivityEvents,
+    now_s: float,
+    config: RoutineConfig | None = None,
+    *,
+    ask_first: bool = False,
+    watched_since_s: float | None = None,
+) -> CheckPlan:
+    """The earliest times at which `check_home` with these events could return a finding.
+
+    Conservative: the scan checks the home at these times (or sooner) and finds what
+    `check_home` would find on every pass in between, since with the same events nothing can
+    fire earlier. A rule firing now gives `other_due_s` <= `now_s`.
+    """
+    cfg = config or RoutineConfig()
+    if not np.isfinite(now_s):
+        raise NonFiniteInput("now must be finite")
+    if len(events) == 0:
+        return CheckPlan(float("nan"), float("inf"), float("inf"))
+    off = events.utc_offset_s
+    state = _watched(current_state(events, now_s, cfg), watched_since_s, off)
+    if state.clock_behind:
+        return CheckPlan(float("nan"), float("inf"), now_s)  # look again on every pass
+    due = float("inf")
+    since, limit = float("nan"), float("inf")
+    if state.away:
+        due = state.away_since_s + routine.away_limit_s  # not_back
+    else:
+        since = state.silence_since_s
+        limit = silence_limit(routine, state, off, ask_first=ask_first)
+    if np.isfinite(state.bathroom_since_s):
+        # Also while seated: getting up from a bathroom seat continues the same stay.
+        due = min(due, state.bathroom_since_s + routine.bathroom_limit_s)
+    now_tod = _tod(now_s, off)
+    day_start = now_s - now_tod
+    if routine.learned and not state.away:
+        # not_up speaks after the latest usual wake time; with the same events, a morning
+        # that passed it without a finding stays quiet until the next morning.
+        up = day_start + max(routine.wake_latest_tod_s, routine.wake_tod_s)
+        due = min(due, up if now_s <= up else up + DAY_S)
+    if routine.learned and routine.kitchen_day_rate >= 0.9:
+        evening = day_start + cfg.kitchen_check_after_s
+        if now_s <= evening:
+            due = min(due, evening)  # later evenings need events of their own day
+    if _night_door(routine, state, _Today(events, now_s, now_tod), cfg, watched_since_s):
+        due = now_s
+    return CheckPlan(since, limit, due)
+
+
+def new_event_lead_s(routine: Routine, *, ask_first: bool = False, vacated: bool = False) -> float:
+    """How soon after a new event, later than every event a plan saw, a rule can speak.
+
+    A new sign of life restarts the silence (judged against at least the smallest limit of
+    the tables); a new getting-up against the getting-up limit. Door and entrance events,
+    and events older than the plan's newest, are not covered: check such homes at once.
+    """
+    table = (
+        np.minimum(routine.threshold_s, routine.ask_threshold_s)
+        if ask_first
+        else (routine.threshold_s)
+    )
+    lead = min(float(table.min()), routine.bathroom_limit_s, routine.away_limit_s)
+    if vacated and routine.got_up_limit_s > 0:
+        lead = min(lead, routine.got_up_limit_s)
+    return max(0.0, lead)
 
 
 def _tod(x: float, utc_offset_s: float) -> float:

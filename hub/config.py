@@ -196,6 +196,20 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         "core; re-learning routines never competes with ingest for Python's lock). False: a "
         "thread of the hub. A hub on an injected test clock always uses the thread.",
     )
+    events_keep_days: float = Field(
+        default=35.0,
+        ge=30.0,
+        le=3650.0,
+        description="Raw events older than this are folded into hourly counts per home, sensor "
+        "and kind, then deleted, by the scan process in small transactions. At least 30: the "
+        "routine learns from the last 28 days.",
+    )
+    event_hours_keep_days: float = Field(
+        default=400.0,
+        gt=0,
+        le=36500.0,
+        description="Hourly counts older than this are deleted.",
+    )
     max_clock_ahead_s: float = Field(
         default=300.0,
         ge=0,

@@ -20,18 +20,24 @@ import numpy as np
 
 from detectors import (
     ActivityEvents,
+    CheckPlan,
     DetectorError,
     Finding,
     Kind,
     Place,
     Routine,
+    RoutineConfig,
     check_home,
     learn_routine,
+    new_event_lead_s,
+    plan_next_check,
 )
 from detectors.routine import Sensitivity, answer_rate_estimate
 from hub.coordination import EVERY_HOME, Ownership
 from hub.explain import explain_finding
+from hub.persistence.activity_tail import activity_after, first_event_after, last_event_id
 from hub.persistence.sqlite_store import SqlStore
+from hub.scan_gate import HomeLook, ScanGate
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, KitRecord, NewAlert
 from mehr.catalogue import LANGUAGES, room_name, text
@@ -79,6 +85,9 @@ _KINDS: Final = {
     "vacated": Kind.VACATED,
     "appliance": Kind.APPLIANCE,
 }
+# Events read from the tail of the events table per query (a pass repeats until caught up).
+_TAIL_CHUNK: Final = 50_000
+_RULES: Final = RoutineConfig()  # the rules' own defaults, as check_home uses them
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +108,11 @@ class ScanSettings:
     max_relearns_per_pass: int = 500
     recent: timedelta = timedelta(hours=36)
     sensor_silent_after: timedelta = timedelta(days=3)
+    # Decide from memory which homes need reading (hub/scan_gate.py) instead of reading every
+    # home every pass; off: the per-home scan (kept to prove the gate finds the same).
+    gated: bool = True
+    # Every home is read at least this often, gated or not (see hub/scan_gate.py).
+    full_check_every: timedelta = timedelta(hours=1)
 
 
 class RoutineScanner:
@@ -131,6 +145,9 @@ class RoutineScanner:
         self._routines: dict[str, tuple[datetime, Routine]] = {}
         self._relearns_left = self.settings.max_relearns_per_pass
         self._kits_by_home: dict[str, list[KitRecord]] = {}
+        self.gate = ScanGate(self.settings.full_check_every) if self.settings.gated else None
+        self._look: HomeLook | None = None
+        self._last_any_s = float("nan")  # the newest sensor state of the home being read
 
     def scan(self) -> list[AlertRecord]:
         """Check every home once at the clock's now; return the alerts newly raised.
@@ -153,9 +170,13 @@ class RoutineScanner:
             for home, kits in kits_by_home.items()
             if all(k.availability == "offline" for k in kits)
         }
-        for home in self.store.homes():
-            if not self.ownership.owns(home.id):
-                continue
+        # Only the homes this hub holds (all of them without leases); a home taken over from
+        # another hub is new to the gate, so it is read at once.
+        homes = [h for h in self.store.homes() if self.ownership.owns(h.id)]
+        if self.gate is not None:
+            homes = self._gated(homes, offline_homes, now)
+        for home in homes:
+            self._look = None
             try:
                 found = self._scan_home(home, now, home.id in offline_homes)
                 self.store.commit()
@@ -164,7 +185,11 @@ class RoutineScanner:
                 self.store.rollback()
                 self.stats.incr("scan_errors")
                 _LOGGER.warning("routine scan of %s failed: %s", home.id, exc)
+                if self.gate is not None:
+                    self.gate.looked(home.id, now.timestamp(), None)
                 continue
+            if self.gate is not None:
+                self.gate.looked(home.id, now.timestamp(), self._look)
             raised.extend(found)
             for alert in found:
                 self.stats.incr("alerts_raised")
@@ -176,11 +201,55 @@ class RoutineScanner:
         self.stats.incr("scans")
         return raised
 
+    def _gated(
+        self, homes: list[HomeRecord], offline_homes: set[str], now: datetime
+    ) -> list[HomeRecord]:
+        """The homes the gate says need reading this pass, in id order."""
+        assert self.gate is not None
+        gate = self.gate
+        gate.sync_homes(
+            {
+                h.id: (
+                    h.timezone,
+                    h.risk_level,
+                    h.id in offline_homes,
+                    tuple(
+                        (k.id, k.availability, tuple(sorted(k.sensors.items())))
+                        for k in self._kits_by_home.get(h.id, [])
+                    ),
+                )
+                for h in homes
+            }
+        )
+        now_s = now.timestamp()
+        conn = self.store.connection
+        if gate.tail_id is None:
+            # Rebuilt (a start or restart): every home is read this pass, from here on the
+            # tail; an event stored meanwhile is both read and in the tail, which costs nothing.
+            gate.tail_id = last_event_id(conn)
+        else:
+            while True:
+                rows = activity_after(conn, gate.tail_id, _TAIL_CHUNK)
+                gate.feed(rows, now_s)
+                if len(rows) < _TAIL_CHUNK:
+                    break
+        wanted = set(
+            gate.due(
+                now_s,
+                recent_s=self.settings.recent.total_seconds(),
+                relearn_budget=self.settings.max_relearns_per_pass,
+            )
+        )
+        self.stats.incr("scan_homes_read", len(wanted))
+        return [h for h in homes if h.id in wanted]
+
+    def _lifetime(self, home_id: str) -> timedelta:
+        share = zlib.crc32(home_id.encode()) / 0xFFFFFFFF
+        return self.settings.relearn_every - share * self.settings.relearn_jitter
+
     def _stale(self, home_id: str, learned_at: datetime, now: datetime) -> bool:
         """Whether a routine learned at `learned_at` is due for re-learning (per-home jitter)."""
-        share = zlib.crc32(home_id.encode()) / 0xFFFFFFFF
-        lifetime = self.settings.relearn_every - share * self.settings.relearn_jitter
-        return now - learned_at >= lifetime
+        return now - learned_at >= self._lifetime(home_id)
 
     def _events(
         self, home: HomeRecord, since: datetime, offset_s: float, now: datetime
@@ -241,17 +310,21 @@ class RoutineScanner:
     def _scan_home(self, home: HomeRecord, now: datetime, offline: bool) -> list[AlertRecord]:
         offset = ZoneInfo(home.timezone).utcoffset(now)
         offset_s = offset.total_seconds() if offset is not None else 0.0
+        # Read before the home's events: every event up to this id is in what is read below.
+        seen_id = last_event_id(self.store.connection) if self.gate is not None else 0
         recent = self._events(home, now - self.settings.recent, offset_s, now)
         if len(recent) == 0:
+            self._note_look(home, now, None, recent, seen_id, offset_s, False, float("inf"))
             return []  # a home that has never spoken has no routine to break (kit alerts do)
         routine = self._routine(home, now, offset_s)
         # A silence while the kit was dark (power cut, no network) is not the resident's.
         back = self.store.watched_since(home.id)
+        ask_first = self.ask_first(home.id)
         findings = check_home(
             routine,
             recent,
             now.timestamp(),
-            ask_first=self.ask_first(home.id),
+            ask_first=ask_first,
             watched_since_s=back.timestamp() if back is not None else None,
         )
         raised = []
@@ -262,7 +335,7 @@ class RoutineScanner:
             alert = self._raise(home, finding, now, routine)
             if alert is not None:
                 raised.append(alert)
-        silent = self._silent_sensors(home, now, routine)
+        silent, silent_due = self._silent_sensors(home, now, routine)
         silent_kind = AlertKind.SENSOR_SILENT
         if silent and self.store.open_alert(home.id, silent_kind) is None:
             record, _ = self.store.raise_alert(
@@ -271,19 +344,97 @@ class RoutineScanner:
                 )
             )
             raised.append(record)
+        if self.gate is not None:
+            self._note_look(
+                home,
+                now,
+                routine,
+                recent,
+                seen_id,
+                offset_s,
+                bool(findings) or silent is not None,
+                silent_due,
+                ask_first=ask_first,
+                watched_since_s=back.timestamp() if back is not None else None,
+            )
         return raised
+
+    def _note_look(
+        self,
+        home: HomeRecord,
+        now: datetime,
+        routine: Routine | None,
+        recent: ActivityEvents,
+        seen_id: int,
+        offset_s: float,
+        rule_speaks: bool,
+        silent_due_s: float,
+        *,
+        ask_first: bool = False,
+        watched_since_s: float | None = None,
+    ) -> None:
+        """Leave what this look found for the gate: when the home needs reading again."""
+        if self.gate is None:
+            return
+        now_s = now.timestamp()
+        ahead = first_event_after(
+            self.store.connection, home.id, now_s, self.gate.tail_id or 0
+        )
+        kitchen = recent.times_s[recent.places == Place.KITCHEN]
+        nan = float("nan")
+        if routine is None:
+            look_plan = CheckPlan(nan, float("inf"), float("inf"))
+            lead = lead_vacated = 0.0  # no routine yet: any new event is read at once
+            watch = False
+        else:
+            look_plan = plan_next_check(
+                routine, recent, now_s, ask_first=ask_first, watched_since_s=watched_since_s
+            )
+            lead = new_event_lead_s(routine, ask_first=ask_first)
+            lead_vacated = new_event_lead_s(routine, ask_first=ask_first, vacated=True)
+            watch = routine.learned and routine.kitchen_day_rate >= 0.9
+            self.gate.set_routine_age(home.id, self._routines[home.id][0], self._lifetime(home.id))
+        self._look = HomeLook(
+            plan=look_plan,
+            lead_s=lead,
+            lead_vacated_s=lead_vacated,
+            newest_seen_s=float(recent.times_s.max()) if len(recent) else nan,
+            last_any_s=self._last_any_s if routine is not None else nan,
+            last_kitchen_s=float(kitchen.max()) if kitchen.size else nan,
+            kitchen_watch=watch,
+            kitchen_after_s=_RULES.kitchen_check_after_s,
+            utc_offset_s=offset_s,
+            seen_id=seen_id,
+            rule_speaks=rule_speaks,
+            soonest_s=min(silent_due_s, ahead if ahead is not None else float("inf")),
+        )
 
     def _silent_sensors(
         self, home: HomeRecord, now: datetime, routine: Routine
-    ) -> dict[str, object] | None:
+    ) -> tuple[dict[str, object] | None, float]:
         """Motion sensors quiet for days while the rest of the home is not (battery, moved,
-        broken) — including sensors that never reported once the home has days of history."""
+        broken) — including sensors that never reported once the home has days of history.
+
+        Also returns when, with no new event, a sensor would next count as quiet (inf: none).
+        """
         limit = self.settings.sensor_silent_after
         last_seen = {
             (s.kit_id, s.sensor_id): s.occurred_at for s in self.store.sensor_states(home.id)
         }
+        self._last_any_s = max(last_seen.values()).timestamp() if last_seen else float("nan")
         if not last_seen or now - max(last_seen.values()) > timedelta(hours=24):
-            return None  # the whole home is quiet: that is the silence rules' business
+            # The whole home is quiet: that is the silence rules' business (a new event makes
+            # the gate read the home again at once).
+            return None, float("inf")
+        due = min(
+            (
+                (seen + limit).timestamp()
+                for kit in self._kits_by_home.get(home.id, [])
+                for sensor_id, (kind, _room) in kit.sensors.items()
+                if kind == "motion" and (seen := last_seen.get((kit.id, sensor_id))) is not None
+            ),
+            default=float("inf"),
+        )
         quiet = []
         for kit in self._kits_by_home.get(home.id, []):
             for sensor_id, (kind, room) in kit.sensors.items():
@@ -301,7 +452,7 @@ class RoutineScanner:
                         }
                     )
         if not quiet:
-            return None
+            return None, due
         days = int(limit.total_seconds() // 86_400)
         return {
             "rule": AlertKind.SENSOR_SILENT.value,
@@ -315,7 +466,7 @@ class RoutineScanner:
                 )
                 for lang in LANGUAGES
             },
-        }
+        }, due
 
     def _raise(
         self, home: HomeRecord, finding: Finding, now: datetime, routine: Routine

@@ -49,6 +49,7 @@ def _scan_main(
     from hub.cold_scan import ColdHomeScanner
     from hub.coordination import EVERY_HOME, HeldLeases, Ownership
     from hub.persistence.sqlite_store import open_store
+    from hub.retention import RETENTION_JOB, RetentionJob, retention_settings
     from hub.routine_scan import RoutineScanner
     from mehr.clock import SystemClock
 
@@ -87,6 +88,7 @@ def _scan_main(
         ownership=ownership,
     )
     cold = ColdHomeScanner(store, clock, stats, on_alert=send, ownership=ownership)
+    retention = RetentionJob(store, clock, stats, retention_settings(settings))
     try:
         while not stop.wait(settings.scan_interval_s):
             if os.getppid() != parent_pid:
@@ -96,6 +98,10 @@ def _scan_main(
                     held.refresh()  # the hub process renews them; we read them each pass
                 scanner.scan()
                 cold.scan()
+                # One hub folds old events (two folding the same hour would count it twice): the
+                # holder of the partition of this job's name.
+                if ownership.owns(RETENTION_JOB):
+                    retention.run()
             except Exception:
                 # The scan must outlive a bad night of data; ingest is not affected.
                 store.rollback()

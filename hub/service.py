@@ -34,6 +34,7 @@ from hub.persistence.schema_alerts import migrate_alerts
 from hub.persistence.sqlite_store import SqliteStore, SqlStore, open_store
 from hub.registry import load_registry
 from hub.reject_log import RejectLog
+from hub.retention import RETENTION_JOB, RetentionJob, retention_settings
 from hub.routine_scan import RoutineScanner
 from hub.scan_process import ScanProcess
 from hub.stats import HubStats
@@ -443,12 +444,15 @@ class Hub:
         cold = ColdHomeScanner(
             store, self.clock, self.stats, on_alert=self._alert_raised, ownership=self.ownership
         )
+        retention = RetentionJob(store, self.clock, self.stats, retention_settings(self.settings))
         try:
             while not self._stop.wait(self.settings.scan_interval_s):
                 try:
                     with self._scan_lock:
                         scanner.scan()
                         cold.scan()
+                        if self.ownership.owns(RETENTION_JOB):
+                            retention.run()
                 except Exception:
                     # The scan must outlive a bad night of data; ingest is not affected.
                     store.rollback()
