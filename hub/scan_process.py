@@ -40,7 +40,12 @@ class _Counts:
 
 
 def _scan_main(
-    settings: HubSettings, out: Any, stop: MpEvent, parent_pid: int, log_level: int
+    settings: HubSettings,
+    out: Any,
+    stop: MpEvent,
+    parent_pid: int,
+    log_level: int,
+    ready: MpEvent | None = None,
 ) -> None:
     """The scan process: scan every `scan_interval_s` until told to stop or orphaned."""
     # Imported here: the parent does not need the detectors' import time twice.
@@ -89,6 +94,8 @@ def _scan_main(
     )
     cold = ColdHomeScanner(store, clock, stats, on_alert=send, ownership=ownership)
     retention = RetentionJob(store, clock, stats, retention_settings(settings))
+    if ready is not None:
+        ready.set()
     try:
         while not stop.wait(settings.scan_interval_s):
             if os.getppid() != parent_pid:
@@ -124,6 +131,8 @@ class ScanProcess:
         ctx = mp.get_context("spawn")  # the hub has threads: never fork it
         self._out: Any = ctx.Queue(_QUEUE_MAX)
         self._stop = ctx.Event()
+        # Set by the process once it is set up and waiting for its first pass.
+        self._ready = ctx.Event()
         self._process: SpawnProcess = ctx.Process(
             target=_scan_main,
             args=(
@@ -132,6 +141,7 @@ class ScanProcess:
                 self._stop,
                 os.getpid(),
                 logging.getLogger().getEffectiveLevel(),
+                self._ready,
             ),
             name="mehr-hub-scan",
             daemon=True,
@@ -161,6 +171,10 @@ class ScanProcess:
         a restart) checks those homes again.
         """
         self._stop.set()
+        if not self._ready.is_set():
+            # Still importing and opening its store (seconds): no pass has begun, so there is
+            # nothing to finish; waiting for it to notice the stop only delayed every hub stop.
+            self._process.terminate()
         self._process.join(timeout)
         if self._process.is_alive():
             _LOGGER.info("scan process still in a pass after %.0f s: terminating it", timeout)
