@@ -89,10 +89,14 @@ class MqttLink:
         self._nodes = settings.broker_nodes()
         self._node = 0
         self._had_connack = False
+        # This connection attempt has already moved the hub on (paho reports a failed attempt
+        # both to on_connect_fail and to on_disconnect: one failure is one step).
+        self._moved_on = False
         self._stopping = False
         self._subscribe_mid: int | None = None
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
+        self.client.on_pre_connect = self._on_pre_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -207,16 +211,23 @@ class MqttLink:
     ) -> None:
         self.connected.clear()
         _LOGGER.warning("disconnected from broker: %s", reason_code)
-        # Only a connection that was up moves the hub on here; a failed attempt is
-        # `_on_connect_fail`'s (paho reports it to both, and one failure is one step).
-        if self._had_connack:
-            self._had_connack = False
-            self._next_node("lost")
+        # A node that was up and is lost, or one that took the TCP connection and closed it
+        # before accepting the hub (a cluster node still starting): either way the next one.
+        self._move_on("lost" if self._had_connack else "closed the connection before CONNACK")
+        self._had_connack = False
         if self.on_connection_change:
             self.on_connection_change(False)
 
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        self._moved_on = False
+
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        self._next_node("unreachable")
+        self._move_on("unreachable")
+
+    def _move_on(self, why: str) -> None:
+        if not self._moved_on:
+            self._moved_on = True
+            self._next_node(why)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # Nothing here may raise: an exception in a paho callback ends the network thread. A

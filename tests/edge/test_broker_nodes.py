@@ -4,6 +4,8 @@ the one they use dies or was never up, and nothing the kit recorded is lost on t
 from __future__ import annotations
 
 import secrets
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,38 @@ def test_hub_starts_on_the_second_node_when_the_first_is_down(
         assert hub.link.node == (mosquitto.host, mosquitto.port)
     finally:
         hub.stop()
+
+
+def test_hub_leaves_a_node_that_takes_the_connection_but_never_accepts_it(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+) -> None:
+    """A cluster node still starting listens but closes every connection before CONNACK (seen
+    on RabbitMQ under load): the hub goes on to the next node instead of retrying it forever."""
+    closer = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def close_every_connection() -> None:
+        closer.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = closer.accept()
+            except TimeoutError:
+                continue
+            conn.recv(1024)  # the CONNECT packet, then nothing back
+            conn.close()
+
+    thread = threading.Thread(target=close_every_connection, daemon=True)
+    thread.start()
+    bad = f"mqtt://127.0.0.1:{closer.getsockname()[1]}"
+    hub = _hub(tmp_path / "hub.db", hub_password, bad, mosquitto.url)
+    try:
+        wait_until(hub.link.connected.is_set, 15, "the hub to reach the node that accepts it")
+        assert hub.link.node == (mosquitto.host, mosquitto.port)
+    finally:
+        hub.stop()
+        stop.set()
+        thread.join(5)
+        closer.close()
 
 
 def test_a_plain_node_among_tls_nodes_is_refused(tmp_path: Path) -> None:
