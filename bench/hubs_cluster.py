@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub.coordination import partition_of
 from mehr.contract import SensorKind, encode, make_event
+from mehr_app.services.alerts_config import two_step_alerts
 from mehr_app.services.broker_cluster import RabbitCluster, hub_user, kit_user
 from mehr_app.services.cluster_fleet import KitRecord, run_kit
 from mehr_app.services.http_sink import HttpSink
@@ -59,27 +60,7 @@ PARTITIONS = 64
 
 
 def _alerts_yaml(path: Path, sink: HttpSink) -> Path:
-    hook = f"json://127.0.0.1:{sink.port}"
-    steps = [{"after_s": 0, "notify": ["on_call"]}, {"after_s": 5, "notify": ["duty_officer"]}]
-    config: dict[str, Any] = {
-        "district": {
-            "name": "Bench",
-            "supervisor": "sup",
-            "duty_officers": [{"person": "duty", "start": "00:00", "end": "00:00"}],
-        },
-        "mahallas": [
-            {"name": "Navbahor", "rota": [{"person": "sw", "start": "00:00", "end": "00:00"}]}
-        ],
-        "people": [
-            {"id": "sw", "name": "Aziza", "methods": [{"url": f"{hook}/sw"}]},
-            {"id": "duty", "name": "Bekzod", "methods": [{"url": f"{hook}/duty"}]},
-            {"id": "sup", "name": "Nodira", "methods": [{"url": f"{hook}/sup"}]},
-        ],
-        "homes": [],
-        "policies": {s: {"steps": steps} for s in ("critical", "high", "medium", "low")},
-        "delivery": {"attempts_per_method": 1, "backoff_s": [1]},
-    }
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(two_step_alerts(sink.port, 5, "Bench")))
     return path
 
 

@@ -32,6 +32,7 @@ from hub.broker_auth import BrokerUser, hub_acl_rules
 from hub.coordination import partition_of
 from hub.persistence.database import open_connection
 from mehr.contract import SensorKind
+from mehr_app.services.alerts_config import two_step_alerts
 from mehr_app.services.http_sink import HttpSink
 from mehr_app.services.hub_config import write_registry
 from mehr_app.services.mosquitto import HUB_USER, Mosquitto
@@ -54,34 +55,7 @@ Database = Path | str
 def _alerts_yaml(path: Path, sink: HttpSink) -> Path:
     """Step 0 to the on-call worker, step 1 two seconds later to the duty officer; no
     re-notify: every request a person gets is one step of one alert."""
-    hook = f"json://127.0.0.1:{sink.port}"
-    config: dict[str, Any] = {
-        "district": {
-            "name": "Two hubs",
-            "supervisor": "sup",
-            "duty_officers": [{"person": "duty", "start": "00:00", "end": "00:00"}],
-        },
-        "mahallas": [
-            {"name": "Navbahor", "rota": [{"person": "sw", "start": "00:00", "end": "00:00"}]}
-        ],
-        "people": [
-            {"id": "sw", "name": "Aziza", "methods": [{"url": f"{hook}/sw"}]},
-            {"id": "duty", "name": "Bekzod", "methods": [{"url": f"{hook}/duty"}]},
-            {"id": "sup", "name": "Nodira", "methods": [{"url": f"{hook}/sup"}]},
-        ],
-        "homes": [],
-        "policies": {
-            severity: {
-                "steps": [
-                    {"after_s": 0, "notify": ["on_call"]},
-                    {"after_s": 2, "notify": ["duty_officer"]},
-                ]
-            }
-            for severity in ("critical", "high", "medium", "low")
-        },
-        "delivery": {"attempts_per_method": 1, "backoff_s": [1]},
-    }
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(two_step_alerts(sink.port, 2, "Two hubs")))
     return path
 
 
