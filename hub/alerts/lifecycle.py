@@ -156,6 +156,14 @@ class LinkAck:
     person_id: str
 
 
+def _refuse_unless_open_and_unreached(row: AlertView) -> None:
+    """Arriving at, or handing on, an alert needs it open and nobody with the resident yet."""
+    if row.state not in (*_UNACKED, AlertState.ACKNOWLEDGED.value) or (
+        row.progress == Progress.ARRIVED
+    ):
+        raise InvalidTransitionError(f"alert #{row.id} is {row.state}/{row.progress or '-'}")
+
+
 class AlertService:
     """Lifecycle operations on alerts, each one transaction with an audit row."""
 
@@ -322,12 +330,7 @@ class AlertService:
             row = self._row(alert_id)
             # Once someone is with the resident the alert is theirs to close: handing it on
             # then would send a second person to a home that already has one.
-            if row.state not in (*_UNACKED, AlertState.ACKNOWLEDGED.value) or (
-                row.progress == Progress.ARRIVED
-            ):
-                raise InvalidTransitionError(
-                    f"alert #{alert_id} is {row.state}/{row.progress or '-'}"
-                )
+            _refuse_unless_open_and_unreached(row)
             if row.acknowledged_by == to_actor:
                 raise InvalidTransitionError(f"alert #{alert_id} is already held by {to_actor}")
             repo.set_state(self.conn,
@@ -370,12 +373,7 @@ class AlertService:
         now = self.clock.now()
         with self.tx():
             row = self._row(alert_id)
-            if row.state not in (*_UNACKED, AlertState.ACKNOWLEDGED.value) or (
-                row.progress == Progress.ARRIVED
-            ):
-                raise InvalidTransitionError(
-                    f"alert #{alert_id} is {row.state}/{row.progress or '-'}"
-                )
+            _refuse_unless_open_and_unreached(row)
             extra: dict[str, str | datetime | None] = {}
             if row.state != AlertState.ACKNOWLEDGED:
                 extra = {"acknowledged_by": actor, "acknowledged_at": now}
