@@ -41,6 +41,7 @@ __all__ = [
     "LeaseCoordinator",
     "LeaseSettings",
     "Ownership",
+    "OwnershipOfOnePass",
     "Transactions",
     "area_key",
     "partition_of",
@@ -79,6 +80,10 @@ class Ownership(Protocol):
         """Partition -> fencing epoch of what is held (a new pair: a partition taken over)."""
         ...
 
+    def partition(self, key: str) -> int | None:
+        """The partition of a key (None: not partitioned, one hub does everything)."""
+        ...
+
 
 class _EveryHome:
     """One hub alone: it does every home's work (the default, and the demo)."""
@@ -88,6 +93,9 @@ class _EveryHome:
 
     def held(self) -> dict[int, int]:
         return {}
+
+    def partition(self, key: str) -> int | None:
+        return None
 
 
 EVERY_HOME: Ownership = _EveryHome()
@@ -116,6 +124,37 @@ class LeaseSettings:
         """The longest a dead hub's homes go without a hub: its lease runs out, then a live hub
         claims it at its next renewal."""
         return self.ttl_s + self.renew_s
+
+
+class OwnershipOfOnePass:
+    """What one pass of the alert engine acts on: the partitions held when the pass began.
+
+    The leases are renewed in another thread, so a partition can be taken over in the middle of
+    a pass. Acting on it at once would send its next step before the pass that settles the
+    sends its dead holder was killed in (marked "unknown", then escalated on): a partition
+    taken over mid-pass is left to the next pass, which settles those sends first.
+    """
+
+    def __init__(self, live: Ownership) -> None:
+        self.live = live
+        self._at_start: dict[int, int] = live.held()
+
+    def begin_pass(self) -> dict[int, int]:
+        """Take what is held now as this pass's view; return it (partition -> epoch)."""
+        self._at_start = self.live.held()
+        return self._at_start
+
+    def owns(self, key: str) -> bool:
+        if not self.live.owns(key):
+            return False  # lost, or about to expire: never act on it, not even this pass
+        partition = self.live.partition(key)
+        return partition is None or partition in self._at_start
+
+    def held(self) -> dict[int, int]:
+        return self._at_start
+
+    def partition(self, key: str) -> int | None:
+        return self.live.partition(key)
 
 
 class HeldLeases:
@@ -148,6 +187,9 @@ class HeldLeases:
     def held(self) -> dict[int, int]:
         """Partition -> epoch, as last read."""
         return {p: lease.epoch for p, lease in self._held.items()}
+
+    def partition(self, key: str) -> int | None:
+        return partition_of(key, self.settings.partitions)
 
 
 class DatabaseTransactions:
@@ -210,6 +252,9 @@ class LeaseCoordinator:
         partitions it newly took over)."""
         with self._lock:
             return {p: lease.epoch for p, lease in self._held.items()}
+
+    def partition(self, key: str) -> int | None:
+        return partition_of(key, self.settings.partitions)
 
     # -- one round ------------------------------------------------------------------------------
 

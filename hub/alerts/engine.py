@@ -24,7 +24,7 @@ from hub.alerts.kit_availability import KitAvailabilityScanner
 from hub.alerts.lifecycle import SYSTEM, AlertService
 from hub.alerts.testmode import TestModes
 from hub.alerts.tokens import TokenSigner
-from hub.coordination import EVERY_HOME, Ownership
+from hub.coordination import EVERY_HOME, Ownership, OwnershipOfOnePass
 from hub.persistence import escalations as escalations_repo
 from hub.persistence.connection import Connection
 from hub.persistence.database import (
@@ -93,15 +93,15 @@ class AlertEngine:
     ) -> None:
         # Several hubs: this engine acts only on alerts of homes whose partition this hub
         # holds (hub/coordination.py); one hub alone holds them all.
-        self.ownership = ownership
+        self.ownership = OwnershipOfOnePass(ownership)
         self.service = AlertService(conn, config, clock, signer)
         self.conn = conn
         self.config = config
         self.clock = clock
         self.test_modes = TestModes(conn, clock)
-        self.escalation = Escalator(conn, config, self.service, ownership)
+        self.escalation = Escalator(conn, config, self.service, self.ownership)
         self.adoption = Adopter(
-            conn, config, self.service, self.test_modes, self.escalation, publish, ownership
+            conn, config, self.service, self.test_modes, self.escalation, publish, self.ownership
         )
         # SMS gateways with an account (eskiz://) get their own channel; see gateways.py.
         self.delivery = Deliverer(
@@ -113,9 +113,9 @@ class AlertEngine:
             self.escalation,
             signer,
             public_base_url.rstrip("/"),
-            ownership,
+            self.ownership,
         )
-        self.kits = KitAvailabilityScanner(conn, config, self.service, ownership)
+        self.kits = KitAvailabilityScanner(conn, config, self.service, self.ownership)
         self._last_scan: datetime | None = None
         self._recovered = False
         self._held: dict[int, int] = {}
@@ -134,7 +134,7 @@ class AlertEngine:
     def run_due(self) -> datetime | None:
         """Do everything that is due now; return when something is next due (None: nothing)."""
         now = self.clock.now()
-        held = self.ownership.held()
+        held = self.ownership.begin_pass()
         if not self._recovered or held.items() - self._held.items():
             # Sends a previous process was killed in: at start, and whenever this hub takes
             # partitions over (the sends of the hub that held them). Never between passes of
@@ -172,7 +172,7 @@ class AlertEngine:
             seconds=self.config.grouping.scan_every_s
         )
         due = scan if due is None else min(due, scan)
-        if self.ownership is not EVERY_HOME:
+        if self.ownership.live is not EVERY_HOME:
             # The timers read here are every hub's: one overdue on a hub that died is not ours
             # until its partition is taken over; do not spin on it meanwhile.
             due = max(due, self.clock.now() + _OTHERS_DUE_FLOOR)

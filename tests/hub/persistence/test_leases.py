@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from hub.coordination import LeaseCoordinator, LeaseSettings, partition_of
+from hub.coordination import LeaseCoordinator, LeaseSettings, OwnershipOfOnePass, partition_of
 from hub.persistence import leases as leases_repo
 from hub.persistence.connection import Connection
 from mehr.clock import ManualClock
@@ -107,6 +107,34 @@ def test_a_dead_hubs_partitions_are_taken_over_within_ttl_plus_renew(
     assert sorted(b.held()) == list(range(64))
     # The fencing token went up for every partition that changed hands.
     assert all(b.held()[p] == epoch + 1 for p, epoch in a_parts.items())
+
+
+def test_a_partition_taken_over_in_the_middle_of_a_pass_waits_for_the_next_pass(
+    hubs_db: HubsDatabase,
+) -> None:
+    # The engine's pass reads the leases once: the next pass first settles the sends the dead
+    # holder was killed in, and only then acts on the partition (CI saw a taken-over step
+    # sent while the dead hub's send was still "sending").
+    clock = ManualClock(T0)
+    a, b = _hub(hubs_db, "hub-a", clock), _hub(hubs_db, "hub-b", clock)
+    a.run_round()
+    b.run_round()
+    _rounds(clock, a, b)
+    orphan = next(f"home-{i}" for i in range(500) if b.owns(f"home-{i}"))
+    one_pass = OwnershipOfOnePass(a)
+    before = one_pass.begin_pass()
+    # b dies; a's renewal thread takes its partitions over while a's pass is under way.
+    _rounds(clock, a, times=4)
+    assert a.owns(orphan)
+    assert not one_pass.owns(orphan)  # not in this pass
+    assert one_pass.held() == before
+    gained = one_pass.begin_pass().items() - before.items()
+    assert partition_of(orphan, 64) in {p for p, _ in gained}
+    assert one_pass.owns(orphan)
+    # And a partition lost mid-pass is dropped at once, not at the next pass.
+    mine = next(f"home-{i}" for i in range(500) if a.owns(f"home-{i}"))
+    clock.advance(SETTINGS.ttl_s)
+    assert not one_pass.owns(mine)
 
 
 def test_a_hub_whose_lease_ran_out_stops_acting_before_another_takes_it(
