@@ -374,6 +374,8 @@ class Options:
     keep: bool
     prepared: Path | None = None
     broker_autosave_interval_s: int | None = None
+    prepare_only: bool = False
+    move_prepared: bool = False
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -457,7 +459,11 @@ def _prepare(opts: Options, work: Path) -> tuple[int, datetime]:
         with sqlite3.connect(work / "hub.db") as db:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         opts.prepared.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(work / "hub.db", opts.prepared / "hub.db")
+        if opts.prepare_only:
+            # 100,000 homes are ~60 GB: a copy would need twice that (same file system).
+            shutil.move(work / "hub.db", opts.prepared / "hub.db")
+        else:
+            shutil.copyfile(work / "hub.db", opts.prepared / "hub.db")
         meta = {**_prepared_key(opts), "rows": rows, "history_end": history_end.isoformat()}
         (opts.prepared / "prepared.json").write_text(json.dumps(meta))
     return rows, history_end
@@ -473,8 +479,24 @@ def _reuse_prepared(opts: Options, work: Path) -> tuple[int, datetime] | None:
     if {k: meta.get(k) for k in _prepared_key(opts)} != _prepared_key(opts):
         progress("prepared database in %s is for other options: preparing anew", opts.prepared)
         return None
-    shutil.copyfile(opts.prepared / "hub.db", work / "hub.db")
+    if opts.move_prepared:
+        # Used up: the run writes into it, so it is no longer the prepared state.
+        (opts.prepared / "prepared.json").unlink()
+        shutil.move(opts.prepared / "hub.db", work / "hub.db")
+    else:
+        shutil.copyfile(opts.prepared / "hub.db", work / "hub.db")
     return int(meta["rows"]), datetime.fromisoformat(meta["history_end"])
+
+
+def prepare_only(opts: Options) -> dict[str, Any]:
+    """Prepare the database into `--prepared` and stop (for sizes too large to copy: the run
+    then takes it with `--move-prepared`)."""
+    if opts.prepared is None:
+        raise SystemExit("--prepare-only needs --prepared DIR")
+    with contextlib.ExitStack() as stack:
+        work = stack.enter_context(_workdir(opts))
+        rows, history_end = _prepare(opts, work)
+    return {"prepared": str(opts.prepared), "rows": rows, "history_end": history_end.isoformat()}
 
 
 def run(opts: Options) -> dict[str, Any]:
@@ -815,6 +837,14 @@ def _parse(argv: Sequence[str] | None) -> Options:
         help="keep the prepared database here, and start from it when it matches the options",
     )  # fmt: skip
     parser.add_argument(
+        "--prepare-only", action="store_true",
+        help="prepare the database into --prepared and stop (no copy kept in the workdir)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--move-prepared", action="store_true",
+        help="move the prepared database into the run instead of copying it (it is used up)",
+    )  # fmt: skip
+    parser.add_argument(
         "--broker-autosave-interval-s", type=int, default=None,
         help="broker snapshots on this schedule, not after every change (default: as shipped)",
     )  # fmt: skip
@@ -824,7 +854,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
     return Options(
         a.homes, a.minutes, a.json, a.press_every_s, a.relearn_after_s, a.scan_interval_s,
         a.history_days, a.history_bursts_per_hour, a.workers, a.seed, a.drain_s, a.workdir,
-        a.keep, a.prepared, a.broker_autosave_interval_s,
+        a.keep, a.prepared, a.broker_autosave_interval_s, a.prepare_only, a.move_prepared,
     )  # fmt: skip
 
 
@@ -837,6 +867,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     try:
+        if opts.prepare_only:
+            print(json.dumps(prepare_only(opts)), flush=True)
+            return 0
         summary = run(opts)
     except KeyboardInterrupt:
         progress("interrupted: everything started here has been stopped")
