@@ -37,6 +37,7 @@ from hub.coordination import EVERY_HOME, Ownership
 from hub.explain import explain_finding
 from hub.persistence.activity_tail import activity_after, first_event_after, last_event_id
 from hub.persistence.sqlite_store import SqlStore
+from hub.routine_cache import RoutineCache
 from hub.scan_gate import HomeLook, ScanGate
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, KitRecord, NewAlert
@@ -113,6 +114,10 @@ class ScanSettings:
     gated: bool = True
     # Every home is read at least this often, gated or not (see hub/scan_gate.py).
     full_check_every: timedelta = timedelta(hours=1)
+    # Learned routines held in memory, the most recently used (hub/routine_cache.py); the
+    # others are read back from the store when their home is read. None: every home's (~8 KB a
+    # home: 800 MB at 100,000 homes).
+    routine_cache_size: int | None = 2_000
 
 
 class RoutineScanner:
@@ -142,7 +147,7 @@ class RoutineScanner:
         # (answered, unanswered) check-in prompts of a home since a time: the home's own
         # answers set how low its asking limit may go. None: the prior answer rate only.
         self.answers = answers
-        self._routines: dict[str, tuple[datetime, Routine]] = {}
+        self.routines = RoutineCache(store, self.settings.routine_cache_size)
         self._relearns_left = self.settings.max_relearns_per_pass
         self._kits_by_home: dict[str, list[KitRecord]] = {}
         self.gate = ScanGate(self.settings.full_check_every) if self.settings.gated else None
@@ -198,6 +203,9 @@ class RoutineScanner:
                 )
                 if self.on_alert is not None:
                     self.on_alert(alert)
+        # Rebuilt at the next pass's start: holding it between passes only kept a second copy
+        # of every kit (~1.8 KB a home) alive while the next was read.
+        self._kits_by_home = {}
         self.stats.incr("scans")
         return raised
 
@@ -208,8 +216,9 @@ class RoutineScanner:
         assert self.gate is not None
         gate = self.gate
         gate.sync_homes(
-            {
-                h.id: (
+            (
+                h.id,
+                (
                     h.timezone,
                     h.risk_level,
                     h.id in offline_homes,
@@ -217,9 +226,9 @@ class RoutineScanner:
                         (k.id, k.availability, tuple(sorted(k.sensors.items())))
                         for k in self._kits_by_home.get(h.id, [])
                     ),
-                )
-                for h in homes
-            }
+                ),
+            )
+            for h in homes
         )
         now_s = now.timestamp()
         conn = self.store.connection
@@ -270,24 +279,20 @@ class RoutineScanner:
             utc_offset_s=offset_s,
         )
 
-    def _routine(self, home: HomeRecord, now: datetime, offset_s: float) -> Routine:
-        cached = self._routines.get(home.id)
-        if cached is None:
-            stored = self.store.load_routine(home.id)
-            if stored is not None:
-                try:
-                    cached = (stored[0], Routine.from_dict(stored[1]))
-                except DetectorError:
-                    cached = None  # an unreadable stored routine is learned again below
+    def _routine(
+        self, home: HomeRecord, now: datetime, offset_s: float
+    ) -> tuple[datetime, Routine]:
+        """The home's routine and when it was learned, learning it if it is missing or stale."""
+        # From memory or read back from the store (an unreadable one is learned again below).
+        cached = self.routines.get(home.id)
         if cached is not None and cached[1].sensitivity == _SENSITIVITY.get(
             home.risk_level, "normal"
         ):
-            self._routines[home.id] = cached
             if not self._stale(home.id, cached[0], now):
-                return cached[1]
+                return cached
             if self._relearns_left <= 0:
                 self.stats.incr("relearns_deferred")
-                return cached[1]
+                return cached
             self._relearns_left -= 1
         history = self._events(home, now - self.settings.history, offset_s, now)
         answer_rate = None
@@ -303,9 +308,9 @@ class RoutineScanner:
         self.store.save_routine(home.id, now, routine.to_dict())
         # Committed at once: the rest of this home's check must not run holding the lock.
         self.store.commit()
-        self._routines[home.id] = (now, routine)
+        self.routines.put(home.id, now, routine)
         self.stats.incr("routines_learned")
-        return routine
+        return now, routine
 
     def _scan_home(self, home: HomeRecord, now: datetime, offline: bool) -> list[AlertRecord]:
         offset = ZoneInfo(home.timezone).utcoffset(now)
@@ -316,7 +321,7 @@ class RoutineScanner:
         if len(recent) == 0:
             self._note_look(home, now, None, recent, seen_id, offset_s, False, float("inf"))
             return []  # a home that has never spoken has no routine to break (kit alerts do)
-        routine = self._routine(home, now, offset_s)
+        learned_at, routine = self._routine(home, now, offset_s)
         # A silence while the kit was dark (power cut, no network) is not the resident's.
         back = self.store.watched_since(home.id)
         ask_first = self.ask_first(home.id)
@@ -356,6 +361,7 @@ class RoutineScanner:
                 silent_due,
                 ask_first=ask_first,
                 watched_since_s=back.timestamp() if back is not None else None,
+                learned_at=learned_at,
             )
         return raised
 
@@ -372,6 +378,7 @@ class RoutineScanner:
         *,
         ask_first: bool = False,
         watched_since_s: float | None = None,
+        learned_at: datetime | None = None,
     ) -> None:
         """Leave what this look found for the gate: when the home needs reading again."""
         if self.gate is None:
@@ -393,7 +400,8 @@ class RoutineScanner:
             lead = new_event_lead_s(routine, ask_first=ask_first)
             lead_vacated = new_event_lead_s(routine, ask_first=ask_first, vacated=True)
             watch = routine.learned and routine.kitchen_day_rate >= 0.9
-            self.gate.set_routine_age(home.id, self._routines[home.id][0], self._lifetime(home.id))
+            assert learned_at is not None  # a routine comes with when it was learned
+            self.gate.set_routine_age(home.id, learned_at, self._lifetime(home.id))
         self._look = HomeLook(
             plan=look_plan,
             lead_s=lead,
