@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -36,11 +36,12 @@ from detectors.routine import Sensitivity, answer_rate_estimate
 from hub.coordination import EVERY_HOME, Ownership
 from hub.explain import explain_finding
 from hub.persistence.activity_tail import activity_after, first_event_after, last_event_id
+from hub.persistence.scan_registry import home_registrations, home_sensors
 from hub.persistence.sqlite_store import SqlStore
 from hub.routine_cache import RoutineCache
 from hub.scan_gate import HomeLook, ScanGate
 from hub.stats import HubStats
-from hub.store.base import AlertRecord, HomeRecord, KitRecord, NewAlert
+from hub.store.base import AlertRecord, HomeRecord, NewAlert
 from mehr.catalogue import LANGUAGES, room_name, text
 from mehr.clock import Clock
 from mehr.vocabulary import AlertKind
@@ -149,7 +150,6 @@ class RoutineScanner:
         self.answers = answers
         self.routines = RoutineCache(store, self.settings.routine_cache_size)
         self._relearns_left = self.settings.max_relearns_per_pass
-        self._kits_by_home: dict[str, list[KitRecord]] = {}
         self.gate = ScanGate(self.settings.full_check_every) if self.settings.gated else None
         self._look: HomeLook | None = None
         self._last_any_s = float("nan")  # the newest sensor state of the home being read
@@ -165,21 +165,12 @@ class RoutineScanner:
         now = self.clock.now()
         raised: list[AlertRecord] = []
         self._relearns_left = self.settings.max_relearns_per_pass
-        # Every kit once per pass (not once per home again for its silent sensors).
-        kits_by_home: dict[str, list[KitRecord]] = {}
-        for kit in self.store.kits():
-            kits_by_home.setdefault(kit.home_id, []).append(kit)
-        self._kits_by_home = kits_by_home
-        offline_homes = {
-            home
-            for home, kits in kits_by_home.items()
-            if all(k.availability == "offline" for k in kits)
-        }
+        offline_homes = self._sync_registrations()
         # Only the homes this hub holds (all of them without leases); a home taken over from
         # another hub is new to the gate, so it is read at once.
         homes = [h for h in self.store.homes() if self.ownership.owns(h.id)]
         if self.gate is not None:
-            homes = self._gated(homes, offline_homes, now)
+            homes = self._gated(homes, now)
         for home in homes:
             self._look = None
             try:
@@ -203,33 +194,35 @@ class RoutineScanner:
                 )
                 if self.on_alert is not None:
                     self.on_alert(alert)
-        # Rebuilt at the next pass's start: holding it between passes only kept a second copy
-        # of every kit (~1.8 KB a home) alive while the next was read.
-        self._kits_by_home = {}
         self.stats.incr("scans")
         return raised
 
-    def _gated(
-        self, homes: list[HomeRecord], offline_homes: set[str], now: datetime
-    ) -> list[HomeRecord]:
-        """The homes the gate says need reading this pass, in id order."""
+    def _sync_registrations(self) -> set[str]:
+        """Read every held home's registration, a chunk of homes at a time (no KitRecord of
+        every kit held for the pass): its digest to the gate; return the homes whose kits are
+        all offline."""
+        offline_homes: set[str] = set()
+
+        def registrations() -> Iterator[tuple[str, bytes]]:
+            for reg in home_registrations(self.store.connection):
+                if not self.ownership.owns(reg.home_id):
+                    continue
+                if reg.offline:
+                    offline_homes.add(reg.home_id)
+                yield reg.home_id, reg.digest
+
+        if self.gate is not None:
+            self.gate.sync_digests(registrations())
+        else:
+            for _ in registrations():
+                pass
+        return offline_homes
+
+    def _gated(self, homes: list[HomeRecord], now: datetime) -> list[HomeRecord]:
+        """The homes the gate says need reading this pass, in id order (a home registered
+        since the registrations were read waits for the next pass)."""
         assert self.gate is not None
         gate = self.gate
-        gate.sync_homes(
-            (
-                h.id,
-                (
-                    h.timezone,
-                    h.risk_level,
-                    h.id in offline_homes,
-                    tuple(
-                        (k.id, k.availability, tuple(sorted(k.sensors.items())))
-                        for k in self._kits_by_home.get(h.id, [])
-                    ),
-                ),
-            )
-            for h in homes
-        )
         now_s = now.timestamp()
         conn = self.store.connection
         if gate.tail_id is None:
@@ -434,31 +427,32 @@ class RoutineScanner:
             # The whole home is quiet: that is the silence rules' business (a new event makes
             # the gate read the home again at once).
             return None, float("inf")
+        motion = [
+            (kit_id, sensor_id, room)
+            for kit_id, sensor_id, kind, room in home_sensors(self.store.connection, home.id)
+            if kind == "motion"
+        ]
         due = min(
             (
                 (seen + limit).timestamp()
-                for kit in self._kits_by_home.get(home.id, [])
-                for sensor_id, (kind, _room) in kit.sensors.items()
-                if kind == "motion" and (seen := last_seen.get((kit.id, sensor_id))) is not None
+                for kit_id, sensor_id, _room in motion
+                if (seen := last_seen.get((kit_id, sensor_id))) is not None
             ),
             default=float("inf"),
         )
         quiet = []
-        for kit in self._kits_by_home.get(home.id, []):
-            for sensor_id, (kind, room) in kit.sensors.items():
-                if kind != "motion":
-                    continue
-                seen = last_seen.get((kit.id, sensor_id))
-                if seen is None and routine.history_days * 86_400 < limit.total_seconds():
-                    continue  # a new kit: the walk test, not this rule, proves its sensors
-                if seen is None or now - seen > limit:
-                    quiet.append(
-                        {
-                            "sensor": sensor_id,
-                            "room": room,
-                            "last_seen": seen.isoformat() if seen else None,
-                        }
-                    )
+        for kit_id, sensor_id, room in motion:
+            seen = last_seen.get((kit_id, sensor_id))
+            if seen is None and routine.history_days * 86_400 < limit.total_seconds():
+                continue  # a new kit: the walk test, not this rule, proves its sensors
+            if seen is None or now - seen > limit:
+                quiet.append(
+                    {
+                        "sensor": sensor_id,
+                        "room": room,
+                        "last_seen": seen.isoformat() if seen else None,
+                    }
+                )
         if not quiet:
             return None, due
         days = int(limit.total_seconds() // 86_400)

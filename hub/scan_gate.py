@@ -131,22 +131,19 @@ class ScanGate:
 
     # -- homes ---------------------------------------------------------------------------------
 
-    def sync_homes(
-        self,
-        signatures: Mapping[str, tuple[object, ...]] | Iterable[tuple[str, tuple[object, ...]]],
-    ) -> None:
+    def sync_homes(self, signatures: Mapping[str, tuple[object, ...]]) -> None:
         """Add new homes and flag those whose registration changed (kits, sensors, availability,
-        risk level, time zone): each needs a look before the gate trusts its plan again.
+        risk level, time zone): each needs a look before the gate trusts its plan again."""
+        self.sync_digests((h, _digest(sig)) for h, sig in signatures.items())
 
-        Takes (home, signature) pairs one at a time (or a mapping): each signature is reduced to
-        its digest as it comes, so a pass never holds every home's signature at once.
-        """
-        pairs = signatures.items() if isinstance(signatures, Mapping) else signatures
+    def sync_digests(self, digests: Iterable[tuple[str, bytes]]) -> None:
+        """`sync_homes` with each registration already reduced to a 16-byte digest (e.g.
+        `hub.persistence.scan_registry.home_registrations`), taken one home at a time."""
         ids: list[str] = []
         blob = bytearray()
-        for home_id, sig in pairs:
+        for home_id, digest in digests:
             ids.append(home_id)
-            blob += _digest(sig)
+            blob += digest
         added = list(dict.fromkeys(h for h in ids if h not in self._index))
         if added:
             self._grow(len(added))
@@ -162,9 +159,9 @@ class ScanGate:
         if not ids:
             return
         rows = np.fromiter((self._index[h] for h in ids), dtype=np.intp, count=len(ids))
-        digests = np.frombuffer(bytes(blob), dtype=np.uint64).reshape(-1, 2)
-        changed = (self._signature[rows] != digests).any(axis=1)
-        self._signature[rows] = digests
+        new = np.frombuffer(bytes(blob), dtype=np.uint64).reshape(-1, 2)
+        changed = (self._signature[rows] != new).any(axis=1)
+        self._signature[rows] = new
         # A new home's zero digest differs too; it is `immediate` from its column's fill anyway.
         self.immediate[rows[changed]] = True
 

@@ -292,7 +292,7 @@ def test_a_changed_registration_flags_only_that_home_and_new_homes_grow_the_arra
     """The gate keeps a digest of each home's registration, not the registration itself: a
     home whose kits, sensors, availability, risk or zone changed is read at once; the others
     keep their plan; a home added later gets its own row, read at once."""
-    from hub.scan_gate import ScanGate
+    from hub.scan_gate import ScanGate, _digest
 
     def sig(risk: str, sensors: tuple[str, ...]) -> tuple[object, ...]:
         return ("Asia/Tashkent", risk, False, (("kit", "online", sensors),))
@@ -301,8 +301,10 @@ def test_a_changed_registration_flags_only_that_home_and_new_homes_grow_the_arra
     gate.sync_homes({"a": sig("medium", ("pir",)), "b": sig("medium", ("pir",))})
     assert gate.immediate.tolist() == [True, True]
     gate.immediate[:] = False  # both looked at
-    # Handed in one pair at a time, as the scan does: same registrations, nothing flagged.
-    gate.sync_homes(iter([("a", sig("medium", ("pir",))), ("b", sig("medium", ("pir",)))]))
+    # Digests handed in one home at a time, as the scan does: same registrations, no flag.
+    gate.sync_digests(
+        iter([("a", _digest(sig("medium", ("pir",)))), ("b", _digest(sig("medium", ("pir",))))])
+    )
     assert gate.immediate.tolist() == [False, False]
     gate.sync_homes({"a": sig("medium", ("pir",)), "b": sig("medium", ("pir", "door"))})
     assert gate.immediate.tolist() == [False, True]
@@ -310,9 +312,44 @@ def test_a_changed_registration_flags_only_that_home_and_new_homes_grow_the_arra
     gate.sync_homes({"a": sig("high", ("pir",)), "b": sig("medium", ("pir", "door"))})
     assert gate.immediate.tolist() == [True, False]
     gate.immediate[:] = False
-    gate.sync_homes(
-        iter([("c", sig("low", ())), ("a", sig("high", ("pir",))), ("c", sig("low", ()))])
+    gate.sync_digests(
+        iter([(h, _digest(r)) for h, r in [("c", sig("low", ())), ("a", sig("high", ("pir",)))]])
     )
     assert gate.immediate.tolist() == [False, False, True]
     assert all(getattr(gate, name).shape == (3,) for name in ("since", "limit", "seen_id"))
     assert gate._signature.shape == (3, 2)
+
+
+def test_the_registration_digest_changes_with_every_part_of_a_homes_registration(
+    tmp_path: Path,
+) -> None:
+    """What the scan reads each pass instead of every kit: one digest per home that moves when
+    its zone, risk, a kit's availability, or a sensor's kind, room or place changes, and the
+    homes whose kits are all offline; read in chunks smaller than the registry."""
+    from hub.persistence.scan_registry import home_registrations, home_sensors
+
+    store = _store(tmp_path / "hub.db")
+    for i in range(5):
+        store.register_home(_spec(f"home-{i}"), START)
+    store.commit()
+
+    def read() -> dict[str, tuple[bytes, bool]]:
+        got = {r.home_id: (r.digest, r.offline) for r in home_registrations(store.connection, 2)}
+        assert list(got) == sorted(got)
+        return got
+
+    before = read()
+    assert len(before) == 5 and len({d for d, _ in before.values()}) == 5
+    assert not any(off for _, off in before.values())
+    store.set_availability("k-home-1", "offline", START)
+    store.set_risk_level("home-2", "high")
+    store.connection.execute(
+        "UPDATE sensors SET place='bedroom' WHERE kit_id='k-home-3' AND id='pir-kitchen'"
+    )
+    store.commit()
+    after = read()
+    assert [h for h in after if after[h][0] != before[h][0]] == ["home-1", "home-2", "home-3"]
+    assert [h for h, (_, off) in after.items() if off] == ["home-1"]
+    sensors = home_sensors(store.connection, "home-0")
+    assert [s[1] for s in sensors] == list(_ROOMS)  # registration order, as kits() lists them
+    assert sensors[0] == ("k-home-0", "pir-kitchen", "motion", "Kitchen")
