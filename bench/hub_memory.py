@@ -135,8 +135,9 @@ def measure_scan(
             [getattr(scanner, "_routines", None) or scanner.routines._held],
             exclude,
         ),
+        # main kept a KitRecord of every kit between passes; now none is kept.
         "kits by home (kept between passes)": deep_size(
-            [scanner._kits_by_home],
+            [getattr(scanner, "_kits_by_home", {})],
             exclude,
         ),
     }
@@ -179,6 +180,61 @@ def measure_ingest(db: Path, now: datetime) -> dict[str, Any]:
     size = deep_size([ingestor._kits], {id(store), id(kit_ids)} | {id(k) for k in kit_ids})
     store.close()
     return {"parts": {"ingest kit cache": size}, "rss_growth_kb": rss1 - rss0}
+
+
+def measure_alerts_config(db: Path, homes: int) -> dict[str, Any]:
+    """The alerts config as the capacity run writes it (a contact entry per home): held by the
+    hub process (the engine) and, before this change, by the scan process too, which needs
+    only which homes ask first (run in a fresh process)."""
+    from hub.alerts.config import load_alerts_config
+    from hub.scan_process import _homes_asking_first
+
+    path = _write_alerts_config(db, homes)
+    gc.collect()
+    rss0 = _rss_kb()
+    config = load_alerts_config(path)
+    gc.collect()
+    rss1 = _rss_kb()
+    asks_first = _homes_asking_first(config)
+    return {
+        "parts": {
+            "alerts config (hub process; scan process on main)": deep_size([config]),
+            "homes asking first (scan process now)": deep_size([asks_first]),
+        },
+        "rss_growth_kb": rss1 - rss0,
+    }
+
+
+def _write_alerts_config(db: Path, homes: int) -> Path:
+    import yaml
+
+    sys.path.insert(0, str(_REPO))
+    from bench.capacity import _alerts_config
+
+    path = db.with_name("alerts.yaml")
+    path.write_text(yaml.safe_dump(_alerts_config(homes, "http://127.0.0.1:9/hook")))
+    return path
+
+
+def measure_scan_process(db: Path, alerts: Path, passes: int) -> dict[str, Any]:
+    """The scan process exactly as the hub starts it (`hub/scan_process.py`, with the capacity
+    run's alerts config): its RSS once `passes` passes are done (run in a fresh process)."""
+    from hub.config import HubSettings
+    from hub.scan_process import ScanProcess
+    from hub.stats import HubStats
+
+    settings = HubSettings(db_path=db, alerts_config=alerts, scan_interval_s=5.0)
+    stats = HubStats()
+    process = ScanProcess(settings, stats, lambda _alert: None)
+    process.start()
+    deadline = time.monotonic() + 900
+    while stats.get("scans") < passes and process.alive() and time.monotonic() < deadline:
+        time.sleep(0.5)  # waiting for a real process's passes
+    pid = process.pid
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    rss = {line.split(":")[0]: int(line.split()[1]) for line in status if line.startswith("Vm")}
+    process.stop()
+    return {"rss_kb": rss["VmRSS"], "peak_rss_kb": rss["VmHWM"], "passes": stats.get("scans")}
 
 
 def _child(src: Path, fn: Any, args: tuple[Any, ...], out: Any) -> None:
@@ -249,11 +305,29 @@ def main() -> None:
             print(f"    {_per_home(diff, opts.homes):8.1f} B/home  {filename}")
     ingest = _in_fresh_process(_REPO, measure_ingest, opts.db, now)
     report["hub"] = ingest
+    alerts = _in_fresh_process(_REPO, measure_alerts_config, opts.db, opts.homes)
+    report["alerts_config"] = alerts
     print("\nhub process:")
     for part, size in ingest["parts"].items():
         print(f"  {part:40s} {_per_home(size, opts.homes):8.1f} B/home")
     print(f"  {'RSS growth':40s} {_per_home(ingest['rss_growth_kb'] * 1024, opts.homes):8.1f} "
           "B/home")  # fmt: skip
+    print("\nalerts config, loaded as the hub loads it:")
+    for part, size in alerts["parts"].items():
+        print(f"  {part:52s} {_per_home(size, opts.homes):8.1f} B/home")
+    print(f"  {'RSS growth on loading it':52s} "
+          f"{_per_home(alerts['rss_growth_kb'] * 1024, opts.homes):8.1f} B/home")  # fmt: skip
+    alerts_path = _write_alerts_config(opts.db, opts.homes)
+    print("\nthe scan process as the hub starts it, after 2 passes:")
+    sources = [("baseline", opts.baseline_src)] if opts.baseline_src else []
+    sources.append(("this tree", _REPO))
+    report["scan_process"] = {}
+    for name, src in sources:
+        _reset(opts.db)
+        got = _in_fresh_process(src, measure_scan_process, opts.db, alerts_path, 2)
+        report["scan_process"][name] = got
+        print(f"  {name:12s} RSS {got['rss_kb'] // 1024} MB (peak {got['peak_rss_kb'] // 1024} MB)"
+              f", {_per_home(got['rss_kb'] * 1024, opts.homes)} B/home")  # fmt: skip
     print(json.dumps(report))
 
 
