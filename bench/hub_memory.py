@@ -274,7 +274,11 @@ def main() -> None:
     )
     opts = parser.parse_args()
     meta_path = opts.db.with_suffix(".json")
-    if meta_path.exists() and json.loads(meta_path.read_text())["homes"] == opts.homes:
+    if (
+        meta_path.exists()
+        and opts.db.exists()
+        and json.loads(meta_path.read_text())["homes"] == opts.homes
+    ):
         end = datetime.fromisoformat(json.loads(meta_path.read_text())["history_end"])
     else:
         opts.db.unlink(missing_ok=True)
