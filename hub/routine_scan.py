@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -36,10 +36,12 @@ from detectors.routine import Sensitivity, answer_rate_estimate
 from hub.coordination import EVERY_HOME, Ownership
 from hub.explain import explain_finding
 from hub.persistence.activity_tail import activity_after, first_event_after, last_event_id
+from hub.persistence.scan_registry import home_registrations, home_sensors
 from hub.persistence.sqlite_store import SqlStore
+from hub.routine_cache import RoutineCache
 from hub.scan_gate import HomeLook, ScanGate
 from hub.stats import HubStats
-from hub.store.base import AlertRecord, HomeRecord, KitRecord, NewAlert
+from hub.store.base import AlertRecord, HomeRecord, NewAlert
 from mehr.catalogue import LANGUAGES, room_name, text
 from mehr.clock import Clock
 from mehr.vocabulary import AlertKind
@@ -113,6 +115,10 @@ class ScanSettings:
     gated: bool = True
     # Every home is read at least this often, gated or not (see hub/scan_gate.py).
     full_check_every: timedelta = timedelta(hours=1)
+    # Learned routines held in memory, the most recently used (hub/routine_cache.py); the
+    # others are read back from the store when their home is read. None: every home's (~8 KB a
+    # home: 800 MB at 100,000 homes).
+    routine_cache_size: int | None = 2_000
 
 
 class RoutineScanner:
@@ -142,9 +148,8 @@ class RoutineScanner:
         # (answered, unanswered) check-in prompts of a home since a time: the home's own
         # answers set how low its asking limit may go. None: the prior answer rate only.
         self.answers = answers
-        self._routines: dict[str, tuple[datetime, Routine]] = {}
+        self.routines = RoutineCache(store, self.settings.routine_cache_size)
         self._relearns_left = self.settings.max_relearns_per_pass
-        self._kits_by_home: dict[str, list[KitRecord]] = {}
         self.gate = ScanGate(self.settings.full_check_every) if self.settings.gated else None
         self._look: HomeLook | None = None
         self._last_any_s = float("nan")  # the newest sensor state of the home being read
@@ -160,21 +165,12 @@ class RoutineScanner:
         now = self.clock.now()
         raised: list[AlertRecord] = []
         self._relearns_left = self.settings.max_relearns_per_pass
-        # Every kit once per pass (not once per home again for its silent sensors).
-        kits_by_home: dict[str, list[KitRecord]] = {}
-        for kit in self.store.kits():
-            kits_by_home.setdefault(kit.home_id, []).append(kit)
-        self._kits_by_home = kits_by_home
-        offline_homes = {
-            home
-            for home, kits in kits_by_home.items()
-            if all(k.availability == "offline" for k in kits)
-        }
+        offline_homes = self._sync_registrations()
         # Only the homes this hub holds (all of them without leases); a home taken over from
         # another hub is new to the gate, so it is read at once.
         homes = [h for h in self.store.homes() if self.ownership.owns(h.id)]
         if self.gate is not None:
-            homes = self._gated(homes, offline_homes, now)
+            homes = self._gated(homes, now)
         for home in homes:
             self._look = None
             try:
@@ -201,26 +197,32 @@ class RoutineScanner:
         self.stats.incr("scans")
         return raised
 
-    def _gated(
-        self, homes: list[HomeRecord], offline_homes: set[str], now: datetime
-    ) -> list[HomeRecord]:
-        """The homes the gate says need reading this pass, in id order."""
+    def _sync_registrations(self) -> set[str]:
+        """Read every held home's registration, a chunk of homes at a time (no KitRecord of
+        every kit held for the pass): its digest to the gate; return the homes whose kits are
+        all offline."""
+        offline_homes: set[str] = set()
+
+        def registrations() -> Iterator[tuple[str, bytes]]:
+            for reg in home_registrations(self.store.connection):
+                if not self.ownership.owns(reg.home_id):
+                    continue
+                if reg.offline:
+                    offline_homes.add(reg.home_id)
+                yield reg.home_id, reg.digest
+
+        if self.gate is not None:
+            self.gate.sync_digests(registrations())
+        else:
+            for _ in registrations():
+                pass
+        return offline_homes
+
+    def _gated(self, homes: list[HomeRecord], now: datetime) -> list[HomeRecord]:
+        """The homes the gate says need reading this pass, in id order (a home registered
+        since the registrations were read waits for the next pass)."""
         assert self.gate is not None
         gate = self.gate
-        gate.sync_homes(
-            {
-                h.id: (
-                    h.timezone,
-                    h.risk_level,
-                    h.id in offline_homes,
-                    tuple(
-                        (k.id, k.availability, tuple(sorted(k.sensors.items())))
-                        for k in self._kits_by_home.get(h.id, [])
-                    ),
-                )
-                for h in homes
-            }
-        )
         now_s = now.timestamp()
         conn = self.store.connection
         if gate.tail_id is None:
@@ -270,24 +272,20 @@ class RoutineScanner:
             utc_offset_s=offset_s,
         )
 
-    def _routine(self, home: HomeRecord, now: datetime, offset_s: float) -> Routine:
-        cached = self._routines.get(home.id)
-        if cached is None:
-            stored = self.store.load_routine(home.id)
-            if stored is not None:
-                try:
-                    cached = (stored[0], Routine.from_dict(stored[1]))
-                except DetectorError:
-                    cached = None  # an unreadable stored routine is learned again below
+    def _routine(
+        self, home: HomeRecord, now: datetime, offset_s: float
+    ) -> tuple[datetime, Routine]:
+        """The home's routine and when it was learned, learning it if it is missing or stale."""
+        # From memory or read back from the store (an unreadable one is learned again below).
+        cached = self.routines.get(home.id)
         if cached is not None and cached[1].sensitivity == _SENSITIVITY.get(
             home.risk_level, "normal"
         ):
-            self._routines[home.id] = cached
             if not self._stale(home.id, cached[0], now):
-                return cached[1]
+                return cached
             if self._relearns_left <= 0:
                 self.stats.incr("relearns_deferred")
-                return cached[1]
+                return cached
             self._relearns_left -= 1
         history = self._events(home, now - self.settings.history, offset_s, now)
         answer_rate = None
@@ -303,9 +301,9 @@ class RoutineScanner:
         self.store.save_routine(home.id, now, routine.to_dict())
         # Committed at once: the rest of this home's check must not run holding the lock.
         self.store.commit()
-        self._routines[home.id] = (now, routine)
+        self.routines.put(home.id, now, routine)
         self.stats.incr("routines_learned")
-        return routine
+        return now, routine
 
     def _scan_home(self, home: HomeRecord, now: datetime, offline: bool) -> list[AlertRecord]:
         offset = ZoneInfo(home.timezone).utcoffset(now)
@@ -316,7 +314,7 @@ class RoutineScanner:
         if len(recent) == 0:
             self._note_look(home, now, None, recent, seen_id, offset_s, False, float("inf"))
             return []  # a home that has never spoken has no routine to break (kit alerts do)
-        routine = self._routine(home, now, offset_s)
+        learned_at, routine = self._routine(home, now, offset_s)
         # A silence while the kit was dark (power cut, no network) is not the resident's.
         back = self.store.watched_since(home.id)
         ask_first = self.ask_first(home.id)
@@ -356,6 +354,7 @@ class RoutineScanner:
                 silent_due,
                 ask_first=ask_first,
                 watched_since_s=back.timestamp() if back is not None else None,
+                learned_at=learned_at,
             )
         return raised
 
@@ -372,6 +371,7 @@ class RoutineScanner:
         *,
         ask_first: bool = False,
         watched_since_s: float | None = None,
+        learned_at: datetime | None = None,
     ) -> None:
         """Leave what this look found for the gate: when the home needs reading again."""
         if self.gate is None:
@@ -393,7 +393,8 @@ class RoutineScanner:
             lead = new_event_lead_s(routine, ask_first=ask_first)
             lead_vacated = new_event_lead_s(routine, ask_first=ask_first, vacated=True)
             watch = routine.learned and routine.kitchen_day_rate >= 0.9
-            self.gate.set_routine_age(home.id, self._routines[home.id][0], self._lifetime(home.id))
+            assert learned_at is not None  # a routine comes with when it was learned
+            self.gate.set_routine_age(home.id, learned_at, self._lifetime(home.id))
         self._look = HomeLook(
             plan=look_plan,
             lead_s=lead,
@@ -426,31 +427,32 @@ class RoutineScanner:
             # The whole home is quiet: that is the silence rules' business (a new event makes
             # the gate read the home again at once).
             return None, float("inf")
+        motion = [
+            (kit_id, sensor_id, room)
+            for kit_id, sensor_id, kind, room in home_sensors(self.store.connection, home.id)
+            if kind == "motion"
+        ]
         due = min(
             (
                 (seen + limit).timestamp()
-                for kit in self._kits_by_home.get(home.id, [])
-                for sensor_id, (kind, _room) in kit.sensors.items()
-                if kind == "motion" and (seen := last_seen.get((kit.id, sensor_id))) is not None
+                for kit_id, sensor_id, _room in motion
+                if (seen := last_seen.get((kit_id, sensor_id))) is not None
             ),
             default=float("inf"),
         )
         quiet = []
-        for kit in self._kits_by_home.get(home.id, []):
-            for sensor_id, (kind, room) in kit.sensors.items():
-                if kind != "motion":
-                    continue
-                seen = last_seen.get((kit.id, sensor_id))
-                if seen is None and routine.history_days * 86_400 < limit.total_seconds():
-                    continue  # a new kit: the walk test, not this rule, proves its sensors
-                if seen is None or now - seen > limit:
-                    quiet.append(
-                        {
-                            "sensor": sensor_id,
-                            "room": room,
-                            "last_seen": seen.isoformat() if seen else None,
-                        }
-                    )
+        for kit_id, sensor_id, room in motion:
+            seen = last_seen.get((kit_id, sensor_id))
+            if seen is None and routine.history_days * 86_400 < limit.total_seconds():
+                continue  # a new kit: the walk test, not this rule, proves its sensors
+            if seen is None or now - seen > limit:
+                quiet.append(
+                    {
+                        "sensor": sensor_id,
+                        "room": room,
+                        "last_seen": seen.isoformat() if seen else None,
+                    }
+                )
         if not quiet:
             return None, due
         days = int(limit.total_seconds() // 86_400)

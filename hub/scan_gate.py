@@ -18,8 +18,9 @@ the presence state machine's start: every home gets a close look at least every
 
 from __future__ import annotations
 
+import hashlib
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -86,6 +87,12 @@ _COLUMNS: Final[dict[str, tuple[object, type]]] = {
 }
 
 
+def _digest(signature: tuple[object, ...]) -> bytes:
+    """128 bits of a registration's repr: a change goes unseen only if the digests collide
+    (odds 2**-128), and then only until the hourly look every home gets anyway."""
+    return hashlib.blake2b(repr(signature).encode(), digest_size=16).digest()
+
+
 class ScanGate:
     """Arrays over homes; one instance per scanner, used from one thread."""
 
@@ -114,7 +121,9 @@ class ScanGate:
         self._index: dict[str, int] = {}
         self._ids: list[str] = []
         self._order = np.zeros(0, dtype=np.intp)  # home rows in id order
-        self._signature: list[tuple[object, ...]] = []
+        # Per home, a 128-bit digest of its registration (not the tuple itself: ~2.4 KB a home
+        # of small tuples and strings, kept alive for nothing but this comparison).
+        self._signature = np.zeros((0, 2), dtype=np.uint64)
         for name, (fill, dtype) in _COLUMNS.items():
             setattr(self, name, np.full(0, fill, dtype=dtype))
         self.tail_id: int | None = None  # None: nothing fed yet, every home needs a look
@@ -122,24 +131,39 @@ class ScanGate:
 
     # -- homes ---------------------------------------------------------------------------------
 
-    def sync_homes(self, signatures: dict[str, tuple[object, ...]]) -> None:
+    def sync_homes(self, signatures: Mapping[str, tuple[object, ...]]) -> None:
         """Add new homes and flag those whose registration changed (kits, sensors, availability,
         risk level, time zone): each needs a look before the gate trusts its plan again."""
-        added = [h for h in signatures if h not in self._index]
+        self.sync_digests((h, _digest(sig)) for h, sig in signatures.items())
+
+    def sync_digests(self, digests: Iterable[tuple[str, bytes]]) -> None:
+        """`sync_homes` with each registration already reduced to a 16-byte digest (e.g.
+        `hub.persistence.scan_registry.home_registrations`), taken one home at a time."""
+        ids: list[str] = []
+        blob = bytearray()
+        for home_id, digest in digests:
+            ids.append(home_id)
+            blob += digest
+        added = list(dict.fromkeys(h for h in ids if h not in self._index))
         if added:
             self._grow(len(added))
+            self._signature = np.concatenate(
+                [self._signature, np.zeros((len(added), 2), dtype=np.uint64)]
+            )
             for home_id in added:
                 self._index[home_id] = len(self._ids)
                 self._ids.append(home_id)
-                self._signature.append(signatures[home_id])
             self._order = np.argsort(np.array(self._ids, dtype=object), kind="stable").astype(
                 np.intp
             )
-        for home_id, sig in signatures.items():
-            row = self._index[home_id]
-            if self._signature[row] != sig:
-                self._signature[row] = sig
-                self.immediate[row] = True
+        if not ids:
+            return
+        rows = np.fromiter((self._index[h] for h in ids), dtype=np.intp, count=len(ids))
+        new = np.frombuffer(bytes(blob), dtype=np.uint64).reshape(-1, 2)
+        changed = (self._signature[rows] != new).any(axis=1)
+        self._signature[rows] = new
+        # A new home's zero digest differs too; it is `immediate` from its column's fill anyway.
+        self.immediate[rows[changed]] = True
 
     def _grow(self, extra: int) -> None:
         for name, (fill, dtype) in _COLUMNS.items():

@@ -18,11 +18,14 @@ from dataclasses import dataclass
 from functools import partial
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event as MpEvent
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.config import HubSettings
 from hub.stats import HubStats
 from hub.store.base import AlertRecord
+
+if TYPE_CHECKING:
+    from hub.alerts.config import AlertsConfig
 
 __all__ = ["ScanProcess"]
 
@@ -37,6 +40,13 @@ class _Counts:
     """A pass's counters, added to the hub's."""
 
     counts: dict[str, int]
+
+
+def _homes_asking_first(config: AlertsConfig) -> frozenset[str]:
+    """The homes whose kit asks the resident first, as `AlertsConfig.home` finds them (the
+    last entry of a home listed twice)."""
+    asks = {contacts.home: contacts.ask_first for contacts in config.homes}
+    return frozenset(home for home, ask in asks.items() if ask)
 
 
 def _scan_main(
@@ -64,14 +74,17 @@ def _scan_main(
     clock = SystemClock()
     stats = HubStats()
     store = open_store(settings.database(), settings.db_synchronous)
-    config = (
-        load_alerts_config(settings.alerts_config) if settings.alerts_config is not None else None
+    # Of the alerts config the scan needs only which homes ask first: the whole contact book
+    # (a pydantic model per home) is not kept here a second time (the hub process holds it).
+    asks_first = (
+        _homes_asking_first(load_alerts_config(settings.alerts_config))
+        if settings.alerts_config is not None
+        else frozenset()
     )
 
     def ask_first(home_id: str) -> bool:
         # As the hub's own _asks_first: only homes whose contacts say the kit asks first.
-        contacts = config.home(home_id) if config is not None else None
-        return contacts is not None and contacts.ask_first
+        return home_id in asks_first
 
     def send(item: AlertRecord | _Counts) -> None:
         out.put(item)

@@ -175,8 +175,12 @@ def _raised(scanner: RoutineScanner) -> list[tuple[str, str, object]]:
     )
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_the_gated_scan_raises_what_the_per_home_scan_raises(tmp_path: Path, seed: int) -> None:
+# The second run holds 3 of the 11 routines in memory: the others are read back from the
+# store whenever their home is read (hub/routine_cache.py), and nothing it raises may differ.
+@pytest.mark.parametrize(("seed", "routine_cache_size"), [(1, None), (2, 3)])
+def test_the_gated_scan_raises_what_the_per_home_scan_raises(
+    tmp_path: Path, seed: int, routine_cache_size: int | None
+) -> None:
     rng = random.Random(seed)
     homes = [f"home-{i:02d}" for i in range(10)]
     live_from = START + timedelta(days=HISTORY_DAYS)
@@ -201,7 +205,11 @@ def test_the_gated_scan_raises_what_the_per_home_scan_raises(tmp_path: Path, see
 
     clock = ManualClock(live_from)
     # No hourly net under the gate: its plans alone must find everything here.
-    settings = ScanSettings(max_relearns_per_pass=4, full_check_every=timedelta(days=1000))
+    settings = ScanSettings(
+        max_relearns_per_pass=4,
+        full_check_every=timedelta(days=1000),
+        routine_cache_size=routine_cache_size,
+    )
     gated_stats = HubStats()
     gated = RoutineScanner(gated_store, clock, gated_stats, settings=settings)
     plain = RoutineScanner(
@@ -246,6 +254,9 @@ def test_the_gated_scan_raises_what_the_per_home_scan_raises(tmp_path: Path, see
     print(f"compared {compared} passes, {raised} alerts, read {gated_stats.get('scan_homes_read')}")
     assert raised >= 10, "the run must exercise the rules, not only quiet passes"
     assert gated_stats.get("scan_homes_read") < plain.stats.get("scans") * len(homes) / 2
+    if routine_cache_size is not None:
+        assert len(gated.routines) <= routine_cache_size
+        assert gated.routines.reads > 0, "routines must have been read back from the store"
 
 
 def test_a_home_read_late_in_a_long_pass_keeps_events_stamped_after_its_start() -> None:
@@ -275,3 +286,70 @@ def test_a_home_read_late_in_a_long_pass_keeps_events_stamped_after_its_start() 
     assert not gate.immediate[0], "not older than what the look saw"
     assert gate.due(3104.0, recent_s=36 * 3600.0, relearn_budget=0) == []
     assert gate.due(3106.0, recent_s=36 * 3600.0, relearn_budget=0) == ["h"]
+
+
+def test_a_changed_registration_flags_only_that_home_and_new_homes_grow_the_arrays() -> None:
+    """The gate keeps a digest of each home's registration, not the registration itself: a
+    home whose kits, sensors, availability, risk or zone changed is read at once; the others
+    keep their plan; a home added later gets its own row, read at once."""
+    from hub.scan_gate import ScanGate, _digest
+
+    def sig(risk: str, sensors: tuple[str, ...]) -> tuple[object, ...]:
+        return ("Asia/Tashkent", risk, False, (("kit", "online", sensors),))
+
+    gate = ScanGate(timedelta(hours=1))
+    gate.sync_homes({"a": sig("medium", ("pir",)), "b": sig("medium", ("pir",))})
+    assert gate.immediate.tolist() == [True, True]
+    gate.immediate[:] = False  # both looked at
+    # Digests handed in one home at a time, as the scan does: same registrations, no flag.
+    gate.sync_digests(
+        iter([("a", _digest(sig("medium", ("pir",)))), ("b", _digest(sig("medium", ("pir",))))])
+    )
+    assert gate.immediate.tolist() == [False, False]
+    gate.sync_homes({"a": sig("medium", ("pir",)), "b": sig("medium", ("pir", "door"))})
+    assert gate.immediate.tolist() == [False, True]
+    gate.immediate[:] = False
+    gate.sync_homes({"a": sig("high", ("pir",)), "b": sig("medium", ("pir", "door"))})
+    assert gate.immediate.tolist() == [True, False]
+    gate.immediate[:] = False
+    gate.sync_digests(
+        iter([(h, _digest(r)) for h, r in [("c", sig("low", ())), ("a", sig("high", ("pir",)))]])
+    )
+    assert gate.immediate.tolist() == [False, False, True]
+    assert all(getattr(gate, name).shape == (3,) for name in ("since", "limit", "seen_id"))
+    assert gate._signature.shape == (3, 2)
+
+
+def test_the_registration_digest_changes_with_every_part_of_a_homes_registration(
+    tmp_path: Path,
+) -> None:
+    """What the scan reads each pass instead of every kit: one digest per home that moves when
+    its zone, risk, a kit's availability, or a sensor's kind, room or place changes, and the
+    homes whose kits are all offline; read in chunks smaller than the registry."""
+    from hub.persistence.scan_registry import home_registrations, home_sensors
+
+    store = _store(tmp_path / "hub.db")
+    for i in range(5):
+        store.register_home(_spec(f"home-{i}"), START)
+    store.commit()
+
+    def read() -> dict[str, tuple[bytes, bool]]:
+        got = {r.home_id: (r.digest, r.offline) for r in home_registrations(store.connection, 2)}
+        assert list(got) == sorted(got)
+        return got
+
+    before = read()
+    assert len(before) == 5 and len({d for d, _ in before.values()}) == 5
+    assert not any(off for _, off in before.values())
+    store.set_availability("k-home-1", "offline", START)
+    store.set_risk_level("home-2", "high")
+    store.connection.execute(
+        "UPDATE sensors SET place='bedroom' WHERE kit_id='k-home-3' AND id='pir-kitchen'"
+    )
+    store.commit()
+    after = read()
+    assert [h for h in after if after[h][0] != before[h][0]] == ["home-1", "home-2", "home-3"]
+    assert [h for h, (_, off) in after.items() if off] == ["home-1"]
+    sensors = home_sensors(store.connection, "home-0")
+    assert [s[1] for s in sensors] == list(_ROOMS)  # registration order, as kits() lists them
+    assert sensors[0] == ("k-home-0", "pir-kitchen", "motion", "Kitchen")
