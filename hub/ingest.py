@@ -7,6 +7,7 @@ No MQTT here: the broker client hands raw messages in and acknowledges them only
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +43,20 @@ _UNKNOWN_KIT_RELOAD_S = 5.0
 _KIT_REFRESH_S = 900.0
 # Tracebacks of internal errors and store refusals logged per reason before only counting them.
 _TRACES_LOGGED = 10
+
+
+def _slim(kit: KitRecord) -> KitRecord:
+    """What ingest needs of a kit (its home and sensors), for a cache that holds every kit of a
+    district: the heartbeat body and availability stay in the database, and the few distinct
+    kinds and rooms are shared strings (about 1 KB a home less at 100,000 homes)."""
+    return KitRecord(
+        id=kit.id,
+        home_id=kit.home_id,
+        sensors={
+            sensor: (sys.intern(kind), sys.intern(room))
+            for sensor, (kind, room) in kit.sensors.items()
+        },
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +176,7 @@ class Ingestor:
                 self._missing_checked.clear()
             self._missing_checked[kit_id] = now
             return None
+        kit = _slim(kit)
         self._kits[kit_id] = (kit, now)
         return kit
 
