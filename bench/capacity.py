@@ -517,8 +517,9 @@ def run(opts: Options) -> dict[str, Any]:
         if reused is not None:
             rows, history_end = reused
             progress(
-                "prepared database of %s copied: %d history rows ending %.0f s ago",
-                opts.prepared, rows, (datetime.now(UTC) - history_end).total_seconds(),
+                "prepared database of %s %s: %d history rows ending %.0f s ago",
+                opts.prepared, "moved" if opts.move_prepared else "copied", rows,
+                (datetime.now(UTC) - history_end).total_seconds(),
             )  # fmt: skip
         else:
             rows, history_end = _prepare(opts, work)

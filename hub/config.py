@@ -183,6 +183,15 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         le=65535,
         description="Unacknowledged messages the broker may have in flight to the hub.",
     )
+    inbox_max: int = Field(
+        default=20_000,
+        ge=10,
+        le=10_000_000,
+        description="Routine messages held in memory waiting to be stored; when full, the hub "
+        "stops reading from the broker (which keeps the rest queued) until ingest catches up. "
+        "Mosquitto 2.0.11 sends past receive_maximum once acknowledgements flow "
+        "(docs/benchmarks.md): this bound keeps the hub's memory bounded anyway.",
+    )
     scan_interval_s: float = Field(
         default=60.0,
         gt=0,

@@ -52,11 +52,13 @@ class MqttLink:
         inbox: queue.Queue[QueuedMessage],
         on_connection_change: Callable[[bool], None] | None = None,
         urgent: queue.Queue[QueuedMessage] | None = None,
+        on_inbox_full: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.inbox = inbox
         self.urgent = urgent
+        self.on_inbox_full = on_inbox_full
         self.on_connection_change = on_connection_change
         self.connected = threading.Event()
         # Set at the broker's first answer; `refused` holds its reason when it said no.
@@ -242,5 +244,20 @@ class MqttLink:
         queued = QueuedMessage(raw, msg.mid, msg.qos, self.generation)
         if self.urgent is not None and is_urgent(topic, payload):
             self.urgent.put(queued)
-        else:
-            self.inbox.put(queued)
+            return
+        # A full (bounded) inbox blocks this network thread: the hub stops reading the socket
+        # and the broker queues what follows, as receive_maximum should have made it do. Acks
+        # sent meanwhile by the writer go out when the thread resumes. Not acknowledged, a
+        # message left here at a stop is delivered again at the next connection.
+        try:
+            self.inbox.put_nowait(queued)
+            return
+        except queue.Full:
+            if self.on_inbox_full is not None:
+                self.on_inbox_full()
+        while not self._stopping:
+            try:
+                self.inbox.put(queued, timeout=0.5)
+                return
+            except queue.Full:
+                continue

@@ -80,7 +80,7 @@ class Hub:
         self.influx: InfluxSink | None = None
         # Publishes opted-in homes for their families' Home Assistant (home_assistant_file).
         self.home_assistant: HomeAssistantLink | None = None
-        self.inbox: queue.Queue[QueuedMessage] = queue.Queue()
+        self.inbox: queue.Queue[QueuedMessage] = queue.Queue(maxsize=settings.inbox_max)
         # Help, "I'm OK" and fall messages: their own queue and writer, so a backlog of routine
         # traffic never sits in front of them (hub/triage.py decides which they are).
         self.urgent_inbox: queue.Queue[QueuedMessage] = queue.Queue()
@@ -90,6 +90,8 @@ class Hub:
             self.inbox,
             on_connection_change=self._connection_changed,
             urgent=self.urgent_inbox,
+            # Counted: the hub was behind by a whole inbox and stopped reading the broker.
+            on_inbox_full=lambda: self.stats.incr("inbox_full"),
         )
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
