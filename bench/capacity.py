@@ -20,6 +20,15 @@ What runs, all on loopback, all started and stopped here:
   kit per minute; and a help press every few seconds from a random home (each home at most
   once, so each press opens its own alert).
 
+Several hubs (issue 14): `--hubs K --database postgresql --broker rabbitmq-cluster` runs the
+same fleet, presses and probes against the topology of bench/hubs_cluster.py
+(bench/capacity_cluster.py): PostgreSQL on loopback (fsync on) with the same homes and history
+rows, the 3-node RabbitMQ cluster (MQTT 3.1.1, quorum-queue sessions) with the fleet's
+connections dealt over the nodes, and K `mehr hub` processes each with its own hub_id and
+leases. Every hub receives and stores every message (replicated ingest), so `stored_per_s` and
+`backlog_end` are the slowest hub's, CPU and RSS the sum of all hubs (each hub's own in
+`per_hub`), and `homes_per_hub` says whose leases held each home at the end.
+
 Measured from outside: publish -> committed from the events' rows (stored_at minus the event's
 own time stamp, which the fleet writes at most one 20 ms slice before publishing; stored_at is
 the hub's clock when it wrote the batch, just before its COMMIT), help press -> the webhook's
