@@ -391,7 +391,7 @@ def _start_hub(
         if not hub.alive() or time.monotonic() > deadline:
             raise RuntimeError(f"the hub did not come up; see {log}")
         time.sleep(0.2)  # waiting for a real process to start
-    port = broker.addresses[0][1]
+    port = broker.addresses[index % len(broker.addresses)][1]  # its own node first
     progress("%s pid %d up (stats on %d), broker on %d", name, hub.pid, stats_port, port)
     return HubProcess(name, hub, stats, log)
 
