@@ -94,6 +94,7 @@ def rabbit_cluster(workdir: Path) -> Iterator[Cluster]:
     rabbit = RabbitCluster(workdir / "rabbit", [hub, load])
     try:
         rabbit.start()
+        rabbit.wait_ready()
         yield Cluster(rabbit, hub, load)
     finally:
         rabbit.stop()

@@ -447,6 +447,23 @@ log.file.level = warning
             self._wait_listening(node, timeout)
         self._wait_clustered(timeout)
 
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Wait until an MQTT client can connect and subscribe at QoS 1 through each node.
+
+        A node's MQTT listener accepts TCP before its MQTT service answers CONNECT: measured
+        with the capacity benchmark, a hub started then was refused with "Server unavailable"
+        and, as for any refusal at start, stopped.
+        """
+        hub = next((u for u in self.users if "mehr.v1.homes.>" in u.subscribe), None)
+        if hub is None:
+            return
+        deadline = time.monotonic() + timeout
+        for host, port in self.mqtt_addresses:
+            while not _qos1_subscription_granted(host, port, hub):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"RabbitMQ MQTT on port {port} not ready within {timeout} s")
+                time.sleep(0.5)  # the node is still starting its MQTT service
+
     def _spawn(self, node: RabbitNode) -> None:
         log = open(node.workdir / "stdout.log", "ab")  # noqa: SIM115 - the child owns it
         node.proc = subprocess.Popen(
