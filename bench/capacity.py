@@ -320,7 +320,12 @@ class Broker:
         (nacked) publishes and error lines of every node."""
         if self.cluster is None:
             return {"broker_drop_warnings": _count_lines(self.workdir / "mosquitto.log", "dropped")}
-        return capacity_cluster.rabbit_log_counts(self.workdir / "rabbit")
+        return {
+            **capacity_cluster.rabbit_log_counts(self.workdir / "rabbit"),
+            # Nodes whose vhost was down after the cluster formed and was restarted before
+            # the run (RabbitCluster.wait_ready).
+            "broker_vhost_restarts": len(self.cluster.rabbit.vhost_restarts),
+        }
 
 
 def _start_broker(opts: Options, work: Path, stack: contextlib.ExitStack) -> Broker:
