@@ -20,6 +20,15 @@ What runs, all on loopback, all started and stopped here:
   kit per minute; and a help press every few seconds from a random home (each home at most
   once, so each press opens its own alert).
 
+Several hubs (issue 14): `--hubs K --database postgresql --broker rabbitmq-cluster` runs the
+same fleet, presses and probes against the topology of bench/hubs_cluster.py
+(bench/capacity_cluster.py): PostgreSQL on loopback (fsync on) with the same homes and history
+rows, the 3-node RabbitMQ cluster (MQTT 3.1.1, quorum-queue sessions) with the fleet's
+connections dealt over the nodes, and K `mehr hub` processes each with its own hub_id and
+leases. Every hub receives and stores every message (replicated ingest), so `stored_per_s` and
+`backlog_end` are the slowest hub's, CPU and RSS the sum of all hubs (each hub's own in
+`per_hub`), and `homes_per_hub` says whose leases held each home at the end.
+
 Measured from outside: publish -> committed from the events' rows (stored_at minus the event's
 own time stamp, which the fleet writes at most one 20 ms slice before publishing; stored_at is
 the hub's clock when it wrote the batch, just before its COMMIT), help press -> the webhook's
@@ -64,6 +73,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
 sys.path.insert(0, str(_ROOT))
 
+from bench import capacity_cluster  # noqa: E402
 from bench.capacity_history import (  # noqa: E402 - after the sys.path fix above
     HELP_SENSOR,
     HistorySpec,
@@ -249,24 +259,151 @@ def _alerts_config(homes: int, webhook_url: str) -> dict[str, Any]:
 
 
 def _hub_config(
-    workdir: Path, broker_port: int, stats_port: int, hub_password: str, scan_interval_s: float
+    workdir: Path, name: str, connection: dict[str, Any], stats_port: int, scan_interval_s: float
 ) -> Path:
-    (workdir / "hub.password").write_text(hub_password)
-    (workdir / "alerts.secret").write_text(secrets.token_urlsafe(48))
+    """Write `name`.yaml: `connection` (broker, database, and on a cluster the hub's id and
+    leases) and what every hub of the run shares: the alerts file and its link key."""
+    secret = workdir / "alerts.secret"
+    if not secret.exists():  # one district, one key: every hub signs links alike
+        secret.write_text(secrets.token_urlsafe(48))
     settings: dict[str, Any] = {
-        "mqtt_url": f"mqtt://127.0.0.1:{broker_port}",
-        "mqtt_username": _HUB_USER,
-        "mqtt_password_file": str(workdir / "hub.password"),
-        "db_path": str(workdir / "hub.db"),
+        **connection,
         "stats_port": stats_port,
         "alerts_config": str(workdir / "alerts.yaml"),
-        "alerts_secret_file": str(workdir / "alerts.secret"),
+        "alerts_secret_file": str(secret),
     }
     if scan_interval_s != 60.0:  # left at the shipped default unless asked (the short test)
         settings["scan_interval_s"] = scan_interval_s
-    path = workdir / "hub.yaml"
+    path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(settings, sort_keys=False))
     return path
+
+
+@dataclass
+class Broker:
+    """The broker the run uses: Mosquitto (one process) or the RabbitMQ cluster."""
+
+    addresses: list[tuple[str, int]]
+    load_user: str
+    load_password: str
+    mqtt_v5: bool
+    workdir: Path
+    mosquitto: Child | None = None
+    hub_password: str = ""
+    cluster: capacity_cluster.Cluster | None = None
+
+    def hub_connection(self, index: int, database: Path | str) -> dict[str, Any]:
+        """Hub `index`'s broker and database settings."""
+        if self.cluster is not None:
+            return capacity_cluster.cluster_hub_part(index, self.cluster, database)
+        (self.workdir / "hub.password").write_text(self.hub_password)
+        host, port = self.addresses[0]
+        return {
+            "mqtt_url": f"mqtt://{host}:{port}",
+            "mqtt_username": _HUB_USER,
+            "mqtt_password_file": str(self.workdir / "hub.password"),
+            **(
+                {"db_path": str(database)} if isinstance(database, Path)
+                else {"database_url": database}
+            ),
+        }  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop the broker's processes."""
+        if self.mosquitto is not None:
+            self.mosquitto.stop()
+        if self.cluster is not None:
+            self.cluster.rabbit.stop()
+
+    def log_counts(self) -> dict[str, int]:
+        """Warnings in the broker's logs: Mosquitto's dropped messages; on RabbitMQ, refused
+        (nacked) publishes and error lines of every node."""
+        if self.cluster is None:
+            return {"broker_drop_warnings": _count_lines(self.workdir / "mosquitto.log", "dropped")}
+        return {
+            **capacity_cluster.rabbit_log_counts(self.workdir / "rabbit"),
+            # Nodes whose vhost was down after the cluster formed and was restarted before
+            # the run (RabbitCluster.wait_ready).
+            "broker_vhost_restarts": len(self.cluster.rabbit.vhost_restarts),
+        }
+
+
+def _start_broker(opts: Options, work: Path, stack: contextlib.ExitStack) -> Broker:
+    """Mosquitto with the shipped config on a free port, or the 3-node RabbitMQ cluster."""
+    if opts.broker == "rabbitmq-cluster":
+        t0 = time.monotonic()
+        cluster = stack.enter_context(capacity_cluster.rabbit_cluster(work))
+        progress(
+            "RabbitMQ cluster of %d nodes up in %.0f s (MQTT on %s)", len(cluster.addresses),
+            time.monotonic() - t0, ", ".join(str(p) for _, p in cluster.addresses),
+        )  # fmt: skip
+        return Broker(
+            cluster.addresses, cluster.load.username, cluster.load.password, mqtt_v5=False,
+            workdir=work, cluster=cluster,
+        )  # fmt: skip
+    hub_password = secrets.token_urlsafe(16)
+    load_password = secrets.token_urlsafe(16)
+    users = [
+        BrokerUser(_HUB_USER, hub_password, hub_acl_rules()),
+        BrokerUser(_LOAD_USER, load_password, (f"topic write {TOPIC_ROOT}/#",)),
+    ]
+    broker_port = _free_port()
+    conf = _broker_config(work, broker_port, users, opts.broker_autosave_interval_s)
+    mosquitto = Child("mosquitto", [_MOSQUITTO, "-c", str(conf)], work / "mosquitto.out")
+    stack.callback(mosquitto.stop)
+    _wait_listening(broker_port, mosquitto, 15)
+    return Broker(
+        [("127.0.0.1", broker_port)], _LOAD_USER, load_password, mqtt_v5=True, workdir=work,
+        mosquitto=mosquitto, hub_password=hub_password,
+    )  # fmt: skip
+
+
+@dataclass
+class HubProcess:
+    """One `mehr hub` process of the run and the probe of its /stats."""
+
+    name: str
+    child: Child
+    stats: StatsProbe
+    log: Path
+
+
+def _start_hub(
+    opts: Options,
+    work: Path,
+    stack: contextlib.ExitStack,
+    broker: Broker,
+    database: Path | str,
+    index: int,
+) -> HubProcess:
+    """Start hub `index` as an operator does (`mehr hub --config`); return once it is
+    connected to the broker."""
+    name = "hub" if broker.cluster is None else f"hub-{index}"
+    stats_port = _free_port()
+    hub_yaml = _hub_config(
+        work, name, broker.hub_connection(index, database), stats_port, opts.scan_interval_s
+    )
+    mehr = str(Path(sys.executable).with_name("mehr"))
+    log = work / f"{name}.log"
+    hub = Child(name, [mehr, "hub", "--config", str(hub_yaml)], log)
+    stack.callback(hub.stop)
+    stats = StatsProbe(f"http://127.0.0.1:{stats_port}/stats", hub.pid)
+    deadline = time.monotonic() + (120 if broker.cluster is None else 300)
+    while True:
+        sample = stats.sample() if hub.alive() else None
+        if sample is not None and sample[1].get("broker_connected"):
+            break
+        if not hub.alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the hub did not come up; see {log}")
+        time.sleep(0.2)  # waiting for a real process to start
+    port = broker.addresses[index % len(broker.addresses)][1]  # its own node first
+    progress("%s pid %d up (stats on %d), broker on %d", name, hub.pid, stats_port, port)
+    return HubProcess(name, hub, stats, log)
+
+
+def _last_sqlite_event_id(path: Path) -> int:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return int(db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
 
 
 # -- help presses -------------------------------------------------------------------------------
@@ -284,15 +421,15 @@ class Press:
 class Presser:
     """Presses the help button of a random home every few seconds, from its own connection."""
 
-    def __init__(
-        self, homes: int, port: int, password: str, every_s: float, seed: int
-    ) -> None:
+    def __init__(self, homes: int, broker: Broker, every_s: float, seed: int) -> None:
         self.every_s = every_s
         self.rng = np.random.default_rng([seed, 12])
         self.order = [int(i) for i in self.rng.permutation(homes)]
+        host, port = broker.addresses[-1]  # on a cluster: a node other than the fleet's first
         self.pub = QosOnePublisher(
-            "127.0.0.1", port, "bench-presser", username=_LOAD_USER, password=password
-        )
+            host, port, "bench-presser", username=broker.load_user,
+            password=broker.load_password, mqtt_v5=broker.mqtt_v5,
+        )  # fmt: skip
         self.presses: list[Press] = []
 
     def run_until(self, done: threading.Event) -> None:
@@ -376,6 +513,9 @@ class Options:
     broker_autosave_interval_s: int | None = None
     prepare_only: bool = False
     move_prepared: bool = False
+    hubs: int = 1
+    database: str = "sqlite"
+    broker: str = "mosquitto"
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -426,6 +566,7 @@ def _analyse_scans(
         "first_pass_s": round(max(0.0, passes[0][1] - passes[0][0]), 2) if passes else None,
         "relearn": relearn,
         "relearn_finished": relearned >= homes and not still_learning,
+        "still_learning": still_learning,
     }
 
 
@@ -488,6 +629,38 @@ def _reuse_prepared(opts: Options, work: Path) -> tuple[int, datetime] | None:
     return int(meta["rows"]), datetime.fromisoformat(meta["history_end"])
 
 
+def _prepare_database(
+    opts: Options, work: Path, stack: contextlib.ExitStack
+) -> tuple[Path | str, int, datetime, int]:
+    """The hubs' database with homes, history and routines: (the file or URL, history rows,
+    when the history ends, bytes on disk)."""
+    if opts.database == "postgresql":
+        url = stack.enter_context(capacity_cluster.postgres_database())
+        t0 = time.monotonic()
+        history_end = datetime.now(UTC)
+        spec = HistorySpec(opts.history_days, opts.history_bursts_per_hour, opts.seed)
+        rows = capacity_cluster.prepare_postgres(
+            url, opts.homes, history_end, spec, opts.workers
+        )
+        progress(
+            "PostgreSQL: %d homes, %d history rows (%.1f days), routines learned in %.0f s",
+            opts.homes, rows, opts.history_days, time.monotonic() - t0,
+        )  # fmt: skip
+        return url, rows, history_end, capacity_cluster.database_bytes(url)
+    reused = _reuse_prepared(opts, work)
+    if reused is not None:
+        rows, history_end = reused
+        progress(
+            "prepared database of %s %s: %d history rows ending %.0f s ago",
+            opts.prepared, "moved" if opts.move_prepared else "copied", rows,
+            (datetime.now(UTC) - history_end).total_seconds(),
+        )  # fmt: skip
+    else:
+        rows, history_end = _prepare(opts, work)
+    db_bytes = sum(p.stat().st_size for p in work.glob("hub.db*"))
+    return work / "hub.db", rows, history_end, db_bytes
+
+
 def prepare_only(opts: Options) -> dict[str, Any]:
     """Prepare the database into `--prepared` and stop (for sizes too large to copy: the run
     then takes it with `--move-prepared`)."""
@@ -513,78 +686,53 @@ def run(opts: Options) -> dict[str, Any]:
         work = stack.enter_context(_workdir(opts))
         progress("workdir %s; load average %s", work, _load_average())
         # -- homes, history, routines (before any server runs: a quiet machine for the load)
-        reused = _reuse_prepared(opts, work)
-        if reused is not None:
-            rows, history_end = reused
-            progress(
-                "prepared database of %s %s: %d history rows ending %.0f s ago",
-                opts.prepared, "moved" if opts.move_prepared else "copied", rows,
-                (datetime.now(UTC) - history_end).total_seconds(),
-            )  # fmt: skip
-        else:
-            rows, history_end = _prepare(opts, work)
-        db_bytes = sum(p.stat().st_size for p in work.glob("hub.db*"))
+        database, rows, history_end, db_bytes = _prepare_database(opts, work, stack)
 
-        # -- broker, webhook, hub
+        # -- broker, webhook, hubs
         sink = WebhookSink()
         stack.callback(sink.stop)
-        hub_password = secrets.token_urlsafe(16)
-        load_password = secrets.token_urlsafe(16)
-        users = [
-            BrokerUser(_HUB_USER, hub_password, hub_acl_rules()),
-            BrokerUser(_LOAD_USER, load_password, (f"topic write {TOPIC_ROOT}/#",)),
-        ]
-        broker_port = _free_port()
-        conf = _broker_config(work, broker_port, users, opts.broker_autosave_interval_s)
-        broker = Child("mosquitto", [_MOSQUITTO, "-c", str(conf)], work / "mosquitto.out")
-        stack.callback(broker.stop)
-        _wait_listening(broker_port, broker, 15)
+        broker = _start_broker(opts, work, stack)
         (work / "alerts.yaml").write_text(yaml.safe_dump(_alerts_config(opts.homes, sink.url)))
-        stats_port = _free_port()
-        hub_yaml = _hub_config(work, broker_port, stats_port, hub_password, opts.scan_interval_s)
         # Stale together `relearn_after` from now, as a pass's routines are 6 h after it.
         expire_at = datetime.now(UTC) + timedelta(seconds=relearn_after)
-        expire_routines_at(work / "hub.db", expire_at, ScanSettings().relearn_every)
-        mehr = str(Path(sys.executable).with_name("mehr"))
-        hub = Child("hub", [mehr, "hub", "--config", str(hub_yaml)], work / "hub.log")
-        stack.callback(hub.stop)
-        stats = StatsProbe(f"http://127.0.0.1:{stats_port}/stats", hub.pid)
-        deadline = time.monotonic() + 120
-        while True:
-            sample = stats.sample() if hub.alive() else None
-            if sample is not None and sample[1].get("broker_connected"):
-                break
-            if not hub.alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the hub did not come up; see {work / 'hub.log'}")
-            time.sleep(0.2)  # waiting for a real process to start
+        expire_routines_at(database, expire_at, ScanSettings().relearn_every)
+        hubs = [_start_hub(opts, work, stack, broker, database, j) for j in range(opts.hubs)]
+        if broker.cluster is not None:
+            # As bench/hubs_cluster.py: the fleet starts once every hub holds its share.
+            capacity_cluster.wait_leases_shared(database, opts.hubs, timeout_s=120)
         hub_up_at = time.time()
-        progress("hub pid %d up (stats on %d), broker on %d", hub.pid, stats_port, broker_port)
-        with sqlite3.connect(f"file:{work / 'hub.db'}?mode=ro", uri=True) as db:
-            last_id = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
-        dbprobe = DbLatencyProbe(work / "hub.db", last_id)
+        last_id = (
+            _last_sqlite_event_id(database)
+            if isinstance(database, Path) else capacity_cluster.max_event_id(database)
+        )  # fmt: skip
+        dbprobe = DbLatencyProbe(database, last_id)
         dbprobe.start()
         stack.callback(dbprobe.stop)
-        stats.start()
-        stack.callback(stats.stop)
-        before = stats.sample()
+        for hub in hubs:
+            hub.stats.start()
+            stack.callback(hub.stats.stop)
+        before = [hub.stats.sample() for hub in hubs]
 
         # -- the fleet (in a thread: run_fleet blocks) and the presses (here)
         fleet_out: dict[str, Any] = {}
         fleet_done = threading.Event()
+        (host, port), *more_nodes = broker.addresses
 
         def play() -> None:
             try:
                 fleet_out["result"] = run_fleet(
-                    opts.homes, "127.0.0.1", broker_port, workers=opts.workers, speed=1.0,
-                    wall_seconds=minutes_s, seed=opts.seed, username=_LOAD_USER,
-                    password=load_password, mqtt_v5=True, slice_s=0.02, wall_clock=True,
+                    opts.homes, host, port, workers=opts.workers, speed=1.0,
+                    wall_seconds=minutes_s, seed=opts.seed, username=broker.load_user,
+                    password=broker.load_password, mqtt_v5=broker.mqtt_v5, slice_s=0.02,
+                    wall_clock=True, connections=len(broker.addresses), more_nodes=more_nodes,
                 )  # fmt: skip
             except BaseException as exc:  # reported by the main thread
                 fleet_out["error"] = exc
             finally:
                 fleet_done.set()
 
-        presser = Presser(opts.homes, broker_port, load_password, opts.press_every_s, opts.seed)
+        # The presser on the last node (the fleet's connections start at the first).
+        presser = Presser(opts.homes, broker, opts.press_every_s, opts.seed)
         stack.callback(presser.close)
         fleet_thread = threading.Thread(target=play, name="bench-fleet", daemon=True)
         fleet_thread.start()
@@ -593,26 +741,27 @@ def run(opts: Options) -> dict[str, Any]:
             "routines go stale at %s",
             opts.homes, opts.minutes, opts.press_every_s, f"{expire_at:%H:%M:%S}Z",
         )  # fmt: skip
-        reporter = threading.Thread(
-            target=_report_progress, args=(stats, fleet_done, opts.homes), daemon=True
-        )
-        reporter.start()
+        for hub in hubs:
+            threading.Thread(
+                target=_report_progress, args=(hub.stats, fleet_done, hub.name), daemon=True
+            ).start()
         presser.run_until(fleet_done)
         fleet_thread.join(timeout=minutes_s + 300)
         if "error" in fleet_out:
             raise RuntimeError(f"the fleet failed: {fleet_out['error']!r}")
         result: FleetResult = fleet_out["result"]
         fleet_end = result.started_at + result.wall_s
-        end_sample = stats.sample()
-        hub_alive_at_end = hub.alive()
+        end_sample = [hub.stats.sample() for hub in hubs]
+        hub_alive_at_end = all(hub.child.alive() for hub in hubs)
 
-        # -- let the hub catch up (bounded), collect notifications
+        # -- let the hubs catch up (bounded), collect notifications
         offered = result.messages + len(presser.presses)
         drained_at = None
         drain_deadline = time.monotonic() + opts.drain_s
         while time.monotonic() < drain_deadline:
-            s = stats.sample()
-            if s is not None and _taken_in(s[1]) >= offered:
+            samples = [hub.stats.sample() for hub in hubs]
+            # Each hub takes in every message (ingest is replicated: docs/scale.md).
+            if all(s is not None and _taken_in(s[1]) >= offered for s in samples):
                 drained_at = time.time()
                 break
             time.sleep(0.5)  # waiting for a real process to catch up
@@ -623,22 +772,29 @@ def run(opts: Options) -> dict[str, Any]:
             if all(p.home in answered for p in presser.presses):
                 break
             time.sleep(0.5)  # waiting for notifications still on their way
-        final = stats.sample()
+        final = [hub.stats.sample() for hub in hubs]
+        # Read before the hubs stop: a stopped hub hands its leases back at once.
+        homes_per_hub = (
+            capacity_cluster.fleet_homes_per_hub(database, opts.homes)
+            if broker.cluster is not None else {"hub": opts.homes}
+        )  # fmt: skip
         dbprobe.stop()
-        stats.stop()
+        for hub in hubs:
+            hub.stats.stop()
         notes = sink.collect()
-        hub.stop()
+        for hub in hubs:
+            hub.child.stop()
         broker.stop()
         logs = {
-            "broker_drop_warnings": _count_lines(work / "mosquitto.log", "dropped"),
-            "hub_log_errors": _count_lines(work / "hub.log", "ERROR"),
+            **broker.log_counts(),
+            "hub_log_errors": sum(_count_lines(hub.log, "ERROR") for hub in hubs),
         }
 
     # -- figures (everything above has been stopped)
     summary = _summary(
-        opts, result, before, end_sample, final, stats, dbprobe, presser, notes, hub_up_at,
-        fleet_end, drained_at, offered, relearn_after, rows, db_bytes, hub_alive_at_end,
-        work, logs,
+        opts, result, before, end_sample, final, [h.stats for h in hubs], dbprobe, presser,
+        notes, hub_up_at, fleet_end, drained_at, offered, relearn_after, rows, db_bytes,
+        hub_alive_at_end, work, logs, [h.name for h in hubs],
     )  # fmt: skip
     # How long the homes had been quiet when the hub started (a prepared database's history
     # ends when it was prepared; a fresh one's, just before the hub starts).
@@ -647,6 +803,10 @@ def run(opts: Options) -> dict[str, Any]:
         "shipped" if opts.broker_autosave_interval_s is None
         else f"every {opts.broker_autosave_interval_s} s"
     )  # fmt: skip
+    summary["hubs"] = opts.hubs
+    summary["database"] = opts.database
+    summary["broker"] = opts.broker
+    summary["homes_per_hub"] = homes_per_hub
     return summary
 
 
@@ -666,7 +826,7 @@ def _count_lines(path: Path, word: str) -> int:
         return 0
 
 
-def _report_progress(stats: StatsProbe, done: threading.Event, homes: int) -> None:
+def _report_progress(stats: StatsProbe, done: threading.Event, name: str) -> None:
     last = None
     while not done.wait(15.0):
         if not stats.samples:
@@ -676,21 +836,79 @@ def _report_progress(stats: StatsProbe, done: threading.Event, homes: int) -> No
             rate = (body.get("stored", 0) + body.get("heartbeats", 0) - last[0]) / (at - last[1])
             cpu = (proc.cpu_s - last[2]) / (at - last[1])
             progress(
-                "hub: %.0f msg/s stored, inbox %d, scans %d, routines learned %d, "
+                "%s: %.0f msg/s stored, inbox %d, scans %d, routines learned %d, "
                 "%.2f cores, RSS %d MB, load %s",
-                rate, body.get("queue_depth", 0), body.get("scans", 0),
+                name, rate, body.get("queue_depth", 0), body.get("scans", 0),
                 body.get("routines_learned", 0), cpu, proc.rss_kb // 1024, _load_average(),
             )  # fmt: skip
         last = (body.get("stored", 0) + body.get("heartbeats", 0), at, proc.cpu_s)
 
 
-def _summary(
+def _hub_figures(
     opts: Options,
     result: FleetResult,
-    before: Any,
     end_sample: Any,
     final: Any,
     stats: StatsProbe,
+    hub_up_at: float,
+    fleet_end: float,
+    offered: int,
+) -> dict[str, Any]:
+    """One hub's own figures over the fleet's window."""
+    # Several hubs each take in every message; a hub counts a row another hub stored first
+    # as a duplicate, which is work it did all the same.
+    counters = ("stored", "heartbeats") + (("duplicates",) if opts.hubs > 1 else ())
+
+    def handled(sample: Any) -> int:
+        body = sample[1] if sample else {}
+        return int(sum(body.get(name, 0) for name in counters))
+
+    # Stored rate over the fleet's own window, from the samples nearest its ends.
+    window = [s for s in stats.samples if result.started_at <= s[0] <= fleet_end + 0.5]
+    if len(window) >= 2:
+        stored_per_s = (handled(window[-1]) - handled(window[0])) / (window[-1][0] - window[0][0])
+        p0, p1 = window[0][2], window[-1][2]
+        hub_cpu = (p1.cpu_s - p0.cpu_s) / (p1.at - p0.at)
+    else:
+        stored_per_s = hub_cpu = 0.0
+    last_proc = end_sample[2] if end_sample else None
+    return {
+        "stored_per_s": stored_per_s,
+        "backlog_end": offered - (_taken_in(end_sample[1]) if end_sample else 0),
+        "scans": _analyse_scans(
+            stats, hub_up_at, opts.scan_interval_s, opts.homes, final[0] if final else fleet_end
+        ),
+        "cpu_cores": hub_cpu,
+        "rss_kb": last_proc.rss_kb if last_proc else 0,
+        "peak_rss_kb": last_proc.peak_rss_kb if last_proc else None,
+        "ingest_latency": final[1].get("ingest_latency") if final else None,
+        "queue_depth": end_sample[1].get("queue_depth") if end_sample else None,
+        "rejected": final[1].get("rejected_total") if final else None,
+        "scan_homes_read": final[1].get("scan_homes_read") if final else None,
+    }
+
+
+def _merge_relearns(figures: list[dict[str, Any]]) -> tuple[float, float, int] | None:
+    """The re-learn of all hubs together: from the first hub's first learning pass to the
+    last hub's last, and every routine any of them learned."""
+    spans = [f["scans"]["relearn"] for f in figures if f["scans"]["relearn"] is not None]
+    if not spans:
+        return None
+    return min(s[0] for s in spans), max(s[1] for s in spans), sum(s[2] for s in spans)
+
+
+def _max_or_none(values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def _summary(
+    opts: Options,
+    result: FleetResult,
+    before: list[Any],
+    end_sample: list[Any],
+    final: list[Any],
+    stats: list[StatsProbe],
     dbprobe: DbLatencyProbe,
     presser: Presser,
     notes: list[tuple[float, str]],
@@ -704,27 +922,20 @@ def _summary(
     hub_alive: bool,
     work: Path,
     logs: dict[str, int],
+    hub_names: list[str],
 ) -> dict[str, Any]:
-    def handled(sample: Any) -> int:
-        body = sample[1] if sample else {}
-        return int(body.get("stored", 0) + body.get("heartbeats", 0))
-
-    # Stored rate over the fleet's own window, from the samples nearest its ends.
-    window = [s for s in stats.samples if result.started_at <= s[0] <= fleet_end + 0.5]
-    if len(window) >= 2:
-        stored_per_s = (handled(window[-1]) - handled(window[0])) / (window[-1][0] - window[0][0])
-    else:
-        stored_per_s = 0.0
-    taken_in_end = _taken_in(end_sample[1]) if end_sample else 0
-    scans = _analyse_scans(
-        stats, hub_up_at, opts.scan_interval_s, opts.homes, final[0] if final else fleet_end
-    )
+    figures = [
+        _hub_figures(opts, result, e, f, s, hub_up_at, fleet_end, offered)
+        for e, f, s in zip(end_sample, final, stats, strict=True)
+    ]
+    one = len(figures) == 1
     give_up_at = notes[-1][0] if notes else time.time()
     latencies, missed = _match_help(presser.presses, notes, max(give_up_at, time.time()))
     during: list[float] = []
     stored_during: list[float] = []
-    if scans["relearn"] is not None:
-        begin, end, _ = scans["relearn"]
+    relearn = _merge_relearns(figures)
+    if relearn is not None:
+        begin, end, _ = relearn
         during = [
             lat for p, lat in zip(presser.presses, latencies, strict=True) if begin <= p.at <= end
         ]
@@ -734,21 +945,23 @@ def _summary(
             if begin <= at <= end
         ]
     help_kinds = sum(1 for _, b in notes if "Help button" in b)
-    cpu_window = [s for s in stats.samples if result.started_at <= s[0] <= fleet_end + 0.5]
-    if len(cpu_window) >= 2:
-        p0, p1 = cpu_window[0][2], cpu_window[-1][2]
-        hub_cpu = (p1.cpu_s - p0.cpu_s) / (p1.at - p0.at)
-    else:
-        hub_cpu = 0.0
-    last_proc = end_sample[2] if end_sample else None
-    rss_kb = last_proc.rss_kb if last_proc else 0
-    relearn = scans["relearn"]
+    rss_kb = sum(f["rss_kb"] for f in figures)
+    peaks = [f["peak_rss_kb"] for f in figures]
+    relearned = relearn[2] if relearn else 0
+
+    def passes(f: dict[str, Any]) -> list[tuple[float, float, int]]:
+        return [
+            (round(b - result.started_at, 1), max(0.0, d), n) for b, d, n in f["scans"]["passes"]
+        ]
+
+    scan_homes_read = [f["scan_homes_read"] for f in figures]
     return {
         "homes": opts.homes,
         "minutes": opts.minutes,
         "offered_per_s": round(offered / result.wall_s, 1),
-        "stored_per_s": round(stored_per_s, 1),
-        "backlog_end": offered - taken_in_end,
+        # Of the slowest hub: each must take in everything (ingest is replicated).
+        "stored_per_s": round(min(f["stored_per_s"] for f in figures), 1),
+        "backlog_end": max(f["backlog_end"] for f in figures),
         "stored_p50_ms": _percentile_ms(dbprobe.latencies_s, 50),
         "stored_p99_ms": _percentile_ms(dbprobe.latencies_s, 99),
         "stored_max_ms": _percentile_ms(dbprobe.latencies_s, 100),
@@ -761,34 +974,67 @@ def _summary(
         "help_max_ms": _percentile_ms(latencies, 100),
         "help_during_relearn": len(during),
         "help_p99_during_relearn_ms": _percentile_ms(during, 99),
-        "scan_pass_s": scans["scan_pass_s"],
-        "first_scan_pass_s": scans["first_pass_s"],
+        # Several hubs scan their own homes side by side: the slowest hub's pass.
+        "scan_pass_s": _max_or_none([f["scans"]["scan_pass_s"] for f in figures]),
+        "first_scan_pass_s": _max_or_none([f["scans"]["first_pass_s"] for f in figures]),
         # From the first pass that re-learned routines to the end of the last one.
         "relearn_pass_s": round(max(0.0, relearn[1] - relearn[0]), 1) if relearn else None,
-        "routines_relearned": relearn[2] if relearn else 0,
+        "routines_relearned": relearned,
         # Homes the scan read in all passes (the gated scan's counter; None on a hub without).
-        "scan_homes_read": (final[1].get("scan_homes_read") if final else None),
-        "relearn_finished": scans["relearn_finished"],
+        "scan_homes_read": (
+            None
+            if all(v is None for v in scan_homes_read)
+            else sum(v or 0 for v in scan_homes_read)
+        ),
+        "relearn_finished": relearned >= opts.homes
+        and not any(f["scans"]["still_learning"] for f in figures),
         "relearn_started_after_s": (
             round(relearn[0] - result.started_at, 1) if relearn else None
         ),
         "routines_stale_after_s": round(relearn_after, 1),  # after the hub was launched
-        # (start, duration, routines learned) of each pass, start in s since the fleet began
-        "scan_passes": [
-            (round(b - result.started_at, 1), max(0.0, d), n) for b, d, n in scans["passes"]
-        ],
-        "hub_cpu_cores": round(hub_cpu, 3),
+        # (start, duration, routines learned) of each pass, start in s since the fleet began;
+        # with several hubs, per hub.
+        "scan_passes": (
+            passes(figures[0])
+            if one
+            else {name: passes(f) for name, f in zip(hub_names, figures, strict=True)}
+        ),
+        # With several hubs: all hubs together (each hub's own in `per_hub`).
+        "hub_cpu_cores": round(sum(f["cpu_cores"] for f in figures), 3),
         "rss_mb": round(rss_kb / 1024, 1),
-        "peak_rss_mb": round(last_proc.peak_rss_kb / 1024, 1) if last_proc else None,
+        "peak_rss_mb": (
+            round(sum(peaks) / 1024, 1) if all(p is not None for p in peaks) else None
+        ),
         "rss_per_home_kb": round(rss_kb / opts.homes, 2),
-        "hub_ingest_latency_at_end": (final[1].get("ingest_latency") if final else None),
-        "hub_queue_depth_end": end_sample[1].get("queue_depth") if end_sample else None,
+        "hub_ingest_latency_at_end": (
+            figures[0]["ingest_latency"]
+            if one
+            else {name: f["ingest_latency"] for name, f in zip(hub_names, figures, strict=True)}
+        ),
+        "hub_queue_depth_end": _max_or_none([f["queue_depth"] for f in figures]),
         "caught_up_after_s": round(drained_at - fleet_end, 1) if drained_at else None,
         "hub_alive": hub_alive,
         "notifications": len(notes),
         "notifications_other_than_help": len(notes) - help_kinds,
-        "rejected": final[1].get("rejected_total") if final else None,
+        "rejected": _max_or_none([f["rejected"] for f in figures]),
         **logs,
+        "per_hub": [
+            {
+                "hub": name,
+                "cpu_cores": round(f["cpu_cores"], 3),
+                "rss_mb": round(f["rss_kb"] / 1024, 1),
+                "peak_rss_mb": (
+                    round(f["peak_rss_kb"] / 1024, 1) if f["peak_rss_kb"] is not None else None
+                ),
+                "taken_in_per_s": round(f["stored_per_s"], 1),
+                "backlog_end": f["backlog_end"],
+                "scan_pass_s": f["scans"]["scan_pass_s"],
+                "routines_relearned": (
+                    f["scans"]["relearn"][2] if f["scans"]["relearn"] else 0
+                ),
+            }
+            for name, f in zip(hub_names, figures, strict=True)
+        ],
         "fleet": {
             "events": result.events,
             "heartbeats": result.heartbeats,
@@ -849,13 +1095,35 @@ def _parse(argv: Sequence[str] | None) -> Options:
         "--broker-autosave-interval-s", type=int, default=None,
         help="broker snapshots on this schedule, not after every change (default: as shipped)",
     )  # fmt: skip
+    parser.add_argument(
+        "--hubs", type=int, default=1,
+        help="hub processes sharing the database, each with its own hub_id and leases "
+        "(more than 1 needs --broker rabbitmq-cluster)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--database", choices=("sqlite", "postgresql"), default="sqlite",
+        help="the hubs' database: one SQLite file (default) or PostgreSQL on loopback",
+    )  # fmt: skip
+    parser.add_argument(
+        "--broker", choices=("mosquitto", "rabbitmq-cluster"), default="mosquitto",
+        help="Mosquitto with the shipped config (default) or the 3-node RabbitMQ cluster",
+    )  # fmt: skip
     a = parser.parse_args(argv)
     if a.homes < 1 or a.minutes <= 0:
         parser.error("--homes must be >= 1 and --minutes > 0")
+    if a.hubs < 1:
+        parser.error("--hubs must be >= 1")
+    if a.hubs > 1 and a.broker != "rabbitmq-cluster":
+        parser.error("--hubs above 1 needs --broker rabbitmq-cluster (each hub its own session)")
+    if a.database != "sqlite" and (a.prepared or a.prepare_only or a.move_prepared):
+        parser.error("--prepared, --prepare-only and --move-prepared are for --database sqlite")
+    if a.broker_autosave_interval_s is not None and a.broker != "mosquitto":
+        parser.error("--broker-autosave-interval-s is a Mosquitto setting")
     return Options(
         a.homes, a.minutes, a.json, a.press_every_s, a.relearn_after_s, a.scan_interval_s,
         a.history_days, a.history_bursts_per_hour, a.workers, a.seed, a.drain_s, a.workdir,
         a.keep, a.prepared, a.broker_autosave_interval_s, a.prepare_only, a.move_prepared,
+        a.hubs, a.database, a.broker,
     )  # fmt: skip
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from hub.coordination import partition_of
-from hub.persistence.sqlite_store import SqliteStore
+from hub.persistence.sqlite_store import open_store
 from hub.registry import HomeSpec, KitSpec, Place, SensorSpec
 from hub.routine_scan import RoutineScanner
 from hub.stats import HubStats
@@ -39,7 +39,14 @@ from mehr.clock import ManualClock
 from mehr.contract import SensorKind
 from simulators.fleet import FleetModel
 
-__all__ = ["HistorySpec", "home_ids", "load_fleet_homes", "prelearn_routines"]
+__all__ = [
+    "HistorySpec",
+    "expire_routines_at",
+    "home_ids",
+    "load_fleet_homes",
+    "load_fleet_homes_postgres",
+    "prelearn_routines",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -155,6 +162,43 @@ def _chunks(homes: int, size: int) -> Iterator[range]:
         yield range(first, min(homes, first + size))
 
 
+def _history_chunks(
+    homes: int, end: datetime, spec: HistorySpec, workers: int, prefix: str
+) -> Iterator[tuple[range, list[tuple[object, ...]], list[tuple[object, ...]]]]:
+    """Each chunk of 200 homes with its `events` rows and `sensor_state` rows, in one order and
+    from one random stream, whichever database they are written to."""
+    wake, bed = _sleep_times(homes, workers, spec.seed, prefix)
+    end_s = end.timestamp()
+    start_s = end_s - spec.days * 86_400.0
+    rng = np.random.default_rng([spec.seed, homes, 15])
+    room_of = {sid: room for sid, room, _ in _PIRS} | {"door-front": "Yo'lak"}
+    for chunk in _chunks(homes, 200):
+        events: list[tuple[object, ...]] = []
+        states: list[tuple[object, ...]] = []
+        for i in chunk:
+            rows, last = _home_rows(
+                i, float(wake[i]), float(bed[i]), start_s, end_s, spec, rng, prefix
+            )
+            events.extend(rows)
+            home, kit = home_ids(i, prefix)
+            states.extend(
+                (kit, sid, home, kind, room_of[sid], value, t)
+                for sid, (kind, value, t) in last.items()
+            )
+        yield chunk, events, states
+
+
+def _register_homes(database: Path | str, homes: int, prefix: str) -> None:
+    """Homes, kits and sensors through the store's public `register_home`."""
+    store = open_store(database, "NORMAL")
+    now = datetime.now(UTC)
+    try:
+        for i in range(homes):
+            store.register_home(_home_spec(i, prefix), now)
+    finally:
+        store.close()
+
+
 def load_fleet_homes(
     db_path: Path,
     homes: int,
@@ -170,17 +214,7 @@ def load_fleet_homes(
     `workers` and `spec.seed` must be those the fleet will run with (they decide each home's
     wake and bed times). Returns the number of history rows written.
     """
-    store = SqliteStore(db_path, "NORMAL")
-    now = datetime.now(UTC)
-    try:
-        for i in range(homes):
-            store.register_home(_home_spec(i, prefix), now)
-    finally:
-        store.close()
-    wake, bed = _sleep_times(homes, workers, spec.seed, prefix)
-    end_s = end.timestamp()
-    start_s = end_s - spec.days * 86_400.0
-    rng = np.random.default_rng([spec.seed, homes, 15])
+    _register_homes(db_path, homes, prefix)
     db = sqlite3.connect(db_path, isolation_level=None)
     # A throwaway load: nothing here needs to survive a power cut until it is committed once.
     db.execute("PRAGMA journal_mode=OFF")
@@ -189,20 +223,7 @@ def load_fleet_homes(
     written = 0
     last_report = time.monotonic()
     try:
-        for chunk in _chunks(homes, 200):
-            events: list[tuple[object, ...]] = []
-            states: list[tuple[object, ...]] = []
-            for i in chunk:
-                rows, last = _home_rows(
-                    i, float(wake[i]), float(bed[i]), start_s, end_s, spec, rng, prefix
-                )
-                events.extend(rows)
-                home, kit = home_ids(i, prefix)
-                room_of = {sid: room for sid, room, _ in _PIRS} | {"door-front": "Yo'lak"}
-                states.extend(
-                    (kit, sid, home, kind, room_of[sid], value, t)
-                    for sid, (kind, value, t) in last.items()
-                )
+        for chunk, events, states in _history_chunks(homes, end, spec, workers, prefix):
             db.execute("BEGIN")
             db.executemany(
                 "INSERT INTO events(home_id, kit_id, epoch, seq, sensor_id, kind, value, room, "
@@ -225,6 +246,44 @@ def load_fleet_homes(
     return written
 
 
+def load_fleet_homes_postgres(
+    url: str,
+    homes: int,
+    end: datetime,
+    spec: HistorySpec,
+    *,
+    workers: int,
+    prefix: str = "fleet",
+) -> int:
+    """The same homes and the same rows as `load_fleet_homes`, into the PostgreSQL database at
+    `url` (migrated by the store first): rows by COPY, the bulk load PostgreSQL offers, one
+    transaction per chunk, then ANALYZE so the hubs' first plans see the real table sizes."""
+    import psycopg
+
+    _register_homes(url, homes, prefix)
+    written = 0
+    with psycopg.connect(url) as db:
+        for _, events, states in _history_chunks(homes, end, spec, workers, prefix):
+            with db.transaction(), db.cursor() as cur:
+                with cur.copy(
+                    "COPY events(home_id, kit_id, epoch, seq, sensor_id, kind, value, room, "
+                    "occurred_at, received_at, stored_at) FROM STDIN"
+                ) as copy:
+                    for row in events:
+                        copy.write_row(row)
+                with cur.copy(
+                    "COPY sensor_state(kit_id, sensor_id, home_id, kind, room, value, "
+                    "occurred_at) FROM STDIN"
+                ) as copy:
+                    for row in states:
+                        copy.write_row(row)
+            written += len(events)
+        db.commit()
+        db.autocommit = True
+        db.execute("ANALYZE")
+    return written
+
+
 class _ShareOfHomes:
     """The homes one preparing process learns: those whose partition of `count` is `index`
     (the scanner's own ownership hook, as several hubs split the homes)."""
@@ -243,8 +302,8 @@ class _ShareOfHomes:
         return None
 
 
-def _learn_share(db_path: Path, learned_at: datetime, index: int, count: int) -> int:
-    store = SqliteStore(db_path, "NORMAL")
+def _learn_share(database: Path | str, learned_at: datetime, index: int, count: int) -> int:
+    store = open_store(database, "NORMAL")
     stats = HubStats()
     try:
         RoutineScanner(
@@ -255,35 +314,45 @@ def _learn_share(db_path: Path, learned_at: datetime, index: int, count: int) ->
     return stats.get("routines_learned")
 
 
-def prelearn_routines(db_path: Path, learned_at: datetime, processes: int = 2) -> int:
+def prelearn_routines(database: Path | str, learned_at: datetime, processes: int = 2) -> int:
     """Learn every home's routine with the hub's own scanner as of `learned_at`, and keep only
     the routines (the alerts that pass raised are deleted). Returns how many were learned.
 
     `processes` scanners each learn a share of the homes (100,000 homes take about an hour on
-    one core); they write their routines in the scanner's own short transactions."""
+    one core); they write their routines in the scanner's own short transactions.
+    `database`: the SQLite file, or a postgresql:// URL."""
     if processes <= 1:
-        learned = _learn_share(db_path, learned_at, 0, 1)
+        learned = _learn_share(database, learned_at, 0, 1)
     else:
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
             learned = sum(
                 pool.starmap(
                     _learn_share,
-                    [(db_path, learned_at, index, processes) for index in range(processes)],
+                    [(database, learned_at, index, processes) for index in range(processes)],
                 )
             )
-    db = sqlite3.connect(db_path, isolation_level=None, timeout=60)
+    store = open_store(database, "NORMAL")
     try:
-        db.execute("DELETE FROM alerts")
+        store.connection.execute("DELETE FROM alerts")
     finally:
-        db.close()
+        store.close()
     return learned
 
 
-def expire_routines_at(db_path: Path, expire_at: datetime, relearn_every: timedelta) -> None:
+def expire_routines_at(
+    database: Path | str, expire_at: datetime, relearn_every: timedelta
+) -> None:
     """Date every stored routine so the hub finds them all stale at `expire_at` at once, as
     routines learned in one pass do in production (`ScanSettings.relearn_every` after it)."""
-    db = sqlite3.connect(db_path, isolation_level=None, timeout=30)
+    learned_at = (expire_at - relearn_every).timestamp()
+    if isinstance(database, str):
+        import psycopg
+
+        with psycopg.connect(database, autocommit=True) as pg:
+            pg.execute("UPDATE routines SET learned_at = %s", (learned_at,))
+        return
+    db = sqlite3.connect(database, isolation_level=None, timeout=30)
     try:
-        db.execute("UPDATE routines SET learned_at=?", ((expire_at - relearn_every).timestamp(),))
+        db.execute("UPDATE routines SET learned_at=?", (learned_at,))
     finally:
         db.close()

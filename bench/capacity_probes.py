@@ -209,16 +209,28 @@ class StatsProbe:
 @dataclass
 class DbLatencyProbe:
     """Reads newly committed events from the hub's database (read-only, short transactions)
-    and keeps, per event, stored_at minus the event's own time stamp."""
+    and keeps, per event, stored_at minus the event's own time stamp.
 
-    db_path: Path
+    `db_path` is the SQLite file, or a postgresql:// URL. On PostgreSQL several hubs insert at
+    once and ids come from a sequence, so a row with a smaller id can commit after a larger
+    one was read: each poll reads again from `pg_reread_ids` below the highest id seen and
+    skips the ids it has already counted.
+    """
+
+    db_path: Path | str
     after_id: int
     every_s: float = 1.0
     latencies_s: list[float] = field(default_factory=list)
     stored_at: list[float] = field(default_factory=list)
     help_stored: dict[tuple[str, int], float] = field(default_factory=dict)
+    pg_reread_ids: int = 5000
+    _seen: set[int] = field(default_factory=set)
+    _start_id: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        self._start_id = self.after_id  # rows up to here were there before the run
 
     def start(self) -> None:
         """Start polling."""
@@ -226,6 +238,9 @@ class DbLatencyProbe:
         self._thread.start()
 
     def _run(self) -> None:
+        if isinstance(self.db_path, str):
+            self._run_postgres(self.db_path)
+            return
         db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
         try:
             while not self._stop.wait(self.every_s):
@@ -233,6 +248,14 @@ class DbLatencyProbe:
             self.poll(db)
         finally:
             db.close()
+
+    def _run_postgres(self, url: str) -> None:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as db:
+            while not self._stop.wait(self.every_s):
+                self.poll_postgres(db)
+            self.poll_postgres(db)
 
     def poll(self, db: sqlite3.Connection) -> None:
         """Read what was committed since the last poll."""
@@ -246,10 +269,30 @@ class DbLatencyProbe:
                 return
             self.after_id = rows[-1][0]
             for _, occurred, stored, kind, kit, seq in rows:
-                self.latencies_s.append(stored - occurred)
-                self.stored_at.append(stored)
-                if kind == "help_button":
-                    self.help_stored[(kit, seq)] = stored
+                self._count(occurred, stored, kind, kit, seq)
+
+    def poll_postgres(self, db: Any) -> None:
+        """Read what was committed since the last poll, late commits of smaller ids included."""
+        floor = self.after_id - self.pg_reread_ids
+        rows = db.execute(
+            "SELECT id, occurred_at, stored_at, kind, kit_id, seq FROM events WHERE id > %s "
+            "ORDER BY id",
+            (floor,),
+        ).fetchall()
+        for event_id, occurred, stored, kind, kit, seq in rows:
+            if event_id in self._seen or event_id <= self._start_id:
+                continue
+            self._seen.add(event_id)
+            self.after_id = max(self.after_id, event_id)
+            self._count(occurred, stored, kind, kit, seq)
+        low = self.after_id - self.pg_reread_ids
+        self._seen = {i for i in self._seen if i > low}
+
+    def _count(self, occurred: float, stored: float, kind: str, kit: str, seq: int) -> None:
+        self.latencies_s.append(stored - occurred)
+        self.stored_at.append(stored)
+        if kind == "help_button":
+            self.help_stored[(kit, seq)] = stored
 
     def stop(self) -> None:
         """Stop polling after one last read."""

@@ -29,7 +29,6 @@ import os
 import secrets
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,11 +44,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.db_query import query as _query
 from hub.coordination import partition_of
 from mehr.contract import SensorKind, encode, make_event
 from mehr_app.services.alerts_config import two_step_alerts
 from mehr_app.services.broker_cluster import RabbitCluster, hub_user, kit_user
 from mehr_app.services.cluster_fleet import KitRecord, run_kit
+from mehr_app.services.cluster_hubs import cluster_hub_settings, homes_per_hub, lease_holders
 from mehr_app.services.http_sink import HttpSink
 from mehr_app.services.hub_config import write_registry
 from mehr_app.services.ports import free_port
@@ -70,26 +70,6 @@ def _healthy(port: int) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
-
-
-def _query(db: Path | str, sql: str) -> list[tuple[Any, ...]]:
-    """Read the hubs' database from outside, as an operator would (a file or a URL)."""
-    if isinstance(db, str):
-        import psycopg
-
-        with psycopg.connect(db, autocommit=True) as pg:
-            return list(pg.execute(sql).fetchall())
-    conn = sqlite3.connect(db, timeout=30)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
-def _holders(db: Path | str) -> dict[int, str]:
-    now = time.time()
-    rows = _query(db, "SELECT partition_no, holder, expires_at FROM hub_leases")
-    return {int(p): str(h) for p, h, until in rows if until > now}
 
 
 def _wait(condition: Any, timeout: float, what: str) -> None:
@@ -139,6 +119,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     hubs: list[subprocess.Popen[bytes]] = []
     started = time.monotonic()
     cluster.start()
+    # A node whose MQTT never answers (its vhost down since the cluster formed) would send
+    # its hub and kits to the other nodes silently and skew the kill (docs/benchmarks.md).
+    try:
+        cluster.wait_ready()
+    except BaseException:
+        cluster.stop()
+        raise
     cluster_start_s = time.monotonic() - started
     sink.start()
     databases = contextlib.ExitStack()
@@ -150,25 +137,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         alerts = _alerts_yaml(workdir / "alerts.yaml", sink)
         ports = []
         for j in range(args.hubs):
-            nodes = [f"mqtt://{h}:{p}" for h, p in cluster.mqtt_addresses]
-            first = j % 3
             port = free_port()
             settings: dict[str, Any] = {
-                "mqtt_url": nodes[first],
-                "mqtt_fallback_urls": nodes[first + 1 :] + nodes[:first],
-                "mqtt_username": hub_account.username,
-                "mqtt_password": hub_account.password,
-                "mqtt_protocol": "3.1.1",
-                **({"database_url": db} if isinstance(db, str) else {"db_path": str(db)}),
+                **cluster_hub_settings(
+                    j, cluster.mqtt_addresses, hub_account.username, hub_account.password, db,
+                    partitions=PARTITIONS, ttl_s=args.ttl, renew_s=args.renew,
+                ),
                 "registry_file": str(registry),
                 "stats_port": port,
                 "alerts_config": str(alerts),
                 "alerts_secret": secrets.token_urlsafe(48),
                 "public_base_url": "https://mehr.test",
-                "hub_id": f"hub-{j}",
-                "lease_partitions": PARTITIONS,
-                "lease_ttl_s": args.ttl,
-                "lease_renew_s": args.renew,
             }
             config = workdir / f"hub-{j}.yaml"
             config.write_text(yaml.safe_dump(settings))
@@ -182,11 +161,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ports.append(port)
             _wait(lambda p=port: _healthy(p), 180, f"hub-{j} healthy")
         _wait(
-            lambda: len(set(_holders(db).values())) == args.hubs
-            and len(_holders(db)) == PARTITIONS,
+            lambda: len(set(lease_holders(db).values())) == args.hubs
+            and len(lease_holders(db)) == PARTITIONS,
             60, "partitions shared by every hub",
         )
-        owner_before = _holders(db)
+        owner_before = lease_holders(db)
         # Presses spread over the run: every `homes / presses`-th home, at an even share of
         # its events, so some fall before, around and after the kill.
         presses = {
@@ -235,7 +214,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             killed_hub.wait(timeout=10)
             live = {f"hub-{j}" for j in range(args.hubs - 1)}
             _wait(
-                lambda: len(_holders(db)) == PARTITIONS and set(_holders(db).values()) <= live,
+                lambda: len(lease_holders(db)) == PARTITIONS
+                and set(lease_holders(db).values()) <= live,
                 args.ttl + args.renew + 60, "the killed hub's partitions taken over",
             )
             takeover_s = time.monotonic() - killed_at
@@ -293,11 +273,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if owner_before[partition_of(h, PARTITIONS)] == f"hub-{args.hubs - 1}"
         )
         # Who does each home's work (scans, alerts) before the kill and at the end.
-        owner_after = _holders(db)
-        homes_per_hub: dict[str, dict[str, int]] = {}
-        for when, owner in (("before_kill", owner_before), ("at_end", owner_after)):
-            count = Counter(owner.get(partition_of(h, PARTITIONS), "none") for h, _ in homes)
-            homes_per_hub[when] = {hub_id: count[hub_id] for hub_id in sorted(count)}
+        owner_after = lease_holders(db)
+        per_hub = {
+            when: homes_per_hub(owner, (h for h, _ in homes), PARTITIONS)
+            for when, owner in (("before_kill", owner_before), ("at_end", owner_after))
+        }
         return {
             "hubs": args.hubs,
             "database": args.database,
@@ -320,7 +300,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             },
             "takeover_s": None if takeover_s is None else round(takeover_s, 1),
             "takeover_bound_s": args.ttl + args.renew,
-            "homes_per_hub": homes_per_hub,
+            "homes_per_hub": per_hub,
             "presses": len(pressed),
             "alerts_per_press_max": max(alerts_per_home.values(), default=0),
             "alert_counts_max": max(counts, default=0),
@@ -329,6 +309,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "help_to_notification_s": _summary(list(latency.values())),
             "help_to_notification_around_kill_s": _summary(around_kill),
             "kit_reconnects": sum(len(r.reconnects) for r in records.values()),
+            "broker_vhost_restarts": cluster.vhost_restarts,
         }
     finally:
         for proc in hubs:

@@ -314,7 +314,10 @@ class Ingestor:
         self, writes: list[_Write], outcomes: list[tuple[Outcome, str | None]]
     ) -> _Written:
         written = _Written()
-        for write in writes:
+        # Kit rows are updated in one order on every hub (by kit; stable, so one kit's
+        # messages keep theirs): several hubs write every heartbeat (replicated ingest), and
+        # two transactions updating two kits in opposite orders deadlock on PostgreSQL.
+        for write in sorted(writes, key=lambda w: w.kit_id):
             if write.heartbeat is not None:
                 self._write_heartbeat(write.kit_id, write.heartbeat, write.raw)
             elif write.availability is not None:

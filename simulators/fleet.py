@@ -703,13 +703,17 @@ class _WorkerSpec:
     wall_seconds: float
     slice_s: float
     start: datetime | None  # None: the wall clock at the common start
+    # Other broker nodes of a cluster: the connections are dealt over (host, port) and these.
+    more_nodes: tuple[tuple[str, int], ...] = ()
 
 
 def _open(spec: _WorkerSpec, c: int) -> Publisher:
     make = QosOnePublisher if spec.transport == "raw" else _PahoPublisher
+    nodes = ((spec.host, spec.port), *spec.more_nodes)
+    host, port = nodes[(spec.index * spec.connections + c) % len(nodes)]
     return make(
-        spec.host,
-        spec.port,
+        host,
+        port,
         f"{spec.prefix}-driver-{spec.index}-{c}",
         username=spec.username,
         password=spec.password,
@@ -818,6 +822,7 @@ def run_fleet(
     slice_s: float = 0.1,
     start: datetime | None = None,
     wall_clock: bool = False,
+    more_nodes: Sequence[tuple[str, int]] = (),
 ) -> FleetResult:
     """Play `homes` homes for `wall_seconds` at `speed` x, split over `workers` processes.
 
@@ -826,7 +831,8 @@ def run_fleet(
     Virtual time starts at `start` (default: a Monday 08:00 in Tashkent), or with
     `wall_clock` at the wall clock's time of the common start, so that at speed 1 an event's
     time stamp is the moment it is published (give `slice_s` small: an event is stamped at
-    most one slice before it is sent).
+    most one slice before it is sent). With `more_nodes` (the other nodes of a broker cluster),
+    the `workers` x `connections` connections are dealt over (host, port) and them in turn.
     """
     if wall_clock and start is not None:
         raise ValueError("give either start or wall_clock, not both")
@@ -841,7 +847,7 @@ def run_fleet(
         spec = _WorkerSpec(
             w, list(range(w, homes, workers)), host, port, seed, connections, username,
             password, mqtt_v5, heartbeat_s, prefix, transport, window, speed, wall_seconds,
-            slice_s, begin,
+            slice_s, begin, tuple(more_nodes),
         )  # fmt: skip
         proc = ctx.Process(
             target=_worker_main, args=(spec, ready, go, start_at, start_wall, results), daemon=True

@@ -95,6 +95,11 @@ _INSERT_EVENTS_UNNEST = (
 )
 
 
+def _event_key(row: dict[str, Any]) -> tuple[str, int, int]:
+    """An event's unique key (kit, epoch, seq)."""
+    return row["kit_id"], int(row["epoch"]), int(row["seq"])
+
+
 def _positional(sql: str, order: tuple[str, ...]) -> str:
     """`sql` with `?` for each `:name`, checked to take the names in `order` (the hot path's
     tuples are written in that order)."""
@@ -364,16 +369,25 @@ class SqlStore:
         (bench/store.py)."""
         if not rows:
             return []
+        # Rows go in in one order on every hub (events by key, sensor states by sensor; both
+        # sorts stable): several hubs store the same events (replicated ingest), each batch in
+        # its own arrival order, and two of them inserting one pair of keys in opposite orders
+        # waited on each other until PostgreSQL's deadlock check (1 s) failed one batch -
+        # measured with bench/capacity.py at 2 and 3 hubs. In one order, the later hub waits
+        # for the earlier's commit and finds the rows stored.
+        ordered = sorted(rows, key=_event_key)
         inserted = self._db.execute(
-            _INSERT_EVENTS_UNNEST, {c: [row[c] for row in rows] for c in _EVENT_COLUMNS}
+            _INSERT_EVENTS_UNNEST, {c: [row[c] for row in ordered] for c in _EVENT_COLUMNS}
         )
         new = {(r[1], int(r[2]), int(r[3])): int(r[0]) for r in inserted}
         ids: list[int | None] = []
         for row in rows:
             # A key twice in one batch: the first copy is the one that was stored.
-            ids.append(new.pop((row["kit_id"], row["epoch"], row["seq"]), None))
+            ids.append(new.pop(_event_key(row), None))
         fresh = [row for row, new_id in zip(rows, ids, strict=True) if new_id is not None]
         if fresh:
+            # Stable: one sensor's rows keep the batch's order (the newest wins a tie).
+            fresh.sort(key=lambda row: (row["kit_id"], row["sensor_id"]))
             self._db.executemany(_UPSERT_SENSOR_STATE, fresh)
         return ids
 
