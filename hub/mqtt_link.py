@@ -13,7 +13,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -39,6 +39,13 @@ class QueuedMessage:
     mid: int
     qos: int
     generation: int
+
+
+# CONNACK reasons that say "not now" rather than "never" (MQTT 5 codes; paho maps MQTT 3.1.1's
+# "server unavailable" to 0x88): Server unavailable, Server busy, Quota exceeded, Use another
+# server, Server moved, Connection rate exceeded. Any other refusal (bad user name or password,
+# not authorised, banned, client id not valid) stops the hub's start with the reason.
+_REFUSED_FOR_NOW: Final = frozenset({0x88, 0x89, 0x97, 0x9C, 0x9D, 0x9F})
 
 
 class MqttLink:
@@ -173,6 +180,15 @@ class MqttLink:
         properties: Any,
     ) -> None:
         if reason_code.is_failure:
+            if reason_code.value in _REFUSED_FOR_NOW:
+                # A node still starting or overloaded (RabbitMQ answers "Server unavailable"
+                # while its vhost is down): not the hub's credentials; try the next node.
+                _LOGGER.warning(
+                    "broker %s:%s cannot take the hub now: %s; trying again",
+                    *self.node, reason_code,
+                )  # fmt: skip
+                self._move_on(str(reason_code))
+                return
             _LOGGER.error("broker refused the hub: %s", reason_code)
             self.refused = str(reason_code)
             self.answered.set()

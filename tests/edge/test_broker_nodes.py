@@ -127,6 +127,41 @@ def test_hub_leaves_a_node_that_takes_the_connection_but_never_accepts_it(
         closer.close()
 
 
+def test_hub_starts_and_moves_on_when_a_node_answers_server_unavailable(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+) -> None:
+    """A RabbitMQ node whose vhost is still down answers every CONNECT with "Server
+    unavailable": the hub's start does not fail as if its password were wrong, and it goes on to
+    the next node."""
+    busy = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def refuse_for_now() -> None:
+        busy.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = busy.accept()
+            except TimeoutError:
+                continue
+            conn.recv(1024)
+            conn.sendall(b"\x20\x03\x00\x88\x00")  # MQTT 5 CONNACK: 0x88 Server unavailable
+            conn.close()
+
+    thread = threading.Thread(target=refuse_for_now, daemon=True)
+    thread.start()
+    node = f"mqtt://127.0.0.1:{busy.getsockname()[1]}"
+    hub = _hub(tmp_path / "hub.db", hub_password, node, mosquitto.url)  # raised before the fix
+    try:
+        wait_until(hub.link.connected.is_set, 15, "the hub to reach the node that accepts it")
+        assert hub.link.node == (mosquitto.host, mosquitto.port)
+        assert hub.link.refused is None
+    finally:
+        hub.stop()
+        stop.set()
+        thread.join(5)
+        busy.close()
+
+
 def test_a_plain_node_among_tls_nodes_is_refused(tmp_path: Path) -> None:
     password = tmp_path / "pw"
     password.write_text(secrets.token_urlsafe(12))
