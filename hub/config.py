@@ -183,6 +183,14 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         le=65535,
         description="Unacknowledged messages the broker may have in flight to the hub.",
     )
+    mqtt_urgent_username: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Broker user of the hub's urgent lane: a second connection that takes only "
+        "help, I'm OK, fall and accelerometer messages, so a press never queues at the broker "
+        "behind routine traffic the hub has not yet stored. Same password as mqtt_username; "
+        "give it the hub's ACL (docs/deploy.md). Unset: no lane.",
+    )
     inbox_max: int = Field(
         default=20_000,
         ge=10,
@@ -319,6 +327,17 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
     def _lease_timings(self) -> HubSettings:
         if self.lease_renew_s >= self.lease_ttl_s:
             raise ValueError("lease_renew_s must be shorter than lease_ttl_s")
+        return self
+
+    @model_validator(mode="after")
+    def _urgent_lane_identity(self) -> HubSettings:
+        # One session per client id: the lane under the hub's own name would knock the hub off.
+        lane = self.mqtt_urgent_username
+        if lane is not None and lane in (self.mqtt_username, self.mqtt_client_id):
+            raise ValueError(
+                "mqtt_urgent_username: expected a broker user of its own, not the hub's "
+                f"user or client id ({lane!r})"
+            )
         return self
 
     def lease_settings(self) -> LeaseSettings:

@@ -24,7 +24,7 @@ from hub.config import HubSettings, MqttProtocol
 from hub.ingest import RawMessage
 from hub.triage import is_urgent
 from mehr.clock import Clock
-from mehr.contract import QOS, subscriptions_for_hub
+from mehr.contract import QOS, subscriptions_for_hub, urgent_lane_subscriptions
 
 __all__ = ["MqttLink", "QueuedMessage"]
 
@@ -39,6 +39,8 @@ class QueuedMessage:
     mid: int
     qos: int
     generation: int
+    # The connection it came on, which acknowledges it (the hub's, or its urgent lane's).
+    via: MqttLink | None = None
 
 
 # CONNACK reasons that say "not now" rather than "never" (MQTT 5 codes; paho maps MQTT 3.1.1's
@@ -60,12 +62,17 @@ class MqttLink:
         on_connection_change: Callable[[bool], None] | None = None,
         urgent: queue.Queue[QueuedMessage] | None = None,
         on_inbox_full: Callable[[], None] | None = None,
+        lane: bool = False,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.inbox = inbox
         self.urgent = urgent
         self.on_inbox_full = on_inbox_full
+        # The urgent lane (`mqtt_urgent_username`): a second connection of the hub's own, with
+        # its own broker queue, that keeps only help, "I'm OK", fall and accelerometer messages
+        # and acknowledges everything else at once (the main connection stores all of it).
+        self.lane = lane
         self.on_connection_change = on_connection_change
         self.connected = threading.Event()
         # Set at the broker's first answer; `refused` holds its reason when it said no.
@@ -76,17 +83,21 @@ class MqttLink:
         self._generation = 0
         self._gen_lock = threading.Lock()
         v5 = settings.mqtt_protocol is MqttProtocol.V5
+        # Brokers that bind client ids to users (the shipped Mosquitto) give the lane its own
+        # session under its own user, whose name is its client id.
+        username = settings.mqtt_urgent_username if lane else settings.mqtt_username
+        client_id = (settings.mqtt_urgent_username or "") if lane else settings.mqtt_client_id
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=settings.mqtt_client_id,
+            client_id=client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
             clean_session=None if v5 else False,
             manual_ack=True,
         )
         self.client.max_inflight_messages_set(100)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
-        if settings.mqtt_username:
-            self.client.username_pw_set(settings.mqtt_username, settings.broker_password())
+        if username:
+            self.client.username_pw_set(username, settings.broker_password())
         host, port, tls = settings.broker_address()
         if tls:
             self.client.tls_set(
@@ -203,9 +214,14 @@ class MqttLink:
         # stop would leave a persistent session without them, and what kits publish meanwhile
         # would be queued for nobody.
         _, self._subscribe_mid = client.subscribe(
-            [(topic, QOS) for topic in subscriptions_for_hub(self.settings.shared_group)]
+            [(topic, QOS) for topic in self._filters()]
         )
         self.answered.set()
+
+    def _filters(self) -> list[str]:
+        if self.lane:
+            return urgent_lane_subscriptions()
+        return subscriptions_for_hub(self.settings.shared_group)
 
     def _on_subscribe(
         self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any
@@ -257,9 +273,14 @@ class MqttLink:
             topic = bytes(msg._topic).decode("utf-8", errors="replace")
         payload = bytes(msg.payload)
         raw = RawMessage(topic=topic, payload=payload, received_at=self.clock.now())
-        queued = QueuedMessage(raw, msg.mid, msg.qos, self.generation)
+        queued = QueuedMessage(raw, msg.mid, msg.qos, self.generation, self)
         if self.urgent is not None and is_urgent(topic, payload):
             self.urgent.put(queued)
+            return
+        if self.lane:
+            # Routine traffic: the main connection stores it; this copy is only let go.
+            if msg.qos > 0:
+                self.client.ack(msg.mid, msg.qos)
             return
         # A full (bounded) inbox blocks this network thread: the hub stops reading the socket
         # and the broker queues what follows, as receive_maximum should have made it do. Acks

@@ -93,6 +93,13 @@ class Hub:
             # Counted: the hub was behind by a whole inbox and stopped reading the broker.
             on_inbox_full=lambda: self.stats.incr("inbox_full"),
         )
+        # The urgent lane (mqtt_urgent_username): presses never queue behind routine traffic
+        # at the broker; what it takes shares the urgent inbox and writer.
+        self.urgent_lane: MqttLink | None = None
+        if settings.mqtt_urgent_username is not None:
+            self.urgent_lane = MqttLink(
+                settings, self.clock, self.inbox, urgent=self.urgent_inbox, lane=True
+            )
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._urgent_worker: threading.Thread | None = None
@@ -188,24 +195,29 @@ class Hub:
         if self._worker_error is not None:
             raise RuntimeError("hub ingest worker failed to start") from self._worker_error
         self._start_http()
-        self.link.start()
-        # A broker that refuses our credentials will refuse them forever: stop now with the
-        # reason rather than run half-started. A broker that is merely unreachable is retried.
-        self.link.answered.wait(self.settings.connect_wait_s)
-        if self.link.refused is not None:
-            reason = self.link.refused
-            self.stop()
-            raise HubStartError(
-                f"broker {self.settings.mqtt_url} refused user "
-                f"{self.settings.mqtt_username!r}: {reason}"
-            )
-        # Connected means subscribed too: the SUBACK follows the CONNACK by a round trip.
-        if not self.link.connected.wait(
-            self.settings.connect_wait_s if self.link.answered.is_set() else 0
-        ):
-            _LOGGER.warning("broker %s not reachable yet; retrying", self.settings.mqtt_url)
+        self._start_link(self.link, self.settings.mqtt_username)
+        if self.urgent_lane is not None:
+            self._start_link(self.urgent_lane, self.settings.mqtt_urgent_username)
         self._start_home_assistant()
         _LOGGER.info("hub started; stats at %s", self.stats_url)
+
+    def _start_link(self, link: MqttLink, username: str | None) -> None:
+        link.start()
+        # A broker that refuses our credentials will refuse them forever: stop now with the
+        # reason rather than run half-started. A broker that is merely unreachable is retried.
+        link.answered.wait(self.settings.connect_wait_s)
+        if link.refused is not None:
+            reason = link.refused
+            self.stop()
+            raise HubStartError(
+                f"broker {self.settings.mqtt_url} refused user {username!r}: {reason}"
+            )
+        # Connected means subscribed too: the SUBACK follows the CONNACK by a round trip.
+        if not link.connected.wait(self.settings.connect_wait_s if link.answered.is_set() else 0):
+            _LOGGER.warning(
+                "broker %s not reachable yet for user %r; retrying", self.settings.mqtt_url,
+                username,
+            )  # fmt: skip
 
     def _check_alone(self, store: SqlStore) -> None:
         """A hub without a hub_id does every home's work: refuse to run beside hubs that
@@ -260,6 +272,8 @@ class Hub:
         """Stop taking messages, finish the batch in hand, and close everything."""
         if self.home_assistant is not None:
             self.home_assistant.stop()
+        if self.urgent_lane is not None:
+            self.urgent_lane.stop()
         self.link.stop()
         self._stop.set()
         self._join_workers()
@@ -391,7 +405,7 @@ class Hub:
                     self.stats.raise_to("inbox_peak", depth + len(batch))
                 if self._store_with_retry(name, ingestor, batch):
                     for message in batch:
-                        self.link.ack(message)
+                        (message.via or self.link).ack(message)
                     if inbox is self.urgent_inbox and self.settings.hub_id is not None:
                         # Several hubs: another hub may have stored this press first and
                         # raised its alert; if the home is ours, our engine adopts it now,

@@ -70,6 +70,7 @@ __all__ = [
     "parse_topic",
     "subscriptions_for_hub",
     "topic_for",
+    "urgent_lane_subscriptions",
     "utc_now",
     "validate_id",
 ]
@@ -194,6 +195,12 @@ def parse_topic(topic: str) -> TopicRef:
     except ValueError as exc:
         raise ContractError(RejectReason.TOPIC, f"{exc} in topic {topic[:200]!r}") from None
     return TopicRef(home_id, kit_id, kind)
+
+
+def urgent_lane_subscriptions() -> list[str]:
+    """Topic filters of the hub's urgent lane: where help, "I'm OK" and fall events and
+    accelerometer windows travel (hub/triage.py picks them out of the events)."""
+    return [f"{TOPIC_ROOT}/+/kits/+/{kind.value}" for kind in (TopicKind.EVENTS, TopicKind.ACCEL)]
 
 
 def subscriptions_for_hub(shared_group: str | None = None) -> list[str]:
