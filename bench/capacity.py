@@ -114,6 +114,7 @@ _MACHINE_KEYS = (
 )  # fmt: skip
 _PRESS_EPOCH = 2  # the help presser's own outbox (the fleet publishes as epoch 1)
 _HUB_USER = "mehr-hub"
+_LANE_USER = "mehr-hub-urgent"
 _LOAD_USER = "fleet-load"
 
 
@@ -291,6 +292,7 @@ class Broker:
     mosquitto: Child | None = None
     hub_password: str = ""
     cluster: capacity_cluster.Cluster | None = None
+    urgent_lane: bool = False
 
     def hub_connection(self, index: int, database: Path | str) -> dict[str, Any]:
         """Hub `index`'s broker and database settings."""
@@ -302,6 +304,7 @@ class Broker:
             "mqtt_url": f"mqtt://{host}:{port}",
             "mqtt_username": _HUB_USER,
             "mqtt_password_file": str(self.workdir / "hub.password"),
+            **({"mqtt_urgent_username": _LANE_USER} if self.urgent_lane else {}),
             **(
                 {"db_path": str(database)} if isinstance(database, Path)
                 else {"database_url": database}
@@ -347,6 +350,8 @@ def _start_broker(opts: Options, work: Path, stack: contextlib.ExitStack) -> Bro
         BrokerUser(_HUB_USER, hub_password, hub_acl_rules()),
         BrokerUser(_LOAD_USER, load_password, (f"topic write {TOPIC_ROOT}/#",)),
     ]
+    if opts.urgent_lane:  # the lane's own user, the hub's password and ACL (docs/deploy.md)
+        users.append(BrokerUser(_LANE_USER, hub_password, hub_acl_rules()))
     broker_port = _free_port()
     conf = _broker_config(work, broker_port, users, opts.broker_autosave_interval_s)
     mosquitto = Child("mosquitto", [_MOSQUITTO, "-c", str(conf)], work / "mosquitto.out")
@@ -354,7 +359,7 @@ def _start_broker(opts: Options, work: Path, stack: contextlib.ExitStack) -> Bro
     _wait_listening(broker_port, mosquitto, 15)
     return Broker(
         [("127.0.0.1", broker_port)], _LOAD_USER, load_password, mqtt_v5=True, workdir=work,
-        mosquitto=mosquitto, hub_password=hub_password,
+        mosquitto=mosquitto, hub_password=hub_password, urgent_lane=opts.urgent_lane,
     )  # fmt: skip
 
 
@@ -516,6 +521,7 @@ class Options:
     hubs: int = 1
     database: str = "sqlite"
     broker: str = "mosquitto"
+    urgent_lane: bool = False
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -756,12 +762,13 @@ def run(opts: Options) -> dict[str, Any]:
 
         # -- let the hubs catch up (bounded), collect notifications
         offered = result.messages + len(presser.presses)
+        lane_presses = len(presser.presses) if opts.urgent_lane else 0
         drained_at = None
         drain_deadline = time.monotonic() + opts.drain_s
         while time.monotonic() < drain_deadline:
             samples = [hub.stats.sample() for hub in hubs]
             # Each hub takes in every message (ingest is replicated: docs/scale.md).
-            if all(s is not None and _taken_in(s[1]) >= offered for s in samples):
+            if all(s is not None and _taken_in(s[1], lane_presses) >= offered for s in samples):
                 drained_at = time.time()
                 break
             time.sleep(0.5)  # waiting for a real process to catch up
@@ -810,11 +817,14 @@ def run(opts: Options) -> dict[str, Any]:
     return summary
 
 
-def _taken_in(stats: dict[str, Any]) -> int:
+def _taken_in(stats: dict[str, Any], lane_presses: int = 0) -> int:
     """Messages the hub has finished with: stored, duplicate, kit state or rejected. (Its
-    `received` counter counts a batch again each time a failed COMMIT is retried.)"""
+    `received` counter counts a batch again each time a failed COMMIT is retried.) With the
+    urgent lane each of the `lane_presses` presses comes twice: its second copy, a duplicate,
+    is not a message offered."""
     counts = ("stored", "duplicates", "heartbeats", "availability", "rejected_total")
-    return int(sum(stats.get(name, 0) for name in counts))
+    taken = int(sum(stats.get(name, 0) for name in counts))
+    return taken - min(int(stats.get("duplicates", 0)), lane_presses)
 
 
 def _count_lines(path: Path, word: str) -> int:
@@ -853,6 +863,7 @@ def _hub_figures(
     hub_up_at: float,
     fleet_end: float,
     offered: int,
+    lane_presses: int,
 ) -> dict[str, Any]:
     """One hub's own figures over the fleet's window."""
     # Several hubs each take in every message; a hub counts a row another hub stored first
@@ -874,7 +885,9 @@ def _hub_figures(
     last_proc = end_sample[2] if end_sample else None
     return {
         "stored_per_s": stored_per_s,
-        "backlog_end": offered - (_taken_in(end_sample[1]) if end_sample else 0),
+        "backlog_end": offered - (
+            _taken_in(end_sample[1], lane_presses) if end_sample else 0
+        ),
         "scans": _analyse_scans(
             stats, hub_up_at, opts.scan_interval_s, opts.homes, final[0] if final else fleet_end
         ),
@@ -924,8 +937,9 @@ def _summary(
     logs: dict[str, int],
     hub_names: list[str],
 ) -> dict[str, Any]:
+    lane_presses = len(presser.presses) if opts.urgent_lane else 0
     figures = [
-        _hub_figures(opts, result, e, f, s, hub_up_at, fleet_end, offered)
+        _hub_figures(opts, result, e, f, s, hub_up_at, fleet_end, offered, lane_presses)
         for e, f, s in zip(end_sample, final, stats, strict=True)
     ]
     one = len(figures) == 1
@@ -1108,7 +1122,13 @@ def _parse(argv: Sequence[str] | None) -> Options:
         "--broker", choices=("mosquitto", "rabbitmq-cluster"), default="mosquitto",
         help="Mosquitto with the shipped config (default) or the 3-node RabbitMQ cluster",
     )  # fmt: skip
+    parser.add_argument(
+        "--urgent-lane", action="store_true",
+        help="give the hub its urgent lane (mqtt_urgent_username, docs/deploy.md); Mosquitto",
+    )  # fmt: skip
     a = parser.parse_args(argv)
+    if a.urgent_lane and a.broker != "mosquitto":
+        parser.error("--urgent-lane is set up here for --broker mosquitto")
     if a.homes < 1 or a.minutes <= 0:
         parser.error("--homes must be >= 1 and --minutes > 0")
     if a.hubs < 1:
@@ -1123,7 +1143,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
         a.homes, a.minutes, a.json, a.press_every_s, a.relearn_after_s, a.scan_interval_s,
         a.history_days, a.history_bursts_per_hour, a.workers, a.seed, a.drain_s, a.workdir,
         a.keep, a.prepared, a.broker_autosave_interval_s, a.prepare_only, a.move_prepared,
-        a.hubs, a.database, a.broker,
+        a.hubs, a.database, a.broker, a.urgent_lane,
     )  # fmt: skip
 
 
