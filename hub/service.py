@@ -540,14 +540,17 @@ class Hub:
     def health(self) -> dict[str, Any]:
         """Say whether the hub is doing its job: connected, storing, and not stuck on a batch.
 
-        Unhealthy when the broker link is down, when a received message has waited longer than
-        `ingest_stall_s` unacknowledged, or when `store_error_limit` store attempts in a row
-        failed. A supervisor (systemd's watchdog script, a load balancer) restarts or alerts.
+        Unhealthy when the broker link (or the urgent lane, when set) is down, when a received
+        message has waited longer than `ingest_stall_s` unacknowledged, or when
+        `store_error_limit` store attempts in a row failed. A supervisor (systemd's watchdog
+        script, a load balancer) restarts or alerts.
         """
         now = self.clock.now()
         problems: list[str] = []
         if not self.link.connected.is_set():
             problems.append("broker_disconnected")
+        if self.urgent_lane is not None and not self.urgent_lane.connected.is_set():
+            problems.append("urgent_lane_disconnected")
         in_hand = list(self._in_hand_since.values())
         oldest = min(in_hand) if in_hand else None
         for inbox in (self.inbox, self.urgent_inbox):

@@ -72,8 +72,9 @@ def test_a_press_is_raised_through_the_urgent_lane_while_routine_storing_is_stuc
     blocker = psycopg.connect(url, autocommit=True)
     try:
         wait_until(hub.link.connected.is_set, 10, "hub connected")
-        if hub.urgent_lane is not None:
-            wait_until(hub.urgent_lane.connected.is_set, 10, "urgent lane connected")
+        assert hub.urgent_lane is not None
+        wait_until(hub.urgent_lane.connected.is_set, 10, "urgent lane connected")
+        assert hub.health()["problems"] == []
         for kit in kits.values():
             kit.connect()
         kits["kit-a"].event("pir-kitchen", SensorKind.MOTION, True)
@@ -101,6 +102,8 @@ def test_a_press_is_raised_through_the_urgent_lane_while_routine_storing_is_stuc
             "everything stored once the lock is gone",
         )
         assert hub.stats.get("alerts_raised") == 1  # the press once, though it came twice
+        hub.urgent_lane.stop()  # the lane lost: the supervisor hears of it
+        assert "urgent_lane_disconnected" in hub.health()["problems"]
     finally:
         blocker.close()
         for kit in kits.values():
