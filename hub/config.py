@@ -195,10 +195,13 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         default=20_000,
         ge=10,
         le=10_000_000,
-        description="Routine messages held in memory waiting to be stored; when full, the hub "
-        "stops reading from the broker (which keeps the rest queued) until ingest catches up. "
-        "Mosquitto 2.0.11 sends past receive_maximum once acknowledgements flow "
-        "(docs/benchmarks.md): this bound keeps the hub's memory bounded anyway.",
+        description="With the urgent lane (mqtt_urgent_username): routine messages held in "
+        "memory waiting to be stored; when full, the hub stops reading the main connection "
+        "(the broker keeps the rest queued) until ingest catches up. Mosquitto 2.0.11 sends past "
+        "receive_maximum (docs/benchmarks.md). Without the lane the inbox is not bounded, so "
+        "help presses on the main connection keep being read. A stall longer than 1.5x the "
+        "30 s keepalive makes the broker drop the connection: its unacknowledged messages come "
+        "again, and are stored once.",
     )
     scan_interval_s: float = Field(
         default=60.0,
@@ -337,6 +340,12 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
             raise ValueError(
                 "mqtt_urgent_username: expected a broker user of its own, not the hub's "
                 f"user or client id ({lane!r})"
+            )
+        if lane is not None and self.hub_id is not None and self.hub_id not in lane:
+            # Two hubs' lanes under one name would take the session from each other in turn.
+            raise ValueError(
+                f"mqtt_urgent_username: expected this hub's own user, named with its hub_id "
+                f"(e.g. mehr-hub-urgent-{self.hub_id}), not {lane!r}"
             )
         return self
 

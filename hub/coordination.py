@@ -148,7 +148,12 @@ class OwnershipOfOnePass:
         if not self.live.owns(key):
             return False  # lost, or about to expire: never act on it, not even this pass
         partition = self.live.partition(key)
-        return partition is None or partition in self._at_start
+        if partition is None:
+            return True
+        # Same epoch too: lost and taken back within one long pass, it is a new takeover
+        # whose dead holder's sends the next pass settles first.
+        epoch = self._at_start.get(partition)
+        return epoch is not None and self.live.held().get(partition) == epoch
 
     def held(self) -> dict[int, int]:
         return self._at_start

@@ -80,7 +80,10 @@ class Hub:
         self.influx: InfluxSink | None = None
         # Publishes opted-in homes for their families' Home Assistant (home_assistant_file).
         self.home_assistant: HomeAssistantLink | None = None
-        self.inbox: queue.Queue[QueuedMessage] = queue.Queue(maxsize=settings.inbox_max)
+        # Bounded only with the urgent lane: a full inbox stops the main connection's reading,
+        # and without the lane a press behind it in the socket would wait too.
+        bound = settings.inbox_max if settings.mqtt_urgent_username is not None else 0
+        self.inbox: queue.Queue[QueuedMessage] = queue.Queue(maxsize=bound)
         # Help, "I'm OK" and fall messages: their own queue and writer, so a backlog of routine
         # traffic never sits in front of them (hub/triage.py decides which they are).
         self.urgent_inbox: queue.Queue[QueuedMessage] = queue.Queue()

@@ -33,6 +33,14 @@ from mehr_app.cli import main
             "db_path: hub.db\ndatabase_url: postgresql://mehr@db/mehr\n",
             "db_path and database_url both set: expected one of the two",
         ),
+        (
+            "mqtt_urgent_username: mehr-hub\n",
+            "mqtt_urgent_username: expected a broker user of its own",
+        ),
+        (
+            "hub_id: a\nmqtt_urgent_username: mehr-hub-urgent\n",
+            "expected this hub's own user, named with its hub_id (e.g. mehr-hub-urgent-a)",
+        ),
     ],
 )
 def test_bad_settings_name_file_field_and_expectation(

@@ -4,13 +4,15 @@ keeps the rest queued) instead of holding every message in memory, and loses not
 Mosquitto 2.0.11 is meant to stop at the hub's receive_maximum, but under load it sent past it: in
 bench/capacity.py at 100,000 homes the hub's inbox reached 3 million messages (the broker's
 max_queued_messages), and bench/broker_receive_maximum.py sees 2.5x the limit while a subscriber
-acknowledges. Here receive_maximum is set above the bound so the broker may send more."""
+acknowledges. Here receive_maximum is set above the bound so the broker may send more. The bound
+holds with the urgent lane only (help presses then have a connection of their own)."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
+from hub.broker_auth import BrokerUser, hub_acl_rules
 from hub.config import HubSettings, MqttProtocol
 from hub.service import Hub
 from mehr.clock import ManualClock
@@ -31,6 +33,7 @@ def test_a_full_inbox_stops_reading_the_broker_and_loses_nothing(
 ) -> None:
     user = kit_user("home-1", "kit-1")
     mosquitto.add_user(user)
+    mosquitto.add_user(BrokerUser("mehr-hub-urgent", hub_password, hub_acl_rules()))
     mosquitto.restart()
     clock = ManualClock(T0)
     db = tmp_path / "hub.db"
@@ -44,6 +47,7 @@ def test_a_full_inbox_stops_reading_the_broker_and_loses_nothing(
             stats_port=0,
             scan_interval_s=3600,
             ingest_stall_s=3600,
+            mqtt_urgent_username="mehr-hub-urgent",
             receive_maximum=1000,
             inbox_max=INBOX_MAX,
             batch_max=5,
@@ -75,3 +79,11 @@ def test_a_full_inbox_stops_reading_the_broker_and_loses_nothing(
     assert hub.stats.rejected() == 0
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == EVENTS
+
+
+def test_without_the_urgent_lane_the_inbox_is_not_bounded() -> None:
+    # A full inbox would stop the only connection, and a press behind it in the socket.
+    settings = HubSettings(mqtt_url="mqtt://127.0.0.1:1883", inbox_max=INBOX_MAX)
+    assert Hub(settings).inbox.maxsize == 0
+    with_lane = settings.model_copy(update={"mqtt_urgent_username": "mehr-hub-urgent"})
+    assert Hub(with_lane).inbox.maxsize == INBOX_MAX
