@@ -3,6 +3,7 @@ text with the ingest counters, rejects by reason and latency histogram buckets."
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import urllib.request
@@ -25,6 +26,16 @@ def _scrape(url: str) -> str:
             return str(response.read().decode())
     except OSError:
         return ""
+
+
+def _subscribed(stats_url: str) -> bool:
+    # /metrics answers before the hub's subscription is granted; what a kit publishes before
+    # that goes to nobody (seen once in CI under load).
+    try:
+        with urllib.request.urlopen(stats_url, timeout=2) as response:
+            return bool(json.loads(response.read()).get("broker_connected"))
+    except OSError:
+        return False
 
 
 def _value(text: str, sample: str) -> float:
@@ -65,6 +76,7 @@ def test_hub_process_serves_ingest_counters_and_histogram_buckets(
     try:
         wait_until(lambda: _scrape(url) != "" or hub.poll() is not None, 30, "hub /metrics")
         assert hub.poll() is None, hub.stderr.read() if hub.stderr else ""
+        wait_until(lambda: _subscribed(url.replace("/metrics", "/stats")), 30, "hub subscribed")
         kit.connect()
         for _ in range(3):
             kit.event("door", SensorKind.DOOR, "open")
