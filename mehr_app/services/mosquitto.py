@@ -150,7 +150,10 @@ log_type notice
         """Stop the broker (it saves persistent sessions on a clean stop)."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=10)
+            # It writes its whole persistence snapshot on the way out: on a loaded machine that
+            # took over 10 s once (a fresh-clone run); a kill here would lose what tests restart
+            # it to keep.
+            self.proc.wait(timeout=60)
         self.proc = None
 
     def kill(self) -> None:
