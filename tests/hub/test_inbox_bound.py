@@ -13,16 +13,12 @@ import sqlite3
 from pathlib import Path
 
 from hub.broker_auth import BrokerUser, hub_acl_rules
-from hub.config import HubSettings, MqttProtocol
+from hub.config import HubSettings
 from hub.service import Hub
-from mehr.clock import ManualClock
 from mehr.contract import SensorKind
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
-from simulators.simple_kit import SimpleKit
-from tests.conftest import HUB_USER, kit_user
-from tests.hub.factories import T0
-from tests.hub.test_end_to_end import write_registry
+from tests.hub.one_kit import start_one_kit_hub
 
 INBOX_MAX = 20
 EVENTS = 150
@@ -31,34 +27,13 @@ EVENTS = 150
 def test_a_full_inbox_stops_reading_the_broker_and_loses_nothing(
     tmp_path: Path, mosquitto: Mosquitto, hub_password: str
 ) -> None:
-    user = kit_user("home-1", "kit-1")
-    mosquitto.add_user(user)
     mosquitto.add_user(BrokerUser("mehr-hub-urgent", hub_password, hub_acl_rules()))
-    mosquitto.restart()
-    clock = ManualClock(T0)
-    db = tmp_path / "hub.db"
-    hub = Hub(
-        HubSettings(
-            mqtt_url=mosquitto.url,
-            mqtt_username=HUB_USER,
-            mqtt_password=hub_password,
-            mqtt_protocol=MqttProtocol.V5,
-            db_path=db,
-            stats_port=0,
-            scan_interval_s=3600,
-            ingest_stall_s=3600,
-            mqtt_urgent_username="mehr-hub-urgent",
-            receive_maximum=1000,
-            inbox_max=INBOX_MAX,
-            batch_max=5,
-            registry_file=write_registry(tmp_path / "reg.yaml", [("home-1", "kit-1")]),
-        ),
-        clock=clock,
-    )
-    hub.start()
-    kit = SimpleKit(
-        "home-1", "kit-1", mosquitto.host, mosquitto.port, user.username, user.password,
-        mqtt_v5=True, clock=clock,
+    hub, kit, db = start_one_kit_hub(
+        tmp_path, mosquitto, hub_password,
+        mqtt_urgent_username="mehr-hub-urgent",
+        receive_maximum=1000,
+        inbox_max=INBOX_MAX,
+        batch_max=5,
     )  # fmt: skip
     blocker = sqlite3.connect(db, isolation_level=None)
     try:
