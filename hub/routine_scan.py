@@ -8,15 +8,18 @@ feeds them from the store and turns findings into alerts.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import numpy.typing as npt
 
 from detectors import (
     ActivityEvents,
@@ -40,6 +43,7 @@ from hub.persistence.scan_registry import home_registrations, home_sensors
 from hub.persistence.sqlite_store import SqlStore
 from hub.routine_cache import RoutineCache
 from hub.scan_gate import HomeLook, ScanGate
+from hub.scan_memory import code_fingerprint, load_scan_memory, save_scan_memory
 from hub.stats import HubStats
 from hub.store.base import AlertRecord, HomeRecord, NewAlert
 from mehr.catalogue import LANGUAGES, room_name, text
@@ -92,6 +96,10 @@ _TAIL_CHUNK: Final = 50_000
 _RULES: Final = RoutineConfig()  # the rules' own defaults, as check_home uses them
 
 
+def _asking_first(digest: bytes) -> bytes:
+    return hashlib.blake2b(digest + b"asks first", digest_size=16).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class ScanSettings:
     """How much history to learn from, how often to re-learn, how far back rules look."""
@@ -134,6 +142,7 @@ class RoutineScanner:
         ask_first: Callable[[str], bool] | None = None,
         answers: Callable[[str, datetime], tuple[int, int]] | None = None,
         ownership: Ownership = EVERY_HOME,
+        memory_file: Path | None = None,
     ) -> None:
         # Several hubs: only the homes whose partition this hub holds (hub/coordination.py).
         self.ownership = ownership
@@ -151,6 +160,11 @@ class RoutineScanner:
         self.routines = RoutineCache(store, self.settings.routine_cache_size)
         self._relearns_left = self.settings.max_relearns_per_pass
         self.gate = ScanGate(self.settings.full_check_every) if self.settings.gated else None
+        # The gate saved after each pass and read back at the first (hub/scan_memory.py).
+        self.memory_file = memory_file if self.gate is not None else None
+        self._fingerprint = code_fingerprint(repr(self.settings)) if self.memory_file else ""
+        self._memory_read = False
+        self._partitions = np.zeros(0, dtype=np.int64)  # per gate row; -1: not partitioned
         self._look: HomeLook | None = None
         self._last_any_s = float("nan")  # the newest sensor state of the home being read
 
@@ -165,6 +179,9 @@ class RoutineScanner:
         now = self.clock.now()
         raised: list[AlertRecord] = []
         self._relearns_left = self.settings.max_relearns_per_pass
+        if not self._memory_read:
+            self._memory_read = True
+            self._read_memory(now)
         offline_homes = self._sync_registrations()
         # Only the homes this hub holds (all of them without leases); a home taken over from
         # another hub is new to the gate, so it is read at once.
@@ -195,7 +212,35 @@ class RoutineScanner:
                 if self.on_alert is not None:
                     self.on_alert(alert)
         self.stats.incr("scans")
+        if self.gate is not None and self.memory_file is not None:
+            self._save_memory(now)
         return raised
+
+    def _read_memory(self, now: datetime) -> None:
+        if self.memory_file is None:
+            return
+        gate = load_scan_memory(
+            self.memory_file,
+            now_s=now.timestamp(),
+            fingerprint=self._fingerprint,
+            last_event_id=last_event_id(self.store.connection),
+            full_check_every=self.settings.full_check_every,
+        )
+        if gate is not None:
+            self.gate = gate
+            self.stats.incr("scan_memory_loaded")
+
+    def _save_memory(self, now: datetime) -> None:
+        assert self.gate is not None and self.memory_file is not None
+        try:
+            save_scan_memory(
+                self.memory_file, self.gate, saved_at_s=now.timestamp(),
+                fingerprint=self._fingerprint,
+            )  # fmt: skip
+        except OSError as exc:
+            # Costs the next start a full pass, nothing more: the scan goes on.
+            self.stats.incr("scan_memory_save_errors")
+            _LOGGER.warning("scan memory %s not saved: %s", self.memory_file, exc)
 
     def _sync_registrations(self) -> set[str]:
         """Read every held home's registration, a chunk of homes at a time (no KitRecord of
@@ -209,7 +254,10 @@ class RoutineScanner:
                     continue
                 if reg.offline:
                     offline_homes.add(reg.home_id)
-                yield reg.home_id, reg.digest
+                # Asking first changes the home's limits: a change (a new alerts file read at
+                # a restart) must make the gate read the home, as a registration change does.
+                asks = self.ask_first(reg.home_id)
+                yield reg.home_id, _asking_first(reg.digest) if asks else reg.digest
 
         if self.gate is not None:
             self.gate.sync_digests(registrations())
@@ -235,6 +283,7 @@ class RoutineScanner:
                 gate.feed(rows, now_s)
                 if len(rows) < _TAIL_CHUNK:
                     break
+        gate.hold(self._epochs())
         wanted = set(
             gate.due(
                 now_s,
@@ -244,6 +293,26 @@ class RoutineScanner:
         )
         self.stats.incr("scan_homes_read", len(wanted))
         return [h for h in homes if h.id in wanted]
+
+    def _epochs(self) -> npt.NDArray[np.int64]:
+        """Per gate row, the fencing epoch of the lease under which this hub holds the home
+        (0 for a hub alone; -1: not held)."""
+        assert self.gate is not None
+        ids = self.gate.ids
+        if len(self._partitions) < len(ids):  # a home's partition never changes: once each
+            extra = [self.ownership.partition(h) for h in ids[len(self._partitions) :]]
+            self._partitions = np.concatenate(
+                [self._partitions, np.array([-1 if p is None else p for p in extra], np.int64)]
+            )
+        held = self.ownership.held()
+        by_partition = np.full(max(held, default=0) + 1, -1, dtype=np.int64)
+        for partition, epoch in held.items():
+            by_partition[partition] = epoch
+        parts = self._partitions[: len(ids)]
+        known = (parts >= 0) & (parts < len(by_partition))
+        epochs = np.where(parts < 0, 0, -1).astype(np.int64)
+        epochs[known] = by_partition[parts[known]]
+        return epochs
 
     def _lifetime(self, home_id: str) -> timedelta:
         share = zlib.crc32(home_id.encode()) / 0xFFFFFFFF

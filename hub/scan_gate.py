@@ -33,7 +33,7 @@ from detectors.inactivity import scan_silences
 from hub.persistence.activity_tail import TailRow
 from mehr.vocabulary import Place as RoomPlace
 
-__all__ = ["HomeLook", "ScanGate"]
+__all__ = ["HomeLook", "ScanGate", "StaleMemory"]
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -84,7 +84,15 @@ _COLUMNS: Final[dict[str, tuple[object, type]]] = {
     "learned_at": (_NAN, np.float64),  # the routine's age, for re-learn picks
     "lifetime": (_INF, np.float64),
     "immediate": (True, np.bool_),  # read at the next pass whatever the plan says
+    # The fencing epoch under which this hub held the home at the last pass (-1: not held).
+    "held_epoch": (-1, np.int64),
 }
+# Kept with the columns when the gate is saved (`memory`), for a restart to go on from.
+_MEMORY_FORMAT: Final = 1
+
+
+class StaleMemory(ValueError):
+    """A saved gate that does not fit this code or this database; the scan rebuilds instead."""
 
 
 def _digest(signature: tuple[object, ...]) -> bytes:
@@ -115,6 +123,7 @@ class ScanGate:
     learned_at: npt.NDArray[Any]
     lifetime: npt.NDArray[Any]
     immediate: npt.NDArray[Any]
+    held_epoch: npt.NDArray[Any]
 
     def __init__(self, full_check_every: timedelta) -> None:
         self.full_check_every_s = full_check_every.total_seconds()
@@ -164,6 +173,20 @@ class ScanGate:
         self._signature[rows] = new
         # A new home's zero digest differs too; it is `immediate` from its column's fill anyway.
         self.immediate[rows[changed]] = True
+
+    def hold(self, epochs: npt.NDArray[np.int64]) -> None:
+        """Per home (in the order homes were added, see `ids`), the fencing epoch under which
+        this hub holds it now; -1 where it does not. A home held under an epoch it was not
+        held under at the last pass (taken over, or taken back) may have been judged by
+        another hub meanwhile (alerts raised, its routine re-learned): it is read at once."""
+        gained = (epochs >= 0) & (epochs != self.held_epoch)
+        self.immediate[gained] = True
+        self.held_epoch[:] = epochs
+
+    @property
+    def ids(self) -> Sequence[str]:
+        """Home ids in row order (the order they were added)."""
+        return self._ids
 
     def _grow(self, extra: int) -> None:
         for name, (fill, dtype) in _COLUMNS.items():
@@ -295,3 +318,48 @@ class ScanGate:
         self.kitchen_after[row] = look.kitchen_after_s
         self.offset[row] = look.utc_offset_s
         self.seen_id[row] = look.seen_id
+
+    # -- across restarts -----------------------------------------------------------------------
+
+    def memory(self) -> dict[str, npt.NDArray[Any]]:
+        """Everything the gate knows, as arrays (no Python objects: saved and loaded without
+        pickle). A gate rebuilt from it decides exactly as this one would."""
+        arrays: dict[str, npt.NDArray[Any]] = {name: getattr(self, name) for name in _COLUMNS}
+        arrays["ids"] = np.array(self._ids, dtype=np.str_)
+        arrays["signature"] = self._signature
+        arrays["tail_id"] = np.array([-1 if self.tail_id is None else self.tail_id], np.int64)
+        arrays["last_now"] = np.array([self._last_now], np.float64)
+        arrays["format"] = np.array([_MEMORY_FORMAT], np.int64)
+        return arrays
+
+    @classmethod
+    def from_memory(
+        cls, arrays: Mapping[str, npt.NDArray[Any]], full_check_every: timedelta
+    ) -> ScanGate:
+        """The gate `memory` described; StaleMemory if the arrays are not a whole gate of this
+        format."""
+        try:
+            if int(arrays["format"][0]) != _MEMORY_FORMAT:
+                raise StaleMemory(f"format {int(arrays['format'][0])}, expected {_MEMORY_FORMAT}")
+            ids = [str(home_id) for home_id in arrays["ids"]]
+            signature = np.asarray(arrays["signature"], dtype=np.uint64)
+            tail_id = int(arrays["tail_id"][0])
+            last_now = float(arrays["last_now"][0])
+            columns = {name: np.asarray(arrays[name]) for name in _COLUMNS}
+        except KeyError as exc:
+            raise StaleMemory(f"{exc.args[0]} missing") from None
+        n = len(ids)
+        if len(set(ids)) != n or signature.shape != (n, 2) or tail_id < 0:
+            raise StaleMemory("homes, digests and the tail do not agree")
+        gate = cls(full_check_every)
+        for name, (_, dtype) in _COLUMNS.items():
+            if columns[name].shape != (n,):
+                raise StaleMemory(f"column {name} has {columns[name].shape}, expected ({n},)")
+            setattr(gate, name, columns[name].astype(dtype, copy=True))
+        gate._ids = ids
+        gate._index = {home_id: row for row, home_id in enumerate(ids)}
+        gate._order = np.argsort(np.array(ids, dtype=object), kind="stable").astype(np.intp)
+        gate._signature = signature.copy()
+        gate.tail_id = tail_id
+        gate._last_now = last_now
+        return gate

@@ -104,6 +104,7 @@ def _scan_main(
         ask_first=ask_first,
         answers=partial(prompt_answers, store.connection),
         ownership=ownership,
+        memory_file=settings.scan_memory_path(),
     )
     cold = ColdHomeScanner(store, clock, stats, on_alert=send, ownership=ownership)
     retention = RetentionJob(store, clock, stats, retention_settings(settings))

@@ -495,6 +495,7 @@ class Hub:
             ask_first=self._asks_first,
             answers=partial(prompt_answers, store.connection),
             ownership=self.ownership,
+            memory_file=self.settings.scan_memory_path(),
         )
         cold = ColdHomeScanner(
             store, self.clock, self.stats, on_alert=self._alert_raised, ownership=self.ownership

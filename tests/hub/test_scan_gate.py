@@ -177,9 +177,14 @@ def _raised(scanner: RoutineScanner) -> list[tuple[str, str, object]]:
 
 # The second run holds 3 of the 11 routines in memory: the others are read back from the
 # store whenever their home is read (hub/routine_cache.py), and nothing it raises may differ.
-@pytest.mark.parametrize(("seed", "routine_cache_size"), [(1, None), (2, 3)])
+# The runs with a memory file restart from the gate saved after the last pass
+# (hub/scan_memory.py) instead of reading every home again.
+@pytest.mark.parametrize(
+    ("seed", "routine_cache_size", "saved"),
+    [(1, None, False), (2, 3, False), (1, None, True), (2, 3, True)],
+)
 def test_the_gated_scan_raises_what_the_per_home_scan_raises(
-    tmp_path: Path, seed: int, routine_cache_size: int | None
+    tmp_path: Path, seed: int, routine_cache_size: int | None, saved: bool
 ) -> None:
     rng = random.Random(seed)
     homes = [f"home-{i:02d}" for i in range(10)]
@@ -211,7 +216,8 @@ def test_the_gated_scan_raises_what_the_per_home_scan_raises(
         routine_cache_size=routine_cache_size,
     )
     gated_stats = HubStats()
-    gated = RoutineScanner(gated_store, clock, gated_stats, settings=settings)
+    memory = tmp_path / "scan-memory.npz" if saved else None
+    gated = RoutineScanner(gated_store, clock, gated_stats, settings=settings, memory_file=memory)
     plain = RoutineScanner(
         plain_store, clock, HubStats(), settings=ScanSettings(max_relearns_per_pass=4, gated=False)
     )
@@ -219,6 +225,7 @@ def test_the_gated_scan_raises_what_the_per_home_scan_raises(
     end = live_from + timedelta(days=LIVE_DAYS)
     i = 0
     compared = raised = 0
+    read_after_restart = -1
     while now < end:
         batch = []
         while i < len(live) and live[i].arrives <= now:
@@ -242,11 +249,17 @@ def test_the_gated_scan_raises_what_the_per_home_scan_raises(
             for store in stores:
                 store.connection.execute("UPDATE alerts SET state='resolved'")
         if hours == 30:
-            # A restart: the gated scanner's memory is rebuilt from the database.
-            gated = RoutineScanner(gated_store, clock, gated_stats, settings=settings)
+            # A restart: the gated scanner's memory is rebuilt from the database, or read back
+            # from its file.
+            gated = RoutineScanner(
+                gated_store, clock, gated_stats, settings=settings, memory_file=memory
+            )
         clock.set(now)
+        read_before = gated_stats.get("scan_homes_read")
         got, want = _raised(gated), _raised(plain)
         assert got == want, f"at {now.isoformat()}"
+        if hours == 30:
+            read_after_restart = gated_stats.get("scan_homes_read") - read_before
         compared += 1
         raised += len(want)
         now += PASS
@@ -254,6 +267,11 @@ def test_the_gated_scan_raises_what_the_per_home_scan_raises(
     print(f"compared {compared} passes, {raised} alerts, read {gated_stats.get('scan_homes_read')}")
     assert raised >= 10, "the run must exercise the rules, not only quiet passes"
     assert gated_stats.get("scan_homes_read") < plain.stats.get("scans") * len(homes) / 2
+    if saved:
+        assert gated_stats.get("scan_memory_loaded") == 1
+        assert read_after_restart < len(homes) + 1, "the restart must go on from its memory"
+    else:
+        assert read_after_restart == len(homes) + 1, "a rebuilt memory reads every home"
     if routine_cache_size is not None:
         assert len(gated.routines) <= routine_cache_size
         assert gated.routines.reads > 0, "routines must have been read back from the store"

@@ -1,0 +1,218 @@
+"""The routine scan's memory across restarts (hub/scan_memory.py): used only while it still
+describes this database and this code, and a home another hub may have judged meanwhile is read.
+
+That a restart from a saved memory raises exactly what the per-home scan raises is proved by
+the equivalence run in test_scan_gate.py; these tests cover when a saved memory must not be
+trusted, on a real SQLite store with a manual clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hub.routine_scan import RoutineScanner, ScanSettings
+from hub.scan_gate import ScanGate, StaleMemory
+from hub.stats import HubStats
+from mehr.clock import ManualClock
+from tests.hub.test_scan_gate import HISTORY_DAYS, START, _plan, _spec, _store, _write
+
+HOMES = [f"home-{i:02d}" for i in range(6)]
+LIVE_FROM = START + timedelta(days=HISTORY_DAYS)
+
+
+class _Leases:
+    """A hub's leases as the scanner sees them: partition per home, epoch per partition."""
+
+    def __init__(self, epochs: dict[int, int]) -> None:
+        self.epochs = epochs
+
+    def owns(self, key: str) -> bool:
+        return self.partition(key) in self.epochs
+
+    def held(self) -> dict[int, int]:
+        return dict(self.epochs)
+
+    def partition(self, key: str) -> int | None:
+        return int(key.rsplit("-", 1)[1]) % 2
+
+
+def _home_db(tmp_path: Path) -> tuple[Path, ManualClock]:
+    store = _store(tmp_path / "hub.db")
+    for home in HOMES:
+        store.register_home(_spec(home), START)
+        store.commit()
+    events = [e for e in _plan(random.Random(3), HOMES, range(HISTORY_DAYS + 1), LIVE_FROM)
+              if e.at < LIVE_FROM + timedelta(hours=9)]  # fmt: skip
+    _write([store], events, {"all": 0})
+    store.close()
+    return tmp_path / "hub.db", ManualClock(LIVE_FROM + timedelta(hours=9))
+
+
+def _scanner(
+    db: Path,
+    clock: ManualClock,
+    memory: Path,
+    settings: ScanSettings | None = None,
+    **extra: object,
+) -> tuple[RoutineScanner, HubStats]:
+    stats = HubStats()
+    scanner = RoutineScanner(
+        _store(db), clock, stats, settings=settings or ScanSettings(), memory_file=memory,
+        **extra,  # type: ignore[arg-type]
+    )  # fmt: skip
+    return scanner, stats
+
+
+def _read_in_one_pass(scanner: RoutineScanner, stats: HubStats) -> int:
+    before = stats.get("scan_homes_read")
+    scanner.scan()
+    return stats.get("scan_homes_read") - before
+
+
+def _first_run(db: Path, clock: ManualClock, memory: Path, **extra: object) -> None:
+    """A hub's scan that ran two passes, then stopped: its memory is on disk."""
+    scanner, stats = _scanner(db, clock, memory, **extra)  # type: ignore[arg-type]
+    assert _read_in_one_pass(scanner, stats) == len(HOMES)
+    clock.advance(timedelta(minutes=1))
+    assert _read_in_one_pass(scanner, stats) < len(HOMES)
+    scanner.store.close()
+    assert memory.exists()
+
+
+def test_a_restart_minutes_later_reads_only_what_its_saved_memory_says_is_due(
+    tmp_path: Path,
+) -> None:
+    db, clock = _home_db(tmp_path)
+    memory = tmp_path / "scan-memory.npz"
+    _first_run(db, clock, memory)
+    clock.advance(timedelta(minutes=5))
+    scanner, stats = _scanner(db, clock, memory)
+    assert _read_in_one_pass(scanner, stats) < len(HOMES)
+    assert stats.get("scan_memory_loaded") == 1
+
+
+def test_a_memory_older_than_the_hourly_look_is_not_used(tmp_path: Path) -> None:
+    db, clock = _home_db(tmp_path)
+    memory = tmp_path / "scan-memory.npz"
+    _first_run(db, clock, memory)
+    clock.advance(timedelta(hours=1, minutes=1))
+    scanner, stats = _scanner(db, clock, memory)
+    assert _read_in_one_pass(scanner, stats) == len(HOMES)
+    assert stats.get("scan_memory_loaded") == 0
+
+
+def test_a_memory_from_before_the_clock_went_back_is_not_used(tmp_path: Path) -> None:
+    db, clock = _home_db(tmp_path)
+    memory = tmp_path / "scan-memory.npz"
+    _first_run(db, clock, memory)
+    clock.set(clock.now() - timedelta(minutes=10))
+    scanner, stats = _scanner(db, clock, memory)
+    assert _read_in_one_pass(scanner, stats) == len(HOMES)
+
+
+def test_a_memory_that_has_seen_events_the_database_lacks_is_not_used(tmp_path: Path) -> None:
+    """A database restored from a backup (or another one at the same path): the memory's plans
+    were made on events that are not there."""
+    db, clock = _home_db(tmp_path)
+    memory = tmp_path / "scan-memory.npz"
+    _first_run(db, clock, memory)
+    store = _store(db)
+    store.connection.execute("DELETE FROM events WHERE id > (SELECT max(id) - 10 FROM events)")
+    store.commit()
+    store.close()
+    clock.advance(timedelta(minutes=2))
+    scanner, stats = _scanner(db, clock, memory)
+    assert _read_in_one_pass(scanner, stats) == len(HOMES)
+
+
+def test_a_memory_saved_with_other_scan_settings_is_not_used(tmp_path: Path) -> None:
+    db, clock = _home_db(tmp_path)
+    memory = tmp_path / "scan-memory.npz"
+    _first_run(db, clock, memory)
+    clock.advance(timedelta(minutes=2))
+    other = ScanSettings(recent=timedelta(hours=30))
+    scanner, stats = _scanner(db, clock, memory, settings=other)
+    assert _read_in_one_pass(scanner, stats) == len(HOMES)
+
+
+def test_an_unreadable_memory_is_logged_and_every_home_is_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db, clock = _home_db(tmp_path)
+    memory = tmp_path / "scan-memory.npz"
+    _first_run(db, clock, memory)
+    memory.write_bytes(memory.read_bytes()[:1000])  # cut short, as by a full disk
+    clock.advance(timedelta(minutes=2))
+    scanner, stats = _scanner(db, clock, memory)
+    with caplog.at_level(logging.WARNING, logger="hub.scan_memory"):
+        assert _read_in_one_pass(scanner, stats) == len(HOMES)
+    assert "cannot read it" in caplog.text
+    # and the pass saved a good one again
+    clock.advance(timedelta(minutes=1))
+    again, again_stats = _scanner(db, clock, memory)
+    assert _read_in_one_pass(again, again_stats) < len(HOMES)
+
+
+def _looked_at_now(scanner: RoutineScanner, clock: ManualClock) -> set[str]:
+    gate = scanner.gate
+    assert gate is not None
+    now_s = clock.now().timestamp()
+    return {h for row, h in enumerate(gate.ids) if gate.checked_at[row] == now_s}
+
+
+def test_a_home_whose_kit_now_asks_first_is_read_after_a_restart(tmp_path: Path) -> None:
+    """Asking first lowers a home's limit; the alerts file is read at a start, so a restart may
+    change it for a home whose saved plan was made without it."""
+    db, clock = _home_db(tmp_path)
+    memory = tmp_path / "scan-memory.npz"
+    _first_run(db, clock, memory)
+    clock.advance(timedelta(minutes=2))
+    plain, _ = _scanner(db, clock, memory)
+    plain.scan()
+    unread = sorted(set(HOMES) - _looked_at_now(plain, clock))
+    assert unread, "the saved memory must leave some homes unread"
+    plain.store.close()
+    clock.advance(timedelta(minutes=1))
+    asking, asking_stats = _scanner(db, clock, memory, ask_first=lambda h: h == unread[0])
+    asking.scan()
+    assert asking_stats.get("scan_memory_loaded") == 1
+    assert unread[0] in _looked_at_now(asking, clock)
+
+
+def test_a_home_taken_back_under_a_new_lease_epoch_is_read_at_once(tmp_path: Path) -> None:
+    """Another hub held the partition meanwhile and may have judged the home (an alert raised,
+    its routine re-learned): the gate's plan for it is not trusted."""
+    db, clock = _home_db(tmp_path)
+    memory = tmp_path / "scan-memory.npz"
+    leases = _Leases({0: 7, 1: 3})
+    scanner, stats = _scanner(db, clock, memory, ownership=leases)
+    assert _read_in_one_pass(scanner, stats) == len(HOMES)
+    clock.advance(timedelta(minutes=1))
+    steady = _read_in_one_pass(scanner, stats)
+    assert steady < len(HOMES)
+    leases.epochs[1] = 4  # partition 1 (the odd homes) lost and taken back
+    clock.advance(timedelta(minutes=1))
+    scanner.scan()
+    odd = {h for h in HOMES if int(h[-2:]) % 2}
+    assert odd <= _looked_at_now(scanner, clock)
+
+
+def test_the_gate_rebuilt_from_its_memory_holds_the_same_arrays() -> None:
+    gate = ScanGate(timedelta(hours=1))
+    gate.sync_homes({"b": ("x",), "a": ("y",)})
+    gate.tail_id = 42
+    gate.checked_at[:] = [10.0, 20.0]
+    memory = gate.memory()
+    again = ScanGate.from_memory(memory, timedelta(hours=1))
+    assert list(again.ids) == ["b", "a"] and again.tail_id == 42
+    for name, column in memory.items():
+        assert np.array_equal(again.memory()[name], column, equal_nan=column.dtype.kind == "f")
+    memory["checked_at"] = memory["checked_at"][:1]
+    with pytest.raises(StaleMemory):
+        ScanGate.from_memory(memory, timedelta(hours=1))
