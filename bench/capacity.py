@@ -77,6 +77,7 @@ from bench import capacity_cluster  # noqa: E402
 from bench.capacity_history import (  # noqa: E402 - after the sys.path fix above
     HELP_SENSOR,
     HistorySpec,
+    age_scan_memory,
     expire_routines_at,
     home_ids,
     load_fleet_homes,
@@ -272,6 +273,8 @@ def _hub_config(
         "stats_port": stats_port,
         "alerts_config": str(workdir / "alerts.yaml"),
         "alerts_secret_file": str(secret),
+        # On the run's disk for SQLite and PostgreSQL alike (--warm-start restarts from it).
+        "scan_memory_file": str(workdir / f"{name}.scan-memory.npz"),
     }
     if scan_interval_s != 60.0:  # left at the shipped default unless asked (the short test)
         settings["scan_interval_s"] = scan_interval_s
@@ -406,6 +409,29 @@ def _start_hub(
     return HubProcess(name, hub, stats, log)
 
 
+def _warm_start(opts: Options, work: Path, broker: Broker, database: Path | str) -> float:
+    """Run the hubs until each has finished a scan pass, with no fleet, then stop them as an
+    operator does (SIGTERM): the run then measures hubs restarted with their scan's memory
+    (hub/scan_memory.py), not a first start. Returns the longest first pass, in seconds."""
+    with contextlib.ExitStack() as warm:
+        hubs = [_start_hub(opts, work, warm, broker, database, j) for j in range(opts.hubs)]
+        started = time.monotonic()
+        progress("warm start: waiting for each hub's first scan pass")
+        while True:
+            samples = [hub.stats.sample() if hub.child.alive() else None for hub in hubs]
+            if any(s is None for s in samples) and not all(h.child.alive() for h in hubs):
+                raise RuntimeError(f"a hub died in the warm start; see {work}")
+            if all(s is not None and s[1].get("scans", 0) >= 1 for s in samples):
+                break
+            time.sleep(1.0)  # waiting for a real process's pass
+        first_pass_s = time.monotonic() - started - opts.scan_interval_s
+        progress("warm start: first passes done after %.0f s; restarting the hubs",
+                 time.monotonic() - started)  # fmt: skip
+        for hub in hubs:
+            hub.child.stop(timeout=120)
+    return round(first_pass_s, 1)
+
+
 def _last_sqlite_event_id(path: Path) -> int:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         return int(db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
@@ -522,6 +548,7 @@ class Options:
     database: str = "sqlite"
     broker: str = "mosquitto"
     urgent_lane: bool = False
+    warm_start: bool = False
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -699,9 +726,15 @@ def run(opts: Options) -> dict[str, Any]:
         stack.callback(sink.stop)
         broker = _start_broker(opts, work, stack)
         (work / "alerts.yaml").write_text(yaml.safe_dump(_alerts_config(opts.homes, sink.url)))
-        # Stale together `relearn_after` from now, as a pass's routines are 6 h after it.
+        warm_first_pass_s = (
+            _warm_start(opts, work, broker, database) if opts.warm_start else None
+        )
+        # Stale together `relearn_after` from now, as a pass's routines are 6 h after it (in
+        # the database, and in the scan memory a warm start saved: as 6 h would age both).
         expire_at = datetime.now(UTC) + timedelta(seconds=relearn_after)
         expire_routines_at(database, expire_at, ScanSettings().relearn_every)
+        for memory in work.glob("*.scan-memory.npz"):
+            age_scan_memory(memory, expire_at, ScanSettings().relearn_every)
         hubs = [_start_hub(opts, work, stack, broker, database, j) for j in range(opts.hubs)]
         if broker.cluster is not None:
             # As bench/hubs_cluster.py: the fleet starts once every hub holds its share.
@@ -780,6 +813,7 @@ def run(opts: Options) -> dict[str, Any]:
                 break
             time.sleep(0.5)  # waiting for notifications still on their way
         final = [hub.stats.sample() for hub in hubs]
+        memory_loaded = sum(s[1].get("scan_memory_loaded", 0) for s in final if s is not None)
         # Read before the hubs stop: a stopped hub hands its leases back at once.
         homes_per_hub = (
             capacity_cluster.fleet_homes_per_hub(database, opts.homes)
@@ -810,6 +844,8 @@ def run(opts: Options) -> dict[str, Any]:
         "shipped" if opts.broker_autosave_interval_s is None
         else f"every {opts.broker_autosave_interval_s} s"
     )  # fmt: skip
+    summary["warm_start_first_pass_s"] = warm_first_pass_s
+    summary["scan_memory_loaded"] = memory_loaded  # hubs that went on from a saved memory
     summary["hubs"] = opts.hubs
     summary["database"] = opts.database
     summary["broker"] = opts.broker
@@ -1126,6 +1162,11 @@ def _parse(argv: Sequence[str] | None) -> Options:
         "--urgent-lane", action="store_true",
         help="give the hub its urgent lane (mqtt_urgent_username, docs/deploy.md); Mosquitto",
     )  # fmt: skip
+    parser.add_argument(
+        "--warm-start", action="store_true",
+        help="start the hubs once without the fleet until their first scan pass is done, stop "
+        "them, then run: hubs restarted with their scan's memory (hub/scan_memory.py)",
+    )  # fmt: skip
     a = parser.parse_args(argv)
     if a.urgent_lane and a.broker != "mosquitto":
         parser.error("--urgent-lane is set up here for --broker mosquitto")
@@ -1143,7 +1184,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
         a.homes, a.minutes, a.json, a.press_every_s, a.relearn_after_s, a.scan_interval_s,
         a.history_days, a.history_bursts_per_hour, a.workers, a.seed, a.drain_s, a.workdir,
         a.keep, a.prepared, a.broker_autosave_interval_s, a.prepare_only, a.move_prepared,
-        a.hubs, a.database, a.broker, a.urgent_lane,
+        a.hubs, a.database, a.broker, a.urgent_lane, a.warm_start,
     )  # fmt: skip
 
 

@@ -73,7 +73,7 @@ def _wait_group_gone(pgid: int) -> None:
 def test_short_capacity_run_reports_every_figure_and_leaves_no_process(tmp_path: Path) -> None:
     workdir = tmp_path / "run"
     proc = subprocess.Popen(
-        _short_run_args(workdir, 0.5),
+        [*_short_run_args(workdir, 0.5), "--warm-start"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         start_new_session=True,
     )  # fmt: skip
@@ -110,6 +110,9 @@ def test_short_capacity_run_reports_every_figure_and_leaves_no_process(tmp_path:
     assert summary["hub_alive"] is True
     assert summary["rejected"] == 0
     assert summary["history_rows"] > HOMES * 15 * 50, "15 days of history per home"
+    # --warm-start: the measured hub was a restart that went on from its scan's memory.
+    assert summary["warm_start_first_pass_s"] is not None
+    assert summary["scan_memory_loaded"] == 1
 
     assert not _processes_mentioning(str(workdir))
     _wait_group_gone(proc.pid)
