@@ -239,3 +239,49 @@ def test_two_processes_starting_at_once_migrate_the_database_once(store_url: str
         ("core", len(MIGRATIONS)),
         ("web", len(WEB_MIGRATIONS)),
     ]
+
+
+def test_the_scan_reads_a_homes_signs_of_life_from_the_index_alone(tmp_path: Path) -> None:
+    """In a live database one home's rows lie one per table page (many homes' events arrive
+    together): `activity_events`, read at every look and re-learn, must not touch the table."""
+    store = SqliteStore(tmp_path / "hub.db")
+    store.register_home(home_spec(), T0)
+    store.store_events([_event(n, minutes=n) for n in range(1, 30)], T0)
+    store.commit()
+    store.connection.execute("ANALYZE")
+    plan = [
+        row[3]
+        for row in store.connection.execute(
+            "EXPLAIN QUERY PLAN SELECT occurred_at, kit_id, sensor_id, "
+            "CASE WHEN kind='occupancy' AND value='false' THEN 'vacated' ELSE kind END, room "
+            "FROM events WHERE home_id=? AND occurred_at>=? AND occurred_at<=? "
+            "AND ((kind IN ('motion', 'appliance') AND value='true') "
+            "OR kind IN ('door', 'help_button', 'ok_button', 'occupancy')) ORDER BY occurred_at",
+            ("home-1", 0.0, 1e12),
+        )
+    ]
+    assert any("COVERING INDEX events_home_activity" in step for step in plan), plan
+    got = store.activity_events("home-1", T0, T0 + timedelta(hours=2))
+    assert len(got) == 29 and got[0][0] < got[-1][0]
+    store.close()
+
+
+def test_a_database_of_the_last_release_gets_the_scan_s_index(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path, isolation_level=None) as db:
+        apply_migrations(db, "core", MIGRATIONS[:2])
+        db.execute(
+            "INSERT INTO events (home_id, kit_id, epoch, seq, sensor_id, kind, value, room, "
+            "occurred_at, received_at, stored_at) "
+            "VALUES ('h', 'k', 1, 1, 's', 'motion', 'true', 'Kitchen', 1, 1, 1)"
+        )
+    store = SqliteStore(path)
+    indexes = {
+        row[0]
+        for row in store.connection.execute(
+            "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='events'"
+        )
+    }
+    assert "events_home_activity" in indexes and "events_home_time" not in indexes
+    assert store.connection.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    store.close()
