@@ -1,10 +1,12 @@
 """Broker credentials and ACLs: Mosquitto password-file lines and per-kit ACL rules.
 
 Each kit gets its own user that may only write its own home's topics and read its own command
-topic; the hub's user reads every kit topic and writes commands. Generated here so provisioning,
-the tests and the deployment docs all use the same rules. `replace_broker_file` swaps Mosquitto's
-password or ACL file in one atomic step, owned so that the broker can still read it after the
-reload (a file it cannot read after SIGHUP locks every kit out).
+topic; the hub's user reads every kit topic and writes commands, and so does the user of its
+urgent lane (`<hub user>-urgent`, same password). Generated here so provisioning, the operator's
+set-up (`mehr hub broker-users`), the tests and the deployment docs all use the same rules.
+`replace_broker_file` swaps Mosquitto's password or ACL file in one atomic step, owned so that
+the broker can still read it after the reload (a file it cannot read after SIGHUP locks every kit
+out).
 """
 
 from __future__ import annotations
@@ -26,10 +28,14 @@ __all__ = [
     "BrokerUser",
     "acl_text",
     "hub_acl_rules",
+    "hub_broker_users",
     "kit_acl_rules",
     "kit_check_topic",
     "password_line",
     "replace_broker_file",
+    "urgent_lane_username",
+    "with_acl_block",
+    "with_password_line",
 ]
 
 # Debian's mosquitto drops to this user; the files it re-reads on SIGHUP must be readable by it.
@@ -89,6 +95,49 @@ def hub_acl_rules() -> tuple[str, ...]:
         f"topic read {TOPIC_ROOT}/#",
         f"topic write {TOPIC_ROOT}/+/kits/+/{TopicKind.COMMANDS.value}",
     )
+
+
+URGENT_LANE_SUFFIX = "-urgent"
+
+
+def urgent_lane_username(hub_username: str) -> str:
+    """The broker user of a hub's urgent lane: the hub's own name with `-urgent`.
+
+    Named after the hub's user, so with several hubs (`mehr-hub-<hub_id>`) each lane carries its
+    hub_id, as hub/config.py demands: two hubs' lanes under one name would take the session from
+    each other in turn.
+    """
+    return f"{hub_username}{URGENT_LANE_SUFFIX}"
+
+
+
+def hub_broker_users(
+    hub_username: str, password: str, lane_username: str | None
+) -> tuple[BrokerUser, ...]:
+    """The hub's broker user and, when `lane_username` is set, its urgent lane's user.
+
+    The lane connects with the hub's password (the hub holds one secret) and needs the hub's
+    ACL block: it subscribes to the same kit topics and acknowledges what it does not keep.
+    """
+    users = [BrokerUser(hub_username, password, hub_acl_rules())]
+    if lane_username is not None:
+        users.append(BrokerUser(lane_username, password, hub_acl_rules()))
+    return tuple(users)
+
+
+def with_password_line(text: str, username: str, line: str) -> str:
+    """A Mosquitto password file's text with one user's line replaced (or added)."""
+    kept = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(f"{username}:")]
+    kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def with_acl_block(text: str, username: str, block: str) -> str:
+    """A Mosquitto ACL file's text with one user's block replaced (or added)."""
+    blocks = [b for b in text.split("\n\n") if b.strip()]
+    kept = [b.strip("\n") for b in blocks if b.strip().splitlines()[0] != f"user {username}"]
+    kept.append(block.strip("\n"))
+    return "\n\n".join(kept) + "\n"
 
 
 def acl_text(users: Iterable[BrokerUser]) -> str:

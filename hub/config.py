@@ -189,7 +189,8 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         description="Broker user of the hub's urgent lane: a second connection that takes only "
         "help, I'm OK, fall and accelerometer messages, so a press never queues at the broker "
         "behind routine traffic the hub has not yet stored. Same password as mqtt_username; "
-        "give it the hub's ACL (docs/deploy.md). Unset: no lane.",
+        "give it the hub's ACL (docs/deploy.md). Recommended: <mqtt_username>-urgent, which "
+        "`mehr hub broker-users` creates. Unset: no lane (one broker user, as before).",
     )
     inbox_max: int = Field(
         default=20_000,
@@ -359,7 +360,7 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
             # Two hubs' lanes under one name would take the session from each other in turn.
             raise ValueError(
                 f"mqtt_urgent_username: expected this hub's own user, named with its hub_id "
-                f"(e.g. mehr-hub-urgent-{self.hub_id}), not {lane!r}"
+                f"(e.g. {self.mqtt_username or self.mqtt_client_id}-urgent), not {lane!r}"
             )
         return self
 

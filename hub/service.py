@@ -616,6 +616,7 @@ class Hub:
     def _start_http(self) -> None:
         stats = self.stats
         link = self.link
+        lane = self.urgent_lane
         health = self.health
         influx = self.influx
         ownership = self.ownership
@@ -638,6 +639,10 @@ class Hub:
                     body: dict[str, Any] = {
                         **stats.snapshot(),
                         "broker_connected": link.connected.is_set(),
+                        # None: no lane configured (mqtt_urgent_username unset).
+                        "urgent_lane_connected": (
+                            lane.connected.is_set() if lane is not None else None
+                        ),
                         "partitions_held": sorted(ownership.held()),
                     }
                     self._send(200, body)

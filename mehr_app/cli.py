@@ -48,6 +48,10 @@ def _cmd_hub(args: argparse.Namespace) -> int:
 
     if args.hub_command == "stats":
         return _cmd_hub_stats(args)
+    if args.hub_command == "broker-users":
+        from mehr_app.cli_hub_broker import cmd_broker_users
+
+        return cmd_broker_users(args)
     settings = load_settings(
         args.config,
         mqtt_url=args.mqtt_url,
@@ -241,6 +245,9 @@ def _add_hub(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hub_sub = hub.add_subparsers(dest="hub_command")
     stats = hub_sub.add_parser("stats", help="print a running hub's counters")
     stats.add_argument("--url", default="http://127.0.0.1:8787/stats")
+    from mehr_app import cli_hub_broker
+
+    cli_hub_broker.register(hub_sub)
     hub.set_defaults(func=_cmd_hub, hub_command=None)
 
 

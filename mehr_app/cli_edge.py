@@ -128,21 +128,6 @@ def _broker_line(check: BrokerCheck, say: Say) -> str:
 # -- mehr kit provision -------------------------------------------------------------------------
 
 
-def _replace_block(text: str, username: str, block: str) -> str:
-    """Replace (or add) the ACL block of one user in a Mosquitto ACL file's text."""
-    blocks = [b for b in text.split("\n\n") if b.strip()]
-    kept = [b.strip("\n") for b in blocks if b.strip().splitlines()[0] != f"user {username}"]
-    kept.append(block.strip("\n"))
-    return "\n\n".join(kept) + "\n"
-
-
-def _replace_line(text: str, username: str, line: str) -> str:
-    """Replace (or add) one user's line in a Mosquitto password file's text."""
-    kept = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(f"{username}:")]
-    kept.append(line)
-    return "\n".join(kept) + "\n"
-
-
 def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -294,16 +279,22 @@ def _update_broker_files(
     user: BrokerUser, passwd_file: Path | None, acl_file: Path | None, broker_user: str
 ) -> None:
     """Put the kit's line in the broker's password file and its block in the ACL file."""
-    from hub.broker_auth import acl_text, password_line, replace_broker_file
+    from hub.broker_auth import (
+        acl_text,
+        password_line,
+        replace_broker_file,
+        with_acl_block,
+        with_password_line,
+    )
 
     kit_id = user.username
     if passwd_file is not None:
         old = passwd_file.read_text(encoding="utf-8") if passwd_file.exists() else ""
         line = password_line(kit_id, user.password)
-        replace_broker_file(passwd_file, _replace_line(old, kit_id, line), broker_user)
+        replace_broker_file(passwd_file, with_password_line(old, kit_id, line), broker_user)
     if acl_file is not None:
         old = acl_file.read_text(encoding="utf-8") if acl_file.exists() else ""
-        replace_broker_file(acl_file, _replace_block(old, kit_id, acl_text([user])), broker_user)
+        replace_broker_file(acl_file, with_acl_block(old, kit_id, acl_text([user])), broker_user)
 
 
 def _broker_reachable(url: str, ca_file: Path | None) -> Callable[[], None]:

@@ -17,6 +17,7 @@ import yaml
 
 from hub.alerts.channels import PrintChannel
 from hub.alerts.config import load_alerts_config, scaled_for_demo
+from hub.broker_auth import urgent_lane_username
 from hub.config import HubSettings, MqttProtocol
 from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, KitSpec, SensorSpec
@@ -81,7 +82,7 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
     # page stops the hub's escalation, and the printed links open this dashboard.
     web = start_demo_web(db_path, hub.stats, alerts_config=settings.alerts_config, port=web_port)
     broker_note = "embedded amqtt" if broker else "MEHR_MQTT_URL"
-    _print_banner(say, web, f"{url} ({broker_note})", db_path, hub.stats_url, duration_s)
+    _print_banner(say, web, f"{url} ({broker_note})", db_path, hub, duration_s)
 
     stop = threading.Event()
     log: list[str] = []
@@ -91,6 +92,7 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
     except KeyboardInterrupt:
         say("stopping…")
     finally:
+        lane_connected = _lane_connected(hub)  # at the end of the run, before the hub stops
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
@@ -102,7 +104,7 @@ def run_demo(duration_s: float | None, as_json: bool, workdir: Path, out: TextIO
         if broker is not None:
             broker.stop()
 
-    summary = _summary(db_path, hub, log)
+    summary = _summary(db_path, hub, log, lane_connected)
     summary["dashboard_url"] = web.url
     summary["accounts"] = web.accounts
     if as_json:
@@ -129,15 +131,46 @@ def _start_broker() -> tuple[EmbeddedBroker | None, str, MqttProtocol]:
     return broker, broker.url, MqttProtocol.V311  # amqtt speaks MQTT 3.1.1 only
 
 
+_DEMO_CLIENT_ID = "mehr-demo-hub"
+
+
+def _lane_user(username: str | None) -> str | None:
+    """The demo hub's urgent-lane user: `<hub user>-urgent`, as `mehr hub broker-users` makes it.
+
+    Against a real broker (MEHR_MQTT_URL) that user must exist with the hub's password and ACL;
+    MEHR_MQTT_URGENT_USERNAME names another, and set empty runs the demo without a lane.
+    """
+    chosen = os.environ.get("MEHR_MQTT_URGENT_USERNAME")
+    if chosen is not None:
+        return chosen or None
+    return urgent_lane_username(username or _DEMO_CLIENT_ID)
+
+
+def _lane_connected(hub: Hub) -> bool | None:
+    """Whether the hub's urgent lane is connected (None: the demo runs without one)."""
+    return None if hub.urgent_lane is None else hub.urgent_lane.connected.is_set()
+
+
+def _lane_state(hub: Hub) -> str:
+    """The banner's word on the urgent lane: its user and whether it is connected."""
+    connected = _lane_connected(hub)
+    if connected is None:
+        return "off (MEHR_MQTT_URGENT_USERNAME is empty)"
+    state = "connected" if connected else "NOT connected"
+    return f"{hub.settings.mqtt_urgent_username} ({state}; help and falls skip routine)"
+
+
 def _demo_settings(
     url: str, protocol: MqttProtocol, workdir: Path, db_path: Path, web_port: int
 ) -> HubSettings:
+    username = os.environ.get("MEHR_MQTT_USERNAME")
     return HubSettings(
         mqtt_url=url,
-        mqtt_username=os.environ.get("MEHR_MQTT_USERNAME"),
+        mqtt_username=username,
         mqtt_password=os.environ.get("MEHR_MQTT_PASSWORD"),
+        mqtt_urgent_username=_lane_user(username),
         mqtt_protocol=protocol,
-        mqtt_client_id="mehr-demo-hub",
+        mqtt_client_id=_DEMO_CLIENT_ID,
         db_path=db_path,
         stats_port=0,
         alerts_config=_demo_alerts_config(workdir),
@@ -158,7 +191,7 @@ def _print_banner(
     web: DemoWeb,
     broker: str,
     db_path: Path,
-    stats_url: str | None,
+    hub: Hub,
     duration_s: float | None,
 ) -> None:
     say("Mehr demo")
@@ -167,7 +200,8 @@ def _print_banner(
         say(f"    {acct['role']:<14} {acct['username']:<11} {acct['password']}")
     say(f"  broker:   {broker}")
     say(f"  database: {db_path}")
-    say(f"  hub stats: {stats_url}")
+    say(f"  hub stats: {hub.stats_url}  (health: /healthz)")
+    say(f"  urgent lane: {_lane_state(hub)}")
     say(
         f"  alerts:   {_DEMO_ALERTS.name} (one district, two mahallas; escalation delays "
         f"÷{_DEMO_SPEEDUP:.0f} so the demo shows them; messages are printed, not sent)"
@@ -233,7 +267,9 @@ def _drain(hub: Hub, kits: list[SimpleKit], limit_s: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def _summary(db_path: Path, hub: Hub, log: list[str]) -> dict[str, Any]:
+def _summary(
+    db_path: Path, hub: Hub, log: list[str], lane_connected: bool | None
+) -> dict[str, Any]:
     store = SqliteStore(db_path)
     try:
         alerts = [
@@ -253,6 +289,7 @@ def _summary(db_path: Path, hub: Hub, log: list[str]) -> dict[str, Any]:
             "homes": [h.id for h in store.homes()],
             "incidents_played": log,
             "hub": hub.stats.snapshot(),
+            "urgent_lane_connected": lane_connected,
             "database": str(db_path),
         }
     finally:

@@ -38,4 +38,7 @@ def test_demo_reports_the_help_button_alert_of_the_simulated_home(tmp_path: Path
     assert {"home": "home-2", "kind": "help_button"}.items() <= summary["alerts"][0].items()
     assert [a["home"] for a in summary["alerts"]] == ["home-2"]
     assert summary["hub"]["rejected_total"] == 0
+    # The urgent lane is on in the demo and stayed connected to the end.
+    assert summary["urgent_lane_connected"] is True
+    assert "urgent lane: mehr-demo-hub-urgent (connected" in result.stderr
     assert "embedded amqtt" in result.stderr

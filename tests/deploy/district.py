@@ -19,7 +19,6 @@ from typing import Any
 
 import yaml
 
-from hub.broker_auth import BrokerUser, acl_text, hub_acl_rules, password_line
 from mehr_app.cli import main as mehr_main
 from mehr_app.services.mosquitto import MOSQUITTO, free_port
 
@@ -59,6 +58,16 @@ class District:
     @property
     def etc(self) -> Path:
         return self.root / "etc" / "mehr"
+
+    @property
+    def passwd_file(self) -> Path:
+        """The broker's password file (the shipped /etc/mosquitto/mehr.passwd)."""
+        return self.etc / "mosquitto" / "mehr.passwd"
+
+    @property
+    def acl_file(self) -> Path:
+        """The broker's ACL file (the shipped /etc/mosquitto/mehr.acl)."""
+        return self.etc / "mosquitto" / "mehr.acl"
 
     def replacements(self) -> list[tuple[str, str]]:
         """Shipped text -> this district (longest first: certs live in the district's pki)."""
@@ -118,9 +127,10 @@ class District:
         (self.etc / "web.secret").write_text(secrets.token_urlsafe(48))
         broker = self.etc / "mosquitto"
         broker.mkdir()
-        hub = BrokerUser("mehr-hub", self.hub_password, hub_acl_rules())
-        (broker / "mehr.passwd").write_text(password_line(hub.username, hub.password) + "\n")
-        (broker / "mehr.acl").write_text(acl_text([hub]))
+        # The hub's broker users (its own and its urgent lane's) as the operator makes them.
+        assert mehr_main(["hub", "broker-users", "--config", str(self.etc / "hub.yaml"),
+                          "--passwd-file", str(self.passwd_file), "--acl-file",
+                          str(self.acl_file), "--broker-user", getpass.getuser()]) == 0  # fmt: skip
         shipped = (ROOT / "firmware_configs" / "mosquitto" / "mehr.conf").read_text()
         conf = self.localise(
             shipped.replace("listener 8883", f"listener {self.tls_port}")

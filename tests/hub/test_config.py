@@ -39,7 +39,7 @@ from mehr_app.cli import main
         ),
         (
             "hub_id: a\nmqtt_urgent_username: mehr-hub-urgent\n",
-            "expected this hub's own user, named with its hub_id (e.g. mehr-hub-urgent-a)",
+            "expected this hub's own user, named with its hub_id (e.g. mehr-hub-a-urgent)",
         ),
     ],
 )

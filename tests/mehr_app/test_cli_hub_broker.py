@@ -1,0 +1,103 @@
+"""`mehr hub broker-users`: the broker gets the users hub.yaml names (the hub's and its urgent
+lane's, one password, the hub's ACL block); a second run replaces them and keeps the kits'."""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import hashlib
+import secrets
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hub.broker_auth import BrokerUser, acl_text, hub_acl_rules, kit_acl_rules, password_line
+from mehr_app.cli import main as mehr_main
+
+
+def _hub_yaml(tmp_path: Path, name: str, **settings: str) -> Path:
+    password_file = tmp_path / f"{name}.password"
+    password_file.write_text(secrets.token_urlsafe(24) + "\n")
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(yaml.safe_dump({"mqtt_password_file": str(password_file), **settings}))
+    return config
+
+
+def _broker_users(config: Path, passwd: Path, acl: Path) -> int:
+    return mehr_main(["hub", "broker-users", "--config", str(config), "--passwd-file", str(passwd),
+                      "--acl-file", str(acl), "--broker-user", getpass.getuser()])  # fmt: skip
+
+
+def _passwords(passwd: Path) -> dict[str, str]:
+    return dict(line.split(":", 1) for line in passwd.read_text().splitlines())
+
+
+def _acl_blocks(acl: Path) -> dict[str, list[str]]:
+    blocks = [block.splitlines() for block in acl.read_text().split("\n\n") if block.strip()]
+    return {lines[0].removeprefix("user "): lines[1:] for lines in blocks}
+
+
+def _is_password(entry: str, password: str) -> bool:
+    """Check a Mosquitto $7$ (PBKDF2-SHA512) entry as the broker does."""
+    _, kind, rounds, salt, digest = entry.split("$")
+    assert kind == "7"
+    mine = hashlib.pbkdf2_hmac("sha512", password.encode(), base64.b64decode(salt), int(rounds))
+    return mine == base64.b64decode(digest)
+
+
+def test_broker_users_gives_the_lane_the_hubs_password_and_acl_and_keeps_the_kits(
+    tmp_path: Path,
+) -> None:
+    config = _hub_yaml(tmp_path, "hub", mqtt_username="mehr-hub",
+                       mqtt_urgent_username="mehr-hub-urgent")  # fmt: skip
+    password = (tmp_path / "hub.password").read_text().strip()
+    kit = BrokerUser("kit-1", "kit-one-password", kit_acl_rules("home-1", "kit-1"))
+    passwd, acl = tmp_path / "mehr.passwd", tmp_path / "mehr.acl"
+    passwd.write_text(password_line(kit.username, kit.password) + "\n")
+    acl.write_text(acl_text([kit]))
+
+    assert _broker_users(config, passwd, acl) == 0
+    assert _broker_users(config, passwd, acl) == 0  # again (a new password, a re-install)
+
+    entries = _passwords(passwd)
+    assert sorted(entries) == ["kit-1", "mehr-hub", "mehr-hub-urgent"]  # one line each
+    assert _is_password(entries["mehr-hub"], password)
+    assert _is_password(entries["mehr-hub-urgent"], password)
+    assert _is_password(entries["kit-1"], "kit-one-password")
+    blocks = _acl_blocks(acl)
+    assert blocks["mehr-hub"] == blocks["mehr-hub-urgent"] == list(hub_acl_rules())
+    assert blocks["kit-1"] == list(kit.rules)
+
+
+def test_broker_users_of_several_hubs_name_each_lane_after_its_hub(tmp_path: Path) -> None:
+    passwd, acl = tmp_path / "mehr.passwd", tmp_path / "mehr.acl"
+    for hub_id in ("a", "b"):
+        config = _hub_yaml(tmp_path, f"hub-{hub_id}", hub_id=hub_id,
+                           mqtt_username=f"mehr-hub-{hub_id}",
+                           mqtt_urgent_username=f"mehr-hub-{hub_id}-urgent")  # fmt: skip
+        assert _broker_users(config, passwd, acl) == 0
+    assert sorted(_passwords(passwd)) == [
+        "mehr-hub-a", "mehr-hub-a-urgent", "mehr-hub-b", "mehr-hub-b-urgent",
+    ]  # fmt: skip
+    assert len(_acl_blocks(acl)) == 4
+
+
+def test_broker_users_without_a_lane_in_hub_yaml_writes_the_hub_alone_and_recommends_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _hub_yaml(tmp_path, "hub", mqtt_username="mehr-hub")
+    passwd, acl = tmp_path / "mehr.passwd", tmp_path / "mehr.acl"
+    assert _broker_users(config, passwd, acl) == 0
+    assert sorted(_passwords(passwd)) == ["mehr-hub"]
+    assert "mqtt_urgent_username: mehr-hub-urgent" in capsys.readouterr().out
+
+
+def test_broker_users_refuses_a_hub_yaml_without_a_broker_user_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _hub_yaml(tmp_path, "hub")
+    passwd, acl = tmp_path / "mehr.passwd", tmp_path / "mehr.acl"
+    assert _broker_users(config, passwd, acl) == 1
+    assert f"{config}: mqtt_username" in capsys.readouterr().err
+    assert not passwd.exists() and not acl.exists()
