@@ -12,6 +12,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,6 +72,9 @@ def _scan_main(
     logging.basicConfig(
         level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Ctrl-C in a terminal reaches the whole process group: the hub stops us through `stop`
+    # (finishing or cutting the pass), so the signal itself is not ours to act on.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     clock = SystemClock()
     stats = HubStats()
     store = open_store(settings.database(), settings.db_synchronous)
