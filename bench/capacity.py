@@ -1159,8 +1159,9 @@ def _parse(argv: Sequence[str] | None) -> Options:
         help="Mosquitto with the shipped config (default) or the 3-node RabbitMQ cluster",
     )  # fmt: skip
     parser.add_argument(
-        "--urgent-lane", action="store_true",
-        help="give the hub its urgent lane (mqtt_urgent_username, docs/deploy.md); Mosquitto",
+        "--urgent-lane", action=argparse.BooleanOptionalAction, default=None,
+        help="the hub's urgent lane (mqtt_urgent_username, docs/deploy.md), as the shipped "
+        "hub.yaml has it: on by default with Mosquitto, not set up for the RabbitMQ cluster",
     )  # fmt: skip
     parser.add_argument(
         "--warm-start", action="store_true",
@@ -1168,6 +1169,8 @@ def _parse(argv: Sequence[str] | None) -> Options:
         "them, then run: hubs restarted with their scan's memory (hub/scan_memory.py)",
     )  # fmt: skip
     a = parser.parse_args(argv)
+    if a.urgent_lane is None:
+        a.urgent_lane = a.broker == "mosquitto"
     if a.urgent_lane and a.broker != "mosquitto":
         parser.error("--urgent-lane is set up here for --broker mosquitto")
     if a.homes < 1 or a.minutes <= 0:
