@@ -204,6 +204,15 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         "30 s keepalive makes the broker drop the connection: its unacknowledged messages come "
         "again, and are stored once.",
     )
+    urgent_inbox_max: int = Field(
+        default=5_000,
+        ge=16,
+        le=1_000_000,
+        description="Urgent messages (help, I'm OK, falls, accelerometer windows) held in memory "
+        "for their own writer at most. A flood of them (a faulty or hostile kit) beyond this is "
+        "stored at the routine pace instead: the main connection puts its copy in the routine "
+        "inbox, the urgent lane lets its copy go. Nothing is lost; memory stays bounded.",
+    )
     scan_interval_s: float = Field(
         default=60.0,
         gt=0,

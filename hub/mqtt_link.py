@@ -63,12 +63,14 @@ class MqttLink:
         urgent: queue.Queue[QueuedMessage] | None = None,
         on_inbox_full: Callable[[], None] | None = None,
         lane: bool = False,
+        on_urgent_full: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.inbox = inbox
         self.urgent = urgent
         self.on_inbox_full = on_inbox_full
+        self.on_urgent_full = on_urgent_full
         # The urgent lane (`mqtt_urgent_username`): a second connection of the hub's own, with
         # its own broker queue, that keeps only help, "I'm OK", fall and accelerometer messages
         # and acknowledges everything else at once (the main connection stores all of it).
@@ -274,8 +276,7 @@ class MqttLink:
         payload = bytes(msg.payload)
         raw = RawMessage(topic=topic, payload=payload, received_at=self.clock.now())
         queued = QueuedMessage(raw, msg.mid, msg.qos, self.generation, self)
-        if self.urgent is not None and is_urgent(topic, payload):
-            self.urgent.put(queued)
+        if self.urgent is not None and is_urgent(topic, payload) and self._urgent_taken(queued):
             return
         if self.lane:
             # Routine traffic: the main connection stores it; this copy is only let go.
@@ -298,3 +299,17 @@ class MqttLink:
                 return
             except queue.Full:
                 continue
+
+    def _urgent_taken(self, queued: QueuedMessage) -> bool:
+        """Put an urgent message in the urgent inbox; False when it is full (a flood, see
+        urgent_inbox_max): memory stays bounded and nothing is lost. The main connection then
+        stores its copy with the routine traffic; the lane lets its copy go, as it does
+        routine traffic (the main connection has one)."""
+        assert self.urgent is not None
+        try:
+            self.urgent.put_nowait(queued)
+        except queue.Full:
+            if self.on_urgent_full is not None:
+                self.on_urgent_full()
+            return False
+        return True

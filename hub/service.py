@@ -88,7 +88,7 @@ class Hub:
         self.inbox: queue.Queue[QueuedMessage] = queue.Queue(maxsize=bound)
         # Help, "I'm OK" and fall messages: their own queue and writer, so a backlog of routine
         # traffic never sits in front of them (hub/triage.py decides which they are).
-        self.urgent_inbox: queue.Queue[QueuedMessage] = queue.Queue()
+        self.urgent_inbox: queue.Queue[QueuedMessage] = queue.Queue(settings.urgent_inbox_max)
         self.link = MqttLink(
             settings,
             self.clock,
@@ -97,14 +97,16 @@ class Hub:
             urgent=self.urgent_inbox,
             # Counted: the hub was behind by a whole inbox and stopped reading the broker.
             on_inbox_full=lambda: self.stats.incr("inbox_full"),
+            on_urgent_full=self._urgent_demoted,
         )
         # The urgent lane (mqtt_urgent_username): presses never queue behind routine traffic
         # at the broker; what it takes shares the urgent inbox and writer.
         self.urgent_lane: MqttLink | None = None
         if settings.mqtt_urgent_username is not None:
             self.urgent_lane = MqttLink(
-                settings, self.clock, self.inbox, urgent=self.urgent_inbox, lane=True
-            )
+                settings, self.clock, self.inbox, urgent=self.urgent_inbox, lane=True,
+                on_urgent_full=self._urgent_demoted,
+            )  # fmt: skip
         self._stop = threading.Event()
         # Set while the urgent writer has nothing in hand (see _yield_to_urgent).
         self._urgent_idle = threading.Event()
@@ -483,6 +485,18 @@ class Hub:
             return False
         contacts = config.home(home_id)
         return contacts is not None and contacts.ask_first
+
+    def _urgent_demoted(self) -> None:
+        """An urgent message found the urgent inbox full and goes the routine way (counted;
+        logged at the first of each run of them and every 1,000th)."""
+        self.stats.incr("urgent_demoted")
+        count = self.stats.get("urgent_demoted")
+        if count == 1 or count % 1000 == 0:
+            _LOGGER.warning(
+                "urgent inbox full (%d): %d urgent messages stored at the routine pace so far "
+                "(a kit flooding help, fall or accelerometer messages?)",
+                self.settings.urgent_inbox_max, count,
+            )  # fmt: skip
 
     def _run_scanner(self) -> None:
         """Check every home against its routine every `scan_interval_s`, on the hub's clock."""

@@ -1,0 +1,57 @@
+"""The urgent inbox is bounded too: a flood of urgent-looking messages (a faulty or hostile kit
+pressing help, or sending accelerometer windows, faster than they can be stored) must not grow
+the hub's memory without end. Beyond `urgent_inbox_max` they are stored at the routine pace;
+none is lost, and none is stored twice."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from hub.broker_auth import BrokerUser, hub_acl_rules
+from mehr.contract import SensorKind
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
+from tests.hub.one_kit import start_one_kit_hub
+
+URGENT_MAX = 16
+PRESSES = 80
+
+
+def test_a_flood_of_presses_beyond_the_urgent_bound_is_stored_at_the_routine_pace(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+) -> None:
+    mosquitto.add_user(BrokerUser("mehr-hub-urgent", hub_password, hub_acl_rules()))
+    hub, kit, db = start_one_kit_hub(
+        tmp_path, mosquitto, hub_password,
+        mqtt_urgent_username="mehr-hub-urgent",
+        urgent_inbox_max=URGENT_MAX,
+    )  # fmt: skip
+    blocker = sqlite3.connect(db, isolation_level=None)
+    try:
+        wait_until(hub.link.connected.is_set, 10, "hub connected")
+        assert hub.urgent_lane is not None
+        wait_until(hub.urgent_lane.connected.is_set, 10, "urgent lane connected")
+        kit.connect()
+        kit.flush()
+        wait_until(hub.inbox.empty, 10, "the kit's first messages taken")
+        blocker.execute("BEGIN IMMEDIATE")  # nothing can be stored: the presses pile up
+        for _ in range(PRESSES):
+            kit.event("help", SensorKind.HELP_BUTTON, "pressed")
+        kit.flush()  # every press acknowledged by the broker
+        wait_until(lambda: hub.stats.get("urgent_demoted") >= 1, 20, "the urgent inbox filled")
+        assert hub.urgent_inbox.qsize() <= URGENT_MAX
+        blocker.execute("ROLLBACK")
+        wait_until(lambda: _presses(db) >= PRESSES, 60, "every press stored")
+    finally:
+        blocker.close()
+        kit.close()
+        hub.stop()
+    assert hub.stats.rejected() == 0
+    assert _presses(db) == PRESSES, "each press stored exactly once"
+
+
+def _presses(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT COUNT(*) FROM events WHERE sensor_id='help'").fetchone()
+    return int(row[0])
