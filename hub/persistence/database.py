@@ -164,6 +164,12 @@ def create_engine(
     return engine
 
 
+# PostgreSQL error classes that say nothing about the data: connection (08), serialisation
+# failure or deadlock (40), insufficient resources (53), shutdown (57), system and I/O (58); and
+# lock not available (55P03).
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "58")
+
+
 def is_transient_error(exc: BaseException) -> bool:
     """True for an error that says nothing about the data: locked or busy (SQLite), a deadlock
     or serialisation failure between two writers, a server restarting (PostgreSQL), disk or
@@ -176,7 +182,13 @@ def is_transient_error(exc: BaseException) -> bool:
         import psycopg  # only present where PostgreSQL is used
     except ImportError:  # pragma: no cover - psycopg is a dependency of the project
         return False
-    return isinstance(exc, psycopg.OperationalError)
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    # psycopg raises OperationalError for data errors too (an index entry too large is class
+    # 54): retried forever, one such message would stop every writer. By SQLSTATE instead; no
+    # SQLSTATE at all is a connection lost.
+    state = exc.sqlstate
+    return state is None or state.startswith(_TRANSIENT_SQLSTATE_CLASSES) or state == "55P03"
 
 
 def in_transaction(conn: Connection) -> bool:
