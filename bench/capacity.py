@@ -416,6 +416,9 @@ def _warm_start(opts: Options, work: Path, broker: Broker, database: Path | str)
     with contextlib.ExitStack() as warm:
         hubs = [_start_hub(opts, work, warm, broker, database, j) for j in range(opts.hubs)]
         started = time.monotonic()
+        # The memory is trusted for an hour (hub/scan_memory.py): a longer first pass would
+        # leave nothing to go on from.
+        deadline = started + 3000.0
         progress("warm start: waiting for each hub's first scan pass")
         while True:
             samples = [hub.stats.sample() if hub.child.alive() else None for hub in hubs]
@@ -423,6 +426,8 @@ def _warm_start(opts: Options, work: Path, broker: Broker, database: Path | str)
                 raise RuntimeError(f"a hub died in the warm start; see {work}")
             if all(s is not None and s[1].get("scans", 0) >= 1 for s in samples):
                 break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no first scan pass in the warm start; see {work}")
             time.sleep(1.0)  # waiting for a real process's pass
         first_pass_s = time.monotonic() - started - opts.scan_interval_s
         progress("warm start: first passes done after %.0f s; restarting the hubs",
@@ -846,6 +851,11 @@ def run(opts: Options) -> dict[str, Any]:
     )  # fmt: skip
     summary["warm_start_first_pass_s"] = warm_first_pass_s
     summary["scan_memory_loaded"] = memory_loaded  # hubs that went on from a saved memory
+    if opts.warm_start and memory_loaded < opts.hubs:
+        progress(
+            "warning: %d of %d hubs did not go on from their memory (see the hub logs): "
+            "these are not a warm start's figures", opts.hubs - memory_loaded, opts.hubs,
+        )  # fmt: skip
     summary["hubs"] = opts.hubs
     summary["database"] = opts.database
     summary["broker"] = opts.broker

@@ -38,7 +38,13 @@ from detectors import (
 from detectors.routine import Sensitivity, answer_rate_estimate
 from hub.coordination import EVERY_HOME, Ownership
 from hub.explain import explain_finding
-from hub.persistence.activity_tail import activity_after, first_event_after, last_event_id
+from hub.persistence.activity_tail import (
+    activity_after,
+    event_identity,
+    first_event_after,
+    last_event_id,
+    routine_ages,
+)
 from hub.persistence.scan_registry import home_registrations, home_sensors
 from hub.persistence.sqlite_store import SqlStore
 from hub.routine_cache import RoutineCache
@@ -127,6 +133,9 @@ class ScanSettings:
     # others are read back from the store when their home is read. None: every home's (~8 KB a
     # home: 800 MB at 100,000 homes).
     routine_cache_size: int | None = 2_000
+    # The scan's memory is saved at most this often (hub/scan_memory.py; ~21 MB at 100,000
+    # homes): a restart goes on from a memory up to this old, the tail brings the rest.
+    memory_every: timedelta = timedelta(minutes=5)
 
 
 class RoutineScanner:
@@ -161,9 +170,15 @@ class RoutineScanner:
         self._relearns_left = self.settings.max_relearns_per_pass
         self.gate = ScanGate(self.settings.full_check_every) if self.settings.gated else None
         # The gate saved after each pass and read back at the first (hub/scan_memory.py).
-        self.memory_file = memory_file if self.gate is not None else None
-        self._fingerprint = code_fingerprint(repr(self.settings)) if self.memory_file else ""
+        fingerprint = (
+            code_fingerprint(repr(self.settings))
+            if memory_file is not None and self.gate is not None
+            else None
+        )
+        self.memory_file = memory_file if fingerprint is not None else None
+        self._fingerprint = fingerprint or ""
         self._memory_read = False
+        self._memory_saved_s = -float("inf")
         self._partitions = np.zeros(0, dtype=np.int64)  # per gate row; -1: not partitioned
         self._look: HomeLook | None = None
         self._last_any_s = float("nan")  # the newest sensor state of the home being read
@@ -219,24 +234,33 @@ class RoutineScanner:
     def _read_memory(self, now: datetime) -> None:
         if self.memory_file is None:
             return
+        conn = self.store.connection
         gate = load_scan_memory(
             self.memory_file,
             now_s=now.timestamp(),
             fingerprint=self._fingerprint,
-            last_event_id=last_event_id(self.store.connection),
+            last_event_id=last_event_id(conn),
+            identity_of=lambda event_id: event_identity(conn, event_id),
             full_check_every=self.settings.full_check_every,
         )
         if gate is not None:
+            # Routines stored after the save (a pass cut short by the stop, another hub).
+            gate.refresh_routine_ages(routine_ages(conn))
             self.gate = gate
             self.stats.incr("scan_memory_loaded")
 
     def _save_memory(self, now: datetime) -> None:
         assert self.gate is not None and self.memory_file is not None
+        now_s = now.timestamp()
+        if now_s - self._memory_saved_s < self.settings.memory_every.total_seconds():
+            return
+        tail = self.gate.tail_id or 0
         try:
             save_scan_memory(
-                self.memory_file, self.gate, saved_at_s=now.timestamp(),
-                fingerprint=self._fingerprint,
+                self.memory_file, self.gate, saved_at_s=now_s, fingerprint=self._fingerprint,
+                tail_identity=event_identity(self.store.connection, tail),
             )  # fmt: skip
+            self._memory_saved_s = now_s
         except OSError as exc:
             # Costs the next start a full pass, nothing more: the scan goes on.
             self.stats.incr("scan_memory_save_errors")
@@ -283,7 +307,7 @@ class RoutineScanner:
                 gate.feed(rows, now_s)
                 if len(rows) < _TAIL_CHUNK:
                     break
-        gate.hold(self._epochs())
+        gate.hold(*self._holdings())
         wanted = set(
             gate.due(
                 now_s,
@@ -294,9 +318,9 @@ class RoutineScanner:
         self.stats.incr("scan_homes_read", len(wanted))
         return [h for h in homes if h.id in wanted]
 
-    def _epochs(self) -> npt.NDArray[np.int64]:
-        """Per gate row, the fencing epoch of the lease under which this hub holds the home
-        (0 for a hub alone; -1: not held)."""
+    def _holdings(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Per gate row, the lease partition of the home (-1: not partitioned) and the fencing
+        epoch under which this hub holds it (0 for a hub alone; -1: not held)."""
         assert self.gate is not None
         ids = self.gate.ids
         if len(self._partitions) < len(ids):  # a home's partition never changes: once each
@@ -312,7 +336,7 @@ class RoutineScanner:
         known = (parts >= 0) & (parts < len(by_partition))
         epochs = np.where(parts < 0, 0, -1).astype(np.int64)
         epochs[known] = by_partition[parts[known]]
-        return epochs
+        return parts, epochs
 
     def _lifetime(self, home_id: str) -> timedelta:
         share = zlib.crc32(home_id.encode()) / 0xFFFFFFFF

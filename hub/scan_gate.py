@@ -84,11 +84,13 @@ _COLUMNS: Final[dict[str, tuple[object, type]]] = {
     "learned_at": (_NAN, np.float64),  # the routine's age, for re-learn picks
     "lifetime": (_INF, np.float64),
     "immediate": (True, np.bool_),  # read at the next pass whatever the plan says
-    # The fencing epoch under which this hub held the home at the last pass (-1: not held).
+    # The lease partition and fencing epoch under which this hub held the home at the last
+    # pass (-1: not held; the partition is kept too: the number of partitions may change).
+    "held_partition": (-1, np.int64),
     "held_epoch": (-1, np.int64),
 }
 # Kept with the columns when the gate is saved (`memory`), for a restart to go on from.
-_MEMORY_FORMAT: Final = 1
+_MEMORY_FORMAT: Final = 2
 
 
 class StaleMemory(ValueError):
@@ -123,6 +125,7 @@ class ScanGate:
     learned_at: npt.NDArray[Any]
     lifetime: npt.NDArray[Any]
     immediate: npt.NDArray[Any]
+    held_partition: npt.NDArray[Any]
     held_epoch: npt.NDArray[Any]
 
     def __init__(self, full_check_every: timedelta) -> None:
@@ -174,14 +177,26 @@ class ScanGate:
         # A new home's zero digest differs too; it is `immediate` from its column's fill anyway.
         self.immediate[rows[changed]] = True
 
-    def hold(self, epochs: npt.NDArray[np.int64]) -> None:
-        """Per home (in the order homes were added, see `ids`), the fencing epoch under which
-        this hub holds it now; -1 where it does not. A home held under an epoch it was not
-        held under at the last pass (taken over, or taken back) may have been judged by
-        another hub meanwhile (alerts raised, its routine re-learned): it is read at once."""
-        gained = (epochs >= 0) & (epochs != self.held_epoch)
+    def hold(self, partitions: npt.NDArray[np.int64], epochs: npt.NDArray[np.int64]) -> None:
+        """Per home (in the order homes were added, see `ids`), the lease partition and fencing
+        epoch under which this hub holds it now; epoch -1 where it does not. A home held under
+        a partition and epoch it was not held under at the last pass (taken over, or taken
+        back) may have been judged by another hub meanwhile (alerts raised, its routine
+        re-learned): it is read at once."""
+        gained = (epochs >= 0) & ((epochs != self.held_epoch) | (partitions != self.held_partition))
         self.immediate[gained] = True
+        self.held_partition[:] = partitions
         self.held_epoch[:] = epochs
+
+    def refresh_routine_ages(self, ages: Mapping[str, float]) -> None:
+        """The stored routines' ages (home -> learned, epoch seconds). A routine newer than the
+        one the gate knows (re-learned in a pass a stop cut short, or by another hub) makes the
+        home's plan stale: take its age and read the home at once."""
+        for home_id, learned_s in ages.items():
+            row = self._index.get(home_id)
+            if row is not None and not learned_s <= self.learned_at[row]:  # NaN: unknown
+                self.learned_at[row] = learned_s
+                self.immediate[row] = True
 
     @property
     def ids(self) -> Sequence[str]:

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 
 from hub.persistence.connection import Connection
 
-__all__ = ["TailRow", "activity_after", "first_event_after", "last_event_id"]
+__all__ = [
+    "TailRow",
+    "activity_after",
+    "event_identity",
+    "first_event_after",
+    "last_event_id",
+    "routine_ages",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +37,20 @@ def last_event_id(conn: Connection) -> int:
     """The newest event's id (0 for an empty table): where a fresh tail starts."""
     row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
     return int(row[0])
+
+
+def event_identity(conn: Connection, event_id: int) -> str:
+    """What makes event `event_id` itself (its kit, epoch, sequence and time), '' when there is
+    none: ids are reused after a restore or a lost commit, the event's identity is not."""
+    row = conn.execute(
+        "SELECT kit_id, epoch, seq, occurred_at FROM events WHERE id = :id", {"id": event_id}
+    ).fetchone()
+    return "" if row is None else f"{row[0]}|{row[1]}|{row[2]}|{float(row[3])!r}"
+
+
+def routine_ages(conn: Connection) -> dict[str, float]:
+    """When each home's stored routine was learned (epoch seconds)."""
+    return {r[0]: float(r[1]) for r in conn.execute("SELECT home_id, learned_at FROM routines")}
 
 
 def activity_after(conn: Connection, after_id: int, limit: int) -> list[TailRow]:

@@ -20,7 +20,7 @@ from hub.routine_scan import RoutineScanner, ScanSettings
 from hub.scan_gate import ScanGate, StaleMemory
 from hub.stats import HubStats
 from mehr.clock import ManualClock
-from tests.hub.test_scan_gate import HISTORY_DAYS, START, _plan, _spec, _store, _write
+from tests.hub.test_scan_gate import HISTORY_DAYS, START, Ev, _plan, _spec, _store, _write
 
 HOMES = [f"home-{i:02d}" for i in range(6)]
 LIVE_FROM = START + timedelta(days=HISTORY_DAYS)
@@ -29,8 +29,9 @@ LIVE_FROM = START + timedelta(days=HISTORY_DAYS)
 class _Leases:
     """A hub's leases as the scanner sees them: partition per home, epoch per partition."""
 
-    def __init__(self, epochs: dict[int, int]) -> None:
+    def __init__(self, epochs: dict[int, int], partitions: int = 2) -> None:
         self.epochs = epochs
+        self.partitions = partitions
 
     def owns(self, key: str) -> bool:
         return self.partition(key) in self.epochs
@@ -39,7 +40,7 @@ class _Leases:
         return dict(self.epochs)
 
     def partition(self, key: str) -> int | None:
-        return int(key.rsplit("-", 1)[1]) % 2
+        return int(key.rsplit("-", 1)[1]) % self.partitions
 
 
 def _home_db(tmp_path: Path) -> tuple[Path, ManualClock]:
@@ -216,3 +217,84 @@ def test_the_gate_rebuilt_from_its_memory_holds_the_same_arrays() -> None:
     memory["checked_at"] = memory["checked_at"][:1]
     with pytest.raises(StaleMemory):
         ScanGate.from_memory(memory, timedelta(hours=1))
+
+
+def test_a_restored_database_whose_event_ids_were_reused_is_not_trusted(tmp_path: Path) -> None:
+    """The database lost its newest events (restored from a backup minutes old, or commits lost
+    to a power cut) and ingest handed their ids out again before the first pass: events under a
+    reused id would never reach the gate (its tail starts after them). Every home's front door
+    opens now; each must be read, as the per-home scan reads every home."""
+    db, clock = _home_db(tmp_path)
+    memory = tmp_path / "scan-memory.npz"
+    _first_run(db, clock, memory)
+    with np.load(memory) as saved:
+        tail = int(saved["tail_id"][0])
+    store = _store(db)
+    store.connection.execute("DELETE FROM events WHERE id > :t - 20", {"t": tail})
+    store.commit()
+    clock.advance(timedelta(minutes=2))
+    now = clock.now()
+    doors = [Ev(h, now - timedelta(seconds=30), "door-front", "door", "open", now) for h in HOMES]
+    filler = [Ev(HOMES[0], now - timedelta(seconds=60 + s), "pir-living", "motion", False, now)
+              for s in range(30)]  # fmt: skip
+    _write([store], doors + filler, {"all": 10**6})
+    assert store.connection.execute("SELECT max(id) FROM events").fetchone()[0] >= tail
+    store.close()
+    scanner, stats = _scanner(db, clock, memory)
+    scanner.scan()
+    assert stats.get("scan_memory_loaded") == 0
+    assert set(HOMES) <= _looked_at_now(scanner, clock)
+
+
+def test_an_empty_memory_file_costs_nothing_but_a_full_pass(tmp_path: Path) -> None:
+    db, clock = _home_db(tmp_path)
+    memory = tmp_path / "scan-memory.npz"
+    memory.write_bytes(b"")  # a file system repaired after a crash, or a botched copy
+    scanner, stats = _scanner(db, clock, memory)
+    assert _read_in_one_pass(scanner, stats) == len(HOMES)
+    assert stats.get("scan_errors") == 0
+
+
+def test_a_routine_learned_after_the_save_makes_its_home_read(tmp_path: Path) -> None:
+    """A stop cut a pass short after it re-learned a routine (or another hub re-learned it):
+    the saved plan was made on the old routine."""
+    db, clock = _home_db(tmp_path)
+    memory = tmp_path / "scan-memory.npz"
+    _first_run(db, clock, memory)
+    clock.advance(timedelta(minutes=2))
+    plain, _ = _scanner(db, clock, memory)
+    plain.scan()
+    unread = sorted(set(HOMES) - _looked_at_now(plain, clock))
+    assert unread
+    plain.store.connection.execute(
+        "UPDATE routines SET learned_at = :t WHERE home_id = :h",
+        {"t": clock.now().timestamp(), "h": unread[0]},
+    )
+    plain.store.close()
+    clock.advance(timedelta(minutes=1))
+    again, again_stats = _scanner(db, clock, memory)
+    again.scan()
+    assert again_stats.get("scan_memory_loaded") == 1
+    assert unread[0] in _looked_at_now(again, clock)
+
+
+def test_the_memory_file_is_the_hub_users_alone(tmp_path: Path) -> None:
+    db, clock = _home_db(tmp_path)
+    memory = tmp_path / "scan-memory.npz"
+    _first_run(db, clock, memory)
+    assert memory.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_a_home_in_another_partition_under_the_same_epoch_is_read_at_once(tmp_path: Path) -> None:
+    """The number of partitions changed (lease_partitions): epochs are small numbers, so a
+    home's new partition may carry the epoch its old one had."""
+    db, clock = _home_db(tmp_path)
+    memory = tmp_path / "scan-memory.npz"
+    _first_run(db, clock, memory, ownership=_Leases({0: 1, 1: 1}, partitions=2))
+    clock.advance(timedelta(minutes=2))
+    scanner, stats = _scanner(db, clock, memory, ownership=_Leases({0: 1, 1: 1, 2: 1}, 3))
+    scanner.scan()
+    assert stats.get("scan_memory_loaded") == 1
+    moved = {h for h in HOMES if int(h[-2:]) % 2 != int(h[-2:]) % 3}
+    assert moved <= _looked_at_now(scanner, clock)
