@@ -52,9 +52,8 @@ class KitAvailabilityScanner:
         """Close ended outages, drop holds they caused, report new ones (one transaction)."""
         offline = {
             k.kit_id: k
-            for k in kits_repo.kit_availability(self.conn)
-            if k.availability == "offline" and k.availability_at is not None
-            and self.ownership.owns(area_key(k.mahalla, k.home_id))
+            for k in kits_repo.offline_kits(self.conn)
+            if self.ownership.owns(area_key(k.mahalla, k.home_id))
         }
         with self.service.tx():
             self._close_ended(offline, now)

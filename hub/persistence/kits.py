@@ -23,8 +23,8 @@ __all__ = [
     "home_has_offline_kit",
     "home_label",
     "home_of_kit",
-    "kit_availability",
     "kit_ids_of_home",
+    "offline_kits",
     "open_outages",
     "record_outage",
     "reported_outages",
@@ -62,11 +62,16 @@ class HomeLabel:
     timezone: str
 
 
-def kit_availability(conn: Connection) -> list[KitAvailability]:
-    """Every registered kit's availability."""
+def offline_kits(conn: Connection) -> list[KitAvailability]:
+    """The registered kits that last said they are offline (with the time they said it).
+
+    Filtered in SQL: the alert engine asks every pass, and building a record of every one of
+    100,000 kits in Python held the engine (and, through the GIL, ingest) for a large part of
+    each pass while help notifications waited behind it (py-spy, docs/benchmarks.md)."""
     rows = conn.execute(
         "SELECT k.id, k.home_id, k.availability, k.availability_at, h.mahalla "
-        "FROM kits k JOIN homes h ON h.id = k.home_id"
+        "FROM kits k JOIN homes h ON h.id = k.home_id "
+        "WHERE k.availability = 'offline' AND k.availability_at IS NOT NULL"
     )
     return [
         KitAvailability(

@@ -316,3 +316,20 @@ def test_a_postgresql_error_is_retried_only_when_it_says_nothing_about_the_data(
     import psycopg.errors
 
     assert is_transient(getattr(psycopg.errors, error)("from the server")) is transient
+
+
+def test_the_engine_reads_only_the_kits_that_said_they_are_offline(store: SqlStore) -> None:
+    """Every engine pass asks; at 100,000 kits a record of each in Python held the engine and
+    ingest (docs/benchmarks.md). The online ones, and kits never heard, are not read."""
+    from hub.persistence.kits import offline_kits
+
+    store.register_home(home_spec("home-2", "kit-2"), T0)
+    store.register_home(home_spec("home-3", "kit-3"), T0)
+    store.set_availability("kit-1", "online", T0)
+    store.set_availability("kit-2", "offline", T0 + timedelta(minutes=3))
+    store.commit()
+    got = offline_kits(store.connection)
+    assert [(k.kit_id, k.home_id, k.availability) for k in got] == [
+        ("kit-2", "home-2", "offline")
+    ]
+    assert got[0].availability_at == T0 + timedelta(minutes=3)
