@@ -819,6 +819,7 @@ def run(opts: Options) -> dict[str, Any]:
             time.sleep(0.5)  # waiting for notifications still on their way
         final = [hub.stats.sample() for hub in hubs]
         memory_loaded = sum(s[1].get("scan_memory_loaded", 0) for s in final if s is not None)
+        duplicates = max((s[1].get("duplicates", 0) for s in final if s is not None), default=0)
         # Read before the hubs stop: a stopped hub hands its leases back at once.
         homes_per_hub = (
             capacity_cluster.fleet_homes_per_hub(database, opts.homes)
@@ -851,6 +852,15 @@ def run(opts: Options) -> dict[str, Any]:
     )  # fmt: skip
     summary["warm_start_first_pass_s"] = warm_first_pass_s
     summary["scan_memory_loaded"] = memory_loaded  # hubs that went on from a saved memory
+    summary["duplicates"] = duplicates
+    # The urgent lane sends each urgent message twice (one copy is a duplicate); far more means
+    # the fleet's events were already stored: a database a run wrote to, reused with the same
+    # seed (its kits' epochs and sequence numbers come again). Such a run measures nothing.
+    if duplicates > 2 * len(presser.presses) + offered // 100:
+        progress(
+            "warning: %d messages were duplicates of stored ones: was the database reused "
+            "after a run? These figures do not measure ingest", duplicates,
+        )  # fmt: skip
     if opts.warm_start and memory_loaded < opts.hubs:
         progress(
             "warning: %d of %d hubs did not go on from their memory (see the hub logs): "
