@@ -1,11 +1,12 @@
 """A hub on a SQLite file with one registered kit (home-1/kit-1) on the test broker: the set-up
-of the tests that hold the database's write lock to make ingest fall behind."""
+of the tests that drive one kit through a real broker into an in-process hub."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from hub.broker_auth import BrokerUser, hub_acl_rules
 from hub.config import HubSettings, MqttProtocol
 from hub.service import Hub
 from mehr.clock import ManualClock
@@ -15,16 +16,28 @@ from tests.conftest import HUB_USER, kit_user
 from tests.hub.factories import T0
 from tests.hub.test_end_to_end import write_registry
 
+LANE_USER = "mehr-hub-urgent"
+
 
 def start_one_kit_hub(
-    tmp_path: Path, mosquitto: Mosquitto, hub_password: str, **settings: Any
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    hub_password: str,
+    clock: ManualClock | None = None,
+    lane: bool = False,
+    **settings: Any,
 ) -> tuple[Hub, SimpleKit, Path]:
-    """Register kit-1 at the broker, start a hub (scan hourly, no stall alarm) with `settings`
-    on tmp_path/hub.db; return the hub, the kit (not yet connected) and the database file."""
+    """Register kit-1 at the broker, start a hub on tmp_path/hub.db (scan hourly and no stall
+    alarm unless `settings` say otherwise; with `lane`, its urgent lane under its own broker
+    user) on `clock` (default: a manual one at T0); return the hub, the kit (not yet
+    connected, on the same clock) and the database file."""
     user = kit_user("home-1", "kit-1")
     mosquitto.add_user(user)
+    if lane:
+        mosquitto.add_user(BrokerUser(LANE_USER, hub_password, hub_acl_rules()))
+        settings = {"mqtt_urgent_username": LANE_USER, **settings}
     mosquitto.restart()
-    clock = ManualClock(T0)
+    clock = clock or ManualClock(T0)
     db = tmp_path / "hub.db"
     hub = Hub(
         HubSettings(
@@ -34,10 +47,8 @@ def start_one_kit_hub(
             mqtt_protocol=MqttProtocol.V5,
             db_path=db,
             stats_port=0,
-            scan_interval_s=3600,
-            ingest_stall_s=3600,
             registry_file=write_registry(tmp_path / "reg.yaml", [("home-1", "kit-1")]),
-            **settings,
+            **{"scan_interval_s": 3600, "ingest_stall_s": 3600, **settings},
         ),
         clock=clock,
     )

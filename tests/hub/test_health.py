@@ -11,16 +11,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from hub.config import HubSettings, MqttProtocol
 from hub.service import Hub
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
-from simulators.simple_kit import SimpleKit
-from tests.conftest import HUB_USER, kit_user
 from tests.hub.factories import T0
-from tests.hub.test_end_to_end import write_registry
+from tests.hub.one_kit import start_one_kit_hub
 
 
 def _healthz(hub: Hub) -> tuple[int, dict[str, Any]]:
@@ -36,30 +33,10 @@ def _healthz(hub: Hub) -> tuple[int, dict[str, Any]]:
 def test_healthz_turns_503_while_a_locked_database_stalls_ingest_and_recovers(
     tmp_path: Path, mosquitto: Mosquitto, hub_password: str
 ) -> None:
-    user = kit_user("home-1", "kit-1")
-    mosquitto.add_user(user)
-    mosquitto.restart()
     clock = ManualClock(T0)
-    db = tmp_path / "hub.db"
-    hub = Hub(
-        HubSettings(
-            mqtt_url=mosquitto.url,
-            mqtt_username=HUB_USER,
-            mqtt_password=hub_password,
-            mqtt_protocol=MqttProtocol.V5,
-            db_path=db,
-            stats_port=0,
-            scan_interval_s=3600,
-            ingest_stall_s=120,
-            registry_file=write_registry(tmp_path / "reg.yaml", [("home-1", "kit-1")]),
-        ),
-        clock=clock,
+    hub, kit, db = start_one_kit_hub(
+        tmp_path, mosquitto, hub_password, clock=clock, ingest_stall_s=120
     )
-    hub.start()
-    kit = SimpleKit(
-        "home-1", "kit-1", mosquitto.host, mosquitto.port, user.username, user.password,
-        mqtt_v5=True, clock=clock,
-    )  # fmt: skip
     blocker = sqlite3.connect(db, isolation_level=None)
     try:
         wait_until(hub.link.connected.is_set, 10, "hub connected")

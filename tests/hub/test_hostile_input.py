@@ -22,18 +22,17 @@ from typing import Any
 
 import pytest
 
-from hub.config import HubSettings, MqttProtocol
 from hub.persistence.sqlite_store import SqliteStore
-from hub.service import Hub
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind, TopicKind, topic_for
-from mehr_app.services.hub_config import write_hub_config, write_registry
+from mehr_app.services.hub_config import write_hub_config
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
 from simulators.hostile import wire_time
 from simulators.simple_kit import SimpleKit
-from tests.conftest import HUB_USER, kit_user
+from tests.conftest import kit_user
 from tests.hub.factories import T0
+from tests.hub.one_kit import start_one_kit_hub
 
 EVENTS = topic_for("home-1", "kit-1", TopicKind.EVENTS)
 HEARTBEAT = topic_for("home-1", "kit-1", TopicKind.HEARTBEAT)
@@ -207,29 +206,10 @@ def test_a_kit_clock_far_ahead_cannot_silence_the_home(
 ) -> None:
     # In-process hub on a manual clock (the only way to let five quiet hours pass in a test),
     # with the real broker and a kit publishing through it on the same clock.
-    user = kit_user("home-1", "kit-1")
-    mosquitto.add_user(user)
-    mosquitto.restart()
     clock = ManualClock(T0)
-    db = tmp_path / "hub.db"
-    hub = Hub(
-        HubSettings(
-            mqtt_url=mosquitto.url,
-            mqtt_username=HUB_USER,
-            mqtt_password=hub_password,
-            mqtt_protocol=MqttProtocol.V5,
-            db_path=db,
-            stats_port=0,
-            scan_interval_s=3600,
-            registry_file=write_registry(tmp_path / "reg.yaml", [("home-1", "kit-1")]),
-        ),
-        clock=clock,
+    hub, kit, db = start_one_kit_hub(
+        tmp_path, mosquitto, hub_password, clock=clock, ingest_stall_s=120  # the default
     )
-    hub.start()
-    kit = SimpleKit(
-        "home-1", "kit-1", mosquitto.host, mosquitto.port, user.username, user.password,
-        mqtt_v5=True, clock=clock,
-    )  # fmt: skip
     try:
         wait_until(hub.link.connected.is_set, 10, "hub connected")
         kit.connect()

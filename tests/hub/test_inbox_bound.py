@@ -12,7 +12,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from hub.broker_auth import BrokerUser, hub_acl_rules
 from hub.config import HubSettings
 from hub.service import Hub
 from mehr.contract import SensorKind
@@ -27,10 +26,9 @@ EVENTS = 150
 def test_a_full_inbox_stops_reading_the_broker_and_loses_nothing(
     tmp_path: Path, mosquitto: Mosquitto, hub_password: str
 ) -> None:
-    mosquitto.add_user(BrokerUser("mehr-hub-urgent", hub_password, hub_acl_rules()))
     hub, kit, db = start_one_kit_hub(
         tmp_path, mosquitto, hub_password,
-        mqtt_urgent_username="mehr-hub-urgent",
+        lane=True,
         receive_maximum=1000,
         inbox_max=INBOX_MAX,
         batch_max=5,

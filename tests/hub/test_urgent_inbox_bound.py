@@ -8,7 +8,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from hub.broker_auth import BrokerUser, hub_acl_rules
 from mehr.contract import SensorKind
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
@@ -21,10 +20,9 @@ PRESSES = 80
 def test_a_flood_of_presses_beyond_the_urgent_bound_is_stored_at_the_routine_pace(
     tmp_path: Path, mosquitto: Mosquitto, hub_password: str
 ) -> None:
-    mosquitto.add_user(BrokerUser("mehr-hub-urgent", hub_password, hub_acl_rules()))
     hub, kit, db = start_one_kit_hub(
         tmp_path, mosquitto, hub_password,
-        mqtt_urgent_username="mehr-hub-urgent",
+        lane=True,
         urgent_inbox_max=URGENT_MAX,
     )  # fmt: skip
     blocker = sqlite3.connect(db, isolation_level=None)
