@@ -167,23 +167,32 @@ def _looked_at_now(scanner: RoutineScanner, clock: ManualClock) -> set[str]:
     return {h for row, h in enumerate(gate.ids) if gate.checked_at[row] == now_s}
 
 
+def _a_home_the_memory_leaves_unread(
+    db: Path, clock: ManualClock, memory: Path
+) -> tuple[RoutineScanner, str]:
+    """Two minutes after the first run, a restart's pass: the scanner (its store open) and a
+    home that pass did not read."""
+    clock.advance(timedelta(minutes=2))
+    scanner, _ = _scanner(db, clock, memory)
+    scanner.scan()
+    unread = sorted(set(HOMES) - _looked_at_now(scanner, clock))
+    assert unread, "the saved memory must leave some homes unread"
+    return scanner, unread[0]
+
+
 def test_a_home_whose_kit_now_asks_first_is_read_after_a_restart(tmp_path: Path) -> None:
     """Asking first lowers a home's limit; the alerts file is read at a start, so a restart may
     change it for a home whose saved plan was made without it."""
     db, clock = _home_db(tmp_path)
     memory = tmp_path / "scan-memory.npz"
     _first_run(db, clock, memory)
-    clock.advance(timedelta(minutes=2))
-    plain, _ = _scanner(db, clock, memory)
-    plain.scan()
-    unread = sorted(set(HOMES) - _looked_at_now(plain, clock))
-    assert unread, "the saved memory must leave some homes unread"
+    plain, unread = _a_home_the_memory_leaves_unread(db, clock, memory)
     plain.store.close()
     clock.advance(timedelta(minutes=1))
-    asking, asking_stats = _scanner(db, clock, memory, ask_first=lambda h: h == unread[0])
+    asking, asking_stats = _scanner(db, clock, memory, ask_first=lambda h: h == unread)
     asking.scan()
     assert asking_stats.get("scan_memory_loaded") == 1
-    assert unread[0] in _looked_at_now(asking, clock)
+    assert unread in _looked_at_now(asking, clock)
 
 
 def test_a_home_taken_back_under_a_new_lease_epoch_is_read_at_once(tmp_path: Path) -> None:
@@ -261,21 +270,17 @@ def test_a_routine_learned_after_the_save_makes_its_home_read(tmp_path: Path) ->
     db, clock = _home_db(tmp_path)
     memory = tmp_path / "scan-memory.npz"
     _first_run(db, clock, memory)
-    clock.advance(timedelta(minutes=2))
-    plain, _ = _scanner(db, clock, memory)
-    plain.scan()
-    unread = sorted(set(HOMES) - _looked_at_now(plain, clock))
-    assert unread
+    plain, unread = _a_home_the_memory_leaves_unread(db, clock, memory)
     plain.store.connection.execute(
         "UPDATE routines SET learned_at = :t WHERE home_id = :h",
-        {"t": clock.now().timestamp(), "h": unread[0]},
+        {"t": clock.now().timestamp(), "h": unread},
     )
     plain.store.close()
     clock.advance(timedelta(minutes=1))
     again, again_stats = _scanner(db, clock, memory)
     again.scan()
     assert again_stats.get("scan_memory_loaded") == 1
-    assert unread[0] in _looked_at_now(again, clock)
+    assert unread in _looked_at_now(again, clock)
 
 
 def test_the_memory_file_is_the_hub_users_alone(tmp_path: Path) -> None:
