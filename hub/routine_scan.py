@@ -43,7 +43,6 @@ from hub.persistence.activity_tail import (
     event_identity,
     first_event_after,
     last_event_id,
-    routine_ages,
 )
 from hub.persistence.scan_registry import home_registrations, home_sensors
 from hub.persistence.sqlite_store import SqlStore
@@ -245,7 +244,7 @@ class RoutineScanner:
         )
         if gate is not None:
             # Routines stored after the save (a pass cut short by the stop, another hub).
-            gate.refresh_routine_ages(routine_ages(conn))
+            gate.refresh_routine_ages(self.store.routine_ages())
             self.gate = gate
             self.stats.incr("scan_memory_loaded")
 

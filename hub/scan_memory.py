@@ -118,7 +118,7 @@ def load_scan_memory(
         _LOGGER.warning("scan memory %s not used: cannot read it (%s: %s); reading every home",
                         path, type(exc).__name__, exc)  # fmt: skip
         return None
-    reason = _why_not(gate, saved_at_s, saved_fingerprint, now_s, full_check_every, fingerprint)
+    reason = _why_not(saved_at_s, saved_fingerprint, now_s, full_check_every, fingerprint)
     if reason is None:
         assert gate.tail_id is not None  # from_memory refuses a memory without a tail
         if gate.tail_id > last_event_id or identity_of(gate.tail_id) != tail_identity:
@@ -132,7 +132,6 @@ def load_scan_memory(
 
 
 def _why_not(
-    gate: ScanGate,
     saved_at_s: float,
     saved_fingerprint: str,
     now_s: float,
@@ -147,6 +146,4 @@ def _why_not(
     if now_s - saved_at_s > max_age_s:
         age = now_s - saved_at_s
         return f"saved {age:.0f} s ago, more than the hourly look's {max_age_s:.0f} s"
-    if gate.tail_id is None:
-        return "it has no tail"
     return None

@@ -97,7 +97,7 @@ class KitAvailabilityScanner:
         reported = kits_repo.reported_outages(self.conn)
         new_by_mahalla: dict[str, list[KitAvailability]] = {}
         for kit in offline.values():
-            assert kit.availability_at is not None  # filtered in scan()
+            assert kit.availability_at is not None  # offline_kits reads only kits with one
             if (kit.kit_id, kit.availability_at) not in reported:
                 new_by_mahalla.setdefault(kit.mahalla, []).append(kit)
         for mahalla, new in new_by_mahalla.items():

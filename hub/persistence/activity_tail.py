@@ -16,7 +16,6 @@ __all__ = [
     "event_identity",
     "first_event_after",
     "last_event_id",
-    "routine_ages",
 ]
 
 
@@ -46,11 +45,6 @@ def event_identity(conn: Connection, event_id: int) -> str:
         "SELECT kit_id, epoch, seq, occurred_at FROM events WHERE id = :id", {"id": event_id}
     ).fetchone()
     return "" if row is None else f"{row[0]}|{row[1]}|{row[2]}|{float(row[3])!r}"
-
-
-def routine_ages(conn: Connection) -> dict[str, float]:
-    """When each home's stored routine was learned (epoch seconds)."""
-    return {r[0]: float(r[1]) for r in conn.execute("SELECT home_id, learned_at FROM routines")}
 
 
 def activity_after(conn: Connection, after_id: int, limit: int) -> list[TailRow]:

@@ -544,6 +544,11 @@ class SqlStore:
         ).fetchone()
         return None if row is None else (from_epoch(row[0]), json.loads(row[1]))
 
+    def routine_ages(self) -> dict[str, float]:
+        """When each home's stored routine was learned (epoch seconds), every home at once."""
+        rows = self._db.execute("SELECT home_id, learned_at FROM routines")
+        return {r[0]: float(r[1]) for r in rows}
+
     def save_commissioning_report(
         self, kit_id: str, home_id: str, finished_at: datetime, passed: bool, body: dict[str, Any]
     ) -> int:
