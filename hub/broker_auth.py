@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mehr.contract import TOPIC_ROOT, TopicKind, topic_for
+from mehr.files import OwnerRefused, replace_file
 
 __all__ = [
     "BrokerFileError",
@@ -172,32 +173,13 @@ def replace_broker_file(
     the broker sees the old file or the new one, never a half-written or unreadable one.
     """
     uid, gid, mode = _owner_for(path, broker_user)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-            if (uid, gid) != (os.getuid(), os.getgid()):
-                try:
-                    os.fchown(fh.fileno(), uid, gid)
-                except PermissionError:
-                    raise BrokerFileError(
-                        f"{path}: cannot give the new file to {_owner_name(uid, gid)}, so the "
-                        "broker could not read it; run as root (sudo) or as the file's owner"
-                    ) from None
-            os.fchmod(fh.fileno(), mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a power cut
-    finally:
-        os.close(dir_fd)
+        replace_file(path, text.encode("utf-8"), mode=mode, owner=(uid, gid))
+    except OwnerRefused:
+        raise BrokerFileError(
+            f"{path}: cannot give the new file to {_owner_name(uid, gid)}, so the "
+            "broker could not read it; run as root (sudo) or as the file's owner"
+        ) from None
 
 
 def _owner_name(uid: int, gid: int) -> str:

@@ -21,12 +21,9 @@ Anything else, or a file that cannot be read, is logged and the scan rebuilds as
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from datetime import timedelta
 from importlib import metadata
@@ -39,6 +36,7 @@ import detectors
 import hub
 import mehr.vocabulary
 from hub.scan_gate import ScanGate
+from mehr.files import replace_file
 
 __all__ = ["code_fingerprint", "load_scan_memory", "save_scan_memory"]
 
@@ -78,20 +76,9 @@ def save_scan_memory(
     arrays["saved_at_s"] = np.array([saved_at_s], np.float64)
     arrays["fingerprint"] = np.array([fingerprint], dtype=np.str_)
     arrays["tail_identity"] = np.array([tail_identity], dtype=np.str_)
-    # A file of our own beside the target: a scan process left from a killed hub writing at
-    # the same moment must not interleave with this one.
-    handle, partial = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            os.fchmod(out.fileno(), _FILE_MODE)
-            np.savez(out, **arrays)  # type: ignore[arg-type]
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
+    # A file of our own beside the target (mehr.files): a scan process left from a killed hub
+    # writing at the same moment must not interleave with this one.
+    replace_file(path, lambda out: np.savez(out, **arrays), mode=_FILE_MODE)  # type: ignore[arg-type]
 
 
 def load_scan_memory(

@@ -10,7 +10,6 @@ import argparse
 import getpass
 import json
 import logging
-import os
 import secrets
 import sys
 import threading
@@ -22,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from mehr.clock import Clock, SystemClock
 from mehr.configfile import DEFAULT_TIME_ZONE, ConfigError
+from mehr.files import replace_file
 from mehr_app.cli_database import hub_database
 from mehr_app.cli_language import Say, speaker
 
@@ -129,12 +129,7 @@ def _broker_line(check: BrokerCheck, say: Say) -> str:
 
 
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    replace_file(path, text.encode("utf-8"), mode=0o600)
 
 
 def provision_kit(

@@ -288,7 +288,7 @@ def test_the_memory_file_is_the_hub_users_alone(tmp_path: Path) -> None:
     memory = tmp_path / "scan-memory.npz"
     _first_run(db, clock, memory)
     assert memory.stat().st_mode & 0o777 == 0o600
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith((".partial", ".tmp"))] == []
 
 
 def test_a_home_in_another_partition_under_the_same_epoch_is_read_at_once(tmp_path: Path) -> None:
