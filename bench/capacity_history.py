@@ -363,12 +363,11 @@ def age_scan_memory(path: Path, expire_at: datetime, relearn_every: timedelta) -
     every routine's age, which the hub trusts after a restart instead of reading every home."""
     import numpy as np
 
+    from mehr.files import replace_file
+
     with np.load(path, allow_pickle=False) as saved:
         arrays = {name: saved[name] for name in saved.files}
     learned_at = arrays["learned_at"]
     aged = (expire_at - relearn_every).timestamp()
     arrays["learned_at"] = np.where(np.isnan(learned_at), learned_at, aged)  # no routine: none
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("wb") as out:
-        np.savez(out, **arrays)
-    partial.replace(path)
+    replace_file(path, lambda out: np.savez(out, **arrays))
