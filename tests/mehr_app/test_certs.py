@@ -16,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from mehr.contract import TopicKind, topic_for
 from mehr_app.cli import main
 from mehr_app.services.mosquitto import Mosquitto, free_port
+from mehr_app.services.wait import wait_until
 from tests.conftest import HUB_USER, kit_user
 
 _TOPIC = topic_for("home-1", "kit-1", TopicKind.EVENTS)
@@ -113,6 +114,9 @@ def test_a_client_without_a_certificate_is_refused_by_the_listener(
         f"keyfile {pki / 'broker.key'}\ntls_version tlsv1.2\nrequire_certificate true\n"
     )
     mosquitto.restart()
+    # restart() waits for the broker's first port; the TLS listener may open a moment later
+    # (a fresh-clone run was refused on it once).
+    wait_until(lambda: _accepts("localhost", port), 10, f"the TLS listener on {port}")
     context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
     # The server certificate verifies (hostname and CA); the missing client certificate is
     # refused by the broker, at the handshake or at the first read (TLS 1.3).
@@ -138,3 +142,11 @@ def test_certs_refuse_to_overwrite_a_ca_or_to_sign_without_one(
     assert main(["certs", "ca", "--dir", str(pki)]) == 1
     assert "exists" in capsys.readouterr().err
     assert (pki / "ca.crt").read_bytes() == first
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
