@@ -92,6 +92,7 @@ from hub.broker_auth import BrokerUser, acl_text, hub_acl_rules, password_line  
 from hub.routine_scan import ScanSettings  # noqa: E402
 from mehr.contract import TOPIC_ROOT, SensorKind, TopicKind, topic_for  # noqa: E402
 from simulators.fleet import (  # noqa: E402
+    TASHKENT_UTC_OFFSET_S,
     FleetResult,
     QosOnePublisher,
     event_payload,
@@ -237,11 +238,21 @@ def _wait_listening(port: int, child: Child, timeout: float) -> None:
 # -- configuration written for the hub ----------------------------------------------------------
 
 
-def _alerts_config(homes: int, webhook_url: str) -> dict[str, Any]:
+def district_timezone(utc_offset_h: float) -> str:
+    """The district's time zone for residents who live `utc_offset_h` hours from UTC: Tashkent
+    itself, or the fixed-offset IANA zone (whose sign is inverted: Etc/GMT+7 is UTC-7)."""
+    if utc_offset_h == TASHKENT_UTC_OFFSET_S / 3600:
+        return "Asia/Tashkent"
+    if utc_offset_h != int(utc_offset_h) or not -12 <= utc_offset_h <= 14:
+        raise ValueError(f"a whole number of hours in -12..14, not {utc_offset_h}")
+    return f"Etc/GMT{-int(utc_offset_h):+d}"
+
+
+def _alerts_config(homes: int, webhook_url: str, timezone: str = "Asia/Tashkent") -> dict[str, Any]:
     """Every mahalla's on-call worker is one person whose only contact is the webhook."""
     mahallas = sorted({f"Mahalla {i % 40:02d}" for i in range(homes)})
     return {
-        "district": {"name": "Capacity bench", "timezone": "Asia/Tashkent", "supervisor": "sw"},
+        "district": {"name": "Capacity bench", "timezone": timezone, "supervisor": "sw"},
         "mahallas": [
             {"name": m, "rota": [{"person": "sw", "start": "00:00", "end": "00:00"}]}
             for m in mahallas
@@ -554,6 +565,7 @@ class Options:
     broker: str = "mosquitto"
     urgent_lane: bool = False
     warm_start: bool = False
+    utc_offset_h: float = TASHKENT_UTC_OFFSET_S / 3600
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -612,7 +624,14 @@ def _prepared_key(opts: Options) -> dict[str, Any]:
     return {
         "homes": opts.homes, "history_days": opts.history_days, "workers": opts.workers,
         "bursts_per_hour": opts.history_bursts_per_hour, "seed": opts.seed,
+        "utc_offset_h": opts.utc_offset_h,
     }  # fmt: skip
+
+
+def _history_spec(opts: Options) -> HistorySpec:
+    return HistorySpec(
+        opts.history_days, opts.history_bursts_per_hour, opts.seed, opts.utc_offset_h * 3600
+    )
 
 
 def _prepare(opts: Options, work: Path) -> tuple[int, datetime]:
@@ -624,7 +643,7 @@ def _prepare(opts: Options, work: Path) -> tuple[int, datetime]:
         work / "hub.db",
         opts.homes,
         history_end,
-        HistorySpec(opts.history_days, opts.history_bursts_per_hour, opts.seed),
+        _history_spec(opts),
         workers=opts.workers,
     )
     progress(
@@ -676,10 +695,8 @@ def _prepare_database(
         url = stack.enter_context(capacity_cluster.postgres_database())
         t0 = time.monotonic()
         history_end = datetime.now(UTC)
-        spec = HistorySpec(opts.history_days, opts.history_bursts_per_hour, opts.seed)
-        rows = capacity_cluster.prepare_postgres(
-            url, opts.homes, history_end, spec, opts.workers
-        )
+        spec = _history_spec(opts)
+        rows = capacity_cluster.prepare_postgres(url, opts.homes, history_end, spec, opts.workers)
         progress(
             "PostgreSQL: %d homes, %d history rows (%.1f days), routines learned in %.0f s",
             opts.homes, rows, opts.history_days, time.monotonic() - t0,
@@ -730,10 +747,12 @@ def run(opts: Options) -> dict[str, Any]:
         sink = WebhookSink()
         stack.callback(sink.stop)
         broker = _start_broker(opts, work, stack)
-        (work / "alerts.yaml").write_text(yaml.safe_dump(_alerts_config(opts.homes, sink.url)))
-        warm_first_pass_s = (
-            _warm_start(opts, work, broker, database) if opts.warm_start else None
+        (work / "alerts.yaml").write_text(
+            yaml.safe_dump(
+                _alerts_config(opts.homes, sink.url, district_timezone(opts.utc_offset_h))
+            )
         )
+        warm_first_pass_s = _warm_start(opts, work, broker, database) if opts.warm_start else None
         # Stale together `relearn_after` from now, as a pass's routines are 6 h after it (in
         # the database, and in the scan memory a warm start saved: as 6 h would age both).
         expire_at = datetime.now(UTC) + timedelta(seconds=relearn_after)
@@ -769,6 +788,7 @@ def run(opts: Options) -> dict[str, Any]:
                     wall_seconds=minutes_s, seed=opts.seed, username=broker.load_user,
                     password=broker.load_password, mqtt_v5=broker.mqtt_v5, slice_s=0.02,
                     wall_clock=True, connections=len(broker.addresses), more_nodes=more_nodes,
+                    utc_offset_s=opts.utc_offset_h * 3600,
                 )  # fmt: skip
             except BaseException as exc:  # reported by the main thread
                 fleet_out["error"] = exc
@@ -941,9 +961,7 @@ def _hub_figures(
     last_proc = end_sample[2] if end_sample else None
     return {
         "stored_per_s": stored_per_s,
-        "backlog_end": offered - (
-            _taken_in(end_sample[1], lane_presses) if end_sample else 0
-        ),
+        "backlog_end": offered - (_taken_in(end_sample[1], lane_presses) if end_sample else 0),
         "scans": _analyse_scans(
             stats, hub_up_at, opts.scan_interval_s, opts.homes, final[0] if final else fleet_end
         ),
@@ -1058,9 +1076,7 @@ def _summary(
         ),
         "relearn_finished": relearned >= opts.homes
         and not any(f["scans"]["still_learning"] for f in figures),
-        "relearn_started_after_s": (
-            round(relearn[0] - result.started_at, 1) if relearn else None
-        ),
+        "relearn_started_after_s": (round(relearn[0] - result.started_at, 1) if relearn else None),
         "routines_stale_after_s": round(relearn_after, 1),  # after the hub was launched
         # (start, duration, routines learned) of each pass, start in s since the fleet began;
         # with several hubs, per hub.
@@ -1072,9 +1088,7 @@ def _summary(
         # With several hubs: all hubs together (each hub's own in `per_hub`).
         "hub_cpu_cores": round(sum(f["cpu_cores"] for f in figures), 3),
         "rss_mb": round(rss_kb / 1024, 1),
-        "peak_rss_mb": (
-            round(sum(peaks) / 1024, 1) if all(p is not None for p in peaks) else None
-        ),
+        "peak_rss_mb": (round(sum(peaks) / 1024, 1) if all(p is not None for p in peaks) else None),
         "rss_per_home_kb": round(rss_kb / opts.homes, 2),
         "hub_ingest_latency_at_end": (
             figures[0]["ingest_latency"]
@@ -1099,9 +1113,7 @@ def _summary(
                 "taken_in_per_s": round(f["stored_per_s"], 1),
                 "backlog_end": f["backlog_end"],
                 "scan_pass_s": f["scans"]["scan_pass_s"],
-                "routines_relearned": (
-                    f["scans"]["relearn"][2] if f["scans"]["relearn"] else 0
-                ),
+                "routines_relearned": (f["scans"]["relearn"][2] if f["scans"]["relearn"] else 0),
             }
             for name, f in zip(hub_names, figures, strict=True)
         ],
@@ -1188,7 +1200,16 @@ def _parse(argv: Sequence[str] | None) -> Options:
         help="start the hubs once without the fleet until their first scan pass is done, stop "
         "them, then run: hubs restarted with their scan's memory (hub/scan_memory.py)",
     )  # fmt: skip
+    parser.add_argument(
+        "--utc-offset-h", type=float, default=TASHKENT_UTC_OFFSET_S / 3600,
+        help="the residents' and the district's hours from UTC (default Tashkent's, 5): a run "
+        "at night in Tashkent can measure a district in its afternoon, the day's peak",
+    )  # fmt: skip
     a = parser.parse_args(argv)
+    try:
+        district_timezone(a.utc_offset_h)
+    except ValueError as exc:
+        parser.error(f"--utc-offset-h: {exc}")
     if a.urgent_lane is None:
         a.urgent_lane = a.broker == "mosquitto"
     if a.urgent_lane and a.broker != "mosquitto":
@@ -1207,7 +1228,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
         a.homes, a.minutes, a.json, a.press_every_s, a.relearn_after_s, a.scan_interval_s,
         a.history_days, a.history_bursts_per_hour, a.workers, a.seed, a.drain_s, a.workdir,
         a.keep, a.prepared, a.broker_autosave_interval_s, a.prepare_only, a.move_prepared,
-        a.hubs, a.database, a.broker, a.urgent_lane, a.warm_start,
+        a.hubs, a.database, a.broker, a.urgent_lane, a.warm_start, a.utc_offset_h,
     )  # fmt: skip
 
 

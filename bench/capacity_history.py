@@ -37,7 +37,7 @@ from hub.routine_scan import RoutineScanner
 from hub.stats import HubStats
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind
-from simulators.fleet import FleetModel
+from simulators.fleet import TASHKENT_UTC_OFFSET_S, FleetModel
 
 __all__ = [
     "HistorySpec",
@@ -60,7 +60,6 @@ _PIRS = (
     ("pir-hall", "Yo'lak", Place.OTHER),
 )
 HELP_SENSOR = "help"
-_OFFSET_S = 5 * 3600.0  # Asia/Tashkent, as the fleet model assumes
 _ASLEEP_BURSTS_PER_H = 2.0  # the fleet model's _ASLEEP_PER_S
 _DOOR_PER_AWAKE_H = 8.0 / 24.0  # the fleet model's _DOOR_PER_S, opening and closing
 _PIR_OFF_AFTER_S = 8.0
@@ -74,6 +73,7 @@ class HistorySpec:
     days: float = 15.0
     bursts_per_awake_hour: float = 6.0  # ~100 activations a day, as in the Ordóñez homes
     seed: int = 0
+    utc_offset_s: float = TASHKENT_UTC_OFFSET_S  # the residents' local time, as the fleet's
 
 
 def home_ids(i: int, prefix: str = "fleet") -> tuple[str, str]:
@@ -130,12 +130,12 @@ def _home_rows(
     top = max(spec.bursts_per_awake_hour, _ASLEEP_BURSTS_PER_H) / 3600.0
     # Thinning of a Poisson process: candidates at the top rate, kept at the hour's own rate.
     times = np.sort(rng.uniform(start_s, end_s, rng.poisson(top * span)))
-    tod = (times + _OFFSET_S) % 86_400.0
+    tod = (times + spec.utc_offset_s) % 86_400.0
     awake = (tod >= wake_s) & (tod < bed_s)
     rate = np.where(awake, spec.bursts_per_awake_hour, _ASLEEP_BURSTS_PER_H) / 3600.0
     motion = times[rng.uniform(0, 1, times.size) < rate / top]
     doors = np.sort(rng.uniform(start_s, end_s, rng.poisson(_DOOR_PER_AWAKE_H / 3600 * span)))
-    door_tod = (doors + _OFFSET_S) % 86_400.0
+    door_tod = (doors + spec.utc_offset_s) % 86_400.0
     doors = doors[(door_tod >= wake_s) & (door_tod < bed_s)]
     pir = rng.integers(0, len(_PIRS), motion.size)
     # (time, sensor, kind, value, room): ON, its OFF, and the door's alternating open/closed.
@@ -339,9 +339,7 @@ def prelearn_routines(database: Path | str, learned_at: datetime, processes: int
     return learned
 
 
-def expire_routines_at(
-    database: Path | str, expire_at: datetime, relearn_every: timedelta
-) -> None:
+def expire_routines_at(database: Path | str, expire_at: datetime, relearn_every: timedelta) -> None:
     """Date every stored routine so the hub finds them all stale at `expire_at` at once, as
     routines learned in one pass do in production (`ScanSettings.relearn_every` after it)."""
     learned_at = (expire_at - relearn_every).timestamp()

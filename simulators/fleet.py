@@ -53,6 +53,7 @@ from mehr.contract import (
 )
 
 __all__ = [
+    "TASHKENT_UTC_OFFSET_S",
     "FleetModel",
     "FleetResult",
     "QosOnePublisher",
@@ -69,7 +70,7 @@ _PIRS = ("pir-bed", "pir-bath", "pir-kitchen", "pir-living", "pir-hall")
 _AWAKE_PER_S = 1.0 / 60.0  # movement bursts a PIR reports (ON, then OFF 8 s later)
 _ASLEEP_PER_S = 1.0 / 1800.0
 _DOOR_PER_S = 4.0 / 86_400.0 * 2  # two outings a day, door open+close each way
-_OFFSET_S = 5 * 3600.0  # Asia/Tashkent, no daylight saving
+TASHKENT_UTC_OFFSET_S = 5 * 3600.0  # Asia/Tashkent, no daylight saving: the default district
 _DEFAULT_START = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # 08:00 in Tashkent: all awake
 
 Transport = Literal["raw", "paho"]
@@ -512,8 +513,12 @@ class FleetModel:
         heartbeat_s: float = 60.0,
         prefix: str = "fleet",
         epoch: int = 1,
+        utc_offset_s: float = TASHKENT_UTC_OFFSET_S,
     ) -> None:
         self.indices = list(indices)
+        # The residents' local time: when they sleep and when they are up (a benchmark run at
+        # night in Tashkent can play a district whose afternoon it is).
+        self.utc_offset_s = utc_offset_s
         n = len(self.indices)
         self.rng = np.random.default_rng([seed, *self.indices[:1], n])
         self.homes = [f"{prefix}-{i:05d}" for i in self.indices]
@@ -544,7 +549,7 @@ class FleetModel:
         dt = t1 - t0
         start_s = start.timestamp()
         start_us = round(start_s * 1e6)
-        tod = (start_s + _OFFSET_S + t0) % 86_400.0
+        tod = (start_s + self.utc_offset_s + t0) % 86_400.0
         awake = (tod >= self.wake_s) & (tod < self.bed_s)
         motion = self.rng.poisson(np.where(awake, _AWAKE_PER_S * 2, _ASLEEP_PER_S * 2) * dt)
         doors = self.rng.poisson(np.where(awake, _DOOR_PER_S, 0.0) * dt)
@@ -703,6 +708,7 @@ class _WorkerSpec:
     wall_seconds: float
     slice_s: float
     start: datetime | None  # None: the wall clock at the common start
+    utc_offset_s: float
     # Other broker nodes of a cluster: the connections are dealt over (host, port) and these.
     more_nodes: tuple[tuple[str, int], ...] = ()
 
@@ -782,7 +788,11 @@ def _worker_main(
     """A worker process: connect, say ready, wait for the common start, play, report."""
     try:
         model = FleetModel(
-            spec.indices, seed=spec.seed, heartbeat_s=spec.heartbeat_s, prefix=spec.prefix
+            spec.indices,
+            seed=spec.seed,
+            heartbeat_s=spec.heartbeat_s,
+            prefix=spec.prefix,
+            utc_offset_s=spec.utc_offset_s,
         )
         pubs = [_open(spec, c) for c in range(spec.connections)]
         ready.put(spec.index)
@@ -823,6 +833,7 @@ def run_fleet(
     start: datetime | None = None,
     wall_clock: bool = False,
     more_nodes: Sequence[tuple[str, int]] = (),
+    utc_offset_s: float = TASHKENT_UTC_OFFSET_S,
 ) -> FleetResult:
     """Play `homes` homes for `wall_seconds` at `speed` x, split over `workers` processes.
 
@@ -847,7 +858,7 @@ def run_fleet(
         spec = _WorkerSpec(
             w, list(range(w, homes, workers)), host, port, seed, connections, username,
             password, mqtt_v5, heartbeat_s, prefix, transport, window, speed, wall_seconds,
-            slice_s, begin, tuple(more_nodes),
+            slice_s, begin, utc_offset_s, tuple(more_nodes),
         )  # fmt: skip
         proc = ctx.Process(
             target=_worker_main, args=(spec, ready, go, start_at, start_wall, results), daemon=True

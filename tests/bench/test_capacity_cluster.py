@@ -103,3 +103,16 @@ def test_options_that_cannot_work_together_are_refused_before_anything_starts(
     assert stopped.value.code == 2
     assert complaint in capsys.readouterr().err
     assert not workdir.exists()
+
+
+def test_a_shifted_district_gets_the_fixed_offset_zone_of_its_residents() -> None:
+    from zoneinfo import ZoneInfo
+
+    from bench.capacity import district_timezone
+
+    assert district_timezone(5) == "Asia/Tashkent"
+    for hours in (-7, 0, 9):
+        offset = ZoneInfo(district_timezone(hours)).utcoffset(datetime(2026, 3, 2))
+        assert offset is not None and offset.total_seconds() == hours * 3600
+    with pytest.raises(ValueError, match="whole number"):
+        district_timezone(5.5)

@@ -133,3 +133,14 @@ def test_publishes_the_acl_refuses_are_counted_as_refused_not_acked(mosquitto: M
     pub.close()
     assert pub.acked == per_home[0] > 0
     assert pub.refused == per_home[1] + per_home[2] > 0
+
+
+def test_residents_live_on_their_districts_clock() -> None:
+    # START is 03:00 UTC: 08:00 in Tashkent (everyone up), the middle of the night at UTC+0,
+    # and 17:00 the day before at UTC-10 (everyone up again).
+    def events(offset_h: float) -> int:
+        return _play(FleetModel(range(400), seed=5, utc_offset_s=offset_h * 3600), 600)[1]
+
+    awake, night = events(5), events(0)
+    assert awake > 20 * night  # ~1/30 of the day rate while asleep
+    assert events(-10) > 20 * night  # 17:00 the day before: awake again
