@@ -272,7 +272,12 @@ def _alerts_config(homes: int, webhook_url: str, timezone: str = "Asia/Tashkent"
 
 
 def _hub_config(
-    workdir: Path, name: str, connection: dict[str, Any], stats_port: int, scan_interval_s: float
+    workdir: Path,
+    name: str,
+    connection: dict[str, Any],
+    stats_port: int,
+    scan_interval_s: float,
+    link_process: bool = True,
 ) -> Path:
     """Write `name`.yaml: `connection` (broker, database, and on a cluster the hub's id and
     leases) and what every hub of the run shares: the alerts file and its link key."""
@@ -286,6 +291,7 @@ def _hub_config(
         "alerts_secret_file": str(secret),
         # On the run's disk for SQLite and PostgreSQL alike (--warm-start restarts from it).
         "scan_memory_file": str(workdir / f"{name}.scan-memory.npz"),
+        "link_process": link_process,  # as the shipped hub.yaml sets it, unless --no-link-process
     }
     if scan_interval_s != 60.0:  # left at the shipped default unless asked (the short test)
         settings["scan_interval_s"] = scan_interval_s
@@ -400,8 +406,9 @@ def _start_hub(
     name = "hub" if broker.cluster is None else f"hub-{index}"
     stats_port = _free_port()
     hub_yaml = _hub_config(
-        work, name, broker.hub_connection(index, database), stats_port, opts.scan_interval_s
-    )
+        work, name, broker.hub_connection(index, database), stats_port, opts.scan_interval_s,
+        opts.link_process,
+    )  # fmt: skip
     mehr = str(Path(sys.executable).with_name("mehr"))
     log = work / f"{name}.log"
     hub = Child(name, [mehr, "hub", "--config", str(hub_yaml)], log)
@@ -566,6 +573,7 @@ class Options:
     urgent_lane: bool = False
     warm_start: bool = False
     utc_offset_h: float = TASHKENT_UTC_OFFSET_S / 3600
+    link_process: bool = True
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -1127,12 +1135,21 @@ def _summary(
         },
         "history_rows": rows,
         "history_days": opts.history_days,
+        "utc_offset_h": opts.utc_offset_h,  # the residents' clock: their day sets the load
+        "local_time_at_start": _local_clock(result.started_at, opts.utc_offset_h),
+        "link_process": opts.link_process,
+        "urgent_lane": opts.urgent_lane,
         "db_mb_before_run": round(db_bytes / 1e6),
         "scan_interval_s": opts.scan_interval_s,
         "load_average_end": _load_average(),
         "cores": os.cpu_count(),
         "workdir_kept": str(work) if opts.keep else None,
     }
+
+
+def _local_clock(unix_s: float, utc_offset_h: float) -> str:
+    """HH:MM on the residents' clock at `unix_s`."""
+    return f"{datetime.fromtimestamp(unix_s + utc_offset_h * 3600, UTC):%H:%M}"
 
 
 def _parse(argv: Sequence[str] | None) -> Options:
@@ -1201,6 +1218,11 @@ def _parse(argv: Sequence[str] | None) -> Options:
         "them, then run: hubs restarted with their scan's memory (hub/scan_memory.py)",
     )  # fmt: skip
     parser.add_argument(
+        "--link-process", action=argparse.BooleanOptionalAction, default=True,
+        help="the hub's broker connections in a process of their own (link_process), as the "
+        "shipped hub.yaml has it; --no-link-process: in the hub's own process",
+    )  # fmt: skip
+    parser.add_argument(
         "--utc-offset-h", type=float, default=TASHKENT_UTC_OFFSET_S / 3600,
         help="the residents' and the district's hours from UTC (default Tashkent's, 5): a run "
         "at night in Tashkent can measure a district in its afternoon, the day's peak",
@@ -1229,6 +1251,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
         a.history_days, a.history_bursts_per_hour, a.workers, a.seed, a.drain_s, a.workdir,
         a.keep, a.prepared, a.broker_autosave_interval_s, a.prepare_only, a.move_prepared,
         a.hubs, a.database, a.broker, a.urgent_lane, a.warm_start, a.utc_offset_h,
+        a.link_process,
     )  # fmt: skip
 
 

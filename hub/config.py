@@ -226,6 +226,14 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         "core; re-learning routines never competes with ingest for Python's lock). False: a "
         "thread of the hub. A hub on an injected test clock always uses the thread.",
     )
+    link_process: bool = Field(
+        default=False,
+        description="Run the broker connections (the main one and the urgent lane) in a "
+        "process of their own: receiving a message costs paho ~100 µs of Python, half a core "
+        "at 5,000 msg/s, which then no longer competes with the writers and the alert engine "
+        "for Python's lock. Messages are still acknowledged only once stored. Recommended "
+        "above ~20,000 homes (docs/benchmarks.md); the shipped hub.yaml sets it.",
+    )
     scan_memory: bool = Field(
         default=True,
         description="Save the routine scan's memory (per home: what its last look planned, "

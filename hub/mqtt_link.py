@@ -13,7 +13,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -26,9 +26,19 @@ from hub.triage import is_urgent
 from mehr.clock import Clock
 from mehr.contract import QOS, subscriptions_for_hub, urgent_lane_subscriptions
 
-__all__ = ["MqttLink", "QueuedMessage"]
+__all__ = ["Acknowledger", "MqttLink", "QueuedMessage"]
 
 _LOGGER = logging.getLogger(__name__)
+
+
+class Acknowledger(Protocol):
+    """The connection a message came on: it acknowledges the message once stored."""
+
+    # The urgent lane (which keeps only help, "I'm OK", falls and accelerometer windows).
+    lane: bool
+
+    def ack(self, message: QueuedMessage) -> None:
+        """Acknowledge a stored message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +49,9 @@ class QueuedMessage:
     mid: int
     qos: int
     generation: int
-    # The connection it came on, which acknowledges it (the hub's, or its urgent lane's).
-    via: MqttLink | None = None
+    # The connection it came on, which acknowledges it (the hub's, or its urgent lane's; in
+    # this process or in the link process, hub/link_process.py).
+    via: Acknowledger | None = None
 
 
 # CONNACK reasons that say "not now" rather than "never" (MQTT 5 codes; paho maps MQTT 3.1.1's
@@ -174,9 +185,14 @@ class MqttLink:
 
     def ack(self, message: QueuedMessage) -> None:
         """Acknowledge a stored message, if it belongs to the current connection."""
-        if message.qos == 0 or message.generation != self.generation:
+        self.ack_id(message.mid, message.qos, message.generation)
+
+    def ack_id(self, mid: int, qos: int, generation: int) -> None:
+        """Acknowledge packet `mid` if it was received on the current connection: after a
+        reconnect the same id may name another message."""
+        if qos == 0 or generation != self.generation:
             return
-        self.client.ack(message.mid, message.qos)
+        self.client.ack(mid, qos)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """Publish at QoS 1 (commands to kits)."""

@@ -26,6 +26,7 @@ from hub.coordination import EVERY_HOME, DatabaseTransactions, LeaseCoordinator,
 from hub.home_assistant_link import HomeAssistantLink, load_home_assistant_config
 from hub.influx_sink import InfluxSettings, InfluxSink
 from hub.ingest import Ingestor, TimeLimits
+from hub.link_process import LinkProcess, RemoteLink
 from hub.metrics import build_hub_registry
 from hub.mqtt_link import MqttLink, QueuedMessage
 from hub.persistence import leases as leases_repo
@@ -89,24 +90,38 @@ class Hub:
         # Help, "I'm OK" and fall messages: their own queue and writer, so a backlog of routine
         # traffic never sits in front of them (hub/triage.py decides which they are).
         self.urgent_inbox: queue.Queue[QueuedMessage] = queue.Queue(settings.urgent_inbox_max)
-        self.link = MqttLink(
-            settings,
-            self.clock,
-            self.inbox,
-            on_connection_change=self._connection_changed,
-            urgent=self.urgent_inbox,
-            # Counted: the hub was behind by a whole inbox and stopped reading the broker.
-            on_inbox_full=lambda: self.stats.incr("inbox_full"),
-            on_urgent_full=self._urgent_demoted,
-        )
+        # The broker connections: in this process, or in a process of their own
+        # (link_process), where paho's per-message work runs on the other core.
+        self.link_process: LinkProcess | None = None
+        self.link: MqttLink | RemoteLink
         # The urgent lane (mqtt_urgent_username): presses never queue behind routine traffic
         # at the broker; what it takes shares the urgent inbox and writer.
-        self.urgent_lane: MqttLink | None = None
-        if settings.mqtt_urgent_username is not None:
-            self.urgent_lane = MqttLink(
-                settings, self.clock, self.inbox, urgent=self.urgent_inbox, lane=True,
+        self.urgent_lane: MqttLink | RemoteLink | None = None
+        lane = settings.mqtt_urgent_username is not None
+        if settings.link_process:
+            self.link_process = LinkProcess(
+                settings, self.clock, self.inbox, self.urgent_inbox, lane=lane,
+                on_connection_change=self._connection_changed,
+                on_inbox_full=lambda: self.stats.incr("inbox_full"),
                 on_urgent_full=self._urgent_demoted,
             )  # fmt: skip
+            self.link, self.urgent_lane = self.link_process.main, self.link_process.lane
+        else:
+            self.link = MqttLink(
+                settings,
+                self.clock,
+                self.inbox,
+                on_connection_change=self._connection_changed,
+                urgent=self.urgent_inbox,
+                # Counted: the hub was behind by a whole inbox and stopped reading the broker.
+                on_inbox_full=lambda: self.stats.incr("inbox_full"),
+                on_urgent_full=self._urgent_demoted,
+            )
+            if lane:
+                self.urgent_lane = MqttLink(
+                    settings, self.clock, self.inbox, urgent=self.urgent_inbox, lane=True,
+                    on_urgent_full=self._urgent_demoted,
+                )  # fmt: skip
         self._stop = threading.Event()
         # Set while the urgent writer has nothing in hand (see _yield_to_urgent).
         self._urgent_idle = threading.Event()
@@ -211,7 +226,7 @@ class Hub:
         self._start_home_assistant()
         _LOGGER.info("hub started; stats at %s", self.stats_url)
 
-    def _start_link(self, link: MqttLink, username: str | None) -> None:
+    def _start_link(self, link: MqttLink | RemoteLink, username: str | None) -> None:
         link.start()
         # A broker that refuses our credentials will refuse them forever: stop now with the
         # reason rather than run half-started. A broker that is merely unreachable is retried.

@@ -60,6 +60,7 @@ __all__ = [
     "event_payload",
     "heartbeat_payload",
     "run_fleet",
+    "topic_field",
     "wire_time",
     "wire_times",
 ]
@@ -498,7 +499,8 @@ class Publisher(Protocol):
 # -- the model of a shard of homes ----------------------------------------------------------
 
 
-def _topic_field(topic: str) -> bytes:
+def topic_field(topic: str) -> bytes:
+    """A topic as a PUBLISH carries it: its 2-byte length, then its UTF-8 bytes."""
     return _utf8(topic)
 
 
@@ -524,11 +526,11 @@ class FleetModel:
         self.homes = [f"{prefix}-{i:05d}" for i in self.indices]
         self.kits = [f"{prefix}-kit-{i:05d}" for i in self.indices]
         self.event_topics = [
-            _topic_field(topic_for(h, k, TopicKind.EVENTS))
+            topic_field(topic_for(h, k, TopicKind.EVENTS))
             for h, k in zip(self.homes, self.kits, strict=True)
         ]
         self.beat_topics = [
-            _topic_field(topic_for(h, k, TopicKind.HEARTBEAT))
+            topic_field(topic_for(h, k, TopicKind.HEARTBEAT))
             for h, k in zip(self.homes, self.kits, strict=True)
         ]
         self.prefixes = [event_prefix(k, epoch) for k in self.kits]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from hub.config import HubSettings
 from hub.service import Hub
 from mehr.contract import SensorKind
@@ -23,12 +25,14 @@ INBOX_MAX = 20
 EVENTS = 150
 
 
+@pytest.mark.parametrize("link_process", [False, True], ids=["in-process", "link-process"])
 def test_a_full_inbox_stops_reading_the_broker_and_loses_nothing(
-    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str, link_process: bool
 ) -> None:
     hub, kit, db = start_one_kit_hub(
         tmp_path, mosquitto, hub_password,
         lane=True,
+        link_process=link_process,
         receive_maximum=1000,
         inbox_max=INBOX_MAX,
         batch_max=5,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from hub.broker_auth import BrokerUser, hub_acl_rules
 from hub.config import HubSettings, MqttProtocol
@@ -31,11 +32,13 @@ LANE_USER = "mehr-hub-urgent"
 ROUTINE_EVENTS = 60  # far more than the stuck writer, the inbox and paho's hand hold
 
 
+@pytest.mark.parametrize("link_process", [False, True], ids=["in-process", "link-process"])
 def test_a_press_is_raised_through_the_urgent_lane_while_routine_storing_is_stuck(
     tmp_path: Path,
     mosquitto: Mosquitto,
     hub_password: str,
     postgres_server: PostgresServer,
+    link_process: bool,
 ) -> None:
     url = postgres_server.fresh_database()
     users = {kit: kit_user(home, kit) for home, kit in (("home-a", "kit-a"), ("home-b", "kit-b"))}
@@ -57,6 +60,7 @@ def test_a_press_is_raised_through_the_urgent_lane_while_routine_storing_is_stuc
             stats_port=0,
             scan_interval_s=3600,
             ingest_stall_s=3600,
+            link_process=link_process,
             inbox_max=10,
             batch_max=5,
         )

@@ -1,0 +1,111 @@
+"""The broker connections in a process of their own (`link_process`): what they receive is
+stored and acknowledged as in the hub's own process; a killed link process is started again
+and nothing is lost or stored twice; a stop leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hub.config import ConfigError, HubSettings
+from hub.service import Hub
+from mehr.contract import SensorKind
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
+from tests.hub.one_kit import start_one_kit_hub
+
+EVENTS = 40
+
+
+def _events(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+
+def test_events_and_a_press_pass_through_the_link_process(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+) -> None:
+    hub, kit, db = start_one_kit_hub(
+        tmp_path, mosquitto, hub_password, lane=True, link_process=True
+    )
+    try:
+        assert hub.link_process is not None
+        child = hub.link_process.pid
+        assert child is not None and child != os.getpid()
+        wait_until(hub.link.connected.is_set, 10, "hub connected")
+        assert hub.urgent_lane is not None
+        wait_until(hub.urgent_lane.connected.is_set, 10, "urgent lane connected")
+        assert hub.health()["problems"] == []
+        kit.connect()
+        for n in range(EVENTS):
+            kit.event("pir-hall", SensorKind.MOTION, n % 2 == 0)
+        kit.event("help", SensorKind.HELP_BUTTON, "pressed")
+        kit.flush()
+        wait_until(lambda: hub.stats.get("stored") == EVENTS + 1, 20, "every event stored")
+        wait_until(lambda: hub.stats.get("alerts_raised") == 1, 20, "the press raised")
+    finally:
+        kit.close()
+        hub.stop()
+    assert not hub.link_process.alive()
+    assert _events(db) == EVENTS + 1
+    assert hub.stats.rejected() == 0
+
+
+def test_a_killed_link_process_is_started_again_and_nothing_is_lost_or_doubled(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+) -> None:
+    hub, kit, db = start_one_kit_hub(
+        tmp_path, mosquitto, hub_password, lane=True, link_process=True, batch_max=5
+    )
+    blocker = sqlite3.connect(db, isolation_level=None)
+    try:
+        assert hub.link_process is not None
+        wait_until(hub.link.connected.is_set, 10, "hub connected")
+        kit.connect()
+        # Received and waiting in the hub (storing is blocked), not acknowledged to the broker.
+        blocker.execute("BEGIN IMMEDIATE")
+        for n in range(EVENTS):
+            kit.event("pir-hall", SensorKind.MOTION, n % 2 == 0)
+        kit.flush()
+        wait_until(lambda: hub.inbox.qsize() >= 1, 10, "events waiting in the hub")
+        first = hub.link_process.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: not hub.link.connected.is_set(), 10, "the hub saw its link go")
+        assert "broker_disconnected" in hub.health()["problems"]
+        wait_until(
+            lambda: hub.link_process is not None and hub.link_process.pid != first,
+            10,
+            "a new link process",
+        )
+        wait_until(hub.link.connected.is_set, 15, "hub connected again")
+        # The old child's messages are stored, but their acknowledgements are not sent on the
+        # new connections; the broker sends them again and the store keeps one copy.
+        blocker.execute("ROLLBACK")
+        for n in range(EVENTS):
+            kit.event("pir-hall", SensorKind.MOTION, n % 2 == 0)
+        kit.flush()
+        wait_until(lambda: _events(db) == 2 * EVENTS, 30, "every event stored")
+        wait_until(lambda: hub.stats.get("duplicates") >= 1, 30, "the redelivered copies seen")
+    finally:
+        blocker.close()
+        kit.close()
+        hub.stop()
+    assert _events(db) == 2 * EVENTS
+    assert hub.stats.rejected() == 0
+
+
+def test_an_unreadable_password_file_stops_the_start_with_its_name(tmp_path: Path) -> None:
+    settings = HubSettings(
+        mqtt_url="mqtt://127.0.0.1:1883",
+        mqtt_username="mehr-hub",
+        mqtt_password_file=tmp_path / "missing.password",
+        db_path=tmp_path / "hub.db",
+        link_process=True,
+    )
+    with pytest.raises(ConfigError, match=r"mqtt_password_file: cannot read .*missing\.password"):
+        Hub(settings)
