@@ -437,8 +437,9 @@ class LinkProcess:
             return  # QoS 0, or received by an earlier child: that connection is gone
         generation = message.generation & ((1 << _INCARNATION_SHIFT) - 1)
         with self._acks_ready:
+            if not self._acks:  # the sender sleeps only on an empty list: wake it once
+                self._acks_ready.notify()
             self._acks.append((index, generation, message.mid, message.qos))
-            self._acks_ready.notify()
 
     def _send_acks(self) -> None:
         """Send the acknowledgements queued since the last send in one command: under load a
