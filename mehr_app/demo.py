@@ -176,6 +176,7 @@ def _demo_settings(
         alerts_config=_demo_alerts_config(workdir),
         public_base_url=f"http://127.0.0.1:{web_port}",
         demo_mode=True,  # a built-in key signs the demo's acknowledge links
+        link_process=True,  # as the shipped hub.yaml: the broker connections in their own process
     )
 
 
