@@ -7,13 +7,16 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hub.config import ConfigError, HubSettings
+from hub.link_process import _obey
 from hub.service import Hub
-from mehr.contract import SensorKind
+from mehr.contract import SensorKind, TopicKind, topic_for
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
 from tests.hub.one_kit import start_one_kit_hub
@@ -109,3 +112,67 @@ def test_an_unreadable_password_file_stops_the_start_with_its_name(tmp_path: Pat
     )
     with pytest.raises(ConfigError, match=r"mqtt_password_file: cannot read .*missing\.password"):
         Hub(settings)
+
+
+def test_a_child_acknowledges_only_what_it_received_itself() -> None:
+    # Packet ids are per connection: a stored message of an earlier child, acknowledged after
+    # its successor started, must not acknowledge whatever the successor's id names.
+    class Connection:
+        def __init__(self) -> None:
+            self.acked: list[tuple[int, int, int]] = []
+
+        def ack_id(self, mid: int, qos: int, generation: int) -> None:
+            self.acked.append((mid, qos, generation))
+
+    main = Connection()
+    links: Any = [main]
+    assert _obey(("ack", 1, [(0, 1, 7, 1)]), links, set(), incarnation=2)
+    assert main.acked == []
+    assert _obey(("ack", 2, [(0, 1, 8, 1)]), links, set(), incarnation=2)
+    assert main.acked == [(8, 1, 1)]
+    assert not _obey(("exit",), links, set(), incarnation=2)
+
+
+def test_a_command_to_a_kit_goes_out_through_the_link_process(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+) -> None:
+    hub, kit, _ = start_one_kit_hub(tmp_path, mosquitto, hub_password, link_process=True)
+    got: list[bytes] = []
+    subscribed = threading.Event()
+    topic = topic_for("home-1", "kit-1", TopicKind.COMMANDS)
+    try:
+        wait_until(hub.link.connected.is_set, 10, "hub connected")
+        kit.connect()
+        kit.client.on_subscribe = lambda *a: subscribed.set()
+        kit.client.on_message = lambda c, u, m: got.append(bytes(m.payload))
+        kit.client.subscribe(topic, qos=1)
+        wait_until(subscribed.is_set, 10, "the kit subscribed to its commands")
+        hub.link.publish(topic, b'{"command": "test"}')
+        wait_until(lambda: got == [b'{"command": "test"}'], 10, "the command received")
+    finally:
+        kit.close()
+        hub.stop()
+
+
+def test_restarts_and_a_stop_leave_no_thread_or_process_behind(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+) -> None:
+    hub, kit, _ = start_one_kit_hub(tmp_path, mosquitto, hub_password, lane=True, link_process=True)
+    link = hub.link_process
+    assert link is not None
+    kit.connect()
+    try:
+        for _ in range(2):
+            wait_until(hub.link.connected.is_set, 15, "connected")
+            pid = link.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            wait_until(lambda: link.pid != pid, 15, "started again")  # noqa: B023
+        wait_until(hub.link.connected.is_set, 15, "connected")
+        # One child's relays (routine, urgent, lane, events) and the acknowledgement sender.
+        wait_until(lambda: len(link.threads()) == 5, 10, "only the current child's threads")
+    finally:
+        kit.close()
+        hub.stop()
+    assert not link.alive()
+    assert [t.name for t in threading.enumerate() if t.name.startswith("hub-link")] == []

@@ -8,6 +8,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from mehr.contract import SensorKind
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
@@ -17,12 +19,14 @@ URGENT_MAX = 16
 PRESSES = 80
 
 
+@pytest.mark.parametrize("link_process", [False, True], ids=["in-process", "link-process"])
 def test_a_flood_of_presses_beyond_the_urgent_bound_is_stored_at_the_routine_pace(
-    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str, link_process: bool
 ) -> None:
     hub, kit, db = start_one_kit_hub(
         tmp_path, mosquitto, hub_password,
         lane=True,
+        link_process=link_process,
         urgent_inbox_max=URGENT_MAX,
     )  # fmt: skip
     blocker = sqlite3.connect(db, isolation_level=None)

@@ -61,6 +61,11 @@ def test_a_press_is_raised_through_the_urgent_lane_while_routine_storing_is_stuc
             scan_interval_s=3600,
             ingest_stall_s=3600,
             link_process=link_process,
+            # The broker sends the main connection at most this many unacknowledged messages:
+            # with storing stuck, the press waits at the broker behind routine traffic, and only
+            # the lane can bring it (the link process's queues and pipes would otherwise take
+            # in all 60 and the press with them).
+            receive_maximum=20,
             inbox_max=10,
             batch_max=5,
         )
