@@ -14,6 +14,7 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -115,9 +116,7 @@ def _scan_main(
     if ready is not None:
         ready.set()
     try:
-        while not stop.wait(settings.scan_interval_s):
-            if os.getppid() != parent_pid:
-                return  # the hub died without stopping us: do not scan for nobody
+        while _next_pass_due(stop, settings.scan_interval_s, parent_pid):
             try:
                 if held is not None:
                     held.refresh()  # the hub process renews them; we read them each pass
@@ -135,6 +134,21 @@ def _scan_main(
             send(_Counts(stats.take_counts()))
     finally:
         store.close()
+
+
+def _next_pass_due(stop: MpEvent, interval_s: float, parent_pid: int) -> bool:
+    """Wait `interval_s` for the next pass; False when told to stop or orphaned. The parent is
+    looked at every second: a hub killed without stopping us (the OOM killer, SIGKILL) is
+    restarted by its supervisor, and our passes must not run beside its new scan's."""
+    deadline = time.monotonic() + interval_s
+    while True:
+        left = deadline - time.monotonic()
+        if stop.wait(min(1.0, max(left, 0.0))):
+            return False
+        if os.getppid() != parent_pid:
+            return False  # the hub died without stopping us: do not scan for nobody
+        if left <= 1.0:
+            return True
 
 
 class ScanProcess:

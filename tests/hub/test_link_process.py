@@ -7,18 +7,22 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from hub.config import ConfigError, HubSettings
 from hub.link_process import _obey
 from hub.service import Hub
 from mehr.contract import SensorKind, TopicKind, topic_for
-from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.mosquitto import Mosquitto, free_port
 from mehr_app.services.wait import wait_until
+from tests.conftest import HUB_USER
 from tests.hub.one_kit import start_one_kit_hub
 
 EVENTS = 40
@@ -176,3 +180,59 @@ def test_restarts_and_a_stop_leave_no_thread_or_process_behind(
         hub.stop()
     assert not link.alive()
     assert [t.name for t in threading.enumerate() if t.name.startswith("hub-link")] == []
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found.update(int(child) for child in task.read_text().split())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_hub_leaves_no_child_process_behind(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+) -> None:
+    # The operator's hub, as systemd runs it; SIGKILL gives it no chance to stop its children.
+    password_file = tmp_path / "hub.password"
+    password_file.write_text(hub_password)
+    port = free_port()
+    config = tmp_path / "hub.yaml"
+    config.write_text(yaml.safe_dump({
+        "mqtt_url": mosquitto.url,
+        "mqtt_username": HUB_USER,
+        "mqtt_password_file": str(password_file),
+        "db_path": str(tmp_path / "hub.db"),
+        "stats_port": port,
+        "link_process": True,
+    }))  # fmt: skip
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "mehr_app", "hub", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    children: set[int] = set()
+    try:
+        # Its scan process, its link process and multiprocessing's resource tracker.
+        wait_until(lambda: len(_children(hub.pid)) >= 3, 60, "the hub's child processes")
+        children = _children(hub.pid)
+        hub.kill()
+        hub.wait(10)
+        # The link process sees its pipes close; the scan process looks for its parent every
+        # second; the resource tracker ends with them.
+        wait_until(
+            lambda: not any(_alive(child) for child in children), 20, "its children gone"
+        )
+    finally:
+        if hub.poll() is None:
+            hub.kill()
+        for child in children:
+            if _alive(child):
+                os.kill(child, signal.SIGKILL)
