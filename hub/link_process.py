@@ -289,8 +289,8 @@ class LinkProcess:
         self._commands: Connection | None = None
         self._stopping = threading.Event()
         self._started = False
-        # (incarnation, link index, generation, packet id, QoS) of stored messages.
-        self._acks: list[tuple[int, int, int, int, int]] = []
+        # (the child that received it, its acknowledgement) of stored messages.
+        self._acks: list[tuple[int, _Ack]] = []
         self._acks_ready = threading.Condition()
         self._sender: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
@@ -496,7 +496,7 @@ class LinkProcess:
         with self._acks_ready:
             if not self._acks:  # the sender sleeps only on an empty list: wake it once
                 self._acks_ready.notify()
-            self._acks.append((incarnation, index, generation, message.mid, message.qos))
+            self._acks.append((incarnation, (index, generation, message.mid, message.qos)))
 
     def _send_acks(self) -> None:
         """Send the acknowledgements queued since the last send, one command per child they
@@ -509,8 +509,8 @@ class LinkProcess:
                     return  # stopping, nothing left
                 acks, self._acks = self._acks, []
             by_child: dict[int, list[_Ack]] = {}
-            for incarnation, *ack in acks:
-                by_child.setdefault(incarnation, []).append((ack[0], ack[1], ack[2], ack[3]))
+            for incarnation, ack in acks:
+                by_child.setdefault(incarnation, []).append(ack)
             for incarnation, group in by_child.items():
                 self._command(("ack", incarnation, group))
 

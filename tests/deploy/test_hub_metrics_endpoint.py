@@ -9,13 +9,12 @@ import sys
 import urllib.request
 from pathlib import Path
 
-import yaml
-
 from mehr.contract import SensorKind, TopicKind, topic_for
 from mehr_app.services.mosquitto import Mosquitto, free_port
 from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
-from tests.conftest import HUB_USER, kit_user
+from tests.conftest import kit_user
+from tests.hub.one_kit import operator_hub_config
 from tests.hub.test_end_to_end import write_registry
 
 
@@ -53,18 +52,11 @@ def test_hub_process_serves_ingest_counters_and_histogram_buckets(
     user = kit_user("home-1", "kit-1")
     mosquitto.add_user(user)
     mosquitto.restart()
-    password_file = tmp_path / "hub.password"
-    password_file.write_text(hub_password)
     port = free_port()
-    config = tmp_path / "hub.yaml"
-    config.write_text(yaml.safe_dump({
-        "mqtt_url": mosquitto.url,
-        "mqtt_username": HUB_USER,
-        "mqtt_password_file": str(password_file),
-        "db_path": str(tmp_path / "hub.db"),
-        "registry_file": str(write_registry(tmp_path / "reg.yaml", [("home-1", "kit-1")])),
-        "stats_port": port,
-    }))  # fmt: skip
+    config = operator_hub_config(
+        tmp_path, mosquitto, hub_password, port,
+        registry_file=str(write_registry(tmp_path / "reg.yaml", [("home-1", "kit-1")])),
+    )  # fmt: skip
     hub = subprocess.Popen(
         [sys.executable, "-m", "mehr_app", "hub", "--config", str(config)],
         stdout=subprocess.DEVNULL,

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from hub.broker_auth import BrokerUser, hub_acl_rules
 from hub.config import HubSettings, MqttProtocol
 from hub.service import Hub
@@ -58,3 +60,22 @@ def start_one_kit_hub(
         mqtt_v5=True, clock=clock,
     )  # fmt: skip
     return hub, kit, db
+
+
+def operator_hub_config(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str, stats_port: int, **settings: Any
+) -> Path:
+    """Write tmp_path/hub.yaml as an operator's: the broker password in its own file, the
+    database on tmp_path/hub.db, stats on `stats_port`, and `settings` on top."""
+    password_file = tmp_path / "hub.password"
+    password_file.write_text(hub_password)
+    config = tmp_path / "hub.yaml"
+    config.write_text(yaml.safe_dump({
+        "mqtt_url": mosquitto.url,
+        "mqtt_username": HUB_USER,
+        "mqtt_password_file": str(password_file),
+        "db_path": str(tmp_path / "hub.db"),
+        "stats_port": stats_port,
+        **settings,
+    }))  # fmt: skip
+    return config

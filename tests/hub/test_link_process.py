@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from hub.config import ConfigError, HubSettings
 from hub.link_process import _obey
@@ -22,8 +21,7 @@ from hub.service import Hub
 from mehr.contract import SensorKind, TopicKind, topic_for
 from mehr_app.services.mosquitto import Mosquitto, free_port
 from mehr_app.services.wait import wait_until
-from tests.conftest import HUB_USER
-from tests.hub.one_kit import start_one_kit_hub
+from tests.hub.one_kit import operator_hub_config, start_one_kit_hub
 
 EVENTS = 40
 
@@ -201,18 +199,9 @@ def test_a_killed_hub_leaves_no_child_process_behind(
     tmp_path: Path, mosquitto: Mosquitto, hub_password: str
 ) -> None:
     # The operator's hub, as systemd runs it; SIGKILL gives it no chance to stop its children.
-    password_file = tmp_path / "hub.password"
-    password_file.write_text(hub_password)
-    port = free_port()
-    config = tmp_path / "hub.yaml"
-    config.write_text(yaml.safe_dump({
-        "mqtt_url": mosquitto.url,
-        "mqtt_username": HUB_USER,
-        "mqtt_password_file": str(password_file),
-        "db_path": str(tmp_path / "hub.db"),
-        "stats_port": port,
-        "link_process": True,
-    }))  # fmt: skip
+    config = operator_hub_config(
+        tmp_path, mosquitto, hub_password, free_port(), link_process=True
+    )
     hub = subprocess.Popen(
         [sys.executable, "-m", "mehr_app", "hub", "--config", str(config)],
         stdout=subprocess.DEVNULL,
