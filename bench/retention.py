@@ -47,7 +47,7 @@ def _sizes(db: Path, names: tuple[str, ...]) -> dict[str, int]:
 def run(db: Path, keep_days: float, seconds: float, workdir: Path) -> dict[str, object]:
     """Measure sizes, fold for `seconds` on a copy, measure again."""
     event_parts = (
-        "events", "events_home_time", "events_home_activity", "sqlite_autoindex_events_1"
+        "events", "events_home_other", "events_home_activity", "sqlite_autoindex_events_1"
     )
     before = _sizes(db, event_parts)
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, RowMapping, bindparam, text
 from sqlalchemy.sql.elements import TextClause
 
 from hub.alerts.lifecycle import AlertService, AlertView
+from hub.persistence.event_index_terms import SIGN_OF_LIFE
 
 __all__ = [
     "ACTIVITY_KINDS",
@@ -231,7 +232,7 @@ def last_activity_by_home(conn: Connection, home_ids: Sequence[str]) -> dict[str
 def _moves_sql(columns: str, with_room: bool) -> TextClause:
     sql = (
         f"SELECT {columns} FROM events WHERE home_id = :home_id "
-        "AND occurred_at >= :start AND occurred_at <= :end AND kind IN :kinds"
+        f"AND occurred_at >= :start AND occurred_at <= :end AND {SIGN_OF_LIFE} AND kind IN :kinds"
     )
     if with_room:
         sql += " AND room IS NOT NULL"
@@ -284,7 +285,7 @@ def motion_days(conn: Connection, home_id: str, start: datetime, end: datetime) 
         text(
             "SELECT MIN(occurred_at), MAX(occurred_at), COUNT(*) FROM events "
             "WHERE home_id = :home_id AND occurred_at >= :start AND occurred_at < :end "
-            f"AND kind = 'motion' GROUP BY {day}"
+            f"AND {SIGN_OF_LIFE} AND kind = 'motion' GROUP BY {day}"
         ),
         {"home_id": home_id, "start": start.timestamp(), "end": end.timestamp()},
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from hub.persistence.connection import Connection
+from hub.persistence.event_index_terms import SIGN_OF_LIFE
 from hub.persistence.timestamps import from_epoch_or_none, to_epoch
 
 __all__ = [
@@ -127,7 +128,8 @@ def home_snapshot(conn: Connection, home_id: str) -> HomeSnapshot:
     )
     kinds = ", ".join(f"'{kind}'" for kind in _LIFE_SIGNS)
     last = conn.execute(
-        f"SELECT MAX(occurred_at) FROM events WHERE home_id = :home AND kind IN ({kinds}) "
+        f"SELECT MAX(occurred_at) FROM events WHERE home_id = :home AND {SIGN_OF_LIFE} "
+        f"AND kind IN ({kinds}) "
         "AND value != 'false'",
         params,
     ).fetchone()[0]

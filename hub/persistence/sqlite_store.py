@@ -28,6 +28,7 @@ from hub.persistence.database import (
     open_sqlite,
     parse_database_url,
 )
+from hub.persistence.event_index_terms import NOT_SIGN_OF_LIFE, SIGN_OF_LIFE
 from hub.persistence.migrate import apply_migrations, schema_version
 from hub.persistence.schema_coordination import migrate_coordination
 from hub.persistence.schema_core import MIGRATIONS
@@ -127,7 +128,7 @@ ACTIVITY_EVENTS_SQL = (
     "SELECT occurred_at, kit_id, sensor_id, "
     "CASE WHEN kind='occupancy' AND value='false' THEN 'vacated' ELSE kind END, room "
     "FROM events WHERE home_id=:home AND occurred_at>=:since AND occurred_at<=:until "
-    "AND kind IN ('motion', 'appliance', 'door', 'help_button', 'ok_button', 'occupancy') "
+    f"AND {SIGN_OF_LIFE} "
     "AND ((kind IN ('motion', 'appliance') AND value='true') "
     "OR kind IN ('door', 'help_button', 'ok_button', 'occupancy')) "
     "ORDER BY occurred_at"
@@ -426,7 +427,10 @@ class SqlStore:
         sql = "SELECT * FROM events"
         params: dict[str, Any] = {}
         if home_id is not None:
-            sql += " WHERE home_id=:home"
+            # One half per home-and-time index (event_index_terms), else the whole table is read.
+            half = "SELECT * FROM events WHERE home_id=:home AND "
+            both = f"{half}{SIGN_OF_LIFE} UNION ALL {half}{NOT_SIGN_OF_LIFE}"
+            sql = f"SELECT * FROM ({both}) AS halves"
             params["home"] = home_id
         sql += " ORDER BY id"
         if limit is not None:
@@ -439,8 +443,9 @@ class SqlStore:
         if home_id is None:
             row = self._db.execute("SELECT COUNT(*) FROM events").fetchone()
         else:
+            half = "SELECT COUNT(*) FROM events WHERE home_id=:home AND "
             row = self._db.execute(
-                "SELECT COUNT(*) FROM events WHERE home_id=:home", {"home": home_id}
+                f"SELECT ({half}{SIGN_OF_LIFE}) + ({half}{NOT_SIGN_OF_LIFE})", {"home": home_id}
             ).fetchone()
         return int(row[0])
 
