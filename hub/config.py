@@ -166,6 +166,13 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         pattern="^(FULL|NORMAL)$",
         description="FULL: a stored event survives power loss, not only a crash.",
     )
+    wal_restart_above_mb: int = Field(
+        default=1024,
+        ge=1,
+        description="SQLite: start the write-ahead log over once its file is larger than this "
+        "(MiB). Under steady ingest it otherwise grows without end; each restart holds routine "
+        "ingest (not help presses) for a moment (hub/wal_bound.py).",
+    )
     registry_file: Path | None = Field(
         default=None, description="YAML of homes, kits and sensors loaded into the store at start."
     )

@@ -30,7 +30,7 @@ from hub.link_process import LinkProcess, RemoteLink
 from hub.metrics import build_hub_registry
 from hub.mqtt_link import MqttLink, QueuedMessage
 from hub.persistence import leases as leases_repo
-from hub.persistence.database import checkpoint_passive, disable_auto_checkpoint
+from hub.persistence.database import disable_auto_checkpoint
 from hub.persistence.schema_alerts import migrate_alerts
 from hub.persistence.sqlite_store import SqliteStore, SqlStore, open_store
 from hub.registry import load_registry
@@ -40,6 +40,7 @@ from hub.routine_scan import RoutineScanner
 from hub.scan_process import ScanProcess
 from hub.stats import HubStats
 from hub.store.base import AlertRecord
+from hub.wal_bound import RoutineWriterPause, WalBound, WalOutcome
 from mehr.clock import Clock, SystemClock
 
 __all__ = ["Hub", "HubStartError"]
@@ -49,6 +50,9 @@ _RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 # Urgent messages per transaction: a handful that arrived together, never a bulk batch.
 _URGENT_BATCH_MAX = 16
 _CHECKPOINT_EVERY_S = 1.0
+# How long a WAL restart (hub/wal_bound.py) waits for a writer, and then for readers, before it
+# is put off to the next checkpoint.
+_WAL_RESTART_WAIT_S = 0.1
 # The longest a routine batch waits for urgent messages to be stored first (see _yield_to_urgent).
 _URGENT_FIRST_MAX_S = 2.0
 
@@ -129,6 +133,7 @@ class Hub:
         self._worker: threading.Thread | None = None
         self._urgent_worker: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
+        self._routine_pause = RoutineWriterPause()
         self._scanner_thread: threading.Thread | None = None
         self._scan_process: ScanProcess | None = None
         # One bounded reject log for both writers: a flood split across them logs no more.
@@ -415,6 +420,8 @@ class Hub:
         ready.set()
         try:
             while not self._stop.is_set():
+                if inbox is self.inbox:
+                    self._routine_pause.at_batch_boundary()  # while the WAL is started over
                 try:
                     first = inbox.get(timeout=0.2)
                 except queue.Empty:
@@ -477,12 +484,20 @@ class Hub:
 
     def _run_checkpoints(self) -> None:
         """Move the WAL into the database every `_CHECKPOINT_EVERY_S`, on a connection of its
-        own (PASSIVE: never waits for a writer or blocks one)."""
-        store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+        own (PASSIVE: never waits for a writer or blocks one), and start it over when it has
+        grown past `wal_restart_above_mb` (hub/wal_bound.py)."""
+        store = SqliteStore(
+            self.settings.db_path, self.settings.db_synchronous, busy_timeout_s=_WAL_RESTART_WAIT_S
+        )
+        bound = WalBound(self.settings.wal_restart_above_mb * 1024 * 1024, self._routine_pause)
         try:
             while not self._stop.wait(_CHECKPOINT_EVERY_S):
                 try:
-                    checkpoint_passive(store.connection)
+                    outcome = bound.look(store.connection)
+                    if outcome is WalOutcome.RESTARTED:
+                        self.stats.incr("wal_restarts")
+                    elif outcome is WalOutcome.PUT_OFF:
+                        self.stats.incr("wal_restarts_put_off")
                 except Exception:
                     _LOGGER.exception("WAL checkpoint failed; the next one retries")
         finally:

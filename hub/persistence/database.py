@@ -84,6 +84,10 @@ def parse_database_url(value: str | Path) -> DatabaseUrl:
     return DatabaseUrl.sqlite(Path(value))
 
 
+# Each WAL frame is a page and this header (sqlite.org/fileformat.html, "WAL File Format").
+_WAL_FRAME_HEADER_BYTES = 24
+
+
 def open_sqlite(
     path: Path,
     *,
@@ -123,9 +127,22 @@ def disable_auto_checkpoint(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA wal_autocheckpoint=0")
 
 
-def checkpoint_passive(conn: sqlite3.Connection) -> None:
-    """Move what the WAL holds into the database file without waiting for or blocking a writer."""
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+def checkpoint_passive(conn: sqlite3.Connection) -> int:
+    """Move what the WAL holds into the database file without waiting for or blocking a writer;
+    return the bytes the WAL holds since it last started over (its file may be larger: a
+    restarted WAL is written over from its beginning, not truncated)."""
+    frames = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    return max(int(frames), 0) * (int(page_size) + _WAL_FRAME_HEADER_BYTES)
+
+
+def restart_wal(conn: sqlite3.Connection) -> bool:
+    """Copy the whole WAL into the database and wait until no reader is inside it, so that the
+    next commit writes the WAL from its beginning again (RESTART); True if done, False if a
+    writer or a reader held on past `conn`'s busy timeout. It holds the write lock while it
+    runs: hub/wal_bound.py says when and how the hub uses it."""
+    busy = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
+    return int(busy) == 0
 
 
 def create_engine(

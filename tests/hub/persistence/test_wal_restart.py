@@ -1,0 +1,177 @@
+"""The hub's WAL stays bounded under steady ingest (hub/wal_bound.py).
+
+Real SQLite files and real threads: a writer commits batch after batch without pause and a
+reader queries without pause, as ingest and the scan process do at a district's peak. A passive
+checkpoint alone copies frames, but a commit lands during each checkpoint, so the WAL never
+starts over and its file grows with everything ever written; the restart needs the routine
+writer to stop at a batch boundary, or it never gets the write lock.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from hub.persistence.database import checkpoint_passive, open_sqlite
+from hub.wal_bound import RoutineWriterPause, WalBound, WalOutcome
+
+_ROW_BYTES = 400
+_ROWS_PER_COMMIT = 40  # the writer's batch
+
+
+class _Traffic:
+    """A writer and a reader on their own connections until stopped; counts commits."""
+
+    def __init__(self, path: Path, pause: RoutineWriterPause) -> None:
+        self.path = path
+        self.pause = pause
+        self.commits = 0
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._write), threading.Thread(target=self._read)]
+
+    def __enter__(self) -> _Traffic:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def wait_for_commits(self, more: int) -> None:
+        with self._changed:
+            target = self.commits + more
+            assert self._changed.wait_for(lambda: self.commits >= target, timeout=30)
+
+    def _write(self) -> None:
+        db = open_sqlite(self.path, synchronous="NORMAL")
+        db.execute("PRAGMA wal_autocheckpoint=0")  # as the hub's writers: checkpoints elsewhere
+        try:
+            while not self._stop.is_set():
+                self.pause.at_batch_boundary()  # as the hub's routine writer
+                rows = [(os.urandom(4).hex(), os.urandom(_ROW_BYTES)) for _ in range(40)]
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany("INSERT INTO t(home, body) VALUES (?, ?)", rows)
+                db.execute("COMMIT")
+                with self._changed:
+                    self.commits += 1
+                    self._changed.notify_all()
+        finally:
+            db.close()
+
+    def _read(self) -> None:
+        db = open_sqlite(self.path)
+        try:
+            while not self._stop.is_set():
+                db.execute("SELECT COUNT(*) FROM t WHERE home = 'abcd0123'").fetchone()
+        finally:
+            db.close()
+
+
+def _database(path: Path) -> None:
+    db = open_sqlite(path)
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, home TEXT NOT NULL, body BLOB NOT NULL)")
+    db.execute("CREATE INDEX t_home ON t(home)")
+    db.close()
+
+
+def _checkpoints(
+    path: Path, pause: RoutineWriterPause, step: Callable[[sqlite3.Connection], None], rounds: int
+) -> int:
+    """Run `step` on a checkpointer's connection every 20 commits; the WAL file's largest size
+    (read while the connections are open: the last one to close deletes the file)."""
+    wal = Path(f"{path}-wal")
+    checkpointer = open_sqlite(path, busy_timeout_s=0.1)
+    largest = 0
+    try:
+        with _Traffic(path, pause) as traffic:
+            for _ in range(rounds):
+                traffic.wait_for_commits(20)
+                step(checkpointer)
+                largest = max(largest, wal.stat().st_size)
+            written = traffic.commits * _ROWS_PER_COMMIT * _ROW_BYTES
+    finally:
+        checkpointer.close()
+    assert written > 4_000_000  # enough traffic for the sizes to mean something
+    return largest
+
+
+def test_a_restart_keeps_the_wal_small_under_steady_writes(tmp_path: Path) -> None:
+    limit = 256 * 1024
+    pause = RoutineWriterPause()
+    outcomes: list[WalOutcome] = []
+    bound = WalBound(limit, pause)
+
+    def bounded(conn: sqlite3.Connection) -> None:
+        outcomes.append(bound.look(conn))
+
+    _database(tmp_path / "passive.db")
+    _database(tmp_path / "bounded.db")
+    passive_only = _checkpoints(tmp_path / "passive.db", pause, checkpoint_passive, rounds=25)
+    with_restarts = _checkpoints(tmp_path / "bounded.db", pause, bounded, rounds=25)
+    # The WAL grew past the limit between most looks, and each time it was started over.
+    assert outcomes.count(WalOutcome.RESTARTED) >= 20, outcomes
+    # Passive checkpoints alone: the file holds everything written since the start. With
+    # restarts it holds about what is written between two looks.
+    assert passive_only > 5 * with_restarts, (passive_only, with_restarts)
+
+
+def test_the_routine_writer_is_held_only_while_asked() -> None:
+    pause = RoutineWriterPause()
+    pause.at_batch_boundary()  # nothing asked: returns at once
+    stopped = threading.Event()
+
+    def writer() -> None:
+        while not stopped.is_set():
+            pause.at_batch_boundary()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        with pause.held() as paused:
+            assert paused  # the writer reached a boundary and waits there
+    finally:
+        stopped.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()  # released when the block ended
+
+
+def test_a_restarted_wal_is_left_alone_until_it_fills_again(tmp_path: Path) -> None:
+    """The file keeps its size after a restart (it is written over, not truncated): what counts
+    is what the WAL holds, or every look would hold ingest again for nothing; and until the next
+    commit, the WAL still says what it held when it was started over."""
+    path = tmp_path / "hub.db"
+    _database(path)
+    pause = RoutineWriterPause()
+    stopped = threading.Event()
+
+    def idle_writer() -> None:  # the routine writer between batches, with nothing to store
+        while not stopped.wait(0.005):
+            pause.at_batch_boundary()
+
+    writer = open_sqlite(path)
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    checkpointer = open_sqlite(path, busy_timeout_s=0.1)
+    thread = threading.Thread(target=idle_writer)
+    thread.start()
+    try:
+        for _ in range(50):
+            writer.execute("INSERT INTO t(home, body) VALUES (?, ?)", ("h", os.urandom(8000)))
+        bound = WalBound(256 * 1024, pause)
+        assert bound.look(checkpointer) is WalOutcome.RESTARTED
+        # Nothing written since: the WAL still says what it held, and is left alone.
+        assert bound.look(checkpointer) is WalOutcome.SMALL
+        writer.execute("INSERT INTO t(home, body) VALUES (?, ?)", ("h", os.urandom(100)))
+        assert Path(f"{path}-wal").stat().st_size > 256 * 1024  # the file is as large as before
+        assert checkpoint_passive(checkpointer) < 64 * 1024  # but written from its beginning
+        assert bound.look(checkpointer) is WalOutcome.SMALL
+    finally:
+        stopped.set()
+        thread.join(timeout=10)
+        writer.close()
+        checkpointer.close()

@@ -1,0 +1,56 @@
+"""The running hub starts its SQLite WAL over once it holds more than `wal_restart_above_mb`
+(hub/wal_bound.py), and loses nothing doing so: a real Mosquitto, a kit publishing, the hub's
+own checkpoint thread and routine writer."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from hub.persistence.database import checkpoint_passive, open_sqlite
+from mehr.contract import SensorKind
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
+from tests.hub.one_kit import start_one_kit_hub
+
+EVENTS = 400
+
+
+def test_the_hub_starts_a_full_wal_over_and_keeps_every_event(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+) -> None:
+    # One commit per event: a few pages of WAL each, past 1 MiB well before the end.
+    hub, kit, db = start_one_kit_hub(
+        tmp_path, mosquitto, hub_password, wal_restart_above_mb=1, batch_max=1
+    )
+    try:
+        wait_until(hub.link.connected.is_set, 10, "hub connected")
+        kit.connect()
+        for n in range(EVENTS):
+            kit.event("pir-hall", SensorKind.MOTION, n % 2 == 0)
+        kit.flush()
+        wait_until(lambda: hub.stats.get("stored") == EVENTS, 60, "every event stored")
+        wait_until(lambda: hub.stats.get("wal_restarts") >= 1, 30, "the WAL started over")
+        looker = open_sqlite(db)
+        sent = EVENTS
+
+        def one_more_event_lands_at_the_wal_s_start() -> bool:
+            # After the traffic the next look starts the WAL over (it held more than the
+            # limit); the commit after that writes from its beginning: one event's pages.
+            nonlocal sent
+            kit.event("pir-hall", SensorKind.MOTION, True)
+            kit.flush()
+            sent += 1
+            wait_until(lambda: hub.stats.get("stored") == sent, 30, "the event stored")
+            return checkpoint_passive(looker) < 64 * 1024
+
+        try:
+            wait_until(one_more_event_lands_at_the_wal_s_start, 30, "a WAL started over")
+        finally:
+            looker.close()
+    finally:
+        kit.close()
+        hub.stop()
+    assert hub.stats.rejected() == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == sent
