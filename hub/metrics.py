@@ -28,7 +28,7 @@ HUB_COUNTERS: Mapping[str, str] = {
     "store_errors": "Store attempts that failed and were retried (nothing acknowledged).",
     "scans": "Routine scans run.",
     "scan_errors": "Routine scans that failed.",
-    "wal_restarts": "Times the SQLite WAL, grown past 1 GiB, was started over from its beginning.",
+    "wal_restarts": "Times the SQLite WAL, grown past wal_restart_above_mb, was started over.",
     "wal_restarts_put_off": "WAL restarts put off to the next second: a writer or reader held on.",
 }
 

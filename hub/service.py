@@ -30,7 +30,7 @@ from hub.link_process import LinkProcess, RemoteLink
 from hub.metrics import build_hub_registry
 from hub.mqtt_link import MqttLink, QueuedMessage
 from hub.persistence import leases as leases_repo
-from hub.persistence.database import disable_auto_checkpoint
+from hub.persistence.database import disable_auto_checkpoint, set_busy_timeout
 from hub.persistence.schema_alerts import migrate_alerts
 from hub.persistence.sqlite_store import SqliteStore, SqlStore, open_store
 from hub.registry import load_registry
@@ -133,7 +133,7 @@ class Hub:
         self._worker: threading.Thread | None = None
         self._urgent_worker: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
-        self._routine_pause = RoutineWriterPause()
+        self._routine_pause = RoutineWriterPause(stopping=self._stop)
         self._scanner_thread: threading.Thread | None = None
         self._scan_process: ScanProcess | None = None
         # One bounded reject log for both writers: a flood split across them logs no more.
@@ -306,6 +306,7 @@ class Hub:
             self.urgent_lane.stop()
         self.link.stop()
         self._stop.set()
+        self._routine_pause.release_all()
         self._join_workers()
         for part in (self.alerts, self.influx):
             if part is not None:
@@ -486,9 +487,10 @@ class Hub:
         """Move the WAL into the database every `_CHECKPOINT_EVERY_S`, on a connection of its
         own (PASSIVE: never waits for a writer or blocks one), and start it over when it has
         grown past `wal_restart_above_mb` (hub/wal_bound.py)."""
-        store = SqliteStore(
-            self.settings.db_path, self.settings.db_synchronous, busy_timeout_s=_WAL_RESTART_WAIT_S
-        )
+        # Opened with the usual busy timeout (it may meet a migration or a WAL recovery), then
+        # a short one: it bounds each wait of a restart, while ingest is held.
+        store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
+        set_busy_timeout(store.connection, _WAL_RESTART_WAIT_S)
         bound = WalBound(self.settings.wal_restart_above_mb * 1024 * 1024, self._routine_pause)
         try:
             while not self._stop.wait(_CHECKPOINT_EVERY_S):

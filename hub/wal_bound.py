@@ -6,21 +6,24 @@ reader inside it. Under a district's steady ingest a commit lands during every c
 that moment never comes: in a 60,000-home run the file reached 7.6 GB, and at that rate it grows
 by gigabytes an hour until the disk is full.
 
-So when the WAL holds more than the limit, the checkpoint thread asks the routine writer to wait
-at its next batch boundary, copies what was written meanwhile, and restarts the WAL (SQLite's
-RESTART checkpoint: a short wait for the urgent writer, the scan process and readers, each
-bounded by the connection's busy timeout). Without the routine writer's pause the restart
-almost never gets the write lock: the writer takes it again the moment it commits. Help
-presses and falls are not paused: their writer has its own connection, and the restart only
-waits for it.
+So when the WAL holds more than the limit, the checkpoint thread first copies until little is
+left, then asks the routine writer to wait at its next batch boundary and restarts the WAL
+(SQLite's RESTART checkpoint: it takes the write lock, copies the last frames, fsyncs, and waits
+for readers to leave the WAL, each wait bounded by the connection's busy timeout). Without the
+routine writer's pause the restart almost never gets the write lock: the writer takes it again
+the moment it commits. Help presses and falls have their own writer, which is not paused; it
+waits for the restart's write lock like for any other writer's. A restart that is put off (a
+long reader, another process writing) is tried again after a growing delay.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from enum import Enum
 from typing import Final
 
@@ -28,77 +31,149 @@ from hub.persistence.database import checkpoint_passive, restart_wal
 
 __all__ = ["RoutineWriterPause", "WalBound", "WalOutcome"]
 
-# The longest the routine writer waits at a boundary: a checkpoint thread that stalls never holds
-# ingest for longer.
+_LOGGER = logging.getLogger(__name__)
+
+# The longest the routine writer waits at a boundary for one request: a checkpoint thread that
+# stalls never holds ingest for longer, and each request holds it at most once.
 _MAX_PAUSE_S: Final = 2.0
 # How long the checkpoint thread waits for the routine writer to finish the batch in hand.
 _PAUSE_WAIT_S: Final = 1.0
+# Before pausing the writer, passive checkpoints are repeated (up to this many) until one takes
+# less than `_QUICK_COPY_S`: the pause then covers only what a quick copy leaves.
+_DRAIN_TRIES: Final = 5
+_QUICK_COPY_S: Final = 0.05
+# After a put-off restart the next try waits this long, doubling up to the cap.
+_BACKOFF_FIRST_S: Final = 1.0
+_BACKOFF_MAX_S: Final = 60.0
+# Put-offs in a row after which the log says why the WAL keeps growing.
+_WARN_AFTER: Final = 10
 
 
 class WalOutcome(Enum):
     """What one look at the WAL did."""
 
-    SMALL = "small"  # under the limit: the passive checkpoint was all
+    SMALL = "small"  # under the limit (or nothing written since the last restart)
     RESTARTED = "restarted"
-    PUT_OFF = "put_off"  # a writer or reader held on: tried again at the next look
+    PUT_OFF = "put_off"  # a writer or reader held on: tried again after a delay
+    WAITING = "waiting"  # over the limit, but the delay after a put-off has not passed yet
 
 
 class RoutineWriterPause:
-    """Lets the checkpoint thread hold the routine writer between two batches."""
+    """Lets the checkpoint thread hold the routine writer between two batches.
 
-    def __init__(self) -> None:
-        self._requested = threading.Event()
-        self._paused = threading.Event()
-        self._resume = threading.Event()
-        self._resume.set()
+    Requests are numbered: the writer stops at most once per request (and for at most
+    `_MAX_PAUSE_S`), and `held()` reports a stop only for its own request.
+    """
+
+    def __init__(self, stopping: threading.Event | None = None) -> None:
+        self._lock = threading.Condition()
+        self._request = 0  # the open request's number, 0 if none is open
+        self._last_request = 0
+        self._stopped_for = 0  # the request the writer is stopped for
+        self._served = 0  # the last request the writer stopped for (or gave up on)
+        self._stopping = stopping or threading.Event()
 
     def at_batch_boundary(self) -> None:
         """The routine writer calls this before each batch: wait here while a restart runs."""
-        if not self._requested.is_set():
-            return
-        self._paused.set()
-        self._resume.wait(_MAX_PAUSE_S)
-        self._paused.clear()
+        with self._lock:
+            request = self._request
+            if request in (0, self._served):
+                return
+            self._served = request
+            self._stopped_for = request
+            self._lock.notify_all()
+            deadline = time.monotonic() + _MAX_PAUSE_S
+            while self._request == request and not self._stopping.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._lock.wait(min(left, 0.1))  # and look at the hub's stop now and then
+            self._stopped_for = 0
+
+    def release_all(self) -> None:
+        """Let a waiting writer go at once (the hub is stopping)."""
+        with self._lock:
+            self._request = 0
+            self._lock.notify_all()
 
     @contextlib.contextmanager
     def held(self) -> Iterator[bool]:
-        """Hold the routine writer for the block; yields whether it did stop (it may be busy with
-        a batch for longer than the wait, or not running)."""
-        self._resume.clear()
-        self._requested.set()
+        """Hold the routine writer for the block; yields whether it did stop for this request
+        (it may be busy with a batch for longer than the wait, or not running)."""
+        with self._lock:
+            self._last_request += 1
+            request = self._last_request
+            self._request = request
+            stopped = self._lock.wait_for(
+                lambda: self._stopped_for == request, timeout=_PAUSE_WAIT_S
+            )
         try:
-            yield self._paused.wait(_PAUSE_WAIT_S)
+            yield stopped
         finally:
-            self._requested.clear()
-            self._resume.set()
+            with self._lock:
+                self._request = 0
+                self._lock.notify_all()
 
 
 class WalBound:
     """Looks at the WAL after each passive checkpoint and starts it over when it holds too much.
 
     `conn` (given to each look) is the checkpoint thread's own connection; its busy timeout
-    bounds each wait of the restart (for the urgent writer, then for readers), so routine ingest
-    waits about twice that at most.
+    bounds each wait of the restart (for a writer, then for readers).
     """
 
-    def __init__(self, limit_bytes: int, pause: RoutineWriterPause) -> None:
+    def __init__(
+        self,
+        limit_bytes: int,
+        pause: RoutineWriterPause,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limit_bytes = limit_bytes
         self.pause = pause
+        self._monotonic = monotonic
         # What the WAL held when it was last started over: it still says so until the next
         # commit writes from its beginning, and an idle hub must not be held again for that.
         self._held_at_restart: int | None = None
+        self._put_offs = 0
+        self._next_try = 0.0
 
     def look(self, conn: sqlite3.Connection) -> WalOutcome:
         """One look: a passive checkpoint, and a restart when the WAL holds more than the limit
         written since it last started over."""
         held = checkpoint_passive(conn)
-        if held <= self.limit_bytes or held == self._held_at_restart:
+        if held is None or held <= self.limit_bytes or held == self._held_at_restart:
             return WalOutcome.SMALL
+        if self._monotonic() < self._next_try:
+            return WalOutcome.WAITING
+        self._drain(conn)
         with self.pause.held() as paused:
-            if not paused:
-                return WalOutcome.PUT_OFF
-            checkpoint_passive(conn)  # what was committed during the first one: little now
-            if not restart_wal(conn):
-                return WalOutcome.PUT_OFF
-            self._held_at_restart = checkpoint_passive(conn)  # nothing left to copy: only reads
-            return WalOutcome.RESTARTED
+            restarted = restart_wal(conn) if paused else None
+        if restarted is None:
+            return self._put_off("the routine writer did not stop at a batch boundary")
+        if not restarted.done:
+            return self._put_off("a writer or a reader held on (a backup, a long report?)")
+        self._held_at_restart = restarted.held_bytes
+        self._put_offs = 0
+        self._next_try = 0.0
+        return WalOutcome.RESTARTED
+
+    def _drain(self, conn: sqlite3.Connection) -> None:
+        """Copy until a copy is quick, so the writer's pause covers little."""
+        for _ in range(_DRAIN_TRIES):
+            started = self._monotonic()
+            checkpoint_passive(conn)
+            if self._monotonic() - started < _QUICK_COPY_S:
+                return
+
+    def _put_off(self, why: str) -> WalOutcome:
+        self._put_offs += 1
+        delay = min(_BACKOFF_FIRST_S * 2 ** (self._put_offs - 1), _BACKOFF_MAX_S)
+        self._next_try = self._monotonic() + delay
+        if self._put_offs % _WARN_AFTER == 0:
+            _LOGGER.warning(
+                "the SQLite WAL could not be started over %d times in a row (%s); it keeps "
+                "growing until it can",
+                self._put_offs,
+                why,
+            )
+        return WalOutcome.PUT_OFF

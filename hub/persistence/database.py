@@ -121,28 +121,49 @@ def open_sqlite(
     return conn
 
 
+def set_busy_timeout(conn: sqlite3.Connection, seconds: float) -> None:
+    """How long this connection's statements wait for another connection's lock."""
+    conn.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+
+
 def disable_auto_checkpoint(conn: sqlite3.Connection) -> None:
     """Never checkpoint inside this connection's commits (a checkpoint thread does it instead:
     copying the WAL into a large database file and fsyncing it held ingest batches for ~1 s)."""
     conn.execute("PRAGMA wal_autocheckpoint=0")
 
 
-def checkpoint_passive(conn: sqlite3.Connection) -> int:
+def checkpoint_passive(conn: sqlite3.Connection) -> int | None:
     """Move what the WAL holds into the database file without waiting for or blocking a writer;
     return the bytes the WAL holds since it last started over (its file may be larger: a
-    restarted WAL is written over from its beginning, not truncated)."""
-    frames = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    return max(int(frames), 0) * (int(page_size) + _WAL_FRAME_HEADER_BYTES)
+    restarted WAL is written over from its beginning, not truncated), or None when another
+    connection was checkpointing and SQLite did not say."""
+    row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return _wal_bytes(conn, int(row[1]))
 
 
-def restart_wal(conn: sqlite3.Connection) -> bool:
+@dataclass(frozen=True, slots=True)
+class WalRestart:
+    """What a RESTART checkpoint did: whether the next commit writes the WAL from its start, and
+    the bytes the WAL held when it ran (None if SQLite did not say)."""
+
+    done: bool
+    held_bytes: int | None
+
+
+def restart_wal(conn: sqlite3.Connection) -> WalRestart:
     """Copy the whole WAL into the database and wait until no reader is inside it, so that the
-    next commit writes the WAL from its beginning again (RESTART); True if done, False if a
-    writer or a reader held on past `conn`'s busy timeout. It holds the write lock while it
-    runs: hub/wal_bound.py says when and how the hub uses it."""
-    busy = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
-    return int(busy) == 0
+    next commit writes the WAL from its beginning again (RESTART); not done if a writer or a
+    reader held on past `conn`'s busy timeout. It holds the write lock while it runs:
+    hub/wal_bound.py says when and how the hub uses it."""
+    row = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+    return WalRestart(done=int(row[0]) == 0, held_bytes=_wal_bytes(conn, int(row[1])))
+
+
+def _wal_bytes(conn: sqlite3.Connection, frames: int) -> int | None:
+    if frames < 0:  # -1: not in WAL mode, or the checkpoint could not run at all
+        return None
+    page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    return frames * (page_size + _WAL_FRAME_HEADER_BYTES)
 
 
 def create_engine(
