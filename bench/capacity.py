@@ -89,7 +89,13 @@ from bench.capacity_probes import (  # noqa: E402
     WebhookSink,
 )
 from hub.broker_auth import BrokerUser, acl_text, hub_acl_rules, password_line  # noqa: E402
+from hub.persistence.retention import MIGRATIONS as RETENTION_MIGRATIONS  # noqa: E402
+from hub.persistence.schema_alerts import MIGRATIONS as ALERT_MIGRATIONS  # noqa: E402
+from hub.persistence.schema_coordination import (  # noqa: E402
+    MIGRATIONS as COORDINATION_MIGRATIONS,
+)
 from hub.persistence.schema_core import MIGRATIONS as CORE_MIGRATIONS  # noqa: E402
+from hub.persistence.web_schema import WEB_MIGRATIONS  # noqa: E402
 from hub.routine_scan import ScanSettings  # noqa: E402
 from mehr.contract import TOPIC_ROOT, SensorKind, TopicKind, topic_for  # noqa: E402
 from simulators.fleet import (  # noqa: E402
@@ -630,12 +636,17 @@ def _analyse_scans(
 
 
 def _prepared_key(opts: Options) -> dict[str, Any]:
-    # The schema's version too: a database prepared by other code would be migrated inside the
-    # measured run (an index rebuilt over the whole events table) or refused as too new.
+    # The schema's versions too: a database prepared by other code would be migrated inside
+    # the measured run (an index rebuilt over the whole events table) or refused as too new.
     return {
         "homes": opts.homes, "history_days": opts.history_days, "workers": opts.workers,
         "bursts_per_hour": opts.history_bursts_per_hour, "seed": opts.seed,
         "utc_offset_h": opts.utc_offset_h, "core_schema": len(CORE_MIGRATIONS),
+        "schemas": [
+            len(steps) for steps in (
+                ALERT_MIGRATIONS, COORDINATION_MIGRATIONS, RETENTION_MIGRATIONS, WEB_MIGRATIONS
+            )
+        ],
     }  # fmt: skip
 
 

@@ -31,6 +31,17 @@ def test_a_database_prepared_at_another_schema_is_prepared_anew(tmp_path: Path) 
     assert not (work / "hub.db").exists()
 
 
+def test_a_database_prepared_at_another_alerts_schema_is_prepared_anew(tmp_path: Path) -> None:
+    prepared = _prepared(tmp_path, core_schema=len(MIGRATIONS))
+    meta = json.loads((prepared / "prepared.json").read_text())
+    meta["schemas"][0] -= 1
+    (prepared / "prepared.json").write_text(json.dumps(meta))
+    opts = _parse(["--homes", "3", "--prepared", str(prepared)])
+    work = tmp_path / "work"
+    work.mkdir()
+    assert _reuse_prepared(opts, work) is None
+
+
 def test_a_database_prepared_at_this_schema_is_reused(tmp_path: Path) -> None:
     prepared = _prepared(tmp_path, core_schema=len(MIGRATIONS))
     opts = _parse(["--homes", "3", "--prepared", str(prepared)])
