@@ -156,11 +156,18 @@ class AlertEngine:
         self.escalation.ack_timeouts_due(now)
         self.escalation.steps_due(now)
         self.escalation.renotify_due(now)
-        if self.delivery.deliver_due():
+        if self.delivery.deliver_due(between=self._adopt_raised_meanwhile):
             # A person who could not be reached moved the next step to now: run it at once.
             self.escalation.steps_due(self.clock.now())
-            self.delivery.deliver_due()
+            self.delivery.deliver_due(between=self._adopt_raised_meanwhile)
         return self.next_due()
+
+    def _adopt_raised_meanwhile(self) -> None:
+        """Between chunks of sends: adopt new alerts (a critical one first) and run their first
+        escalation step, so that their first messages are due and, if critical, sent next."""
+        now = self.clock.now()
+        self.adoption.adopt_new(now)
+        self.escalation.steps_due(now)
 
     def next_due(self) -> datetime | None:
         """The earliest time any timer or retry is due."""

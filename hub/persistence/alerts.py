@@ -138,12 +138,14 @@ class AlertToAdopt:
 
 
 def to_adopt(conn: Connection) -> list[AlertToAdopt]:
-    """Raised alerts without an escalation row, oldest first: none is ever left behind."""
+    """Raised alerts without an escalation row, critical ones first, then oldest first: none
+    is ever left behind, and a help press is adopted before a backlog of other alerts."""
     rows = conn.execute(
         "SELECT a.*, h.mahalla AS home_mahalla, ev.kit_id AS source_kit FROM alerts a "
         "LEFT JOIN homes h ON h.id = a.home_id LEFT JOIN events ev ON ev.id = a.source_event_id "
         "WHERE a.state = 'raised' AND NOT EXISTS "
-        "(SELECT 1 FROM alert_escalations e WHERE e.alert_id = a.id) ORDER BY a.id"
+        "(SELECT 1 FROM alert_escalations e WHERE e.alert_id = a.id) "
+        "ORDER BY CASE WHEN a.severity = 'critical' THEN 0 ELSE 1 END, a.id"
     ).fetchall()
     return [
         AlertToAdopt(alert_from_row(r), r["mahalla"] or r["home_mahalla"], r["source_kit"])

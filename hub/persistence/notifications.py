@@ -147,11 +147,13 @@ def anyone_reachable(conn: Connection, alert_id: int, round_no: int) -> bool:
 
 
 def due(conn: Connection, now: datetime, limit: int = 50) -> list[Notification]:
-    """Pending notifications due by `now`, earliest first."""
+    """Pending notifications due by `now`: a critical alert's first (a help press's message
+    never waits behind a backlog of others), then earliest first."""
     rows = conn.execute(
         "SELECT n.*, a.state AS alert_state, a.home_id FROM alert_notifications n JOIN alerts a "
         "ON a.id = n.alert_id WHERE n.status = 'pending' AND n.next_attempt_at <= :now "
-        "ORDER BY n.next_attempt_at, n.id LIMIT :limit",
+        "ORDER BY CASE WHEN a.severity = 'critical' THEN 0 ELSE 1 END, n.next_attempt_at, n.id "
+        "LIMIT :limit",
         {"now": to_epoch(now), "limit": limit},
     )
     return [

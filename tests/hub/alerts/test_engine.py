@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from hub.alerts.channels import RecordingChannel, SendResult
 from hub.alerts.lifecycle import HomeMode, Outcome
 from tests.hub.alerts.conftest import T0, Rig, config_dict, home, make_rig, person
 
@@ -293,3 +294,31 @@ def test_views_and_changes_are_audited_with_actor_and_time(rig: Rig) -> None:
     assert ("user:duty", "list") in entries
     assert ("user:aziza", "acknowledge") in entries
     assert all(e.at >= T0 for e in svc.history(alert_id))
+
+
+def test_a_help_press_during_a_backlog_of_messages_is_sent_next(tmp_path: Path) -> None:
+    """Sixty other alerts found together (after an outage, a re-learn) are being sent when a
+    help press is raised: its messages go out within the next chunk of sends, not after the
+    backlog (at 100,000 homes such a backlog held presses for up to 97 s)."""
+    homes = [home(f"home-{i}", f"kit-{i}") for i in range(1, 62)]
+    rig = make_rig(tmp_path, homes=homes)
+    try:
+        for i in range(2, 62):
+            rig.raise_alert(f"home-{i}", "not_back", severity="medium")
+        pressed: list[int] = []
+
+        class PressWhileSending(RecordingChannel):
+            def send(self, url: str, subject: str, body: str) -> SendResult:
+                result = super().send(url, subject, body)
+                if len(self.sent) == 5 and not pressed:  # the resident presses meanwhile
+                    pressed.append(rig.raise_alert("home-1", "help_button"))
+                return result
+
+        rig.channel = rig.engine.channel = PressWhileSending()
+        rig.at(0)
+        recipients = rig.sent_to()
+        assert pressed and recipients.count("sw-day") >= 60  # the backlog went out too
+        # home-1's family hears of the press within one chunk of sends after it.
+        assert recipients.index("fam-first") < 5 + 20 + 4, recipients[:40]
+    finally:
+        rig.conn.close()
