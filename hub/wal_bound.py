@@ -38,8 +38,8 @@ _LOGGER = logging.getLogger(__name__)
 _MAX_PAUSE_S: Final = 2.0
 # How long the checkpoint thread waits for the routine writer to finish the batch in hand.
 _PAUSE_WAIT_S: Final = 1.0
-# Before pausing the writer, passive checkpoints are repeated (up to this many) until one takes
-# less than `_QUICK_COPY_S`: the pause then covers only what a quick copy leaves.
+# Before pausing the writer, passive checkpoints are repeated (up to this many more) until one
+# takes less than `_QUICK_COPY_S`: the pause then covers only what a quick copy leaves.
 _DRAIN_TRIES: Final = 5
 _QUICK_COPY_S: Final = 0.05
 # After a put-off restart the next try waits this long, doubling up to the cap.
@@ -140,12 +140,16 @@ class WalBound:
     def look(self, conn: sqlite3.Connection) -> WalOutcome:
         """One look: a passive checkpoint, and a restart when the WAL holds more than the limit
         written since it last started over."""
-        held = checkpoint_passive(conn)
+        held, quick = self._copy(conn)
         if held is None or held <= self.limit_bytes or held == self._held_at_restart:
             return WalOutcome.SMALL
         if self._monotonic() < self._next_try:
             return WalOutcome.WAITING
-        self._drain(conn)
+        # Copy until a copy is quick, so that the writer's pause covers little.
+        for _ in range(_DRAIN_TRIES):
+            if quick:
+                break
+            _, quick = self._copy(conn)
         with self.pause.held() as paused:
             restarted = restart_wal(conn) if paused else None
         if restarted is None:
@@ -157,13 +161,11 @@ class WalBound:
         self._next_try = 0.0
         return WalOutcome.RESTARTED
 
-    def _drain(self, conn: sqlite3.Connection) -> None:
-        """Copy until a copy is quick, so the writer's pause covers little."""
-        for _ in range(_DRAIN_TRIES):
-            started = self._monotonic()
-            checkpoint_passive(conn)
-            if self._monotonic() - started < _QUICK_COPY_S:
-                return
+    def _copy(self, conn: sqlite3.Connection) -> tuple[int | None, bool]:
+        """A passive checkpoint: what the WAL holds, and whether the copy was quick."""
+        started = self._monotonic()
+        held = checkpoint_passive(conn)
+        return held, self._monotonic() - started < _QUICK_COPY_S
 
     def _put_off(self, why: str) -> WalOutcome:
         self._put_offs += 1

@@ -55,15 +55,18 @@ class Adopter:
         self.escalator = escalator
         self.publish = publish
 
-    def adopt_new(self, now: datetime) -> None:
-        """Adopt every raised alert without an escalation row (each in its own transaction)."""
-        for item in alerts_repo.to_adopt(self.conn):
-            if not self.ownership.owns(item.alert.home_id):
-                continue  # another hub holds this home's partition
+    def adopt_new(self, now: datetime) -> int:
+        """Adopt every raised alert without an escalation row (each in its own transaction);
+        return how many were looked at (0: none was waiting)."""
+        # Those of homes another hub holds are left to it.
+        owns = self.ownership.owns
+        waiting = [a for a in alerts_repo.to_adopt(self.conn) if owns(a.alert.home_id)]
+        for item in waiting:
             try:
                 self._adopt(item, now)
             except Exception:
                 _LOGGER.exception("adopting alert #%s failed; will retry", item.alert.id)
+        return len(waiting)
 
     def _adopt(self, item: AlertToAdopt, now: datetime) -> None:
         alert = item.alert

@@ -38,10 +38,10 @@ _UNKNOWN_ERROR: Final = "the hub stopped during this send: whether it arrived is
 # Due notifications read per round: the few of other hubs' homes (due at most until their
 # partitions are taken over) are skipped; this many leaves room for ours behind them.
 _DUE_READ: Final = 500
-# Sends between two looks for alerts raised meanwhile (deliver_due), and how many such chunks
-# one call sends at most (as many messages as 100 reads of _DUE_READ did before).
+# Sends between two looks for alerts raised meanwhile (deliver_due), and the reads of what is
+# due one call makes at most (a look that found new alerts reads again).
 _SEND_CHUNK: Final = 20
-_MAX_CHUNKS: Final = 2_500
+_MAX_READS: Final = 1_000
 
 
 class Deliverer:
@@ -70,27 +70,28 @@ class Deliverer:
         self.public_base_url = public_base_url
         self._gave_up = False
 
-    def deliver_due(self, between: Callable[[], None] | None = None) -> bool:
+    def deliver_due(self, between: Callable[[], bool] | None = None) -> bool:
         """Send what is due, a critical alert's first; True if someone could not be reached
         (escalation moved).
 
-        Sends go `_SEND_CHUNK` at a time, and `between` runs before each further chunk (the
-        engine adopts the alerts raised meanwhile): a help press raised while hundreds of other
-        alerts' messages go out is sent next, not after them. At 100,000 homes, 931 alerts found
-        together held presses raised meanwhile for up to 97 s.
+        `between` runs after every `_SEND_CHUNK` sends (the engine adopts the alerts raised
+        meanwhile); when it made something due, what is due is read again, a critical alert's
+        first: a help press raised while hundreds of other alerts' messages go out is sent next,
+        not after them. At 100,000 homes, 931 alerts found together held presses raised
+        meanwhile for up to 97 s.
         """
         self._gave_up = False
-        for chunk in range(_MAX_CHUNKS):
-            if chunk and between is not None:
-                between()
+        for _ in range(_MAX_READS):
             due = [
                 note
                 for note in notifications_repo.due(self.conn, self.clock.now(), _DUE_READ)
                 if self.ownership.owns(note.home_id)
-            ][:_SEND_CHUNK]
+            ]
             if not due:
                 break
-            for note in due:
+            for sent, note in enumerate(due):
+                if sent and sent % _SEND_CHUNK == 0 and between is not None and between():
+                    break  # read again: the new alerts' messages may come first
                 try:
                     self._deliver(note)
                 except Exception:

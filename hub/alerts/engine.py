@@ -162,12 +162,15 @@ class AlertEngine:
             self.delivery.deliver_due(between=self._adopt_raised_meanwhile)
         return self.next_due()
 
-    def _adopt_raised_meanwhile(self) -> None:
+    def _adopt_raised_meanwhile(self) -> bool:
         """Between chunks of sends: adopt new alerts (a critical one first) and run their first
-        escalation step, so that their first messages are due and, if critical, sent next."""
+        escalation step, so that their first messages are due and, if critical, sent next; True
+        if there were any."""
         now = self.clock.now()
-        self.adoption.adopt_new(now)
+        if not self.adoption.adopt_new(now):
+            return False
         self.escalation.steps_due(now)
+        return True
 
     def next_due(self) -> datetime | None:
         """The earliest time any timer or retry is due."""

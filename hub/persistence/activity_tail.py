@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub.persistence.connection import Connection
-from hub.persistence.event_index_terms import NOT_SIGN_OF_LIFE, SIGN_OF_LIFE
+from hub.persistence.event_index_terms import each_index
 
 __all__ = [
     "TailRow",
@@ -66,11 +66,12 @@ def activity_after(conn: Connection, after_id: int, limit: int) -> list[TailRow]
 def first_event_after(conn: Connection, home_id: str, when_s: float, up_to_id: int) -> float | None:
     """The earliest event of a home stamped after `when_s` (a kit clock ahead) among those
     with an id up to `up_to_id` (later ones reach the scan through the tail), or None."""
-    # One half per home-and-time index (event_index_terms): each half reads its index's range.
-    half = "SELECT MIN(occurred_at) AS t FROM events WHERE home_id = :home AND occurred_at > :when "
-    half += "AND id <= :up_to AND "
+    halves = each_index(
+        "SELECT MIN(occurred_at) AS t FROM events WHERE home_id = :home AND occurred_at > :when "
+        "AND id <= :up_to AND"
+    )
     row = conn.execute(
-        f"SELECT MIN(t) FROM ({half}{SIGN_OF_LIFE} UNION ALL {half}{NOT_SIGN_OF_LIFE}) AS firsts",
+        f"SELECT MIN(t) FROM ({halves}) AS firsts",
         {"home": home_id, "when": when_s, "up_to": up_to_id},
     ).fetchone()
     return None if row is None or row[0] is None else float(row[0])

@@ -20,6 +20,7 @@ from hub.persistence.records import AlertRecord, NewAlert
 from hub.persistence.timestamps import from_epoch, to_epoch
 
 __all__ = [
+    "CRITICAL_FIRST",
     "OPEN_ALERT_STATES",
     "AlertToAdopt",
     "alert_by_id",
@@ -37,6 +38,10 @@ __all__ = [
     "state_of",
     "to_adopt",
 ]
+
+# An ORDER BY key over alerts `a`: a critical alert (a help press, a fall) before any other, so
+# that one is never adopted or sent behind a backlog of others.
+CRITICAL_FIRST: Final = "CASE WHEN a.severity = 'critical' THEN 0 ELSE 1 END"
 
 # An alert in one of these states takes repeats of its home and kind (count += 1) instead of
 # a new row; "on the way" and "arrived" are `progress` within acknowledged.
@@ -145,7 +150,7 @@ def to_adopt(conn: Connection) -> list[AlertToAdopt]:
         "LEFT JOIN homes h ON h.id = a.home_id LEFT JOIN events ev ON ev.id = a.source_event_id "
         "WHERE a.state = 'raised' AND NOT EXISTS "
         "(SELECT 1 FROM alert_escalations e WHERE e.alert_id = a.id) "
-        "ORDER BY CASE WHEN a.severity = 'critical' THEN 0 ELSE 1 END, a.id"
+        f"ORDER BY {CRITICAL_FIRST}, a.id"
     ).fetchall()
     return [
         AlertToAdopt(alert_from_row(r), r["mahalla"] or r["home_mahalla"], r["source_kit"])

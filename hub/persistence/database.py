@@ -117,7 +117,7 @@ def open_sqlite(
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+    set_busy_timeout(conn, busy_timeout_s)
     return conn
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["NOT_SIGN_OF_LIFE", "SIGN_OF_LIFE", "SIGN_OF_LIFE_KINDS"]
+__all__ = ["NOT_SIGN_OF_LIFE", "SIGN_OF_LIFE", "SIGN_OF_LIFE_KINDS", "each_index"]
 
 # The kinds in `events_home_activity`, in the order its WHERE (schema step 3) lists them.
 SIGN_OF_LIFE_KINDS: Final = ("motion", "appliance", "door", "help_button", "ok_button", "occupancy")
@@ -20,3 +20,9 @@ _LISTED: Final = ", ".join(f"'{kind}'" for kind in SIGN_OF_LIFE_KINDS)
 
 SIGN_OF_LIFE: Final = f"kind IN ({_LISTED})"
 NOT_SIGN_OF_LIFE: Final = f"kind NOT IN ({_LISTED})"
+
+
+def each_index(select: str) -> str:
+    """`select` (one home's events, its WHERE ending in AND) once per home-and-time index, as a
+    UNION ALL: the two halves hold every event of the home, each read from its own index."""
+    return f"{select} {SIGN_OF_LIFE} UNION ALL {select} {NOT_SIGN_OF_LIFE}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from hub.persistence.alerts import CRITICAL_FIRST
 from hub.persistence.connection import Connection
 from hub.persistence.timestamps import from_epoch, from_epoch_or_none, to_epoch
 
@@ -152,7 +153,7 @@ def due(conn: Connection, now: datetime, limit: int = 50) -> list[Notification]:
     rows = conn.execute(
         "SELECT n.*, a.state AS alert_state, a.home_id FROM alert_notifications n JOIN alerts a "
         "ON a.id = n.alert_id WHERE n.status = 'pending' AND n.next_attempt_at <= :now "
-        "ORDER BY CASE WHEN a.severity = 'critical' THEN 0 ELSE 1 END, n.next_attempt_at, n.id "
+        f"ORDER BY {CRITICAL_FIRST}, n.next_attempt_at, n.id "
         "LIMIT :limit",
         {"now": to_epoch(now), "limit": limit},
     )

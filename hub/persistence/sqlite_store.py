@@ -28,7 +28,7 @@ from hub.persistence.database import (
     open_sqlite,
     parse_database_url,
 )
-from hub.persistence.event_index_terms import NOT_SIGN_OF_LIFE, SIGN_OF_LIFE
+from hub.persistence.event_index_terms import SIGN_OF_LIFE, each_index
 from hub.persistence.migrate import apply_migrations, schema_version
 from hub.persistence.schema_coordination import migrate_coordination
 from hub.persistence.schema_core import MIGRATIONS
@@ -427,10 +427,9 @@ class SqlStore:
         sql = "SELECT * FROM events"
         params: dict[str, Any] = {}
         if home_id is not None:
-            # One half per home-and-time index (event_index_terms), else the whole table is read.
-            half = "SELECT * FROM events WHERE home_id=:home AND "
-            both = f"{half}{SIGN_OF_LIFE} UNION ALL {half}{NOT_SIGN_OF_LIFE}"
-            sql = f"SELECT * FROM ({both}) AS halves"
+            # By both home-and-time indexes (event_index_terms), else the whole table is read.
+            halves = each_index("SELECT * FROM events WHERE home_id=:home AND")
+            sql = f"SELECT * FROM ({halves}) AS h"
             params["home"] = home_id
         sql += " ORDER BY id"
         if limit is not None:
@@ -443,9 +442,9 @@ class SqlStore:
         if home_id is None:
             row = self._db.execute("SELECT COUNT(*) FROM events").fetchone()
         else:
-            half = "SELECT COUNT(*) FROM events WHERE home_id=:home AND "
+            halves = each_index("SELECT COUNT(*) AS n FROM events WHERE home_id=:home AND")
             row = self._db.execute(
-                f"SELECT ({half}{SIGN_OF_LIFE}) + ({half}{NOT_SIGN_OF_LIFE})", {"home": home_id}
+                f"SELECT SUM(n) FROM ({halves}) AS h", {"home": home_id}
             ).fetchone()
         return int(row[0])
 
