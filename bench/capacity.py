@@ -501,7 +501,7 @@ class Presser:
             if time.monotonic() < next_at:
                 continue
             home, kit = home_ids(self.order[len(self.presses)])
-            topic = topic_for(home, kit, TopicKind.EVENTS).encode()
+            topic = topic_for(home, kit, TopicKind.URGENT).encode()
             now = datetime.now(UTC)
             payload = event_payload(
                 kit, _PRESS_EPOCH, 1, HELP_SENSOR, SensorKind.HELP_BUTTON, "pressed",

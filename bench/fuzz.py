@@ -44,6 +44,7 @@ from mehr.contract import (
     SensorKind,
     TopicKind,
     encode,
+    event_topic,
     make_event,
     parse_message,
     topic_for,
@@ -130,7 +131,7 @@ class Kit:
             value="pressed" if help_press else rng.random() < 0.5,
             ts=datetime.now(UTC),
         )  # fmt: skip
-        self.publish(TopicKind.EVENTS, encode(event))
+        self.publish(event_topic(event.kind), encode(event))
 
     def canary(self) -> int:
         self.canary_seq += 1
@@ -182,7 +183,9 @@ def _invalid_rows(db: Path, max_age_s: float, max_ahead_s: float, started: datet
             "sensor": r["sensor_id"], "kind": r["kind"], "ts": wire_time(at),
         }  # fmt: skip
         value = json.loads(r["value"])
-        kind = TopicKind.ACCEL if r["kind"] == "accel_window" else TopicKind.EVENTS
+        kind = (
+            TopicKind.ACCEL if r["kind"] == "accel_window" else event_topic(SensorKind(r["kind"]))
+        )
         if kind is TopicKind.ACCEL:
             body.update(value)
         else:

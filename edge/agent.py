@@ -32,6 +32,7 @@ from mehr.contract import (
     SensorKind,
     TopicKind,
     encode,
+    event_topic,
     make_event,
 )
 
@@ -168,7 +169,7 @@ class EdgeAgent:
                 value=value,
                 ts=now,
             )
-            return TopicKind.EVENTS, encode(event)
+            return event_topic(kind), encode(event)
 
         try:
             seq = outbox.append(build, critical=kind in CRITICAL_KINDS, now=now, sensor=sensor_id)

@@ -4,6 +4,12 @@ Two threads: the network thread runs paho's loop and reconnects with backoff and
 thread hands queued outbox messages to paho (critical first, at most `inflight` at a time) and
 deletes them from the outbox when their PUBACK arrives. paho calls `on_publish` with its own lock
 held, so that callback only records the packet id and wakes the pump; the pump does the rest.
+
+Help, "I'm OK" and fall events go on the urgent topic (MQTT 5 only). When the broker answers
+that no one subscribes to it (an older hub) or that the kit may not publish there (an ACL
+written before the topic existed), the event is sent again at once on `events`, and so are
+the kit's next urgent events until it reconnects: an upgrade done in the wrong order costs one
+round trip, never a help press.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -41,6 +48,16 @@ __all__ = ["BrokerLink", "EdgeError", "TransportConfigError"]
 _LOGGER = logging.getLogger(__name__)
 # A message the broker refused (v5 reason code) is tried again after this long, not in a loop.
 _REFUSED_RETRY_S = 30.0
+# MQTT 5 PUBACK reason "No matching subscribers": the broker took the message, no one gets it.
+_NO_MATCHING_SUBSCRIBERS: Final = 0x10
+
+
+class _Ack(Enum):
+    """What a PUBACK said about one message."""
+
+    DONE = "done"
+    REFUSED = "refused"  # a v5 failure reason code (0x80 and above)
+    UNHEARD = "unheard"  # accepted, but no subscriber
 
 
 class EdgeError(Exception):
@@ -118,15 +135,18 @@ class BrokerLink:
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._woken = False
-        self._acks: deque[tuple[int, bool]] = deque()
+        self._acks: deque[tuple[int, _Ack]] = deque()
         self._lock = threading.Lock()  # guards _inflight and the cursors, never held in callbacks
-        self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
+        self._inflight: dict[int, tuple[int, TopicKind]] = {}  # paho mid -> (seq, topic used)
+        # Whether the urgent topic reaches a hub on this connection (see the module's text).
+        self._urgent_topic_heard = self._v5
         self._cursor = {True: 0, False: 0}  # last seq handed to paho, per class
         self._refused: list[tuple[float, int]] = []  # (retry at, seq)
         self._threads: list[threading.Thread] = []
         self.connects = 0
         self.published = 0
         self.refused = 0
+        self.urgent_fallbacks = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -199,8 +219,14 @@ class BrokerLink:
                 # is retried like an unreachable broker, never accepted.
                 delay = self.backoff.next()
                 level = logging.ERROR if isinstance(exc, ssl.SSLError) else logging.WARNING
-                _LOGGER.log(level, "cannot reach broker %s:%s: %s; retry in %.1fs",
-                            self._host, self._port, exc, delay)
+                _LOGGER.log(
+                    level,
+                    "cannot reach broker %s:%s: %s; retry in %.1fs",
+                    self._host,
+                    self._port,
+                    exc,
+                    delay,
+                )
                 first = first and not isinstance(exc, ssl.SSLError)
                 first = self._next_node() or first
                 self._stop.wait(delay)
@@ -235,9 +261,13 @@ class BrokerLink:
             return
         self.backoff.reset()
         self.connects += 1
+        with self._lock:
+            self._urgent_topic_heard = self._v5  # the hub or the ACL may have been upgraded
         # Birth after the will is registered (at CONNECT): retained 'online' while we live.
         birth = Availability(
-            v=PROTOCOL_VERSION, kit=self.config.kit_id, state=AvailabilityState.ONLINE,
+            v=PROTOCOL_VERSION,
+            kit=self.config.kit_id,
+            state=AvailabilityState.ONLINE,
             ts=self._now(),
         )
         client.publish(self._availability_topic, encode(birth), qos=QOS, retain=True)
@@ -257,8 +287,13 @@ class BrokerLink:
         self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any
     ) -> None:
         # Runs with paho's out-message lock held: record and wake, nothing more.
-        failed = bool(getattr(reason_code, "is_failure", False))
-        self._acks.append((mid, failed))
+        if getattr(reason_code, "is_failure", False):
+            ack = _Ack.REFUSED
+        elif getattr(reason_code, "value", 0) == _NO_MATCHING_SUBSCRIBERS:
+            ack = _Ack.UNHEARD
+        else:
+            ack = _Ack.DONE
+        self._acks.append((mid, ack))
         self.wake()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -290,28 +325,22 @@ class BrokerLink:
 
     def pump(self) -> None:
         """Delete acknowledged messages, then hand queued ones to paho up to the window."""
-        done: list[int] = []
-        with self._lock:
-            while self._acks:
-                mid, failed = self._acks.popleft()
-                seq = self._inflight.pop(mid, None)
-                if seq is None:
-                    continue  # a heartbeat or birth, not an outbox message
-                if failed:
-                    self.refused += 1
-                    self._refused.append((time.monotonic() + _REFUSED_RETRY_S, seq))
-                    _LOGGER.error("broker refused outbox message %d; will retry", seq)
-                else:
-                    done.append(seq)
+        done, unheard_urgent = self._take_acks()
         if done:
             self.outbox.delete(done)
+        if unheard_urgent:
+            _LOGGER.warning(
+                "no hub hears the urgent topic (or this kit may not publish there): sending "
+                "urgent messages %s on events until the next connection",
+                unheard_urgent,
+            )
         if not self.connected.is_set():
             return
         window = self.config.broker.inflight
         with self._lock:
             room = window - len(self._inflight)
             now = time.monotonic()
-            due = [seq for at, seq in self._refused if at <= now][:max(room, 0)]
+            due = [seq for at, seq in self._refused if at <= now][: max(room, 0)]
             self._refused = [(at, s) for at, s in self._refused if s not in due]
         rows = self.outbox.get(due) if due else []
         room -= len(rows)
@@ -326,11 +355,40 @@ class BrokerLink:
         for row in rows:
             self._hand(row)
 
-    def _hand(self, row: OutboxRow) -> None:
-        topic = topic_for(self.config.home_id, self.config.kit_id, row.topic)
+    def _take_acks(self) -> tuple[list[int], list[int]]:
+        """Sort the PUBACKs received since the last pump: (seqs done, urgent seqs unheard)."""
+        done: list[int] = []
+        unheard_urgent: list[int] = []
         with self._lock:
+            while self._acks:
+                mid, ack = self._acks.popleft()
+                handed = self._inflight.pop(mid, None)
+                if handed is None:
+                    continue  # a heartbeat or birth, not an outbox message
+                seq, topic = handed
+                if topic is TopicKind.URGENT and ack is not _Ack.DONE:
+                    # Due again at once (first in the queue of retries), now on `events`.
+                    unheard_urgent.append(seq)
+                    self._refused.insert(0, (0.0, seq))
+                elif ack is _Ack.REFUSED:
+                    self.refused += 1
+                    self._refused.append((time.monotonic() + _REFUSED_RETRY_S, seq))
+                    _LOGGER.error("broker refused outbox message %d; will retry", seq)
+                else:
+                    done.append(seq)
+            if unheard_urgent:
+                self._urgent_topic_heard = False
+                self.urgent_fallbacks += len(unheard_urgent)
+        return done, unheard_urgent
+
+    def _hand(self, row: OutboxRow) -> None:
+        with self._lock:
+            kind = row.topic
+            if kind is TopicKind.URGENT and not self._urgent_topic_heard:
+                kind = TopicKind.EVENTS  # MQTT 3.1.1 (no PUBACK reason), or no hub hears it
+            topic = topic_for(self.config.home_id, self.config.kit_id, kind)
             info = self.client.publish(topic, row.payload, qos=QOS)
             # MQTT_ERR_NO_CONN still queues a QoS 1 message in paho: it goes on reconnect.
-            self._inflight[info.mid] = row.seq
+            self._inflight[info.mid] = (row.seq, kind)
             self._cursor[row.critical] = max(self._cursor[row.critical], row.seq)
             self.published += 1

@@ -46,6 +46,7 @@ DEFAULT_BROKER_USER = "mosquitto"
 class BrokerFileError(OSError):
     """A broker file could not be replaced so that the broker can still read it."""
 
+
 # Mosquitto 2.0's own format ($7$ = PBKDF2-SHA512); 101 is mosquitto_passwd's default count,
 # kept so files we write and files mosquitto_passwd writes are interchangeable.
 _PBKDF2_ITERATIONS = 101
@@ -83,7 +84,13 @@ def kit_check_topic(home_id: str, kit_id: str) -> str:
 
 def kit_acl_rules(home_id: str, kit_id: str) -> tuple[str, ...]:
     """ACL rules for a kit: publish its own home's kit topics, read its own commands."""
-    writes = (TopicKind.EVENTS, TopicKind.ACCEL, TopicKind.HEARTBEAT, TopicKind.AVAILABILITY)
+    writes = (
+        TopicKind.EVENTS,
+        TopicKind.URGENT,
+        TopicKind.ACCEL,
+        TopicKind.HEARTBEAT,
+        TopicKind.AVAILABILITY,
+    )
     rules = [f"topic write {topic_for(home_id, kit_id, kind)}" for kind in writes]
     rules.append(f"topic read {topic_for(home_id, kit_id, TopicKind.COMMANDS)}")
     rules.append(f"topic write {kit_check_topic(home_id, kit_id)}")
@@ -109,7 +116,6 @@ def urgent_lane_username(hub_username: str) -> str:
     each other in turn.
     """
     return f"{hub_username}{URGENT_LANE_SUFFIX}"
-
 
 
 def hub_broker_users(
@@ -163,9 +169,7 @@ def _owner_for(path: Path, broker_user: str) -> tuple[int, int, int]:
     return user.pw_uid, user.pw_gid, 0o600
 
 
-def replace_broker_file(
-    path: Path, text: str, broker_user: str = DEFAULT_BROKER_USER
-) -> None:
+def replace_broker_file(path: Path, text: str, broker_user: str = DEFAULT_BROKER_USER) -> None:
     """Atomically replace a file Mosquitto reads, keeping the owner and mode it had.
 
     A new file goes to `broker_user` (mode 0600). The text is written to a temporary file in the

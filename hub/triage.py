@@ -10,22 +10,21 @@ from __future__ import annotations
 
 from typing import Final
 
-from mehr.contract import SensorKind, TopicKind
+from mehr.contract import URGENT_EVENT_KINDS, TopicKind
 
 __all__ = ["is_urgent"]
 
 _ACCEL_SUFFIX: Final = "/" + TopicKind.ACCEL.value
+_URGENT_SUFFIX: Final = "/" + TopicKind.URGENT.value
 _EVENTS_SUFFIX: Final = "/" + TopicKind.EVENTS.value
 # The kind values as they appear quoted in a JSON payload.
-_URGENT_KINDS: Final = tuple(
-    f'"{kind.value}"'.encode()
-    for kind in (SensorKind.HELP_BUTTON, SensorKind.OK_BUTTON, SensorKind.FALL)
-)
+_URGENT_KINDS: Final = tuple(f'"{kind.value}"'.encode() for kind in sorted(URGENT_EVENT_KINDS))
 
 
 def is_urgent(topic: str, payload: bytes) -> bool:
-    """True for an accelerometer window or an event naming a help, OK or fall sensor kind."""
-    if topic.endswith(_ACCEL_SUFFIX):
+    """True for an accelerometer window, anything on the urgent topic (checked when parsed),
+    or an event on `events` naming a help, OK or fall sensor kind (older kits send them there)."""
+    if topic.endswith(_ACCEL_SUFFIX) or topic.endswith(_URGENT_SUFFIX):
         return True
     if not topic.endswith(_EVENTS_SUFFIX):
         return False

@@ -37,6 +37,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "QOS",
     "TOPIC_ROOT",
+    "URGENT_EVENT_KINDS",
     "WIRE_TIME_MAX",
     "WIRE_TIME_MIN",
     "AccelWindow",
@@ -64,6 +65,7 @@ __all__ = [
     "availability_offline_payload",
     "check_json_shape",
     "encode",
+    "event_topic",
     "loads",
     "make_event",
     "parse_message",
@@ -88,6 +90,10 @@ class TopicKind(StrEnum):
     """The last level of a kit's topic: what the message on it is."""
 
     EVENTS = "events"
+    # Help, "I'm OK" and fall events (URGENT_EVENT_KINDS), apart from the routine ones: the
+    # hub's urgent lane subscribes to this topic and accel only, so the broker queues them
+    # behind no routine backlog and the lane is not sent a copy of every motion event.
+    URGENT = "urgent"
     ACCEL = "accel"
     HEARTBEAT = "heartbeat"
     AVAILABILITY = "availability"
@@ -98,6 +104,7 @@ class TopicKind(StrEnum):
 # with three axes in 4-decimal JSON is about 25 KB; 64 KiB leaves room for 100 Hz windows.
 MAX_PAYLOAD_BYTES: Final[dict[TopicKind, int]] = {
     TopicKind.EVENTS: 2048,
+    TopicKind.URGENT: 2048,
     TopicKind.ACCEL: 65536,
     TopicKind.HEARTBEAT: 8192,
     TopicKind.AVAILABILITY: 512,
@@ -199,15 +206,22 @@ def parse_topic(topic: str) -> TopicRef:
 
 def urgent_lane_subscriptions() -> list[str]:
     """Topic filters of the hub's urgent lane: where help, "I'm OK" and fall events and
-    accelerometer windows travel (hub/triage.py picks them out of the events)."""
-    return [f"{TOPIC_ROOT}/+/kits/+/{kind.value}" for kind in (TopicKind.EVENTS, TopicKind.ACCEL)]
+    accelerometer windows travel. Kits that still send them on `events` (older firmware, MQTT
+    3.1.1) reach the hub over its main connection, where hub/triage.py picks them out."""
+    return [f"{TOPIC_ROOT}/+/kits/+/{kind.value}" for kind in (TopicKind.URGENT, TopicKind.ACCEL)]
 
 
 def subscriptions_for_hub(shared_group: str | None = None) -> list[str]:
     """Topic filters the hub subscribes to (optionally as an MQTT v5 shared subscription)."""
     filters = [
         f"{TOPIC_ROOT}/+/kits/+/{kind.value}"
-        for kind in (TopicKind.EVENTS, TopicKind.ACCEL, TopicKind.HEARTBEAT, TopicKind.AVAILABILITY)
+        for kind in (
+            TopicKind.EVENTS,
+            TopicKind.URGENT,
+            TopicKind.ACCEL,
+            TopicKind.HEARTBEAT,
+            TopicKind.AVAILABILITY,
+        )
     ]
     if shared_group:
         filters = [f"$share/{shared_group}/{f}" for f in filters]
@@ -274,6 +288,17 @@ class SensorKind(StrEnum):
     BATTERY = "battery"
     OCCUPANCY = "occupancy"
     APPLIANCE = "appliance"
+
+
+# The event kinds a person's safety hangs on at once: published on TopicKind.URGENT.
+URGENT_EVENT_KINDS: Final = frozenset(
+    {SensorKind.HELP_BUTTON, SensorKind.OK_BUTTON, SensorKind.FALL}
+)
+
+
+def event_topic(kind: SensorKind) -> TopicKind:
+    """The topic an event of this kind is published on: urgent ones apart from the rest."""
+    return TopicKind.URGENT if kind in URGENT_EVENT_KINDS else TopicKind.EVENTS
 
 
 class _SequencedPayload(_Payload):
@@ -504,6 +529,7 @@ Message = Event | AccelWindow | Heartbeat | Availability | Command
 
 _MODELS_BY_TOPIC: Final[dict[TopicKind, type[BaseModel] | TypeAdapter[Any]]] = {
     TopicKind.EVENTS: _EVENT_ADAPTER,
+    TopicKind.URGENT: _EVENT_ADAPTER,
     TopicKind.ACCEL: AccelWindow,
     TopicKind.HEARTBEAT: Heartbeat,
     TopicKind.AVAILABILITY: Availability,
@@ -624,6 +650,13 @@ def parse_message(topic: str, payload: bytes) -> tuple[TopicRef, Message]:
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         # pydantic wraps validator errors; anything escaping it is still this message's fault.
         raise ContractError(RejectReason.INVALID, f"{type(exc).__name__}: {exc}"[:200]) from None
+    if ref.kind is TopicKind.URGENT and getattr(message, "kind", None) not in URGENT_EVENT_KINDS:
+        # The urgent lane carries only what cannot wait: routine traffic here would queue in
+        # front of a help press again.
+        raise ContractError(
+            RejectReason.TOPIC,
+            f"a {getattr(message, 'kind', '?')} event does not belong on the urgent topic",
+        )
     kit = getattr(message, "kit", None)
     if kit is not None and kit != ref.kit_id:
         raise ContractError(

@@ -27,6 +27,7 @@ __all__ = [
 # The topics a kit may publish on and the hub reads.
 HOSTILE_TOPIC_KINDS: Final = (
     TopicKind.EVENTS,
+    TopicKind.URGENT,
     TopicKind.ACCEL,
     TopicKind.HEARTBEAT,
     TopicKind.AVAILABILITY,
@@ -132,9 +133,15 @@ def valid_body(
 ) -> dict[str, Any]:
     """A valid payload for one topic kind, stamped `now`."""
     ts = wire_time(now)
-    if kind is TopicKind.EVENTS:
-        sensor, event_kind, value = rng.choice(
+    if kind in (TopicKind.EVENTS, TopicKind.URGENT):
+        choices: list[tuple[str, str, object]] = (
             [
+                ("help", "help_button", "pressed"),
+                ("ok", "ok_button", "pressed"),
+                ("fall-radar", "fall", "cleared"),
+            ]
+            if kind is TopicKind.URGENT
+            else [
                 ("pir-kitchen", "motion", True),
                 ("pir-bath", "motion", False),
                 ("door-front", "door", "open"),
@@ -144,6 +151,7 @@ def valid_body(
                 ("batt", "battery", 88),
             ]
         )
+        sensor, event_kind, value = rng.choice(choices)
         return {
             "v": 1, "kit": kit, "epoch": 1, "seq": seq, "sensor": sensor,
             "kind": event_kind, "value": value, "ts": ts,

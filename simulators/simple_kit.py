@@ -29,6 +29,7 @@ from mehr.contract import (
     TopicKind,
     availability_offline_payload,
     encode,
+    event_topic,
     make_event,
     topic_for,
 )
@@ -137,7 +138,7 @@ class SimpleKit:
             value=value,
             ts=ts or self.clock.now(),
         )
-        self._publish(TopicKind.EVENTS, encode(message))
+        self._publish(event_topic(kind), encode(message))
         return seq
 
     def accel_window(
@@ -177,7 +178,9 @@ class SimpleKit:
 
     def resend(self, message: BaseModel) -> None:
         """Publish an already-built event again (what a kit does after a lost PUBACK)."""
-        self._publish(TopicKind.EVENTS, encode(message))
+        kind = getattr(message, "kind", None)
+        topic = event_topic(kind) if isinstance(kind, SensorKind) else TopicKind.EVENTS
+        self._publish(topic, encode(message))
 
     def heartbeat(self, sensors: dict[str, datetime | None] | None = None) -> None:
         """Publish a heartbeat."""

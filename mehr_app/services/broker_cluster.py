@@ -33,7 +33,7 @@ from mehr_app.services.ports import free_port
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
 # The topic kinds a kit may publish (as in hub/broker_auth.kit_acl_rules) and the one it reads.
-KIT_WRITES = ("events", "accel", "heartbeat", "availability")
+KIT_WRITES = ("events", "urgent", "accel", "heartbeat", "availability")
 KIT_READS = ("commands",)
 ACCOUNT = "MEHR"
 

@@ -122,7 +122,7 @@ def test_generated_setup_gives_the_urgent_lane_a_broker_user_and_the_hub_connect
         now = datetime.now(UTC)
         kit.accel_window("imu", [(0.0, 0.0, 1.0)] * 4, 50.0, now, 2)
         kit.flush()
-        kinds = (TopicKind.EVENTS, TopicKind.ACCEL)
+        kinds = (TopicKind.URGENT, TopicKind.ACCEL)
         wanted = {topic_for("home-lane", "kit-lane", kind) for kind in kinds}
         wait_until(lambda: wanted <= set(lane.received), 10, "the press and the window read")
     finally:

@@ -77,7 +77,7 @@ def test_kit_with_another_kits_client_id_neither_knocks_it_off_nor_fires_its_wil
     agent = EdgeAgent(load_kit_config(path), pin_factory=mock_factory)
     agent.start()
     availability = topic_for("home-b", "kit-b", TopicKind.AVAILABILITY)
-    events = topic_for("home-b", "kit-b", TopicKind.EVENTS)
+    presses = topic_for("home-b", "kit-b", TopicKind.URGENT)
     try:
         assert agent.link is not None
         wait_until(lambda: bool(watcher.payloads(availability)), 10, "kit B's birth")
@@ -98,7 +98,7 @@ def test_kit_with_another_kits_client_id_neither_knocks_it_off_nor_fires_its_wil
         watcher.client.publish(SENTINEL, b"after the attack", qos=1)
         wait_until(lambda: SENTINEL in watcher.topics(), 10, "the sentinel")
         mock_factory.pin(19).drive_low()  # kit B's help button, after the attack
-        wait_until(lambda: bool(watcher.payloads(events)), 10, "kit B's help press")
+        wait_until(lambda: bool(watcher.payloads(presses)), 10, "kit B's help press")
         attacker.disconnect()
         attacker.loop_stop()
 

@@ -5,23 +5,27 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mehr.contract import (
     MAX_PAYLOAD_BYTES,
+    URGENT_EVENT_KINDS,
     AccelWindow,
     ContractError,
     RejectReason,
     SensorKind,
     TopicKind,
     encode,
+    event_topic,
     make_event,
     parse_message,
     parse_topic,
     subscriptions_for_hub,
     topic_for,
+    urgent_lane_subscriptions,
 )
 
 T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
@@ -148,6 +152,59 @@ def test_hub_subscriptions_cover_kit_topics_but_not_commands() -> None:
     assert all(f.startswith("mehr/v1/homes/+/kits/+/") for f in filters)
     assert not any(f.endswith("commands") for f in filters)
     assert subscriptions_for_hub("hubs")[0].startswith("$share/hubs/")
+
+
+def _urgent_event(kind: SensorKind, value: object) -> bytes:
+    return json.dumps(
+        {"v": 1, "kit": "kit-1", "epoch": 5, "seq": 9, "sensor": "s", "kind": kind.value,
+         "value": value, "ts": "2026-11-23T06:00:00Z"}
+    ).encode()  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [(SensorKind.HELP_BUTTON, "pressed"), (SensorKind.OK_BUTTON, "pressed"),
+     (SensorKind.FALL, "detected")],
+)  # fmt: skip
+def test_help_ok_and_fall_travel_on_urgent(kind: SensorKind, value: object) -> None:
+    assert event_topic(kind) is TopicKind.URGENT
+    topic = topic_for("home-1", "kit-1", TopicKind.URGENT)
+    _, message = parse_message(topic, _urgent_event(kind, value))
+    assert getattr(message, "kind", None) is kind
+    # Older kits send them on `events`: still accepted there.
+    _, message = parse_message(TOPIC, _urgent_event(kind, value))
+    assert getattr(message, "kind", None) is kind
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [(SensorKind.MOTION, True), (SensorKind.DOOR, "open"), (SensorKind.OCCUPANCY, True),
+     (SensorKind.TEMPERATURE, 21.5)],
+)  # fmt: skip
+def test_routine_events_are_refused_on_urgent(kind: SensorKind, value: object) -> None:
+    assert event_topic(kind) is TopicKind.EVENTS
+    topic = topic_for("home-1", "kit-1", TopicKind.URGENT)
+    with pytest.raises(ContractError) as caught:
+        parse_message(topic, _urgent_event(kind, value))
+    assert caught.value.reason is RejectReason.TOPIC
+    assert kind.value in str(caught.value)
+
+
+def test_the_urgent_lane_reads_urgent_and_accel_and_no_routine_event() -> None:
+    lane = urgent_lane_subscriptions()
+    hub = subscriptions_for_hub()
+
+    def heard_by(filters: list[str], kind: TopicKind) -> bool:
+        topic = topic_for("home-1", "kit-1", kind)
+        return any(mqtt.topic_matches_sub(f, topic) for f in filters)
+
+    assert heard_by(lane, TopicKind.URGENT) and heard_by(lane, TopicKind.ACCEL)
+    for kind in (TopicKind.EVENTS, TopicKind.HEARTBEAT, TopicKind.AVAILABILITY):
+        assert not heard_by(lane, kind), kind
+    # The main connection hears every kit topic, `urgent` included: the lane is a second way in.
+    for kind in TopicKind:
+        assert heard_by(hub, kind) is (kind is not TopicKind.COMMANDS), kind
+    assert {k.value for k in URGENT_EVENT_KINDS} == {"help_button", "ok_button", "fall"}
 
 
 @given(st.binary(max_size=300))

@@ -1,0 +1,171 @@
+"""A help press goes on the kit's `urgent` topic, and reaches a hub in every order of upgrade.
+
+Real Mosquitto with per-kit ACLs, the real edge agent driven by gpiozero's MockFactory. A
+watcher stands in for the hub: what it subscribes to is what the hub would read.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from gpiozero.pins.mock import MockFactory
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from edge.agent import EdgeAgent
+from edge.config import load_kit_config
+from hub.broker_auth import BrokerUser, kit_acl_rules
+from mehr.contract import TopicKind, topic_for
+from mehr_app.services.mosquitto import Mosquitto
+from mehr_app.services.wait import wait_until
+from tests.conftest import kit_user
+from tests.edge.helpers import write_kit
+
+HOME, KIT = "home-u", "kit-u"
+SENSORS = [
+    {"id": "help", "kind": "help_button", "pin": 19, "room": "bedroom", "bounce_s": 0},
+    {"id": "pir-hall", "kind": "motion", "pin": 20, "room": "hall"},
+]
+EVENTS = topic_for(HOME, KIT, TopicKind.EVENTS)
+URGENT = topic_for(HOME, KIT, TopicKind.URGENT)
+HUB_USER = BrokerUser("hub-u", "hub-pass", ("topic read mehr/v1/#",))
+
+
+class _Hub:
+    """Subscribes to some of the kit's topics, as a hub of one version or another would."""
+
+    def __init__(self, broker: Mosquitto, topics: list[str]) -> None:
+        user = HUB_USER
+        self.seen: list[tuple[str, dict[str, object]]] = []
+        self._lock = threading.Lock()
+        subscribed = threading.Event()
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=user.username,
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        self.client.username_pw_set(user.username, user.password)
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.subscribe([(topic, 1) for topic in topics])
+        self.client.loop_start()
+        wait_until(subscribed.is_set, 10, "the hub's subscription")
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.seen.append((msg.topic, json.loads(msg.payload)))
+
+    def kinds_on(self, topic: str) -> list[object]:
+        with self._lock:
+            return [body.get("kind") for t, body in self.seen if t == topic]
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _start(
+    tmp_path: Path,
+    broker: Mosquitto,
+    factory: MockFactory,
+    hub_topics: list[str],
+    kit: BrokerUser | None = None,
+    protocol: str = "5",
+) -> tuple[_Hub, EdgeAgent]:
+    """The broker with the hub's and the kit's users, a hub reading `hub_topics`, the kit."""
+    user = kit or kit_user(HOME, KIT)
+    broker.add_user(HUB_USER)
+    broker.add_user(user)
+    broker.restart()
+    hub = _Hub(broker, hub_topics)
+    path = write_kit(
+        tmp_path / KIT, HOME, KIT, user.password, broker.url, sensors=SENSORS,
+        broker={"protocol": protocol},
+    )  # fmt: skip
+    agent = EdgeAgent(load_kit_config(path), pin_factory=factory)
+    agent.start()
+    assert agent.link is not None
+    wait_until(agent.link.connected.is_set, 10, "the kit's connection")
+    return hub, agent
+
+
+def _press(factory: MockFactory) -> None:
+    factory.pin(19).drive_low()
+    factory.pin(19).drive_high()
+
+
+def _motion(factory: MockFactory) -> None:
+    factory.pin(20).drive_high()
+
+
+def test_help_goes_on_urgent_and_motion_on_events(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    hub, agent = _start(tmp_path, mosquitto, mock_factory, [EVENTS, URGENT])
+    try:
+        _motion(mock_factory)
+        _press(mock_factory)
+        wait_until(lambda: hub.kinds_on(URGENT) and hub.kinds_on(EVENTS), 10, "both events")
+        assert hub.kinds_on(URGENT) == ["help_button"]
+        assert "help_button" not in hub.kinds_on(EVENTS)
+        assert "motion" in hub.kinds_on(EVENTS)
+        assert agent.link is not None and agent.link.urgent_fallbacks == 0
+        wait_until(lambda: agent.outbox is not None and agent.outbox.depth == 0, 10, "acked")
+    finally:
+        agent.stop()
+        hub.stop()
+
+
+def test_a_hub_that_does_not_read_urgent_still_gets_the_press_on_events(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    # An older hub: the broker answers the kit's publish on `urgent` "no matching subscribers".
+    hub, agent = _start(tmp_path, mosquitto, mock_factory, [EVENTS])
+    try:
+        _press(mock_factory)
+        wait_until(lambda: "help_button" in hub.kinds_on(EVENTS), 10, "the press on events")
+        assert agent.link is not None and agent.link.urgent_fallbacks == 1
+        # The next press goes straight to `events`: no second round trip on this connection.
+        _press(mock_factory)
+        wait_until(lambda: hub.kinds_on(EVENTS).count("help_button") == 2, 10, "second press")
+        assert agent.link.urgent_fallbacks == 1
+        wait_until(lambda: agent.outbox is not None and agent.outbox.depth == 0, 10, "acked")
+    finally:
+        agent.stop()
+        hub.stop()
+
+
+def test_a_kit_whose_acl_predates_urgent_still_gets_the_press_through(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    # The kit's ACL block was written before `urgent` existed: the broker answers 0x87.
+    old_rules = tuple(r for r in kit_acl_rules(HOME, KIT) if not r.endswith("/urgent"))
+    assert len(old_rules) == len(kit_acl_rules(HOME, KIT)) - 1
+    user = BrokerUser(KIT, "kit-pass-old-acl", old_rules)
+    hub, agent = _start(tmp_path, mosquitto, mock_factory, [EVENTS, URGENT], kit=user)
+    try:
+        _press(mock_factory)
+        wait_until(lambda: "help_button" in hub.kinds_on(EVENTS), 10, "the press on events")
+        assert hub.kinds_on(URGENT) == []
+        assert agent.link is not None and agent.link.urgent_fallbacks == 1
+        assert agent.link.refused == 0  # not parked for the 30 s retry of a refused message
+    finally:
+        agent.stop()
+        hub.stop()
+
+
+def test_a_kit_on_mqtt_311_sends_help_on_events(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    # No PUBACK reason codes in 3.1.1: the kit could not tell that nobody hears `urgent`.
+    hub, agent = _start(tmp_path, mosquitto, mock_factory, [EVENTS, URGENT], protocol="3.1.1")
+    try:
+        _press(mock_factory)
+        wait_until(lambda: "help_button" in hub.kinds_on(EVENTS), 10, "the press on events")
+        assert hub.kinds_on(URGENT) == []
+    finally:
+        agent.stop()
+        hub.stop()
