@@ -16,6 +16,7 @@ import grp
 import hashlib
 import os
 import pwd
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ __all__ = [
     "replace_broker_file",
     "urgent_lane_username",
     "with_acl_block",
+    "with_kit_blocks_refreshed",
     "with_password_line",
 ]
 
@@ -145,6 +147,40 @@ def with_acl_block(text: str, username: str, block: str) -> str:
     kept = [b.strip("\n") for b in blocks if b.strip().splitlines()[0] != f"user {username}"]
     kept.append(block.strip("\n"))
     return "\n\n".join(kept) + "\n"
+
+
+# A rule on one kit's own topic: `topic write mehr/v1/homes/<home>/kits/<kit>/<kind>`.
+_KIT_TOPIC_RULE = re.compile(
+    rf"^topic (?:read|write|readwrite) {re.escape(TOPIC_ROOT)}/([^/\s]+)/kits/([^/\s]+)/[a-z]+$"
+)
+
+
+def with_kit_blocks_refreshed(text: str) -> tuple[str, list[str]]:
+    """A Mosquitto ACL file's text with every kit's block rewritten to this release's
+    `kit_acl_rules`, and the kits whose block changed.
+
+    A kit's block is one whose rules name its own user's topics under one home (which is how
+    the home is known); every other block (the hub's, its lane's, anyone's) is kept as it is.
+    Passwords are not touched, so the kits need nothing new.
+    """
+    kept: list[str] = []
+    changed: list[str] = []
+    for block in (b.strip("\n") for b in text.split("\n\n") if b.strip()):
+        lines = block.splitlines()
+        user = lines[0].removeprefix("user ") if lines[0].startswith("user ") else None
+        homes = {
+            match.group(1)
+            for line in lines[1:]
+            if (match := _KIT_TOPIC_RULE.match(line.strip())) and match.group(2) == user
+        }
+        if user is None or len(homes) != 1:
+            kept.append(block)
+            continue
+        fresh = "\n".join([f"user {user}", *kit_acl_rules(homes.pop(), user)])
+        if fresh != block:
+            changed.append(user)
+        kept.append(fresh)
+    return "\n\n".join(kept) + "\n", changed
 
 
 def acl_text(users: Iterable[BrokerUser]) -> str:

@@ -52,6 +52,10 @@ def _cmd_hub(args: argparse.Namespace) -> int:
         from mehr_app.cli_hub_broker import cmd_broker_users
 
         return cmd_broker_users(args)
+    if args.hub_command == "kit-acls":
+        from mehr_app.cli_hub_broker import cmd_kit_acls
+
+        return cmd_kit_acls(args)
     settings = load_settings(
         args.config,
         mqtt_url=args.mqtt_url,

@@ -1,4 +1,5 @@
-"""`mehr hub broker-users`: put the hub's broker user and its urgent lane's into Mosquitto's files.
+"""`mehr hub broker-users`: put the hub's broker user and its urgent lane's into Mosquitto's files;
+`mehr hub kit-acls`: bring every kit's ACL block up to this release's rules.
 
 Read from hub.yaml, so the broker gets exactly the users the hub will connect as: `mqtt_username`
 and, when set, `mqtt_urgent_username` (the shipped hub.yaml sets `mehr-hub-urgent`), both with the
@@ -17,7 +18,7 @@ from typing import Any
 
 from mehr.configfile import ConfigError
 
-__all__ = ["cmd_broker_users", "register", "write_hub_broker_users"]
+__all__ = ["cmd_broker_users", "cmd_kit_acls", "register", "write_hub_broker_users"]
 
 
 def write_hub_broker_users(
@@ -92,8 +93,33 @@ def cmd_broker_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kit_acls(args: argparse.Namespace) -> int:
+    """Run `mehr hub kit-acls`: rewrite the kits' blocks of the ACL file in place.
+
+    For an upgrade that gives kits a new topic (this release's `urgent`): kits provisioned
+    before it keep working on their old rules, and gain the new ones here, with no new password.
+    """
+    from hub.broker_auth import BrokerFileError, replace_broker_file, with_kit_blocks_refreshed
+
+    acl_file: Path = args.acl_file
+    try:
+        text, changed = with_kit_blocks_refreshed(acl_file.read_text(encoding="utf-8"))
+        if changed:
+            replace_broker_file(acl_file, text, args.broker_user)
+    except (OSError, BrokerFileError) as exc:
+        print(f"mehr hub kit-acls: {acl_file}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"broker_acl_file": str(acl_file), "kits_rewritten": changed}))
+        return 0
+    print(f"rewrote the ACL blocks of {len(changed)} kits in {acl_file}")
+    if changed:
+        print("then: systemctl reload mosquitto (it re-reads the file)")
+    return 0
+
+
 def register(hub_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `mehr hub broker-users` under `mehr hub`."""
+    """Add `mehr hub broker-users` and `mehr hub kit-acls` under `mehr hub`."""
     users = hub_sub.add_parser(
         "broker-users",
         help="write the hub's broker user and its urgent lane's into Mosquitto's files",
@@ -107,3 +133,11 @@ def register(hub_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     users.add_argument("--broker-user", default="mosquitto",
                        help="the user Mosquitto runs as: owner of new password/ACL files")
     users.add_argument("--json", action="store_true")
+    kit_acls = hub_sub.add_parser(
+        "kit-acls", help="rewrite every kit's block of Mosquitto's ACL file to this release's rules"
+    )
+    kit_acls.add_argument("--acl-file", type=Path, required=True,
+                          help="Mosquitto ACL file to update, e.g. /etc/mosquitto/mehr.acl")
+    kit_acls.add_argument("--broker-user", default="mosquitto",
+                          help="the user Mosquitto runs as, if the file must be made anew")
+    kit_acls.add_argument("--json", action="store_true")

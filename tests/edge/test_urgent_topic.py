@@ -6,6 +6,7 @@ watcher stands in for the hub: what it subscribes to is what the hub would read.
 
 from __future__ import annotations
 
+import getpass
 import json
 import threading
 from pathlib import Path
@@ -18,6 +19,8 @@ from edge.agent import EdgeAgent
 from edge.config import load_kit_config
 from hub.broker_auth import BrokerUser, kit_acl_rules
 from mehr.contract import TopicKind, topic_for
+from mehr_app.broker_check import check_kit_broker
+from mehr_app.cli import main as mehr_main
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
 from tests.conftest import kit_user
@@ -138,7 +141,7 @@ def test_a_hub_that_does_not_read_urgent_still_gets_the_press_on_events(
         hub.stop()
 
 
-def test_a_kit_whose_acl_predates_urgent_still_gets_the_press_through(
+def test_a_kit_whose_acl_predates_urgent_gets_the_press_through_and_kit_acls_mends_it(
     tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
 ) -> None:
     # The kit's ACL block was written before `urgent` existed: the broker answers 0x87.
@@ -152,6 +155,23 @@ def test_a_kit_whose_acl_predates_urgent_still_gets_the_press_through(
         assert hub.kinds_on(URGENT) == []
         assert agent.link is not None and agent.link.urgent_fallbacks == 1
         assert agent.link.refused == 0  # not parked for the 30 s retry of a refused message
+        agent.stop()
+
+        # The operator's upgrade step: every kit's block rewritten in place, then a reload.
+        acl = ["hub", "kit-acls", "--acl-file", str(mosquitto.acl_file), "--broker-user",
+               getpass.getuser()]  # fmt: skip
+        assert mehr_main(acl) == 0
+        mosquitto.reload()
+        config = load_kit_config(tmp_path / KIT / f"{KIT}.yaml")
+        # SIGHUP is handled in the broker's next loop pass: a check's round trips come after it.
+        wait_until(lambda: check_kit_broker(config).ok, 10, "the broker's reload")
+        agent = EdgeAgent(config, pin_factory=mock_factory)
+        agent.start()
+        assert agent.link is not None
+        wait_until(agent.link.connected.is_set, 10, "the kit's connection, same password")
+        _press(mock_factory)
+        wait_until(lambda: hub.kinds_on(URGENT) == ["help_button"], 10, "the press on urgent")
+        assert agent.link.urgent_fallbacks == 0
     finally:
         agent.stop()
         hub.stop()

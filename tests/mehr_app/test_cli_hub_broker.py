@@ -101,3 +101,31 @@ def test_broker_users_refuses_a_hub_yaml_without_a_broker_user_and_writes_nothin
     assert _broker_users(config, passwd, acl) == 1
     assert f"{config}: mqtt_username" in capsys.readouterr().err
     assert not passwd.exists() and not acl.exists()
+
+
+def test_kit_acls_brings_old_kit_blocks_up_to_date_and_keeps_every_other_block(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old_kit = [r for r in kit_acl_rules("home-1", "kit-1") if not r.endswith("/urgent")]
+    current_kit = BrokerUser("kit-2", "p", kit_acl_rules("home-2", "kit-2"))
+    hub = BrokerUser("mehr-hub", "p", hub_acl_rules())
+    other = BrokerUser("watcher", "p", ("topic read mehr/v1/#",))
+    acl = tmp_path / "mehr.acl"
+    acl.write_text(
+        acl_text([BrokerUser("kit-1", "p", tuple(old_kit)), current_kit, hub, other])
+    )
+    argv = ["hub", "kit-acls", "--acl-file", str(acl), "--broker-user", getpass.getuser()]
+
+    assert mehr_main(argv) == 0
+    assert "rewrote the ACL blocks of 1 kits" in capsys.readouterr().out
+    blocks = _acl_blocks(acl)
+    assert blocks["kit-1"] == list(kit_acl_rules("home-1", "kit-1"))
+    assert "topic write mehr/v1/homes/home-1/kits/kit-1/urgent" in blocks["kit-1"]
+    assert blocks["kit-2"] == list(current_kit.rules)
+    assert blocks["mehr-hub"] == list(hub.rules)
+    assert blocks["watcher"] == list(other.rules)
+
+    before = acl.read_bytes()
+    assert mehr_main(argv) == 0
+    assert "rewrote the ACL blocks of 0 kits" in capsys.readouterr().out
+    assert acl.read_bytes() == before
