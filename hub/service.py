@@ -414,10 +414,7 @@ class Hub:
             ),
             reject_log=self._reject_log,
         )
-        # Checkpoints run in their own thread (_run_checkpoints), not inside an ingest commit:
-        # copying the WAL into a large database file and fsyncing it held batches for ~1 s.
-        if isinstance(store, SqliteStore):
-            disable_auto_checkpoint(store.connection)
+        _prepare_writer(store, ingestor, bulk=inbox is self.inbox)
         ready.set()
         try:
             while not self._stop.is_set():
@@ -713,6 +710,28 @@ class Hub:
             (self.settings.stats_host, self.settings.stats_port), Handler
         )
         threading.Thread(target=self._http.serve_forever, name="hub-stats", daemon=True).start()
+
+
+def _prepare_writer(store: SqlStore, ingestor: Ingestor, bulk: bool) -> None:
+    """Ready one ingest worker's connection and, for the bulk worker, its kits."""
+    # Checkpoints run in their own thread (_run_checkpoints), not inside an ingest commit:
+    # copying the WAL into a large database file and fsyncing it held batches for ~1 s.
+    if isinstance(store, SqliteStore):
+        disable_auto_checkpoint(store.connection)
+    if bulk:
+        _warm_kits(ingestor)  # before the link connects: it waits for `ready`
+
+
+def _warm_kits(ingestor: Ingestor) -> None:
+    """Every kit in the bulk writer's memory at once, before the first message."""
+    started = time.monotonic()
+    try:
+        kits = ingestor.warm_kits()
+    except Exception:
+        # Not fatal: each kit is then read at its first message, as before.
+        _LOGGER.exception("could not read the kits ahead; reading each as it speaks")
+        return
+    _LOGGER.info("%d kits read in %.1f s", kits, time.monotonic() - started)
 
 
 def _collect_batch(

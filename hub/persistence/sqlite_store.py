@@ -294,6 +294,17 @@ class SqlStore:
             sensors.setdefault(s["kit_id"], {})[s["id"]] = (s["kind"], s["room"])
         return [self._kit_from_row(row, sensors.get(row["id"], {})) for row in rows]
 
+    def kit_registrations(self) -> list[KitRecord]:
+        """Every registered kit's home and sensors, without its state (heartbeat, availability):
+        what ingest checks a message against, read for a whole district in two queries."""
+        sensors: dict[str, dict[str, tuple[str, str]]] = {}
+        for s in self._db.execute("SELECT kit_id, id, kind, room FROM sensors"):
+            sensors.setdefault(s["kit_id"], {})[s["id"]] = (s["kind"], s["room"])
+        return [
+            KitRecord(id=row["id"], home_id=row["home_id"], sensors=sensors.get(row["id"], {}))
+            for row in self._db.execute("SELECT id, home_id FROM kits")
+        ]
+
     def kits_of_home(self, home_id: str) -> list[KitRecord]:
         """Return the kits of one home."""
         rows = self._db.execute(

@@ -59,6 +59,10 @@ class Store(Protocol):
         """Return every registered kit."""
         ...
 
+    def kit_registrations(self) -> list[KitRecord]:
+        """Every registered kit's home and sensors, without its state."""
+        ...
+
     def homes(self) -> list[HomeRecord]:
         """Return every registered home."""
         ...

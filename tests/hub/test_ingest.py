@@ -315,3 +315,32 @@ def test_registered_kits_are_not_read_again_per_message(ingestor: Ingestor) -> N
         ingestor.process_batch([raw_event(seq, sensor="pir-stray")])
         ingestor.clock.advance(1)
     assert len(reads) == 3
+
+
+def test_every_kit_is_read_at_once_at_start_and_their_refreshes_trickle(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "hub.db")
+    homes = [(f"home-{n}", f"kit-{n}") for n in range(300)]
+    for home, kit in homes:
+        store.register_home(home_spec(home, kit), T0)
+    clock = ManualClock(T0)
+    ingestor = Ingestor(store, clock, HubStats())
+    reads: list[str] = []
+    store.connection.set_trace_callback(
+        lambda sql: reads.append(sql) if "FROM kits" in sql else None
+    )
+    assert ingestor.warm_kits() == len(homes)
+    assert len(reads) == 1  # one query for the whole district, before any message
+
+    def every_kit_speaks(seq: int) -> int:
+        before = len(reads)
+        result = ingestor.process_batch([raw_event(seq, home, kit) for home, kit in homes])
+        assert all(outcome is Outcome.STORED for outcome, _ in result.outcomes)
+        return len(reads) - before
+
+    assert every_kit_speaks(1) == 0  # the first messages after a start cost no reads
+    # Re-reads fall due spread over the refresh period (15 min), not all together at its end.
+    clock.advance(450)
+    halfway = every_kit_speaks(2)
+    assert 0.3 * len(homes) < halfway < 0.7 * len(homes)
+    clock.advance(451)
+    assert halfway + every_kit_speaks(3) == len(homes)  # each kit read again once per period
