@@ -32,7 +32,6 @@ from mehr.contract import (
     SensorKind,
     TopicKind,
     encode,
-    event_topic,
     make_event,
 )
 
@@ -169,7 +168,9 @@ class EdgeAgent:
                 value=value,
                 ts=now,
             )
-            return event_topic(kind), encode(event)
+            # On `events` in the outbox whatever the kind: the link sends the critical ones on
+            # `urgent` when a hub hears it, and older firmware can still read this outbox.
+            return TopicKind.EVENTS, encode(event)
 
         try:
             seq = outbox.append(build, critical=kind in CRITICAL_KINDS, now=now, sensor=sensor_id)

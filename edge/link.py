@@ -5,11 +5,13 @@ thread hands queued outbox messages to paho (critical first, at most `inflight` 
 deletes them from the outbox when their PUBACK arrives. paho calls `on_publish` with its own lock
 held, so that callback only records the packet id and wakes the pump; the pump does the rest.
 
-Help, "I'm OK" and fall events go on the urgent topic (MQTT 5 only). When the broker answers
-that no one subscribes to it (an older hub) or that the kit may not publish there (an ACL
-written before the topic existed), the event is sent again at once on `events`, and so are
-the kit's next urgent events until it reconnects: an upgrade done in the wrong order costs one
-round trip, never a help press.
+Help, "I'm OK" and fall events (the outbox's critical rows on `events`) go on the urgent topic,
+chosen when handed to paho (MQTT 5 only; the outbox keeps `events`, so older firmware can still
+read it). When the broker answers that no one subscribes to `urgent` (a hub that does not read it)
+or that the kit may not publish there (an ACL written before the topic existed), the event is sent
+again at once on `events`, and so are the kit's urgent events for the next few minutes. A
+critical message the broker took with no subscriber at all on `events` either is kept and sent
+again later, never deleted: no hub has it yet.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Final
 
@@ -50,6 +53,9 @@ _LOGGER = logging.getLogger(__name__)
 _REFUSED_RETRY_S = 30.0
 # MQTT 5 PUBACK reason "No matching subscribers": the broker took the message, no one gets it.
 _NO_MATCHING_SUBSCRIBERS: Final = 0x10
+# After a fallback, urgent events go on `events` this long before `urgent` is tried again (an ACL
+# rewritten and reloaded, a hub upgraded: neither disconnects the kit).
+_URGENT_RETRY_S = 300.0
 
 
 class _Ack(Enum):
@@ -58,6 +64,12 @@ class _Ack(Enum):
     DONE = "done"
     REFUSED = "refused"  # a v5 failure reason code (0x80 and above)
     UNHEARD = "unheard"  # accepted, but no subscriber
+
+
+_WHY: Final = {
+    _Ack.REFUSED: "was refused by the broker",
+    _Ack.UNHEARD: "reached no subscriber (no hub has it)",
+}
 
 
 class EdgeError(Exception):
@@ -136,10 +148,14 @@ class BrokerLink:
         self._wake = threading.Condition()
         self._woken = False
         self._acks: deque[tuple[int, _Ack]] = deque()
-        self._lock = threading.Lock()  # guards _inflight and the cursors, never held in callbacks
-        self._inflight: dict[int, tuple[int, TopicKind]] = {}  # paho mid -> (seq, topic used)
-        # Whether the urgent topic reaches a hub on this connection (see the module's text).
-        self._urgent_topic_heard = self._v5
+        self._lock = threading.Lock()  # guards _inflight, the cursors and the retry lists
+        # paho mid -> (outbox seq, topic used, critical)
+        self._inflight: dict[int, tuple[int, TopicKind, bool]] = {}
+        # Until when urgent events go on `events` (see the module's text); 3.1.1: always.
+        # By the kit's clock (`now`), so a test can move it; None: urgent is on. 3.1.1 has no
+        # PUBACK reason codes, so it could never tell: never on.
+        self._urgent_off_until: datetime | None = None
+        self._urgent_never = not self._v5
         self._cursor = {True: 0, False: 0}  # last seq handed to paho, per class
         self._refused: list[tuple[float, int]] = []  # (retry at, seq)
         self._threads: list[threading.Thread] = []
@@ -261,8 +277,6 @@ class BrokerLink:
             return
         self.backoff.reset()
         self.connects += 1
-        with self._lock:
-            self._urgent_topic_heard = self._v5  # the hub or the ACL may have been upgraded
         # Birth after the will is registered (at CONNECT): retained 'online' while we live.
         birth = Availability(
             v=PROTOCOL_VERSION,
@@ -286,7 +300,7 @@ class BrokerLink:
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any
     ) -> None:
-        # Runs with paho's out-message lock held: record and wake, nothing more.
+        # Runs with paho's out-message lock held (not ours): record and wake, nothing more.
         if getattr(reason_code, "is_failure", False):
             ack = _Ack.REFUSED
         elif getattr(reason_code, "value", 0) == _NO_MATCHING_SUBSCRIBERS:
@@ -331,8 +345,9 @@ class BrokerLink:
         if unheard_urgent:
             _LOGGER.warning(
                 "no hub hears the urgent topic (or this kit may not publish there): sending "
-                "urgent messages %s on events until the next connection",
+                "urgent messages %s on events, and urgent ones for the next %.0f s",
                 unheard_urgent,
+                _URGENT_RETRY_S,
             )
         if not self.connected.is_set():
             return
@@ -365,30 +380,41 @@ class BrokerLink:
                 handed = self._inflight.pop(mid, None)
                 if handed is None:
                     continue  # a heartbeat or birth, not an outbox message
-                seq, topic = handed
+                seq, topic, critical = handed
                 if topic is TopicKind.URGENT and ack is not _Ack.DONE:
-                    # Due again at once (first in the queue of retries), now on `events`.
                     unheard_urgent.append(seq)
-                    self._refused.insert(0, (0.0, seq))
-                elif ack is _Ack.REFUSED:
+                elif ack is _Ack.REFUSED or (ack is _Ack.UNHEARD and critical):
                     self.refused += 1
                     self._refused.append((time.monotonic() + _REFUSED_RETRY_S, seq))
-                    _LOGGER.error("broker refused outbox message %d; will retry", seq)
+                    _LOGGER.error("outbox message %d %s; will retry", seq, _WHY[ack])
                 else:
                     done.append(seq)
             if unheard_urgent:
-                self._urgent_topic_heard = False
+                self._urgent_off_until = self._now() + timedelta(seconds=_URGENT_RETRY_S)
                 self.urgent_fallbacks += len(unheard_urgent)
+                # Due again at once, first and in their order, now on `events`.
+                self._refused[:0] = [(0.0, seq) for seq in sorted(unheard_urgent)]
         return done, unheard_urgent
+
+    def _urgent_on(self) -> bool:
+        """Whether urgent events go on `urgent` now (called with the lock held)."""
+        if self._urgent_never:
+            return False
+        if self._urgent_off_until is not None and self._now() < self._urgent_off_until:
+            return False
+        self._urgent_off_until = None
+        return True
 
     def _hand(self, row: OutboxRow) -> None:
         with self._lock:
             kind = row.topic
-            if kind is TopicKind.URGENT and not self._urgent_topic_heard:
-                kind = TopicKind.EVENTS  # MQTT 3.1.1 (no PUBACK reason), or no hub hears it
+            # The outbox's critical events are help, "I'm OK" and fall (URGENT_EVENT_KINDS;
+            # accelerometer windows have their own topic).
+            if kind is TopicKind.EVENTS and row.critical and self._urgent_on():
+                kind = TopicKind.URGENT
             topic = topic_for(self.config.home_id, self.config.kit_id, kind)
             info = self.client.publish(topic, row.payload, qos=QOS)
             # MQTT_ERR_NO_CONN still queues a QoS 1 message in paho: it goes on reconnect.
-            self._inflight[info.mid] = (row.seq, kind)
+            self._inflight[info.mid] = (row.seq, kind, row.critical)
             self._cursor[row.critical] = max(self._cursor[row.critical], row.seq)
             self.published += 1

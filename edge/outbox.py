@@ -17,16 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mehr.contract import SensorKind, TopicKind
+from mehr.contract import URGENT_EVENT_KINDS, SensorKind, TopicKind
 
 __all__ = ["CRITICAL_KINDS", "Outbox", "OutboxRow"]
 
 _LOGGER = logging.getLogger(__name__)
 
 # Events a person's safety hangs on: never dropped, sent before routine ones.
-CRITICAL_KINDS = frozenset(
-    {SensorKind.HELP_BUTTON, SensorKind.OK_BUTTON, SensorKind.FALL, SensorKind.ACCEL_WINDOW}
-)
+# The critical events are exactly the urgent topic's kinds (edge/link.py sends them there).
+CRITICAL_KINDS = URGENT_EVENT_KINDS | {SensorKind.ACCEL_WINDOW}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);

@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -18,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from edge.agent import EdgeAgent
 from edge.config import load_kit_config
 from hub.broker_auth import BrokerUser, kit_acl_rules
+from mehr.clock import ManualClock
 from mehr.contract import TopicKind, topic_for
 from mehr_app.broker_check import check_kit_broker
 from mehr_app.cli import main as mehr_main
@@ -33,6 +35,7 @@ SENSORS = [
 ]
 EVENTS = topic_for(HOME, KIT, TopicKind.EVENTS)
 URGENT = topic_for(HOME, KIT, TopicKind.URGENT)
+EVENTS_KIND = TopicKind.EVENTS
 HUB_USER = BrokerUser("hub-u", "hub-pass", ("topic read mehr/v1/#",))
 
 
@@ -43,18 +46,23 @@ class _Hub:
         user = HUB_USER
         self.seen: list[tuple[str, dict[str, object]]] = []
         self._lock = threading.Lock()
-        subscribed = threading.Event()
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=user.username,
             protocol=MQTTProtocolVersion.MQTTv5,
         )
         self.client.username_pw_set(user.username, user.password)
-        self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect(broker.host, broker.port)
-        self.client.subscribe([(topic, 1) for topic in topics])
         self.client.loop_start()
+        self.subscribe(topics)
+
+    def subscribe(self, topics: list[str]) -> None:
+        if not topics:
+            return
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.subscribe([(topic, 1) for topic in topics])
         wait_until(subscribed.is_set, 10, "the hub's subscription")
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
@@ -77,6 +85,7 @@ def _start(
     hub_topics: list[str],
     kit: BrokerUser | None = None,
     protocol: str = "5",
+    clock: ManualClock | None = None,
 ) -> tuple[_Hub, EdgeAgent]:
     """The broker with the hub's and the kit's users, a hub reading `hub_topics`, the kit."""
     user = kit or kit_user(HOME, KIT)
@@ -88,7 +97,7 @@ def _start(
         tmp_path / KIT, HOME, KIT, user.password, broker.url, sensors=SENSORS,
         broker={"protocol": protocol},
     )  # fmt: skip
-    agent = EdgeAgent(load_kit_config(path), pin_factory=factory)
+    agent = EdgeAgent(load_kit_config(path), clock=clock, pin_factory=factory)
     agent.start()
     assert agent.link is not None
     wait_until(agent.link.connected.is_set, 10, "the kit's connection")
@@ -126,16 +135,27 @@ def test_a_hub_that_does_not_read_urgent_still_gets_the_press_on_events(
     tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
 ) -> None:
     # An older hub: the broker answers the kit's publish on `urgent` "no matching subscribers".
-    hub, agent = _start(tmp_path, mosquitto, mock_factory, [EVENTS])
+    clock = ManualClock(datetime.now(UTC))
+    hub, agent = _start(tmp_path, mosquitto, mock_factory, [EVENTS], clock=clock)
     try:
         _press(mock_factory)
         wait_until(lambda: "help_button" in hub.kinds_on(EVENTS), 10, "the press on events")
         assert agent.link is not None and agent.link.urgent_fallbacks == 1
-        # The next press goes straight to `events`: no second round trip on this connection.
+        # The next press goes straight to `events`: no second round trip for a while.
         _press(mock_factory)
         wait_until(lambda: hub.kinds_on(EVENTS).count("help_button") == 2, 10, "second press")
         assert agent.link.urgent_fallbacks == 1
         wait_until(lambda: agent.outbox is not None and agent.outbox.depth == 0, 10, "acked")
+
+        # The hub is upgraded (no reconnect of the kit): `urgent` is tried again after 5 min.
+        hub.subscribe([URGENT])
+        clock.advance(299)
+        _press(mock_factory)
+        wait_until(lambda: hub.kinds_on(EVENTS).count("help_button") == 3, 10, "third press")
+        clock.advance(2)
+        _press(mock_factory)
+        wait_until(lambda: hub.kinds_on(URGENT) == ["help_button"], 10, "the press on urgent")
+        assert agent.link.urgent_fallbacks == 1
     finally:
         agent.stop()
         hub.stop()
@@ -172,6 +192,25 @@ def test_a_kit_whose_acl_predates_urgent_gets_the_press_through_and_kit_acls_men
         _press(mock_factory)
         wait_until(lambda: hub.kinds_on(URGENT) == ["help_button"], 10, "the press on urgent")
         assert agent.link.urgent_fallbacks == 0
+    finally:
+        agent.stop()
+        hub.stop()
+
+
+def test_a_press_no_hub_hears_at_all_stays_in_the_outbox(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    # No subscriber on any topic (the hub's session expired, a broker that lost its sessions):
+    # the broker takes every message and answers "no matching subscribers".
+    hub, agent = _start(tmp_path, mosquitto, mock_factory, [])
+    try:
+        assert agent.link is not None and agent.outbox is not None
+        _press(mock_factory)
+        wait_until(lambda: agent.link is not None and agent.link.refused == 1, 10, "kept")
+        assert agent.link.urgent_fallbacks == 1  # tried on urgent, then on events
+        # Kept for the next try (in 30 s), not deleted as a routine event is.
+        assert agent.outbox.depth == 1
+        assert agent.outbox.pending(critical=True, after_seq=0, limit=5)[0].topic is EVENTS_KIND
     finally:
         agent.stop()
         hub.stop()
