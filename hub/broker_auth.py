@@ -156,31 +156,45 @@ _KIT_TOPIC_RULE = re.compile(
 
 
 def with_kit_blocks_refreshed(text: str) -> tuple[str, list[str]]:
-    """A Mosquitto ACL file's text with every kit's block rewritten to this release's
-    `kit_acl_rules`, and the kits whose block changed.
+    """A Mosquitto ACL file's text with the rules this release gives a kit added to every kit's
+    section, and the kits that gained some.
 
-    A kit's block is one whose rules name its own user's topics under one home (which is how
-    the home is known); every other block (the hub's, its lane's, anyone's) is kept as it is.
-    Passwords are not touched, so the kits need nothing new.
+    Sections are read as Mosquitto reads them: a `user` (or `pattern`) line starts one, whatever
+    the blank lines. A kit's section is one whose rules name its own user's topics under one
+    home (which is how the home is known). Only missing rules are added, after the section's
+    last line; no line of the file is changed or removed, so a section that is not a kit's (the
+    hub's, its lane's, anyone's) is kept byte for byte.
     """
-    kept: list[str] = []
+    if "\r" in text:
+        raise ValueError("the file has Windows line endings (CR LF); Mosquitto expects LF")
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if line.startswith(("user ", "pattern "))]
+    additions: dict[int, list[str]] = {}  # insert after this line index
     changed: list[str] = []
-    for block in (b.strip("\n") for b in text.split("\n\n") if b.strip()):
-        lines = block.splitlines()
-        user = lines[0].removeprefix("user ") if lines[0].startswith("user ") else None
+    for n, first in enumerate(starts):
+        last = (starts[n + 1] if n + 1 < len(starts) else len(lines)) - 1
+        while last > first and not lines[last].strip():
+            last -= 1
+        if not lines[first].startswith("user "):
+            continue
+        user = lines[first].removeprefix("user ").strip()
+        rules = [line.strip() for line in lines[first + 1 : last + 1]]
         homes = {
             match.group(1)
-            for line in lines[1:]
-            if (match := _KIT_TOPIC_RULE.match(line.strip())) and match.group(2) == user
+            for rule in rules
+            if (match := _KIT_TOPIC_RULE.match(rule)) and match.group(2) == user
         }
-        if user is None or len(homes) != 1:
-            kept.append(block)
+        if len(homes) != 1:
             continue
-        fresh = "\n".join([f"user {user}", *kit_acl_rules(homes.pop(), user)])
-        if fresh != block:
+        missing = [rule for rule in kit_acl_rules(homes.pop(), user) if rule not in rules]
+        if missing:
+            additions[last] = missing
             changed.append(user)
-        kept.append(fresh)
-    return "\n\n".join(kept) + "\n", changed
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        out.append(line)
+        out.extend(additions.get(i, []))
+    return "\n".join(out), changed
 
 
 def acl_text(users: Iterable[BrokerUser]) -> str:

@@ -1,5 +1,5 @@
 """`mehr hub broker-users`: put the hub's broker user and its urgent lane's into Mosquitto's files;
-`mehr hub kit-acls`: bring every kit's ACL block up to this release's rules.
+`mehr hub kit-acls`: add the rules this release gives a kit to every kit's ACL section.
 
 Read from hub.yaml, so the broker gets exactly the users the hub will connect as: `mqtt_username`
 and, when set, `mqtt_urgent_username` (the shipped hub.yaml sets `mehr-hub-urgent`), both with the
@@ -94,7 +94,7 @@ def cmd_broker_users(args: argparse.Namespace) -> int:
 
 
 def cmd_kit_acls(args: argparse.Namespace) -> int:
-    """Run `mehr hub kit-acls`: rewrite the kits' blocks of the ACL file in place.
+    """Run `mehr hub kit-acls`: add the missing kit rules to the kits' sections of the ACL file.
 
     For an upgrade that gives kits a new topic (this release's `urgent`): kits provisioned
     before it keep working on their old rules, and gain the new ones here, with no new password.
@@ -103,16 +103,17 @@ def cmd_kit_acls(args: argparse.Namespace) -> int:
 
     acl_file: Path = args.acl_file
     try:
-        text, changed = with_kit_blocks_refreshed(acl_file.read_text(encoding="utf-8"))
+        # Bytes, not read_text: universal newlines would hide CR LF, which Mosquitto reads badly.
+        text, changed = with_kit_blocks_refreshed(acl_file.read_bytes().decode("utf-8"))
         if changed:
             replace_broker_file(acl_file, text, args.broker_user)
-    except (OSError, BrokerFileError) as exc:
+    except (OSError, ValueError, BrokerFileError) as exc:
         print(f"mehr hub kit-acls: {acl_file}: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"broker_acl_file": str(acl_file), "kits_rewritten": changed}))
+        print(json.dumps({"broker_acl_file": str(acl_file), "kits_given_rules": changed}))
         return 0
-    print(f"rewrote the ACL blocks of {len(changed)} kits in {acl_file}")
+    print(f"added the missing rules to the ACL sections of {len(changed)} kits in {acl_file}")
     if changed:
         print("then: systemctl reload mosquitto (it re-reads the file)")
     return 0
@@ -134,7 +135,8 @@ def register(hub_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                        help="the user Mosquitto runs as: owner of new password/ACL files")
     users.add_argument("--json", action="store_true")
     kit_acls = hub_sub.add_parser(
-        "kit-acls", help="rewrite every kit's block of Mosquitto's ACL file to this release's rules"
+        "kit-acls",
+        help="add this release's missing kit rules to every kit's section of the ACL file",
     )
     kit_acls.add_argument("--acl-file", type=Path, required=True,
                           help="Mosquitto ACL file to update, e.g. /etc/mosquitto/mehr.acl")

@@ -103,29 +103,40 @@ def test_broker_users_refuses_a_hub_yaml_without_a_broker_user_and_writes_nothin
     assert not passwd.exists() and not acl.exists()
 
 
-def test_kit_acls_brings_old_kit_blocks_up_to_date_and_keeps_every_other_block(
+def test_kit_acls_adds_the_missing_kit_rules_and_changes_no_other_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    old_kit = [r for r in kit_acl_rules("home-1", "kit-1") if not r.endswith("/urgent")]
+    old_rules = [r for r in kit_acl_rules("home-1", "kit-1") if not r.endswith("/urgent")]
     current_kit = BrokerUser("kit-2", "p", kit_acl_rules("home-2", "kit-2"))
     hub = BrokerUser("mehr-hub", "p", hub_acl_rules())
-    other = BrokerUser("watcher", "p", ("topic read mehr/v1/#",))
+    # The layouts operators make: a kit's section with a line of their own, the hub's users
+    # appended with `tee -a` straight after the last kit (no blank line), another user.
+    text = (
+        "\n".join(["user kit-1", *old_rules, "# installed 2026-10-01"]) + "\n\n"
+        + acl_text([current_kit]) + acl_text([hub]).rstrip("\n") + "\n"
+        + "user watcher\ntopic read mehr/v1/#\n"
+    )  # fmt: skip
     acl = tmp_path / "mehr.acl"
-    acl.write_text(
-        acl_text([BrokerUser("kit-1", "p", tuple(old_kit)), current_kit, hub, other])
-    )
+    acl.write_text(text)
     argv = ["hub", "kit-acls", "--acl-file", str(acl), "--broker-user", getpass.getuser()]
 
     assert mehr_main(argv) == 0
-    assert "rewrote the ACL blocks of 1 kits" in capsys.readouterr().out
-    blocks = _acl_blocks(acl)
-    assert blocks["kit-1"] == list(kit_acl_rules("home-1", "kit-1"))
-    assert "topic write mehr/v1/homes/home-1/kits/kit-1/urgent" in blocks["kit-1"]
-    assert blocks["kit-2"] == list(current_kit.rules)
-    assert blocks["mehr-hub"] == list(hub.rules)
-    assert blocks["watcher"] == list(other.rules)
+    assert "the ACL sections of 1 kits" in capsys.readouterr().out
+    after = acl.read_text()
+    urgent = "topic write mehr/v1/homes/home-1/kits/kit-1/urgent"
+    assert after.replace(urgent + "\n", "", 1) == text  # one line added, nothing else touched
+    kit_section = after.split("user kit-2")[0]
+    assert urgent in kit_section and set(kit_acl_rules("home-1", "kit-1")) <= set(
+        kit_section.splitlines()
+    )
 
-    before = acl.read_bytes()
-    assert mehr_main(argv) == 0
-    assert "rewrote the ACL blocks of 0 kits" in capsys.readouterr().out
-    assert acl.read_bytes() == before
+    assert mehr_main(argv) == 0  # nothing missing any more: the file is left as it is
+    assert "the ACL sections of 0 kits" in capsys.readouterr().out
+    assert acl.read_text() == after
+
+    crlf = tmp_path / "crlf.acl"
+    crlf.write_bytes(text.replace("\n", "\r\n").encode())
+    before = crlf.read_bytes()
+    assert mehr_main(["hub", "kit-acls", "--acl-file", str(crlf)]) == 1
+    assert "line endings" in capsys.readouterr().err
+    assert crlf.read_bytes() == before
