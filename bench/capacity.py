@@ -331,7 +331,12 @@ class Broker:
             "mqtt_url": f"mqtt://{host}:{port}",
             "mqtt_username": _HUB_USER,
             "mqtt_password_file": str(self.workdir / "hub.password"),
-            **({"mqtt_urgent_username": _LANE_USER} if self.urgent_lane else {}),
+            # As the shipped hub.yaml: the fleet's presses go on `urgent`.
+            **(
+                {"mqtt_urgent_username": _LANE_USER, "urgent_lane_reads_events": False}
+                if self.urgent_lane
+                else {}
+            ),
             **(
                 {"db_path": str(database)} if isinstance(database, Path)
                 else {"database_url": database}

@@ -199,6 +199,15 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         "give it the hub's ACL (docs/deploy.md). Recommended: <mqtt_username>-urgent, which "
         "`mehr hub broker-users` creates. Unset: no lane (one broker user, as before).",
     )
+    urgent_lane_reads_events: bool = Field(
+        default=True,
+        description="With the urgent lane: read the events topic too, for help, I'm OK and fall "
+        "events that kits send there (firmware from before the urgent topic, MQTT 3.1.1 kits, "
+        "kits whose ACL lacks it: docs/protocol.md). The broker then sends the lane a copy of "
+        "every event (at 100,000 homes ~3,300 messages a second more through it and the hub). "
+        "Turn off once every kit sends them on urgent: /stats urgent_on_events stops growing. "
+        "The shipped hub.yaml (new installs) sets false.",
+    )
     inbox_max: int = Field(
         default=20_000,
         ge=10,

@@ -20,6 +20,7 @@ from hub.stats import HubStats
 from hub.store.base import AlertRecord, KitRecord, NewEvent, Store, is_transient
 from mehr.clock import Clock
 from mehr.contract import (
+    URGENT_EVENT_KINDS,
     AccelWindow,
     Availability,
     ContractError,
@@ -27,6 +28,7 @@ from mehr.contract import (
     Heartbeat,
     RejectReason,
     SensorKind,
+    TopicKind,
     parse_message,
 )
 
@@ -280,6 +282,9 @@ class Ingestor:
             raise _Refused(reason, f"kit {kit.id!r}: {detail}", kit.id)
         if isinstance(message, Heartbeat):
             return _Write(index, raw, kit.id, heartbeat=message)
+        if ref.kind is TopicKind.EVENTS and message.kind in URGENT_EVENT_KINDS:
+            # Sent where the urgent lane reads it only with urgent_lane_reads_events.
+            self.stats.incr("urgent_on_events")
         return _Write(index, raw, kit.id, event=self._to_new_event(kit, ref.home_id, message, raw))
 
     def _clock_stray(self, ts: datetime) -> tuple[RejectReason, str] | None:

@@ -28,6 +28,8 @@ HUB_COUNTERS: Mapping[str, str] = {
     "store_errors": "Store attempts that failed and were retried (nothing acknowledged).",
     "scans": "Routine scans run.",
     "scan_errors": "Routine scans that failed.",
+    "urgent_on_events": "Help, I'm OK and fall events received on the events topic, not urgent "
+    "(kits from before the urgent topic, MQTT 3.1.1 kits, kits whose ACL lacks it).",
     "wal_restarts": "Times the SQLite WAL, grown past wal_restart_above_mb, was started over.",
     "wal_restarts_put_off": "WAL restarts put off to the next second: a writer or reader held on.",
 }

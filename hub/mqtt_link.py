@@ -91,6 +91,8 @@ class MqttLink:
         # Set at the broker's first answer; `refused` holds its reason when it said no.
         self.answered = threading.Event()
         self.refused: str | None = None
+        # The lane: routine messages it was sent and let go (0 unless it reads `events`).
+        self.routine_let_go = 0
         # Bumped on every (re)connect: a packet id from an earlier connection must not be
         # acknowledged on a later one, where the same id may name another message.
         self._generation = 0
@@ -234,11 +236,16 @@ class MqttLink:
         _, self._subscribe_mid = client.subscribe(
             [(topic, QOS) for topic in self._filters()]
         )
+        if self.lane and not self.settings.urgent_lane_reads_events:
+            # A persistent session keeps the filters of earlier connections: the lane's `events`
+            # (before the urgent topic, or with urgent_lane_reads_events) would go on bringing
+            # it every event. Harmless when there is none (0x11, no subscription existed).
+            client.unsubscribe(urgent_lane_subscriptions(reads_events=True)[-1])
         self.answered.set()
 
     def _filters(self) -> list[str]:
         if self.lane:
-            return urgent_lane_subscriptions()
+            return urgent_lane_subscriptions(self.settings.urgent_lane_reads_events)
         return subscriptions_for_hub(self.settings.shared_group)
 
     def _on_subscribe(
@@ -296,6 +303,7 @@ class MqttLink:
             return
         if self.lane:
             # Routine traffic: the main connection stores it; this copy is only let go.
+            self.routine_let_go += 1
             if msg.qos > 0:
                 self.client.ack(msg.mid, msg.qos)
             return

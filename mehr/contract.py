@@ -204,11 +204,12 @@ def parse_topic(topic: str) -> TopicRef:
     return TopicRef(home_id, kit_id, kind)
 
 
-def urgent_lane_subscriptions() -> list[str]:
+def urgent_lane_subscriptions(reads_events: bool = False) -> list[str]:
     """Topic filters of the hub's urgent lane: where help, "I'm OK" and fall events and
-    accelerometer windows travel. Kits that still send them on `events` (older firmware, MQTT
-    3.1.1) reach the hub over its main connection, where hub/triage.py picks them out."""
-    return [f"{TOPIC_ROOT}/+/kits/+/{kind.value}" for kind in (TopicKind.URGENT, TopicKind.ACCEL)]
+    accelerometer windows travel; with `reads_events`, also `events`, where kits from before the
+    urgent topic (and MQTT 3.1.1 kits) send them (hub/triage.py picks them out)."""
+    kinds = (TopicKind.URGENT, TopicKind.ACCEL) + ((TopicKind.EVENTS,) if reads_events else ())
+    return [f"{TOPIC_ROOT}/+/kits/+/{kind.value}" for kind in kinds]
 
 
 def subscriptions_for_hub(shared_group: str | None = None) -> list[str]:

@@ -169,6 +169,7 @@ def _demo_settings(
         mqtt_username=username,
         mqtt_password=os.environ.get("MEHR_MQTT_PASSWORD"),
         mqtt_urgent_username=_lane_user(username),
+        urgent_lane_reads_events=False,  # the demo's kits send help on `urgent`
         mqtt_protocol=protocol,
         mqtt_client_id=_DEMO_CLIENT_ID,
         db_path=db_path,

@@ -344,3 +344,17 @@ def test_every_kit_is_read_at_once_at_start_and_their_refreshes_trickle(tmp_path
     assert 0.3 * len(homes) < halfway < 0.7 * len(homes)
     clock.advance(451)
     assert halfway + every_kit_speaks(3) == len(homes)  # each kit read again once per period
+
+
+def test_a_press_sent_on_events_is_stored_and_counted_for_the_operator(
+    ingestor: Ingestor,
+) -> None:
+    press = {"sensor": "help", "kind": SensorKind.HELP_BUTTON, "value": "pressed"}
+    on_urgent = raw_event(2, **press)
+    on_urgent = RawMessage(
+        topic_for("home-1", "kit-1", TopicKind.URGENT), on_urgent.payload, on_urgent.received_at
+    )
+    result = ingestor.process_batch([raw_event(1, **press), on_urgent, raw_event(3)])
+    assert [o for o, _ in result.outcomes] == [Outcome.STORED] * 3
+    # Only the one on `events` tells the operator a kit still sends presses there.
+    assert ingestor.stats.get("urgent_on_events") == 1

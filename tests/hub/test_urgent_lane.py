@@ -12,15 +12,21 @@ kit's rows) is not: a test transaction holds the row lock of kit A's motion sens
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from hub.broker_auth import BrokerUser, hub_acl_rules
 from hub.config import HubSettings, MqttProtocol
+from hub.mqtt_link import MqttLink
 from hub.service import Hub
-from mehr.contract import SensorKind
+from mehr.contract import SensorKind, urgent_lane_subscriptions
 from mehr_app.services.hub_config import write_registry
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
@@ -119,3 +125,60 @@ def test_a_press_is_raised_through_the_urgent_lane_while_routine_storing_is_stuc
             kit.close()
         hub.stop()
     assert hub.stats.rejected() == 0
+
+
+@pytest.mark.parametrize("reads_events", [False, True], ids=["urgent-only", "reads-events"])
+def test_the_lane_reads_events_only_when_told_and_drops_an_older_sessions_filter(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str, reads_events: bool
+) -> None:
+    kit = kit_user("home-a", "kit-a")
+    for user in (kit, BrokerUser(LANE_USER, hub_password, hub_acl_rules())):
+        mosquitto.add_user(user)
+    mosquitto.restart()
+    # The lane's persistent session as an earlier release left it: subscribed to `events`.
+    old = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2, client_id=LANE_USER,
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )  # fmt: skip
+    old.username_pw_set(LANE_USER, hub_password)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 3600
+    old.connect(mosquitto.host, mosquitto.port, clean_start=False, properties=props)
+    old.loop_start()
+    subscribed = threading.Event()
+    old.on_subscribe = lambda *_: subscribed.set()
+    old.subscribe(urgent_lane_subscriptions(reads_events=True)[-1], qos=1)
+    wait_until(subscribed.is_set, 10, "the old lane's subscription")
+    old.disconnect()
+    old.loop_stop()
+
+    hub = Hub(
+        HubSettings(
+            mqtt_url=mosquitto.url, mqtt_username=HUB_USER, mqtt_password=hub_password,
+            mqtt_urgent_username=LANE_USER, urgent_lane_reads_events=reads_events,
+            mqtt_protocol=MqttProtocol.V5, db_path=tmp_path / "hub.db",
+            registry_file=write_registry(tmp_path / "registry.yaml", [("home-a", "kit-a")]),
+            stats_port=0, scan_interval_s=3600, link_process=False,
+        )
+    )  # fmt: skip
+    hub.start()
+    sender = SimpleKit("home-a", "kit-a", mosquitto.host, mosquitto.port, kit.username,
+                       kit.password, mqtt_v5=True)  # fmt: skip
+    try:
+        lane = hub.urgent_lane
+        assert isinstance(lane, MqttLink)
+        wait_until(lane.connected.is_set, 10, "urgent lane connected")
+        wait_until(hub.link.connected.is_set, 10, "hub connected")
+        sender.connect()
+        for i in range(5):
+            sender.event("pir-kitchen", SensorKind.MOTION, i % 2 == 0)
+        sender.event("help", SensorKind.HELP_BUTTON, "pressed")  # on `urgent`, after them
+        sender.flush()
+        # Both copies of the press are in (one a duplicate): the lane has had, in order, every
+        # routine copy the broker was ever going to send it.
+        wait_until(lambda: hub.stats.get("duplicates") >= 1, 20, "the press over both")
+        wait_until(lambda: hub.stats.get("stored") == 6, 20, "every event stored once")
+        assert lane.routine_let_go == (5 if reads_events else 0)
+    finally:
+        sender.close()
+        hub.stop()
