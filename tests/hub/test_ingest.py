@@ -329,7 +329,7 @@ def test_every_kit_is_read_at_once_at_start_and_their_refreshes_trickle(tmp_path
         lambda sql: reads.append(sql) if "FROM kits" in sql else None
     )
     assert ingestor.warm_kits() == len(homes)
-    assert len(reads) == 1  # one query for the whole district, before any message
+    assert len(reads) == 1  # the kits in one query (their sensors in one more), before any message
 
     def every_kit_speaks(seq: int) -> int:
         before = len(reads)
