@@ -320,6 +320,14 @@ class Broker:
     hub_password: str = ""
     cluster: capacity_cluster.Cluster | None = None
     urgent_lane: bool = False
+    lane_reads_events: bool = False
+
+    def cpu_s(self) -> float | None:
+        """Mosquitto's CPU seconds so far (None for the cluster, or once it has stopped)."""
+        if self.mosquitto is None or not self.mosquitto.alive():
+            return None
+        fields = Path(f"/proc/{self.mosquitto.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def hub_connection(self, index: int, database: Path | str) -> dict[str, Any]:
         """Hub `index`'s broker and database settings."""
@@ -331,9 +339,13 @@ class Broker:
             "mqtt_url": f"mqtt://{host}:{port}",
             "mqtt_username": _HUB_USER,
             "mqtt_password_file": str(self.workdir / "hub.password"),
-            # As the shipped hub.yaml: the fleet's presses go on `urgent`.
+            # As the shipped hub.yaml (the fleet's presses go on `urgent`), unless asked to
+            # measure what a lane that also reads `events` costs.
             **(
-                {"mqtt_urgent_username": _LANE_USER, "urgent_lane_reads_events": False}
+                {
+                    "mqtt_urgent_username": _LANE_USER,
+                    "urgent_lane_reads_events": self.lane_reads_events,
+                }
                 if self.urgent_lane
                 else {}
             ),
@@ -392,6 +404,7 @@ def _start_broker(opts: Options, work: Path, stack: contextlib.ExitStack) -> Bro
     return Broker(
         [("127.0.0.1", broker_port)], _LOAD_USER, load_password, mqtt_v5=True, workdir=work,
         mosquitto=mosquitto, hub_password=hub_password, urgent_lane=opts.urgent_lane,
+        lane_reads_events=opts.lane_reads_events,
     )  # fmt: skip
 
 
@@ -586,6 +599,7 @@ class Options:
     warm_start: bool = False
     utc_offset_h: float = TASHKENT_UTC_OFFSET_S / 3600
     link_process: bool = True
+    lane_reads_events: bool = False
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -836,8 +850,10 @@ def run(opts: Options) -> dict[str, Any]:
             threading.Thread(
                 target=_report_progress, args=(hub.stats, fleet_done, hub.name), daemon=True
             ).start()
+        broker_cpu_at_start = broker.cpu_s()
         presser.run_until(fleet_done)
         fleet_thread.join(timeout=minutes_s + 300)
+        broker_cpu = broker.cpu_s()
         if "error" in fleet_out:
             raise RuntimeError(f"the fleet failed: {fleet_out['error']!r}")
         result: FleetResult = fleet_out["result"]
@@ -913,6 +929,9 @@ def run(opts: Options) -> dict[str, Any]:
             "warning: %d of %d hubs did not go on from their memory (see the hub logs): "
             "these are not a warm start's figures", opts.hubs - memory_loaded, opts.hubs,
         )  # fmt: skip
+    if broker_cpu is not None and broker_cpu_at_start is not None:
+        summary["broker_cpu_cores"] = round((broker_cpu - broker_cpu_at_start) / result.wall_s, 3)
+    summary["lane_reads_events"] = opts.lane_reads_events
     summary["hubs"] = opts.hubs
     summary["database"] = opts.database
     summary["broker"] = opts.broker
@@ -1232,6 +1251,11 @@ def _parse(argv: Sequence[str] | None) -> Options:
         "hub.yaml has it: on by default with Mosquitto, not set up for the RabbitMQ cluster",
     )  # fmt: skip
     parser.add_argument(
+        "--lane-reads-events", action="store_true",
+        help="the urgent lane reads `events` too (urgent_lane_reads_events: true, an upgraded "
+        "hub.yaml's default): what the lane costs when the broker sends it every event",
+    )  # fmt: skip
+    parser.add_argument(
         "--warm-start", action="store_true",
         help="start the hubs once without the fleet until their first scan pass is done, stop "
         "them, then run: hubs restarted with their scan's memory (hub/scan_memory.py)",
@@ -1270,7 +1294,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
         a.history_days, a.history_bursts_per_hour, a.workers, a.seed, a.drain_s, a.workdir,
         a.keep, a.prepared, a.broker_autosave_interval_s, a.prepare_only, a.move_prepared,
         a.hubs, a.database, a.broker, a.urgent_lane, a.warm_start, a.utc_offset_h,
-        a.link_process,
+        a.link_process, a.lane_reads_events,
     )  # fmt: skip
 
 
