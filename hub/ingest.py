@@ -50,13 +50,14 @@ _TRACES_LOGGED = 10
 
 def _slim(kit: KitRecord) -> KitRecord:
     """What ingest needs of a kit (its home and sensors), for a cache that holds every kit of a
-    district: the heartbeat body and availability stay in the database, and the few distinct
-    kinds and rooms are shared strings (about 1 KB a home less at 100,000 homes)."""
+    district: the heartbeat body and availability stay in the database, and sensor ids, kinds
+    and rooms are shared strings (installers give every home the same few names: about 1.5 KB a
+    home less at 100,000 homes)."""
     return KitRecord(
         id=kit.id,
         home_id=kit.home_id,
         sensors={
-            sensor: (sys.intern(kind), sys.intern(room))
+            sys.intern(sensor): (sys.intern(kind), sys.intern(room))
             for sensor, (kind, room) in kit.sensors.items()
         },
     )
@@ -167,12 +168,13 @@ class Ingestor:
         together one period after the start.
         """
         now = self.clock.now()
-        registrations = self.store.kit_registrations()
-        for kit in registrations:
+        count = 0
+        for kit in self.store.kit_registrations():
             spread = zlib.crc32(kit.id.encode()) / 2**32
             read_at = now - timedelta(seconds=_KIT_REFRESH_S * spread)
             self._kits[kit.id] = (_slim(kit), read_at)
-        return len(registrations)
+            count += 1
+        return count
 
     def _kit(self, kit_id: str, fresh: bool = False) -> KitRecord | None:
         now = self.clock.now()

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -294,16 +294,31 @@ class SqlStore:
             sensors.setdefault(s["kit_id"], {})[s["id"]] = (s["kind"], s["room"])
         return [self._kit_from_row(row, sensors.get(row["id"], {})) for row in rows]
 
-    def kit_registrations(self) -> list[KitRecord]:
+    def kit_registrations(self, page: int = 5000) -> Iterator[KitRecord]:
         """Every registered kit's home and sensors, without its state (heartbeat, availability):
-        what ingest checks a message against, read for a whole district in two queries."""
-        sensors: dict[str, dict[str, tuple[str, str]]] = {}
-        for s in self._db.execute("SELECT kit_id, id, kind, room FROM sensors"):
-            sensors.setdefault(s["kit_id"], {})[s["id"]] = (s["kind"], s["room"])
-        return [
-            KitRecord(id=row["id"], home_id=row["home_id"], sensors=sensors.get(row["id"], {}))
-            for row in self._db.execute("SELECT id, home_id FROM kits")
-        ]
+        what ingest checks a message against. Read `page` kits at a time (two queries each, by
+        the kits' and the sensors' primary keys), so a district's ~800,000 sensor rows are never
+        all in memory at once: what is left of them after a read is heap the hub keeps."""
+        after = ""
+        while True:
+            kits = self._db.execute(
+                "SELECT id, home_id FROM kits WHERE id > :after ORDER BY id LIMIT :page",
+                {"after": after, "page": page},
+            ).fetchall()
+            if not kits:
+                return
+            first, after = kits[0]["id"], kits[-1]["id"]
+            sensors: dict[str, dict[str, tuple[str, str]]] = {}
+            for s in self._db.execute(
+                "SELECT kit_id, id, kind, room FROM sensors WHERE kit_id >= :first "
+                "AND kit_id <= :last",
+                {"first": first, "last": after},
+            ):
+                sensors.setdefault(s["kit_id"], {})[s["id"]] = (s["kind"], s["room"])
+            for row in kits:
+                yield KitRecord(row["id"], row["home_id"], sensors.get(row["id"], {}))
+            if len(kits) < page:
+                return
 
     def kits_of_home(self, home_id: str) -> list[KitRecord]:
         """Return the kits of one home."""

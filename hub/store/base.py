@@ -6,7 +6,7 @@ the rest of the hub never writes SQL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -59,7 +59,7 @@ class Store(Protocol):
         """Return every registered kit."""
         ...
 
-    def kit_registrations(self) -> list[KitRecord]:
+    def kit_registrations(self, page: int = 5000) -> Iterator[KitRecord]:
         """Every registered kit's home and sensors, without its state."""
         ...
 

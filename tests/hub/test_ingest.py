@@ -330,6 +330,11 @@ def test_every_kit_is_read_at_once_at_start_and_their_refreshes_trickle(tmp_path
     )
     assert ingestor.warm_kits() == len(homes)
     assert len(reads) == 1  # the kits in one query (their sensors in one more), before any message
+    pages = list(store.kit_registrations(page=128))  # the same, 128 kits at a time
+    assert [(k.id, k.sensors) for k in pages] == [
+        (k.id, k.sensors) for k in store.kit_registrations()
+    ]
+    assert len(pages) == len(homes) and len(reads) == 1 + 1 + 3  # one read per page
 
     def every_kit_speaks(seq: int) -> int:
         before = len(reads)
