@@ -357,18 +357,26 @@ class BrokerLink:
             now = time.monotonic()
             due = [seq for at, seq in self._refused if at <= now][: max(room, 0)]
             self._refused = [(at, s) for at, s in self._refused if s not in due]
-        rows = self.outbox.get(due) if due else []
-        room -= len(rows)
-        for critical in (True, False):
-            if room <= 0:
-                break
-            batch = self.outbox.pending(
-                critical=critical, after_seq=self._cursor[critical], limit=room
-            )
-            rows.extend(batch)
-            room -= len(batch)
-        for row in rows:
-            self._hand(row)
+        handed: set[int] = set()
+        try:
+            rows = self.outbox.get(due) if due else []
+            room -= len(rows)
+            for critical in (True, False):
+                if room <= 0:
+                    break
+                batch = self.outbox.pending(
+                    critical=critical, after_seq=self._cursor[critical], limit=room
+                )
+                rows.extend(batch)
+                room -= len(batch)
+            for row in rows:
+                self._hand(row)
+                handed.add(row.seq)
+        except BaseException:
+            # A disk error mid-way: the retries not handed stay due (the pump tries again).
+            with self._lock:
+                self._refused[:0] = [(0.0, seq) for seq in due if seq not in handed]
+            raise
 
     def _take_acks(self) -> tuple[list[int], list[int]]:
         """Sort the PUBACKs received since the last pump: (seqs done, urgent seqs unheard)."""
@@ -409,9 +417,10 @@ class BrokerLink:
         with self._lock:
             kind = row.topic
             # The outbox's critical events are help, "I'm OK" and fall (URGENT_EVENT_KINDS;
-            # accelerometer windows have their own topic).
-            if kind is TopicKind.EVENTS and row.critical and self._urgent_on():
-                kind = TopicKind.URGENT
+            # accelerometer windows have their own topic). A row stored as `urgent` (an earlier
+            # build) is one of them too.
+            if kind in (TopicKind.EVENTS, TopicKind.URGENT) and row.critical:
+                kind = TopicKind.URGENT if self._urgent_on() else TopicKind.EVENTS
             topic = topic_for(self.config.home_id, self.config.kit_id, kind)
             info = self.client.publish(topic, row.payload, qos=QOS)
             # MQTT_ERR_NO_CONN still queues a QoS 1 message in paho: it goes on reconnect.

@@ -20,7 +20,7 @@ from edge.agent import EdgeAgent
 from edge.config import load_kit_config
 from hub.broker_auth import BrokerUser, kit_acl_rules
 from mehr.clock import ManualClock
-from mehr.contract import TopicKind, topic_for
+from mehr.contract import SensorKind, TopicKind, encode, make_event, topic_for
 from mehr_app.broker_check import check_kit_broker
 from mehr_app.cli import main as mehr_main
 from mehr_app.services.mosquitto import Mosquitto
@@ -225,6 +225,32 @@ def test_a_kit_on_mqtt_311_sends_help_on_events(
         _press(mock_factory)
         wait_until(lambda: "help_button" in hub.kinds_on(EVENTS), 10, "the press on events")
         assert hub.kinds_on(URGENT) == []
+    finally:
+        agent.stop()
+        hub.stop()
+
+
+def test_a_press_an_earlier_build_stored_as_urgent_falls_back_like_any_other(
+    tmp_path: Path, mosquitto: Mosquitto, mock_factory: MockFactory
+) -> None:
+    # An outbox row with topic `urgent` (a build that stored the topic it meant to use): with
+    # no hub reading `urgent` it must go on `events` too, not again and again on `urgent`.
+    hub, agent = _start(tmp_path, mosquitto, mock_factory, [EVENTS])
+    try:
+        assert agent.outbox is not None and agent.link is not None
+        outbox = agent.outbox
+
+        def build(seq: int) -> tuple[TopicKind, bytes]:
+            press = make_event(kit=KIT, epoch=outbox.epoch, seq=seq, sensor="help",
+                               kind=SensorKind.HELP_BUTTON, value="pressed",
+                               ts=datetime.now(UTC))  # fmt: skip
+            return TopicKind.URGENT, encode(press)
+
+        outbox.append(build, critical=True, now=datetime.now(UTC), sensor="help")
+        agent.link.wake()
+        wait_until(lambda: "help_button" in hub.kinds_on(EVENTS), 10, "the press on events")
+        wait_until(lambda: outbox.depth == 0, 10, "acknowledged and deleted")
+        assert agent.link.urgent_fallbacks == 1
     finally:
         agent.stop()
         hub.stop()
