@@ -141,17 +141,51 @@ def with_password_line(text: str, username: str, line: str) -> str:
     return "\n".join(kept) + "\n"
 
 
+def _user_sections(lines: list[str]) -> list[tuple[str, int, int]]:
+    """(user, first line, last line) of each user's section of a Mosquitto ACL file, as Mosquitto
+    reads it: a `user` line (leading blanks and tabs allowed) starts one, whatever the blank
+    lines; `pattern` lines are rules for everyone and end no section. The last line is the
+    section's last rule: blank and comment lines before the next section are not its own."""
+    starts = [
+        (i, line.split()[1])
+        for i, line in enumerate(lines)
+        if len(line.split()) >= 2 and line.split()[0] == "user"
+    ]
+    sections = []
+    for n, (first, user) in enumerate(starts):
+        last = (starts[n + 1][0] if n + 1 < len(starts) else len(lines)) - 1
+        while last > first and (not lines[last].strip() or lines[last].lstrip().startswith("#")):
+            last -= 1
+        sections.append((user, first, last))
+    return sections
+
+
+def _lines_of(text: str) -> list[str]:
+    if "\r" in text:
+        raise ValueError("the file has Windows line endings (CR LF); Mosquitto expects LF")
+    return text.split("\n")
+
+
 def with_acl_block(text: str, username: str, block: str) -> str:
-    """A Mosquitto ACL file's text with one user's block replaced (or added)."""
-    blocks = [b for b in text.split("\n\n") if b.strip()]
-    kept = [b.strip("\n") for b in blocks if b.strip().splitlines()[0] != f"user {username}"]
-    kept.append(block.strip("\n"))
-    return "\n\n".join(kept) + "\n"
+    """A Mosquitto ACL file's text with one user's section replaced (or added at the end).
+
+    Sections are found as Mosquitto finds them (`_user_sections`), not by blank lines: the
+    hub's users appended with `tee -a` straight after a kit's rules are their own section.
+    Every other line is kept as it is.
+    """
+    new = block.strip("\n").split("\n")
+    if not text.strip():
+        return "\n".join(new) + "\n"
+    lines = text.rstrip("\n").split("\n")
+    for user, first, last in _user_sections(lines):
+        if user == username:
+            return "\n".join([*lines[:first], *new, *lines[last + 1 :]]) + "\n"
+    return "\n".join([*lines, "", *new]) + "\n"
 
 
 # A rule on one kit's own topic: `topic write mehr/v1/homes/<home>/kits/<kit>/<kind>`.
 _KIT_TOPIC_RULE = re.compile(
-    rf"^topic (?:read|write|readwrite) {re.escape(TOPIC_ROOT)}/([^/\s]+)/kits/([^/\s]+)/[a-z]+$"
+    rf"^topic\s+(?:read|write|readwrite)\s+{re.escape(TOPIC_ROOT)}/([^/\s]+)/kits/([^/\s]+)/[a-z]+$"
 )
 
 
@@ -159,26 +193,17 @@ def with_kit_blocks_refreshed(text: str) -> tuple[str, list[str]]:
     """A Mosquitto ACL file's text with the rules this release gives a kit added to every kit's
     section, and the kits that gained some.
 
-    Sections are read as Mosquitto reads them: a `user` (or `pattern`) line starts one, whatever
-    the blank lines. A kit's section is one whose rules name its own user's topics under one
-    home (which is how the home is known). Only missing rules are added, after the section's
-    last line; no line of the file is changed or removed, so a section that is not a kit's (the
-    hub's, its lane's, anyone's) is kept byte for byte.
+    Sections are read as Mosquitto reads them (`_user_sections`). A kit's section is one whose
+    rules name its own user's topics under one home (which is how the home is known). Only
+    missing rules are added, after the section's last rule; no line of the file is changed or
+    removed, so a section that is not a kit's (the hub's, its lane's, anyone's) is kept byte for
+    byte.
     """
-    if "\r" in text:
-        raise ValueError("the file has Windows line endings (CR LF); Mosquitto expects LF")
-    lines = text.split("\n")
-    starts = [i for i, line in enumerate(lines) if line.startswith(("user ", "pattern "))]
+    lines = _lines_of(text)
     additions: dict[int, list[str]] = {}  # insert after this line index
     changed: list[str] = []
-    for n, first in enumerate(starts):
-        last = (starts[n + 1] if n + 1 < len(starts) else len(lines)) - 1
-        while last > first and not lines[last].strip():
-            last -= 1
-        if not lines[first].startswith("user "):
-            continue
-        user = lines[first].removeprefix("user ").strip()
-        rules = [line.strip() for line in lines[first + 1 : last + 1]]
+    for user, first, last in _user_sections(lines):
+        rules = [" ".join(line.split()) for line in lines[first + 1 : last + 1]]
         homes = {
             match.group(1)
             for rule in rules

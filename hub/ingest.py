@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 from hub.reject_log import RejectLog
 from hub.rules import EventRules
@@ -46,6 +47,8 @@ _UNKNOWN_KIT_RELOAD_S = 5.0
 _KIT_REFRESH_S = 900.0
 # Tracebacks of internal errors and store refusals logged per reason before only counting them.
 _TRACES_LOGGED = 10
+_URGENT_KIND_VALUES: Final = frozenset(kind.value for kind in URGENT_EVENT_KINDS)
+_EVENTS_SUFFIX: Final = "/" + TopicKind.EVENTS.value
 
 
 def _slim(kit: KitRecord) -> KitRecord:
@@ -284,9 +287,6 @@ class Ingestor:
             raise _Refused(reason, f"kit {kit.id!r}: {detail}", kit.id)
         if isinstance(message, Heartbeat):
             return _Write(index, raw, kit.id, heartbeat=message)
-        if ref.kind is TopicKind.EVENTS and message.kind in URGENT_EVENT_KINDS:
-            # Sent where the urgent lane reads it only with urgent_lane_reads_events.
-            self.stats.incr("urgent_on_events")
         return _Write(index, raw, kit.id, event=self._to_new_event(kit, ref.home_id, message, raw))
 
     def _clock_stray(self, ts: datetime) -> tuple[RejectReason, str] | None:
@@ -340,6 +340,7 @@ class Ingestor:
         self, writes: list[_Write], outcomes: list[tuple[Outcome, str | None]]
     ) -> _Written:
         written = _Written()
+        writes_by_index = {w.index: w for w in writes}
         # Kit rows are updated in one order on every hub (by kit; stable, so one kit's
         # messages keep theirs): several hubs write every heartbeat (replicated ingest), and
         # two transactions updating two kits in opposite orders deadlock on PostgreSQL.
@@ -357,6 +358,12 @@ class Ingestor:
                 outcomes[index] = (Outcome.DUPLICATE, None)
                 continue
             outcomes[index] = (Outcome.STORED, None)
+            if event.kind in _URGENT_KIND_VALUES and writes_by_index[index].raw.topic.endswith(
+                _EVENTS_SUFFIX
+            ):
+                # Stored from `events`, where the urgent lane reads it only with
+                # urgent_lane_reads_events: counted once (the copy stored), for the operator.
+                self.stats.incr("urgent_on_events")
             written.stored_ids.append(event_id)
             written.stored_events.append(event)
             alert = self.rules.alert_for(event, event_id)

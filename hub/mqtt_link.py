@@ -24,7 +24,13 @@ from hub.config import HubSettings, MqttProtocol
 from hub.ingest import RawMessage
 from hub.triage import is_urgent
 from mehr.clock import Clock
-from mehr.contract import QOS, subscriptions_for_hub, urgent_lane_subscriptions
+from mehr.contract import (
+    QOS,
+    TOPIC_ROOT,
+    TopicKind,
+    subscriptions_for_hub,
+    urgent_lane_subscriptions,
+)
 
 __all__ = ["Acknowledger", "MqttLink", "QueuedMessage"]
 
@@ -240,7 +246,7 @@ class MqttLink:
             # A persistent session keeps the filters of earlier connections: the lane's `events`
             # (before the urgent topic, or with urgent_lane_reads_events) would go on bringing
             # it every event. Harmless when there is none (0x11, no subscription existed).
-            client.unsubscribe(urgent_lane_subscriptions(reads_events=True)[-1])
+            client.unsubscribe(f"{TOPIC_ROOT}/+/kits/+/{TopicKind.EVENTS.value}")
         self.answered.set()
 
     def _filters(self) -> list[str]:

@@ -363,3 +363,6 @@ def test_a_press_sent_on_events_is_stored_and_counted_for_the_operator(
     assert [o for o, _ in result.outcomes] == [Outcome.STORED] * 3
     # Only the one on `events` tells the operator a kit still sends presses there.
     assert ingestor.stats.get("urgent_on_events") == 1
+    # Its second copy (the lane's, a redelivery) is a duplicate and is not counted again.
+    assert ingestor.process_batch([raw_event(1, **press)]).outcomes == [(Outcome.DUPLICATE, None)]
+    assert ingestor.stats.get("urgent_on_events") == 1

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hub.broker_auth import BrokerUser, acl_text, hub_acl_rules, kit_acl_rules, password_line
+from hub.broker_auth import (
+    BrokerUser,
+    acl_text,
+    hub_acl_rules,
+    kit_acl_rules,
+    password_line,
+    with_acl_block,
+    with_kit_blocks_refreshed,
+)
 from mehr_app.cli import main as mehr_main
 
 
@@ -140,3 +148,32 @@ def test_kit_acls_adds_the_missing_kit_rules_and_changes_no_other_line(
     assert mehr_main(["hub", "kit-acls", "--acl-file", str(crlf)]) == 1
     assert "line endings" in capsys.readouterr().err
     assert crlf.read_bytes() == before
+
+
+def test_acl_sections_are_found_as_mosquitto_finds_them() -> None:
+    old_a = [r for r in kit_acl_rules("home-a", "kit-a") if not r.endswith("/urgent")]
+    old_b = [r for r in kit_acl_rules("home-b", "kit-b") if not r.endswith("/urgent")]
+    # The hub's users appended with `tee -a` right after kit-a; kit-b's `user` line indented;
+    # a `pattern` rule (everyone's) and a comment inside kit-b's stretch of the file.
+    text = "\n".join([
+        "user kit-a", *old_a,
+        "user mehr-hub", *hub_acl_rules(),
+        "# kit-b, installed 2026-10-01",
+        "  user kit-b", *old_b[:2], "pattern read $SYS/broker/uptime", *old_b[2:],
+        "",
+    ])  # fmt: skip
+
+    # Re-provisioning kit-a replaces kit-a's rules and nothing of the hub's.
+    fresh_a = acl_text([BrokerUser("kit-a", "p", kit_acl_rules("home-a", "kit-a"))])
+    after = with_acl_block(text, "kit-a", fresh_a)
+    assert after.replace(fresh_a, "\n".join(["user kit-a", *old_a]) + "\n", 1) == text
+    assert "\n".join(["user mehr-hub", *hub_acl_rules()]) in after
+
+    # kit-acls gives each kit its own line, inside its own section.
+    refreshed, changed = with_kit_blocks_refreshed(text)
+    assert sorted(changed) == ["kit-a", "kit-b"]
+    lines = refreshed.splitlines()
+    urgent_a = lines.index("topic write mehr/v1/homes/home-a/kits/kit-a/urgent")
+    urgent_b = lines.index("topic write mehr/v1/homes/home-b/kits/kit-b/urgent")
+    assert urgent_a < lines.index("user mehr-hub") < lines.index("  user kit-b") < urgent_b
+    assert [line for line in lines if not line.endswith("/urgent")] == text.splitlines()
