@@ -151,9 +151,9 @@ class BrokerLink:
         self._lock = threading.Lock()  # guards _inflight, the cursors and the retry lists
         # paho mid -> (outbox seq, topic used, critical)
         self._inflight: dict[int, tuple[int, TopicKind, bool]] = {}
-        # Until when urgent events go on `events` (see the module's text); 3.1.1: always.
-        # By the kit's clock (`now`), so a test can move it; None: urgent is on. 3.1.1 has no
-        # PUBACK reason codes, so it could never tell: never on.
+        # Until when urgent events go on `events` after a fallback (see the module's text), by
+        # the kit's clock (`now`, so a test can move it); None: urgent is on. MQTT 3.1.1 has no
+        # PUBACK reason codes to fall back on, so there urgent is never on.
         self._urgent_off_until: datetime | None = None
         self._urgent_never = not self._v5
         self._cursor = {True: 0, False: 0}  # last seq handed to paho, per class
