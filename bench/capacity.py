@@ -87,6 +87,7 @@ from bench.capacity_probes import (  # noqa: E402
     DbLatencyProbe,
     StatsProbe,
     WebhookSink,
+    proc_sample,
 )
 from hub.broker_auth import BrokerUser, acl_text, hub_acl_rules, password_line  # noqa: E402
 from hub.persistence.retention import MIGRATIONS as RETENTION_MIGRATIONS  # noqa: E402
@@ -326,8 +327,7 @@ class Broker:
         """Mosquitto's CPU seconds so far (None for the cluster, or once it has stopped)."""
         if self.mosquitto is None or not self.mosquitto.alive():
             return None
-        fields = Path(f"/proc/{self.mosquitto.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_sample(self.mosquitto.pid).cpu_s
 
     def hub_connection(self, index: int, database: Path | str) -> dict[str, Any]:
         """Hub `index`'s broker and database settings."""

@@ -147,9 +147,9 @@ def _user_sections(lines: list[str]) -> list[tuple[str, int, int]]:
     lines; `pattern` lines are rules for everyone and end no section. The last line is the
     section's last rule: blank and comment lines before the next section are not its own."""
     starts = [
-        (i, line.split()[1])
-        for i, line in enumerate(lines)
-        if len(line.split()) >= 2 and line.split()[0] == "user"
+        (i, words[1])
+        for i, words in enumerate(line.split() for line in lines)
+        if len(words) >= 2 and words[0] == "user"
     ]
     sections = []
     for n, (first, user) in enumerate(starts):
@@ -158,12 +158,6 @@ def _user_sections(lines: list[str]) -> list[tuple[str, int, int]]:
             last -= 1
         sections.append((user, first, last))
     return sections
-
-
-def _lines_of(text: str) -> list[str]:
-    if "\r" in text:
-        raise ValueError("the file has Windows line endings (CR LF); Mosquitto expects LF")
-    return text.split("\n")
 
 
 def with_acl_block(text: str, username: str, block: str) -> str:
@@ -199,7 +193,9 @@ def with_kit_blocks_refreshed(text: str) -> tuple[str, list[str]]:
     removed, so a section that is not a kit's (the hub's, its lane's, anyone's) is kept byte for
     byte.
     """
-    lines = _lines_of(text)
+    if "\r" in text:
+        raise ValueError("the file has Windows line endings (CR LF); Mosquitto expects LF")
+    lines = text.split("\n")
     additions: dict[int, list[str]] = {}  # insert after this line index
     changed: list[str] = []
     for user, first, last in _user_sections(lines):

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Final
 
 from hub.reject_log import RejectLog
 from hub.rules import EventRules
@@ -47,8 +46,6 @@ _UNKNOWN_KIT_RELOAD_S = 5.0
 _KIT_REFRESH_S = 900.0
 # Tracebacks of internal errors and store refusals logged per reason before only counting them.
 _TRACES_LOGGED = 10
-_URGENT_KIND_VALUES: Final = frozenset(kind.value for kind in URGENT_EVENT_KINDS)
-_EVENTS_SUFFIX: Final = "/" + TopicKind.EVENTS.value
 
 
 def _slim(kit: KitRecord) -> KitRecord:
@@ -124,6 +121,9 @@ class _Write:
     event: NewEvent | None = None
     heartbeat: Heartbeat | None = None
     availability: Availability | None = None
+    # A help, OK or fall event that came on `events`, where the urgent lane reads it only with
+    # urgent_lane_reads_events: counted when stored (once, not per copy), for the operator.
+    urgent_on_events: bool = False
 
 
 @dataclass(slots=True)
@@ -287,7 +287,13 @@ class Ingestor:
             raise _Refused(reason, f"kit {kit.id!r}: {detail}", kit.id)
         if isinstance(message, Heartbeat):
             return _Write(index, raw, kit.id, heartbeat=message)
-        return _Write(index, raw, kit.id, event=self._to_new_event(kit, ref.home_id, message, raw))
+        return _Write(
+            index,
+            raw,
+            kit.id,
+            event=self._to_new_event(kit, ref.home_id, message, raw),
+            urgent_on_events=ref.kind is TopicKind.EVENTS and message.kind in URGENT_EVENT_KINDS,
+        )
 
     def _clock_stray(self, ts: datetime) -> tuple[RejectReason, str] | None:
         """Say why a kit's timestamp is too far from the hub's clock, or None if it is fine."""
@@ -340,7 +346,6 @@ class Ingestor:
         self, writes: list[_Write], outcomes: list[tuple[Outcome, str | None]]
     ) -> _Written:
         written = _Written()
-        writes_by_index = {w.index: w for w in writes}
         # Kit rows are updated in one order on every hub (by kit; stable, so one kit's
         # messages keep theirs): several hubs write every heartbeat (replicated ingest), and
         # two transactions updating two kits in opposite orders deadlock on PostgreSQL.
@@ -351,18 +356,14 @@ class Ingestor:
                 self.store.set_availability(
                     write.kit_id, write.availability.state.value, write.raw.received_at
                 )
-        events = [(w.index, w.event) for w in writes if w.event is not None]
+        events = [(w, w.event) for w in writes if w.event is not None]
         ids = self.store.store_events([event for _, event in events], self.clock.now())
-        for (index, event), event_id in zip(events, ids, strict=True):
+        for (write, event), event_id in zip(events, ids, strict=True):
             if event_id is None:
-                outcomes[index] = (Outcome.DUPLICATE, None)
+                outcomes[write.index] = (Outcome.DUPLICATE, None)
                 continue
-            outcomes[index] = (Outcome.STORED, None)
-            if event.kind in _URGENT_KIND_VALUES and writes_by_index[index].raw.topic.endswith(
-                _EVENTS_SUFFIX
-            ):
-                # Stored from `events`, where the urgent lane reads it only with
-                # urgent_lane_reads_events: counted once (the copy stored), for the operator.
+            outcomes[write.index] = (Outcome.STORED, None)
+            if write.urgent_on_events:
                 self.stats.incr("urgent_on_events")
             written.stored_ids.append(event_id)
             written.stored_events.append(event)

@@ -289,10 +289,21 @@ class SqlStore:
         """Return every registered kit (two queries, not one per kit: the scan reads them all
         every pass)."""
         rows = self._db.execute("SELECT * FROM kits ORDER BY id").fetchall()
-        sensors: dict[str, dict[str, tuple[str, str]]] = {}
-        for s in self._db.execute("SELECT kit_id, id, kind, room FROM sensors"):
-            sensors.setdefault(s["kit_id"], {})[s["id"]] = (s["kind"], s["room"])
+        sensors = self._sensors_by_kit()
         return [self._kit_from_row(row, sensors.get(row["id"], {})) for row in rows]
+
+    def _sensors_by_kit(
+        self, first: str | None = None, last: str | None = None
+    ) -> dict[str, dict[str, tuple[str, str]]]:
+        """Sensors (id -> (kind, room)) by kit, of every kit or of kits `first` … `last`."""
+        sql, params = "SELECT kit_id, id, kind, room FROM sensors", {}
+        if first is not None and last is not None:
+            sql += " WHERE kit_id >= :first AND kit_id <= :last"  # the primary key's range
+            params = {"first": first, "last": last}
+        sensors: dict[str, dict[str, tuple[str, str]]] = {}
+        for s in self._db.execute(sql, params):
+            sensors.setdefault(s["kit_id"], {})[s["id"]] = (s["kind"], s["room"])
+        return sensors
 
     def kit_registrations(self, page: int = 5000) -> Iterator[KitRecord]:
         """Every registered kit's home and sensors, without its state (heartbeat, availability):
@@ -307,14 +318,8 @@ class SqlStore:
             ).fetchall()
             if not kits:
                 return
-            first, after = kits[0]["id"], kits[-1]["id"]
-            sensors: dict[str, dict[str, tuple[str, str]]] = {}
-            for s in self._db.execute(
-                "SELECT kit_id, id, kind, room FROM sensors WHERE kit_id >= :first "
-                "AND kit_id <= :last",
-                {"first": first, "last": after},
-            ):
-                sensors.setdefault(s["kit_id"], {})[s["id"]] = (s["kind"], s["room"])
+            after = kits[-1]["id"]
+            sensors = self._sensors_by_kit(kits[0]["id"], after)
             for row in kits:
                 yield KitRecord(row["id"], row["home_id"], sensors.get(row["id"], {}))
             if len(kits) < page:

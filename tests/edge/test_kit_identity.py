@@ -19,6 +19,7 @@ from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
 from tests.conftest import kit_user
 from tests.edge.helpers import write_kit
+from tests.support.mqtt_clients import v5_client
 
 SENSORS = [{"id": "help", "kind": "help_button", "pin": 19, "room": "bedroom", "bounce_s": 0}]
 SENTINEL = "test/sentinel"
@@ -30,12 +31,7 @@ class _Watcher:
     def __init__(self, broker: Mosquitto, user: BrokerUser) -> None:
         self.seen: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=user.username,
-            protocol=MQTTProtocolVersion.MQTTv5,
-        )
-        self.client.username_pw_set(user.username, user.password)
+        self.client = v5_client(user)
         self.subscribed = threading.Event()
         self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_message = self._on_message

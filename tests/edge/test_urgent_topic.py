@@ -14,7 +14,6 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from gpiozero.pins.mock import MockFactory
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.agent import EdgeAgent
 from edge.config import load_kit_config
@@ -27,6 +26,7 @@ from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
 from tests.conftest import kit_user
 from tests.edge.helpers import write_kit
+from tests.support.mqtt_clients import v5_client
 
 HOME, KIT = "home-u", "kit-u"
 SENSORS = [
@@ -43,15 +43,9 @@ class _Hub:
     """Subscribes to some of the kit's topics, as a hub of one version or another would."""
 
     def __init__(self, broker: Mosquitto, topics: list[str]) -> None:
-        user = HUB_USER
         self.seen: list[tuple[str, dict[str, object]]] = []
         self._lock = threading.Lock()
-        self.client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=user.username,
-            protocol=MQTTProtocolVersion.MQTTv5,
-        )
-        self.client.username_pw_set(user.username, user.password)
+        self.client = v5_client(HUB_USER)
         self.client.on_message = self._on_message
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()

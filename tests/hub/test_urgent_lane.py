@@ -15,10 +15,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -32,6 +30,7 @@ from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
+from tests.support.mqtt_clients import v5_client
 from tests.support.postgres import PostgresServer
 
 LANE_USER = "mehr-hub-urgent"
@@ -136,11 +135,7 @@ def test_the_lane_reads_events_only_when_told_and_drops_an_older_sessions_filter
         mosquitto.add_user(user)
     mosquitto.restart()
     # The lane's persistent session as an earlier release left it: subscribed to `events`.
-    old = mqtt.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2, client_id=LANE_USER,
-        protocol=MQTTProtocolVersion.MQTTv5,
-    )  # fmt: skip
-    old.username_pw_set(LANE_USER, hub_password)
+    old = v5_client(BrokerUser(LANE_USER, hub_password, hub_acl_rules()))
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 3600
     old.connect(mosquitto.host, mosquitto.port, clean_start=False, properties=props)
