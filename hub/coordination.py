@@ -42,6 +42,7 @@ __all__ = [
     "LeaseSettings",
     "Ownership",
     "OwnershipOfOnePass",
+    "SettledOwnership",
     "Transactions",
     "area_key",
     "partition_of",
@@ -99,6 +100,42 @@ class _EveryHome:
 
 
 EVERY_HOME: Ownership = _EveryHome()
+
+
+class SettledOwnership:
+    """What the alert engine's critical lane may act on: the homes held now whose partitions the
+    full engine has settled, i.e. marked the sends their last holder was killed in "unknown"
+    (at the engine's start, and after each takeover). Until the first settling, nothing.
+
+    Acting on a partition before that would send an alert's next step ahead of the record that
+    its earlier send's outcome is unknown, as OwnershipOfOnePass explains for one engine.
+    """
+
+    def __init__(self, live: Ownership) -> None:
+        self.live = live
+        self._settled: dict[int, int] | None = None
+
+    def settle(self, held: dict[int, int]) -> None:
+        """The full engine has settled these partitions (at these epochs)."""
+        self._settled = dict(held)
+
+    def owns(self, key: str) -> bool:
+        settled = self._settled
+        if settled is None or not self.live.owns(key):
+            return False
+        partition = self.live.partition(key)
+        if partition is None:
+            return True
+        epoch = settled.get(partition)
+        return epoch is not None and self.live.held().get(partition) == epoch
+
+    def held(self) -> dict[int, int]:
+        settled = self._settled or {}
+        live = self.live.held()
+        return {p: e for p, e in settled.items() if live.get(p) == e}
+
+    def partition(self, key: str) -> int | None:
+        return self.live.partition(key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from hub.scan_process import ScanProcess
 from hub.stats import HubStats
 from hub.store.base import AlertRecord
 from hub.wal_bound import RoutineWriterPause, WalBound, WalOutcome
+from hub.write_priority import PriorityWriters
 from mehr.clock import Clock, SystemClock
 
 __all__ = ["Hub", "HubStartError"]
@@ -127,9 +128,9 @@ class Hub:
                     on_urgent_full=self._urgent_demoted,
                 )  # fmt: skip
         self._stop = threading.Event()
-        # Set while the urgent writer has nothing in hand (see _yield_to_urgent).
-        self._urgent_idle = threading.Event()
-        self._urgent_idle.set()
+        # The urgent writer and the alert engine's help-and-fall work go before routine
+        # batches on SQLite's one write lock (see _yield_to_urgent).
+        self._priority_writers = PriorityWriters()
         self._worker: threading.Thread | None = None
         self._urgent_worker: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
@@ -353,6 +354,7 @@ class Hub:
             self.settings.public_base_url,
             publish=self.link.publish,
             ownership=self.ownership,
+            write_first=self._priority_writers.first,
         )
         self.alerts.start()
         _LOGGER.info("alert engine started with %s", self.settings.alerts_config)
@@ -453,14 +455,12 @@ class Hub:
             if self.settings.uses_sqlite():
                 self._yield_to_urgent()
             return self._store_with_retry(name, ingestor, batch)
-        self._urgent_idle.clear()
-        try:
+        with self._priority_writers.first():
             return self._store_with_retry(name, ingestor, batch)
-        finally:
-            self._urgent_idle.set()
 
     def _yield_to_urgent(self) -> None:
-        """Let urgent messages waiting or in hand commit before the next routine batch.
+        """Let urgent messages waiting or in hand, and the alert engine's work on a help press or
+        a fall, commit before the next routine batch.
 
         SQLite has one write lock, and its busy handler sleeps between tries: a routine writer
         that begins its next batch the moment it commits wins the lock again and again, and a
@@ -469,8 +469,8 @@ class Hub:
         """
         deadline = time.monotonic() + _URGENT_FIRST_MAX_S
         while not self._stop.is_set() and time.monotonic() < deadline:
-            if not self._urgent_idle.is_set():
-                self._urgent_idle.wait(0.05)
+            if self._priority_writers.busy():
+                self._priority_writers.wait_until_idle(0.05)
             elif not self.urgent_inbox.empty():
                 time.sleep(0.002)  # taken by the urgent writer within a moment
             else:

@@ -46,8 +46,11 @@ class Adopter:
         escalator: Escalator,
         publish: Publish | None,
         ownership: Ownership = EVERY_HOME,
+        *,
+        critical_only: bool = False,
     ) -> None:
         self.ownership = ownership
+        self.critical_only = critical_only
         self.conn = conn
         self.config = config
         self.service = service
@@ -60,7 +63,11 @@ class Adopter:
         return how many were looked at (0: none was waiting)."""
         # Those of homes another hub holds are left to it.
         owns = self.ownership.owns
-        waiting = [a for a in alerts_repo.to_adopt(self.conn) if owns(a.alert.home_id)]
+        waiting = [
+            a
+            for a in alerts_repo.to_adopt(self.conn, self.critical_only)
+            if owns(a.alert.home_id)
+        ]
         for item in waiting:
             try:
                 self._adopt(item, now)

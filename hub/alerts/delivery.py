@@ -9,12 +9,13 @@ in: it is marked "unknown", audited, and never sent again automatically (docs/al
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Final
 
 from hub.alerts.channels import AlertActions, Channel, SendResult, redact_url, send_message
-from hub.alerts.config import AlertsConfig
+from hub.alerts.config import AlertsConfig, ContactMethod, Language
 from hub.alerts.escalation import Escalator
 from hub.alerts.lifecycle import SYSTEM, AlertService
 from hub.alerts.messages import MessageFacts, render
@@ -29,7 +30,7 @@ from hub.persistence.connection import Connection
 from hub.persistence.notifications import Notification
 from mehr.clock import Clock
 
-__all__ = ["Deliverer"]
+__all__ = ["Deliverer", "SendsInFlight"]
 
 _LOGGER = logging.getLogger(__name__)
 _ACKABLE: Final = ("alert", "renotify")
@@ -42,6 +43,31 @@ _DUE_READ: Final = 500
 # due one call makes at most (a look that found new alerts reads again).
 _SEND_CHUNK: Final = 20
 _MAX_READS: Final = 1_000
+
+
+class SendsInFlight:
+    """The attempts this process is sending right now.
+
+    The alert engine's two lanes (hub/alerts/engine.py) send at the same time. An intent
+    without an outcome is a send a process was killed in, unless one of them is making it:
+    the other lane's recovery must not mark it "unknown".
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: set[int] = set()
+
+    def add(self, attempt_id: int) -> None:
+        with self._lock:
+            self._ids.add(attempt_id)
+
+    def discard(self, attempt_id: int) -> None:
+        with self._lock:
+            self._ids.discard(attempt_id)
+
+    def __contains__(self, attempt_id: object) -> bool:
+        with self._lock:
+            return attempt_id in self._ids
 
 
 class Deliverer:
@@ -58,8 +84,13 @@ class Deliverer:
         signer: TokenSigner | None,
         public_base_url: str,
         ownership: Ownership = EVERY_HOME,
+        *,
+        critical_only: bool = False,
+        in_flight: SendsInFlight | None = None,
     ) -> None:
         self.ownership = ownership
+        self.critical_only = critical_only
+        self.in_flight = in_flight or SendsInFlight()
         self.conn = conn
         self.config = config
         self.clock = clock
@@ -84,7 +115,9 @@ class Deliverer:
         for _ in range(_MAX_READS):
             due = [
                 note
-                for note in notifications_repo.due(self.conn, self.clock.now(), _DUE_READ)
+                for note in notifications_repo.due(
+                    self.conn, self.clock.now(), _DUE_READ, self.critical_only
+                )
                 if self.ownership.owns(note.home_id)
             ]
             if not due:
@@ -125,17 +158,37 @@ class Deliverer:
         destination = redact_url(method.url)
         # The intent: committed before the send, so a send the hub is killed in is on record
         # and is not repeated after the restart.
-        with self.service.tx():
-            # Claimed in the same transaction as the intent: of two hubs holding one reading
-            # of this due row, only one sends it.
-            claimed = notifications_repo.claim_attempt(self.conn, note, now)
-            if claimed:
-                link, token = self._link(note, now)
-                attempt_id = notifications_repo.record_intent(
-                    self.conn, note.id, now, index, method.method_kind.value, destination
-                )
-        if not claimed:
-            return
+        attempt_id: int | None = None
+        try:
+            with self.service.tx():
+                # Claimed in the same transaction as the intent: of two hubs (or two lanes of
+                # this engine) holding one reading of this due row, only one sends it.
+                claimed = notifications_repo.claim_attempt(self.conn, note, now)
+                if claimed:
+                    link, token = self._link(note, now)
+                    attempt_id = notifications_repo.record_intent(
+                        self.conn, note.id, now, index, method.method_kind.value, destination
+                    )
+                    # Marked before the intent commits, so the other lane never reads it as
+                    # a send a killed process left behind.
+                    self.in_flight.add(attempt_id)
+            if attempt_id is not None:
+                self._send(note, method, language, link, token, attempt_id)
+        finally:
+            if attempt_id is not None:
+                self.in_flight.discard(attempt_id)
+
+    def _send(
+        self,
+        note: Notification,
+        method: ContactMethod,
+        language: Language,
+        link: str | None,
+        token: str | None,
+        attempt_id: int,
+    ) -> None:
+        """Make one claimed attempt and record its outcome."""
+        index = note.method_index
         # The Telegram bot carries the token in its buttons, so its text carries no link.
         actions = None
         if token is not None and method.url.split("://", 1)[0].lower() == TELEGRAM_SCHEME:
@@ -271,6 +324,8 @@ class Deliverer:
         for send in notifications_repo.interrupted_sends(self.conn, notification_id):
             if not self.ownership.owns(send.home_id):
                 continue  # another live hub's send, perhaps under way right now
+            if send.attempt_id in self.in_flight:
+                continue  # the other lane of this engine is sending it right now
             with self.service.tx():
                 notifications_repo.mark_attempt_unknown(
                     self.conn, send.attempt_id, _UNKNOWN_ERROR, now

@@ -2,6 +2,13 @@
 adoption.py, escalation in escalation.py, delivery in delivery.py, kit availability in
 kit_availability.py); AlertRunner runs passes in a thread, woken by new alerts.
 
+AlertRunner runs two engines, each on its own thread and connection: one does everything, the
+other (the critical lane) only adopts, escalates and sends help presses and falls. A pass of
+the first can be long (thousands of alerts found together after an outage or a re-learn, each
+adopted, stepped and sent in turn); a press raised meanwhile is handled at once by the second.
+Both may reach the same alert: adoption, steps and sends are claimed in the database, as
+between several hubs (docs/scale.md), so each still happens once.
+
 All state is rows (hub/persistence/schema_alerts.py), so `run_due()` after a restart carries
 on exactly where the last one stopped (see each part for how).
 """
@@ -11,20 +18,23 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from hub.alerts.adoption import Adopter, Publish
 from hub.alerts.channels import Channel
 from hub.alerts.config import AlertsConfig
-from hub.alerts.delivery import Deliverer
+from hub.alerts.delivery import Deliverer, SendsInFlight
 from hub.alerts.escalation import Escalator
 from hub.alerts.gateways import telegram_poller, with_gateways
 from hub.alerts.kit_availability import KitAvailabilityScanner
 from hub.alerts.lifecycle import SYSTEM, AlertService
 from hub.alerts.testmode import TestModes
 from hub.alerts.tokens import TokenSigner
-from hub.coordination import EVERY_HOME, Ownership, OwnershipOfOnePass
+from hub.coordination import EVERY_HOME, Ownership, OwnershipOfOnePass, SettledOwnership
 from hub.persistence import escalations as escalations_repo
 from hub.persistence.connection import Connection
 from hub.persistence.database import (
@@ -90,19 +100,29 @@ class AlertEngine:
         public_base_url: str = "http://127.0.0.1:8000",
         publish: Publish | None = None,
         ownership: Ownership = EVERY_HOME,
+        *,
+        critical_only: bool = False,
+        write_first: Callable[[], AbstractContextManager[None]] | None = None,
+        in_flight: SendsInFlight | None = None,
+        settles: SettledOwnership | None = None,
     ) -> None:
         # Several hubs: this engine acts only on alerts of homes whose partition this hub
         # holds (hub/coordination.py); one hub alone holds them all.
         self.ownership = OwnershipOfOnePass(ownership)
-        self.service = AlertService(conn, config, clock, signer)
+        # The critical lane: help presses and falls only, its writes before routine batches.
+        self.critical_only = critical_only
+        self.service = AlertService(conn, config, clock, signer, write_first)
         self.conn = conn
         self.config = config
         self.clock = clock
         self.test_modes = TestModes(conn, clock)
-        self.escalation = Escalator(conn, config, self.service, self.ownership)
-        self.adoption = Adopter(
-            conn, config, self.service, self.test_modes, self.escalation, publish, self.ownership
+        self.escalation = Escalator(
+            conn, config, self.service, self.ownership, critical_only=critical_only
         )
+        self.adoption = Adopter(
+            conn, config, self.service, self.test_modes, self.escalation, publish,
+            self.ownership, critical_only=critical_only,
+        )  # fmt: skip
         # SMS gateways with an account (eskiz://) get their own channel; see gateways.py.
         self.delivery = Deliverer(
             conn,
@@ -114,8 +134,12 @@ class AlertEngine:
             signer,
             public_base_url.rstrip("/"),
             self.ownership,
+            critical_only=critical_only,
+            in_flight=in_flight,
         )
         self.kits = KitAvailabilityScanner(conn, config, self.service, self.ownership)
+        # The full engine tells the critical lane which partitions it has settled.
+        self._settles = settles
         self._last_scan: datetime | None = None
         self._recovered = False
         self._held: dict[int, int] = {}
@@ -133,6 +157,9 @@ class AlertEngine:
 
     def run_due(self) -> datetime | None:
         """Do everything that is due now; return when something is next due (None: nothing)."""
+        if self.critical_only:
+            self._run_critical_due()
+            return None  # woken by each new alert, and looks again after max_idle_s
         now = self.clock.now()
         held = self.ownership.begin_pass()
         if not self._recovered or held.items() - self._held.items():
@@ -142,6 +169,8 @@ class AlertEngine:
             self.delivery.resolve_interrupted_sends(now)
             self._recovered = True
         self._held = held
+        if self._settles is not None:
+            self._settles.settle(held)
         # Before adopting: an alert raised after a test mode's end must see it ended. (The
         # decision itself goes by the alert's raised_at, so a late pass changes nothing.)
         self._end_test_modes(now)
@@ -161,6 +190,20 @@ class AlertEngine:
             self.escalation.steps_due(self.clock.now())
             self.delivery.deliver_due(between=self._adopt_raised_meanwhile)
         return self.next_due()
+
+    def _run_critical_due(self) -> None:
+        """The critical lane's pass: help presses' and falls' adoption, steps, re-notifications
+        and sends. It never recovers interrupted sends (the full engine does, at its start and
+        at takeovers) and leaves test modes, asks and kit availability to the full engine."""
+        now = self.clock.now()
+        self.ownership.begin_pass()
+        self.adoption.adopt_new(now)
+        self.escalation.ack_timeouts_due(now)
+        self.escalation.steps_due(now)
+        self.escalation.renotify_due(now)
+        if self.delivery.deliver_due():
+            self.escalation.steps_due(self.clock.now())
+            self.delivery.deliver_due()
 
     def _adopt_raised_meanwhile(self) -> bool:
         """Between chunks of sends: adopt new alerts (a critical one first) and run their first
@@ -196,7 +239,8 @@ class AlertEngine:
 
 
 class AlertRunner:
-    """Runs an AlertEngine in its own thread on its own connection; woken by new alerts."""
+    """Runs the alert engine's two lanes (the full engine and the critical lane), each in its
+    own thread on its own connection; both woken by new alerts."""
 
     def __init__(
         self,
@@ -209,14 +253,88 @@ class AlertRunner:
         publish: Publish | None = None,
         max_idle_s: float = 1.0,
         ownership: Ownership = EVERY_HOME,
+        write_first: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
-        self._args = (config, clock, channel, signer, public_base_url, publish, ownership)
         self.database = database
         # Button presses under Telegram alerts, when the district has a bot (and the channel
         # delivers for real: the demo's recording channel never polls Telegram).
         self.telegram = telegram_poller(
             channel, config, lambda: open_alerts_connection(database), clock, signer
         )
+        self.clock = clock
+        args = (config, clock, channel, signer, public_base_url, publish)
+        in_flight = SendsInFlight()
+        # The critical lane acts only where the full engine has settled interrupted sends.
+        settled = SettledOwnership(ownership)
+
+        def full() -> AlertEngine:
+            return AlertEngine(
+                open_alerts_connection(database), *args, ownership, in_flight=in_flight,
+                settles=settled,
+            )  # fmt: skip
+
+        def critical() -> AlertEngine:
+            return AlertEngine(
+                open_alerts_connection(database), *args, settled, critical_only=True,
+                write_first=write_first, in_flight=in_flight,
+            )  # fmt: skip
+
+        self._lanes = (
+            _EngineLoop("hub-alerts", full, clock, max_idle_s),
+            _EngineLoop("hub-alerts-critical", critical, clock, max_idle_s),
+        )
+
+    @property
+    def errors(self) -> int:
+        """Passes that raised (each lane's rows stay and its next pass picks them up)."""
+        return sum(lane.errors for lane in self._lanes)
+
+    def start(self) -> None:
+        """Open the database, migrate, and start both lanes; raise if that fails."""
+        for lane in self._lanes:
+            lane.start()
+        if self.telegram is not None:
+            self.telegram.start()
+
+    def wake(self) -> None:
+        """Run the due work now (called for each new alert, from the ingest thread).
+
+        A pass finds every unadopted alert itself, so the caller need not say which.
+        """
+        for lane in self._lanes:
+            lane.wake()
+
+    def run_pass(self, timeout: float = 30.0) -> bool:
+        """Run the due work now and wait until, in each lane, a pass that started after this
+        call finished.
+
+        For callers that move a manual clock (scenarios, tests): when this returns, everything
+        due at the clock's current time has been done. False if it timed out.
+        """
+        targets = [lane.ask_for_pass() for lane in self._lanes]
+        deadline = time.monotonic() + timeout  # a manual clock does not move by itself
+        return all(
+            lane.wait_for_pass(target, deadline)
+            for lane, target in zip(self._lanes, targets, strict=True)
+        )
+
+    def stop(self) -> None:
+        """Finish each lane's current pass and stop."""
+        if self.telegram is not None:
+            self.telegram.stop()
+        for lane in self._lanes:
+            lane.stop()
+
+
+class _EngineLoop:
+    """One engine's passes in a thread of its own: a pass when woken, or after max_idle_s, or
+    when the engine says something is due."""
+
+    def __init__(
+        self, name: str, make_engine: Callable[[], AlertEngine], clock: Clock, max_idle_s: float
+    ) -> None:
+        self.name = name
+        self._make_engine = make_engine
         self.clock = clock
         self.max_idle_s = max_idle_s
         self._wake = threading.Event()
@@ -231,39 +349,30 @@ class AlertRunner:
         self._passed = threading.Condition()
 
     def start(self) -> None:
-        """Open the database, migrate, and start the loop; raise if that fails."""
-        self._thread = threading.Thread(target=self._run, name="hub-alerts", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
         self._ready.wait(timeout=30)
         if self._error is not None:
             raise RuntimeError("alert engine failed to start") from self._error
-        if self.telegram is not None:
-            self.telegram.start()
 
     def wake(self) -> None:
-        """Run the due work now (called for each new alert, from the ingest thread).
-
-        The pass finds every unadopted alert itself, so the caller need not say which.
-        """
         self._wake.set()
 
-    def run_pass(self, timeout: float = 30.0) -> bool:
-        """Run the due work now and wait until a pass that started after this call finished.
-
-        For callers that move a manual clock (scenarios, tests): when this returns, everything
-        due at the clock's current time has been done. False if it timed out.
-        """
+    def ask_for_pass(self) -> int:
+        """Make sure a pass begins after this call; return its number."""
         with self._passed:
             # The pass running now (if any) may have read the clock before this call: wait for
             # the next one to begin and end. Setting the wake flag makes sure there is one.
-            target = self._started_passes + 1
             self._wake.set()
-            return self._passed.wait_for(lambda: self._finished >= target, timeout)
+            return self._started_passes + 1
+
+    def wait_for_pass(self, target: int, deadline: float) -> bool:
+        with self._passed:
+            return self._passed.wait_for(
+                lambda: self._finished >= target, max(0.0, deadline - time.monotonic())
+            )
 
     def stop(self) -> None:
-        """Finish the current pass and stop."""
-        if self.telegram is not None:
-            self.telegram.stop()
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -271,8 +380,7 @@ class AlertRunner:
 
     def _run(self) -> None:
         try:
-            conn = open_alerts_connection(self.database)
-            engine = AlertEngine(conn, *self._args)
+            engine = self._make_engine()
         except BaseException as exc:
             self._error = exc
             self._ready.set()
@@ -289,7 +397,7 @@ class AlertRunner:
                 except Exception:
                     # The rows stay; the next pass picks them up. Never let the hub lose alerts.
                     self.errors += 1
-                    _LOGGER.exception("alert engine pass failed; retrying")
+                    _LOGGER.exception("%s: alert engine pass failed; retrying", self.name)
                     due = None
                 with self._passed:
                     self._finished = this_pass
@@ -299,4 +407,4 @@ class AlertRunner:
                     wait = min(wait, max(0.01, (due - self.clock.now()).total_seconds()))
                 self._wake.wait(wait)
         finally:
-            conn.close()
+            engine.conn.close()

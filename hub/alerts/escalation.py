@@ -51,8 +51,11 @@ class Escalator:
         config: AlertsConfig,
         service: AlertService,
         ownership: Ownership = EVERY_HOME,
+        *,
+        critical_only: bool = False,
     ) -> None:
         self.ownership = ownership
+        self.critical_only = critical_only
         self.conn = conn
         self.config = config
         self.service = service
@@ -72,7 +75,7 @@ class Escalator:
         for _ in range(1000):  # bounded: each pass fires at least one step or returns
             due = [
                 esc
-                for esc in escalations_repo.steps_due(self.conn, now)
+                for esc in escalations_repo.steps_due(self.conn, now, self.critical_only)
                 if self.ownership.owns(esc.home_id)
             ]
             if not due:
@@ -213,7 +216,7 @@ class Escalator:
 
     def renotify_due(self, now: datetime) -> None:
         """Repeat the alert to everyone alerted in the round, every renotify_every_s."""
-        for esc in escalations_repo.renotify_due(self.conn, now):
+        for esc in escalations_repo.renotify_due(self.conn, now, self.critical_only):
             if not self.ownership.owns(esc.home_id):
                 continue
             policy = self.policy(esc.severity)
@@ -250,7 +253,7 @@ class Escalator:
 
     def ack_timeouts_due(self, now: datetime) -> None:
         """An acknowledgement without "arrived" in time re-opens the alert in a new round."""
-        for esc in escalations_repo.acks_overdue(self.conn, now):
+        for esc in escalations_repo.acks_overdue(self.conn, now, self.critical_only):
             if not self.ownership.owns(esc.home_id):
                 continue
             with self.service.tx():

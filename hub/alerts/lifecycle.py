@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -173,6 +173,7 @@ class AlertService:
         config: AlertsConfig,
         clock: Clock,
         signer: TokenSigner | None = None,
+        write_first: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
         if isinstance(conn, sqlite3.Connection):
             if conn.isolation_level is not None:
@@ -184,6 +185,9 @@ class AlertService:
         self.config = config
         self.clock = clock
         self.signer = signer
+        # Around each transaction of the engine's critical lane: it goes before the hub's next
+        # routine batch on SQLite's one write lock (hub/write_priority.py).
+        self._write_first = write_first or nullcontext
         self._depth = 0
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -198,7 +202,7 @@ class AlertService:
             finally:
                 self._depth -= 1
             return
-        with write_transaction(self.conn):
+        with self._write_first(), write_transaction(self.conn):
             self._depth = 1
             try:
                 yield self.conn

@@ -142,13 +142,15 @@ class AlertToAdopt:
     source_kit: str | None  # the kit whose event raised it, if an event did
 
 
-def to_adopt(conn: Connection) -> list[AlertToAdopt]:
-    """Raised alerts without an escalation row, critical ones first, then oldest first: none
-    is ever left behind, and a help press is adopted before a backlog of other alerts."""
+def to_adopt(conn: Connection, critical_only: bool = False) -> list[AlertToAdopt]:
+    """Raised alerts without an escalation row (critical ones only, if asked), critical ones
+    first, then oldest first: none is ever left behind, and a help press is adopted before a
+    backlog of other alerts."""
+    critical = "AND a.severity = 'critical' " if critical_only else ""
     rows = conn.execute(
         "SELECT a.*, h.mahalla AS home_mahalla, ev.kit_id AS source_kit FROM alerts a "
         "LEFT JOIN homes h ON h.id = a.home_id LEFT JOIN events ev ON ev.id = a.source_event_id "
-        "WHERE a.state = 'raised' AND NOT EXISTS "
+        f"WHERE a.state = 'raised' {critical}AND NOT EXISTS "
         "(SELECT 1 FROM alert_escalations e WHERE e.alert_id = a.id) "
         f"ORDER BY {CRITICAL_FIRST}, a.id"
     ).fetchall()

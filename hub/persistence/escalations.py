@@ -151,32 +151,48 @@ def held_for_offline_kit(conn: Connection) -> list[Escalation]:
     return _many(conn, "e.done = 0 AND e.hold = :hold", {"hold": KIT_OFFLINE_HOLD})
 
 
-def steps_due(conn: Connection, now: datetime) -> list[Escalation]:
-    """Escalations whose next step is due, earliest first."""
+def steps_due(conn: Connection, now: datetime, critical_only: bool = False) -> list[Escalation]:
+    """Escalations whose next step is due (of critical alerts only, if asked), critical ones
+    first, then earliest first."""
     return _many(
         conn,
         "e.done = 0 AND e.hold IS NULL AND e.next_step_at IS NOT NULL AND e.next_step_at <= :now "
-        "ORDER BY e.next_step_at",
+        f"{_critical(critical_only)} ORDER BY {_CRITICAL_FIRST}, e.next_step_at",
         {"now": to_epoch(now)},
     )
 
 
-def renotify_due(conn: Connection, now: datetime) -> list[Escalation]:
-    """Escalations whose re-notification is due."""
+def renotify_due(
+    conn: Connection, now: datetime, critical_only: bool = False
+) -> list[Escalation]:
+    """Escalations whose re-notification is due (of critical alerts only, if asked)."""
     return _many(
         conn,
-        "e.done = 0 AND e.hold IS NULL AND e.renotify_at IS NOT NULL AND e.renotify_at <= :now",
+        "e.done = 0 AND e.hold IS NULL AND e.renotify_at IS NOT NULL AND e.renotify_at <= :now "
+        f"{_critical(critical_only)}",
         {"now": to_epoch(now)},
     )
 
 
-def acks_overdue(conn: Connection, now: datetime) -> list[Escalation]:
-    """Escalations whose acknowledgement deadline has passed."""
+def acks_overdue(
+    conn: Connection, now: datetime, critical_only: bool = False
+) -> list[Escalation]:
+    """Escalations whose acknowledgement deadline has passed (of critical alerts only, if
+    asked)."""
     return _many(
         conn,
-        "e.done = 0 AND e.ack_deadline IS NOT NULL AND e.ack_deadline <= :now",
+        "e.done = 0 AND e.ack_deadline IS NOT NULL AND e.ack_deadline <= :now "
+        f"{_critical(critical_only)}",
         {"now": to_epoch(now)},
     )
+
+
+# The alert engine's critical lane (hub/alerts/engine.py) reads only help presses and falls.
+_CRITICAL_FIRST: Final = "CASE WHEN e.severity = 'critical' THEN 0 ELSE 1 END"
+
+
+def _critical(only: bool) -> str:
+    return "AND e.severity = 'critical'" if only else ""
 
 
 def start_round(conn: Connection, alert_id: int, round_no: int, now: datetime) -> None:

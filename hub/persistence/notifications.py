@@ -147,12 +147,16 @@ def anyone_reachable(conn: Connection, alert_id: int, round_no: int) -> bool:
     return row is not None
 
 
-def due(conn: Connection, now: datetime, limit: int = 50) -> list[Notification]:
-    """Pending notifications due by `now`: a critical alert's first (a help press's message
-    never waits behind a backlog of others), then earliest first."""
+def due(
+    conn: Connection, now: datetime, limit: int = 50, critical_only: bool = False
+) -> list[Notification]:
+    """Pending notifications due by `now` (of critical alerts only, if asked): a critical
+    alert's first (a help press's message never waits behind a backlog of others), then
+    earliest first."""
+    critical = "AND a.severity = 'critical' " if critical_only else ""
     rows = conn.execute(
         "SELECT n.*, a.state AS alert_state, a.home_id FROM alert_notifications n JOIN alerts a "
-        "ON a.id = n.alert_id WHERE n.status = 'pending' AND n.next_attempt_at <= :now "
+        f"ON a.id = n.alert_id WHERE n.status = 'pending' AND n.next_attempt_at <= :now {critical}"
         f"ORDER BY {CRITICAL_FIRST}, n.next_attempt_at, n.id "
         "LIMIT :limit",
         {"now": to_epoch(now), "limit": limit},
