@@ -480,6 +480,24 @@ def _warm_start(opts: Options, work: Path, broker: Broker, database: Path | str)
     return round(first_pass_s, 1)
 
 
+def _evict_from_page_cache(database: Path) -> int:
+    """Drop the database's pages from the machine's page cache, as a reboot or a power cut
+    does: the hub's first reads of each home's index pages then come from the disk. Returns
+    the bytes of the files whose pages were dropped."""
+    os.sync()  # only clean pages can be dropped
+    dropped = 0
+    for path in (database, database.with_name(f"{database.name}-wal")):
+        if not path.exists():
+            continue
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+        dropped += path.stat().st_size
+    return dropped
+
+
 def _last_sqlite_event_id(path: Path) -> int:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         return int(db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
@@ -568,6 +586,18 @@ def _match_help(
     return latencies, missed
 
 
+def _write_presses(
+    path: Path, presses: list[Press], latencies: list[float], hub_up_at: float
+) -> None:
+    """One line per press (seconds after the hub came up, home, milliseconds to its first
+    notification): when in the run the slow ones were, to read beside the hub's log."""
+    with path.open("w") as out:
+        for press, latency in zip(presses, latencies, strict=True):
+            line = {"after_s": round(press.at - hub_up_at, 3), "home": press.home,
+                    "at": press.at, "ms": round(latency * 1000, 1)}  # fmt: skip
+            out.write(json.dumps(line) + "\n")
+
+
 # -- the run ----------------------------------------------------------------------------------
 
 
@@ -600,6 +630,7 @@ class Options:
     utc_offset_h: float = TASHKENT_UTC_OFFSET_S / 3600
     link_process: bool = True
     lane_reads_events: bool = False
+    cold_cache: bool = False
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -800,6 +831,10 @@ def run(opts: Options) -> dict[str, Any]:
         expire_routines_at(database, expire_at, ScanSettings().relearn_every)
         for memory in work.glob("*.scan-memory.npz"):
             age_scan_memory(memory, expire_at, ScanSettings().relearn_every)
+        cold_evicted_mb = None
+        if opts.cold_cache and isinstance(database, Path):
+            cold_evicted_mb = round(_evict_from_page_cache(database) / 1e6)
+            progress("cold cache: %d MB of database dropped from the page cache", cold_evicted_mb)
         hubs = [_start_hub(opts, work, stack, broker, database, j) for j in range(opts.hubs)]
         if broker.cluster is not None:
             # As bench/hubs_cluster.py: the fleet starts once every hub holds its share.
@@ -932,6 +967,7 @@ def run(opts: Options) -> dict[str, Any]:
     if broker_cpu is not None and broker_cpu_at_start is not None:
         summary["broker_cpu_cores"] = round((broker_cpu - broker_cpu_at_start) / result.wall_s, 3)
     summary["lane_reads_events"] = opts.lane_reads_events
+    summary["cold_cache_evicted_mb"] = cold_evicted_mb
     summary["hubs"] = opts.hubs
     summary["database"] = opts.database
     summary["broker"] = opts.broker
@@ -1065,6 +1101,7 @@ def _summary(
     one = len(figures) == 1
     give_up_at = notes[-1][0] if notes else time.time()
     latencies, missed = _match_help(presser.presses, notes, max(give_up_at, time.time()))
+    _write_presses(work / "help_presses.jsonl", presser.presses, latencies, hub_up_at)
     during: list[float] = []
     stored_during: list[float] = []
     relearn = _merge_relearns(figures)
@@ -1256,6 +1293,11 @@ def _parse(argv: Sequence[str] | None) -> Options:
         "hub.yaml's default): what the lane costs when the broker sends it every event",
     )  # fmt: skip
     parser.add_argument(
+        "--cold-cache", action="store_true",
+        help="drop the database from the page cache before the measured hub starts (SQLite): "
+        "a hub coming back after a reboot or a power cut, its disk's reads all real",
+    )  # fmt: skip
+    parser.add_argument(
         "--warm-start", action="store_true",
         help="start the hubs once without the fleet until their first scan pass is done, stop "
         "them, then run: hubs restarted with their scan's memory (hub/scan_memory.py)",
@@ -1294,7 +1336,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
         a.history_days, a.history_bursts_per_hour, a.workers, a.seed, a.drain_s, a.workdir,
         a.keep, a.prepared, a.broker_autosave_interval_s, a.prepare_only, a.move_prepared,
         a.hubs, a.database, a.broker, a.urgent_lane, a.warm_start, a.utc_offset_h,
-        a.link_process, a.lane_reads_events,
+        a.link_process, a.lane_reads_events, a.cold_cache,
     )  # fmt: skip
 
 

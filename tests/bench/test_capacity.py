@@ -73,7 +73,7 @@ def _wait_group_gone(pgid: int) -> None:
 def test_short_capacity_run_reports_every_figure_and_leaves_no_process(tmp_path: Path) -> None:
     workdir = tmp_path / "run"
     proc = subprocess.Popen(
-        [*_short_run_args(workdir, 0.5), "--warm-start"],
+        [*_short_run_args(workdir, 0.5), "--warm-start", "--cold-cache"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         start_new_session=True,
     )  # fmt: skip
@@ -113,6 +113,8 @@ def test_short_capacity_run_reports_every_figure_and_leaves_no_process(tmp_path:
     # --warm-start: the measured hub was a restart that went on from its scan's memory.
     assert summary["warm_start_first_pass_s"] is not None
     assert summary["scan_memory_loaded"] == 1
+    # --cold-cache: the restarted hub found none of its database in the page cache.
+    assert summary["cold_cache_evicted_mb"] is not None
 
     assert not _processes_mentioning(str(workdir))
     _wait_group_gone(proc.pid)
