@@ -286,6 +286,7 @@ def _hub_config(
     stats_port: int,
     scan_interval_s: float,
     link_process: bool = True,
+    warm_page_readers: int | None = None,
 ) -> Path:
     """Write `name`.yaml: `connection` (broker, database, and on a cluster the hub's id and
     leases) and what every hub of the run shares: the alerts file and its link key."""
@@ -303,6 +304,8 @@ def _hub_config(
     }
     if scan_interval_s != 60.0:  # left at the shipped default unless asked (the short test)
         settings["scan_interval_s"] = scan_interval_s
+    if warm_page_readers is not None:  # as shipped unless asked (a side-by-side)
+        settings["warm_page_readers"] = warm_page_readers
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(settings, sort_keys=False))
     return path
@@ -432,7 +435,7 @@ def _start_hub(
     stats_port = _free_port()
     hub_yaml = _hub_config(
         work, name, broker.hub_connection(index, database), stats_port, opts.scan_interval_s,
-        opts.link_process,
+        opts.link_process, opts.warm_page_readers,
     )  # fmt: skip
     mehr = str(Path(sys.executable).with_name("mehr"))
     log = work / f"{name}.log"
@@ -631,6 +634,7 @@ class Options:
     link_process: bool = True
     lane_reads_events: bool = False
     cold_cache: bool = False
+    warm_page_readers: int | None = None
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -968,6 +972,7 @@ def run(opts: Options) -> dict[str, Any]:
         summary["broker_cpu_cores"] = round((broker_cpu - broker_cpu_at_start) / result.wall_s, 3)
     summary["lane_reads_events"] = opts.lane_reads_events
     summary["cold_cache_evicted_mb"] = cold_evicted_mb
+    summary["warm_page_readers"] = opts.warm_page_readers
     summary["hubs"] = opts.hubs
     summary["database"] = opts.database
     summary["broker"] = opts.broker
@@ -1298,6 +1303,11 @@ def _parse(argv: Sequence[str] | None) -> Options:
         "a hub coming back after a reboot or a power cut, its disk's reads all real",
     )  # fmt: skip
     parser.add_argument(
+        "--warm-page-readers", type=int, default=None,
+        help="the hubs' warm_page_readers (default: as shipped): connections reading the "
+        "pages each kit's next writes need at start; 0 turns it off, for a side-by-side",
+    )  # fmt: skip
+    parser.add_argument(
         "--warm-start", action="store_true",
         help="start the hubs once without the fleet until their first scan pass is done, stop "
         "them, then run: hubs restarted with their scan's memory (hub/scan_memory.py)",
@@ -1336,7 +1346,7 @@ def _parse(argv: Sequence[str] | None) -> Options:
         a.history_days, a.history_bursts_per_hour, a.workers, a.seed, a.drain_s, a.workdir,
         a.keep, a.prepared, a.broker_autosave_interval_s, a.prepare_only, a.move_prepared,
         a.hubs, a.database, a.broker, a.urgent_lane, a.warm_start, a.utc_offset_h,
-        a.link_process, a.lane_reads_events, a.cold_cache,
+        a.link_process, a.lane_reads_events, a.cold_cache, a.warm_page_readers,
     )  # fmt: skip
 
 

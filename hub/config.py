@@ -250,6 +250,15 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         "for Python's lock (bench/ingest.py: 13,465 vs 9,314 events/s). Messages are still "
         "acknowledged only once stored. The shipped hub.yaml sets it.",
     )
+    warm_page_readers: int = Field(
+        default=8,
+        ge=0,
+        le=64,
+        description="At start, read the database pages each kit's and home's next writes "
+        "need from this many connections at once, beside ingest (SQLite; 0: off). After a "
+        "reboot the page cache holds none of them, and the one writer otherwise reads them one "
+        "at a time while every kit reconnects at once (hub/persistence/page_warming.py).",
+    )
     scan_memory: bool = Field(
         default=True,
         description="Save the routine scan's memory (per home: what its last look planned, "

@@ -31,6 +31,7 @@ from hub.metrics import build_hub_registry
 from hub.mqtt_link import MqttLink, QueuedMessage
 from hub.persistence import leases as leases_repo
 from hub.persistence.database import disable_auto_checkpoint, set_busy_timeout
+from hub.persistence.page_warming import warm_write_pages
 from hub.persistence.schema_alerts import migrate_alerts
 from hub.persistence.sqlite_store import SqliteStore, SqlStore, open_store
 from hub.registry import load_registry
@@ -56,6 +57,8 @@ _CHECKPOINT_EVERY_S = 1.0
 _WAL_RESTART_WAIT_S = 0.1
 # The longest a routine batch waits for urgent messages to be stored first (see _yield_to_urgent).
 _URGENT_FIRST_MAX_S = 2.0
+# The page warming at start gives up after this long: by then the writer has read what it needs.
+_WARM_PAGES_FOR_S = 300.0
 
 
 class HubStartError(RuntimeError):
@@ -226,11 +229,32 @@ class Hub:
         if self._worker_error is not None:
             raise RuntimeError("hub ingest worker failed to start") from self._worker_error
         self._start_http()
+        self._start_page_warming()
         self._start_link(self.link, self.settings.mqtt_username)
         if self.urgent_lane is not None:
             self._start_link(self.urgent_lane, self.settings.mqtt_urgent_username)
         self._start_home_assistant()
         _LOGGER.info("hub started; stats at %s", self.stats_url)
+
+    def _start_page_warming(self) -> None:
+        """Read the pages every kit's next writes need, beside ingest (SQLite only)."""
+        path = self.settings.db_path
+        readers = self.settings.warm_page_readers
+        if not self.settings.uses_sqlite() or path is None or readers == 0:
+            return
+
+        def warm() -> None:
+            try:
+                done = warm_write_pages(path, readers, self._stop, _WARM_PAGES_FOR_S)
+            except Exception:  # only slower: the writer reads what it needs itself
+                _LOGGER.exception("could not read the write pages ahead")
+                return
+            _LOGGER.info(
+                "write pages of %d kits and %d homes read in %.1f s%s", done.kits, done.homes,
+                done.seconds, "" if done.finished else " (stopped before the last)",
+            )  # fmt: skip
+
+        threading.Thread(target=warm, name="hub-warm-pages", daemon=True).start()
 
     def _start_link(self, link: MqttLink | RemoteLink, username: str | None) -> None:
         link.start()
