@@ -44,6 +44,7 @@ from hub.store.base import AlertRecord
 from hub.wal_bound import RoutineWriterPause, WalBound, WalOutcome
 from hub.write_priority import PriorityWriters
 from mehr.clock import Clock, SystemClock
+from mehr.vocabulary import Severity
 
 __all__ = ["Hub", "HubStartError"]
 
@@ -406,7 +407,7 @@ class Hub:
     def _alert_raised(self, alert: AlertRecord) -> None:
         """A new alert was committed: wake the engine at once, then tell the embedder."""
         if self.alerts is not None:
-            self.alerts.wake()
+            self.alerts.wake(critical=alert.severity == Severity.CRITICAL)
         if self.on_alert is not None:
             self.on_alert(alert)
 

@@ -96,28 +96,28 @@ class AppriseChannel:
 
     def __init__(self, asset: apprise.AppriseAsset | None = None) -> None:
         self._asset = asset or apprise.AppriseAsset(app_id="Mehr", app_desc="Mehr alerts")
-        # apprise's LogCapture swaps a handler on a shared logger: one send at a time.
-        self._lock = threading.Lock()
 
     def send(self, url: str, subject: str, body: str) -> SendResult:
         """Send through apprise; a URL apprise cannot use is a failed send, not an exception."""
         notifier = apprise.Apprise(asset=self._asset)
         if not notifier.add(url):
             return SendResult(False, f"apprise cannot use this URL ({redact_url(url)})")
-        with self._lock, apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
-            try:
-                result = notifier.notify(
-                    title=subject, body=body, body_format=apprise.NotifyFormat.TEXT
-                )
-            except Exception as exc:  # a plugin bug must not take the engine down
-                _LOGGER.exception("apprise raised while sending to %s", redact_url(url))
-                return SendResult(False, f"{type(exc).__name__}: {exc}"[:300])
-            log = captured.getvalue().strip()
+        try:
+            # Why a send failed is in apprise's log; this send's own entries come back with its
+            # result (apprise 2.3), so the alert engine's two lanes send at the same time and
+            # each records its own error. (LogCapture swapped a handler on apprise's one
+            # logger: one send at a time, a press's send waiting behind a backlog's.)
+            result = notifier.notify(
+                title=subject, body=body, body_format=apprise.NotifyFormat.TEXT,
+                log_level=logging.WARNING,
+            )  # fmt: skip
+        except Exception as exc:  # a plugin bug must not take the engine down
+            _LOGGER.exception("apprise raised while sending to %s", redact_url(url))
+            return SendResult(False, f"{type(exc).__name__}: {exc}"[:300])
         if result:
             return SendResult(True)
-        last = log.splitlines()[-1] if log else "apprise reported failure"
-        # Lines look like "2026-... - WARNING - Connection error ..."; keep the message part.
-        return SendResult(False, last.split(" - ", 2)[-1][:300])
+        said = [entry.message for entry in result.logs() if entry.message]
+        return SendResult(False, (said[-1] if said else "apprise reported failure")[:300])
 
 
 class RecordingChannel:

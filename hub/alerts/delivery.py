@@ -240,8 +240,9 @@ class Deliverer:
 
     def _sent(self, note: Notification, done: datetime) -> None:
         notifications_repo.mark_sent(self.conn, note.id, done)
-        if alerts_repo.state_of(self.conn, note.alert_id) == "raised":
-            alerts_repo.mark_notified(self.conn, note.alert_id, done)
+        # Conditional in the database: the engine's two lanes may reach two people of one alert
+        # at the same moment, and only the first moves it on and says so.
+        if alerts_repo.mark_notified(self.conn, note.alert_id, done):
             self.service.audit(
                 note.alert_id, SYSTEM, "notified", "raised", "notified", done,
                 person=note.person_id,
@@ -324,14 +325,17 @@ class Deliverer:
         for send in notifications_repo.interrupted_sends(self.conn, notification_id):
             if not self.ownership.owns(send.home_id):
                 continue  # another live hub's send, perhaps under way right now
-            if send.attempt_id in self.in_flight:
-                continue  # the other lane of this engine is sending it right now
             with self.service.tx():
-                notifications_repo.mark_attempt_unknown(
+                # Decided inside the transaction, against the rows as they are now: the list
+                # was read before it, and the other lane of this engine may have been sending
+                # one of them, and finished meanwhile.
+                if send.attempt_id in self.in_flight or not notifications_repo.mark_attempt_unknown(
                     self.conn, send.attempt_id, _UNKNOWN_ERROR, now
+                ):
+                    continue
+                notifications_repo.mark_unknown(
+                    self.conn, send.notification_id, send.attempt_method, _UNKNOWN_ERROR
                 )
-                if send.status == "pending" and send.method_index == send.attempt_method:
-                    notifications_repo.mark_unknown(self.conn, send.notification_id, _UNKNOWN_ERROR)
                 self.service.audit(
                     send.alert_id, SYSTEM, "delivery_outcome_unknown", at=now,
                     person=send.person_id, purpose=send.purpose, channel=send.channel,

@@ -290,19 +290,26 @@ class AlertRunner:
         return sum(lane.errors for lane in self._lanes)
 
     def start(self) -> None:
-        """Open the database, migrate, and start both lanes; raise if that fails."""
-        for lane in self._lanes:
-            lane.start()
+        """Open the database, migrate, and start both lanes; raise if that fails (with neither
+        left running)."""
+        try:
+            for lane in self._lanes:
+                lane.start()
+        except BaseException:
+            self._stop_lanes()
+            raise
         if self.telegram is not None:
             self.telegram.start()
 
-    def wake(self) -> None:
-        """Run the due work now (called for each new alert, from the ingest thread).
+    def wake(self, critical: bool = True) -> None:
+        """Run the due work now (called for each new alert, from the ingest thread); the
+        critical lane too unless the alert is known not to be critical.
 
         A pass finds every unadopted alert itself, so the caller need not say which.
         """
         for lane in self._lanes:
-            lane.wake()
+            if critical or lane is self._lanes[0]:
+                lane.wake()
 
     def run_pass(self, timeout: float = 30.0) -> bool:
         """Run the due work now and wait until, in each lane, a pass that started after this
@@ -322,6 +329,11 @@ class AlertRunner:
         """Finish each lane's current pass and stop."""
         if self.telegram is not None:
             self.telegram.stop()
+        self._stop_lanes()
+
+    def _stop_lanes(self) -> None:
+        for lane in self._lanes:  # both told first, so they finish their passes together
+            lane.stop(wait=False)
         for lane in self._lanes:
             lane.stop()
 
@@ -372,10 +384,10 @@ class _EngineLoop:
                 lambda: self._finished >= target, max(0.0, deadline - time.monotonic())
             )
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
+        if wait and self._thread is not None:
             self._thread.join(timeout=30)
 
     def _run(self) -> None:

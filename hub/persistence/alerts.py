@@ -184,13 +184,15 @@ def state_of(conn: Connection, alert_id: int) -> str | None:
     return None if row is None else str(row[0])
 
 
-def mark_notified(conn: Connection, alert_id: int, at: datetime) -> None:
-    """Someone was reached: raised -> notified."""
-    conn.execute(
+def mark_notified(conn: Connection, alert_id: int, at: datetime) -> bool:
+    """Someone was reached: raised -> notified. False if the alert was no longer raised (the
+    engine's other lane, or another hub, reached someone first)."""
+    cur = conn.execute(
         "UPDATE alerts SET state = 'notified', notified_at = :at, updated_at = :at "
-        "WHERE id = :id",
+        "WHERE id = :id AND state = 'raised'",
         {"at": to_epoch(at), "id": alert_id},
     )
+    return cur.rowcount == 1
 
 
 def reopen_after_ack_timeout(conn: Connection, alert_id: int, at: datetime) -> None:

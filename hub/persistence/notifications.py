@@ -240,12 +240,13 @@ def mark_failed(conn: Connection, notification_id: int, reason: str) -> None:
     )
 
 
-def mark_unknown(conn: Connection, notification_id: int, error: str) -> None:
-    """The hub stopped during this notification's send: it is not sent again."""
+def mark_unknown(conn: Connection, notification_id: int, method_index: int, error: str) -> None:
+    """The hub stopped during this notification's send on `method_index`: it is not sent again
+    (unless it has moved on from that attempt meanwhile: then it is left as it is)."""
     conn.execute(
         "UPDATE alert_notifications SET status = 'unknown', next_attempt_at = NULL, "
-        "last_error = :error WHERE id = :id",
-        {"error": error, "id": notification_id},
+        "last_error = :error WHERE id = :id AND status = 'pending' AND method_index = :method",
+        {"error": error, "id": notification_id, "method": method_index},
     )
 
 
@@ -369,13 +370,15 @@ def interrupted_sends(
 
 def mark_attempt_unknown(
     conn: Connection, attempt_id: int, error: str, at: datetime
-) -> None:
-    """An intent found without its outcome after a restart: the outcome is unknown."""
-    conn.execute(
+) -> bool:
+    """An intent found without its outcome after a restart: the outcome is unknown. False if
+    it has an outcome by now (its sender was alive after all, and recorded it meanwhile)."""
+    cur = conn.execute(
         "UPDATE alert_delivery_attempts SET outcome = 'unknown', error = :error, "
         "finished_at = :at WHERE id = :id AND outcome = 'sending'",
         {"error": error, "at": to_epoch(at), "id": attempt_id},
     )
+    return cur.rowcount == 1
 
 
 def issue_token(

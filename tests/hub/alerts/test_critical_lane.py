@@ -12,12 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from hub.alerts.channels import RecordingChannel, SendResult
 from hub.alerts.config import AlertsConfig
 from hub.alerts.delivery import SendsInFlight
 from hub.alerts.engine import AlertEngine, AlertRunner, open_alerts_db
 from hub.alerts.tokens import TokenSigner
 from hub.coordination import EVERY_HOME, SettledOwnership
+from hub.persistence import alerts as alerts_repo
 from hub.persistence import notifications as notifications_repo
 from hub.persistence.sqlite_store import SqliteStore
 from hub.store.base import NewAlert
@@ -176,3 +179,67 @@ def test_the_critical_lane_acts_only_where_the_full_engine_settled_interrupted_s
     assert settled.held() == {0: 1}
     settled.settle(leases.held())
     assert settled.owns("home-6") and settled.owns("home-5")
+
+
+def test_a_send_that_finished_after_recovery_read_it_is_left_as_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The full engine reads the sends without an outcome, and one of them is the critical
+    lane's, which then finishes before the full engine gets to it: the send stays sent, with no
+    "unknown" in its story (review of the critical lane: it was overwritten as unknown)."""
+    db_path = tmp_path / "hub.db"
+    store = SqliteStore(db_path)
+    store.register_home(home("home-1", "kit-1"), T0)
+    store.close()
+    config = AlertsConfig.model_validate(config_dict())
+    clock = ManualClock(T0)
+    in_flight = SendsInFlight()
+    full = AlertEngine(
+        open_alerts_db(db_path), config, clock, RecordingChannel(), in_flight=in_flight
+    )
+    read_meanwhile: list[notifications_repo.InterruptedSend] = []
+
+    class ReadDuringSend(RecordingChannel):
+        def send(self, url: str, subject: str, body: str) -> SendResult:
+            if not read_meanwhile:  # the full engine's read, while this send is in flight
+                read_meanwhile.extend(notifications_repo.interrupted_sends(full.conn))
+            return super().send(url, subject, body)
+
+    critical = AlertEngine(
+        open_alerts_db(db_path), config, clock, ReadDuringSend(), critical_only=True,
+        in_flight=in_flight,
+    )  # fmt: skip
+    try:
+        alert_id = raise_alert(db_path, "home-1", "help_button", "critical")
+        critical.run_due()
+        assert len(read_meanwhile) == 1
+        # The full engine goes on from that read, after the lane has finished the send.
+        monkeypatch.setattr(
+            notifications_repo, "interrupted_sends", lambda conn, nid=None: read_meanwhile
+        )
+        full.delivery.resolve_interrupted_sends(clock.now())
+        note = read_meanwhile[0].notification_id
+        statuses = {n.id: n.status for n in critical.service.notifications(alert_id)}
+        assert statuses[note] == "sent"
+        actions = [entry.action for entry in critical.service.history(alert_id)]
+        assert "delivery_outcome_unknown" not in actions
+        assert actions.count("notified") == 1
+    finally:
+        full.conn.close()
+        critical.conn.close()
+
+
+def test_an_alert_is_marked_notified_once(tmp_path: Path) -> None:
+    """Two lanes (or hubs) reaching two people of one alert at once: only the first moves it
+    from raised to notified, so "notified" is audited once."""
+    db_path = tmp_path / "hub.db"
+    store = SqliteStore(db_path)
+    store.register_home(home("home-1", "kit-1"), T0)
+    store.close()
+    alert_id = raise_alert(db_path, "home-1", "help_button", "critical")
+    conn = open_alerts_db(db_path)
+    try:
+        assert alerts_repo.mark_notified(conn, alert_id, T0)
+        assert not alerts_repo.mark_notified(conn, alert_id, T0)
+    finally:
+        conn.close()
