@@ -1106,7 +1106,8 @@ def _summary(
     one = len(figures) == 1
     give_up_at = notes[-1][0] if notes else time.time()
     latencies, missed = _match_help(presser.presses, notes, max(give_up_at, time.time()))
-    _write_presses(work / "help_presses.jsonl", presser.presses, latencies, hub_up_at)
+    if work.exists():  # kept (--keep): the run's files are read after it
+        _write_presses(work / "help_presses.jsonl", presser.presses, latencies, hub_up_at)
     during: list[float] = []
     stored_during: list[float] = []
     relearn = _merge_relearns(figures)
