@@ -138,6 +138,7 @@ class Hub:
         self._worker: threading.Thread | None = None
         self._urgent_worker: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
+        self._page_warming: threading.Thread | None = None
         self._routine_pause = RoutineWriterPause(stopping=self._stop)
         self._scanner_thread: threading.Thread | None = None
         self._scan_process: ScanProcess | None = None
@@ -241,7 +242,7 @@ class Hub:
         """Read the pages every kit's next writes need, beside ingest (SQLite only)."""
         path = self.settings.db_path
         readers = self.settings.warm_page_readers
-        if not self.settings.uses_sqlite() or path is None or readers == 0:
+        if not self.settings.uses_sqlite() or readers == 0:
             return
 
         def warm() -> None:
@@ -250,12 +251,16 @@ class Hub:
             except Exception:  # only slower: the writer reads what it needs itself
                 _LOGGER.exception("could not read the write pages ahead")
                 return
+            if done.already_cached:
+                _LOGGER.info("write pages already in memory (%d kits looked at)", done.kits)
+                return
             _LOGGER.info(
                 "write pages of %d kits and %d homes read in %.1f s%s", done.kits, done.homes,
-                done.seconds, "" if done.finished else " (stopped before the last)",
+                done.seconds, "" if done.finished else " (stopped, failed or out of time first)",
             )  # fmt: skip
 
-        threading.Thread(target=warm, name="hub-warm-pages", daemon=True).start()
+        self._page_warming = threading.Thread(target=warm, name="hub-warm-pages", daemon=True)
+        self._page_warming.start()
 
     def _start_link(self, link: MqttLink | RemoteLink, username: str | None) -> None:
         link.start()
@@ -353,7 +358,7 @@ class Hub:
 
     def _join_workers(self) -> None:
         """Let the ingest, checkpoint and scan workers finish what they hold."""
-        for worker in (self._worker, self._urgent_worker, self._checkpointer):
+        for worker in (self._worker, self._urgent_worker, self._checkpointer, self._page_warming):
             if worker is not None:
                 worker.join(timeout=30)
         if self._scanner_thread is not None:

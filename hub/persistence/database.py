@@ -103,7 +103,8 @@ def open_sqlite(
     Python's same-thread check for a connection handed from thread to thread and used by one at
     a time (FastAPI runs a dependency's setup and teardown on any worker thread).
     """
-    target: str | Path = f"file:{path}?mode=ro" if read_only else path
+    # A URI: a path with "?", "#" or "%" in it is escaped, not read as the URI's parts.
+    target: str | Path = f"{path.resolve().as_uri()}?mode=ro" if read_only else path
     conn = sqlite3.connect(
         target,
         isolation_level=None,
