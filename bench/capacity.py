@@ -487,13 +487,15 @@ def _evict_from_page_cache(database: Path) -> int:
     """Drop the database's pages from the machine's page cache, as a reboot or a power cut
     does: the hub's first reads of each home's index pages then come from the disk. Returns
     the bytes of the files whose pages were dropped."""
-    os.sync()  # only clean pages can be dropped
     dropped = 0
     for path in (database, database.with_name(f"{database.name}-wal")):
         if not path.exists():
             continue
         fd = os.open(path, os.O_RDONLY)
         try:
+            # Only clean pages can be dropped: this file's are written out first (not the
+            # machine's, as os.sync() would, holding up other processes' fsyncs meanwhile).
+            os.fsync(fd)
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         finally:
             os.close(fd)
