@@ -255,13 +255,11 @@ class AlertRunner:
         ownership: Ownership = EVERY_HOME,
         write_first: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
-        self.database = database
         # Button presses under Telegram alerts, when the district has a bot (and the channel
         # delivers for real: the demo's recording channel never polls Telegram).
         self.telegram = telegram_poller(
             channel, config, lambda: open_alerts_connection(database), clock, signer
         )
-        self.clock = clock
         args = (config, clock, channel, signer, public_base_url, publish)
         in_flight = SendsInFlight()
         # The critical lane acts only where the full engine has settled interrupted sends.
@@ -279,10 +277,9 @@ class AlertRunner:
                 write_first=write_first, in_flight=in_flight,
             )  # fmt: skip
 
-        self._lanes = (
-            _EngineLoop("hub-alerts", full, clock, max_idle_s),
-            _EngineLoop("hub-alerts-critical", critical, clock, max_idle_s),
-        )
+        self._full = _EngineLoop("hub-alerts", full, clock, max_idle_s)
+        self._critical = _EngineLoop("hub-alerts-critical", critical, clock, max_idle_s)
+        self._lanes = (self._full, self._critical)
 
     @property
     def errors(self) -> int:
@@ -307,9 +304,9 @@ class AlertRunner:
 
         A pass finds every unadopted alert itself, so the caller need not say which.
         """
-        for lane in self._lanes:
-            if critical or lane is self._lanes[0]:
-                lane.wake()
+        self._full.wake()
+        if critical:
+            self._critical.wake()
 
     def run_pass(self, timeout: float = 30.0) -> bool:
         """Run the due work now and wait until, in each lane, a pass that started after this

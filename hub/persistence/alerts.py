@@ -26,11 +26,13 @@ __all__ = [
     "alert_by_id",
     "alert_from_row",
     "alerts",
+    "critical_first",
     "find_open_alert",
     "grow",
     "mark_notified",
     "mark_test",
     "of_test_mode",
+    "only_critical",
     "raise_alert",
     "reopen_after_ack_timeout",
     "set_mahalla",
@@ -39,9 +41,21 @@ __all__ = [
     "to_adopt",
 ]
 
-# An ORDER BY key over alerts `a`: a critical alert (a help press, a fall) before any other, so
-# that one is never adopted or sent behind a backlog of others.
-CRITICAL_FIRST: Final = "CASE WHEN a.severity = 'critical' THEN 0 ELSE 1 END"
+
+def critical_first(alias: str) -> str:
+    """An ORDER BY key over rows `alias` with a severity (alerts, escalations): a critical one
+    (a help press, a fall) before any other, so that it never waits behind a backlog."""
+    return f"CASE WHEN {alias}.severity = 'critical' THEN 0 ELSE 1 END"
+
+
+def only_critical(alias: str, only: bool) -> str:
+    """A WHERE term, with its AND, keeping only the critical rows of `alias` (the alert
+    engine's critical lane, hub/alerts/engine.py), or nothing."""
+    return f"AND {alias}.severity = 'critical' " if only else ""
+
+
+# Over alerts `a`: never adopted or sent behind a backlog of others.
+CRITICAL_FIRST: Final = critical_first("a")
 
 # An alert in one of these states takes repeats of its home and kind (count += 1) instead of
 # a new row; "on the way" and "arrived" are `progress` within acknowledged.
@@ -146,11 +160,10 @@ def to_adopt(conn: Connection, critical_only: bool = False) -> list[AlertToAdopt
     """Raised alerts without an escalation row (critical ones only, if asked), critical ones
     first, then oldest first: none is ever left behind, and a help press is adopted before a
     backlog of other alerts."""
-    critical = "AND a.severity = 'critical' " if critical_only else ""
     rows = conn.execute(
         "SELECT a.*, h.mahalla AS home_mahalla, ev.kit_id AS source_kit FROM alerts a "
         "LEFT JOIN homes h ON h.id = a.home_id LEFT JOIN events ev ON ev.id = a.source_event_id "
-        f"WHERE a.state = 'raised' {critical}AND NOT EXISTS "
+        f"WHERE a.state = 'raised' {only_critical('a', critical_only)}AND NOT EXISTS "
         "(SELECT 1 FROM alert_escalations e WHERE e.alert_id = a.id) "
         f"ORDER BY {CRITICAL_FIRST}, a.id"
     ).fetchall()

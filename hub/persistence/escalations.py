@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from hub.persistence.alerts import critical_first, only_critical
 from hub.persistence.connection import Connection
 from hub.persistence.timestamps import from_epoch, from_epoch_or_none, to_epoch, to_epoch_or_none
 
@@ -157,7 +158,7 @@ def steps_due(conn: Connection, now: datetime, critical_only: bool = False) -> l
     return _many(
         conn,
         "e.done = 0 AND e.hold IS NULL AND e.next_step_at IS NOT NULL AND e.next_step_at <= :now "
-        f"{_critical(critical_only)} ORDER BY {_CRITICAL_FIRST}, e.next_step_at",
+        f"{only_critical('e', critical_only)}ORDER BY {critical_first('e')}, e.next_step_at",
         {"now": to_epoch(now)},
     )
 
@@ -169,7 +170,7 @@ def renotify_due(
     return _many(
         conn,
         "e.done = 0 AND e.hold IS NULL AND e.renotify_at IS NOT NULL AND e.renotify_at <= :now "
-        f"{_critical(critical_only)}",
+        f"{only_critical('e', critical_only)}",
         {"now": to_epoch(now)},
     )
 
@@ -182,17 +183,9 @@ def acks_overdue(
     return _many(
         conn,
         "e.done = 0 AND e.ack_deadline IS NOT NULL AND e.ack_deadline <= :now "
-        f"{_critical(critical_only)}",
+        f"{only_critical('e', critical_only)}",
         {"now": to_epoch(now)},
     )
-
-
-# The alert engine's critical lane (hub/alerts/engine.py) reads only help presses and falls.
-_CRITICAL_FIRST: Final = "CASE WHEN e.severity = 'critical' THEN 0 ELSE 1 END"
-
-
-def _critical(only: bool) -> str:
-    return "AND e.severity = 'critical'" if only else ""
 
 
 def start_round(conn: Connection, alert_id: int, round_no: int, now: datetime) -> None:

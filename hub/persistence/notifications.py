@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.persistence.alerts import CRITICAL_FIRST
+from hub.persistence.alerts import CRITICAL_FIRST, only_critical
 from hub.persistence.connection import Connection
 from hub.persistence.timestamps import from_epoch, from_epoch_or_none, to_epoch
 
@@ -153,10 +153,10 @@ def due(
     """Pending notifications due by `now` (of critical alerts only, if asked): a critical
     alert's first (a help press's message never waits behind a backlog of others), then
     earliest first."""
-    critical = "AND a.severity = 'critical' " if critical_only else ""
     rows = conn.execute(
         "SELECT n.*, a.state AS alert_state, a.home_id FROM alert_notifications n JOIN alerts a "
-        f"ON a.id = n.alert_id WHERE n.status = 'pending' AND n.next_attempt_at <= :now {critical}"
+        "ON a.id = n.alert_id WHERE n.status = 'pending' AND n.next_attempt_at <= :now "
+        f"{only_critical('a', critical_only)}"
         f"ORDER BY {CRITICAL_FIRST}, n.next_attempt_at, n.id "
         "LIMIT :limit",
         {"now": to_epoch(now), "limit": limit},

@@ -27,7 +27,13 @@ from typing import Final
 from hub.persistence.database import open_sqlite
 from hub.persistence.event_index_terms import NOT_SIGN_OF_LIFE, SIGN_OF_LIFE
 
-__all__ = ["HOME_READS", "KIT_READS", "WarmedPages", "warm_write_pages"]
+__all__ = [
+    "HOME_READS",
+    "KIT_READS",
+    "WarmedPages",
+    "disk_reads_of_this_thread",
+    "warm_write_pages",
+]
 
 # The last entry of a kit in the events' unique key (kit_id, epoch, seq): where its next event
 # goes. Its sensors' rows and its own row (heartbeats, availability).
@@ -69,14 +75,13 @@ def warm_write_pages(
     with closing(open_sqlite(path, read_only=True)) as conn:
         conn.execute("SELECT max(id) FROM events").fetchall()  # where every new row goes
         kits = [(str(r[0]), str(r[1])) for r in conn.execute("SELECT id, home_id FROM kits")]
-    warming = _Warming(path, kits, stop, started + deadline_s)
-    with closing(open_sqlite(path, read_only=True)) as conn:
+        warming = _Warming(path, kits, stop, started + deadline_s)
         # The first kits read here: if their pages came from memory, so would the rest (a
         # restart, not a reboot), and reading on would only take Python's lock from the
         # writers (~30 µs of Python per kit, ~3 s at 100,000 kits).
-        before = _disk_reads_of_this_thread()
+        before = disk_reads_of_this_thread()
         chunk = warming.read_next_chunk(conn)
-        after = _disk_reads_of_this_thread()
+        after = disk_reads_of_this_thread()
         if chunk and before is not None and after == before:
             return WarmedPages(
                 chunk, len(warming.homes_seen), round(time.monotonic() - started, 1),
@@ -98,7 +103,7 @@ def warm_write_pages(
     )
 
 
-def _disk_reads_of_this_thread() -> int | None:
+def disk_reads_of_this_thread() -> int | None:
     """Bytes this thread has made the disk read (None where the kernel does not say)."""
     try:
         for line in _THREAD_IO.read_text().splitlines():

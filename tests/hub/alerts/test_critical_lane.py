@@ -50,6 +50,39 @@ class GatedChannel(RecordingChannel):
             return super().send(url, subject, body)
 
 
+def district(tmp_path: Path, homes: int = 1) -> Path:
+    """A database with home-1 … home-N registered, one kit each."""
+    db_path = tmp_path / "hub.db"
+    store = SqliteStore(db_path)
+    for i in range(1, homes + 1):
+        store.register_home(home(f"home-{i}", f"kit-{i}"), T0)
+    store.close()
+    return db_path
+
+
+@contextmanager
+def full_and_critical(
+    db_path: Path, critical_channel: RecordingChannel
+) -> Iterator[tuple[AlertEngine, AlertEngine, ManualClock]]:
+    """The engine's two lanes on their own connections, sharing what is in flight; the
+    critical lane sends through `critical_channel`."""
+    config = AlertsConfig.model_validate(config_dict())
+    clock = ManualClock(T0)
+    in_flight = SendsInFlight()
+    full = AlertEngine(
+        open_alerts_db(db_path), config, clock, RecordingChannel(), in_flight=in_flight
+    )
+    critical = AlertEngine(
+        open_alerts_db(db_path), config, clock, critical_channel, critical_only=True,
+        in_flight=in_flight,
+    )  # fmt: skip
+    try:
+        yield full, critical, clock
+    finally:
+        full.conn.close()
+        critical.conn.close()
+
+
 def raise_alert(db_path: Path, home_id: str, kind: str, severity: str) -> int:
     store = SqliteStore(db_path)
     try:
@@ -61,11 +94,7 @@ def raise_alert(db_path: Path, home_id: str, kind: str, severity: str) -> int:
 
 
 def test_a_press_is_sent_while_the_full_engine_is_held_in_a_backlog(tmp_path: Path) -> None:
-    db_path = tmp_path / "hub.db"
-    store = SqliteStore(db_path)
-    for i in range(1, BACKLOG + 2):
-        store.register_home(home(f"home-{i}", f"kit-{i}"), T0)
-    store.close()
+    db_path = district(tmp_path, BACKLOG + 1)
     settings = config_dict()
     for someone in settings["people"]:
         someone["languages"] = ["en"]  # the channel tells a press's messages by their words
@@ -113,36 +142,24 @@ def test_a_press_is_sent_while_the_full_engine_is_held_in_a_backlog(tmp_path: Pa
 def test_recovery_in_one_lane_leaves_the_other_lanes_send_alone(tmp_path: Path) -> None:
     """The full engine marks sends a killed process left behind "unknown" (at its start, at a
     takeover); a send the critical lane is making at that moment is not one of them."""
-    db_path = tmp_path / "hub.db"
-    store = SqliteStore(db_path)
-    store.register_home(home("home-1", "kit-1"), T0)
-    store.close()
-    config = AlertsConfig.model_validate(config_dict())
-    clock = ManualClock(T0)
-    in_flight = SendsInFlight()
-    full = AlertEngine(
-        open_alerts_db(db_path), config, clock, RecordingChannel(), in_flight=in_flight
-    )
+    db_path = district(tmp_path)
 
     class RecoveryMeanwhile(RecordingChannel):
+        full: AlertEngine
+
         def send(self, url: str, subject: str, body: str) -> SendResult:
-            full.delivery.resolve_interrupted_sends(clock.now())  # the full engine's recovery
+            self.full.delivery.resolve_interrupted_sends(self.full.clock.now())  # its recovery
             return super().send(url, subject, body)
 
     channel = RecoveryMeanwhile()
-    critical = AlertEngine(
-        open_alerts_db(db_path), config, clock, channel, critical_only=True, in_flight=in_flight
-    )
-    try:
+    with full_and_critical(db_path, channel) as (full, critical, _):
+        channel.full = full
         alert_id = raise_alert(db_path, "home-1", "help_button", "critical")
         critical.run_due()
         assert len(channel.sent) == 4
         actions = [entry.action for entry in critical.service.history(alert_id)]
         assert "delivery_outcome_unknown" not in actions
         assert not notifications_repo.interrupted_sends(critical.conn)
-    finally:
-        full.conn.close()
-        critical.conn.close()
 
 
 class Leases:
@@ -187,29 +204,20 @@ def test_a_send_that_finished_after_recovery_read_it_is_left_as_sent(
     """The full engine reads the sends without an outcome, and one of them is the critical
     lane's, which then finishes before the full engine gets to it: the send stays sent, with no
     "unknown" in its story (review of the critical lane: it was overwritten as unknown)."""
-    db_path = tmp_path / "hub.db"
-    store = SqliteStore(db_path)
-    store.register_home(home("home-1", "kit-1"), T0)
-    store.close()
-    config = AlertsConfig.model_validate(config_dict())
-    clock = ManualClock(T0)
-    in_flight = SendsInFlight()
-    full = AlertEngine(
-        open_alerts_db(db_path), config, clock, RecordingChannel(), in_flight=in_flight
-    )
+    db_path = district(tmp_path)
     read_meanwhile: list[notifications_repo.InterruptedSend] = []
 
     class ReadDuringSend(RecordingChannel):
+        full: AlertEngine
+
         def send(self, url: str, subject: str, body: str) -> SendResult:
             if not read_meanwhile:  # the full engine's read, while this send is in flight
-                read_meanwhile.extend(notifications_repo.interrupted_sends(full.conn))
+                read_meanwhile.extend(notifications_repo.interrupted_sends(self.full.conn))
             return super().send(url, subject, body)
 
-    critical = AlertEngine(
-        open_alerts_db(db_path), config, clock, ReadDuringSend(), critical_only=True,
-        in_flight=in_flight,
-    )  # fmt: skip
-    try:
+    channel = ReadDuringSend()
+    with full_and_critical(db_path, channel) as (full, critical, clock):
+        channel.full = full
         alert_id = raise_alert(db_path, "home-1", "help_button", "critical")
         critical.run_due()
         assert len(read_meanwhile) == 1
@@ -224,18 +232,12 @@ def test_a_send_that_finished_after_recovery_read_it_is_left_as_sent(
         actions = [entry.action for entry in critical.service.history(alert_id)]
         assert "delivery_outcome_unknown" not in actions
         assert actions.count("notified") == 1
-    finally:
-        full.conn.close()
-        critical.conn.close()
 
 
 def test_an_alert_is_marked_notified_once(tmp_path: Path) -> None:
     """Two lanes (or hubs) reaching two people of one alert at once: only the first moves it
     from raised to notified, so "notified" is audited once."""
-    db_path = tmp_path / "hub.db"
-    store = SqliteStore(db_path)
-    store.register_home(home("home-1", "kit-1"), T0)
-    store.close()
+    db_path = district(tmp_path)
     alert_id = raise_alert(db_path, "home-1", "help_button", "critical")
     conn = open_alerts_db(db_path)
     try:

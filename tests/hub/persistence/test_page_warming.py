@@ -18,7 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from hub.persistence.page_warming import HOME_READS, KIT_READS, warm_write_pages
+from hub.persistence.page_warming import (
+    HOME_READS,
+    KIT_READS,
+    disk_reads_of_this_thread,
+    warm_write_pages,
+)
 from hub.persistence.sqlite_store import SqliteStore
 from hub.store.base import NewEvent
 from tests.hub.factories import T0, home_spec
@@ -30,11 +35,10 @@ HISTORY = 40
 _SPLITS = 2 * 4096
 
 
-def _thread_disk_reads() -> int:
-    for line in Path("/proc/thread-self/io").read_text().splitlines():
-        if line.startswith("read_bytes:"):
-            return int(line.split()[1])
-    raise AssertionError("no read_bytes in /proc/thread-self/io")
+def _reads() -> int:
+    reads = disk_reads_of_this_thread()
+    assert reads is not None, "no read_bytes in /proc/thread-self/io"
+    return reads
 
 
 def _evict(path: Path) -> None:
@@ -102,9 +106,9 @@ def _disk_reads_of_reading(path: Path) -> int:
     reads: list[int] = []
 
     def read() -> None:
-        before = _thread_disk_reads()
+        before = _reads()
         path.read_bytes()
-        reads.append(_thread_disk_reads() - before)
+        reads.append(_reads() - before)
 
     thread = threading.Thread(target=read)
     thread.start()
@@ -119,10 +123,10 @@ def _next_writes_read(path: Path) -> int:
     def write() -> None:
         store = SqliteStore(path)
         try:
-            before = _thread_disk_reads()
+            before = _reads()
             _next_writes(store, HISTORY + 1, every_kind=True)  # a motion and a temperature
             store.commit()
-            reads.append(_thread_disk_reads() - before)
+            reads.append(_reads() - before)
         finally:
             store.close()
 
