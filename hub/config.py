@@ -242,6 +242,16 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         "core; re-learning routines never competes with ingest for Python's lock). False: a "
         "thread of the hub. A hub on an injected test clock always uses the thread.",
     )
+    scan_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How much lower than the hub's the scan process's CPU priority is (nice). "
+        "Re-learning routines is work that can wait minutes; storing what kits send and "
+        "reaching workers cannot. On a machine whose cores are all busy (100,000 homes on two) "
+        "a re-learn pass at the hub's own priority took 0.5 of a core from the writer, and "
+        "events waited 4-7 s to be stored while it ran. 0: the same priority as the hub.",
+    )
     link_process: bool = Field(
         default=False,
         description="Run the broker connections (the main one and the urgent lane) in a "

@@ -70,6 +70,8 @@ def _scan_main(
     from hub.routine_scan import RoutineScanner
     from mehr.clock import SystemClock
 
+    # First, before any thread starts: on Linux a thread inherits its creator's nice value.
+    os.nice(settings.scan_nice)
     logging.basicConfig(
         level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -188,6 +188,10 @@ def test_the_scan_runs_in_its_own_process_and_its_alerts_reach_the_engine(
     try:
         wait_until(lambda: hub_.stats.get("scans") >= 1, 60, "a scan pass reported")
         assert hub_._scan_process is not None and hub_._scan_process.pid != os.getpid()
+        # Re-learning yields the CPU to ingest and the alert engine (scan_nice, default 10).
+        own_nice = os.getpriority(os.PRIO_PROCESS, 0)
+        scan_nice = os.getpriority(os.PRIO_PROCESS, hub_._scan_process.pid)
+        assert scan_nice == min(19, own_nice + settings.scan_nice) > own_nice
         assert hub_.stats.get("routines_learned") == 2
         mail = smtp.wait_for("sw@mehr.test", timeout=30)
         assert "Hammom" in mail.body  # the room in the worker's language (uz)
