@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import logging
 import sys
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from hub.reject_log import RejectLog
@@ -39,11 +38,12 @@ _LOGGER = logging.getLogger(__name__)
 # A kit that is not in the registry is looked up again at most this often, so a flood from an
 # unknown client cannot turn into a flood of database reads.
 _UNKNOWN_KIT_RELOAD_S = 5.0
-# A cached kit is read again after this long anyway (a room renamed by re-provisioning shows
-# within it). Sooner when a message contradicts the cache (a sensor it does not list, another
-# home): re-provisioning is seen at the kit's first message that needs it. At 100,000 kits a
-# 60 s refresh was ~1,700 reads/s of the ingest thread; this is ~110.
-_KIT_REFRESH_S = 900.0
+# How often the registry's changes are read (hub/persistence/kit_changes.py): a kit
+# re-provisioned with a room renamed is stored under its new name within this. A message that
+# contradicts the cache (a sensor it does not list, another home) has its kit read at once.
+# Until the tenth session every cached kit was read again every 15 minutes instead: at 100,000
+# kits, 110 reads a second of the single writer's time, for changes that come a few a day.
+_KIT_CHANGES_EVERY_S = 5.0
 # Tracebacks of internal errors and store refusals logged per reason before only counting them.
 _TRACES_LOGGED = 10
 
@@ -155,42 +155,58 @@ class Ingestor:
         self.on_alert = on_alert
         self.time_limits = time_limits or TimeLimits()
         self.reject_log = reject_log or RejectLog(clock)
-        self._kits: dict[str, tuple[KitRecord, datetime]] = {}
+        self._kits: dict[str, KitRecord] = {}
         self._missing_checked: dict[str, datetime] = {}
         # When a kit was last read because a message contradicted the cache.
         self._forced_reads: dict[str, datetime] = {}
+        # The last registry change read, and when: None until the first batch or warm_kits.
+        self._changes_seen: int | None = None
+        self._changes_read_at: datetime | None = None
 
     def warm_kits(self) -> int:
-        """Read every registered kit at once (two queries), before the first message; return
-        how many.
+        """Read every registered kit at once (two queries a page), before the first message;
+        return how many.
 
         Otherwise each kit's first message after a start costs reads of its own: at a district's
-        size, tens of thousands in the first seconds, while every kit is sending. Each kit is
-        stamped as if read at a moment spread over the last refresh period (by its id), so
-        their re-reads trickle in (kits / _KIT_REFRESH_S a second) instead of all falling due
-        together one period after the start.
+        size, tens of thousands in the first seconds, while every kit is sending.
         """
-        now = self.clock.now()
+        # Before the kits: a kit re-provisioned while they are read is read again after.
+        self._changes_seen = self.store.last_kit_change()
+        self._changes_read_at = self.clock.now()
         count = 0
         for kit in self.store.kit_registrations():
-            spread = zlib.crc32(kit.id.encode()) / 2**32
-            read_at = now - timedelta(seconds=_KIT_REFRESH_S * spread)
-            self._kits[kit.id] = (_slim(kit), read_at)
+            self._kits[kit.id] = _slim(kit)
             count += 1
         return count
 
-    def _kit(self, kit_id: str, fresh: bool = False) -> KitRecord | None:
+    def _follow_registry(self) -> None:
+        """Forget the cached kits re-provisioned since the last look (every few seconds)."""
         now = self.clock.now()
+        if (
+            self._changes_read_at is not None
+            and (now - self._changes_read_at).total_seconds() < _KIT_CHANGES_EVERY_S
+        ):
+            return
+        self._changes_read_at = now
+        if self._changes_seen is None:
+            # The first batch without warm_kits: nothing cached yet, so nothing to forget.
+            self._changes_seen = self.store.last_kit_change()
+            return
+        for seq, kit_id in self.store.kit_changes_after(self._changes_seen):
+            self.forget_kit(kit_id)
+            self._changes_seen = seq
+
+    def _kit(self, kit_id: str, fresh: bool = False) -> KitRecord | None:
         cached = self._kits.get(kit_id)
-        # Re-read now and then, so a kit re-provisioned with other sensors is seen without
-        # restarting the hub. `fresh`: the cache was contradicted; read again, at most once
-        # per _UNKNOWN_KIT_RELOAD_S so a kit that keeps naming a stray sensor costs no reads.
-        if cached is not None and (now - cached[1]).total_seconds() < _KIT_REFRESH_S:
-            if not fresh:
-                return cached[0]
+        if cached is not None and not fresh:
+            return cached
+        now = self.clock.now()
+        if cached is not None:
+            # The cache was contradicted: read again, at most once per _UNKNOWN_KIT_RELOAD_S,
+            # so a kit that keeps naming a stray sensor costs no reads.
             forced = self._forced_reads.get(kit_id)
             if forced is not None and (now - forced).total_seconds() < _UNKNOWN_KIT_RELOAD_S:
-                return cached[0]
+                return cached
             self._forced_reads[kit_id] = now
         checked = self._missing_checked.get(kit_id)
         if checked is not None and (now - checked).total_seconds() < _UNKNOWN_KIT_RELOAD_S:
@@ -203,7 +219,7 @@ class Ingestor:
             self._missing_checked[kit_id] = now
             return None
         kit = _slim(kit)
-        self._kits[kit_id] = (kit, now)
+        self._kits[kit_id] = kit
         return kit
 
     def forget_kit(self, kit_id: str) -> None:
@@ -228,6 +244,7 @@ class Ingestor:
         so the caller does not acknowledge and retries; any other store error splits the batch
         in halves until the message that causes it is found and rejected.
         """
+        self._follow_registry()
         outcomes: list[tuple[Outcome, str | None]] = [(Outcome.REJECTED, None)] * len(batch)
         writes: list[_Write] = []
         for index, raw in enumerate(batch):

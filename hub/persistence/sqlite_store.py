@@ -29,6 +29,8 @@ from hub.persistence.database import (
     parse_database_url,
 )
 from hub.persistence.event_index_terms import SIGN_OF_LIFE, each_index
+from hub.persistence.kit_changes import changes_after, last_change
+from hub.persistence.kit_changes import record_change as record_kit_change
 from hub.persistence.migrate import apply_migrations, schema_version
 from hub.persistence.schema_coordination import migrate_coordination
 from hub.persistence.schema_core import MIGRATIONS
@@ -238,27 +240,48 @@ class SqlStore:
             ).fetchone()
             if row is not None and row["home_id"] != home.id:
                 raise ValueError(f"kit {kit.id!r} already belongs to home {row['home_id']!r}")
+            sensors = [
+                {
+                    "kit_id": kit.id,
+                    "id": s.id,
+                    "kind": s.kind.value,
+                    "room": s.room,
+                    "place": (s.place or guess_place(s.kind, s.room, s.id)).value,
+                }
+                for s in kit.sensors
+            ]
+            in_order = sorted(sensors, key=lambda sensor: str(sensor["id"]))
+            if row is not None and self._registered_sensors(kit.id) == in_order:
+                # Unchanged (the registry file is loaded again at every start): no write, and
+                # no change for every writer to read the kit again for.
+                continue
             self._db.execute(
                 "INSERT INTO kits(id, home_id, created_at) VALUES (:id, :home_id, :created_at) "
                 "ON CONFLICT(id) DO NOTHING",
                 {"id": kit.id, "home_id": home.id, "created_at": ts},
             )
             self._db.execute("DELETE FROM sensors WHERE kit_id=:kit_id", {"kit_id": kit.id})
-            if kit.sensors:
+            if sensors:
                 self._db.executemany(
                     "INSERT INTO sensors(kit_id, id, kind, room, place) "
                     "VALUES (:kit_id, :id, :kind, :room, :place)",
-                    [
-                        {
-                            "kit_id": kit.id,
-                            "id": s.id,
-                            "kind": s.kind.value,
-                            "room": s.room,
-                            "place": (s.place or guess_place(s.kind, s.room, s.id)).value,
-                        }
-                        for s in kit.sensors
-                    ],
+                    sensors,
                 )
+            record_kit_change(self._db, kit.id, now)
+
+    def _registered_sensors(self, kit_id: str) -> list[dict[str, Any]]:
+        """A kit's sensor rows as `_register_home` writes them, in id order."""
+        rows = self._db.execute(
+            "SELECT kit_id, id, kind, room, place FROM sensors WHERE kit_id=:kit_id",
+            {"kit_id": kit_id},
+        ).fetchall()
+        return sorted(
+            (
+                {"kit_id": r[0], "id": r[1], "kind": r[2], "room": r[3], "place": r[4]}
+                for r in rows
+            ),
+            key=lambda sensor: str(sensor["id"]),
+        )
 
     def _kit_from_row(
         self, row: Any, sensors: dict[str, tuple[str, str]] | None = None
@@ -324,6 +347,14 @@ class SqlStore:
                 yield KitRecord(row["id"], row["home_id"], sensors.get(row["id"], {}))
             if len(kits) < page:
                 return
+
+    def last_kit_change(self) -> int:
+        """Where the registry's changes stand now (read before reading the kits)."""
+        return last_change(self._db)
+
+    def kit_changes_after(self, seq: int) -> list[tuple[int, str]]:
+        """The kits whose registration changed after `seq`, as (seq, kit id), oldest first."""
+        return changes_after(self._db, seq)
 
     def kits_of_home(self, home_id: str) -> list[KitRecord]:
         """Return the kits of one home."""

@@ -63,6 +63,14 @@ class Store(Protocol):
         """Every registered kit's home and sensors, without its state."""
         ...
 
+    def last_kit_change(self) -> int:
+        """Where the registry's changes stand now (read before reading the kits)."""
+        ...
+
+    def kit_changes_after(self, seq: int) -> list[tuple[int, str]]:
+        """The kits whose registration changed after `seq`, as (seq, kit id), oldest first."""
+        ...
+
     def homes(self) -> list[HomeRecord]:
         """Return every registered home."""
         ...

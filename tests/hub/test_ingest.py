@@ -12,7 +12,7 @@ import pytest
 
 from hub.ingest import Ingestor, Outcome, RawMessage, TimeLimits
 from hub.persistence.sqlite_store import SqliteStore
-from hub.registry import SensorSpec
+from hub.registry import HomeSpec, SensorSpec
 from hub.stats import HubStats
 from mehr.clock import ManualClock
 from mehr.contract import SensorKind, TopicKind, topic_for
@@ -271,19 +271,29 @@ def test_an_unjudgeable_window_is_stored_and_ingest_goes_on(
     assert result.new_alerts == []
 
 
-def test_a_reprovisioned_kit_is_seen_without_restarting_the_hub(ingestor: Ingestor) -> None:
-    ingestor.process_batch([raw_event(1, sensor="pir-hall")])
-    assert ingestor.store.events()[-1].room is None  # not registered yet
-    spec = home_spec()
-    kit = spec.kits[0]
-    sensors = [*kit.sensors, SensorSpec(id="pir-hall", kind=SensorKind.MOTION, room="Hallway")]
-    ingestor.store.register_home(
-        spec.model_copy(update={"kits": [kit.model_copy(update={"sensors": sensors})]}), T0
-    )
+def _renamed(home: str, kit: str, room: str) -> HomeSpec:
+    """`home_spec(home, kit)` with its kitchen's motion sensor moved to `room`."""
+    spec = home_spec(home, kit)
+    sensors = [
+        s.model_copy(update={"room": room}) if s.id == "pir-kitchen" else s
+        for s in spec.kits[0].sensors
+    ]
+    return spec.model_copy(update={"kits": [spec.kits[0].model_copy(update={"sensors": sensors})]})
+
+
+def test_a_room_renamed_by_another_process_is_seen_within_seconds(
+    ingestor: Ingestor, tmp_path: Path
+) -> None:
+    ingestor.process_batch([raw_event(1)])  # kit-1 cached, its kitchen sensor in "Kitchen"
+    assert ingestor.store.events()[-1].room == "Kitchen"
+    # Re-provisioned from elsewhere (the CLI, another hub): nothing contradicts the cache.
+    provisioning = SqliteStore(tmp_path / "hub.db")
+    provisioning.register_home(_renamed("home-1", "kit-1", "Living room"), T0)
+    provisioning.close()
     assert isinstance(ingestor.clock, ManualClock)
-    ingestor.clock.advance(61)
-    ingestor.process_batch([raw_event(2, sensor="pir-hall")])
-    assert ingestor.store.events()[-1].room == "Hallway"
+    ingestor.clock.advance(5)
+    ingestor.process_batch([raw_event(2)])
+    assert ingestor.store.events()[-1].room == "Living room"
 
 
 def test_a_new_sensor_is_seen_at_its_first_message_after_reprovisioning(
@@ -317,7 +327,9 @@ def test_registered_kits_are_not_read_again_per_message(ingestor: Ingestor) -> N
     assert len(reads) == 3
 
 
-def test_every_kit_is_read_at_once_at_start_and_their_refreshes_trickle(tmp_path: Path) -> None:
+def test_every_kit_is_read_at_once_at_start_and_again_only_when_re_provisioned(
+    tmp_path: Path,
+) -> None:
     store = SqliteStore(tmp_path / "hub.db")
     homes = [(f"home-{n}", f"kit-{n}") for n in range(300)]
     for home, kit in homes:
@@ -335,6 +347,7 @@ def test_every_kit_is_read_at_once_at_start_and_their_refreshes_trickle(tmp_path
         (k.id, k.sensors) for k in store.kit_registrations()
     ]
     assert len(pages) == len(homes) and len(reads) == 1 + 1 + 3  # one read per page
+    reads.clear()
 
     def every_kit_speaks(seq: int) -> int:
         before = len(reads)
@@ -343,12 +356,18 @@ def test_every_kit_is_read_at_once_at_start_and_their_refreshes_trickle(tmp_path
         return len(reads) - before
 
     assert every_kit_speaks(1) == 0  # the first messages after a start cost no reads
-    # Re-reads fall due spread over the refresh period (15 min), not all together at its end.
-    clock.advance(450)
-    halfway = every_kit_speaks(2)
-    assert 0.3 * len(homes) < halfway < 0.7 * len(homes)
-    clock.advance(451)
-    assert halfway + every_kit_speaks(3) == len(homes)  # each kit read again once per period
+    clock.advance(6 * 3600)
+    assert every_kit_speaks(2) == 0  # nor do hours of them: no kit is read again for its age
+    provisioning = SqliteStore(tmp_path / "hub.db")
+    for home, kit in homes[:200]:  # the registry file loaded again: nothing changed, no reads
+        provisioning.register_home(home_spec(home, kit), clock.now())
+    for home, kit in homes[:3]:
+        provisioning.register_home(_renamed(home, kit, "Living room"), clock.now())
+    provisioning.close()
+    clock.advance(5)
+    assert every_kit_speaks(3) == 3  # the three re-provisioned kits, each read once
+    assert [e.room for e in store.events("home-0")] == ["Kitchen", "Kitchen", "Living room"]
+    assert every_kit_speaks(4) == 0
 
 
 def test_a_press_sent_on_events_is_stored_and_counted_for_the_operator(

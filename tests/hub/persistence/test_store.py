@@ -108,6 +108,31 @@ def test_a_kit_cannot_move_homes_silently(store: SqlStore) -> None:
         store.register_home(home_spec("home-2", "kit-1"), T0)
 
 
+def test_only_a_registration_that_changes_a_kit_is_recorded_for_the_writers(
+    store: SqlStore,
+) -> None:
+    start = store.last_kit_change()
+    assert store.kit_changes_after(0)[-1][1] == "kit-1"  # registered by the fixture
+    store.register_home(home_spec(), T0 + timedelta(hours=1))  # the same again: nothing
+    assert store.kit_changes_after(start) == []
+    renamed = home_spec()
+    kit = renamed.kits[0]
+    sensors = [s.model_copy(update={"room": "Yotoqxona"}) for s in kit.sensors]
+    renamed = renamed.model_copy(update={"kits": [kit.model_copy(update={"sensors": sensors})]})
+    store.register_home(renamed, T0 + timedelta(hours=2))
+    store.register_home(home_spec("home-2", "kit-2"), T0 + timedelta(hours=2))
+    changed = store.kit_changes_after(start)
+    assert [kit_id for _, kit_id in changed] == ["kit-1", "kit-2"]
+    assert store.last_kit_change() == changed[-1][0] > start
+    assert {room for _, room in store.kit("kit-1").sensors.values()} == {"Yotoqxona"}  # type: ignore[union-attr]
+    # Two days later, changes older than a day go as a new one comes (all but the newest, so
+    # that numbering goes on upwards), and the newest goes at the next.
+    store.register_home(home_spec("home-3", "kit-3"), T0 + timedelta(days=2))
+    store.register_home(home_spec("home-4", "kit-4"), T0 + timedelta(days=2))
+    assert [kit_id for _, kit_id in store.kit_changes_after(0)] == ["kit-3", "kit-4"]
+    assert store.last_kit_change() > changed[-1][0]
+
+
 def test_a_failing_step_leaves_the_previous_version(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
     steps = ["CREATE TABLE a (x INTEGER);", "CREATE TABLE b (y INTEGER); CREATE TABLE a (z);"]
