@@ -250,7 +250,8 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         "Re-learning routines is work that can wait minutes; storing what kits send and "
         "reaching workers cannot. On a machine whose cores are all busy (100,000 homes on two) "
         "a re-learn pass at the hub's own priority took 0.5 of a core from the writer, and "
-        "events waited 4-7 s to be stored while it ran. 0: the same priority as the hub.",
+        "events waited 4-7 s to be stored while it ran. 0: the same priority as the hub. "
+        "Only for the scan's own process (scan_process: true).",
     )
     link_process: bool = Field(
         default=False,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from hub.persistence.kit_changes import KEPT as KEPT_CHANGES
 from hub.reject_log import RejectLog
 from hub.rules import EventRules
 from hub.stats import HubStats
@@ -44,6 +45,9 @@ _UNKNOWN_KIT_RELOAD_S = 5.0
 # Until the tenth session every cached kit was read again every 15 minutes instead: at 100,000
 # kits, 110 reads a second of the single writer's time, for changes that come a few a day.
 _KIT_CHANGES_EVERY_S = 5.0
+# Changes are kept a day (hub/persistence/kit_changes.py); a writer that has not looked for half
+# of that forgets every kit instead of trusting what is left of them.
+_FORGET_ALL_AFTER_S = KEPT_CHANGES.total_seconds() / 2
 # Tracebacks of internal errors and store refusals logged per reason before only counting them.
 _TRACES_LOGGED = 10
 
@@ -182,14 +186,19 @@ class Ingestor:
     def _follow_registry(self) -> None:
         """Forget the cached kits re-provisioned since the last look (every few seconds)."""
         now = self.clock.now()
-        if (
-            self._changes_read_at is not None
-            and (now - self._changes_read_at).total_seconds() < _KIT_CHANGES_EVERY_S
-        ):
-            return
+        since = None
+        if self._changes_read_at is not None:
+            since = (now - self._changes_read_at).total_seconds()
+            if 0 <= since < _KIT_CHANGES_EVERY_S:  # a clock set back: look now
+                return
         self._changes_read_at = now
-        if self._changes_seen is None:
-            # The first batch without warm_kits: nothing cached yet, so nothing to forget.
+        if self._changes_seen is None or since is None or since > _FORGET_ALL_AFTER_S:
+            # The first batch without warm_kits (nothing cached yet), or the first after a long
+            # quiet (the urgent writer between presses; a broker outage): changes not read may
+            # be gone from the table by now, so every kit is read again at its next message.
+            self._kits.clear()
+            self._missing_checked.clear()
+            self._forced_reads.clear()
             self._changes_seen = self.store.last_kit_change()
             return
         for seq, kit_id in self.store.kit_changes_after(self._changes_seen):

@@ -417,6 +417,8 @@ class RoutineScanner:
             ask_first=ask_first,
             watched_since_s=back.timestamp() if back is not None else None,
         )
+        # Read before the first raise: the write lock is held from it to the commit below.
+        silent, silent_due = self._silent_sensors(home, now, routine)
         raised = []
         for finding in findings:
             if offline and finding.rule in _SILENCE_RULES:
@@ -425,7 +427,6 @@ class RoutineScanner:
             alert = self._raise(home, finding, now, routine)
             if alert is not None:
                 raised.append(alert)
-        silent, silent_due = self._silent_sensors(home, now, routine)
         silent_kind = AlertKind.SENSOR_SILENT
         if silent and self.store.open_alert(home.id, silent_kind) is None:
             record, _ = self.store.raise_alert(
@@ -434,6 +435,9 @@ class RoutineScanner:
                 )
             )
             raised.append(record)
+        # Committed at once, not after the look is noted: the scan process runs at a lower CPU
+        # priority (scan_nice), and ingest must not wait for it while it holds the lock.
+        self.store.commit()
         if self.gate is not None:
             self._note_look(
                 home,

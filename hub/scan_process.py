@@ -60,6 +60,9 @@ def _scan_main(
     ready: MpEvent | None = None,
 ) -> None:
     """The scan process: scan every `scan_interval_s` until told to stop or orphaned."""
+    # First, before any import starts a thread (numpy's BLAS starts one): on Linux nice is
+    # per thread, and a new thread takes its creator's.
+    os.nice(settings.scan_nice)
     # Imported here: the parent does not need the detectors' import time twice.
     from hub.alerts.config import load_alerts_config
     from hub.alerts.prompts import prompt_answers
@@ -70,8 +73,6 @@ def _scan_main(
     from hub.routine_scan import RoutineScanner
     from mehr.clock import SystemClock
 
-    # First, before any thread starts: on Linux a thread inherits its creator's nice value.
-    os.nice(settings.scan_nice)
     logging.basicConfig(
         level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -50,6 +50,8 @@ from hub.store.base import (
 __all__ = ["ACTIVITY_EVENTS_SQL", "SqlStore", "SqliteStore", "open_store"]
 
 _LOGGER = logging.getLogger(__name__)
+# PostgreSQL advisory lock key of "registering homes and kits" (any constant the project owns).
+_REGISTRATION_LOCK = 0x4D656873
 _FUTURE_STATE_MARGIN_S = 86400.0
 
 _INSERT_EVENT = (
@@ -219,6 +221,11 @@ class SqlStore:
         self.commit()
 
     def _register_home(self, home: HomeSpec, now: datetime) -> None:
+        if self.dialect == "postgresql":
+            # One registration at a time: kit_changes' numbers are then in commit order (a
+            # reader that has seen a change never misses one numbered before it), and two
+            # registrations of one kit do not both find its old sensors to replace.
+            self._db.execute("SELECT pg_advisory_xact_lock(:key)", {"key": _REGISTRATION_LOCK})
         ts = to_epoch(now)
         self._db.execute(
             "INSERT INTO homes(id, name, timezone, mahalla, risk_level, created_at) "

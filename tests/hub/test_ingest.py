@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import hub.persistence.kit_changes
 from hub.ingest import Ingestor, Outcome, RawMessage, TimeLimits
 from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, SensorSpec
@@ -325,6 +326,23 @@ def test_registered_kits_are_not_read_again_per_message(ingestor: Ingestor) -> N
         ingestor.process_batch([raw_event(seq, sensor="pir-stray")])
         ingestor.clock.advance(1)
     assert len(reads) == 3
+
+
+def test_a_writer_quiet_for_days_misses_no_re_provisioning(
+    ingestor: Ingestor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub.persistence.kit_changes, "KEPT_ROWS", 0)  # prune as soon as allowed
+    assert isinstance(ingestor.clock, ManualClock)
+    ingestor.process_batch([raw_event(1)])  # kit-1 cached (as the urgent writer after a press)
+    provisioning = SqliteStore(tmp_path / "hub.db")
+    provisioning.register_home(_renamed("home-1", "kit-1", "Living room"), T0 + timedelta(hours=12))
+    for day, n in ((2, 8), (3, 9)):  # later changes: kit-1's is more than a day old, and gone
+        provisioning.register_home(home_spec(f"home-{n}", f"kit-{n}"), T0 + timedelta(days=day))
+    assert [kit for _, kit in provisioning.kit_changes_after(0)] == ["kit-8", "kit-9"]
+    provisioning.close()
+    ingestor.clock.advance(3.5 * 86400)
+    ingestor.process_batch([raw_event(2)])
+    assert ingestor.store.events()[-1].room == "Living room"
 
 
 def test_every_kit_is_read_at_once_at_start_and_again_only_when_re_provisioned(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import hub.persistence.kit_changes
 from hub.persistence.database import connect
 from hub.persistence.migrate import SchemaTooNewError, apply_migrations
 from hub.persistence.schema_alerts import MIGRATIONS as ALERT_MIGRATIONS
@@ -24,6 +25,7 @@ from hub.persistence.schema_coordination import MIGRATIONS as COORDINATION_MIGRA
 from hub.persistence.schema_core import MIGRATIONS
 from hub.persistence.sqlite_store import ACTIVITY_EVENTS_SQL, SqliteStore, SqlStore, open_store
 from hub.persistence.web_schema import WEB_MIGRATIONS, migrate_web
+from hub.registry import HomeSpec
 from hub.store.base import NewAlert, NewEvent, is_transient
 from tests.hub.factories import T0, home_spec
 
@@ -109,7 +111,7 @@ def test_a_kit_cannot_move_homes_silently(store: SqlStore) -> None:
 
 
 def test_only_a_registration_that_changes_a_kit_is_recorded_for_the_writers(
-    store: SqlStore,
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     start = store.last_kit_change()
     assert store.kit_changes_after(0)[-1][1] == "kit-1"  # registered by the fixture
@@ -124,13 +126,60 @@ def test_only_a_registration_that_changes_a_kit_is_recorded_for_the_writers(
     changed = store.kit_changes_after(start)
     assert [kit_id for _, kit_id in changed] == ["kit-1", "kit-2"]
     assert store.last_kit_change() == changed[-1][0] > start
-    assert {room for _, room in store.kit("kit-1").sensors.values()} == {"Yotoqxona"}  # type: ignore[union-attr]
-    # Two days later, changes older than a day go as a new one comes (all but the newest, so
-    # that numbering goes on upwards), and the newest goes at the next.
+    kit_1 = store.kit("kit-1")
+    assert kit_1 is not None and {room for _, room in kit_1.sensors.values()} == {"Yotoqxona"}
+    # Two days later, changes more than a day older than the newest go as a new one comes (all
+    # but the newest, so that numbering goes on upwards), and that one at the next; with the
+    # 10,000 newest kept whatever their age (KEPT_ROWS) taken down to none.
+    monkeypatch.setattr(hub.persistence.kit_changes, "KEPT_ROWS", 0)
     store.register_home(home_spec("home-3", "kit-3"), T0 + timedelta(days=2))
     store.register_home(home_spec("home-4", "kit-4"), T0 + timedelta(days=2))
     assert [kit_id for _, kit_id in store.kit_changes_after(0)] == ["kit-3", "kit-4"]
     assert store.last_kit_change() > changed[-1][0]
+
+
+def test_a_registration_that_commits_late_is_not_missed_by_a_reader(store_url: str) -> None:
+    # A reader that has seen a change must never meet one numbered before it later: on
+    # PostgreSQL a sequence number is taken at the insert, not the commit, so registrations
+    # take turns (an advisory lock) and a second waits for the first to commit.
+    setup = open_store(store_url)
+    setup.register_home(home_spec(), T0)
+    setup.close()
+    reader = open_store(store_url)
+    seen = reader.last_kit_change()
+    in_transaction, release = threading.Event(), threading.Event()
+    renamed = home_spec()
+    kit = renamed.kits[0]
+    sensors = [s.model_copy(update={"room": "Oshxona"}) for s in kit.sensors]
+    renamed = renamed.model_copy(update={"kits": [kit.model_copy(update={"sensors": sensors})]})
+
+    def register(home: HomeSpec, hold: bool) -> None:
+        store = open_store(store_url)  # one per thread, as each process has its own
+        if hold:
+
+            def commit_when_released() -> None:
+                in_transaction.set()
+                release.wait(10)
+                SqlStore.commit(store)
+
+            store.commit = commit_when_released  # type: ignore[method-assign]
+        store.register_home(home, T0)
+        store.close()
+
+    late = threading.Thread(target=register, args=(renamed, True))
+    late.start()
+    assert in_transaction.wait(10)  # kit-1's change is written, not committed
+    meanwhile = threading.Thread(target=register, args=(home_spec("home-2", "kit-2"), False))
+    meanwhile.start()
+    meanwhile.join(1.0)  # in turn: it waits for the first; at once, it would commit now
+    changes = reader.kit_changes_after(seen)  # what a writer polling now reads
+    seen = changes[-1][0] if changes else seen
+    release.set()
+    late.join(10)
+    meanwhile.join(30)
+    changes += reader.kit_changes_after(seen)
+    assert sorted(kit_id for _, kit_id in changes) == ["kit-1", "kit-2"]
+    reader.close()
 
 
 def test_a_failing_step_leaves_the_previous_version(tmp_path: Path) -> None:
