@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from hub.heartbeat_thinning import HeartbeatThinning
 from hub.persistence.kit_changes import KEPT as KEPT_CHANGES
 from hub.reject_log import RejectLog
 from hub.rules import EventRules
@@ -124,6 +125,7 @@ class _Write:
     kit_id: str
     event: NewEvent | None = None
     heartbeat: Heartbeat | None = None
+    heartbeat_news: int = 0  # HeartbeatThinning.news of `heartbeat`
     availability: Availability | None = None
     # A help, OK or fall event that came on `events`, where the urgent lane reads it only with
     # urgent_lane_reads_events: counted when stored (once, not per copy), for the operator.
@@ -151,6 +153,7 @@ class Ingestor:
         rules: EventRules | None = None,
         time_limits: TimeLimits | None = None,
         reject_log: RejectLog | None = None,
+        heartbeat_every_s: float = 0.0,
     ) -> None:
         self.store = store
         self.rules = rules or EventRules()
@@ -159,6 +162,8 @@ class Ingestor:
         self.on_alert = on_alert
         self.time_limits = time_limits or TimeLimits()
         self.reject_log = reject_log or RejectLog(clock)
+        # 0: every heartbeat written (tests and tools); the hub passes heartbeat_store_every_s.
+        self.heartbeats = HeartbeatThinning(heartbeat_every_s)
         self._kits: dict[str, KitRecord] = {}
         self._missing_checked: dict[str, datetime] = {}
         # When a kit was last read because a message contradicted the cache.
@@ -312,7 +317,11 @@ class Ingestor:
             reason, detail = stray
             raise _Refused(reason, f"kit {kit.id!r}: {detail}", kit.id)
         if isinstance(message, Heartbeat):
-            return _Write(index, raw, kit.id, heartbeat=message)
+            news = HeartbeatThinning.news(message, _offset_s(message, raw))
+            if not self.heartbeats.worth_writing(kit.id, message, news):
+                self.stats.incr("heartbeats_not_written")
+                return _Write(index, raw, kit.id)  # nothing to write: acknowledged as is
+            return _Write(index, raw, kit.id, heartbeat=message, heartbeat_news=news)
         return _Write(
             index,
             raw,
@@ -404,7 +413,7 @@ class Ingestor:
         body = message.model_dump(mode="json", exclude_none=True)
         # The kit's clock against the hub's, as seen on arrival (delivery delay included): an
         # installer sees a kit whose clock drifts before its events start being refused.
-        body["hub_offset_s"] = round((message.ts - raw.received_at).total_seconds(), 3)
+        body["hub_offset_s"] = round(_offset_s(message, raw), 3)
         self.store.set_heartbeat(kit_id, message.ts, body)
 
     def _after_commit(self, writes: list[_Write], written: _Written) -> None:
@@ -413,6 +422,9 @@ class Ingestor:
             [(committed - event.occurred_at).total_seconds() for event in written.stored_events]
         )
         events = sum(1 for w in writes if w.event is not None)
+        for write in writes:
+            if write.heartbeat is not None:
+                self.heartbeats.written(write.kit_id, write.heartbeat, write.heartbeat_news)
         self.stats.incr("heartbeats", sum(1 for w in writes if w.heartbeat is not None))
         self.stats.incr("availability", sum(1 for w in writes if w.availability is not None))
         self.stats.incr("stored", len(written.stored_ids))
@@ -461,3 +473,8 @@ class Ingestor:
             occurred_at=message.ts,
             received_at=raw.received_at,
         )
+
+
+def _offset_s(beat: Heartbeat, raw: RawMessage) -> float:
+    """The kit's clock against the hub's as a heartbeat shows it on arrival."""
+    return (beat.ts - raw.received_at).total_seconds()

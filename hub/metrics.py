@@ -21,6 +21,8 @@ HUB_COUNTERS: Mapping[str, str] = {
     "stored": "Events committed to the store.",
     "duplicates": "Events dropped as already stored (same kit and sequence number).",
     "heartbeats": "Kit heartbeats stored.",
+    "heartbeats_not_written": "Kit heartbeats with nothing new, not written (at most one per "
+    "heartbeat_store_every_s per kit is).",
     "availability": "Kit online/offline messages stored.",
     "alerts_raised": "Alerts raised by ingest rules and the routine scan.",
     "batches": "Ingest batches committed.",

@@ -445,6 +445,7 @@ class Hub:
                 max_age_s=self.settings.max_event_age_s,
             ),
             reject_log=self._reject_log,
+            heartbeat_every_s=self.settings.heartbeat_store_every_s,
         )
         _prepare_writer(store, ingestor, bulk=inbox is self.inbox)
         ready.set()

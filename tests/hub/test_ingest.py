@@ -127,6 +127,62 @@ def test_heartbeat_and_availability_update_kit_state(ingestor: Ingestor) -> None
     assert kit.last_heartbeat is not None and kit.last_heartbeat["outbox_depth"] == 3
 
 
+def _beat(at: datetime, outbox: int = 0, unavailable: list[str] | None = None) -> RawMessage:
+    """kit-1's heartbeat sent at `at`, received at once."""
+    body: dict[str, object] = {
+        "v": 1, "kit": "kit-1", "ts": at.isoformat().replace("+00:00", "Z"), "uptime_s": 5,
+        "outbox_depth": outbox, "dropped": 0, "sensors": {"pir-kitchen": at.isoformat()},
+    }  # fmt: skip
+    if unavailable is not None:
+        body["unavailable"] = unavailable
+    return RawMessage(
+        topic_for("home-1", "kit-1", TopicKind.HEARTBEAT), json.dumps(body).encode(), at
+    )
+
+
+def test_a_heartbeat_with_nothing_new_is_written_every_two_minutes_news_at_once(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "hub.db")
+    store.register_home(home_spec(), T0)
+    clock = ManualClock(T0)
+    ingestor = Ingestor(store, clock, HubStats(), heartbeat_every_s=120)
+
+    def last_written(beat: RawMessage) -> datetime | None:
+        clock.advance((beat.received_at - clock.now()).total_seconds())
+        result = ingestor.process_batch([beat])
+        assert result.outcomes == [(Outcome.STATE, None)]  # acknowledged either way
+        kit = store.kit("kit-1")
+        assert kit is not None
+        return kit.last_heartbeat_at
+
+    minute = [T0 + timedelta(minutes=n) for n in range(8)]
+    # Every 60 s, nothing new: the first, then one every 120 s.
+    assert [last_written(_beat(at)) for at in minute[:5]] == [
+        minute[0], minute[0], minute[2], minute[2], minute[4]
+    ]  # fmt: skip
+    assert last_written(_beat(minute[5], outbox=12)) == minute[5]  # events waiting on the kit
+    assert last_written(_beat(minute[6], outbox=12, unavailable=["pir-bath"])) == minute[6]
+    assert last_written(_beat(minute[7], outbox=12, unavailable=["pir-bath"])) == minute[6]
+    assert ingestor.stats.get("heartbeats") == 5
+    assert ingestor.stats.get("heartbeats_not_written") == 3
+
+
+def test_a_heartbeat_rolled_back_is_written_when_its_batch_is_retried(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "hub.db")
+    store.register_home(home_spec(), T0)
+    ingestor = Ingestor(store, ManualClock(T0), HubStats(), heartbeat_every_s=120)
+    blocker = sqlite3.connect(tmp_path / "hub.db", timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock: the batch fails
+    store.connection.execute("PRAGMA busy_timeout=0")
+    with pytest.raises(sqlite3.OperationalError):
+        ingestor.process_batch([_beat(T0)])
+    blocker.rollback()
+    ingestor.process_batch([_beat(T0)])  # the retry, as the hub's worker does
+    kit = store.kit("kit-1")
+    assert kit is not None and kit.last_heartbeat_at == T0
+
+
 def test_a_locked_database_rolls_back_the_whole_batch_for_a_retry(tmp_path: Path) -> None:
     setup = SqliteStore(tmp_path / "hub.db")
     setup.register_home(home_spec("home-1", "kit-1"), T0)
