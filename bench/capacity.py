@@ -58,7 +58,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -287,6 +287,7 @@ def _hub_config(
     scan_interval_s: float,
     link_process: bool = True,
     warm_page_readers: int | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write `name`.yaml: `connection` (broker, database, and on a cluster the hub's id and
     leases) and what every hub of the run shares: the alerts file and its link key."""
@@ -306,6 +307,7 @@ def _hub_config(
         settings["scan_interval_s"] = scan_interval_s
     if warm_page_readers is not None:  # as shipped unless asked (a side-by-side)
         settings["warm_page_readers"] = warm_page_readers
+    settings.update(extra or {})  # --hub-setting: a side-by-side of one setting
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(settings, sort_keys=False))
     return path
@@ -435,7 +437,7 @@ def _start_hub(
     stats_port = _free_port()
     hub_yaml = _hub_config(
         work, name, broker.hub_connection(index, database), stats_port, opts.scan_interval_s,
-        opts.link_process, opts.warm_page_readers,
+        opts.link_process, opts.warm_page_readers, opts.hub_settings,
     )  # fmt: skip
     mehr = str(Path(sys.executable).with_name("mehr"))
     log = work / f"{name}.log"
@@ -637,6 +639,7 @@ class Options:
     lane_reads_events: bool = False
     cold_cache: bool = False
     warm_page_readers: int | None = None
+    hub_settings: dict[str, Any] = field(default_factory=dict)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -975,6 +978,7 @@ def run(opts: Options) -> dict[str, Any]:
     summary["lane_reads_events"] = opts.lane_reads_events
     summary["cold_cache_evicted_mb"] = cold_evicted_mb
     summary["warm_page_readers"] = opts.warm_page_readers
+    summary["hub_settings"] = opts.hub_settings
     summary["hubs"] = opts.hubs
     summary["database"] = opts.database
     summary["broker"] = opts.broker
@@ -1311,6 +1315,11 @@ def _parse(argv: Sequence[str] | None) -> Options:
         "pages each kit's next writes need at start; 0 turns it off, for a side-by-side",
     )  # fmt: skip
     parser.add_argument(
+        "--hub-setting", action="append", default=[], metavar="KEY=VALUE",
+        help="a hub.yaml setting for the hubs of the run, e.g. scan_nice=0 (repeatable): one "
+        "setting side by side with the shipped value; the hub refuses an unknown key",
+    )  # fmt: skip
+    parser.add_argument(
         "--warm-start", action="store_true",
         help="start the hubs once without the fleet until their first scan pass is done, stop "
         "them, then run: hubs restarted with their scan's memory (hub/scan_memory.py)",
@@ -1350,7 +1359,19 @@ def _parse(argv: Sequence[str] | None) -> Options:
         a.keep, a.prepared, a.broker_autosave_interval_s, a.prepare_only, a.move_prepared,
         a.hubs, a.database, a.broker, a.urgent_lane, a.warm_start, a.utc_offset_h,
         a.link_process, a.lane_reads_events, a.cold_cache, a.warm_page_readers,
+        _hub_settings(parser, a.hub_setting),
     )  # fmt: skip
+
+
+def _hub_settings(parser: argparse.ArgumentParser, pairs: list[str]) -> dict[str, Any]:
+    """`--hub-setting KEY=VALUE` pairs (VALUE read as YAML) as a hub.yaml fragment."""
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            parser.error(f"--hub-setting {pair!r}: expected KEY=VALUE")
+        settings[key] = yaml.safe_load(value)
+    return settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.capacity import _parse, _prepared_key, _reuse_prepared
+import pytest
+import yaml
+
+from bench.capacity import _hub_config, _parse, _prepared_key, _reuse_prepared
 from hub.persistence.schema_core import MIGRATIONS
 
 
@@ -50,3 +53,14 @@ def test_a_database_prepared_at_this_schema_is_reused(tmp_path: Path) -> None:
     reused = _reuse_prepared(opts, work)
     assert reused is not None and reused[0] == 7
     assert (work / "hub.db").read_bytes() == b"a prepared database"
+
+
+def test_a_hub_setting_for_a_side_by_side_reaches_the_hubs_config(tmp_path: Path) -> None:
+    opts = _parse(["--homes", "3", "--hub-setting", "scan_nice=0", "--hub-setting", "x=a b"])
+    assert opts.hub_settings == {"scan_nice": 0, "x": "a b"}
+    written = yaml.safe_load(
+        _hub_config(tmp_path, "hub", {}, 1, 60.0, extra=opts.hub_settings).read_text()
+    )
+    assert written["scan_nice"] == 0 and written["x"] == "a b"
+    with pytest.raises(SystemExit):
+        _parse(["--homes", "3", "--hub-setting", "scan_nice"])
