@@ -986,12 +986,24 @@ def run(opts: Options) -> dict[str, Any]:
     return summary
 
 
+# Heartbeats written and heartbeats acknowledged without a write: both are taken in.
+_HEARTBEAT_COUNTERS = ("heartbeats", "heartbeats_not_written")
+
+
+def _handled(body: dict[str, Any]) -> int:
+    """Events stored and heartbeats taken in: what the progress lines count as stored."""
+    return int(body.get("stored", 0)) + sum(int(body.get(c, 0)) for c in _HEARTBEAT_COUNTERS)
+
+
 def _taken_in(stats: dict[str, Any], lane_presses: int = 0) -> int:
-    """Messages the hub has finished with: stored, duplicate, kit state or rejected. (Its
+    """Messages the hub has finished with: stored, duplicate, kit state (a heartbeat with
+    nothing new is acknowledged without a write: heartbeat_store_every_s) or rejected. (Its
     `received` counter counts a batch again each time a failed COMMIT is retried.) With the
     urgent lane each of the `lane_presses` presses comes twice: its second copy, a duplicate,
     is not a message offered."""
-    counts = ("stored", "duplicates", "heartbeats", "availability", "rejected_total")
+    counts = (
+        "stored", "duplicates", *_HEARTBEAT_COUNTERS, "availability", "rejected_total"
+    )  # fmt: skip
     taken = int(sum(stats.get(name, 0) for name in counts))
     return taken - min(int(stats.get("duplicates", 0)), lane_presses)
 
@@ -1012,7 +1024,7 @@ def _report_progress(stats: StatsProbe, done: threading.Event, name: str) -> Non
             continue
         at, body, proc = stats.samples[-1]
         if last is not None:
-            rate = (body.get("stored", 0) + body.get("heartbeats", 0) - last[0]) / (at - last[1])
+            rate = (_handled(body) - last[0]) / (at - last[1])
             cpu = (proc.cpu_s - last[2]) / (at - last[1])
             progress(
                 "%s: %.0f msg/s stored, inbox %d, scans %d, routines learned %d, "
@@ -1020,7 +1032,7 @@ def _report_progress(stats: StatsProbe, done: threading.Event, name: str) -> Non
                 name, rate, body.get("queue_depth", 0), body.get("scans", 0),
                 body.get("routines_learned", 0), cpu, proc.rss_kb // 1024, _load_average(),
             )  # fmt: skip
-        last = (body.get("stored", 0) + body.get("heartbeats", 0), at, proc.cpu_s)
+        last = (_handled(body), at, proc.cpu_s)
 
 
 def _hub_figures(
@@ -1037,7 +1049,7 @@ def _hub_figures(
     """One hub's own figures over the fleet's window."""
     # Several hubs each take in every message; a hub counts a row another hub stored first
     # as a duplicate, which is work it did all the same.
-    counters = ("stored", "heartbeats") + (("duplicates",) if opts.hubs > 1 else ())
+    counters = ("stored", *_HEARTBEAT_COUNTERS) + (("duplicates",) if opts.hubs > 1 else ())
 
     def handled(sample: Any) -> int:
         body = sample[1] if sample else {}

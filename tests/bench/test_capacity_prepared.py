@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.capacity import _hub_config, _parse, _prepared_key, _reuse_prepared
+from bench.capacity import _hub_config, _parse, _prepared_key, _reuse_prepared, _taken_in
 from hub.persistence.schema_core import MIGRATIONS
 
 
@@ -64,3 +64,8 @@ def test_a_hub_setting_for_a_side_by_side_reaches_the_hubs_config(tmp_path: Path
     assert written["scan_nice"] == 0 and written["x"] == "a b"
     with pytest.raises(SystemExit):
         _parse(["--homes", "3", "--hub-setting", "scan_nice"])
+
+
+def test_a_heartbeat_acknowledged_without_a_write_counts_as_taken_in() -> None:
+    stats = {"stored": 10, "heartbeats": 4, "heartbeats_not_written": 6, "rejected_total": 1}
+    assert _taken_in(stats) == 21
