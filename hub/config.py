@@ -245,13 +245,14 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
     heartbeat_store_every_s: float = Field(
         default=120.0,  # a 60 s kit's last written heartbeat is at most 2 minutes old
         ge=0,
-        le=180,
+        le=120,
         description="A kit's heartbeat that says nothing new (same outbox, nothing dropped, "
         "the same sensors unreachable, its clock where it was) is written at most this often; "
         "one that does is written at once. Kits beat every 60 s: at 100,000 homes writing "
-        "each one was a third of the writer's updates. At most 180 s, so that a 60 s kit's "
-        "last heartbeat stays well inside the dashboards' 5 minutes (stale_heartbeat_s), a "
-        "lost beat included. 0: write every heartbeat.",
+        "each one was a third of the writer's updates. At most 120 s: a live kit's last "
+        "heartbeat written is then at most 2 minutes old, 3 with a beat lost, inside the "
+        "dashboards' 5 minutes (stale_heartbeat_s). Every beat of a home in test mode is "
+        "written (the walk test). 0: write every heartbeat.",
     )
     scan_nice: int = Field(
         default=10,

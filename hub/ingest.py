@@ -125,7 +125,7 @@ class _Write:
     kit_id: str
     event: NewEvent | None = None
     heartbeat: Heartbeat | None = None
-    heartbeat_news: int = 0  # HeartbeatThinning.news of `heartbeat`
+    heartbeat_thinned: bool = False  # a heartbeat with nothing new: acknowledged, not written
     availability: Availability | None = None
     # A help, OK or fall event that came on `events`, where the urgent lane reads it only with
     # urgent_lane_reads_events: counted when stored (once, not per copy), for the operator.
@@ -171,6 +171,9 @@ class Ingestor:
         # The last registry change read, and when: None until the first batch or warm_kits.
         self._changes_seen: int | None = None
         self._changes_read_at: datetime | None = None
+        self._warmed = False
+        # Homes being walk-tested (read with the registry's changes): every heartbeat written.
+        self._homes_in_test_mode: frozenset[str] = frozenset()
 
     def warm_kits(self) -> int:
         """Read every registered kit at once (two queries a page), before the first message;
@@ -182,6 +185,7 @@ class Ingestor:
         # Before the kits: a kit re-provisioned while they are read is read again after.
         self._changes_seen = self.store.last_kit_change()
         self._changes_read_at = self.clock.now()
+        self._warmed = True
         count = 0
         for kit in self.store.kit_registrations():
             self._kits[kit.id] = _slim(kit)
@@ -197,14 +201,20 @@ class Ingestor:
             if 0 <= since < _KIT_CHANGES_EVERY_S:  # a clock set back: look now
                 return
         self._changes_read_at = now
+        self._homes_in_test_mode = self.store.homes_in_test_mode(now)
         if self._changes_seen is None or since is None or since > _FORGET_ALL_AFTER_S:
             # The first batch without warm_kits (nothing cached yet), or the first after a long
             # quiet (the urgent writer between presses; a broker outage): changes not read may
-            # be gone from the table by now, so every kit is read again at its next message.
+            # be gone from the table by now, so every kit is read again. A writer that read
+            # every kit at start does so again now, not one kit at a time as the district
+            # reconnects.
             self._kits.clear()
             self._missing_checked.clear()
             self._forced_reads.clear()
-            self._changes_seen = self.store.last_kit_change()
+            if self._warmed:
+                self.warm_kits()
+            else:
+                self._changes_seen = self.store.last_kit_change()
             return
         for seq, kit_id in self.store.kit_changes_after(self._changes_seen):
             self.forget_kit(kit_id)
@@ -259,6 +269,7 @@ class Ingestor:
         in halves until the message that causes it is found and rejected.
         """
         self._follow_registry()
+        self.heartbeats.begin_batch()
         outcomes: list[tuple[Outcome, str | None]] = [(Outcome.REJECTED, None)] * len(batch)
         writes: list[_Write] = []
         for index, raw in enumerate(batch):
@@ -317,11 +328,12 @@ class Ingestor:
             reason, detail = stray
             raise _Refused(reason, f"kit {kit.id!r}: {detail}", kit.id)
         if isinstance(message, Heartbeat):
-            news = HeartbeatThinning.news(message, _offset_s(message, raw))
-            if not self.heartbeats.worth_writing(kit.id, message, news):
-                self.stats.incr("heartbeats_not_written")
-                return _Write(index, raw, kit.id)  # nothing to write: acknowledged as is
-            return _Write(index, raw, kit.id, heartbeat=message, heartbeat_news=news)
+            # A kit walk-tested: every beat, so the installer's page ticks each sensor off
+            # within a beat (a sensor that stays triggered sends no new event).
+            walked = kit.home_id in self._homes_in_test_mode
+            if not self.heartbeats.decide(kit.id, message, _offset_s(message, raw), walked):
+                return _Write(index, raw, kit.id, heartbeat_thinned=True)  # acknowledged only
+            return _Write(index, raw, kit.id, heartbeat=message)
         return _Write(
             index,
             raw,
@@ -392,7 +404,8 @@ class Ingestor:
                     write.kit_id, write.availability.state.value, write.raw.received_at
                 )
         events = [(w, w.event) for w in writes if w.event is not None]
-        ids = self.store.store_events([event for _, event in events], self.clock.now())
+        # No events (heartbeats acknowledged without a write): no transaction opened for them.
+        ids = self.store.store_events([e for _, e in events], self.clock.now()) if events else []
         for (write, event), event_id in zip(events, ids, strict=True):
             if event_id is None:
                 outcomes[write.index] = (Outcome.DUPLICATE, None)
@@ -424,8 +437,9 @@ class Ingestor:
         events = sum(1 for w in writes if w.event is not None)
         for write in writes:
             if write.heartbeat is not None:
-                self.heartbeats.written(write.kit_id, write.heartbeat, write.heartbeat_news)
+                self.heartbeats.committed(write.kit_id)
         self.stats.incr("heartbeats", sum(1 for w in writes if w.heartbeat is not None))
+        self.stats.incr("heartbeats_not_written", sum(1 for w in writes if w.heartbeat_thinned))
         self.stats.incr("availability", sum(1 for w in writes if w.availability is not None))
         self.stats.incr("stored", len(written.stored_ids))
         self.stats.incr("duplicates", events - len(written.stored_ids))

@@ -439,19 +439,26 @@ class RoutineScanner:
         # priority (scan_nice), and ingest must not wait for it while it holds the lock.
         self.store.commit()
         if self.gate is not None:
-            self._note_look(
-                home,
-                now,
-                routine,
-                recent,
-                seen_id,
-                offset_s,
-                bool(findings) or silent is not None,
-                silent_due,
-                ask_first=ask_first,
-                watched_since_s=back.timestamp() if back is not None else None,
-                learned_at=learned_at,
-            )
+            try:
+                self._note_look(
+                    home,
+                    now,
+                    routine,
+                    recent,
+                    seen_id,
+                    offset_s,
+                    bool(findings) or silent is not None,
+                    silent_due,
+                    ask_first=ask_first,
+                    watched_since_s=back.timestamp() if back is not None else None,
+                    learned_at=learned_at,
+                )
+            except DetectorError as exc:
+                # The alerts are committed: they are still announced; with no plan the home is
+                # read again at the next pass.
+                self._look = None
+                self.stats.incr("scan_errors")
+                _LOGGER.warning("planning the next look at %s failed: %s", home.id, exc)
         return raised
 
     def _note_look(

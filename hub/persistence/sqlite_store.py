@@ -152,7 +152,7 @@ class SqlStore:
         self.dialect = dialect_of(conn)
         self._begin_sql = "BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN"
         self._in_tx = False
-        self._has_outages = False
+        self._tables_seen: set[str] = set()
         self._sqlite_db = conn if isinstance(conn, sqlite3.Connection) else None
         self._migrate()
 
@@ -595,11 +595,27 @@ class SqlStore:
         return from_epoch(max(ends)) if ends else None
 
     def _outages_table_exists(self) -> bool:
+        return self._has_table("kit_outages")
+
+    def homes_in_test_mode(self, at: datetime) -> frozenset[str]:
+        """Homes with a kit in test mode at `at` (an installer walk-testing it); none before
+        the alert engine has made its tables."""
+        if not self._has_table("test_modes"):
+            return frozenset()
+        rows = self._db.execute(
+            "SELECT DISTINCT home_id FROM test_modes WHERE ended_at IS NULL "
+            "AND starts_at <= :at AND ends_at > :at",
+            {"at": to_epoch(at)},
+        ).fetchall()
+        return frozenset(str(row[0]) for row in rows)
+
+    def _has_table(self, name: str) -> bool:
         # Asked, not tried: on PostgreSQL a failed statement would abort the open transaction.
-        if not self._has_outages:
-            found = self._db.execute(_HAS_TABLE[self.dialect], {"name": "kit_outages"})
-            self._has_outages = found.fetchone() is not None  # tables only ever appear
-        return self._has_outages
+        if name not in self._tables_seen:
+            if self._db.execute(_HAS_TABLE[self.dialect], {"name": name}).fetchone() is None:
+                return False
+            self._tables_seen.add(name)  # tables only ever appear
+        return True
 
     def save_routine(self, home_id: str, learned_at: datetime, body: dict[str, Any]) -> None:
         """Keep a home's learned routine (so a restart or another worker can reuse it)."""

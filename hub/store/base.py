@@ -71,6 +71,10 @@ class Store(Protocol):
         """The kits whose registration changed after `seq`, as (seq, kit id), oldest first."""
         ...
 
+    def homes_in_test_mode(self, at: datetime) -> frozenset[str]:
+        """Homes with a kit in test mode at `at` (an installer walk-testing it)."""
+        ...
+
     def homes(self) -> list[HomeRecord]:
         """Return every registered home."""
         ...

@@ -12,6 +12,8 @@ import pytest
 
 import hub.persistence.kit_changes
 from hub.ingest import Ingestor, Outcome, RawMessage, TimeLimits
+from hub.persistence import test_modes
+from hub.persistence.schema_alerts import migrate_alerts
 from hub.persistence.sqlite_store import SqliteStore
 from hub.registry import HomeSpec, SensorSpec
 from hub.stats import HubStats
@@ -166,6 +168,66 @@ def test_a_heartbeat_with_nothing_new_is_written_every_two_minutes_news_at_once(
     assert last_written(_beat(minute[7], outbox=12, unavailable=["pir-bath"])) == minute[6]
     assert ingestor.stats.get("heartbeats") == 5
     assert ingestor.stats.get("heartbeats_not_written") == 3
+
+
+def _thinning_ingestor(tmp_path: Path) -> tuple[Ingestor, ManualClock]:
+    store = SqliteStore(tmp_path / "hub.db")
+    store.register_home(home_spec(), T0)
+    clock = ManualClock(T0)
+    return Ingestor(store, clock, HubStats(), heartbeat_every_s=120), clock
+
+
+def _last_heartbeat(ingestor: Ingestor) -> tuple[datetime | None, int | None]:
+    kit = ingestor.store.kit("kit-1")
+    assert kit is not None and kit.last_heartbeat is not None
+    return kit.last_heartbeat_at, kit.last_heartbeat["outbox_depth"]
+
+
+def test_a_kit_beating_a_little_early_still_has_a_heartbeat_written_every_two_minutes(
+    tmp_path: Path,
+) -> None:
+    ingestor, clock = _thinning_ingestor(tmp_path)
+    written = []
+    for n in range(9):  # a kit's timer wakes a few ms late or early: 59.99 s apart
+        at = T0 + timedelta(seconds=59.99 * n)
+        clock.advance((at - clock.now()).total_seconds())
+        ingestor.process_batch([_beat(at)])
+        written.append(_last_heartbeat(ingestor)[0])
+    ages = [(clock_at - w).total_seconds() for clock_at, w in zip(
+        (T0 + timedelta(seconds=59.99 * n) for n in range(9)), written, strict=True
+    ) if w is not None]  # fmt: skip
+    assert max(ages) <= 120  # never the 180 s a test on the beat's own age alone gave
+    assert ingestor.stats.get("heartbeats") == 5  # beats 0, 2, 4, 6, 8
+
+
+def test_news_in_a_batch_is_not_undone_by_the_beat_after_it(tmp_path: Path) -> None:
+    ingestor, clock = _thinning_ingestor(tmp_path)
+    ingestor.process_batch([_beat(T0)])
+    clock.advance(61)
+    # Back after a gap: the catch-up beat says 5 events wait, the next one (in the same batch)
+    # that they are sent: the row must end with the second, not keep the first's 5.
+    ingestor.process_batch(
+        [_beat(T0 + timedelta(seconds=60), outbox=5), _beat(T0 + timedelta(seconds=61))]
+    )
+    assert _last_heartbeat(ingestor) == (T0 + timedelta(seconds=61), 0)
+    # A late copy of an older beat changes neither the row nor what the next decision uses.
+    ingestor.process_batch([_beat(T0 + timedelta(seconds=60), outbox=5)])
+    assert _last_heartbeat(ingestor) == (T0 + timedelta(seconds=61), 0)
+
+
+def test_every_heartbeat_of_a_home_in_test_mode_is_written(tmp_path: Path) -> None:
+    ingestor, clock = _thinning_ingestor(tmp_path)
+    migrate_alerts(ingestor.store.connection)
+    test_modes.add(
+        ingestor.store.connection, home_id="home-1", kit_id=None, starts_at=T0,
+        ends_at=T0 + timedelta(hours=1), set_by="installer", set_at=T0,
+    )  # fmt: skip
+    for n in range(4):
+        at = T0 + timedelta(seconds=60 * n)
+        clock.advance((at - clock.now()).total_seconds())
+        ingestor.process_batch([_beat(at)])
+        assert _last_heartbeat(ingestor)[0] == at  # the walk test's page ticks each minute
+    assert ingestor.stats.get("heartbeats_not_written") == 0
 
 
 def test_a_heartbeat_rolled_back_is_written_when_its_batch_is_retried(tmp_path: Path) -> None:
@@ -399,6 +461,26 @@ def test_a_writer_quiet_for_days_misses_no_re_provisioning(
     ingestor.clock.advance(3.5 * 86400)
     ingestor.process_batch([raw_event(2)])
     assert ingestor.store.events()[-1].room == "Living room"
+
+
+def test_a_writer_that_read_every_kit_at_start_reads_them_all_again_after_a_long_quiet(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "hub.db")
+    homes = [(f"home-{n}", f"kit-{n}") for n in range(20)]
+    for home, kit in homes:
+        store.register_home(home_spec(home, kit), T0)
+    clock = ManualClock(T0)
+    ingestor = Ingestor(store, clock, HubStats())
+    ingestor.warm_kits()
+    reads: list[str] = []
+    store.connection.set_trace_callback(
+        lambda sql: reads.append(sql) if "FROM kits" in sql else None
+    )
+    clock.advance(13 * 3600)  # a broker outage: then the whole district at once
+    result = ingestor.process_batch([raw_event(1, home, kit) for home, kit in homes])
+    assert all(outcome is Outcome.STORED for outcome, _ in result.outcomes)
+    assert len(reads) == 1  # one page of every kit, not a read per kit
 
 
 def test_every_kit_is_read_at_once_at_start_and_again_only_when_re_provisioned(
