@@ -215,6 +215,26 @@ def test_news_in_a_batch_is_not_undone_by_the_beat_after_it(tmp_path: Path) -> N
     assert _last_heartbeat(ingestor) == (T0 + timedelta(seconds=61), 0)
 
 
+def test_a_kit_clock_that_moves_5_s_against_the_hub_s_is_news_jitter_is_not(
+    tmp_path: Path,
+) -> None:
+    ingestor, clock = _thinning_ingestor(tmp_path)
+
+    def beat_arriving(at: datetime, late_s: float) -> datetime | None:
+        clock.advance((at + timedelta(seconds=late_s) - clock.now()).total_seconds())
+        delayed = _beat(at)
+        delayed = RawMessage(delayed.topic, delayed.payload, at + timedelta(seconds=late_s))
+        ingestor.process_batch([delayed])
+        return _last_heartbeat(ingestor)[0]
+
+    assert beat_arriving(T0, 2.4) == T0
+    # Delivery jitter around a step boundary (2.4 s, then 2.6 s late): not news.
+    assert beat_arriving(T0 + timedelta(seconds=60), 2.6) == T0
+    # 6 s more than the one written: the kit's clock moved, written at once.
+    at = T0 + timedelta(seconds=90)
+    assert beat_arriving(at, 8.4) == at
+
+
 def test_every_heartbeat_of_a_home_in_test_mode_is_written(tmp_path: Path) -> None:
     ingestor, clock = _thinning_ingestor(tmp_path)
     migrate_alerts(ingestor.store.connection)

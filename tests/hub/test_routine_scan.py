@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detectors import Place
+from detectors import DetectorError, Place
 from hub.explain import explain_finding
 from hub.persistence.sqlite_store import SqliteStore
 from hub.places import guess_place
@@ -99,6 +99,29 @@ def test_unusual_silence_raises_one_explained_alert(store: SqliteStore) -> None:
 
     clock.advance(60)
     assert scanner.scan() == [], "the open alert is not raised again every minute"
+
+
+def test_an_alert_is_announced_even_when_planning_the_next_look_fails(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = Home(store)
+    for day in range(20):
+        home.ordinary_day(day)
+    home.at(20, 7.0, "pir-kitchen")  # 07:00, then nothing until 17:00
+    store.commit()
+    announced: list[str] = []
+    clock = ManualClock(START + timedelta(days=20, hours=17))
+    scanner = RoutineScanner(store, clock, HubStats(), on_alert=lambda a: announced.append(a.kind))
+
+    def plan_fails(*args: object, **kwargs: object) -> None:
+        raise DetectorError("no plan for this home")
+
+    monkeypatch.setattr(scanner, "_note_look", plan_fails)
+    (alert,) = scanner.scan()
+    # Committed before the plan was made: announced, and not lost or left half-written.
+    assert announced == [alert.kind] == ["unusual_inactivity"]
+    assert [a.kind for a in store.alerts("home-1")] == ["unusual_inactivity"]
+    assert scanner.stats.get("scan_errors") == 1
 
 
 def _limits(store: SqliteStore, name: str) -> np.ndarray:
