@@ -179,10 +179,11 @@ def measure_ingest(db: Path, now: datetime, at_start: bool = True) -> dict[str, 
         ingestor.warm_kits()
     else:
         for kit_id in kit_ids:
-            ingestor._kit(kit_id)
+            ingestor.kits.kit(kit_id)
     gc.collect()
     rss1 = _rss_kb()
-    size = deep_size([ingestor._kits], {id(store), id(kit_ids)} | {id(k) for k in kit_ids})
+    held_elsewhere = {id(store), id(ingestor.clock), id(kit_ids)} | {id(k) for k in kit_ids}
+    size = deep_size([ingestor.kits], held_elsewhere)
     store.close()
     return {"parts": {"ingest kit cache": size}, "rss_growth_kb": rss1 - rss0}
 
