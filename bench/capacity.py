@@ -286,7 +286,6 @@ def _hub_config(
     stats_port: int,
     scan_interval_s: float,
     link_process: bool = True,
-    warm_page_readers: int | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write `name`.yaml: `connection` (broker, database, and on a cluster the hub's id and
@@ -305,9 +304,7 @@ def _hub_config(
     }
     if scan_interval_s != 60.0:  # left at the shipped default unless asked (the short test)
         settings["scan_interval_s"] = scan_interval_s
-    if warm_page_readers is not None:  # as shipped unless asked (a side-by-side)
-        settings["warm_page_readers"] = warm_page_readers
-    settings.update(extra or {})  # --hub-setting: a side-by-side of one setting
+    settings.update(extra or {})  # a side-by-side of one setting, as shipped unless asked
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(settings, sort_keys=False))
     return path
@@ -437,7 +434,7 @@ def _start_hub(
     stats_port = _free_port()
     hub_yaml = _hub_config(
         work, name, broker.hub_connection(index, database), stats_port, opts.scan_interval_s,
-        opts.link_process, opts.warm_page_readers, opts.hub_settings,
+        opts.link_process, _asked_hub_settings(opts),
     )  # fmt: skip
     mehr = str(Path(sys.executable).with_name("mehr"))
     log = work / f"{name}.log"
@@ -990,9 +987,11 @@ def run(opts: Options) -> dict[str, Any]:
 _HEARTBEAT_COUNTERS = ("heartbeats", "heartbeats_not_written")
 
 
-def _handled(body: dict[str, Any]) -> int:
-    """Events stored and heartbeats taken in: what the progress lines count as stored."""
-    return int(body.get("stored", 0)) + sum(int(body.get(c, 0)) for c in _HEARTBEAT_COUNTERS)
+def _handled(body: dict[str, Any], duplicates: bool = False) -> int:
+    """Events stored and heartbeats taken in (and with `duplicates`, rows another hub stored
+    first: with several hubs each takes in every message, and that is work it did too)."""
+    counters = ("stored", *_HEARTBEAT_COUNTERS) + (("duplicates",) if duplicates else ())
+    return int(sum(body.get(name, 0) for name in counters))
 
 
 def _taken_in(stats: dict[str, Any], lane_presses: int = 0) -> int:
@@ -1047,13 +1046,9 @@ def _hub_figures(
     lane_presses: int,
 ) -> dict[str, Any]:
     """One hub's own figures over the fleet's window."""
-    # Several hubs each take in every message; a hub counts a row another hub stored first
-    # as a duplicate, which is work it did all the same.
-    counters = ("stored", *_HEARTBEAT_COUNTERS) + (("duplicates",) if opts.hubs > 1 else ())
 
     def handled(sample: Any) -> int:
-        body = sample[1] if sample else {}
-        return int(sum(body.get(name, 0) for name in counters))
+        return _handled(sample[1] if sample else {}, duplicates=opts.hubs > 1)
 
     # Stored rate over the fleet's own window, from the samples nearest its ends.
     window = [s for s in stats.samples if result.started_at <= s[0] <= fleet_end + 0.5]
@@ -1373,6 +1368,14 @@ def _parse(argv: Sequence[str] | None) -> Options:
         a.link_process, a.lane_reads_events, a.cold_cache, a.warm_page_readers,
         _hub_settings(parser, a.hub_setting),
     )  # fmt: skip
+
+
+def _asked_hub_settings(opts: Options) -> dict[str, Any]:
+    """The hub.yaml settings the run was asked to change (`--warm-page-readers` is one)."""
+    asked = dict(opts.hub_settings)
+    if opts.warm_page_readers is not None:
+        asked["warm_page_readers"] = opts.warm_page_readers
+    return asked
 
 
 def _hub_settings(parser: argparse.ArgumentParser, pairs: list[str]) -> dict[str, Any]:

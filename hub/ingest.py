@@ -142,10 +142,6 @@ class Ingestor:
         """Read every registered kit at once, before the first message; return how many."""
         return self.kits.warm()
 
-    def forget_kit(self, kit_id: str) -> None:
-        """Drop a cached kit so its registration is read again (after provisioning)."""
-        self.kits.forget(kit_id)
-
     def _reject(
         self, raw: RawMessage, reason: RejectReason, detail: str, kit_id: str | None = None
     ) -> tuple[Outcome, str]:

@@ -257,8 +257,9 @@ class SqlStore:
                 }
                 for s in kit.sensors
             ]
-            in_order = sorted(sensors, key=lambda sensor: str(sensor["id"]))
-            if row is not None and self._registered_sensors(kit.id) == in_order:
+            if row is not None and self._registered_sensors(kit.id) == {
+                tuple(sensor.values()) for sensor in sensors
+            }:
                 # Unchanged (the registry file is loaded again at every start): no write, and
                 # no change for every writer to read the kit again for.
                 continue
@@ -276,19 +277,13 @@ class SqlStore:
                 )
             record_kit_change(self._db, kit.id, now)
 
-    def _registered_sensors(self, kit_id: str) -> list[dict[str, Any]]:
-        """A kit's sensor rows as `_register_home` writes them, in id order."""
+    def _registered_sensors(self, kit_id: str) -> set[tuple[Any, ...]]:
+        """A kit's sensor rows, in `_register_home`'s column order."""
         rows = self._db.execute(
             "SELECT kit_id, id, kind, room, place FROM sensors WHERE kit_id=:kit_id",
             {"kit_id": kit_id},
         ).fetchall()
-        return sorted(
-            (
-                {"kit_id": r[0], "id": r[1], "kind": r[2], "room": r[3], "place": r[4]}
-                for r in rows
-            ),
-            key=lambda sensor: str(sensor["id"]),
-        )
+        return {tuple(row) for row in rows}
 
     def _kit_from_row(
         self, row: Any, sensors: dict[str, tuple[str, str]] | None = None

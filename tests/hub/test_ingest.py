@@ -483,20 +483,29 @@ def test_a_writer_quiet_for_days_misses_no_re_provisioning(
     assert ingestor.store.events()[-1].room == "Living room"
 
 
-def test_a_writer_that_read_every_kit_at_start_reads_them_all_again_after_a_long_quiet(
-    tmp_path: Path,
-) -> None:
+def _district(
+    tmp_path: Path, size: int
+) -> tuple[Ingestor, ManualClock, list[tuple[str, str]], list[str]]:
+    """An ingestor over `size` registered homes of a kit each, and the reads of the kits table
+    it makes from now on."""
     store = SqliteStore(tmp_path / "hub.db")
-    homes = [(f"home-{n}", f"kit-{n}") for n in range(20)]
+    homes = [(f"home-{n}", f"kit-{n}") for n in range(size)]
     for home, kit in homes:
         store.register_home(home_spec(home, kit), T0)
     clock = ManualClock(T0)
-    ingestor = Ingestor(store, clock, HubStats())
-    ingestor.warm_kits()
     reads: list[str] = []
     store.connection.set_trace_callback(
         lambda sql: reads.append(sql) if "FROM kits" in sql else None
     )
+    return Ingestor(store, clock, HubStats()), clock, homes, reads
+
+
+def test_a_writer_that_read_every_kit_at_start_reads_them_all_again_after_a_long_quiet(
+    tmp_path: Path,
+) -> None:
+    ingestor, clock, homes, reads = _district(tmp_path, 20)
+    ingestor.warm_kits()
+    reads.clear()
     clock.advance(13 * 3600)  # a broker outage: then the whole district at once
     result = ingestor.process_batch([raw_event(1, home, kit) for home, kit in homes])
     assert all(outcome is Outcome.STORED for outcome, _ in result.outcomes)
@@ -506,16 +515,9 @@ def test_a_writer_that_read_every_kit_at_start_reads_them_all_again_after_a_long
 def test_every_kit_is_read_at_once_at_start_and_again_only_when_re_provisioned(
     tmp_path: Path,
 ) -> None:
-    store = SqliteStore(tmp_path / "hub.db")
-    homes = [(f"home-{n}", f"kit-{n}") for n in range(300)]
-    for home, kit in homes:
-        store.register_home(home_spec(home, kit), T0)
-    clock = ManualClock(T0)
-    ingestor = Ingestor(store, clock, HubStats())
-    reads: list[str] = []
-    store.connection.set_trace_callback(
-        lambda sql: reads.append(sql) if "FROM kits" in sql else None
-    )
+    ingestor, clock, homes, reads = _district(tmp_path, 300)
+    assert isinstance(ingestor.store, SqliteStore)
+    store = ingestor.store
     assert ingestor.warm_kits() == len(homes)
     assert len(reads) == 1  # the kits in one query (their sensors in one more), before any message
     pages = list(store.kit_registrations(page=128))  # the same, 128 kits at a time
