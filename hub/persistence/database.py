@@ -13,6 +13,7 @@ place. Two shapes are offered over the same settings:
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,6 +85,10 @@ def parse_database_url(value: str | Path) -> DatabaseUrl:
     return DatabaseUrl.sqlite(Path(value))
 
 
+# Between two tries at switching a new file to WAL: the other connection's switch takes about
+# a millisecond.
+_WAL_SWITCH_RETRY_S = 0.005
+
 # Each WAL frame is a page and this header (sqlite.org/fileformat.html, "WAL File Format").
 _WAL_FRAME_HEADER_BYTES = 24
 
@@ -114,12 +119,31 @@ def open_sqlite(
     )
     conn.row_factory = sqlite3.Row
     if not read_only:
-        # WAL is a property of the file: readers never wait for the writer.
-        conn.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(conn, busy_timeout_s)
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
     set_busy_timeout(conn, busy_timeout_s)
     return conn
+
+
+def _switch_to_wal(conn: sqlite3.Connection, busy_timeout_s: float) -> None:
+    """Put the file in WAL mode (a property of the file: readers never wait for the writer).
+
+    Two connections switching a new file at once can deadlock: each reads the header under a
+    shared lock and then asks for the exclusive one, and SQLite fails one of them at once with
+    "database is locked" instead of calling its busy handler (waiting could not help it while it
+    holds the shared lock). Trying again after the other has finished does, so the switch is
+    retried for as long as the busy timeout would have waited.
+    """
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(_WAL_SWITCH_RETRY_S)
 
 
 def set_busy_timeout(conn: sqlite3.Connection, seconds: float) -> None:
