@@ -1072,6 +1072,25 @@ def _hub_figures(
         "queue_depth": end_sample[1].get("queue_depth") if end_sample else None,
         "rejected": final[1].get("rejected_total") if final else None,
         "scan_homes_read": final[1].get("scan_homes_read") if final else None,
+        "writer_waits": _writer_waits(window[0][1] if window else {}, final[1] if final else {}),
+    }
+
+
+def _writer_waits(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any] | None:
+    """What the routine writer waited for between two /stats samples, by cause
+    (hub/writer_waits.py): waits, their seconds, and those over 100 ms; the longest is the
+    hub's since it started (its warm start included)."""
+    if "writer_waits" not in last:
+        return None
+    before = first.get("writer_waits", {})
+    return {
+        cause: {
+            "count": tally["count"] - before.get(cause, {}).get("count", 0),
+            "total_s": round(tally["total_s"] - before.get(cause, {}).get("total_s", 0.0), 3),
+            "slow": tally["slow"] - before.get(cause, {}).get("slow", 0),
+            "max_s_since_start": tally["max_s"],
+        }
+        for cause, tally in last["writer_waits"].items()
     }
 
 
@@ -1196,6 +1215,11 @@ def _summary(
             figures[0]["ingest_latency"]
             if one
             else {name: f["ingest_latency"] for name, f in zip(hub_names, figures, strict=True)}
+        ),
+        "writer_waits": (
+            figures[0]["writer_waits"]
+            if one
+            else {name: f["writer_waits"] for name, f in zip(hub_names, figures, strict=True)}
         ),
         "hub_queue_depth_end": _max_or_none([f["queue_depth"] for f in figures]),
         "caught_up_after_s": round(drained_at - fleet_end, 1) if drained_at else None,

@@ -43,6 +43,7 @@ from hub.stats import HubStats
 from hub.store.base import AlertRecord
 from hub.wal_bound import RoutineWriterPause, WalBound, WalOutcome
 from hub.write_priority import PriorityWriters
+from hub.writer_waits import WaitCause
 from mehr.clock import Clock, SystemClock
 from mehr.vocabulary import Severity
 
@@ -236,6 +237,7 @@ class Hub:
         if self.urgent_lane is not None:
             self._start_link(self.urgent_lane, self.settings.mqtt_urgent_username)
         self._start_home_assistant()
+        self.stats.writer_waits.watch_garbage_collector()
         _LOGGER.info("hub started; stats at %s", self.stats_url)
 
     def _start_page_warming(self) -> None:
@@ -338,6 +340,7 @@ class Hub:
         self.link.stop()
         self._stop.set()
         self._routine_pause.release_all()
+        self.stats.writer_waits.stop_watching_garbage_collector()
         self._join_workers()
         for part in (self.alerts, self.influx):
             if part is not None:
@@ -452,7 +455,9 @@ class Hub:
         try:
             while not self._stop.is_set():
                 if inbox is self.inbox:
-                    self._routine_pause.at_batch_boundary()  # while the WAL is started over
+                    held_s = self._routine_pause.at_batch_boundary()  # while the WAL restarts
+                    if held_s is not None:
+                        self.stats.writer_waits.record(WaitCause.WAL_RESTART, held_s)
                 try:
                     first = inbox.get(timeout=0.2)
                 except queue.Empty:
@@ -498,14 +503,19 @@ class Hub:
         press waits behind batch after batch (help p99 22.6 s at 100,000 homes with the urgent
         lane). Bounded, so a stuck urgent writer never stops routine storing for long.
         """
+        started = time.perf_counter()
         deadline = time.monotonic() + _URGENT_FIRST_MAX_S
+        waited = False
         while not self._stop.is_set() and time.monotonic() < deadline:
             if self._priority_writers.busy():
                 self._priority_writers.wait_until_idle(0.05)
             elif not self.urgent_inbox.empty():
                 time.sleep(0.002)  # taken by the urgent writer within a moment
             else:
-                return
+                break
+            waited = True
+        if waited:
+            self.stats.writer_waits.timed(WaitCause.URGENT_FIRST, started)
 
     def _open_store(self) -> SqlStore:
         """A store of this thread's own on the configured database (db_path or database_url)."""
@@ -750,6 +760,9 @@ def _prepare_writer(store: SqlStore, ingestor: Ingestor, bulk: bool) -> None:
     if isinstance(store, SqliteStore):
         disable_auto_checkpoint(store.connection)
     if bulk:
+        waits = ingestor.stats.writer_waits
+        store.on_lock_wait = partial(waits.record, WaitCause.LOCK)
+        store.on_commit = partial(waits.record, WaitCause.COMMIT)
         _warm_kits(ingestor)  # before the link connects: it waits for `ready`
 
 

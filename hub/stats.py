@@ -9,6 +9,8 @@ from typing import Any
 
 from prometheus_client import Histogram
 
+from hub.writer_waits import WriterWaits
+
 __all__ = ["INGEST_LATENCY_BUCKETS_S", "HubStats", "nearest_rank"]
 
 # Kit clock to committed: milliseconds on a healthy LAN, seconds for an outbox draining after an
@@ -53,6 +55,7 @@ class HubStats:
             buckets=INGEST_LATENCY_BUCKETS_S,
             registry=None,
         )
+        self.writer_waits = WriterWaits()
 
     def incr(self, name: str, amount: int = 1) -> None:
         """Add to a named counter (received, stored, duplicates, alerts_raised, ...)."""
@@ -135,4 +138,5 @@ class HubStats:
                 "warnings": dict(sorted(self._warnings.items())),
                 "queue_depth": self.queue_depth,
                 "ingest_latency": latency,
+                "writer_waits": self.writer_waits.snapshot(),
             }

@@ -73,12 +73,14 @@ class RoutineWriterPause:
         self._served = 0  # the last request the writer stopped for (or gave up on)
         self._stopping = stopping or threading.Event()
 
-    def at_batch_boundary(self) -> None:
-        """The routine writer calls this before each batch: wait here while a restart runs."""
+    def at_batch_boundary(self) -> float | None:
+        """The routine writer calls this before each batch: wait here while a restart runs.
+        Returns how long it was held (s), None when no restart asked it to stop."""
         with self._lock:
             request = self._request
             if request in (0, self._served):
-                return
+                return None
+            started = time.monotonic()
             self._served = request
             self._stopped_for = request
             self._lock.notify_all()
@@ -89,6 +91,7 @@ class RoutineWriterPause:
                     break
                 self._lock.wait(min(left, 0.1))  # and look at the hub's stop now and then
             self._stopped_for = 0
+            return time.monotonic() - started
 
     def release_all(self) -> None:
         """Let a waiting writer go at once (the hub is stopping)."""

@@ -13,7 +13,8 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,10 @@ class SqlStore:
         self._in_tx = False
         self._tables_seen: set[str] = set()
         self._sqlite_db = conn if isinstance(conn, sqlite3.Connection) else None
+        # Told how long each BEGIN waited for the write lock and each COMMIT took (seconds),
+        # when the owner wants to know (the routine writer's, hub/writer_waits.py).
+        self.on_lock_wait: Callable[[float], None] | None = None
+        self.on_commit: Callable[[float], None] | None = None
         self._migrate()
 
     @classmethod
@@ -186,14 +191,20 @@ class SqlStore:
 
     def _begin(self) -> None:
         if not self._in_tx:
+            started = time.perf_counter()
             self._db.execute(self._begin_sql)
             self._in_tx = True
+            if self.on_lock_wait is not None:
+                self.on_lock_wait(time.perf_counter() - started)
 
     def commit(self) -> None:
         """Commit the open transaction, if any."""
         if self._in_tx:
+            started = time.perf_counter()
             self._db.execute("COMMIT")
             self._in_tx = False
+            if self.on_commit is not None:
+                self.on_commit(time.perf_counter() - started)
 
     def rollback(self) -> None:
         """Roll back the open transaction, if any."""

@@ -109,6 +109,10 @@ def test_short_capacity_run_reports_every_figure_and_leaves_no_process(tmp_path:
     assert summary["rss_per_home_kb"] > 0
     assert summary["hub_alive"] is True
     assert summary["rejected"] == 0
+    # What the routine writer waited for: every committed batch's fsync is timed.
+    waits = summary["writer_waits"]
+    assert set(waits) == {"lock", "commit", "wal_restart", "urgent_first", "gc"}
+    assert waits["commit"]["count"] > 0 and waits["commit"]["total_s"] > 0
     assert summary["history_rows"] > HOMES * 15 * 50, "15 days of history per home"
     # --warm-start: the measured hub was a restart that went on from its scan's memory.
     assert summary["warm_start_first_pass_s"] is not None
