@@ -68,7 +68,8 @@ def _scan_main(
     from hub.alerts.prompts import prompt_answers
     from hub.cold_scan import ColdHomeScanner
     from hub.coordination import EVERY_HOME, HeldLeases, Ownership
-    from hub.persistence.sqlite_store import open_store
+    from hub.persistence.database import disable_auto_checkpoint
+    from hub.persistence.sqlite_store import SqliteStore, open_store
     from hub.retention import RETENTION_JOB, RetentionJob, retention_settings
     from hub.routine_scan import RoutineScanner
     from mehr.clock import SystemClock
@@ -82,6 +83,10 @@ def _scan_main(
     clock = SystemClock()
     stats = HubStats()
     store = open_store(settings.database(), settings.db_synchronous)
+    if isinstance(store, SqliteStore):
+        # The hub's checkpoint thread moves the WAL: a commit of the scan's (each re-learned
+        # routine) would copy it and fsync the file itself, at the scan's lower priority.
+        disable_auto_checkpoint(store.connection)
     # Of the alerts config the scan needs only which homes ask first: the whole contact book
     # (a pydantic model per home) is not kept here a second time (the hub process holds it).
     asks_first = (

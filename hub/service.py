@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import queue
@@ -237,6 +238,7 @@ class Hub:
         if self.urgent_lane is not None:
             self._start_link(self.urgent_lane, self.settings.mqtt_urgent_username)
         self._start_home_assistant()
+        _freeze_startup_heap()
         self.stats.writer_waits.watch_garbage_collector()
         _LOGGER.info("hub started; stats at %s", self.stats_url)
 
@@ -341,6 +343,7 @@ class Hub:
         self._stop.set()
         self._routine_pause.release_all()
         self.stats.writer_waits.stop_watching_garbage_collector()
+        gc.unfreeze()  # a process that goes on (a test, an embedding app) collects them again
         self._join_workers()
         for part in (self.alerts, self.influx):
             if part is not None:
@@ -388,6 +391,8 @@ class Hub:
             publish=self.link.publish,
             ownership=self.ownership,
             write_first=self._priority_writers.first,
+            # The checkpoint thread moves the WAL (SQLite): no commit of the engine's does.
+            checkpoints_elsewhere=self.settings.uses_sqlite(),
         )
         self.alerts.start()
         _LOGGER.info("alert engine started with %s", self.settings.alerts_config)
@@ -518,8 +523,13 @@ class Hub:
             self.stats.writer_waits.timed(WaitCause.URGENT_FIRST, started)
 
     def _open_store(self) -> SqlStore:
-        """A store of this thread's own on the configured database (db_path or database_url)."""
-        return open_store(self.settings.database(), self.settings.db_synchronous)
+        """A store of this thread's own on the configured database (db_path or database_url).
+        On SQLite its commits never checkpoint: the checkpoint thread does (`open_alerts_db`
+        says what a commit that checkpoints costs the others)."""
+        store = open_store(self.settings.database(), self.settings.db_synchronous)
+        if isinstance(store, SqliteStore):
+            disable_auto_checkpoint(store.connection)
+        return store
 
     def _run_checkpoints(self) -> None:
         """Move the WAL into the database every `_CHECKPOINT_EVERY_S`, on a connection of its
@@ -751,6 +761,19 @@ class Hub:
             (self.settings.stats_host, self.settings.stats_port), Handler
         )
         threading.Thread(target=self._http.serve_forever, name="hub-stats", daemon=True).start()
+
+
+def _freeze_startup_heap() -> None:
+    """Leave what the hub holds at start (every kit, the alert contacts, the homes' state) out of
+    the garbage collector's full passes.
+
+    A full pass walks every object with every thread stopped; at 100,000 homes each took
+    ~360 ms and came about once a minute, holding ingest (docs/benchmarks.md). What is frozen
+    is still freed by reference counting when dropped; only a reference cycle among frozen
+    objects would stay, and the start-up structures are kept for the hub's life.
+    """
+    gc.collect()  # the start's garbage is freed first, not frozen
+    gc.freeze()
 
 
 def _prepare_writer(store: SqlStore, ingestor: Ingestor, bulk: bool) -> None:

@@ -39,6 +39,7 @@ from hub.persistence import escalations as escalations_repo
 from hub.persistence.connection import Connection
 from hub.persistence.database import (
     DatabaseUrl,
+    disable_auto_checkpoint,
     open_connection,
     open_sqlite,
     parse_database_url,
@@ -59,19 +60,30 @@ _LOGGER = logging.getLogger(__name__)
 _OTHERS_DUE_FLOOR = timedelta(seconds=0.25)
 
 
-def open_alerts_db(path: Path) -> sqlite3.Connection:
-    """Open the hub's SQLite file for the alert engine (WAL, autocommit) and migrate it."""
+def open_alerts_db(path: Path, checkpoints_elsewhere: bool = False) -> sqlite3.Connection:
+    """Open the hub's SQLite file for the alert engine (WAL, autocommit) and migrate it.
+
+    `checkpoints_elsewhere`: the hub's checkpoint thread moves the WAL into the database, so
+    this connection's commits never do. Otherwise every commit past SQLite's 1,000-page mark
+    copies what the WAL holds and fsyncs the file in the committing thread: the critical lane
+    did so inside its write turn, and the routine writer, which lets that turn go first, waited
+    up to half a second for it at 100,000 homes (docs/benchmarks.md).
+    """
     conn = open_sqlite(path, shared_between_threads=True)
+    if checkpoints_elsewhere:
+        disable_auto_checkpoint(conn)
     migrate_alerts(conn, str(path))
     return conn
 
 
-def open_alerts_connection(database: DatabaseUrl | str | Path) -> Connection:
+def open_alerts_connection(
+    database: DatabaseUrl | str | Path, checkpoints_elsewhere: bool = False
+) -> Connection:
     """Open the hub's database (a SQLite file or PostgreSQL, by URL) for the alert engine, in
-    autocommit mode, and migrate it."""
+    autocommit mode, and migrate it (`checkpoints_elsewhere`: see `open_alerts_db`)."""
     parsed = database if isinstance(database, DatabaseUrl) else parse_database_url(database)
     if parsed.sqlite_path is not None:
-        return open_alerts_db(parsed.sqlite_path)
+        return open_alerts_db(parsed.sqlite_path, checkpoints_elsewhere)
     conn = open_connection(parsed)
     try:
         migrate_alerts(conn, parsed.describe())
@@ -254,11 +266,15 @@ class AlertRunner:
         max_idle_s: float = 1.0,
         ownership: Ownership = EVERY_HOME,
         write_first: Callable[[], AbstractContextManager[None]] | None = None,
+        checkpoints_elsewhere: bool = False,
     ) -> None:
+        def connect() -> Connection:
+            return open_alerts_connection(database, checkpoints_elsewhere)
+
         # Button presses under Telegram alerts, when the district has a bot (and the channel
         # delivers for real: the demo's recording channel never polls Telegram).
         self.telegram = telegram_poller(
-            channel, config, lambda: open_alerts_connection(database), clock, signer
+            channel, config, connect, clock, signer
         )
         args = (config, clock, channel, signer, public_base_url, publish)
         in_flight = SendsInFlight()
@@ -267,13 +283,13 @@ class AlertRunner:
 
         def full() -> AlertEngine:
             return AlertEngine(
-                open_alerts_connection(database), *args, ownership, in_flight=in_flight,
+                connect(), *args, ownership, in_flight=in_flight,
                 settles=settled,
             )  # fmt: skip
 
         def critical() -> AlertEngine:
             return AlertEngine(
-                open_alerts_connection(database), *args, settled, critical_only=True,
+                connect(), *args, settled, critical_only=True,
                 write_first=write_first, in_flight=in_flight,
             )  # fmt: skip
 
