@@ -58,8 +58,10 @@ def _scan_main(
     parent_pid: int,
     log_level: int,
     ready: MpEvent | None = None,
+    checkpoints_elsewhere: bool = False,
 ) -> None:
-    """The scan process: scan every `scan_interval_s` until told to stop or orphaned."""
+    """The scan process: scan every `scan_interval_s` until told to stop or orphaned
+    (`checkpoints_elsewhere`: the hub's checkpoint thread moves the WAL, not our commits)."""
     # First, before any import starts a thread (numpy's BLAS starts one): on Linux nice is
     # per thread, and a new thread takes its creator's.
     os.nice(settings.scan_nice)
@@ -83,9 +85,9 @@ def _scan_main(
     clock = SystemClock()
     stats = HubStats()
     store = open_store(settings.database(), settings.db_synchronous)
-    if isinstance(store, SqliteStore):
-        # The hub's checkpoint thread moves the WAL: a commit of the scan's (each re-learned
-        # routine) would copy it and fsync the file itself, at the scan's lower priority.
+    if checkpoints_elsewhere and isinstance(store, SqliteStore):
+        # A commit of the scan's (each re-learned routine) would otherwise copy the WAL and
+        # fsync the file itself, at the scan's lower priority, beside the hub's thread.
         disable_auto_checkpoint(store.connection)
     # Of the alerts config the scan needs only which homes ask first: the whole contact book
     # (a pydantic model per home) is not kept here a second time (the hub process holds it).
@@ -163,7 +165,11 @@ class ScanProcess:
     """Starts the scan process and relays what it reports to the hub's stats and alert path."""
 
     def __init__(
-        self, settings: HubSettings, stats: HubStats, on_alert: Callable[[AlertRecord], None]
+        self,
+        settings: HubSettings,
+        stats: HubStats,
+        on_alert: Callable[[AlertRecord], None],
+        checkpoints_elsewhere: bool = False,
     ) -> None:
         self.settings = settings
         self.stats = stats
@@ -182,6 +188,7 @@ class ScanProcess:
                 os.getpid(),
                 logging.getLogger().getEffectiveLevel(),
                 self._ready,
+                checkpoints_elsewhere,
             ),
             name="mehr-hub-scan",
             daemon=True,

@@ -140,6 +140,7 @@ class Hub:
         self._worker: threading.Thread | None = None
         self._urgent_worker: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
+        self._heap_frozen = False  # this hub holds a share of the process's _STARTUP_HEAP
         self._page_warming: threading.Thread | None = None
         self._routine_pause = RoutineWriterPause(stopping=self._stop)
         self._scanner_thread: threading.Thread | None = None
@@ -175,7 +176,9 @@ class Hub:
 
     def start(self) -> None:
         """Prepare the database, load the registry, then start ingest, stats and the broker link."""
-        store = self._open_store()
+        # Its own checkpoints kept: the checkpoint thread starts after the registry is loaded,
+        # and a first start at a district's size writes every home.
+        store = open_store(self.settings.database(), self.settings.db_synchronous)
         try:
             if not self.settings.uses_sqlite():
                 # Every table in place before any part reads it: on PostgreSQL a read of a
@@ -221,7 +224,10 @@ class Hub:
             )
             self._checkpointer.start()
         if self.settings.scan_process and isinstance(self.clock, SystemClock):
-            self._scan_process = ScanProcess(self.settings, self.stats, self._alert_raised)
+            self._scan_process = ScanProcess(
+                self.settings, self.stats, self._alert_raised,
+                checkpoints_elsewhere=self.settings.uses_sqlite(),  # the checkpoint thread's
+            )  # fmt: skip
             self._scan_process.start()
         else:  # an injected clock lives in this process: so must the scan that reads it
             self._scanner_thread = threading.Thread(
@@ -232,15 +238,24 @@ class Hub:
         self._urgent_ready.wait(timeout=30)
         if self._worker_error is not None:
             raise RuntimeError("hub ingest worker failed to start") from self._worker_error
+        # Every kit is read by now; the broker's backlog has not started to come.
+        _STARTUP_HEAP.freeze()
+        self._heap_frozen = True
         self._start_http()
         self._start_page_warming()
         self._start_link(self.link, self.settings.mqtt_username)
         if self.urgent_lane is not None:
             self._start_link(self.urgent_lane, self.settings.mqtt_urgent_username)
         self._start_home_assistant()
-        _freeze_startup_heap()
         self.stats.writer_waits.watch_garbage_collector()
         _LOGGER.info("hub started; stats at %s", self.stats_url)
+
+    def _let_go_of_the_heap(self) -> None:
+        """Stop timing full collections, and give back this hub's share of the freeze."""
+        self.stats.writer_waits.stop_watching_garbage_collector()
+        if self._heap_frozen:
+            self._heap_frozen = False
+            _STARTUP_HEAP.release()
 
     def _start_page_warming(self) -> None:
         """Read the pages every kit's next writes need, beside ingest (SQLite only)."""
@@ -342,8 +357,7 @@ class Hub:
         self.link.stop()
         self._stop.set()
         self._routine_pause.release_all()
-        self.stats.writer_waits.stop_watching_garbage_collector()
-        gc.unfreeze()  # a process that goes on (a test, an embedding app) collects them again
+        self._let_go_of_the_heap()
         self._join_workers()
         for part in (self.alerts, self.influx):
             if part is not None:
@@ -763,17 +777,37 @@ class Hub:
         threading.Thread(target=self._http.serve_forever, name="hub-stats", daemon=True).start()
 
 
-def _freeze_startup_heap() -> None:
-    """Leave what the hub holds at start (every kit, the alert contacts, the homes' state) out of
-    the garbage collector's full passes.
+class _StartupHeap:
+    """Leaves what a hub holds at start (every kit, the alert contacts, the homes' state) out of
+    the garbage collector's full passes, for as long as a hub of the process runs.
 
     A full pass walks every object with every thread stopped; at 100,000 homes each took
     ~360 ms and came about once a minute, holding ingest (docs/benchmarks.md). What is frozen
     is still freed by reference counting when dropped; only a reference cycle among frozen
-    objects would stay, and the start-up structures are kept for the hub's life.
+    objects would stay, and the start-up structures are kept for the hub's life. Several hubs
+    in one process (the web app with its hub, tests) share the freeze: the last to stop lifts it.
     """
-    gc.collect()  # the start's garbage is freed first, not frozen
-    gc.freeze()
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hubs = 0
+
+    def freeze(self) -> None:
+        """Collect once and freeze what is left (the caller `release`s at its stop)."""
+        with self._lock:
+            gc.collect()  # the start's garbage is freed first, not frozen
+            gc.freeze()
+            self._hubs += 1
+
+    def release(self) -> None:
+        """One hub stopped: the last one lets the collector see everything again."""
+        with self._lock:
+            self._hubs -= 1
+            if self._hubs == 0:
+                gc.unfreeze()
+
+
+_STARTUP_HEAP = _StartupHeap()
 
 
 def _prepare_writer(store: SqlStore, ingestor: Ingestor, bulk: bool) -> None:
@@ -784,7 +818,8 @@ def _prepare_writer(store: SqlStore, ingestor: Ingestor, bulk: bool) -> None:
         disable_auto_checkpoint(store.connection)
     if bulk:
         waits = ingestor.stats.writer_waits
-        store.on_lock_wait = partial(waits.record, WaitCause.LOCK)
+        if isinstance(store, SqliteStore):  # on PostgreSQL BEGIN takes no lock to wait for
+            store.on_lock_wait = partial(waits.record, WaitCause.LOCK)
         store.on_commit = partial(waits.record, WaitCause.COMMIT)
         _warm_kits(ingestor)  # before the link connects: it waits for `ready`
 

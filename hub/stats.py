@@ -126,6 +126,7 @@ class HubStats:
     def snapshot(self) -> dict[str, Any]:
         """Return all counters as a JSON-able dict."""
         latency = self.latency_quantiles()
+        waits = self.writer_waits.snapshot()  # outside our lock: it may log
         with self._lock:
             return {
                 **dict(sorted(self._counts.items())),
@@ -138,5 +139,5 @@ class HubStats:
                 "warnings": dict(sorted(self._warnings.items())),
                 "queue_depth": self.queue_depth,
                 "ingest_latency": latency,
-                "writer_waits": self.writer_waits.snapshot(),
+                "writer_waits": waits,
             }

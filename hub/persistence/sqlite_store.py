@@ -192,19 +192,23 @@ class SqlStore:
     def _begin(self) -> None:
         if not self._in_tx:
             started = time.perf_counter()
-            self._db.execute(self._begin_sql)
+            try:
+                self._db.execute(self._begin_sql)
+            finally:  # a BEGIN that gave up after the busy timeout waited longest of all
+                if self.on_lock_wait is not None:
+                    self.on_lock_wait(time.perf_counter() - started)
             self._in_tx = True
-            if self.on_lock_wait is not None:
-                self.on_lock_wait(time.perf_counter() - started)
 
     def commit(self) -> None:
         """Commit the open transaction, if any."""
         if self._in_tx:
             started = time.perf_counter()
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            finally:
+                if self.on_commit is not None:
+                    self.on_commit(time.perf_counter() - started)
             self._in_tx = False
-            if self.on_commit is not None:
-                self.on_commit(time.perf_counter() - started)
 
     def rollback(self) -> None:
         """Roll back the open transaction, if any."""

@@ -98,7 +98,9 @@ def test_the_hubs_connections_leave_the_wal_to_its_checkpoint_thread(
         for conn in (getattr(c, "connection", c) for c in opened):
             try:
                 every_pages = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-            except sqlite3.ProgrammingError:  # closed: the start's store
+            except sqlite3.ProgrammingError:
+                # Closed (the start's store, which checkpoints: no checkpoint thread yet) or
+                # another thread's (the ingest writers': `_prepare_writer` turns theirs off).
                 continue
             assert every_pages == 0
             looked_at += 1
@@ -108,3 +110,16 @@ def test_the_hubs_connections_leave_the_wal_to_its_checkpoint_thread(
         the_hub.stop()
         smtp.stop()
     assert gc.get_freeze_count() == 0, "a stopped hub leaves the process's heap as it was"
+
+
+def test_hubs_in_one_process_share_the_freeze_and_the_last_to_stop_lifts_it() -> None:
+    heap = hub.service._StartupHeap()
+    try:
+        heap.freeze()
+        heap.freeze()  # a second hub (the web app's, a test's)
+        heap.release()
+        assert gc.get_freeze_count() > 0, "the other hub still runs"
+        heap.release()
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
