@@ -42,6 +42,8 @@ _PAUSE_WAIT_S: Final = 1.0
 # takes less than `_QUICK_COPY_S`: the pause then covers only what a quick copy leaves.
 _DRAIN_TRIES: Final = 5
 _QUICK_COPY_S: Final = 0.05
+# A restart this long (ingest held throughout) is logged with what came before it.
+_SLOW_RESTART_S: Final = 0.1
 # After a put-off restart the next try waits this long, doubling up to the cap.
 _BACKOFF_FIRST_S: Final = 1.0
 _BACKOFF_MAX_S: Final = 60.0
@@ -143,32 +145,42 @@ class WalBound:
     def look(self, conn: sqlite3.Connection) -> WalOutcome:
         """One look: a passive checkpoint, and a restart when the WAL holds more than the limit
         written since it last started over."""
-        held, quick = self._copy(conn)
+        held, copy_s = self._copy(conn)
         if held is None or held <= self.limit_bytes or held == self._held_at_restart:
             return WalOutcome.SMALL
         if self._monotonic() < self._next_try:
             return WalOutcome.WAITING
         # Copy until a copy is quick, so that the writer's pause covers little.
-        for _ in range(_DRAIN_TRIES):
-            if quick:
-                break
-            _, quick = self._copy(conn)
+        copies = 1
+        while copy_s >= _QUICK_COPY_S and copies <= _DRAIN_TRIES:
+            _, copy_s = self._copy(conn)
+            copies += 1
         with self.pause.held() as paused:
+            started = self._monotonic()
             restarted = restart_wal(conn) if paused else None
+            restart_s = self._monotonic() - started
         if restarted is None:
             return self._put_off("the routine writer did not stop at a batch boundary")
         if not restarted.done:
             return self._put_off("a writer or a reader held on (a backup, a long report?)")
+        if restart_s >= _SLOW_RESTART_S:
+            # What the next step against these holds needs to know: whether the copies before
+            # it caught up with ingest (a quick last copy) or the restart had much left to copy.
+            _LOGGER.info(
+                "the WAL (%.0f MB) started over in %.0f ms with routine ingest held; the last "
+                "of %d copies before it took %.0f ms",
+                (restarted.held_bytes or 0) / 1e6, restart_s * 1000, copies, copy_s * 1000,
+            )  # fmt: skip
         self._held_at_restart = restarted.held_bytes
         self._put_offs = 0
         self._next_try = 0.0
         return WalOutcome.RESTARTED
 
-    def _copy(self, conn: sqlite3.Connection) -> tuple[int | None, bool]:
-        """A passive checkpoint: what the WAL holds, and whether the copy was quick."""
+    def _copy(self, conn: sqlite3.Connection) -> tuple[int | None, float]:
+        """A passive checkpoint: what the WAL holds, and how long the copy took (s)."""
         started = self._monotonic()
         held = checkpoint_passive(conn)
-        return held, self._monotonic() - started < _QUICK_COPY_S
+        return held, self._monotonic() - started
 
     def _put_off(self, why: str) -> WalOutcome:
         self._put_offs += 1

@@ -9,12 +9,15 @@ writer to stop at a batch boundary, or it never gets the write lock.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from hub.persistence.database import checkpoint_passive, open_sqlite
 from hub.wal_bound import RoutineWriterPause, WalBound, WalOutcome
@@ -244,3 +247,43 @@ def test_a_restart_a_reader_holds_off_is_tried_again_later_and_later(tmp_path: P
         thread.join(timeout=10)
         for conn in (reader, writer, checkpointer):
             conn.close()
+
+
+def test_a_slow_restart_is_logged_with_the_copies_before_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each restart holds routine ingest: a long one says whether the copies before it caught
+    up with ingest, the first thing to know about what held it."""
+    path = tmp_path / "hub.db"
+    _database(path)
+    pause = RoutineWriterPause()
+    stopped = threading.Event()
+    ticks = [0.0]
+
+    def every_look_takes_200_ms() -> float:
+        ticks[0] += 0.2
+        return ticks[0]
+
+    def idle_writer() -> None:
+        while not stopped.wait(0.005):
+            pause.at_batch_boundary()
+
+    writer = open_sqlite(path)
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    checkpointer = open_sqlite(path, busy_timeout_s=0.1)
+    thread = threading.Thread(target=idle_writer)
+    thread.start()
+    try:
+        for _ in range(50):
+            writer.execute("INSERT INTO t(home, body) VALUES (?, ?)", ("h", os.urandom(8000)))
+        bound = WalBound(256 * 1024, pause, monotonic=every_look_takes_200_ms)
+        with caplog.at_level(logging.INFO, logger="hub.wal_bound"):
+            assert bound.look(checkpointer) is WalOutcome.RESTARTED
+    finally:
+        stopped.set()
+        thread.join(timeout=10)
+        writer.close()
+        checkpointer.close()
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "MB) started over in 200 ms with routine ingest held" in line
+    assert line.endswith("the last of 6 copies before it took 200 ms")
