@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from enum import Enum
 from typing import Final
 
-from hub.persistence.database import checkpoint_passive, restart_wal
+from hub.persistence.database import checkpoint_passive_left, restart_wal
 
 __all__ = ["RoutineWriterPause", "WalBound", "WalOutcome"]
 
@@ -145,7 +145,7 @@ class WalBound:
     def look(self, conn: sqlite3.Connection) -> WalOutcome:
         """One look: a passive checkpoint, and a restart when the WAL holds more than the limit
         written since it last started over."""
-        held, copy_s = self._copy(conn)
+        held, copy_s, left = self._copy(conn)
         if held is None or held <= self.limit_bytes or held == self._held_at_restart:
             return WalOutcome.SMALL
         if self._monotonic() < self._next_try:
@@ -153,7 +153,7 @@ class WalBound:
         # Copy until a copy is quick, so that the writer's pause covers little.
         copies = 1
         while copy_s >= _QUICK_COPY_S and copies <= _DRAIN_TRIES:
-            _, copy_s = self._copy(conn)
+            _, copy_s, left = self._copy(conn)
             copies += 1
         with self.pause.held() as paused:
             started = self._monotonic()
@@ -168,19 +168,21 @@ class WalBound:
             # it caught up with ingest (a quick last copy) or the restart had much left to copy.
             _LOGGER.info(
                 "the WAL (%.0f MB) started over in %.0f ms with routine ingest held; the last "
-                "of %d copies before it took %.0f ms",
+                "of %d copies before it took %.0f ms and left %.1f MB uncopied",
                 (restarted.held_bytes or 0) / 1e6, restart_s * 1000, copies, copy_s * 1000,
+                (left or 0) / 1e6,
             )  # fmt: skip
         self._held_at_restart = restarted.held_bytes
         self._put_offs = 0
         self._next_try = 0.0
         return WalOutcome.RESTARTED
 
-    def _copy(self, conn: sqlite3.Connection) -> tuple[int | None, float]:
-        """A passive checkpoint: what the WAL holds, and how long the copy took (s)."""
+    def _copy(self, conn: sqlite3.Connection) -> tuple[int | None, float, int | None]:
+        """A passive checkpoint: what the WAL holds, how long the copy took (s), and what it
+        left uncopied (quick is not caught up when a reader's snapshot stopped it)."""
         started = self._monotonic()
-        held = checkpoint_passive(conn)
-        return held, self._monotonic() - started
+        held, left = checkpoint_passive_left(conn)
+        return held, self._monotonic() - started, left
 
     def _put_off(self, why: str) -> WalOutcome:
         self._put_offs += 1

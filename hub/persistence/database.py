@@ -162,8 +162,16 @@ def checkpoint_passive(conn: sqlite3.Connection) -> int | None:
     return the bytes the WAL holds since it last started over (its file may be larger: a
     restarted WAL is written over from its beginning, not truncated), or None when another
     connection was checkpointing and SQLite did not say."""
+    return checkpoint_passive_left(conn)[0]
+
+
+def checkpoint_passive_left(conn: sqlite3.Connection) -> tuple[int | None, int | None]:
+    """`checkpoint_passive`, and the bytes of the WAL it left uncopied (a reader's older
+    snapshot stops a passive copy at that reader's frame); None where SQLite did not say."""
     row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    return _wal_bytes(conn, int(row[1]))
+    held, copied = int(row[1]), int(row[2])
+    left = held - copied if held >= 0 and copied >= 0 else -1
+    return _wal_bytes(conn, held), _wal_bytes(conn, left)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.persistence.database import checkpoint_passive, open_sqlite
+from hub.persistence.database import checkpoint_passive, checkpoint_passive_left, open_sqlite
 from hub.wal_bound import RoutineWriterPause, WalBound, WalOutcome
 
 _ROW_BYTES = 400
@@ -286,4 +286,31 @@ def test_a_slow_restart_is_logged_with_the_copies_before_it(
         checkpointer.close()
     (line,) = [r.getMessage() for r in caplog.records]
     assert "MB) started over in 200 ms with routine ingest held" in line
-    assert line.endswith("the last of 6 copies before it took 200 ms")
+    # Nothing held the copies back (no reader): each copied every frame.
+    assert line.endswith("the last of 6 copies before it took 200 ms and left 0.0 MB uncopied")
+
+
+def test_a_passive_copy_says_what_a_readers_older_snapshot_kept_it_from_copying(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hub.db"
+    _database(path)
+    writer = open_sqlite(path)
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    reader = open_sqlite(path)
+    checkpointer = open_sqlite(path)
+    try:
+        writer.execute("INSERT INTO t(home, body) VALUES (?, ?)", ("h", os.urandom(100)))
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM t").fetchone()  # a snapshot at this frame
+        for _ in range(20):
+            writer.execute("INSERT INTO t(home, body) VALUES (?, ?)", ("h", os.urandom(8000)))
+        held, left = checkpoint_passive_left(checkpointer)
+        assert held is not None and left is not None
+        assert left > 100_000, "the frames after the reader's snapshot stay in the WAL"
+        reader.execute("COMMIT")
+        assert checkpoint_passive_left(checkpointer)[1] == 0
+    finally:
+        writer.close()
+        reader.close()
+        checkpointer.close()
