@@ -16,13 +16,10 @@ import pytest
 import hub.alerts.engine
 import hub.service
 from hub.alerts.engine import open_alerts_connection
-from hub.config import HubSettings, MqttProtocol
-from hub.service import Hub
-from mehr_app.services.hub_config import write_registry
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.smtp_sink import SmtpSink
-from tests.conftest import HUB_USER
 from tests.hub.alerts.test_end_to_end import SECRET, alerts_yaml
+from tests.hub.one_kit import start_one_kit_hub
 
 # More pages than SQLite's automatic checkpoint waits for (1,000).
 _PAGES = 1500
@@ -76,38 +73,30 @@ def test_the_hubs_connections_leave_the_wal_to_its_checkpoint_thread(
     monkeypatch.setattr(hub.service, "open_store", keeping(hub.service.open_store))
     smtp = SmtpSink()
     smtp.start()
-    the_hub = Hub(
-        HubSettings(
-            mqtt_url=mosquitto.url,
-            mqtt_username=HUB_USER,
-            mqtt_password=hub_password,
-            mqtt_protocol=MqttProtocol.V5,
-            db_path=tmp_path / "hub.db",
-            registry_file=write_registry(tmp_path / "registry.yaml", [("home-1", "kit-1")]),
-            stats_port=0,
-            alerts_config=alerts_yaml(tmp_path / "alerts.yaml", smtp),
-            alerts_secret=SECRET,
-            scan_interval_s=3600,
-        )
-    )
     try:
-        the_hub.start()
-        assert gc.get_freeze_count() > 0, "what the hub loaded at start is frozen"
-        the_hub.tick()  # the scan's and the engine's own stores, as a pass opens them
-        looked_at = 0
-        for conn in (getattr(c, "connection", c) for c in opened):
-            try:
-                every_pages = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-            except sqlite3.ProgrammingError:
-                # Closed (the start's store, which checkpoints: no checkpoint thread yet) or
-                # another thread's (the ingest writers': `_prepare_writer` turns theirs off).
-                continue
-            assert every_pages == 0
-            looked_at += 1
-        # The full engine and its critical lane, and the pass's scan store.
-        assert looked_at >= 3
+        the_hub, _, _ = start_one_kit_hub(
+            tmp_path, mosquitto, hub_password,
+            alerts_config=alerts_yaml(tmp_path / "alerts.yaml", smtp), alerts_secret=SECRET,
+        )  # fmt: skip
+        try:
+            assert gc.get_freeze_count() > 0, "what the hub loaded at start is frozen"
+            the_hub.tick()  # the scan's and the engine's own stores, as a pass opens them
+            looked_at = 0
+            for conn in (getattr(c, "connection", c) for c in opened):
+                try:
+                    every_pages = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+                except sqlite3.ProgrammingError:
+                    # Closed (the start's store, which checkpoints: no checkpoint thread yet)
+                    # or another thread's (the ingest writers': `_prepare_writer` turns theirs
+                    # off).
+                    continue
+                assert every_pages == 0
+                looked_at += 1
+            # The full engine and its critical lane, and the pass's scan store.
+            assert looked_at >= 3
+        finally:
+            the_hub.stop()
     finally:
-        the_hub.stop()
         smtp.stop()
     assert gc.get_freeze_count() == 0, "a stopped hub leaves the process's heap as it was"
 

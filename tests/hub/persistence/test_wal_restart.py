@@ -14,8 +14,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -172,16 +174,14 @@ def test_each_request_holds_the_writer_once_and_a_stopping_hub_lets_it_go() -> N
         thread.join(timeout=10)
 
 
-def test_a_restarted_wal_is_left_alone_until_it_fills_again(tmp_path: Path) -> None:
-    """The file keeps its size after a restart (it is written over, not truncated): what counts
-    is what the WAL holds, or every look would hold ingest again for nothing; and until the next
-    commit, the WAL still says what it held when it was started over."""
-    path = tmp_path / "hub.db"
+@contextmanager
+def _wal_past_256_kib(path: Path, pause: RoutineWriterPause) -> Iterator[_Connections]:
+    """A database whose WAL holds ~400 KB, an idle routine writer stopping at `pause`'s
+    requests (between batches, with nothing to store), and a checkpoint connection."""
     _database(path)
-    pause = RoutineWriterPause()
     stopped = threading.Event()
 
-    def idle_writer() -> None:  # the routine writer between batches, with nothing to store
+    def idle_writer() -> None:
         while not stopped.wait(0.005):
             pause.at_batch_boundary()
 
@@ -193,6 +193,26 @@ def test_a_restarted_wal_is_left_alone_until_it_fills_again(tmp_path: Path) -> N
     try:
         for _ in range(50):
             writer.execute("INSERT INTO t(home, body) VALUES (?, ?)", ("h", os.urandom(8000)))
+        yield _Connections(writer, checkpointer)
+    finally:
+        stopped.set()
+        thread.join(timeout=10)
+        writer.close()
+        checkpointer.close()
+
+
+class _Connections(NamedTuple):
+    writer: sqlite3.Connection
+    checkpointer: sqlite3.Connection
+
+
+def test_a_restarted_wal_is_left_alone_until_it_fills_again(tmp_path: Path) -> None:
+    """The file keeps its size after a restart (it is written over, not truncated): what counts
+    is what the WAL holds, or every look would hold ingest again for nothing; and until the next
+    commit, the WAL still says what it held when it was started over."""
+    path = tmp_path / "hub.db"
+    pause = RoutineWriterPause()
+    with _wal_past_256_kib(path, pause) as (writer, checkpointer):
         bound = WalBound(256 * 1024, pause)
         assert bound.look(checkpointer) is WalOutcome.RESTARTED
         # Nothing written since: the WAL still says what it held, and is left alone.
@@ -201,11 +221,6 @@ def test_a_restarted_wal_is_left_alone_until_it_fills_again(tmp_path: Path) -> N
         assert Path(f"{path}-wal").stat().st_size > 256 * 1024  # the file is as large as before
         assert checkpoint_passive(checkpointer) < 64 * 1024  # but written from its beginning
         assert bound.look(checkpointer) is WalOutcome.SMALL
-    finally:
-        stopped.set()
-        thread.join(timeout=10)
-        writer.close()
-        checkpointer.close()
 
 
 def test_a_restart_a_reader_holds_off_is_tried_again_later_and_later(tmp_path: Path) -> None:
@@ -254,36 +269,17 @@ def test_a_slow_restart_is_logged_with_the_copies_before_it(
 ) -> None:
     """Each restart holds routine ingest: a long one says whether the copies before it caught
     up with ingest, the first thing to know about what held it."""
-    path = tmp_path / "hub.db"
-    _database(path)
     pause = RoutineWriterPause()
-    stopped = threading.Event()
     ticks = [0.0]
 
     def every_look_takes_200_ms() -> float:
         ticks[0] += 0.2
         return ticks[0]
 
-    def idle_writer() -> None:
-        while not stopped.wait(0.005):
-            pause.at_batch_boundary()
-
-    writer = open_sqlite(path)
-    writer.execute("PRAGMA wal_autocheckpoint=0")
-    checkpointer = open_sqlite(path, busy_timeout_s=0.1)
-    thread = threading.Thread(target=idle_writer)
-    thread.start()
-    try:
-        for _ in range(50):
-            writer.execute("INSERT INTO t(home, body) VALUES (?, ?)", ("h", os.urandom(8000)))
+    with _wal_past_256_kib(tmp_path / "hub.db", pause) as (_, checkpointer):
         bound = WalBound(256 * 1024, pause, monotonic=every_look_takes_200_ms)
         with caplog.at_level(logging.INFO, logger="hub.wal_bound"):
             assert bound.look(checkpointer) is WalOutcome.RESTARTED
-    finally:
-        stopped.set()
-        thread.join(timeout=10)
-        writer.close()
-        checkpointer.close()
     (line,) = [r.getMessage() for r in caplog.records]
     assert "MB) started over in 200 ms with routine ingest held" in line
     # Nothing held the copies back (no reader): each copied every frame.
