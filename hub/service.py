@@ -32,6 +32,7 @@ from hub.metrics import build_hub_registry
 from hub.mqtt_link import MqttLink, QueuedMessage
 from hub.persistence import leases as leases_repo
 from hub.persistence.database import disable_auto_checkpoint, set_busy_timeout
+from hub.persistence.file_sync import DatabaseFileSync
 from hub.persistence.page_warming import warm_write_pages
 from hub.persistence.schema_alerts import migrate_alerts
 from hub.persistence.sqlite_store import SqliteStore, SqlStore, open_store
@@ -140,6 +141,7 @@ class Hub:
         self._worker: threading.Thread | None = None
         self._urgent_worker: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
+        self._database_file: DatabaseFileSync | None = None  # the checkpoint thread's
         self._heap_frozen = False  # this hub holds a share of the process's _STARTUP_HEAP
         self._page_warming: threading.Thread | None = None
         self._routine_pause = RoutineWriterPause(stopping=self._stop)
@@ -370,11 +372,18 @@ class Hub:
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
+        self._close_database_files()
+
+    def _close_database_files(self) -> None:
+        """The tick stores, then the checkpoint thread's descriptor: last, after every
+        connection of the hub's (hub/persistence/file_sync.py says why)."""
         for store in self._tick_stores:
             try:
                 store.close()
             except Exception:  # a connection of another thread: it closes with the process
                 _LOGGER.debug("tick store left to the process exit")
+        if self._database_file is not None:
+            self._database_file.close()
 
     def _join_workers(self) -> None:
         """Let the ingest, checkpoint and scan workers finish what they hold."""
@@ -553,7 +562,12 @@ class Hub:
         # a short one: it bounds each wait of a restart, while ingest is held.
         store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
         set_busy_timeout(store.connection, _WAL_RESTART_WAIT_S)
-        bound = WalBound(self.settings.wal_restart_above_mb * 1024 * 1024, self._routine_pause)
+        self._database_file = DatabaseFileSync(self.settings.db_path)
+        bound = WalBound(
+            self.settings.wal_restart_above_mb * 1024 * 1024,
+            self._routine_pause,
+            sync_database=self._database_file.sync,
+        )
         try:
             while not self._stop.wait(_CHECKPOINT_EVERY_S):
                 try:

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import pytest
 
 from hub.persistence.database import checkpoint_passive, checkpoint_passive_left, open_sqlite
+from hub.persistence.file_sync import DatabaseFileSync
 from hub.wal_bound import RoutineWriterPause, WalBound, WalOutcome
 
 _ROW_BYTES = 400
@@ -180,10 +181,14 @@ def _wal_past_256_kib(path: Path, pause: RoutineWriterPause) -> Iterator[_Connec
     requests (between batches, with nothing to store), and a checkpoint connection."""
     _database(path)
     stopped = threading.Event()
+    holds: list[tuple[float, float]] = []
 
     def idle_writer() -> None:
         while not stopped.wait(0.005):
-            pause.at_batch_boundary()
+            held = pause.at_batch_boundary()
+            if held is not None:
+                ended = time.monotonic()
+                holds.append((ended - held, ended))
 
     writer = open_sqlite(path)
     writer.execute("PRAGMA wal_autocheckpoint=0")
@@ -193,7 +198,7 @@ def _wal_past_256_kib(path: Path, pause: RoutineWriterPause) -> Iterator[_Connec
     try:
         for _ in range(50):
             writer.execute("INSERT INTO t(home, body) VALUES (?, ?)", ("h", os.urandom(8000)))
-        yield _Connections(writer, checkpointer)
+        yield _Connections(writer, checkpointer, holds)
     finally:
         stopped.set()
         thread.join(timeout=10)
@@ -204,6 +209,7 @@ def _wal_past_256_kib(path: Path, pause: RoutineWriterPause) -> Iterator[_Connec
 class _Connections(NamedTuple):
     writer: sqlite3.Connection
     checkpointer: sqlite3.Connection
+    holds: list[tuple[float, float]]  # when the routine writer was held (monotonic, from, to)
 
 
 def test_a_restarted_wal_is_left_alone_until_it_fills_again(tmp_path: Path) -> None:
@@ -212,7 +218,7 @@ def test_a_restarted_wal_is_left_alone_until_it_fills_again(tmp_path: Path) -> N
     commit, the WAL still says what it held when it was started over."""
     path = tmp_path / "hub.db"
     pause = RoutineWriterPause()
-    with _wal_past_256_kib(path, pause) as (writer, checkpointer):
+    with _wal_past_256_kib(path, pause) as (writer, checkpointer, _):
         bound = WalBound(256 * 1024, pause)
         assert bound.look(checkpointer) is WalOutcome.RESTARTED
         # Nothing written since: the WAL still says what it held, and is left alone.
@@ -276,14 +282,48 @@ def test_a_slow_restart_is_logged_with_the_copies_before_it(
         ticks[0] += 0.2
         return ticks[0]
 
-    with _wal_past_256_kib(tmp_path / "hub.db", pause) as (_, checkpointer):
-        bound = WalBound(256 * 1024, pause, monotonic=every_look_takes_200_ms)
-        with caplog.at_level(logging.INFO, logger="hub.wal_bound"):
-            assert bound.look(checkpointer) is WalOutcome.RESTARTED
+    path = tmp_path / "hub.db"
+    with _wal_past_256_kib(path, pause) as (_, checkpointer, _):
+        database_file = DatabaseFileSync(path)
+        bound = WalBound(
+            256 * 1024, pause, every_look_takes_200_ms, sync_database=database_file.sync
+        )
+        try:
+            with caplog.at_level(logging.INFO, logger="hub.wal_bound"):
+                assert bound.look(checkpointer) is WalOutcome.RESTARTED
+        finally:
+            database_file.close()
     (line,) = [r.getMessage() for r in caplog.records]
     assert "MB) started over in 200 ms with routine ingest held" in line
-    # Nothing held the copies back (no reader): each copied every frame.
-    assert line.endswith("the last of 6 copies before it took 200 ms and left 0.0 MB uncopied")
+    # Nothing held the copies back (no reader): each copied every frame. Six copies until one
+    # was quick (none was), then a flush and a copy, three times, as no flush was quick either.
+    assert "the last of 9 copies before it took 200 ms and left 0.0 MB uncopied" in line
+    assert line.endswith("flushes of the database file before it: 200 ms, 200 ms, 200 ms")
+
+
+def test_the_database_file_is_flushed_before_ingest_is_held(tmp_path: Path) -> None:
+    """Under steady ingest a passive copy never flushes the database file, so the restart's
+    own flush wrote out everything copied since the last restart while routine ingest was held.
+    Flushed first, with ingest running, it has only what came in the last moments."""
+    pause = RoutineWriterPause()
+    path = tmp_path / "hub.db"
+    flushes: list[tuple[float, float]] = []
+    with _wal_past_256_kib(path, pause) as connections:
+        database_file = DatabaseFileSync(path)
+
+        def flush() -> None:
+            started = time.monotonic()
+            database_file.sync()
+            flushes.append((started, time.monotonic()))
+
+        try:
+            bound = WalBound(256 * 1024, pause, sync_database=flush)
+            assert bound.look(connections.checkpointer) is WalOutcome.RESTARTED
+        finally:
+            database_file.close()
+    (hold,) = connections.holds  # the restart held the writer once
+    assert flushes, "the database file was flushed"
+    assert all(flushed <= hold[0] for _, flushed in flushes), (flushes, hold)
 
 
 def test_a_passive_copy_says_what_a_readers_older_snapshot_kept_it_from_copying(
