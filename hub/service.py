@@ -220,7 +220,9 @@ class Hub:
         )
         self._urgent_worker.start()
         if self.settings.uses_sqlite():
-            # SQLite's WAL only: PostgreSQL checkpoints by itself.
+            # SQLite's WAL only: PostgreSQL checkpoints by itself. The database file's
+            # descriptor is let go by stop(), after the hub's connections (file_sync.py).
+            self._database_file = DatabaseFileSync(self.settings.db_path)
             self._checkpointer = threading.Thread(
                 target=self._run_checkpoints, name="hub-wal-checkpoint", daemon=True
             )
@@ -376,14 +378,21 @@ class Hub:
 
     def _close_database_files(self) -> None:
         """The tick stores, then the checkpoint thread's descriptor: last, after every
-        connection of the hub's (hub/persistence/file_sync.py says why)."""
+        connection of the hub's (hub/persistence/file_sync.py says why). A connection still
+        open (another thread's, or a worker that did not stop in time) keeps the descriptor
+        open until the process exits."""
+        all_closed = True
         for store in self._tick_stores:
             try:
                 store.close()
             except Exception:  # a connection of another thread: it closes with the process
                 _LOGGER.debug("tick store left to the process exit")
-        if self._database_file is not None:
+                all_closed = False
+        workers = (self._worker, self._urgent_worker, self._checkpointer, self._scanner_thread)
+        all_closed = all_closed and not any(w is not None and w.is_alive() for w in workers)
+        if self._database_file is not None and all_closed:
             self._database_file.close()
+            self._database_file = None
 
     def _join_workers(self) -> None:
         """Let the ingest, checkpoint and scan workers finish what they hold."""
@@ -562,7 +571,7 @@ class Hub:
         # a short one: it bounds each wait of a restart, while ingest is held.
         store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
         set_busy_timeout(store.connection, _WAL_RESTART_WAIT_S)
-        self._database_file = DatabaseFileSync(self.settings.db_path)
+        assert self._database_file is not None  # opened by start()
         bound = WalBound(
             self.settings.wal_restart_above_mb * 1024 * 1024,
             self._routine_pause,

@@ -51,7 +51,7 @@ _QUICK_COPY_S: Final = 0.05
 # a flush takes less than `_QUICK_SYNC_S`: the restart's own flush then has little to write.
 _SYNC_TRIES: Final = 3
 _QUICK_SYNC_S: Final = 0.05
-# A restart this long (ingest held throughout) is logged with what came before it.
+# A restart this long (ingest held throughout) is logged at INFO with what came before it.
 _SLOW_RESTART_S: Final = 0.1
 # After a put-off restart the next try waits this long, doubling up to the cap.
 _BACKOFF_FIRST_S: Final = 1.0
@@ -181,17 +181,17 @@ class WalBound:
             return self._put_off("the routine writer did not stop at a batch boundary")
         if not restarted.done:
             return self._put_off("a writer or a reader held on (a backup, a long report?)")
-        if restart_s >= _SLOW_RESTART_S:
-            # What the next step against these holds needs to know: whether the copies before
-            # it caught up with ingest (a quick last copy) or the restart had much left to copy.
-            _LOGGER.info(
-                "the WAL (%.0f MB) started over in %.0f ms with routine ingest held; the last "
-                "of %d copies before it took %.0f ms and left %.1f MB uncopied; flushes of the "
-                "database file before it: %s",
-                (restarted.held_bytes or 0) / 1e6, restart_s * 1000, copies, copy_s * 1000,
-                (left or 0) / 1e6,
-                ", ".join(f"{s * 1000:.0f} ms" for s in syncs_s) or "none",
-            )  # fmt: skip
+        # What holds ingest longer than a moment needs explaining: whether the copies before
+        # it caught up with ingest, and how long flushing the database file took before it.
+        # Each restart is logged, at INFO when it held ingest for long.
+        _LOGGER.log(
+            logging.INFO if restart_s >= _SLOW_RESTART_S else logging.DEBUG,
+            "the WAL (%.0f MB) started over in %.0f ms with routine ingest held; the last of %d "
+            "copies before it took %.0f ms and left %.1f MB uncopied; flushes of the database "
+            "file before it: %s",
+            (restarted.held_bytes or 0) / 1e6, restart_s * 1000, copies, copy_s * 1000,
+            (left or 0) / 1e6, ", ".join(f"{s * 1000:.0f} ms" for s in syncs_s) or "none",
+        )  # fmt: skip
         self._held_at_restart = restarted.held_bytes
         self._put_offs = 0
         self._next_try = 0.0

@@ -4,9 +4,13 @@ own checkpoint thread and routine writer."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from hub.persistence.file_sync import held_database_files
 from mehr.contract import SensorKind
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
@@ -16,13 +20,16 @@ EVENTS = 400
 
 
 def test_the_hub_starts_a_full_wal_over_and_keeps_every_event(
-    tmp_path: Path, mosquitto: Mosquitto, hub_password: str
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="hub.wal_bound")
     # One commit per event: a few pages of WAL each, past 1 MiB well before the end.
     hub, kit, db = start_one_kit_hub(
         tmp_path, mosquitto, hub_password, wal_restart_above_mb=1, batch_max=1
     )
     try:
+        # The checkpoint thread's descriptor of the database file, to flush it with.
+        assert db in held_database_files()
         wait_until(hub.link.connected.is_set, 10, "hub connected")
         kit.connect()
         for n in range(EVENTS):
@@ -35,6 +42,11 @@ def test_the_hub_starts_a_full_wal_over_and_keeps_every_event(
     finally:
         kit.close()
         hub.stop()
+    assert db not in held_database_files()  # let go when the hub stopped
+    restarts = [r.getMessage() for r in caplog.records if "started over" in r.getMessage()]
+    assert restarts, "each restart is logged"
+    # The database file was flushed before ingest was held, not only by the restart itself.
+    assert not any(line.endswith("before it: none") for line in restarts), restarts
     assert hub.stats.rejected() == 0
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == EVENTS

@@ -284,15 +284,13 @@ def test_a_slow_restart_is_logged_with_the_copies_before_it(
 
     path = tmp_path / "hub.db"
     with _wal_past_256_kib(path, pause) as (_, checkpointer, _):
-        database_file = DatabaseFileSync(path)
+        database_file = DatabaseFileSync(path)  # let go once the connections have closed
         bound = WalBound(
             256 * 1024, pause, every_look_takes_200_ms, sync_database=database_file.sync
         )
-        try:
-            with caplog.at_level(logging.INFO, logger="hub.wal_bound"):
-                assert bound.look(checkpointer) is WalOutcome.RESTARTED
-        finally:
-            database_file.close()
+        with caplog.at_level(logging.INFO, logger="hub.wal_bound"):
+            assert bound.look(checkpointer) is WalOutcome.RESTARTED
+    database_file.close()
     (line,) = [r.getMessage() for r in caplog.records]
     assert "MB) started over in 200 ms with routine ingest held" in line
     # Nothing held the copies back (no reader): each copied every frame. Six copies until one
@@ -309,18 +307,16 @@ def test_the_database_file_is_flushed_before_ingest_is_held(tmp_path: Path) -> N
     path = tmp_path / "hub.db"
     flushes: list[tuple[float, float]] = []
     with _wal_past_256_kib(path, pause) as connections:
-        database_file = DatabaseFileSync(path)
+        database_file = DatabaseFileSync(path)  # let go once the connections have closed
 
         def flush() -> None:
             started = time.monotonic()
             database_file.sync()
             flushes.append((started, time.monotonic()))
 
-        try:
-            bound = WalBound(256 * 1024, pause, sync_database=flush)
-            assert bound.look(connections.checkpointer) is WalOutcome.RESTARTED
-        finally:
-            database_file.close()
+        bound = WalBound(256 * 1024, pause, sync_database=flush)
+        assert bound.look(connections.checkpointer) is WalOutcome.RESTARTED
+    database_file.close()
     (hold,) = connections.holds  # the restart held the writer once
     assert flushes, "the database file was flushed"
     assert all(flushed <= hold[0] for _, flushed in flushes), (flushes, hold)
