@@ -11,14 +11,18 @@ left, then asks the routine writer to wait at its next batch boundary and restar
 (SQLite's RESTART checkpoint: it takes the write lock, copies the last frames, fsyncs, and waits
 for readers to leave the WAL, each wait bounded by the connection's busy timeout). Without the
 routine writer's pause the restart almost never gets the write lock: the writer takes it again
-the moment it commits.
-
-Before it holds the writer, it also flushes the database file to disk, with ingest running
-(hub/persistence/file_sync.py): the passive copies never do, so without it the restart's own
-flush wrote out everything copied since the last restart while ingest was held (0.45-0.67 s at
-60,000 homes). Help presses and falls have their own writer, which is not paused; it
+the moment it commits. Help presses and falls have their own writer, which is not paused; it
 waits for the restart's write lock like for any other writer's. A restart that is put off (a
 long reader, another process writing) is tried again after a growing delay.
+
+The passive copies never flush the database file (SQLite does only when a copy finds the whole
+WAL copied), so the restart's own flush wrote out everything copied since the last restart
+while ingest was held: 0.45-0.67 s at 60,000 homes. So the checkpoint thread flushes the file
+itself (hub/persistence/file_sync.py), with ingest running: after each copy that copied
+anything, which spreads the writes out, and again before it holds the writer, until a flush is
+quick. Flushed only before each restart (~1 GB at once at 100,000 homes), the routine writer's
+batches slowed to 100-200 ms for seconds at a time, about every 19 s, the restarts' period: its
+page reads and commits share the disk with the flush.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ _SYNC_TRIES: Final = 3
 _QUICK_SYNC_S: Final = 0.05
 # A restart this long (ingest held throughout) is logged at INFO with what came before it.
 _SLOW_RESTART_S: Final = 0.1
+# A flush after a copy this long is logged (at most every `_SLOW_FLUSH_LOG_EVERY_S`): ingest
+# is not held, but its reads and commits share the disk with it.
+_SLOW_FLUSH_S: Final = 0.1
+_SLOW_FLUSH_LOG_EVERY_S: Final = 10.0
 # After a put-off restart the next try waits this long, doubling up to the cap.
 _BACKOFF_FIRST_S: Final = 1.0
 _BACKOFF_MAX_S: Final = 60.0
@@ -152,11 +160,14 @@ class WalBound:
         self._held_at_restart: int | None = None
         self._put_offs = 0
         self._next_try = 0.0
+        self._flushed_bytes = 0  # of the WAL's copied frames, how much was flushed since
+        self._next_slow_flush_log = 0.0
 
     def look(self, conn: sqlite3.Connection) -> WalOutcome:
-        """One look: a passive checkpoint, and a restart when the WAL holds more than the limit
-        written since it last started over."""
+        """One look: a passive checkpoint and a flush of what it copied, and a restart when the
+        WAL holds more than the limit written since it last started over."""
         held, copy_s, left = self._copy(conn)
+        self._flush_copied(held, left)
         if held is None or held <= self.limit_bytes or held == self._held_at_restart:
             return WalOutcome.SMALL
         if self._monotonic() < self._next_try:
@@ -195,7 +206,27 @@ class WalBound:
         self._held_at_restart = restarted.held_bytes
         self._put_offs = 0
         self._next_try = 0.0
+        self._flushed_bytes = 0  # the WAL's frames are counted from its beginning again
         return WalOutcome.RESTARTED
+
+    def _flush_copied(self, held: int | None, left: int | None) -> None:
+        """Flush the database file if the copies wrote to it since the last flush."""
+        if self._sync_database is None or held is None or left is None:
+            return
+        copied = held - left
+        if copied < self._flushed_bytes:  # SQLite started the WAL over by itself
+            self._flushed_bytes = 0
+        if copied == self._flushed_bytes:
+            return  # nothing copied since: an idle hub does not flush every second
+        flush_s = self._timed(self._sync_database)
+        if flush_s >= _SLOW_FLUSH_S and self._monotonic() >= self._next_slow_flush_log:
+            self._next_slow_flush_log = self._monotonic() + _SLOW_FLUSH_LOG_EVERY_S
+            _LOGGER.info(
+                "flushing the database file took %.0f ms (%.0f MB of WAL copied since the last "
+                "flush); ingest was not held, but shares the disk with it",
+                flush_s * 1000, (copied - self._flushed_bytes) / 1e6,
+            )  # fmt: skip
+        self._flushed_bytes = copied
 
     def _timed(self, step: Callable[[], None]) -> float:
         started = self._monotonic()
