@@ -5,8 +5,8 @@ into the database file but never flushes the file, because SQLite flushes it onl
 checkpoint finds the whole WAL copied, and a commit lands during every copy. So everything copied
 since the WAL last started over waits in the page cache for the restart's own flush, which runs
 while routine ingest is held: traced at 60,000 homes, the restart's flush took 0.45 and 0.67 s
-of restarts of 0.46 and 0.67 s. Flushed first, with ingest running, the restart's flush has only
-the last moments' pages.
+of restarts of 0.46 and 0.67 s. Flushed by the checkpoint thread after each copy, with ingest
+running, the restart's flush has only the last moments' pages.
 
 Closing any descriptor of a file drops every POSIX lock the process holds on that file, SQLite's
 included (https://sqlite.org/howtocorrupt.html, section 2.2): another process could then take
