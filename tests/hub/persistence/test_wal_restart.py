@@ -325,29 +325,38 @@ def test_the_database_file_is_flushed_before_ingest_is_held(tmp_path: Path) -> N
     assert all(flushed <= hold[0] for _, flushed in flushes), (flushes, hold)
 
 
-def test_a_flush_that_keeps_the_disk_busy_is_logged_at_a_bounded_rate(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    path = tmp_path / "hub.db"
+@contextmanager
+def _writer_and_checkpointer(path: Path) -> Iterator[tuple[sqlite3.Connection, sqlite3.Connection]]:
+    """A fresh database, a writer that leaves checkpoints to others (as the hub's), and a
+    checkpoint connection; both closed at the end."""
     _database(path)
     writer = open_sqlite(path)
     writer.execute("PRAGMA wal_autocheckpoint=0")
     checkpointer = open_sqlite(path)
+    try:
+        yield writer, checkpointer
+    finally:
+        writer.close()
+        checkpointer.close()
+
+
+def test_a_flush_that_keeps_the_disk_busy_is_logged_at_a_bounded_rate(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     now = [0.0]
 
     def slow_flush() -> None:  # what a flush costs on a busy disk, on the injected clock
         now[0] += 0.8
 
     bound = WalBound(1024 * 1024 * 1024, RoutineWriterPause(), lambda: now[0], slow_flush)
-    try:
-        with caplog.at_level(logging.INFO, logger="hub.wal_bound"):
-            for _ in range(3):  # three looks, each after new writes: three slow flushes
-                writer.execute("INSERT INTO t(home, body) VALUES (?, ?)", ("h", b"x" * 8000))
-                bound.look(checkpointer)
-                now[0] += 1.0
-    finally:
-        writer.close()
-        checkpointer.close()
+    with (
+        _writer_and_checkpointer(tmp_path / "hub.db") as (writer, checkpointer),
+        caplog.at_level(logging.INFO, logger="hub.wal_bound"),
+    ):
+        for _ in range(3):  # three looks, each after new writes: three slow flushes
+            writer.execute("INSERT INTO t(home, body) VALUES (?, ?)", ("h", b"x" * 8000))
+            bound.look(checkpointer)
+            now[0] += 1.0
     (line,) = [r.getMessage() for r in caplog.records]  # one line within the minute
     assert line.startswith("flushing the database file took 800 ms (")
 
@@ -356,19 +365,15 @@ def test_each_copy_is_flushed_and_an_idle_wal_is_not_flushed_again(tmp_path: Pat
     """What a copy writes into the database file is flushed after it, a little each second
     with ingest running, not all at once before a restart; nothing copied, nothing flushed."""
     path = tmp_path / "hub.db"
-    _database(path)
-    writer = open_sqlite(path)
-    writer.execute("PRAGMA wal_autocheckpoint=0")
-    checkpointer = open_sqlite(path)
-    database_file = DatabaseFileSync(path)
     flushes = [0]
+    with _writer_and_checkpointer(path) as (writer, checkpointer):
+        database_file = DatabaseFileSync(path)  # let go once the connections have closed
 
-    def flush() -> None:
-        database_file.sync()
-        flushes[0] += 1
+        def flush() -> None:
+            database_file.sync()
+            flushes[0] += 1
 
-    bound = WalBound(1024 * 1024 * 1024, RoutineWriterPause(), sync_database=flush)
-    try:
+        bound = WalBound(1024 * 1024 * 1024, RoutineWriterPause(), sync_database=flush)
         writer.execute("INSERT INTO t(home, body) VALUES (?, ?)", ("h", os.urandom(8000)))
         assert bound.look(checkpointer) is WalOutcome.SMALL
         assert flushes[0] == 1  # the copy wrote to the file
@@ -377,10 +382,7 @@ def test_each_copy_is_flushed_and_an_idle_wal_is_not_flushed_again(tmp_path: Pat
         writer.execute("INSERT INTO t(home, body) VALUES (?, ?)", ("h", os.urandom(8000)))
         bound.look(checkpointer)
         assert flushes[0] == 2
-    finally:
-        writer.close()
-        checkpointer.close()
-        database_file.close()
+    database_file.close()
 
 
 def test_a_passive_copy_says_what_a_readers_older_snapshot_kept_it_from_copying(
