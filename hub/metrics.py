@@ -81,6 +81,7 @@ class HubCollector(Collector):
         depth.add_metric([], float(snap["queue_depth"]))
         yield depth
         yield from self.stats.latency_histogram.collect()
+        yield from self.stats.database_flush_histogram.collect()
         yield from self.stats.writer_waits.histogram.collect()
         if self.health is not None:
             yield from self._health()

@@ -11,13 +11,17 @@ from prometheus_client import Histogram
 
 from hub.writer_waits import WriterWaits
 
-__all__ = ["INGEST_LATENCY_BUCKETS_S", "HubStats", "nearest_rank"]
+__all__ = ["DATABASE_FLUSH_BUCKETS_S", "INGEST_LATENCY_BUCKETS_S", "HubStats", "nearest_rank"]
 
 # Kit clock to committed: milliseconds on a healthy LAN, seconds for an outbox draining after an
 # outage, minutes past the last bucket for a kit that was offline (then +Inf holds it).
 INGEST_LATENCY_BUCKETS_S = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 )  # fmt: skip
+
+# Flushing what the WAL's copies wrote into the database file: tens of milliseconds on a quiet
+# SSD, a few hundred at a district's peak; seconds mean the disk cannot keep up with ingest.
+DATABASE_FLUSH_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 def nearest_rank(sorted_values: list[float], q: float) -> float:
@@ -53,6 +57,13 @@ class HubStats:
             "mehr_hub_ingest_latency_seconds",
             "Kit-clock to committed-in-the-store latency of stored events.",
             buckets=INGEST_LATENCY_BUCKETS_S,
+            registry=None,
+        )
+        self.database_flush_histogram = Histogram(
+            "mehr_hub_database_flush_seconds",
+            "Time to flush the SQLite database file after the WAL's copies (ingest is not held, "
+            "but shares the disk with it).",
+            buckets=DATABASE_FLUSH_BUCKETS_S,
             registry=None,
         )
         self.writer_waits = WriterWaits()

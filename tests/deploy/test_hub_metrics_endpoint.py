@@ -84,6 +84,7 @@ def test_hub_process_serves_ingest_counters_and_histogram_buckets(
         assert _value(text, 'mehr_hub_ingest_latency_seconds_bucket{le="+Inf"}') == 3.0
         assert _value(text, "mehr_hub_ingest_latency_seconds_count") == 3.0
         assert "# TYPE mehr_hub_ingest_latency_seconds histogram" in text
+        assert "# TYPE mehr_hub_database_flush_seconds histogram" in text  # exported from start
         assert _value(text, "mehr_hub_healthy") == 1.0
     finally:
         kit.close()

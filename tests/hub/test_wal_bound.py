@@ -47,6 +47,9 @@ def test_the_hub_starts_a_full_wal_over_and_keeps_every_event(
     assert restarts, "each restart is logged"
     # The database file was flushed before ingest was held, not only by the restart itself.
     assert not any(line.endswith("before it: none") for line in restarts), restarts
+    flushes = hub.stats.database_flush_histogram.collect()[0].samples
+    (count,) = [s.value for s in flushes if s.name == "mehr_hub_database_flush_seconds_count"]
+    assert count >= len(restarts), "each flush is timed for the metric"
     assert hub.stats.rejected() == 0
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == EVENTS
