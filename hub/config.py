@@ -229,6 +229,22 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         "stored at the routine pace instead: the main connection puts its copy in the routine "
         "inbox, the urgent lane lets its copy go. Nothing is lost; memory stays bounded.",
     )
+    urgent_per_kit_burst: int = Field(
+        default=30,
+        ge=1,
+        le=10_000,
+        description="Urgent messages one kit may send at once on the fast path (refilled at "
+        "urgent_per_kit_per_s). Past it, that kit's urgent messages are stored at the routine "
+        "pace, so one faulty or hostile kit cannot make other homes' help presses wait. A fall "
+        "with its window and a few presses is well under ten.",
+    )
+    urgent_per_kit_per_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=1_000,
+        description="How fast a kit's urgent allowance (urgent_per_kit_burst) refills, per "
+        "second.",
+    )
     scan_interval_s: float = Field(
         default=60.0,
         gt=0,

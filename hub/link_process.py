@@ -59,6 +59,9 @@ _RESTART_MAX_S: Final = 30.0
 # How long a stop waits for the command pipe before it ends the child without a word.
 _STOP_LOCK_S: Final = 5.0
 
+# A count the child reports, per kit: urgent messages past the kit's allowance, stored routinely.
+_OVER_RATE: Final = "urgent_over_rate:"
+
 # The pipes, by what they carry.
 _ROUTINE, _URGENT_MAIN, _URGENT_LANE = 0, 1, 2
 _PIPE_NAMES: Final = ("routine", "urgent", "lane")
@@ -102,9 +105,18 @@ def _child_main(
         with counts_lock:
             counts["urgent_demoted"] += 1
 
+    def over_rate(kit: str) -> None:
+        with counts_lock:
+            counts[_OVER_RATE + kit] += 1
+
     clock = SystemClock()
     routine = boxes[_ROUTINE]
-    links = [MqttLink(settings, clock, routine, urgent=boxes[_URGENT_MAIN], on_urgent_full=demoted)]
+    links = [
+        MqttLink(
+            settings, clock, routine, urgent=boxes[_URGENT_MAIN],
+            on_urgent_full=demoted, on_urgent_over_rate=over_rate,
+        )
+    ]  # fmt: skip
     if lane:
         lane_box = boxes[_URGENT_LANE]
         links.append(
@@ -266,6 +278,7 @@ class LinkProcess:
         on_connection_change: Callable[[bool], None] | None = None,
         on_inbox_full: Callable[[], None] | None = None,
         on_urgent_full: Callable[[], None] | None = None,
+        on_urgent_over_rate: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -274,6 +287,7 @@ class LinkProcess:
         self.on_connection_change = on_connection_change
         self.on_inbox_full = on_inbox_full
         self.on_urgent_full = on_urgent_full
+        self.on_urgent_over_rate = on_urgent_over_rate
         # The checks a connection makes when it is made (the password file, the CA file): a
         # bad one stops the hub's start here with its reason, as it does without this process,
         # instead of a child that fails and is started again forever.
@@ -467,9 +481,14 @@ class LinkProcess:
         if kind == "state":
             for link, (connected, answered, refused) in zip(self.links, body, strict=True):
                 self._mirror(link, connected, answered, refused)
-        elif kind == "counts" and self.on_urgent_full is not None:
-            for _ in range(body.get("urgent_demoted", 0)):
-                self.on_urgent_full()
+        elif kind == "counts":
+            for key, count in body.items():
+                if key == "urgent_demoted" and self.on_urgent_full is not None:
+                    for _ in range(count):
+                        self.on_urgent_full()
+                elif key.startswith(_OVER_RATE) and self.on_urgent_over_rate is not None:
+                    for _ in range(count):
+                        self.on_urgent_over_rate(key.removeprefix(_OVER_RATE))
 
     def _mirror(
         self, link: RemoteLink, connected: bool, answered: bool, refused: str | None

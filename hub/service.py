@@ -56,6 +56,8 @@ _RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 # Urgent messages per transaction: a handful that arrived together, never a bulk batch.
 _URGENT_BATCH_MAX = 16
 _CHECKPOINT_EVERY_S = 1.0
+# A kit past its urgent allowance is named in a warning at most this often.
+_OVER_RATE_LOG_EVERY_S = 60.0
 # How long a WAL restart (hub/wal_bound.py) waits for a writer, and then for readers, before it
 # is put off to the next checkpoint.
 _WAL_RESTART_WAIT_S = 0.1
@@ -116,6 +118,7 @@ class Hub:
                 on_connection_change=self._connection_changed,
                 on_inbox_full=lambda: self.stats.incr("inbox_full"),
                 on_urgent_full=self._urgent_demoted,
+                on_urgent_over_rate=self._urgent_over_rate,
             )  # fmt: skip
             self.link, self.urgent_lane = self.link_process.main, self.link_process.lane
         else:
@@ -128,6 +131,7 @@ class Hub:
                 # Counted: the hub was behind by a whole inbox and stopped reading the broker.
                 on_inbox_full=lambda: self.stats.incr("inbox_full"),
                 on_urgent_full=self._urgent_demoted,
+                on_urgent_over_rate=self._urgent_over_rate,
             )
             if lane:
                 self.urgent_lane = MqttLink(
@@ -167,6 +171,7 @@ class Hub:
         # how many store attempts in a row have failed.
         self._in_hand_since: dict[str, datetime] = {}
         self._store_failures_in_row: dict[str, int] = {}
+        self._next_over_rate_log = 0.0  # when a kit past its urgent allowance may be named again
 
     @property
     def stats_url(self) -> str | None:
@@ -620,6 +625,21 @@ class Hub:
                 "urgent inbox full (%d): %d urgent messages stored at the routine pace so far "
                 "(a kit flooding help, fall or accelerometer messages?)",
                 self.settings.urgent_inbox_max, count,
+            )  # fmt: skip
+
+    def _urgent_over_rate(self, kit: str) -> None:
+        """A kit sent urgent messages past its allowance: this one is stored at the routine
+        pace (counted; the kit named in a warning at most once a minute)."""
+        self.stats.incr("urgent_over_rate")
+        now = time.monotonic()
+        if now >= self._next_over_rate_log:
+            self._next_over_rate_log = now + _OVER_RATE_LOG_EVERY_S
+            _LOGGER.warning(
+                "%s sends help, fall or accelerometer messages faster than its allowance (%d at "
+                "once, %.1f/s): stored at the routine pace so others' presses do not wait; %d "
+                "so far from all kits (a faulty or tampered kit?)",
+                kit, self.settings.urgent_per_kit_burst, self.settings.urgent_per_kit_per_s,
+                self.stats.get("urgent_over_rate"),
             )  # fmt: skip
 
     def _run_scanner(self) -> None:

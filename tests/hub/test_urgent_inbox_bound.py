@@ -28,6 +28,7 @@ def test_a_flood_of_presses_beyond_the_urgent_bound_is_stored_at_the_routine_pac
         lane=True,
         link_process=link_process,
         urgent_inbox_max=URGENT_MAX,
+        urgent_per_kit_burst=10_000,  # this kit's flood is the inbox bound's to meet
     )  # fmt: skip
     blocker = sqlite3.connect(db, isolation_level=None)
     try:
@@ -57,3 +58,43 @@ def _presses(db: Path) -> int:
     with sqlite3.connect(db) as conn:
         row = conn.execute("SELECT COUNT(*) FROM events WHERE sensor_id='help'").fetchone()
     return int(row[0])
+
+
+OVER_BURST = 5
+
+
+@pytest.mark.parametrize("link_process", [False, True], ids=["in-process", "link-process"])
+def test_a_kit_past_its_urgent_allowance_is_stored_at_the_routine_pace(
+    tmp_path: Path, mosquitto: Mosquitto, hub_password: str, link_process: bool
+) -> None:
+    """One kit flooding help presses takes its allowance of the urgent path and no more (the
+    other homes' presses share it); the rest of its presses are stored the routine way, every
+    one of them, once."""
+    hub, kit, db = start_one_kit_hub(
+        tmp_path, mosquitto, hub_password,
+        lane=True,
+        link_process=link_process,
+        urgent_per_kit_burst=OVER_BURST,
+        urgent_per_kit_per_s=0.001,  # nothing refills within the test
+    )  # fmt: skip
+    try:
+        wait_until(hub.link.connected.is_set, 10, "hub connected")
+        assert hub.urgent_lane is not None
+        wait_until(hub.urgent_lane.connected.is_set, 10, "urgent lane connected")
+        kit.connect()
+        for _ in range(PRESSES):
+            kit.event("help", SensorKind.HELP_BUTTON, "pressed")
+        kit.flush()
+        wait_until(lambda: _presses(db) >= PRESSES, 60, "every press stored")
+        wait_until(
+            lambda: hub.stats.get("urgent_over_rate") >= PRESSES - OVER_BURST, 10,
+            "the presses past the allowance counted",
+        )  # fmt: skip
+    finally:
+        kit.close()
+        hub.stop()
+    # Counted once each (the main connection stores them; the lane lets its copies go).
+    assert hub.stats.get("urgent_over_rate") == PRESSES - OVER_BURST
+    assert hub.stats.get("urgent_demoted") == 0  # the urgent inbox never filled
+    assert hub.stats.rejected() == 0
+    assert _presses(db) == PRESSES, "each press stored exactly once"
