@@ -233,10 +233,11 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         default=30,
         ge=1,
         le=10_000,
-        description="Urgent messages one kit may send at once on the fast path (refilled at "
-        "urgent_per_kit_per_s). Past it, that kit's urgent messages are stored at the routine "
-        "pace, so one faulty or hostile kit cannot make other homes' help presses wait. A fall "
-        "with its window and a few presses is well under ten.",
+        description="Urgent messages of one kind (help/OK/fall, accelerometer windows) one kit "
+        "may send at once on the fast path (refilled at urgent_per_kit_per_s). Past it, they "
+        "are stored at the routine pace, so one faulty or hostile kit cannot make other homes' "
+        "presses wait. A fall and a few presses are well under ten. 10,000 turns it off in "
+        "effect.",
     )
     urgent_per_kit_per_s: float = Field(
         default=0.5,

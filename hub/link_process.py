@@ -59,7 +59,7 @@ _RESTART_MAX_S: Final = 30.0
 # How long a stop waits for the command pipe before it ends the child without a word.
 _STOP_LOCK_S: Final = 5.0
 
-# A count the child reports, per kit: urgent messages past the kit's allowance, stored routinely.
+# A count the child reports, per topic: urgent messages past their kit's allowance.
 _OVER_RATE: Final = "urgent_over_rate:"
 
 # The pipes, by what they carry.
@@ -105,9 +105,9 @@ def _child_main(
         with counts_lock:
             counts["urgent_demoted"] += 1
 
-    def over_rate(kit: str) -> None:
+    def over_rate(topic: str, count: int) -> None:
         with counts_lock:
-            counts[_OVER_RATE + kit] += 1
+            counts[_OVER_RATE + topic] += count
 
     clock = SystemClock()
     routine = boxes[_ROUTINE]
@@ -278,7 +278,7 @@ class LinkProcess:
         on_connection_change: Callable[[bool], None] | None = None,
         on_inbox_full: Callable[[], None] | None = None,
         on_urgent_full: Callable[[], None] | None = None,
-        on_urgent_over_rate: Callable[[str], None] | None = None,
+        on_urgent_over_rate: Callable[[str, int], None] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -487,8 +487,7 @@ class LinkProcess:
                     for _ in range(count):
                         self.on_urgent_full()
                 elif key.startswith(_OVER_RATE) and self.on_urgent_over_rate is not None:
-                    for _ in range(count):
-                        self.on_urgent_over_rate(key.removeprefix(_OVER_RATE))
+                    self.on_urgent_over_rate(key.removeprefix(_OVER_RATE), count)
 
     def _mirror(
         self, link: RemoteLink, connected: bool, answered: bool, refused: str | None

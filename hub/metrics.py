@@ -32,10 +32,10 @@ HUB_COUNTERS: Mapping[str, str] = {
     "scan_errors": "Routine scans that failed.",
     "urgent_on_events": "Help, I'm OK and fall events received on the events topic, not urgent "
     "(kits from before the urgent topic, MQTT 3.1.1 kits, kits whose ACL lacks it).",
-    "urgent_over_rate": "Urgent messages from a kit past its allowance (urgent_per_kit_burst), "
+    "urgent_over_rate": "Urgent messages past their kit's allowance (urgent_per_kit_burst), "
     "stored at the routine pace.",
-    "urgent_demoted": "Urgent messages that found the urgent inbox full, stored at the routine "
-    "pace.",
+    "urgent_demoted": "Urgent messages that found the urgent inbox full and went the routine "
+    "way (with the urgent lane, each connection's copy is counted).",
     "wal_restarts": "Times the SQLite WAL, grown past wal_restart_above_mb, was started over.",
     "wal_restarts_put_off": "WAL restarts put off to the next second: a writer or reader held on.",
 }

@@ -23,7 +23,7 @@ from paho.mqtt.properties import Properties
 from hub.config import HubSettings, MqttProtocol
 from hub.ingest import RawMessage
 from hub.triage import is_urgent
-from hub.urgent_allowance import UrgentAllowance, kit_of_topic
+from hub.urgent_allowance import UrgentAllowance
 from mehr.clock import Clock
 from mehr.contract import (
     QOS,
@@ -82,7 +82,7 @@ class MqttLink:
         on_inbox_full: Callable[[], None] | None = None,
         lane: bool = False,
         on_urgent_full: Callable[[], None] | None = None,
-        on_urgent_over_rate: Callable[[str], None] | None = None,
+        on_urgent_over_rate: Callable[[str, int], None] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -90,7 +90,8 @@ class MqttLink:
         self.urgent = urgent
         self.on_inbox_full = on_inbox_full
         self.on_urgent_full = on_urgent_full
-        # Called with the kit (hub/urgent_allowance.py) whose urgent message went the routine way.
+        # Called with the topic (the kit and kind) of an urgent message past its allowance
+        # (hub/urgent_allowance.py) that went the routine way, and how many (1).
         self.on_urgent_over_rate = on_urgent_over_rate
         self._allowance = UrgentAllowance(
             settings.urgent_per_kit_burst, settings.urgent_per_kit_per_s
@@ -341,13 +342,14 @@ class MqttLink:
         """Put an urgent message in the urgent inbox; False when it is full (a flood, see
         urgent_inbox_max): memory stays bounded and nothing is lost. The main connection then
         stores its copy with the routine traffic; the lane lets its copy go, as it does
-        routine traffic (the main connection has one). So does a message from a kit past its
-        urgent allowance: one kit's flood does not fill the inbox that others' presses share."""
+        routine traffic (the main connection has one). So does a message past its kit's urgent
+        allowance: one kit's flood does not fill the inbox that others' presses share."""
         assert self.urgent is not None
-        kit = kit_of_topic(queued.raw.topic)
-        if not self._allowance.take(kit):
+        if not self._allowance.take(queued.raw.topic):
             if self.on_urgent_over_rate is not None and not self.lane:
-                self.on_urgent_over_rate(kit)  # counted once: the main connection stores it
+                # Counted by the main connection, which stores it; the lane's own allowance
+                # may differ by a message or two (redeliveries, `events` it does not read).
+                self.on_urgent_over_rate(queued.raw.topic, 1)
             return False
         try:
             self.urgent.put_nowait(queued)
