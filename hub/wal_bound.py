@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from enum import Enum
 from typing import Final
 
+from hub.io_priority import usual_io_priority
 from hub.persistence.database import checkpoint_passive_left, restart_wal
 
 __all__ = ["RoutineWriterPause", "WalBound", "WalOutcome"]
@@ -185,7 +186,9 @@ class WalBound:
             copies += 1
             if syncs_s[-1] < _QUICK_SYNC_S:
                 break
-        with self.pause.held() as paused:
+        # The checkpoint thread's flushes wait for the disk behind storing (hub/io_priority.py);
+        # the restart holds ingest, so it takes the disk in the usual class.
+        with usual_io_priority(), self.pause.held() as paused:
             started = self._monotonic()
             restarted = restart_wal(conn) if paused else None
             restart_s = self._monotonic() - started

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,8 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+import psutil
 import pytest
 
+from hub.io_priority import io_class_of_this_thread, lower_io_priority_of_this_thread
 from hub.persistence.database import checkpoint_passive, checkpoint_passive_left, open_sqlite
 from hub.persistence.file_sync import DatabaseFileSync
 from hub.wal_bound import RoutineWriterPause, WalBound, WalOutcome
@@ -409,3 +412,48 @@ def test_a_passive_copy_says_what_a_readers_older_snapshot_kept_it_from_copying(
         writer.close()
         reader.close()
         checkpointer.close()
+
+
+class _PauseSeeingIoClass(RoutineWriterPause):
+    """The routine writer's pause, noting the holding thread's I/O class while it holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.io_classes: list[int | None] = []
+
+    @contextmanager
+    def held(self) -> Iterator[bool]:
+        with super().held() as paused:
+            self.io_classes.append(io_class_of_this_thread())
+            yield paused
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="I/O classes are Linux's")
+def test_the_restart_holding_ingest_takes_the_usual_io_class(tmp_path: Path) -> None:
+    """The checkpoint thread flushes in the idle I/O class, behind the writer's reads and
+    commits; the restart holds ingest, so it must not wait behind everyone as well."""
+    pause = _PauseSeeingIoClass()
+    flush_classes: list[int | None] = []
+    outcome: list[WalOutcome] = []
+    path = tmp_path / "hub.db"
+
+    def checkpoint_thread() -> None:
+        assert lower_io_priority_of_this_thread()
+        bound = WalBound(256 * 1024, pause, sync_database=lambda: flush_classes.append(
+            io_class_of_this_thread()
+        ))  # fmt: skip
+        checkpointer = open_sqlite(path, busy_timeout_s=0.1)  # the thread's own, as the hub's
+        try:
+            outcome.append(bound.look(checkpointer))
+        finally:
+            checkpointer.close()
+        flush_classes.append(io_class_of_this_thread())  # idle again after the restart
+
+    with _wal_past_256_kib(path, pause):
+        thread = threading.Thread(target=checkpoint_thread)
+        thread.start()
+        thread.join(timeout=30)
+    assert outcome == [WalOutcome.RESTARTED]
+    assert pause.io_classes == [psutil.IOPRIO_CLASS_NONE]  # the usual class, while held
+    assert flush_classes and set(flush_classes) == {psutil.IOPRIO_CLASS_IDLE}
+    assert io_class_of_this_thread() != psutil.IOPRIO_CLASS_IDLE  # only that thread's
