@@ -271,13 +271,13 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         "dashboards' 5 minutes (stale_heartbeat_s). Every beat of a home in test mode is "
         "written (the walk test). 0: write every heartbeat.",
     )
-    checkpoint_io_idle: bool = Field(
+    database_flush_io_idle: bool = Field(
         default=True,
-        description="SQLite only: the checkpoint thread copies the WAL into the database and "
-        "flushes it in the idle I/O class (Linux with the mq-deadline or BFQ scheduler; "
-        "hub/io_priority.py), so the writer's page reads and commits go to the disk first; a "
-        "WAL restart, which holds ingest, takes the usual class. false: the usual class "
-        "throughout.",
+        description="SQLite only: the checkpoint thread's flush of hub.db after each copy of the "
+        "WAL runs in the idle I/O class (Linux with the mq-deadline or BFQ scheduler; "
+        "hub/io_priority.py), so the writers' page reads and commits reach the disk first. The "
+        "copies themselves and the flushes before a WAL restart keep the usual class. false: "
+        "the usual class throughout.",
     )
     scan_nice: int = Field(
         default=10,

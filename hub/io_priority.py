@@ -1,15 +1,15 @@
-"""The disk's priorities: the checkpoint thread's flushes, work that can wait, in the idle I/O
-class, so that the writer's page reads and commits go first.
+"""The disk's priorities: the checkpoint thread's routine flush of the database file, work that
+can wait, in the idle I/O class, so that the writers' page reads and commits go first.
 
 Linux's I/O schedulers that know priorities (mq-deadline since 5.14, BFQ) dispatch a waiting
-request of the usual class before any of the idle class, and an idle one that has waited too
-long (mq-deadline: `prio_aging_expire`, 10 s) anyway: the flushes still get the disk, in the
-moments storing leaves it. Elsewhere (another OS, the `none` scheduler) this changes nothing.
-The priority is per thread, and a new thread takes its creator's.
+request of the usual class before any of the idle class; an idle one still reaches the disk in
+the moments storing leaves it, and mq-deadline sends one that has waited `prio_aging_expire`
+(10 s) anyway, while BFQ gives the idle class a small share. Elsewhere (another OS, the `none`
+or kyber scheduler) this changes nothing.
 
-Only for a thread that holds no lock another writer waits for: a thread in the idle class that
-held SQLite's write lock while its commit waited for the disk would hold up the very writer it
-means to let go first (why the scan process, which commits routines, keeps the usual class).
+Only for I/O nobody else waits on: the flush of `hub.db` (no writer fsyncs it; they sync the
+WAL). Not for SQLite's checkpoints, which fsync the WAL first: a writer's commit that syncs the
+same file waits for those writes to finish, holding the write lock the urgent writer needs.
 """
 
 from __future__ import annotations
@@ -22,45 +22,48 @@ from contextlib import contextmanager
 
 import psutil
 
-__all__ = ["io_class_of_this_thread", "lower_io_priority_of_this_thread", "usual_io_priority"]
+__all__ = ["idle_io_priority", "io_class_of_this_thread"]
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def lower_io_priority_of_this_thread() -> bool:
-    """Put the calling thread (and the threads it starts from now on) in the idle I/O class;
-    False where the system has no such class."""
-    return _set_class(psutil.IOPRIO_CLASS_IDLE) if sys.platform == "linux" else False
+# Realtime and best-effort carry a level (0-7); none and idle do not.
+_LEVELLED = frozenset({1, 2})  # psutil.IOPRIO_CLASS_RT, IOPRIO_CLASS_BE (Linux only)
 
 
 @contextmanager
-def usual_io_priority() -> Iterator[None]:
-    """The usual class for a moment that must not wait (the WAL's restart, with ingest held),
-    then back to the idle class."""
-    lowered = sys.platform == "linux" and io_class_of_this_thread() == psutil.IOPRIO_CLASS_IDLE
-    if lowered:
-        _set_class(psutil.IOPRIO_CLASS_NONE)
+def idle_io_priority() -> Iterator[None]:
+    """The calling thread in the idle I/O class for the block, then back to the class and level
+    it had (unchanged where the system has no such class or refuses)."""
+    before = _ionice() if sys.platform == "linux" else None
+    lowered = before is not None and _set(psutil.IOPRIO_CLASS_IDLE)
     try:
         yield
     finally:
-        if lowered:
-            _set_class(psutil.IOPRIO_CLASS_IDLE)
+        if lowered and before is not None:
+            io_class, level = before
+            restored = _set(io_class, level if io_class in _LEVELLED else None)
+            if not restored:
+                _LOGGER.warning("this thread stays in the idle I/O class: could not restore it")
 
 
 def io_class_of_this_thread() -> int | None:
     """The calling thread's I/O class (psutil.IOPRIO_CLASS_*), None where there is none."""
-    if sys.platform != "linux":
-        return None
+    now = _ionice() if sys.platform == "linux" else None
+    return None if now is None else now[0]
+
+
+def _ionice() -> tuple[int, int] | None:
+    """(class, level) of the calling thread."""
     try:
-        return int(psutil.Process(threading.get_native_id()).ionice().ioclass)
+        io_class, level = psutil.Process(threading.get_native_id()).ionice()
     except (psutil.Error, OSError):
         return None
+    return int(io_class), int(level)
 
 
-def _set_class(io_class: int) -> bool:
+def _set(io_class: int, value: int | None = None) -> bool:
     try:
-        psutil.Process(threading.get_native_id()).ionice(io_class)
-    except (psutil.Error, OSError) as exc:  # a container that forbids it: the usual class
-        _LOGGER.info("could not set this thread's I/O priority (%s): it keeps the usual", exc)
+        psutil.Process(threading.get_native_id()).ionice(io_class, value)
+    except (psutil.Error, OSError, ValueError) as exc:  # a sandbox that forbids it
+        _LOGGER.debug("could not set this thread's I/O class to %s: %s", io_class, exc)
         return False
     return True

@@ -27,7 +27,6 @@ from hub.coordination import EVERY_HOME, DatabaseTransactions, LeaseCoordinator,
 from hub.home_assistant_link import HomeAssistantLink, load_home_assistant_config
 from hub.influx_sink import InfluxSettings, InfluxSink
 from hub.ingest import Ingestor, TimeLimits
-from hub.io_priority import lower_io_priority_of_this_thread
 from hub.link_process import LinkProcess, RemoteLink
 from hub.metrics import build_hub_registry
 from hub.mqtt_link import MqttLink, QueuedMessage
@@ -577,8 +576,6 @@ class Hub:
         """Move the WAL into the database every `_CHECKPOINT_EVERY_S`, on a connection of its
         own (PASSIVE: never waits for a writer or blocks one), and start it over when it has
         grown past `wal_restart_above_mb` (hub/wal_bound.py)."""
-        if self.settings.checkpoint_io_idle:
-            lower_io_priority_of_this_thread()  # its flushes after the writer's reads and commits
         # Opened with the usual busy timeout (it may meet a migration or a WAL recovery), then
         # a short one: it bounds each wait of a restart, while ingest is held.
         store = SqliteStore(self.settings.db_path, self.settings.db_synchronous)
@@ -588,6 +585,7 @@ class Hub:
             self.settings.wal_restart_above_mb * 1024 * 1024,
             self._routine_pause,
             sync_database=self._sync_database_file,
+            flush_io_idle=self.settings.database_flush_io_idle,
         )
         try:
             while not self._stop.wait(_CHECKPOINT_EVERY_S):

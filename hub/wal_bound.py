@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from enum import Enum
 from typing import Final
 
-from hub.io_priority import usual_io_priority
+from hub.io_priority import idle_io_priority
 from hub.persistence.database import checkpoint_passive_left, restart_wal
 
 __all__ = ["RoutineWriterPause", "WalBound", "WalOutcome"]
@@ -152,11 +152,15 @@ class WalBound:
         pause: RoutineWriterPause,
         monotonic: Callable[[], float] = time.monotonic,
         sync_database: Callable[[], None] | None = None,
+        flush_io_idle: bool = False,
     ) -> None:
         self.limit_bytes = limit_bytes
         self.pause = pause
         self._monotonic = monotonic
         self._sync_database = sync_database  # flushes the database file (None: the restart does)
+        # The flush after each copy in the idle I/O class (hub/io_priority.py), behind the
+        # writers' reads and commits; the flushes before a restart, which holds ingest, not.
+        self._flush_io_idle = flush_io_idle
         # What the WAL held when it was last started over: it still says so until the next
         # commit writes from its beginning, and an idle hub must not be held again for that.
         self._held_at_restart: int | None = None
@@ -186,9 +190,7 @@ class WalBound:
             copies += 1
             if syncs_s[-1] < _QUICK_SYNC_S:
                 break
-        # The checkpoint thread's flushes wait for the disk behind storing (hub/io_priority.py);
-        # the restart holds ingest, so it takes the disk in the usual class.
-        with usual_io_priority(), self.pause.held() as paused:
+        with self.pause.held() as paused:
             started = self._monotonic()
             restarted = restart_wal(conn) if paused else None
             restart_s = self._monotonic() - started
@@ -222,12 +224,14 @@ class WalBound:
             self._flushed_bytes = 0
         if copied == self._flushed_bytes:
             return  # nothing copied since: an idle hub does not flush every second
-        flush_s = self._timed(self._sync_database)
+        with idle_io_priority() if self._flush_io_idle else contextlib.nullcontext():
+            flush_s = self._timed(self._sync_database)
         if flush_s >= _SLOW_FLUSH_S and self._monotonic() >= self._next_slow_flush_log:
             self._next_slow_flush_log = self._monotonic() + _SLOW_FLUSH_LOG_EVERY_S
             _LOGGER.info(
                 "flushing the database file took %.0f ms (%.0f MB of WAL copied since the last "
-                "flush); ingest was not held, but shares the disk with it",
+                "flush); ingest was not held, but shares the disk with it (a disk busy with "
+                "storing, or one that cannot keep up)",
                 flush_s * 1000, (copied - self._flushed_bytes) / 1e6,
             )  # fmt: skip
         self._flushed_bytes = copied

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import psutil
 import pytest
 
-from hub.io_priority import io_class_of_this_thread, lower_io_priority_of_this_thread
+from hub.io_priority import idle_io_priority, io_class_of_this_thread
 from hub.persistence.database import checkpoint_passive, checkpoint_passive_left, open_sqlite
 from hub.persistence.file_sync import DatabaseFileSync
 from hub.wal_bound import RoutineWriterPause, WalBound, WalOutcome
@@ -428,32 +428,35 @@ class _PauseSeeingIoClass(RoutineWriterPause):
             yield paused
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="I/O classes are Linux's")
-def test_the_restart_holding_ingest_takes_the_usual_io_class(tmp_path: Path) -> None:
-    """The checkpoint thread flushes in the idle I/O class, behind the writer's reads and
-    commits; the restart holds ingest, so it must not wait behind everyone as well."""
+def _io_classes_settable() -> bool:
+    if sys.platform != "linux":
+        return False
+    with idle_io_priority():
+        return io_class_of_this_thread() == psutil.IOPRIO_CLASS_IDLE
+
+
+@pytest.mark.skipif(not _io_classes_settable(), reason="no I/O classes to set here")
+def test_the_flush_after_a_copy_is_idle_and_the_restart_is_not(tmp_path: Path) -> None:
+    """The flush after each copy waits for the disk behind the writers (the idle I/O class);
+    the flushes before a restart and the restart, which hold or are about to hold ingest, keep
+    the thread's own class, and so does the thread afterwards."""
+    own = io_class_of_this_thread()
+    assert own != psutil.IOPRIO_CLASS_IDLE
     pause = _PauseSeeingIoClass()
-    flush_classes: list[int | None] = []
-    outcome: list[WalOutcome] = []
     path = tmp_path / "hub.db"
+    flush_classes: list[int | None] = []
+    with _wal_past_256_kib(path, pause) as connections:
+        database_file = DatabaseFileSync(path)  # let go once the connections have closed
 
-    def checkpoint_thread() -> None:
-        assert lower_io_priority_of_this_thread()
-        bound = WalBound(256 * 1024, pause, sync_database=lambda: flush_classes.append(
-            io_class_of_this_thread()
-        ))  # fmt: skip
-        checkpointer = open_sqlite(path, busy_timeout_s=0.1)  # the thread's own, as the hub's
-        try:
-            outcome.append(bound.look(checkpointer))
-        finally:
-            checkpointer.close()
-        flush_classes.append(io_class_of_this_thread())  # idle again after the restart
+        def flush() -> None:
+            flush_classes.append(io_class_of_this_thread())
+            database_file.sync()
 
-    with _wal_past_256_kib(path, pause):
-        thread = threading.Thread(target=checkpoint_thread)
-        thread.start()
-        thread.join(timeout=30)
-    assert outcome == [WalOutcome.RESTARTED]
-    assert pause.io_classes == [psutil.IOPRIO_CLASS_NONE]  # the usual class, while held
-    assert flush_classes and set(flush_classes) == {psutil.IOPRIO_CLASS_IDLE}
-    assert io_class_of_this_thread() != psutil.IOPRIO_CLASS_IDLE  # only that thread's
+        bound = WalBound(256 * 1024, pause, sync_database=flush, flush_io_idle=True)
+        assert bound.look(connections.checkpointer) is WalOutcome.RESTARTED
+    database_file.close()
+    after_copy, *before_restart = flush_classes
+    assert after_copy == psutil.IOPRIO_CLASS_IDLE
+    assert before_restart and set(before_restart) == {own}
+    assert pause.io_classes == [own]  # while ingest was held
+    assert io_class_of_this_thread() == own
