@@ -20,7 +20,8 @@ INGEST_LATENCY_BUCKETS_S = (
 )  # fmt: skip
 
 # Flushing what the WAL's copies wrote into the database file: tens of milliseconds on a quiet
-# SSD, a few hundred at a district's peak; seconds mean the disk cannot keep up with ingest.
+# SSD, a few hundred at a district's peak; seconds mean a disk busy with storing (the flush
+# waits in the idle I/O class) or one that cannot keep up.
 DATABASE_FLUSH_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -61,8 +62,8 @@ class HubStats:
         )
         self.database_flush_histogram = Histogram(
             "mehr_hub_database_flush_seconds",
-            "Time to flush the SQLite database file after the WAL's copies (ingest is not held, "
-            "but shares the disk with it).",
+            "Time to flush the SQLite database file after the WAL's copies, waiting for the disk "
+            "included (ingest is not held, but shares the disk with it).",
             buckets=DATABASE_FLUSH_BUCKETS_S,
             registry=None,
         )

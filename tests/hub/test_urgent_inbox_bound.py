@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mehr.contract import SensorKind
+from mehr.contract import SensorKind, TopicKind, topic_for
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
 from tests.hub.one_kit import start_one_kit_hub
@@ -65,7 +65,11 @@ OVER_BURST = 5
 
 @pytest.mark.parametrize("link_process", [False, True], ids=["in-process", "link-process"])
 def test_a_kit_past_its_urgent_allowance_is_stored_at_the_routine_pace(
-    tmp_path: Path, mosquitto: Mosquitto, hub_password: str, link_process: bool
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    hub_password: str,
+    link_process: bool,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """One kit flooding help presses takes its allowance of the urgent path and no more (the
     other homes' presses share it); the rest of its presses are stored the routine way, every
@@ -97,3 +101,8 @@ def test_a_kit_past_its_urgent_allowance_is_stored_at_the_routine_pace(
     assert hub.stats.get("urgent_over_rate") == PRESSES - OVER_BURST
     assert hub.stats.rejected() == 0
     assert _presses(db) == PRESSES, "each press stored exactly once"
+    # The operator is told which kit, once in the minute however many presses came.
+    lines = [r.getMessage() for r in caplog.records]
+    named = [line for line in lines if "past their kit's allowance" in line]
+    assert len(named) == 1, named
+    assert topic_for("home-1", "kit-1", TopicKind.URGENT) in named[0]
