@@ -43,6 +43,7 @@ from hub.routine_scan import RoutineScanner
 from hub.scan_process import ScanProcess
 from hub.stats import HubStats
 from hub.store.base import AlertRecord
+from hub.urgent_allowance import OverAllowanceWarnings
 from hub.wal_bound import RoutineWriterPause, WalBound, WalOutcome
 from hub.write_priority import PriorityWriters
 from hub.writer_waits import WaitCause
@@ -56,9 +57,6 @@ _RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 # Urgent messages per transaction: a handful that arrived together, never a bulk batch.
 _URGENT_BATCH_MAX = 16
 _CHECKPOINT_EVERY_S = 1.0
-# Kits past their urgent allowance are named in a warning at most this often, this many at most.
-_OVER_RATE_LOG_EVERY_S = 60.0
-_OVER_RATE_NAMED_MAX = 20
 # How long a WAL restart (hub/wal_bound.py) waits for a writer, and then for readers, before it
 # is put off to the next checkpoint.
 _WAL_RESTART_WAIT_S = 0.1
@@ -172,10 +170,9 @@ class Hub:
         # how many store attempts in a row have failed.
         self._in_hand_since: dict[str, datetime] = {}
         self._store_failures_in_row: dict[str, int] = {}
-        # Kits past their urgent allowance (hub/urgent_allowance.py) not yet named in a warning.
-        self._over_rate_lock = threading.Lock()
-        self._over_rate_topics: set[str] = set()
-        self._next_over_rate_log = 0.0
+        self._over_allowance = OverAllowanceWarnings(
+            settings.urgent_per_kit_burst, settings.urgent_per_kit_per_s
+        )
 
     @property
     def stats_url(self) -> str | None:
@@ -633,24 +630,9 @@ class Hub:
             )  # fmt: skip
 
     def _urgent_over_rate(self, topic: str, count: int) -> None:
-        """Urgent messages on `topic` past their kit's allowance went the routine way: counted,
-        and the kits named in a warning at most once a minute (each kit seen since the last)."""
+        """Urgent messages on `topic` past their kit's allowance went the routine way."""
         self.stats.incr("urgent_over_rate", count)
-        with self._over_rate_lock:
-            if len(self._over_rate_topics) < _OVER_RATE_NAMED_MAX:
-                self._over_rate_topics.add(topic)
-            now = time.monotonic()
-            if now < self._next_over_rate_log:
-                return
-            self._next_over_rate_log = now + _OVER_RATE_LOG_EVERY_S
-            topics, self._over_rate_topics = sorted(self._over_rate_topics), set()
-        _LOGGER.warning(
-            "urgent messages past their kit's allowance (%d at once, %.1f/s) are stored at the "
-            "routine pace, so that other homes' presses do not wait: %s; %d so far (a stuck "
-            "button, faulty or tampered firmware, or a backlog after an outage?)",
-            self.settings.urgent_per_kit_burst, self.settings.urgent_per_kit_per_s,
-            ", ".join(topics), self.stats.get("urgent_over_rate"),
-        )  # fmt: skip
+        self._over_allowance.note(topic, self.stats.get("urgent_over_rate"))
 
     def _run_scanner(self) -> None:
         """Check every home against its routine every `scan_interval_s`, on the hub's clock."""

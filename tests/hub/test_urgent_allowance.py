@@ -19,21 +19,14 @@ from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
 from simulators.simple_kit import SimpleKit
 from tests.conftest import HUB_USER, kit_user
+from tests.support.ticks import Ticks
 
 KIT_1 = topic_for("home-1", "kit-1", TopicKind.URGENT)
 KIT_2 = topic_for("home-2", "kit-2", TopicKind.URGENT)
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_kit_gets_its_burst_then_its_refill_rate() -> None:
-    clock = _Clock()
+    clock = Ticks()
     allowance = UrgentAllowance(burst=3, per_s=0.5, monotonic=clock)
     assert [allowance.take("kit-a") for _ in range(4)] == [True, True, True, False]
     clock.now += 1.0  # half a message refilled
@@ -46,7 +39,7 @@ def test_a_kit_gets_its_burst_then_its_refill_rate() -> None:
 
 
 def test_one_kits_flood_leaves_the_others_allowance_alone() -> None:
-    allowance = UrgentAllowance(burst=2, per_s=0.1, monotonic=_Clock())
+    allowance = UrgentAllowance(burst=2, per_s=0.1, monotonic=Ticks())
     flooding = [allowance.take(KIT_1) for _ in range(50)]
     assert flooding.count(True) == 2
     assert allowance.take(KIT_2)
@@ -57,7 +50,7 @@ def test_kits_whose_allowance_refilled_are_forgotten_and_flooding_ones_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(urgent_allowance, "_PRUNE_ABOVE", 4)
-    clock = _Clock()
+    clock = Ticks()
     allowance = UrgentAllowance(burst=2, per_s=1.0, monotonic=clock)
     for _ in range(3):
         allowance.take("flooding")  # out of allowance

@@ -21,14 +21,7 @@ from mehr.contract import SensorKind
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
 from tests.hub.one_kit import start_one_kit_hub
-
-
-class _Ticks:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.ticks import Ticks
 
 
 def test_waits_are_tallied_by_cause_and_the_slow_ones_counted_apart() -> None:
@@ -45,7 +38,7 @@ def test_waits_are_tallied_by_cause_and_the_slow_ones_counted_apart() -> None:
 def test_a_slow_wait_is_logged_with_its_cause_at_most_once_per_ten_seconds(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    ticks = _Ticks()
+    ticks = Ticks()
     waits = WriterWaits(monotonic=ticks)
     with caplog.at_level(logging.INFO, logger="hub.writer_waits"):
         waits.record(WaitCause.WAL_RESTART, 0.4)
