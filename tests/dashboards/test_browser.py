@@ -288,6 +288,10 @@ def test_large_text_option_enlarges_the_root_font(
     """The large-text preference scales the root font size, so every rem-sized thing grows."""
     base, _ = served
     page = _login(browser, base, "fam-b", width=1280)
+    # The login's form post is still under way when _login returns: evaluating now can land
+    # between documents (documentElement is null). The preference is on the page it lands on.
+    expect(page.locator("#large-text")).to_be_attached()
+    page.wait_for_load_state()
     root = "() => parseFloat(getComputedStyle(document.documentElement).fontSize)"
     before = page.evaluate(root)
     page.check("#large-text")
