@@ -35,6 +35,7 @@ from hub.persistence.database import disable_auto_checkpoint, set_busy_timeout
 from hub.persistence.file_sync import DatabaseFileSync
 from hub.persistence.page_warming import warm_write_pages
 from hub.persistence.schema_alerts import migrate_alerts
+from hub.persistence.sensor_state_buffer import SensorStateBuffer
 from hub.persistence.sqlite_store import SqliteStore, SqlStore, open_store
 from hub.registry import load_registry
 from hub.reject_log import RejectLog
@@ -42,7 +43,7 @@ from hub.retention import RETENTION_JOB, RetentionJob, retention_settings
 from hub.routine_scan import RoutineScanner
 from hub.scan_process import ScanProcess
 from hub.stats import HubStats
-from hub.store.base import AlertRecord
+from hub.store.base import AlertRecord, is_transient
 from hub.urgent_allowance import OverAllowanceWarnings
 from hub.wal_bound import RoutineWriterPause, WalBound, WalOutcome
 from hub.write_priority import PriorityWriters
@@ -64,6 +65,10 @@ _WAL_RESTART_WAIT_S = 0.1
 _URGENT_FIRST_MAX_S = 2.0
 # The page warming at start gives up after this long: by then the writer has read what it needs.
 _WARM_PAGES_FOR_S = 300.0
+# At start, sensor states are written again from the events stored this long before the newest:
+# a buffered state is written within two cycles of its commit (one to wait, one to be written).
+_SENSOR_STATE_REPLAY_CYCLES = 3
+_SENSOR_STATE_REPLAY_MARGIN_S = 60.0
 
 
 class HubStartError(RuntimeError):
@@ -198,6 +203,13 @@ class Hub:
                     store.register_home(home, self.clock.now())
                 _LOGGER.info("registry: %d homes loaded", len(registry.homes))
             self._check_alone(store)
+            if self._buffers_sensor_states():
+                replayed = store.replay_sensor_states(
+                    _SENSOR_STATE_REPLAY_CYCLES * self.settings.sensor_state_write_s
+                    + _SENSOR_STATE_REPLAY_MARGIN_S
+                )
+                if replayed:
+                    _LOGGER.info("sensor states: %d recent events written again", replayed)
         finally:
             store.close()
         self._start_leases()
@@ -481,19 +493,7 @@ class Hub:
             self._worker_error = exc
             ready.set()
             raise
-        ingestor = Ingestor(
-            store,
-            self.clock,
-            self.stats,
-            on_alert=self._alert_raised,
-            time_limits=TimeLimits(
-                max_ahead_s=self.settings.max_clock_ahead_s,
-                max_age_s=self.settings.max_event_age_s,
-            ),
-            reject_log=self._reject_log,
-            heartbeat_every_s=self.settings.heartbeat_store_every_s,
-        )
-        _prepare_writer(store, ingestor, bulk=inbox is self.inbox)
+        ingestor = self._writer_ingestor(store, bulk=inbox is self.inbox)
         ready.set()
         try:
             while not self._stop.is_set():
@@ -505,6 +505,7 @@ class Hub:
                     first = inbox.get(timeout=0.2)
                 except queue.Empty:
                     ingestor.reject_log.flush()
+                    self._write_sensor_states(store)
                     continue
                 self._in_hand_since[name] = first.raw.received_at
                 batch = _collect_batch(inbox, first, batch_max, linger_s)
@@ -523,8 +524,43 @@ class Hub:
                         # not at its next idle pass (up to a second later).
                         self._wake_alerts()
                 self._in_hand_since.pop(name, None)
+                # Batches that wrote nothing (heartbeats not written) commit nothing either.
+                self._write_sensor_states(store)
         finally:
             store.close()
+
+    def _writer_ingestor(self, store: SqlStore, bulk: bool) -> Ingestor:
+        """The ingest worker's Ingestor on its own store, readied (`_prepare_writer`); the bulk
+        worker's store keeps sensor states in memory when configured."""
+        ingestor = Ingestor(
+            store,
+            self.clock,
+            self.stats,
+            on_alert=self._alert_raised,
+            time_limits=TimeLimits(
+                max_ahead_s=self.settings.max_clock_ahead_s,
+                max_age_s=self.settings.max_event_age_s,
+            ),
+            reject_log=self._reject_log,
+            heartbeat_every_s=self.settings.heartbeat_store_every_s,
+        )
+        _prepare_writer(store, ingestor, bulk=bulk)
+        if bulk and self._buffers_sensor_states():
+            store.sensor_state_buffer = SensorStateBuffer(self.settings.sensor_state_write_s)
+        return ingestor
+
+    def _buffers_sensor_states(self) -> bool:
+        return self.settings.uses_sqlite() and self.settings.sensor_state_write_s > 0
+
+    def _write_sensor_states(self, store: SqlStore) -> None:
+        """The buffered sensor states due, if the batches' commits have not written them."""
+        try:
+            store.write_due_sensor_states()
+        except Exception as exc:  # kept in memory and tried again at the next batch
+            if is_transient(exc):
+                self.stats.warn("sensor_state_write_retried")
+            else:
+                _LOGGER.exception("writing sensor states failed")
 
     def _store_in_turn(
         self, name: str, urgent: bool, ingestor: Ingestor, batch: list[QueuedMessage]

@@ -35,6 +35,7 @@ from hub.persistence.kit_changes import record_change as record_kit_change
 from hub.persistence.migrate import apply_migrations, schema_version
 from hub.persistence.schema_coordination import migrate_coordination
 from hub.persistence.schema_core import MIGRATIONS
+from hub.persistence.sensor_state_buffer import SensorStateBuffer
 from hub.persistence.timestamps import from_epoch, from_epoch_or_none, to_epoch
 from hub.places import guess_place
 from hub.registry import HomeSpec
@@ -159,6 +160,9 @@ class SqlStore:
         # when the owner wants to know (the routine writer's, hub/writer_waits.py).
         self.on_lock_wait: Callable[[float], None] | None = None
         self.on_commit: Callable[[float], None] | None = None
+        # The routine writer's, on SQLite: sensor states written a slice per commit, not one
+        # upsert per event (hub/persistence/sensor_state_buffer.py).
+        self.sensor_state_buffer: SensorStateBuffer | None = None
         self._migrate()
 
     @classmethod
@@ -200,8 +204,10 @@ class SqlStore:
             self._in_tx = True
 
     def commit(self) -> None:
-        """Commit the open transaction, if any."""
+        """Commit the open transaction, if any (with the sensor states due, when buffered)."""
         if self._in_tx:
+            if self.sensor_state_buffer is not None:
+                self._write_states(self.sensor_state_buffer.due())
             started = time.perf_counter()
             try:
                 self._db.execute("COMMIT")
@@ -209,19 +215,99 @@ class SqlStore:
                 if self.on_commit is not None:
                     self.on_commit(time.perf_counter() - started)
             self._in_tx = False
+            if self.sensor_state_buffer is not None:
+                self.sensor_state_buffer.committed()
 
     def rollback(self) -> None:
         """Roll back the open transaction, if any."""
+        if self.sensor_state_buffer is not None:
+            self.sensor_state_buffer.rolled_back()
         if self._in_tx:
             self._in_tx = False
             self._db.execute("ROLLBACK")
 
     def close(self) -> None:
-        """Roll back anything uncommitted and close."""
+        """Roll back anything uncommitted, write the sensor states still held, and close."""
         try:
             self.rollback()
+            self._write_all_states()
         finally:
             self._db.close()
+
+    def write_due_sensor_states(self) -> None:
+        """Between batches (an idle writer): the sensor states due, in a transaction of their
+        own, so a quiet hub's states are written on time too."""
+        if self.sensor_state_buffer is None or self._in_tx:
+            return
+        rows = self.sensor_state_buffer.due()
+        if not rows:
+            return
+        self._begin()
+        try:
+            self._write_states(rows)
+            self.commit()
+        except Exception:
+            self.rollback()
+            raise
+
+    def _write_all_states(self) -> None:
+        buffer = self.sensor_state_buffer
+        if buffer is None:
+            return
+        rows = buffer.everything()
+        if rows:
+            try:
+                self._begin()
+                self._write_states(rows)
+                self._db.execute("COMMIT")
+                self._in_tx = False
+            except sqlite3.Error as exc:
+                self.rollback()
+                _LOGGER.warning(
+                    "%d sensor states not written at close (%s): the next start writes them "
+                    "from the events",
+                    len(rows),
+                    exc,
+                )
+                return
+        buffer.all_written()
+
+    def _write_states(self, rows: list[Any]) -> None:
+        if rows and self._sqlite_db is not None:
+            self._sqlite_db.executemany(_UPSERT_SENSOR_STATE_SQLITE, rows)
+
+    def replay_sensor_states(self, window_s: float) -> int:
+        """Write `sensor_state` again from the events stored in the last `window_s` seconds
+        before the newest one (a buffered writer's states not yet written when the hub last
+        stopped); return how many events were replayed. SQLite only (0 elsewhere)."""
+        db = self._sqlite_db
+        if db is None:
+            return 0
+        first: int | None = None
+        cutoff: float | None = None
+        # Newest first by id: rows are stored in id order, so the scan stops at the window's
+        # edge rather than reading the table.
+        for event_id, stored_at in db.execute("SELECT id, stored_at FROM events ORDER BY id DESC"):
+            if cutoff is None:
+                cutoff = float(stored_at) - window_s
+            elif float(stored_at) < cutoff:
+                break
+            first = int(event_id)
+        if first is None:
+            return 0
+        self._begin()
+        try:
+            rows = db.execute(
+                "SELECT kit_id, sensor_id, home_id, kind, room, value, occurred_at, "
+                f"received_at + {_FUTURE_STATE_MARGIN_S!r} FROM events WHERE id >= ? ORDER BY id",
+                (first,),
+            ).fetchall()
+            db.executemany(_UPSERT_SENSOR_STATE_SQLITE, rows)
+            self.commit()
+        except Exception:
+            self.rollback()
+            raise
+        return len(rows)
 
     # -- registry -------------------------------------------------------------------------------
 
@@ -403,12 +489,17 @@ class SqlStore:
         self._begin()
         stored = to_epoch(stored_at)
         if self._sqlite_db is not None:
-            return self._store_events_sqlite(self._sqlite_db, events, stored)
+            return self._store_events_sqlite(
+                self._sqlite_db, events, stored, self.sensor_state_buffer
+            )
         return self._store_events_postgres([self._event_params(ev, stored) for ev in events])
 
     @staticmethod
     def _store_events_sqlite(
-        db: sqlite3.Connection, events: Sequence[NewEvent], stored: float
+        db: sqlite3.Connection,
+        events: Sequence[NewEvent],
+        stored: float,
+        buffer: SensorStateBuffer | None,
     ) -> list[int | None]:
         """Row by row with positional tuples and lastrowid: the hub's hot path on SQLite, as
         cheap per event as before PostgreSQL came (named mappings cost ~20 % more CPU per
@@ -427,11 +518,12 @@ class SqlStore:
                 ids.append(None)
                 continue
             ids.append(cur.lastrowid)
-            db.execute(
-                _UPSERT_SENSOR_STATE_SQLITE,
-                (ev.kit_id, ev.sensor_id, ev.home_id, ev.kind, ev.room, value, occurred,
-                 received + _FUTURE_STATE_MARGIN_S),
-            )  # fmt: skip
+            state = (ev.kit_id, ev.sensor_id, ev.home_id, ev.kind, ev.room, value, occurred,
+                     received + _FUTURE_STATE_MARGIN_S)  # fmt: skip
+            if buffer is None:
+                db.execute(_UPSERT_SENSOR_STATE_SQLITE, state)
+            else:
+                buffer.note(state)
         return ids
 
     @staticmethod
@@ -526,6 +618,29 @@ class SqlStore:
                 f"SELECT SUM(n) FROM ({halves}) AS h", {"home": home_id}
             ).fetchone()
         return int(row[0])
+
+    def newest_event_key(self, kit_id: str) -> tuple[int, int] | None:
+        """The (epoch, seq) of the kit's newest stored event, or None."""
+        row = self._db.execute(
+            "SELECT epoch, seq FROM events WHERE kit_id=:kit ORDER BY epoch DESC, seq DESC "
+            "LIMIT 1",
+            {"kit": kit_id},
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def sensors_heard_after(
+        self, kit_id: str, after: tuple[int, int] | None
+    ) -> dict[str, datetime]:
+        """Each of the kit's sensors with an event stored after (epoch, seq) `after` (any, if
+        None): the first such event's time. Read from `events` on the kit's key, not from
+        `sensor_state`, which the routine writer may write seconds later."""
+        epoch, seq = after if after is not None else (-1, -1)
+        rows = self._db.execute(
+            "SELECT sensor_id, MIN(occurred_at) FROM events WHERE kit_id=:kit "
+            "AND (epoch > :epoch OR (epoch = :epoch AND seq > :seq)) GROUP BY sensor_id",
+            {"kit": kit_id, "epoch": epoch, "seq": seq},
+        )
+        return {r[0]: from_epoch(r[1]) for r in rows}
 
     def sensor_states(self, home_id: str) -> list[SensorStateRecord]:
         """Return the newest event of each sensor of a home, newest first."""

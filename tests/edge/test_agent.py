@@ -186,23 +186,23 @@ def test_sitting_lying_and_flushing_reach_the_hub_as_booleans(
         mock_factory.pin(24).drive_low()  # lies down on the bed
         mock_factory.pin(25).drive_low()  # flushes the toilet
         wait_until(lambda: len(stored_events(db)) >= 4, 10, "four events at the hub")
-        store = SqliteStore(db)
-        try:
-            seen = [(e.sensor_id, e.kind, e.value) for e in store.events(HOME)]
-            places = {s.sensor_id: s for s in store.sensor_states(HOME)}
-        finally:
-            store.close()
-        assert sorted(seen, key=str) == sorted(
-            [
-                ("armchair-mat", "occupancy", True),
-                ("armchair-mat", "occupancy", False),
-                ("bed-mat", "occupancy", True),
-                ("toilet-flush", "appliance", True),
-            ],
-            key=str,
-        )
-        assert set(places) == {"armchair-mat", "bed-mat", "toilet-flush"}
-        assert not _alerts(db)  # sitting down is life, not an alarm
     finally:
         agent.stop()
-        hub.stop()
+        hub.stop()  # writes the sensor states its routine writer holds
+    store = SqliteStore(db)
+    try:
+        seen = [(e.sensor_id, e.kind, e.value) for e in store.events(HOME)]
+        places = {s.sensor_id: s for s in store.sensor_states(HOME)}
+    finally:
+        store.close()
+    assert sorted(seen, key=str) == sorted(
+        [
+            ("armchair-mat", "occupancy", True),
+            ("armchair-mat", "occupancy", False),
+            ("bed-mat", "occupancy", True),
+            ("toilet-flush", "appliance", True),
+        ],
+        key=str,
+    )
+    assert set(places) == {"armchair-mat", "bed-mat", "toilet-flush"}
+    assert not _alerts(db)  # sitting down is life, not an alarm

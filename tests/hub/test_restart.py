@@ -1,4 +1,5 @@
-"""The hub is SIGKILLed while a kit keeps publishing; after restart every event is stored once."""
+"""The hub is SIGKILLed while a kit keeps publishing; after restart every event is stored once,
+and the sensor's state the killed hub held in memory is written again from the events."""
 
 from __future__ import annotations
 
@@ -48,7 +49,10 @@ def test_hub_killed_twice_mid_stream_loses_and_duplicates_nothing(
     user = kit_user("home-1", "kit-1")
     mosquitto.add_user(user)
     mosquitto.restart()
-    files = write_hub_config(tmp_path, mosquitto, hub_password, batch_max=200)
+    # Sensor states written once a minute: each killed hub dies holding its own.
+    files = write_hub_config(
+        tmp_path, mosquitto, hub_password, batch_max=200, sensor_state_write_s=60
+    )
     db, stats_port, config = files.db, files.stats_port, files.config
 
     def start_hub() -> subprocess.Popen[bytes]:
@@ -92,6 +96,15 @@ def test_hub_killed_twice_mid_stream_loses_and_duplicates_nothing(
             hub = start_hub()
         publisher.join(timeout=120)
         wait_until(lambda: _count(db) >= TOTAL, 90, "all events stored after restarts")
+        os.kill(hub.pid, signal.SIGKILL)  # the last states die with it
+        hub.wait(timeout=10)
+        hub = start_hub()
+        wait_until(lambda: _healthy(stats_port), 15, "hub started again")
+        store = SqliteStore(db)
+        try:
+            (state,) = store.sensor_states("home-1")  # read while the new hub runs
+        finally:
+            store.close()
     finally:
         hub.send_signal(signal.SIGTERM)
         hub.wait(timeout=20)
@@ -106,4 +119,6 @@ def test_hub_killed_twice_mid_stream_loses_and_duplicates_nothing(
     assert all(n < TOTAL for n in stored_at_kill), "each kill hit the hub mid-stream"
     assert len(seqs) == TOTAL, "every event stored, none twice"
     assert set(seqs) == set(range(1, TOTAL + 1))
+    newest = max(events, key=lambda e: (e.occurred_at, e.seq))
+    assert (state.occurred_at, state.value) == (newest.occurred_at, newest.value)
     assert "Traceback" not in (tmp_path / "hub.log").read_text()
