@@ -65,10 +65,11 @@ _WAL_RESTART_WAIT_S = 0.1
 _URGENT_FIRST_MAX_S = 2.0
 # The page warming at start gives up after this long: by then the writer has read what it needs.
 _WARM_PAGES_FOR_S = 300.0
-# At start, sensor states are written again from the events stored this long before the newest:
-# a buffered state is written within two cycles of its commit (one to wait, one to be written).
-_SENSOR_STATE_REPLAY_CYCLES = 3
-_SENSOR_STATE_REPLAY_MARGIN_S = 60.0
+# At start, sensor states are written again from the events stored this long before the newest
+# (on SQLite, whatever the setting is now: it may have been on, and longer, when the hub
+# stopped). A buffered state is written within two cycles of its commit (one to wait, one to be
+# written): three of the longest cycle the setting allows (60 s), and a minute more.
+_SENSOR_STATE_REPLAY_S = 3 * 60.0 + 60.0
 
 
 class HubStartError(RuntimeError):
@@ -203,11 +204,8 @@ class Hub:
                     store.register_home(home, self.clock.now())
                 _LOGGER.info("registry: %d homes loaded", len(registry.homes))
             self._check_alone(store)
-            if self._buffers_sensor_states():
-                replayed = store.replay_sensor_states(
-                    _SENSOR_STATE_REPLAY_CYCLES * self.settings.sensor_state_write_s
-                    + _SENSOR_STATE_REPLAY_MARGIN_S
-                )
+            if self.settings.uses_sqlite():
+                replayed = store.replay_sensor_states(_SENSOR_STATE_REPLAY_S)
                 if replayed:
                     _LOGGER.info("sensor states: %d recent events written again", replayed)
         finally:
@@ -546,14 +544,25 @@ class Hub:
         )
         _prepare_writer(store, ingestor, bulk=bulk)
         if bulk and self._buffers_sensor_states():
-            store.sensor_state_buffer = SensorStateBuffer(self.settings.sensor_state_write_s)
+            store.sensor_state_buffer = SensorStateBuffer(
+                self.settings.sensor_state_write_s, self._seconds_of_the_clock()
+            )
         return ingestor
+
+    def _seconds_of_the_clock(self) -> Callable[[], float]:
+        """Seconds to time the writer's cycles by: the monotonic clock, or an injected clock's
+        own (a simulation running days in seconds keeps the states as fresh in its time as a
+        real hub does in the real one; the scan reads them on that clock)."""
+        if isinstance(self.clock, SystemClock):
+            return time.monotonic
+        clock = self.clock
+        return lambda: clock.now().timestamp()
 
     def _buffers_sensor_states(self) -> bool:
         return self.settings.uses_sqlite() and self.settings.sensor_state_write_s > 0
 
     def _write_sensor_states(self, store: SqlStore) -> None:
-        """The buffered sensor states due, if the batches' commits have not written them."""
+        """The buffered sensor states due, if no batch's commit has carried them lately."""
         try:
             store.write_due_sensor_states()
         except Exception as exc:  # kept in memory and tried again at the next batch

@@ -380,7 +380,7 @@ def run_walk_test(
     if kit is None:
         raise ConfigError(f"kit {kit_id!r}: not registered at the hub; run `mehr kit provision`")
 
-    baseline = store.newest_event_key(kit_id)
+    baseline = store.newest_event_id(kit_id)
     begin = clock.now()
     test = WalkTest(kit.home_id, kit_id, kit.sensors, begin)
     if started is not None:

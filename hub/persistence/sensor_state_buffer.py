@@ -25,6 +25,11 @@ import math
 import time
 from collections.abc import Callable
 
+# A writer that has not committed for this long writes the states due in a transaction of
+# their own (`idle_due`); while batches flow, their commits carry the slices (an extra COMMIT
+# after each batch would be an extra fsync each time).
+IDLE_AFTER_S = 0.25
+
 # (kit_id, sensor_id, home_id, kind, room, value, occurred_at, future_limit): the upsert's
 # parameters in its order.
 StateRow = tuple[str, str, str, str, str | None, str, float, float]
@@ -60,6 +65,7 @@ class SensorStateBuffer:
         self._written = 0  # of _writing, committed
         self._offered = 0  # of _writing, in the open transaction
         self._cycle_began = monotonic()
+        self._last_commit = self._cycle_began
 
     def note(self, row: StateRow) -> None:
         """A stored event's state, in the open transaction."""
@@ -80,11 +86,24 @@ class SensorStateBuffer:
                 self._noted[key] = row
         self._pending.clear()
         self._written = self._offered
+        self._last_commit = self._monotonic()
 
     def due(self) -> list[StateRow]:
         """The rows to write in this transaction (key order): the share of the cycle that
         time has reached. A new cycle starts when the last one's rows are all written and
         `cycle_s` has passed."""
+        until = self._due_until()
+        rows = self._writing[self._offered : until]  # a second call in one transaction goes on
+        self._offered = max(self._offered, until)
+        return rows
+
+    def idle_due(self) -> bool:
+        """Rows are due and no commit has carried any for IDLE_AFTER_S (a quiet writer, or
+        batches that wrote nothing): worth a transaction of their own."""
+        quiet = self._monotonic() - self._last_commit >= min(IDLE_AFTER_S, self.cycle_s)
+        return quiet and self._due_until() > self._offered
+
+    def _due_until(self) -> int:
         now = self._monotonic()
         elapsed = now - self._cycle_began
         if self._written >= len(self._writing) and elapsed >= self.cycle_s:
@@ -94,10 +113,7 @@ class SensorStateBuffer:
             self._cycle_began = now
             elapsed = 0.0
         share = min(1.0, elapsed / self.cycle_s)
-        until = math.ceil(len(self._writing) * share)
-        rows = self._writing[self._offered : until]  # a second call in one transaction goes on
-        self._offered = max(self._offered, until)
-        return rows
+        return math.ceil(len(self._writing) * share)
 
     def everything(self) -> list[StateRow]:
         """Every committed state not yet written (for a clean stop), newest per sensor, in key

@@ -55,6 +55,7 @@ _LOGGER = logging.getLogger(__name__)
 # PostgreSQL advisory lock key of "registering homes and kits" (any constant the project owns).
 _REGISTRATION_LOCK = 0x4D656873
 _FUTURE_STATE_MARGIN_S = 86400.0
+_REPLAY_CHUNK = 10_000
 
 _INSERT_EVENT = (
     "INSERT INTO events(home_id, kit_id, epoch, seq, sensor_id, kind, value, room, "
@@ -211,12 +212,12 @@ class SqlStore:
             started = time.perf_counter()
             try:
                 self._db.execute("COMMIT")
+                self._in_tx = False
+                if self.sensor_state_buffer is not None:
+                    self.sensor_state_buffer.committed()
             finally:
                 if self.on_commit is not None:
                     self.on_commit(time.perf_counter() - started)
-            self._in_tx = False
-            if self.sensor_state_buffer is not None:
-                self.sensor_state_buffer.committed()
 
     def rollback(self) -> None:
         """Roll back the open transaction, if any."""
@@ -235,19 +236,17 @@ class SqlStore:
             self._db.close()
 
     def write_due_sensor_states(self) -> None:
-        """Between batches (an idle writer): the sensor states due, in a transaction of their
-        own, so a quiet hub's states are written on time too."""
-        if self.sensor_state_buffer is None or self._in_tx:
+        """Between batches: the sensor states due, in a transaction of their own, when no
+        batch's commit has carried them for a moment (a quiet hub, or batches that wrote
+        nothing), so they are written on time too."""
+        buffer = self.sensor_state_buffer
+        if buffer is None or self._in_tx or not buffer.idle_due():
             return
-        rows = self.sensor_state_buffer.due()
-        if not rows:
-            return
-        self._begin()
         try:
-            self._write_states(rows)
+            self._begin()  # commit() takes the rows due
             self.commit()
         except Exception:
-            self.rollback()
+            self.rollback()  # the rows are offered again
             raise
 
     def _write_all_states(self) -> None:
@@ -295,19 +294,22 @@ class SqlStore:
             first = int(event_id)
         if first is None:
             return 0
+        replayed = 0
         self._begin()
         try:
-            rows = db.execute(
+            events = db.execute(
                 "SELECT kit_id, sensor_id, home_id, kind, room, value, occurred_at, "
                 f"received_at + {_FUTURE_STATE_MARGIN_S!r} FROM events WHERE id >= ? ORDER BY id",
                 (first,),
-            ).fetchall()
-            db.executemany(_UPSERT_SENSOR_STATE_SQLITE, rows)
+            )
+            while rows := events.fetchmany(_REPLAY_CHUNK):  # a district's minutes: not at once
+                db.executemany(_UPSERT_SENSOR_STATE_SQLITE, rows)
+                replayed += len(rows)
             self.commit()
         except Exception:
             self.rollback()
             raise
-        return len(rows)
+        return replayed
 
     # -- registry -------------------------------------------------------------------------------
 
@@ -619,26 +621,24 @@ class SqlStore:
             ).fetchone()
         return int(row[0])
 
-    def newest_event_key(self, kit_id: str) -> tuple[int, int] | None:
-        """The (epoch, seq) of the kit's newest stored event, or None."""
+    def newest_event_id(self, kit_id: str) -> int:
+        """The id of the kit's last stored event (0: none). Ids, not (epoch, seq): a kit's
+        epoch is drawn at random when its outbox is new (edge/outbox.py), so a new SD card
+        may count below the old one."""
         row = self._db.execute(
-            "SELECT epoch, seq FROM events WHERE kit_id=:kit ORDER BY epoch DESC, seq DESC "
-            "LIMIT 1",
-            {"kit": kit_id},
+            "SELECT COALESCE(MAX(id), 0) FROM events WHERE kit_id=:kit", {"kit": kit_id}
         ).fetchone()
-        return None if row is None else (int(row[0]), int(row[1]))
+        return int(row[0])
 
-    def sensors_heard_after(
-        self, kit_id: str, after: tuple[int, int] | None
-    ) -> dict[str, datetime]:
-        """Each of the kit's sensors with an event stored after (epoch, seq) `after` (any, if
-        None): the first such event's time. Read from `events` on the kit's key, not from
-        `sensor_state`, which the routine writer may write seconds later."""
-        epoch, seq = after if after is not None else (-1, -1)
+    def sensors_heard_after(self, kit_id: str, after_id: int) -> dict[str, datetime]:
+        """Each of the kit's sensors with an event stored after event `after_id`: the first
+        such event's time. From `events`, not `sensor_state` (which the routine writer may
+        write seconds later). `+id` keeps the id out of the index choice: the kit's own
+        entries are read, not every event the hub stored since."""
         rows = self._db.execute(
-            "SELECT sensor_id, MIN(occurred_at) FROM events WHERE kit_id=:kit "
-            "AND (epoch > :epoch OR (epoch = :epoch AND seq > :seq)) GROUP BY sensor_id",
-            {"kit": kit_id, "epoch": epoch, "seq": seq},
+            "SELECT sensor_id, MIN(occurred_at) FROM events WHERE kit_id=:kit AND +id > :after "
+            "GROUP BY sensor_id",
+            {"kit": kit_id, "after": after_id},
         )
         return {r[0]: from_epoch(r[1]) for r in rows}
 

@@ -119,15 +119,13 @@ class Store(Protocol):
         """Return the last event of every sensor of a home."""
         ...
 
-    def newest_event_key(self, kit_id: str) -> tuple[int, int] | None:
-        """The (epoch, seq) of the kit's newest stored event, or None."""
+    def newest_event_id(self, kit_id: str) -> int:
+        """The id of the kit's last stored event (0: none)."""
         ...
 
-    def sensors_heard_after(
-        self, kit_id: str, after: tuple[int, int] | None
-    ) -> dict[str, datetime]:
-        """Each of the kit's sensors with an event stored after (epoch, seq) `after` (any, if
-        None): the first such event's time."""
+    def sensors_heard_after(self, kit_id: str, after_id: int) -> dict[str, datetime]:
+        """Each of the kit's sensors with an event stored after event `after_id`: the first
+        such event's time."""
         ...
 
     def close(self) -> None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from mehr.clock import ManualClock
 from mehr.contract import SensorKind
 from mehr_app.services.mosquitto import Mosquitto
 from mehr_app.services.wait import wait_until
+from tests.hub.factories import T0
 from tests.hub.one_kit import start_one_kit_hub
 
 
@@ -23,14 +25,24 @@ def _states(db: Path) -> list[tuple[str, str]]:
 def test_a_quiet_hub_writes_the_states_it_holds_within_the_cycle(
     tmp_path: Path, mosquitto: Mosquitto, hub_password: str
 ) -> None:
-    hub, kit, db = start_one_kit_hub(tmp_path, mosquitto, hub_password, sensor_state_write_s=0.2)
+    clock = ManualClock(T0)
+    hub, kit, db = start_one_kit_hub(
+        tmp_path, mosquitto, hub_password, clock=clock, sensor_state_write_s=1
+    )
     try:
         kit.connect()
         kit.event("pir-kitchen", SensorKind.MOTION, True)
         kit.flush()
         wait_until(lambda: hub.stats.get("stored") == 1, 10, "the event stored")
-        # No batch commits after it: the writer's idle turns write the state.
-        wait_until(lambda: _states(db) == [("pir-kitchen", "true")], 10, "the state written")
+        assert _states(db) == []  # held: no time has passed on the hub's clock
+
+        def written_as_time_passes() -> bool:
+            # No batch commits after the event: the writer's idle turns write it once the
+            # cycle it was noted in has turned and the next has run.
+            clock.advance(0.25)
+            return _states(db) == [("pir-kitchen", "true")]
+
+        wait_until(written_as_time_passes, 10, "the state written")
     finally:
         kit.close()
         hub.stop()

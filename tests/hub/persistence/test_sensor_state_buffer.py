@@ -95,17 +95,70 @@ def test_states_reach_the_table_within_two_cycles_a_share_per_commit(tmp_path: P
 
 
 def test_a_state_from_a_broken_clock_gives_way_to_the_next_real_event(tmp_path: Path) -> None:
+    """Stamped five years ahead (stored before the hub refused such times): the next real event
+    replaces it, whether the two meet in the buffer or in the table."""
+    ticks = Ticks()
+    ahead = 5 * 365 * 24 * 60
+    store = _store(tmp_path / "hub.db", SensorStateBuffer(1.0, monotonic=ticks))
+    store.store_events([_event(1, "pir-kitchen", minutes=ahead)], T0)
+    store.store_events([_event(2, "pir-kitchen", minutes=1)], T0)  # in the same cycle
+    store.store_events([_event(3, "pir-bed", minutes=ahead)], T0)
+    store.commit()
+    store.close()
+    store = _store(tmp_path / "hub.db", SensorStateBuffer(1.0, monotonic=ticks))
+    store.store_events([_event(4, "pir-bed", minutes=2)], T0)  # meets it in the table
+    store.commit()
+    store.close()
+    assert [(row[1], row[5]) for row in _table(tmp_path / "hub.db")] == [
+        ("pir-bed", (T0 + timedelta(minutes=2)).timestamp()),
+        ("pir-kitchen", (T0 + timedelta(minutes=1)).timestamp()),
+    ]
+
+
+def test_while_batches_commit_no_transaction_of_its_own_is_spent(tmp_path: Path) -> None:
     ticks = Ticks()
     store = _store(tmp_path / "hub.db", SensorStateBuffer(1.0, monotonic=ticks))
-    store.store_events([_event(1, minutes=5 * 365 * 24 * 60)], T0)  # stamped five years ahead
+    commits: list[float] = []
+    store.on_commit = commits.append
+    store.store_events([_event(n, f"pir-{n}") for n in range(1, 21)], T0)
     store.commit()
+    ticks.now += 1.0
+    store.store_events([_event(21, "pir-kitchen")], T0)
+    store.commit()  # the cycle turns: nothing due at its first moment
+    ticks.now += 0.125
+    store.write_due_sensor_states()  # rows are due, but a batch committed 0.125 s ago
+    assert len(commits) == 2
+    assert _table(tmp_path / "hub.db") == []
+    ticks.now += 0.25  # 0.375 s without a commit: the writer is quiet
+    store.write_due_sensor_states()
+    assert len(commits) == 3
+    assert len(_table(tmp_path / "hub.db")) == 8  # 0.375 of the cycle's 20, rounded up
     store.close()
+
+
+def test_a_write_that_cannot_begin_loses_no_state(tmp_path: Path) -> None:
+    ticks = Ticks()
     store = _store(tmp_path / "hub.db", SensorStateBuffer(1.0, monotonic=ticks))
-    store.store_events([_event(2, minutes=1)], T0)
+    store.connection.execute("PRAGMA busy_timeout = 0")
+    store.store_events([_event(n, f"pir-{n}") for n in range(1, 11)], T0)
     store.commit()
+    ticks.now += 1.0
+    store.write_due_sensor_states()  # the cycle turns
+    ticks.now += 0.5
+    other = sqlite3.connect(tmp_path / "hub.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        store.write_due_sensor_states()
+        raise AssertionError("the write should have found the database locked")
+    except sqlite3.OperationalError:
+        pass
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    ticks.now += 0.5
+    store.write_due_sensor_states()
+    assert len(_table(tmp_path / "hub.db")) == 10
     store.close()
-    ((*_, occurred_at),) = _table(tmp_path / "hub.db")
-    assert occurred_at == (T0 + timedelta(minutes=1)).timestamp()
 
 
 def test_a_rolled_back_batch_leaves_no_state_behind(tmp_path: Path) -> None:
@@ -181,12 +234,16 @@ def test_a_walk_test_hears_a_sensor_from_its_events_at_once(tmp_path: Path) -> N
     store = _store(tmp_path / "hub.db", SensorStateBuffer(60.0, monotonic=Ticks()))
     store.store_events([_event(1, "pir-kitchen"), _event(2, "door-front")], T0)
     store.commit()
-    before = store.newest_event_key("kit-1")
-    assert before == (1, 2)
+    before = store.newest_event_id("kit-1")
+    assert before == 2
     assert store.sensors_heard_after("kit-1", before) == {}
-    store.store_events([_event(3, "pir-bed", minutes=1), _event(4, "pir-bed", minutes=2)], T0)
+    new_card = [  # a new SD card: its outbox drew an epoch below the old one's
+        NewEvent("home-1", "kit-1", 0, seq, "pir-bed", "motion", True, "Bedroom", at, at)
+        for seq, at in ((1, T0 + timedelta(minutes=1)), (2, T0 + timedelta(minutes=2)))
+    ]
+    store.store_events(new_card, T0)
     store.commit()
     assert _table(tmp_path / "hub.db") == []  # sensor_state has not been written yet
     assert store.sensors_heard_after("kit-1", before) == {"pir-bed": T0 + timedelta(minutes=1)}
-    assert store.newest_event_key("kit-none") is None
+    assert store.newest_event_id("kit-none") == 0
     store.close()
