@@ -105,6 +105,9 @@ class SensorStateBuffer:
 
     def _due_until(self) -> int:
         now = self._monotonic()
+        if now < self._cycle_began:  # an injected clock set back: the cycle starts again there
+            self._cycle_began = now
+            self._last_commit = min(self._last_commit, now)
         elapsed = now - self._cycle_began
         if self._written >= len(self._writing) and elapsed >= self.cycle_s:
             self._writing = sorted(self._noted.values(), key=_key)

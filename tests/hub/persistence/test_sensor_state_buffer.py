@@ -161,6 +161,29 @@ def test_a_write_that_cannot_begin_loses_no_state(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_clock_set_back_neither_rewrites_nor_holds_the_states(tmp_path: Path) -> None:
+    """A hub on an injected clock (a simulation) may set it back: the cycle starts again
+    there, rather than writing rows twice or waiting until the clock comes back."""
+    ticks = Ticks()
+    ticks.now = 3600.0
+    buffer = SensorStateBuffer(1.0, monotonic=ticks)
+    store = _store(tmp_path / "hub.db", buffer)
+    store.store_events([_event(n, f"pir-{n}") for n in range(1, 11)], T0)
+    store.commit()
+    ticks.now += 1.0
+    store.write_due_sensor_states()  # the cycle turns
+    ticks.now = 0.5  # set back an hour
+    assert buffer.due() == []
+    ticks.now = 1.0
+    store.write_due_sensor_states()
+    assert len(_table(tmp_path / "hub.db")) == 5
+    ticks.now = 1.5
+    store.write_due_sensor_states()
+    assert len(_table(tmp_path / "hub.db")) == 10
+    assert buffer.waiting() == 0
+    store.close()
+
+
 def test_a_rolled_back_batch_leaves_no_state_behind(tmp_path: Path) -> None:
     ticks = Ticks()
     buffer = SensorStateBuffer(1.0, monotonic=ticks)
