@@ -277,11 +277,11 @@ class HubSettings(DatabaseSection, AlertsLinkSection):
         le=60,
         description="SQLite only: the routine writer keeps each sensor's newest state in memory "
         "and writes the table sensor_state in key order over this many seconds, a slice per "
-        "commit, instead of one upsert per event (at 100,000 homes a fifth as many of its "
-        "pages reach the disk). Pages that read it (a kit's sensors, last movement) are then up "
-        "to twice this late; events themselves are stored and acknowledged as before, and a "
-        "state not written at an unclean stop is written from the events at the next start. "
-        "0: one upsert per event.",
+        "commit, instead of one upsert per event (at 100,000 homes far fewer of its pages reach "
+        "the disk: publish-to-stored p99 149 ms instead of 257 ms at the peak). Pages that read "
+        "it (a kit's sensors, last movement) are then up to twice this late; events themselves "
+        "are stored and acknowledged as before, and a state not written at an unclean stop is "
+        "written from the events at the next start. 0: one upsert per event.",
     )
     database_flush_io_idle: bool = Field(
         default=True,

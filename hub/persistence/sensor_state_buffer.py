@@ -6,7 +6,8 @@ Why: at 100,000 homes the disk is the limit, and each event dirtied about three 
 one of them its sensor's `sensor_state` row. Written per event, ~4,000 of that table's pages a
 second reach the WAL and then the database file. Kept here and written once a cycle in key
 order, a page takes all its sensors' changes at once (and a motion ON and its OFF a few seconds
-later are one write): a fifth as many pages.
+later are one write): by the table's size, roughly a third as many pages (an estimate; the
+100,000-home runs in docs/benchmarks.md measure the latency, not the pages).
 
 What it costs: readers of `sensor_state` in other connections (dashboards, the scan, reports)
 see a sensor's state at most two cycles late. Nothing is lost: `events` is the record and is
