@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 # A writer that has not committed for this long writes the states due in a transaction of
 # their own (`idle_due`); while batches flow, their commits carry the slices (an extra COMMIT
@@ -44,6 +44,15 @@ def _wins(new: StateRow, old: StateRow) -> bool:
     """The upsert's rule: the newer event wins, and so does any over a state from a broken
     clock (stamped after the new event's future limit)."""
     return new[6] >= old[6] or old[6] > new[7]  # occurred_at, future_limit
+
+
+def _keep_newest(held: dict[tuple[str, str], StateRow], rows: Iterable[StateRow]) -> None:
+    """Fold `rows` into `held`, one per sensor, by the upsert's rule."""
+    for row in rows:
+        key = _key(row)
+        old = held.get(key)
+        if old is None or _wins(row, old):
+            held[key] = row
 
 
 class SensorStateBuffer:
@@ -80,11 +89,7 @@ class SensorStateBuffer:
     def committed(self) -> None:
         """The open transaction committed: its states wait for their cycle, its slice is
         written."""
-        for row in self._pending:
-            key = _key(row)
-            held = self._noted.get(key)
-            if held is None or _wins(row, held):
-                self._noted[key] = row
+        _keep_newest(self._noted, self._pending)
         self._pending.clear()
         self._written = self._offered
         self._last_commit = self._monotonic()
@@ -123,11 +128,7 @@ class SensorStateBuffer:
         """Every committed state not yet written (for a clean stop), newest per sensor, in key
         order."""
         rows: dict[tuple[str, str], StateRow] = {}
-        for row in [*self._writing[self._written :], *self._noted.values()]:
-            key = _key(row)
-            held = rows.get(key)
-            if held is None or _wins(row, held):
-                rows[key] = row
+        _keep_newest(rows, [*self._writing[self._written :], *self._noted.values()])
         return sorted(rows.values(), key=_key)
 
     def all_written(self) -> None:

@@ -42,6 +42,13 @@ def _store(path: Path, buffer: SensorStateBuffer | None) -> SqliteStore:
     return store
 
 
+def _buffered(path: Path, cycle_s: float = 1.0) -> tuple[SqliteStore, SensorStateBuffer, Ticks]:
+    """A store on `path` whose states a buffer holds, on a clock the test moves."""
+    ticks = Ticks()
+    buffer = SensorStateBuffer(cycle_s, monotonic=ticks)
+    return _store(path, buffer), buffer, ticks
+
+
 def _shuffled_history(seed: int) -> list[list[NewEvent]]:
     """Batches of events out of order (a kit's outbox after an outage), with repeats."""
     rng = random.Random(seed)
@@ -72,9 +79,7 @@ def test_buffered_states_end_as_one_upsert_per_event_leaves_them(tmp_path: Path)
 
 
 def test_states_reach_the_table_within_two_cycles_a_share_per_commit(tmp_path: Path) -> None:
-    ticks = Ticks()
-    buffer = SensorStateBuffer(10.0, monotonic=ticks)
-    store = _store(tmp_path / "hub.db", buffer)
+    store, buffer, ticks = _buffered(tmp_path / "hub.db", cycle_s=10.0)
     kits_sensors = [f"pir-{n}" for n in range(40)]
     store.store_events([_event(n + 1, sensor) for n, sensor in enumerate(kits_sensors)], T0)
     store.commit()
@@ -185,9 +190,7 @@ def test_a_clock_set_back_neither_rewrites_nor_holds_the_states(tmp_path: Path) 
 
 
 def test_a_rolled_back_batch_leaves_no_state_behind(tmp_path: Path) -> None:
-    ticks = Ticks()
-    buffer = SensorStateBuffer(1.0, monotonic=ticks)
-    store = _store(tmp_path / "hub.db", buffer)
+    store, buffer, ticks = _buffered(tmp_path / "hub.db")
     store.store_events([_event(1, "pir-kitchen")], T0)
     store.commit()
     ticks.now += 1.0
@@ -203,9 +206,7 @@ def test_a_rolled_back_batch_leaves_no_state_behind(tmp_path: Path) -> None:
 
 
 def test_an_offered_slice_rolled_back_is_offered_again(tmp_path: Path) -> None:
-    ticks = Ticks()
-    buffer = SensorStateBuffer(1.0, monotonic=ticks)
-    store = _store(tmp_path / "hub.db", buffer)
+    store, buffer, ticks = _buffered(tmp_path / "hub.db")
     store.store_events([_event(1, "pir-kitchen"), _event(2, "pir-bed")], T0)
     store.commit()
     ticks.now += 1.0
